@@ -1,0 +1,86 @@
+//! HTTP: `/p/…` and `/t/{tenant}/p/…` to plugins, `/admin/…` for operators, health and
+//! metrics. Errors are one enum mapped to status codes in one place.
+mod admin;
+mod home;
+mod plugins;
+
+use crate::platform::{Platform, PlatformError};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Arc<Platform>,
+    pub admin_token: Arc<str>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home::index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .nest("/admin", admin::router(state.clone()))
+        .merge(plugins::router())
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.platform.store.pool).await {
+        Ok(_) => "ready".into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database not reachable: {e}")).into_response(),
+    }
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let mut response = state.platform.metrics.render().into_response();
+    response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
+}
+
+/// `{"error": {"code", "message"}}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        use PlatformError as E;
+        let (status, code) = match &e {
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            E::Invalid(_) | E::Tenants(_) | E::Capability(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
+            E::Package(_) | E::Runtime(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-package"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            E::Untrusted(_) => (StatusCode::FORBIDDEN, "untrusted-key"),
+            E::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        if status.is_server_error() {
+            tracing::error!("{e}");
+        }
+        ApiError::new(status, code, e.to_string())
+    }
+}

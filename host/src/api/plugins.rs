@@ -1,0 +1,155 @@
+//! Routing plugin requests to the installation for the request's tenant.
+//!
+//! - `/t/{tenant}/p/{prefix}/{path}`: the tenant is in the URL (shareable links, the
+//!   resident app's pages).
+//! - `/p/{prefix}/{path}`: the tenant comes from the `X-Linli-Tenant` header; once sessions
+//!   exist, from the signed-in resident's community.
+//!
+//! The installation is the one at the tenant node or its nearest ancestor.
+//! `{prefix}/ui/…` serves the package's static UI assets without running the plugin.
+use super::{ApiError, AppState};
+use crate::runtime::{InvokeError, LoadedPlugin, PluginRequest};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const TENANT_HEADER: &str = "x-linli-tenant";
+const MAX_REQUEST_BODY: usize = 8 << 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/t/{tenant}/p/{prefix}", any(with_tenant_in_path))
+        .route("/t/{tenant}/p/{prefix}/", any(with_tenant_in_path))
+        .route("/t/{tenant}/p/{prefix}/{*rest}", any(with_tenant_in_path))
+        .route("/p/{prefix}", any(with_tenant_in_header))
+        .route("/p/{prefix}/", any(with_tenant_in_header))
+        .route("/p/{prefix}/{*rest}", any(with_tenant_in_header))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+}
+
+async fn with_tenant_in_path(State(state): State<AppState>, Path(params): Path<HashMap<String, String>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let tenant = params.get("tenant").cloned().unwrap_or_default();
+    dispatch(state, tenant, params, method, uri, headers, body).await
+}
+
+async fn with_tenant_in_header(State(state): State<AppState>, Path(params): Path<HashMap<String, String>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(tenant) = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "tenant-required",
+            "say which community this request is for: use /t/{community}/p/… or the X-Linli-Tenant header",
+        )
+        .into_response();
+    };
+    dispatch(state, tenant, params, method, uri, headers, body).await
+}
+
+async fn dispatch(state: AppState, tenant: String, params: HashMap<String, String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let prefix = params.get("prefix").cloned().unwrap_or_default();
+    let rest = params.get("rest").cloned().unwrap_or_default();
+    let platform = &state.platform;
+    if platform.tenants().get(&tenant).is_none() {
+        return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{tenant}` does not exist")).into_response();
+    }
+    let Some(plugin) = platform.resolve(&prefix, &tenant) else {
+        return ApiError::new(StatusCode::NOT_FOUND, "not-installed", format!("no plugin `{prefix}` is installed for `{tenant}`")).into_response();
+    };
+    if let Some(asset) = rest.strip_prefix("ui/").or((rest == "ui").then_some("")) {
+        return serve_asset(&plugin, asset, &method);
+    }
+
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut plugin_headers: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(name, _)| !name.as_str().starts_with("x-linli-") && name.as_str() != "authorization" && name.as_str() != "cookie")
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    plugin_headers.push((TENANT_HEADER.into(), tenant.clone()));
+    plugin_headers.push(("x-linli-request-id".into(), request_id.clone()));
+    let request = PluginRequest {
+        method: method.as_str().to_string(),
+        path: format!("/{rest}"),
+        query: uri.query().unwrap_or_default().to_string(),
+        headers: plugin_headers,
+        body: body.to_vec(),
+        tenant,
+        request_id: request_id.clone(),
+    };
+
+    let started = Instant::now();
+    let labels = [plugin.installation.plugin_id.as_str(), plugin.installation.id.as_str()];
+    let metrics = &platform.metrics;
+    let response = match platform.runtime.invoke(plugin.clone(), request).await {
+        Ok(out) => plugin_response(out.status, out.headers, out.body, &plugin),
+        Err(e) => {
+            metrics.failures.with_label_values(&[labels[0], e.kind()]).inc();
+            invoke_error(e)
+        }
+    };
+    metrics.latency.with_label_values(&[labels[0]]).observe(started.elapsed().as_secs_f64());
+    metrics.requests.with_label_values(&[labels[0], labels[1], response.status().as_str()]).inc();
+    response
+}
+
+fn invoke_error(e: InvokeError) -> Response {
+    let message = e.to_string();
+    let mut error = match &e {
+        InvokeError::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
+        InvokeError::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "deadline-exceeded", message),
+        InvokeError::MemoryLimit { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "memory-limit", message),
+        InvokeError::Trap { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin-trap", message),
+        InvokeError::Host { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+    };
+    if matches!(e, InvokeError::Busy(_) | InvokeError::Host { .. }) {
+        error.retry_after = Some(1);
+    }
+    error.into_response()
+}
+
+/// Hop-by-hop and framing headers are the host's business, not the plugin's.
+const RESERVED_HEADERS: &[&str] = &["connection", "transfer-encoding", "content-length", "keep-alive", "upgrade", "trailer"];
+
+fn plugin_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, plugin: &LoadedPlugin) -> Response {
+    let Ok(status) = StatusCode::from_u16(status) else {
+        tracing::warn!(plugin = plugin.installation.plugin_id, status, "plugin answered with an invalid status");
+        return ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-response", format!("the plugin answered with status {status}")).into_response();
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            continue;
+        }
+        match (HeaderName::try_from(lower), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => {
+                response.headers_mut().append(name, value);
+            }
+            _ => tracing::debug!(plugin = plugin.installation.plugin_id, "dropped an invalid response header"),
+        }
+    }
+    response
+}
+
+fn serve_asset(plugin: &Arc<LoadedPlugin>, path: &str, method: &Method) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "UI assets are read-only").into_response();
+    }
+    let path = if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path.to_string() };
+    let Some(bytes) = plugin.assets.get(&format!("ui/{path}")) else {
+        return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("the package has no ui/{path}")).into_response();
+    };
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let mut response = Response::new(Body::from(bytes.clone()));
+    if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
+        response.headers_mut().insert("content-type", value);
+    }
+    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}

@@ -1,0 +1,122 @@
+//! Host capabilities, one folder each (Spin's "factors" are the model). Every capability
+//! has the same phases:
+//! - `INFO`: its manifest name and WIT interface;
+//! - `validate_manifest`: what it checks in a package at upload;
+//! - `configure`: decided once per installation from the grants (a denied capability
+//!   is decided here, so its calls answer `permission-denied`, never trap);
+//! - per-request state implementing the generated `Host` trait, added to the linker by
+//!   `add_to_linker` below, reaching only its own state.
+//!
+//! Adding a capability: its folder, one line in `KNOWN`, a field in `Configured` and
+//! `InstanceCaps`, and one `add_to_linker` line.
+pub mod data;
+pub mod log;
+
+use crate::packages::Manifest;
+use crate::runtime::bindings::linli::platform::types;
+use crate::runtime::InstanceState;
+use crate::store::Store;
+use serde::Serialize;
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker};
+
+/// What the host knows about a capability, shown to operators when they review grants.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CapabilityInfo {
+    /// The name a manifest requests it by.
+    pub name: &'static str,
+    /// The WIT interface (without version) a component imports to use it.
+    pub interface: &'static str,
+    pub summary_zh: &'static str,
+    pub summary_en: &'static str,
+    /// Granted to every installation without asking (e.g. logging).
+    pub always_granted: bool,
+}
+
+pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO];
+
+pub fn info(name: &str) -> Option<&'static CapabilityInfo> {
+    KNOWN.iter().find(|c| c.name == name)
+}
+
+/// The capability a WIT import (e.g. `linli:platform/data@0.1.0`) belongs to.
+pub fn for_import(import: &str) -> Option<&'static CapabilityInfo> {
+    let unversioned = import.split('@').next().unwrap_or(import);
+    KNOWN.iter().find(|c| c.interface == unversioned)
+}
+
+/// Interfaces of `linli:platform` that carry only types: every plugin may import them.
+pub const TYPE_ONLY_INTERFACES: &[&str] = &["linli:platform/types", "linli:platform/http-types"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CapabilityError {
+    #[error("the manifest requests the capability `{0}`, which this host does not know (known: {known})", known = KNOWN.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))]
+    Unknown(String),
+    #[error("capability `{name}`: {problem}")]
+    Manifest { name: &'static str, problem: String },
+}
+
+pub fn validate_manifest(manifest: &Manifest) -> Result<(), CapabilityError> {
+    if let Some(unknown) = manifest.capabilities.iter().find(|c| info(&c.name).is_none()) {
+        return Err(CapabilityError::Unknown(unknown.name.clone()));
+    }
+    data::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: data::INFO.name, problem })
+}
+
+/// What `configure` needs to know about one installation.
+pub struct Grant<'a> {
+    pub store: &'a Store,
+    pub manifest: &'a Manifest,
+    pub plugin_id: &'a str,
+    /// The tenant node the installation is at: the data partition.
+    pub tenant_id: &'a str,
+    pub granted: &'a [String],
+}
+
+impl Grant<'_> {
+    pub fn allows(&self, name: &str) -> bool {
+        info(name).is_some_and(|c| c.always_granted) || self.granted.iter().any(|g| g == name)
+    }
+}
+
+/// Per-installation configuration of every capability.
+pub struct Configured {
+    pub data: Option<Arc<data::Partition>>,
+}
+
+pub fn configure(grant: &Grant<'_>) -> Configured {
+    Configured { data: data::configure(grant) }
+}
+
+/// Per-request state of every capability, inside the store's data.
+pub struct InstanceCaps {
+    pub log: log::LogState,
+    pub data: data::DataState,
+}
+
+impl Configured {
+    pub fn prepare(&self, plugin_id: Arc<str>, tenant_id: Arc<str>, request_id: String, runtime: tokio::runtime::Handle) -> InstanceCaps {
+        InstanceCaps { log: log::LogState::new(plugin_id, tenant_id, request_id), data: data::DataState::new(self.data.clone(), runtime) }
+    }
+}
+
+pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    use crate::runtime::bindings::linli::platform as wit;
+    wit::types::add_to_linker::<_, HasSelf<InstanceState>>(linker, |s| s)?;
+    wit::http_types::add_to_linker::<_, HasSelf<InstanceState>>(linker, |s| s)?;
+    wit::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.caps.log)?;
+    wit::data::add_to_linker::<_, HasSelf<data::DataState>>(linker, |s| &mut s.caps.data)?;
+    Ok(())
+}
+
+// The type-only interfaces have empty host traits.
+impl crate::runtime::bindings::linli::platform::types::Host for InstanceState {}
+impl crate::runtime::bindings::linli::platform::http_types::Host for InstanceState {}
+
+/// The error every call of a capability the installation was not granted answers with.
+pub fn denied(name: &str) -> types::Error {
+    types::Error {
+        code: types::ErrorCode::PermissionDenied,
+        message: format!("this installation was not granted the `{name}` capability; the county operator can grant it"),
+    }
+}

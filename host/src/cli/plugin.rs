@@ -1,0 +1,224 @@
+//! `linli plugin new | build | pack | sign | verify`.
+use crate::packages::manifest::MANIFEST_FILE;
+use crate::packages::signing::{self, SignatureFile};
+use crate::packages::{Manifest, Package};
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Start a plugin from the SDK template.
+    New {
+        /// Plugin id: lower-case letters, digits and `-`.
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Path to the Linli SDK (default: the SDK next to this linli's sources).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Compile the plugin to a component (cargo, target wasm32-wasip2) into dist/.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Bundle linli.toml, the component and ui/ into dist/ID-VERSION.lpkg.
+    Pack {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The component to pack (default: dist/ + the manifest's `component`).
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Output file (default: dist/ID-VERSION.lpkg).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Sign a package with a vendor key (in place unless --out).
+    Sign {
+        package: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a package's hashes and, with --public-key, its signature.
+    Verify {
+        package: PathBuf,
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+pub fn run(command: PluginCommand) -> Result<()> {
+    match command {
+        PluginCommand::New { name, dir, sdk } => new(&name, dir, sdk),
+        PluginCommand::Build { dir } => build(&dir).map(|_| ()),
+        PluginCommand::Pack { dir, wasm, out } => pack(&dir, wasm, out).map(|_| ()),
+        PluginCommand::Sign { package, key, out } => sign(&package, &key, out),
+        PluginCommand::Verify { package, public_key } => verify(&package, public_key),
+    }
+}
+
+const TEMPLATE_CARGO: &str = include_str!("template/Cargo.toml.tmpl");
+const TEMPLATE_MANIFEST: &str = include_str!("template/linli.toml.tmpl");
+const TEMPLATE_LIB: &str = include_str!("template/lib.rs.tmpl");
+const TEMPLATE_UI: &str = include_str!("template/index.html.tmpl");
+
+fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
+    if !crate::packages::manifest::is_valid_id(name) {
+        bail!("`{name}` is not a valid plugin id: use 2–48 of a-z, 0-9 and -, starting with a letter");
+    }
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        bail!("{} exists and is not empty", dir.display());
+    }
+    let sdk = match sdk {
+        Some(p) => p,
+        None => {
+            let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+            if !bundled.join("Cargo.toml").exists() {
+                bail!("cannot find the Linli SDK; pass --sdk PATH/TO/linli/sdk");
+            }
+            bundled
+        }
+    };
+    let sdk = std::fs::canonicalize(&sdk).with_context(|| format!("the SDK at {}", sdk.display()))?;
+    let crate_name = name.replace('-', "_");
+    let fill = |t: &str| t.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{sdk}}", &sdk.display().to_string());
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::create_dir_all(dir.join("ui"))?;
+    std::fs::write(dir.join("Cargo.toml"), fill(TEMPLATE_CARGO))?;
+    std::fs::write(dir.join(MANIFEST_FILE), fill(TEMPLATE_MANIFEST))?;
+    std::fs::write(dir.join("src/lib.rs"), fill(TEMPLATE_LIB))?;
+    std::fs::write(dir.join("ui/index.html"), fill(TEMPLATE_UI))?;
+    std::fs::write(dir.join(".gitignore"), "/target\n/dist\n")?;
+    println!("created {} — next: cd {0} && linli plugin build && linli plugin pack", dir.display());
+    Ok(())
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Manifest::parse(&text)?)
+}
+
+fn wasm_target_installed() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"))
+        // Without rustup we cannot tell; let cargo report it.
+        .unwrap_or(true)
+}
+
+/// Returns the path of the built component.
+pub fn build(dir: &Path) -> Result<PathBuf> {
+    let manifest = read_manifest(dir)?;
+    if !wasm_target_installed() {
+        bail!("the wasm32-wasip2 target is not installed; run `rustup target add wasm32-wasip2`");
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("running cargo")?;
+    let stdout = child.stdout.take().context("cargo's output")?;
+    let mut artifact = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line?) else { continue };
+        if message["reason"] == "compiler-artifact" && message["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")) {
+            let wasm = message["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm"));
+            if let Some(wasm) = wasm {
+                artifact = Some(PathBuf::from(wasm));
+            }
+        }
+    }
+    if !child.wait()?.success() {
+        bail!("cargo build failed (see above)");
+    }
+    let artifact = artifact.context("cargo built no .wasm; is the crate a cdylib (`[lib] crate-type = [\"cdylib\"]`)?")?;
+    let out = dir.join("dist").join(&manifest.component);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(&artifact, &out).with_context(|| format!("copying {} to {}", artifact.display(), out.display()))?;
+    println!("built {} ({} KiB)", out.display(), std::fs::metadata(&out)?.len() / 1024);
+    Ok(out)
+}
+
+fn collect_ui(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_ui(root, &path, files)?;
+        } else {
+            let relative = path.strip_prefix(root)?.to_string_lossy().replace('\\', "/");
+            files.insert(relative, std::fs::read(&path)?);
+        }
+    }
+    Ok(())
+}
+
+/// Returns the path of the package.
+pub fn pack(dir: &Path, wasm: Option<PathBuf>, out: Option<PathBuf>) -> Result<PathBuf> {
+    let manifest = read_manifest(dir)?;
+    let wasm = wasm.unwrap_or_else(|| dir.join("dist").join(&manifest.component));
+    let component = std::fs::read(&wasm).with_context(|| format!("reading the component {} (run `linli plugin build` first)", wasm.display()))?;
+    if crate::runtime::wasm_kind(&component) != crate::runtime::WasmKind::Component {
+        bail!("{} is not a WebAssembly component; build with `linli plugin build` (target wasm32-wasip2)", wasm.display());
+    }
+    let mut files = BTreeMap::from([(manifest.component.clone(), component)]);
+    if dir.join("ui").is_dir() {
+        collect_ui(dir, &dir.join("ui"), &mut files)?;
+    }
+    let out = out.unwrap_or_else(|| dir.join("dist").join(format!("{}-{}.lpkg", manifest.id, manifest.version)));
+    let package = Package::build(manifest, files)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&out, package.write()?).with_context(|| format!("writing {}", out.display()))?;
+    println!("packed {} ({} files, unsigned; next: linli plugin sign {0} --key YOUR.key)", out.display(), package.files.len() + 1);
+    Ok(out)
+}
+
+fn sign(package_path: &Path, key_path: &Path, out: Option<PathBuf>) -> Result<()> {
+    let bytes = std::fs::read(package_path).with_context(|| format!("reading {}", package_path.display()))?;
+    let mut package = Package::read(&bytes)?;
+    package.verify_contents()?;
+    let pem = std::fs::read_to_string(key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    let key = signing::decode_secret(&pem)?;
+    package.signature = Some(SignatureFile::sign(&key, package.manifest_text.as_bytes()));
+    let out = out.unwrap_or_else(|| package_path.to_path_buf());
+    std::fs::write(&out, package.write()?).with_context(|| format!("writing {}", out.display()))?;
+    println!("signed {} with key {}", out.display(), signing::key_id(&key.verifying_key()));
+    Ok(())
+}
+
+fn verify(package_path: &Path, public_key: Option<PathBuf>) -> Result<()> {
+    let bytes = std::fs::read(package_path).with_context(|| format!("reading {}", package_path.display()))?;
+    let package = Package::read(&bytes)?;
+    package.verify_contents()?;
+    crate::capabilities::validate_manifest(&package.manifest)?;
+    let m = &package.manifest;
+    println!("{} {} by {}: {} files, hashes match", m.id, m.version, m.vendor, package.files.len());
+    for cap in &m.capabilities {
+        println!("  requests {:<10} because: {}", cap.name, cap.reason);
+    }
+    match (&package.signature, public_key) {
+        (None, _) => bail!("the package is not signed"),
+        (Some(sig), Some(path)) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            sig.verify(&signing::decode_public(&text)?, package.manifest_text.as_bytes())?;
+            println!("signature: valid, key {}", sig.key_id);
+        }
+        (Some(sig), None) => println!("signed by key {} (pass --public-key to check the signature)", sig.key_id),
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! `linli serve` configuration: defaults, then a TOML file, then `LINLI_*` environment
+//! variables (and `DATABASE_URL`).
+use crate::runtime::RuntimeConfig;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// Where the embedded database, the compile cache and the admin token live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Bearer token for /admin; empty means one is generated into `data_dir/admin.token`.
+    pub admin_token: String,
+    /// A tenants file (TOML or JSON) loaded at start; optional.
+    pub tenants_file: Option<PathBuf>,
+    /// The URL printed for people to open; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            admin_token: String::new(),
+            tenants_file: None,
+            public_url: None,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults ← `file` (if given) ← `LINLI_*` variables (`LINLI_RUNTIME__DEFAULT_DEADLINE_MS`
+    /// for nested keys) ← `DATABASE_URL`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("the config file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("LINLI_").split("__")).merge(Env::raw().only(&["DATABASE_URL"]));
+        figment.extract().map_err(|e| ConfigError(e.to_string()))
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            crate::store::sqlite_url(&self.data_dir)
+        } else {
+            self.database_url.clone()
+        }
+    }
+}

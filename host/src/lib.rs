@@ -1,0 +1,136 @@
+//! Linli (邻里): a WebAssembly plugin host for smart-community services.
+//!
+//! See `shared/DESIGN.md` for the architecture and README.md for the tour.
+pub mod api;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod packages;
+pub mod platform;
+pub mod runtime;
+pub mod setup;
+pub mod store;
+pub mod tenancy;
+
+use config::Config;
+use metrics::Metrics;
+use platform::Platform;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error(transparent)]
+    Platform(#[from] platform::PlatformError),
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+}
+
+/// A running host.
+pub struct Server {
+    pub platform: Arc<Platform>,
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, finish what is in flight, and return.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serve until the process is asked to stop (Ctrl-C or SIGTERM).
+    pub async fn wait_for_signal(self) {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        #[cfg(unix)]
+        let term = async move {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+fn admin_token(config: &Config) -> Result<String, StartError> {
+    if !config.admin_token.is_empty() {
+        return Ok(config.admin_token.clone());
+    }
+    let path = config.data_dir.join("admin.token");
+    let io = |source| StartError::DataDir { path: path.display().to_string(), source };
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        if !token.trim().is_empty() {
+            return Ok(token.trim().to_string());
+        }
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    std::fs::write(&path, &token).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(token)
+}
+
+/// Open the store, start the engine, activate installations, apply an optional set-up
+/// and listen.
+pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    let store = store::Store::open(&config.database_url()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
+    let platform = Platform::start(store, runtime, metrics).await?;
+    if let Some(path) = &config.tenants_file {
+        setup::Setup { tenants_file: Some(path.clone()), trust: vec![], packages: vec![], install: vec![] }.apply(&platform).await?;
+    }
+    if let Some(setup) = setup {
+        setup.apply(&platform).await?;
+    }
+    let admin_token = admin_token(&config)?;
+    let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
+    let app = api::router(api::AppState { platform: platform.clone(), admin_token: Arc::from(admin_token.as_str()) });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = served.await {
+            tracing::error!("the HTTP server stopped: {e}");
+        }
+    });
+    tracing::info!(%addr, backend = ?platform.store.backend, "linli is serving");
+    Ok(Server { platform, addr, admin_token, shutdown: Some(tx), task })
+}

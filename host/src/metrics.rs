@@ -1,0 +1,59 @@
+//! Prometheus metrics, served at /metrics.
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Plugin requests by plugin, tenant of the installation and status code.
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    /// Failures of plugin code by plugin and kind (trap, timeout, memory, busy, host).
+    pub failures: IntCounterVec,
+    pub live_instances: IntGauge,
+    pub installations: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("linli".into()), None).unwrap_or_default();
+        let requests = IntCounterVec::new(Opts::new("plugin_requests_total", "Plugin requests"), &["plugin", "installation", "status"]);
+        let latency = HistogramVec::new(
+            HistogramOpts::new("plugin_request_seconds", "Plugin request latency")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["plugin"],
+        );
+        let failures = IntCounterVec::new(Opts::new("plugin_failures_total", "Plugin traps, timeouts, memory-limit hits and rejections"), &["plugin", "kind"]);
+        let live_instances = IntGauge::new("plugin_live_instances", "Plugin instances running now");
+        let installations = IntGauge::new("installations", "Active installations");
+        // The metric names and labels above are static and valid, so construction cannot
+        // fail; registration of distinct names cannot collide.
+        let (requests, latency, failures, live_instances, installations) = (
+            requests.expect("static metric"),
+            latency.expect("static metric"),
+            failures.expect("static metric"),
+            live_instances.expect("static metric"),
+            installations.expect("static metric"),
+        );
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(failures.clone()),
+            Box::new(live_instances.clone()),
+            Box::new(installations.clone()),
+        ] {
+            let _ = registry.register(collector);
+        }
+        Self { registry, requests, latency, failures, live_instances, installations }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

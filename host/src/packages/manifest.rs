@@ -1,0 +1,225 @@
+//! `linli.toml`: what a plugin is, what it asks for and why.
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MANIFEST_FILE: &str = "linli.toml";
+pub const SIGNATURE_FILE: &str = "linli.sig";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Stable id, lower-case letters, digits and `-`: `elderly-care`.
+    pub id: String,
+    /// Display name shown to residents and operators.
+    pub name: String,
+    pub version: Version,
+    pub vendor: String,
+    #[serde(default)]
+    pub description: String,
+    /// Routes are served under `/p/{route_prefix}/`; defaults to the id.
+    #[serde(default)]
+    pub route_prefix: Option<String>,
+    /// Path of the component inside the package.
+    #[serde(default = "default_component")]
+    pub component: String,
+    /// Page the resident app opens, a path inside the package (e.g. `ui/index.html`).
+    #[serde(default)]
+    pub ui_entry: Option<String>,
+    #[serde(default)]
+    pub capabilities: Vec<CapabilityRequest>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub data: DataSettings,
+    /// sha256 (hex) of every file in the package except the manifest and signature.
+    /// Filled in by `linli plugin pack`.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+fn default_component() -> String {
+    "plugin.wasm".to_string()
+}
+
+/// A capability the plugin asks for, with the reason shown to the operator.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityRequest {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Resource limits a vendor asks for; the operator may override them per installation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub deadline_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    pub max_concurrency: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataSettings {
+    /// collection → top-level fields that `data.query` may filter on.
+    #[serde(default)]
+    pub indexes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("linli.toml is not valid: {0}")]
+    Syntax(String),
+    #[error("linli.toml: {field} {problem}")]
+    Invalid { field: String, problem: String },
+}
+
+fn invalid(field: &str, problem: impl Into<String>) -> ManifestError {
+    ManifestError::Invalid { field: field.to_string(), problem: problem.into() }
+}
+
+/// Ids and route prefixes: 2–48 of `a-z 0-9 -`, starting with a letter.
+pub fn is_valid_id(id: &str) -> bool {
+    (2..=48).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A relative path inside a package: no `..`, no absolute paths, no backslashes.
+pub fn is_safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 255
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn route_prefix(&self) -> &str {
+        self.route_prefix.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn requests(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c.name == capability)
+    }
+
+    /// Checks that need nothing but the manifest; the host's known capabilities are
+    /// checked by `capabilities::validate_manifest`.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if !is_valid_id(&self.id) {
+            return Err(invalid("id", format!("`{}` must be 2–48 of a-z, 0-9 and -, starting with a letter", self.id)));
+        }
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        if self.vendor.trim().is_empty() {
+            return Err(invalid("vendor", "must not be empty"));
+        }
+        if let Some(prefix) = &self.route_prefix {
+            if !is_valid_id(prefix) {
+                return Err(invalid("route_prefix", format!("`{prefix}` must be 2–48 of a-z, 0-9 and -, starting with a letter")));
+            }
+        }
+        if !is_safe_path(&self.component) {
+            return Err(invalid("component", format!("`{}` is not a safe relative path", self.component)));
+        }
+        if let Some(entry) = &self.ui_entry {
+            if !is_safe_path(entry) {
+                return Err(invalid("ui_entry", format!("`{entry}` is not a safe relative path")));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for cap in &self.capabilities {
+            if !seen.insert(cap.name.as_str()) {
+                return Err(invalid("capabilities", format!("`{}` is requested twice", cap.name)));
+            }
+            if cap.reason.trim().is_empty() {
+                return Err(invalid("capabilities", format!("`{}` needs a reason to show the operator", cap.name)));
+            }
+        }
+        if let Some(ms) = self.limits.deadline_ms {
+            if !(1..=60_000).contains(&ms) {
+                return Err(invalid("limits.deadline_ms", "must be between 1 and 60000"));
+            }
+        }
+        if let Some(mib) = self.limits.memory_mib {
+            if !(1..=4096).contains(&mib) {
+                return Err(invalid("limits.memory_mib", "must be between 1 and 4096"));
+            }
+        }
+        if let Some(n) = self.limits.max_concurrency {
+            if !(1..=10_000).contains(&n) {
+                return Err(invalid("limits.max_concurrency", "must be between 1 and 10000"));
+            }
+        }
+        for (path, hash) in &self.files {
+            if !is_safe_path(path) {
+                return Err(invalid("files", format!("`{path}` is not a safe relative path")));
+            }
+            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid("files", format!("the sha256 of `{path}` is not 64 hex digits")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "hello"
+name = "你好"
+version = "0.1.0"
+vendor = "linli"
+[[capabilities]]
+name = "data"
+reason = "count visits"
+"#;
+
+    #[test]
+    fn parses_and_defaults() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.route_prefix(), "hello");
+        assert_eq!(m.component, "plugin.wasm");
+        assert!(m.requests("data"));
+        assert!(!m.requests("ledger"));
+        let again = Manifest::parse(&m.to_toml()).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn rejects_bad_manifests_with_the_field_named() {
+        let bad_version = GOOD.replace("0.1.0", "one");
+        assert!(Manifest::parse(&bad_version).unwrap_err().to_string().contains("version"));
+        let bad_id = GOOD.replace("\"hello\"", "\"Hello World\"");
+        assert!(Manifest::parse(&bad_id).unwrap_err().to_string().contains("id"));
+        let unknown = format!("{GOOD}\nsurprise = 1\n");
+        assert!(Manifest::parse(&unknown).unwrap_err().to_string().contains("surprise"));
+        let no_reason = GOOD.replace("count visits", " ");
+        assert!(Manifest::parse(&no_reason).unwrap_err().to_string().contains("reason"));
+        let traversal = format!("{GOOD}\n[files]\n\"../etc/passwd\" = \"{}\"\n", "0".repeat(64));
+        assert!(Manifest::parse(&traversal).unwrap_err().to_string().contains("safe"));
+    }
+
+    #[test]
+    fn safe_paths() {
+        assert!(is_safe_path("ui/index.html"));
+        assert!(!is_safe_path("../x"));
+        assert!(!is_safe_path("/abs"));
+        assert!(!is_safe_path("a//b"));
+        assert!(!is_safe_path("a\\b"));
+    }
+}

@@ -1,0 +1,433 @@
+//! The host's operations on packages, tenants and installations, and the live routing
+//! table. Every operation checks everything before it writes, so a failed one changes
+//! nothing.
+use crate::capabilities::{self, CapabilityError, Grant};
+use crate::metrics::Metrics;
+use crate::packages::repo::{self as package_repo, PackageSummary};
+use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError};
+use crate::runtime::{LoadedPlugin, Runtime, RuntimeError};
+use crate::store::{now_millis, Store};
+use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
+use crate::tenancy::{EffectiveLimits, Installation, TenantKind, TenantSpec, TenantTree, TreeError};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Untrusted(String),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
+    #[error(transparent)]
+    Tenants(#[from] TreeError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    pub plugin_id: String,
+    pub version: String,
+    pub tenant_id: String,
+    /// Capabilities granted, a subset of those the manifest requests.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Operator overrides of the manifest's limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    pub version: String,
+    /// New grants; when absent the current ones are kept (those the new version still
+    /// requests).
+    #[serde(default)]
+    pub grants: Option<Vec<String>>,
+}
+
+type Routes = HashMap<String, HashMap<String, Arc<LoadedPlugin>>>;
+
+pub struct Platform {
+    pub store: Store,
+    pub runtime: Arc<Runtime>,
+    pub metrics: Arc<Metrics>,
+    tenants: RwLock<Arc<TenantTree>>,
+    /// route prefix → tenant node of the installation → the loaded plugin.
+    routes: RwLock<Routes>,
+}
+
+impl Platform {
+    /// Load the tenant tree and activate every installation. An installation that no
+    /// longer loads is logged and left out; the rest serve.
+    pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Result<Arc<Self>, PlatformError> {
+        let tree = TenantTree::from_nodes(repo::load_tenants(&store).await?);
+        let platform = Arc::new(Self { store, runtime, metrics, tenants: RwLock::new(Arc::new(tree)), routes: RwLock::default() });
+        for inst in repo::list(&platform.store).await? {
+            match platform.load(&inst, &inst.version).await {
+                Ok(loaded) => platform.activate(loaded),
+                Err(e) => tracing::error!(installation = inst.id, "installation not activated: {e}"),
+            }
+        }
+        Ok(platform)
+    }
+
+    pub fn tenants(&self) -> Arc<TenantTree> {
+        self.tenants.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    pub async fn load_tenants(&self, specs: &[TenantSpec]) -> Result<usize, PlatformError> {
+        let nodes = self.tenants().plan(specs)?;
+        repo::save_tenants(&self.store, &nodes).await?;
+        let tree = TenantTree::from_nodes(repo::load_tenants(&self.store).await?);
+        if let Ok(mut slot) = self.tenants.write() {
+            *slot = Arc::new(tree);
+        }
+        Ok(nodes.len())
+    }
+
+    fn county(&self, tenant_id: &str) -> Result<String, PlatformError> {
+        let tree = self.tenants();
+        let node = tree.get(tenant_id).ok_or_else(|| PlatformError::NotFound(format!("tenant `{tenant_id}` does not exist")))?;
+        tree.county_of(&node.id)
+            .map(|c| c.id.clone())
+            .ok_or_else(|| PlatformError::Invalid(format!("tenant `{tenant_id}` is not below a county")))
+    }
+
+    pub async fn trust_key(&self, county_id: &str, vendor: &str, public_key: &str) -> Result<VendorKey, PlatformError> {
+        let tree = self.tenants();
+        match tree.get(county_id) {
+            Some(node) if node.kind == TenantKind::County => {}
+            Some(_) => return Err(PlatformError::Invalid(format!("`{county_id}` is not a county; vendor keys are trusted per county"))),
+            None => return Err(PlatformError::NotFound(format!("county `{county_id}` does not exist"))),
+        }
+        if vendor.trim().is_empty() {
+            return Err(PlatformError::Invalid("the vendor name must not be empty".into()));
+        }
+        let key = signing::decode_public(public_key).map_err(|e| PlatformError::Invalid(e.to_string()))?;
+        let record = VendorKey {
+            county_id: county_id.into(),
+            key_id: signing::key_id(&key),
+            vendor: vendor.trim().into(),
+            public_key: signing::encode_public(&key),
+            added_at: now_millis(),
+        };
+        repo::save_vendor_key(&self.store, &record).await?;
+        Ok(record)
+    }
+
+    pub async fn vendor_keys(&self, county_id: Option<&str>) -> Result<Vec<VendorKey>, PlatformError> {
+        Ok(repo::vendor_keys(&self.store, county_id).await?)
+    }
+
+    /// Verify a package against the county's trusted keys and the host's capabilities,
+    /// compile it, and keep it.
+    pub async fn upload(&self, county_id: &str, bytes: Vec<u8>) -> Result<PackageSummary, PlatformError> {
+        let county = self.county(county_id)?;
+        let package = Package::read(&bytes)?;
+        let key = self.verify_package(&county, &package).await?;
+        let sha256 = sha256_hex(&bytes);
+        let manifest = package.manifest.clone();
+        if let Some(existing) = package_repo::exists(&self.store, &manifest.id, &manifest.version.to_string()).await? {
+            if existing == sha256 {
+                return package_repo::list(&self.store)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.plugin_id == manifest.id && p.version == manifest.version.to_string())
+                    .ok_or_else(|| PlatformError::NotFound("the package vanished".into()));
+            }
+            return Err(PlatformError::Conflict(format!(
+                "{} {} was already uploaded with different content; give the new build a new version",
+                manifest.id, manifest.version
+            )));
+        }
+        self.compile(&package).await?;
+        let summary = PackageSummary {
+            plugin_id: manifest.id.clone(),
+            version: manifest.version.to_string(),
+            vendor: manifest.vendor.clone(),
+            key_id: key.key_id,
+            county_id: county,
+            sha256,
+            uploaded_at: now_millis(),
+            manifest,
+        };
+        package_repo::insert(&self.store, &summary, &package.manifest_text, &bytes).await?;
+        tracing::info!(plugin = summary.plugin_id, version = summary.version, "package uploaded");
+        Ok(summary)
+    }
+
+    pub async fn packages(&self) -> Result<Vec<PackageSummary>, PlatformError> {
+        Ok(package_repo::list(&self.store).await?)
+    }
+
+    /// Hashes, signature by a key this county trusts for the manifest's vendor, known
+    /// capabilities. Returns the key.
+    async fn verify_package(&self, county_id: &str, package: &Package) -> Result<VendorKey, PlatformError> {
+        package.verify_contents()?;
+        let signature = package.signature.as_ref().ok_or(PackageError::Unsigned)?;
+        let keys = repo::vendor_keys(&self.store, Some(county_id)).await?;
+        let key = keys.into_iter().find(|k| k.key_id == signature.key_id).ok_or_else(|| {
+            PlatformError::Untrusted(format!(
+                "the package is signed with key {} which county `{county_id}` does not trust; add it with `linli admin trust-key`",
+                signature.key_id
+            ))
+        })?;
+        if key.vendor != package.manifest.vendor {
+            return Err(PlatformError::Untrusted(format!(
+                "key {} is trusted for vendor `{}`, but the package says its vendor is `{}`",
+                key.key_id, key.vendor, package.manifest.vendor
+            )));
+        }
+        let public = signing::decode_public(&key.public_key).map_err(|e| PlatformError::Invalid(e.to_string()))?;
+        signature.verify(&public, package.manifest_text.as_bytes()).map_err(PackageError::from)?;
+        capabilities::validate_manifest(&package.manifest)?;
+        Ok(key)
+    }
+
+    async fn compile(&self, package: &Package) -> Result<wasmtime::component::Component, PlatformError> {
+        let wasm = package.component().ok_or_else(|| PackageError::NoComponent(package.manifest.component.clone()))?.to_vec();
+        let hash = package.manifest.files.get(&package.manifest.component).cloned().unwrap_or_else(|| sha256_hex(&wasm));
+        let runtime = self.runtime.clone();
+        let manifest = package.manifest.clone();
+        let component = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash, &manifest))
+            .await
+            .map_err(|e| PlatformError::Invalid(format!("compilation stopped: {e}")))??;
+        self.runtime.prepare(&component)?;
+        Ok(component)
+    }
+
+    fn effective_limits(&self, manifest: &Manifest, overrides: &Limits) -> Result<EffectiveLimits, PlatformError> {
+        let defaults = &self.runtime.config;
+        let limits = EffectiveLimits {
+            deadline_ms: overrides.deadline_ms.or(manifest.limits.deadline_ms).unwrap_or(defaults.default_deadline_ms),
+            memory_mib: overrides.memory_mib.or(manifest.limits.memory_mib).unwrap_or(defaults.default_memory_mib),
+            max_concurrency: overrides.max_concurrency.or(manifest.limits.max_concurrency).unwrap_or(defaults.default_max_concurrency),
+        };
+        if limits.memory_mib > defaults.max_memory_mib {
+            return Err(PlatformError::Invalid(format!("a memory limit of {} MiB is above this host's maximum of {} MiB", limits.memory_mib, defaults.max_memory_mib)));
+        }
+        if limits.deadline_ms == 0 || limits.max_concurrency == 0 || limits.memory_mib == 0 {
+            return Err(PlatformError::Invalid("limits must be positive".into()));
+        }
+        Ok(limits)
+    }
+
+    fn check_grants(manifest: &Manifest, grants: &[String]) -> Result<Vec<String>, PlatformError> {
+        let mut out: Vec<String> = Vec::new();
+        for grant in grants {
+            if capabilities::info(grant).is_none() {
+                return Err(CapabilityError::Unknown(grant.clone()).into());
+            }
+            if !manifest.requests(grant) {
+                return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not request it", manifest.id)));
+            }
+            if !out.contains(grant) {
+                out.push(grant.clone());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn package(&self, plugin_id: &str, version: &str) -> Result<Package, PlatformError> {
+        let stored = package_repo::get(&self.store, plugin_id, version)
+            .await?
+            .ok_or_else(|| PlatformError::NotFound(format!("package {plugin_id} {version} has not been uploaded")))?;
+        let package = Package::read(&stored.archive)?;
+        // Re-check what was checked at upload: the database is not trusted blindly.
+        package.verify_contents()?;
+        Ok(package)
+    }
+
+    /// Fetch, re-verify, compile (from the cache), link and configure one version of an
+    /// installation, without activating it.
+    async fn load(&self, inst: &Installation, version: &str) -> Result<Arc<LoadedPlugin>, PlatformError> {
+        let package = self.package(&inst.plugin_id, version).await?;
+        let county = self.county(&inst.tenant_id)?;
+        self.verify_package(&county, &package).await?;
+        let component = self.compile(&package).await?;
+        let pre = self.runtime.prepare(&component)?;
+        let manifest = Arc::new(package.manifest.clone());
+        let configured = capabilities::configure(&Grant {
+            store: &self.store,
+            manifest: &manifest,
+            plugin_id: &inst.plugin_id,
+            tenant_id: &inst.tenant_id,
+            granted: &inst.grants,
+        });
+        let assets = package
+            .files
+            .into_iter()
+            .filter(|(path, _)| path.starts_with("ui/"))
+            .map(|(path, bytes)| (path, bytes::Bytes::from(bytes)))
+            .collect::<BTreeMap<_, _>>();
+        let mut inst = inst.clone();
+        inst.version = version.to_string();
+        Ok(Arc::new(LoadedPlugin::new(inst, manifest, assets, pre, configured)))
+    }
+
+    fn activate(&self, loaded: Arc<LoadedPlugin>) {
+        if let Ok(mut routes) = self.routes.write() {
+            let prefix = loaded.installation.route_prefix.clone();
+            routes.entry(prefix).or_default().insert(loaded.installation.tenant_id.clone(), loaded);
+            self.metrics.installations.set(routes.values().map(|m| m.len() as i64).sum());
+        }
+    }
+
+    fn deactivate(&self, inst: &Installation) {
+        if let Ok(mut routes) = self.routes.write() {
+            if let Some(by_tenant) = routes.get_mut(&inst.route_prefix) {
+                by_tenant.remove(&inst.tenant_id);
+                if by_tenant.is_empty() {
+                    routes.remove(&inst.route_prefix);
+                }
+            }
+            self.metrics.installations.set(routes.values().map(|m| m.len() as i64).sum());
+        }
+    }
+
+    /// The installation serving `prefix` for `tenant_id`: the one at the tenant itself or
+    /// at its nearest ancestor (a street-level install serves all its communities).
+    pub fn resolve(&self, prefix: &str, tenant_id: &str) -> Option<Arc<LoadedPlugin>> {
+        let tree = self.tenants();
+        let routes = self.routes.read().ok()?;
+        let by_tenant = routes.get(prefix)?;
+        let found = tree.ancestors(tenant_id).find_map(|node| by_tenant.get(&node.id).cloned());
+        found
+    }
+
+    /// The installations that serve `tenant_id`, one per route prefix.
+    pub fn serving(&self, tenant_id: &str) -> Vec<Arc<LoadedPlugin>> {
+        let prefixes: Vec<String> = self.routes.read().map(|r| r.keys().cloned().collect()).unwrap_or_default();
+        let mut out: Vec<_> = prefixes.iter().filter_map(|p| self.resolve(p, tenant_id)).collect();
+        out.sort_by(|a, b| a.installation.route_prefix.cmp(&b.installation.route_prefix));
+        out
+    }
+
+    pub async fn install(&self, req: &InstallRequest) -> Result<Installation, PlatformError> {
+        let tree = self.tenants();
+        if tree.get(&req.tenant_id).is_none() {
+            return Err(PlatformError::NotFound(format!("tenant `{}` does not exist", req.tenant_id)));
+        }
+        let id = Installation::new_id(&req.plugin_id, &req.tenant_id);
+        if repo::get(&self.store, &id).await?.is_some() {
+            return Err(PlatformError::Conflict(format!("{} is already installed at `{}`; upgrade it instead", req.plugin_id, req.tenant_id)));
+        }
+        let package = self.package(&req.plugin_id, &req.version).await?;
+        let manifest = &package.manifest;
+        let prefix = manifest.route_prefix().to_string();
+        if let Some(other) = repo::list(&self.store).await?.into_iter().find(|i| i.route_prefix == prefix && i.plugin_id != req.plugin_id) {
+            return Err(PlatformError::Conflict(format!("the route prefix `/p/{prefix}/` is already used by {}", other.plugin_id)));
+        }
+        let now = now_millis();
+        let inst = Installation {
+            id,
+            plugin_id: req.plugin_id.clone(),
+            tenant_id: req.tenant_id.clone(),
+            route_prefix: prefix,
+            version: manifest.version.to_string(),
+            previous_version: None,
+            grants: Self::check_grants(manifest, &req.grants)?,
+            limits: self.effective_limits(manifest, &req.limits)?,
+            created_at: now,
+            updated_at: now,
+        };
+        let loaded = self.load(&inst, &inst.version).await?;
+        repo::save(&self.store, &inst, "install", None).await?;
+        self.activate(loaded);
+        tracing::info!(installation = inst.id, version = inst.version, grants = ?inst.grants, "installed");
+        Ok(inst)
+    }
+
+    async fn existing(&self, id: &str) -> Result<Installation, PlatformError> {
+        repo::get(&self.store, id).await?.ok_or_else(|| PlatformError::NotFound(format!("installation `{id}` does not exist")))
+    }
+
+    pub async fn installations(&self) -> Result<Vec<Installation>, PlatformError> {
+        Ok(repo::list(&self.store).await?)
+    }
+
+    pub async fn installation(&self, id: &str) -> Result<(Installation, Vec<HistoryEntry>), PlatformError> {
+        let inst = self.existing(id).await?;
+        let history = repo::history(&self.store, id).await?;
+        Ok((inst, history))
+    }
+
+    /// Move to a newer version; data is kept (same plugin, same tenant node).
+    pub async fn upgrade(&self, id: &str, req: &UpgradeRequest) -> Result<Installation, PlatformError> {
+        let current = self.existing(id).await?;
+        let parse = |v: &str| Version::parse(v).map_err(|e| PlatformError::Invalid(format!("`{v}` is not a semantic version: {e}")));
+        if parse(&req.version)? <= parse(&current.version)? {
+            return Err(PlatformError::Invalid(format!(
+                "{} is not newer than the installed {}; use rollback to go back",
+                req.version, current.version
+            )));
+        }
+        let package = self.package(&current.plugin_id, &req.version).await?;
+        let grants = match &req.grants {
+            Some(grants) => Self::check_grants(&package.manifest, grants)?,
+            None => current.grants.iter().filter(|g| package.manifest.requests(g)).cloned().collect(),
+        };
+        if package.manifest.route_prefix() != current.route_prefix {
+            return Err(PlatformError::Invalid("a new version may not change the route prefix".into()));
+        }
+        let next = Installation {
+            version: req.version.clone(),
+            previous_version: Some(current.version.clone()),
+            grants,
+            updated_at: now_millis(),
+            ..current.clone()
+        };
+        let loaded = self.load(&next, &next.version).await?;
+        repo::save(&self.store, &next, "upgrade", Some(&current.version)).await?;
+        self.activate(loaded);
+        tracing::info!(installation = id, from = current.version, to = next.version, "upgraded");
+        Ok(next)
+    }
+
+    /// Go back to the version before the last upgrade (a second rollback re-applies it).
+    pub async fn rollback(&self, id: &str) -> Result<Installation, PlatformError> {
+        let current = self.existing(id).await?;
+        let previous = current
+            .previous_version
+            .clone()
+            .ok_or_else(|| PlatformError::Invalid(format!("installation `{id}` has no earlier version to roll back to")))?;
+        let package = self.package(&current.plugin_id, &previous).await?;
+        let next = Installation {
+            version: previous.clone(),
+            previous_version: Some(current.version.clone()),
+            grants: current.grants.iter().filter(|g| package.manifest.requests(g)).cloned().collect(),
+            updated_at: now_millis(),
+            ..current.clone()
+        };
+        let loaded = self.load(&next, &previous).await?;
+        repo::save(&self.store, &next, "rollback", Some(&current.version)).await?;
+        self.activate(loaded);
+        tracing::info!(installation = id, from = current.version, to = previous, "rolled back");
+        Ok(next)
+    }
+
+    /// Remove an installation; its data stays unless `purge`.
+    pub async fn uninstall(&self, id: &str, purge: bool) -> Result<(), PlatformError> {
+        let current = self.existing(id).await?;
+        repo::delete(&self.store, &current, purge).await?;
+        self.deactivate(&current);
+        tracing::info!(installation = id, purge, "uninstalled");
+        Ok(())
+    }
+}

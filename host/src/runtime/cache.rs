@@ -1,0 +1,77 @@
+//! Compiled components on disk, keyed by the engine's compatibility hash and the wasm's
+//! sha256, so a restart (or a second installation of the same package) does not recompile.
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// Feeds `Hash` output into sha256, so the engine's compatibility hash has a stable,
+/// collision-resistant spelling on disk.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+pub fn engine_key(engine: &Engine) -> String {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(&hasher.0.finalize()[..12])
+}
+
+pub struct ComponentCache {
+    dir: PathBuf,
+}
+
+pub enum Lookup {
+    Hit(Component),
+    Miss,
+}
+
+impl ComponentCache {
+    pub fn new(root: &Path, engine: &Engine) -> std::io::Result<Self> {
+        let dir = root.join(engine_key(engine));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, wasm_sha256: &str) -> PathBuf {
+        self.dir.join(format!("{wasm_sha256}.cwasm"))
+    }
+
+    pub fn get(&self, engine: &Engine, wasm_sha256: &str) -> Lookup {
+        let path = self.path(wasm_sha256);
+        if !path.exists() {
+            return Lookup::Miss;
+        }
+        // SAFETY: the file was written by `put` below from `Component::serialize` of this
+        // engine configuration (the directory is keyed by its compatibility hash), in the
+        // host's own data directory, which only the host writes.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Lookup::Hit(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "discarding an unusable cached component: {e}");
+                let _ = std::fs::remove_file(&path);
+                Lookup::Miss
+            }
+        }
+    }
+
+    /// Written to a temporary name and renamed, so a crash never leaves half a file.
+    pub fn put(&self, wasm_sha256: &str, component: &Component) {
+        let result = component.serialize().map_err(|e| e.to_string()).and_then(|bytes| {
+            let tmp = self.dir.join(format!("{wasm_sha256}.{}.tmp", uuid::Uuid::new_v4().simple()));
+            std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, self.path(wasm_sha256))).map_err(|e| e.to_string())
+        });
+        if let Err(e) = result {
+            tracing::warn!("could not cache a compiled component: {e}");
+        }
+    }
+}

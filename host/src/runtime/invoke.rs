@@ -1,0 +1,197 @@
+//! One request = one fresh instance of an installation's pre-linked component.
+use super::bindings::linli::platform::http_types;
+use super::bindings::PluginPre;
+use super::{InstanceState, Runtime};
+use crate::capabilities::Configured;
+use crate::packages::Manifest;
+use crate::tenancy::Installation;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::WasiCtx;
+
+/// What a plugin printed to stderr (a Rust panic message, say) is kept up to this many
+/// bytes and logged with the error id when the request fails.
+const STDERR_CAPTURE: usize = 16 << 10;
+
+/// An installation ready to serve: its component linked once, its capabilities
+/// configured once, its concurrency quota.
+pub struct LoadedPlugin {
+    pub installation: Installation,
+    pub manifest: Arc<Manifest>,
+    /// Static UI assets from the package, by path.
+    pub assets: BTreeMap<String, bytes::Bytes>,
+    pre: PluginPre<InstanceState>,
+    configured: Configured,
+    quota: Arc<Semaphore>,
+    plugin_id: Arc<str>,
+}
+
+impl LoadedPlugin {
+    pub fn new(installation: Installation, manifest: Arc<Manifest>, assets: BTreeMap<String, bytes::Bytes>, pre: PluginPre<InstanceState>, configured: Configured) -> Self {
+        let quota = Arc::new(Semaphore::new(installation.limits.max_concurrency as usize));
+        let plugin_id = Arc::from(installation.plugin_id.as_str());
+        Self { installation, manifest, assets, pre, configured, quota, plugin_id }
+    }
+}
+
+pub struct PluginRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The tenant node the request is for (may be below the installation's node).
+    pub tenant: String,
+    pub request_id: String,
+}
+
+pub struct PluginResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("the plugin is at its limit of {0} concurrent requests; retry shortly")]
+    Busy(u32),
+    #[error("the plugin did not answer within its {deadline_ms} ms deadline (error id {error_id})")]
+    Timeout { error_id: String, deadline_ms: u64 },
+    #[error("the plugin exceeded its memory limit of {memory_mib} MiB (error id {error_id})")]
+    MemoryLimit { error_id: String, memory_mib: u64 },
+    #[error("the plugin failed (error id {error_id})")]
+    Trap { error_id: String },
+    #[error("the host could not run the plugin (error id {error_id})")]
+    Host { error_id: String },
+}
+
+impl InvokeError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Busy(_) => "busy",
+            Self::Timeout { .. } => "timeout",
+            Self::MemoryLimit { .. } => "memory",
+            Self::Trap { .. } => "trap",
+            Self::Host { .. } => "host",
+        }
+    }
+}
+
+/// Enforces the installation's memory limit and remembers that it did, so the failure is
+/// reported as what it is rather than as an anonymous trap.
+pub(super) struct MemoryLimiter {
+    max_bytes: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Err(wasmtime::format_err!("memory limit of {} bytes reached", self.max_bytes));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+fn error_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+impl Runtime {
+    /// Run one request in a fresh instance on a blocking thread; the deadline and memory
+    /// limit of the installation apply, and its quota bounds how many run at once.
+    pub async fn invoke(self: &Arc<Self>, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
+        let permit = plugin.quota.clone().try_acquire_owned().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
+        let runtime = self.clone();
+        let handle = tokio::runtime::Handle::current();
+        let request_id = request.request_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            runtime.invoke_blocking(&plugin, request, handle)
+        })
+        .await
+        .unwrap_or_else(|join_error| {
+            let error_id = error_id();
+            tracing::error!(error_id, request = request_id, "plugin task failed: {join_error}");
+            Err(InvokeError::Host { error_id })
+        })
+    }
+
+    fn invoke_blocking(&self, plugin: &LoadedPlugin, request: PluginRequest, handle: tokio::runtime::Handle) -> Result<PluginResponse, InvokeError> {
+        let limits = plugin.installation.limits;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let tenant: Arc<str> = Arc::from(request.tenant.as_str());
+        let state = InstanceState {
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX), hit: false },
+            caps: plugin.configured.prepare(plugin.plugin_id.clone(), tenant, request.request_id.clone(), handle),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = limits.deadline_ms.div_ceil(self.config.epoch_tick_ms.max(1)).max(1);
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let wit_request = http_types::Request { method: request.method, path: request.path, query: request.query, headers: request.headers, body: request.body };
+        let started = Instant::now();
+        self.metrics.live_instances.inc();
+        let _live = scopeguard(|| self.metrics.live_instances.dec());
+        let outcome = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.linli_platform_handler().call_handle(&mut store, &wit_request));
+        let dropped = store.data().caps.log.dropped();
+        if dropped > 0 {
+            tracing::warn!(plugin = %plugin.installation.plugin_id, request = request.request_id, dropped, "plugin log lines dropped");
+        }
+        match outcome {
+            Ok(response) => Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body }),
+            Err(error) => {
+                let error_id = error_id();
+                let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
+                let (plugin_id, tenant) = (&plugin.installation.plugin_id, &plugin.installation.tenant_id);
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                if store.data().limiter.hit {
+                    tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, "memory limit reached: {error:#}; stderr: {captured}");
+                    return Err(InvokeError::MemoryLimit { error_id, memory_mib: limits.memory_mib });
+                }
+                if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, elapsed_ms, "deadline reached");
+                    return Err(InvokeError::Timeout { error_id, deadline_ms: limits.deadline_ms });
+                }
+                if error.downcast_ref::<Trap>().is_some() {
+                    tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, "plugin trapped: {error:?}; stderr: {captured}");
+                    return Err(InvokeError::Trap { error_id });
+                }
+                tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, "instantiation or call failed: {error:?}; stderr: {captured}");
+                Err(InvokeError::Host { error_id })
+            }
+        }
+    }
+}
+
+/// Runs `f` when dropped, also on unwinding.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+

@@ -1,0 +1,6 @@
+//! Tenants (county → street → community → grid), installations and grants.
+pub mod installations;
+pub mod tree;
+
+pub use installations::{EffectiveLimits, Installation};
+pub use tree::{TenantKind, TenantNode, TenantSpec, TenantTree, TreeError};

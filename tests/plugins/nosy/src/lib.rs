@@ -1,0 +1,18 @@
+//! Reads the data store whether or not it was granted; reports what the host said.
+use linli_sdk::prelude::*;
+
+struct Nosy;
+
+impl Plugin for Nosy {
+    fn router() -> Router {
+        Router::new().get("/peek", |_, _| {
+            let outcome = match Collection::<serde_json::Value>::new("secrets").get("x") {
+                Ok(_) => json!({ "outcome": "read" }),
+                Err(e) => json!({ "outcome": "error", "code": e.code_name(), "message": e.message }),
+            };
+            Ok(Response::json(200, &outcome))
+        })
+    }
+}
+
+linli_sdk::export!(Nosy);
