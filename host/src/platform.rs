@@ -231,7 +231,7 @@ impl Platform {
         let mut out: Vec<String> = Vec::new();
         for grant in grants {
             if capabilities::info(grant).is_none() {
-                return Err(CapabilityError::Unknown(grant.clone()).into());
+                return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: this host has no such capability")));
             }
             if !manifest.requests(grant) {
                 return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not request it", manifest.id)));

@@ -1,0 +1,284 @@
+//! Helpers for end-to-end tests: a real host on a real database, real packages made with
+//! the real `linli` CLI from plugins built for wasm32-wasip2.
+//!
+//! The test command (scripts/test) builds the `linli` binary and the plugins first.
+use anyhow::{bail, Context, Result};
+use linli_host::config::Config;
+use linli_host::packages::{signing, Package};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// `target/` of this workspace (honours CARGO_TARGET_DIR).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The `linli` binary of the same profile as this test.
+pub fn linli_bin() -> PathBuf {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let path = target_dir().join(profile).join("linli");
+    assert!(path.exists(), "{} is missing: run scripts/test, or `cargo build --release -p linli-host` first", path.display());
+    path
+}
+
+/// A plugin component built by `scripts/build-plugins`.
+pub fn plugin_wasm(crate_name: &str) -> PathBuf {
+    let path = target_dir().join("wasm32-wasip2/release").join(format!("{crate_name}.wasm"));
+    assert!(path.exists(), "{} is missing: run scripts/test, or scripts/build-plugins first", path.display());
+    path
+}
+
+/// Where a plugin's sources (and its linli.toml) live.
+pub fn plugin_dir(crate_name: &str) -> PathBuf {
+    let root = workspace_root();
+    [root.join("plugins").join(crate_name), root.join("tests/plugins").join(crate_name)]
+        .into_iter()
+        .find(|p| p.join("linli.toml").exists())
+        .unwrap_or_else(|| panic!("no plugin named {crate_name}"))
+}
+
+/// Run the real CLI; fail with its output when it fails.
+pub fn linli(args: &[&str]) -> Result<String> {
+    let out = Command::new(linli_bin()).args(args).output().context("running linli")?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("linli {} failed: {text}", args.join(" "));
+    }
+    Ok(text)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A vendor: a key pair made with `linli keys gen`, and packages made with
+/// `linli plugin pack` and `linli plugin sign`.
+pub struct Vendor {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Vendor {
+    pub fn new(name: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let prefix = dir.path().join(name);
+        linli(&["keys", "gen", "--out", prefix.to_str().context("path")?])?;
+        Ok(Self { dir, name: name.to_string() })
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.key", self.name))
+    }
+
+    pub fn public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{}.pub", self.name))).unwrap_or_default().trim().to_string()
+    }
+
+    /// Pack and sign `crate_name`'s component with its linli.toml, changed by `edit`
+    /// (e.g. another version). Returns the package bytes.
+    pub fn package(&self, crate_name: &str, edit: impl FnOnce(&mut toml::Table)) -> Result<Vec<u8>> {
+        let source = plugin_dir(crate_name);
+        let mut manifest: toml::Table = std::fs::read_to_string(source.join("linli.toml"))?.parse()?;
+        manifest.insert("vendor".into(), toml::Value::String(self.name.clone()));
+        edit(&mut manifest);
+        let work = tempfile::tempdir_in(self.dir.path())?;
+        std::fs::write(work.path().join("linli.toml"), toml::to_string(&manifest)?)?;
+        if source.join("ui").is_dir() {
+            std::fs::create_dir_all(work.path().join("ui"))?;
+            for entry in std::fs::read_dir(source.join("ui"))? {
+                let entry = entry?;
+                std::fs::copy(entry.path(), work.path().join("ui").join(entry.file_name()))?;
+            }
+        }
+        let out = work.path().join("out.lpkg");
+        let dir = work.path().to_str().context("path")?;
+        let wasm = plugin_wasm(crate_name);
+        linli(&["plugin", "pack", dir, "--wasm", wasm.to_str().context("path")?, "--out", out.to_str().context("path")?])?;
+        linli(&["plugin", "sign", out.to_str().context("path")?, "--key", self.key().to_str().context("path")?])?;
+        Ok(std::fs::read(out)?)
+    }
+
+    /// Sign an already built package (for packages the CLI refuses to make).
+    pub fn sign(&self, mut package: Package) -> Result<Vec<u8>> {
+        let key = signing::decode_secret(&std::fs::read_to_string(self.key())?)?;
+        package.signature = Some(signing::SignatureFile::sign(&key, package.manifest_text.as_bytes()));
+        Ok(package.write()?)
+    }
+}
+
+pub fn set_version(version: &str) -> impl FnOnce(&mut toml::Table) + '_ {
+    move |m| {
+        m.insert("version".into(), toml::Value::String(version.into()));
+    }
+}
+
+/// A host serving on a free port, on SQLite in a temp dir or on a fresh PostgreSQL schema.
+pub struct TestHost {
+    pub server: Option<linli_host::Server>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub url: String,
+    pub admin_token: String,
+    pub client: reqwest::Client,
+    _temp: std::sync::Arc<tempfile::TempDir>,
+}
+
+pub const DEMO_COUNTY: &str = "demo-county";
+
+impl TestHost {
+    /// None only when PostgreSQL is asked for, missing, and CI is not set.
+    pub async fn start(backend: Backend) -> Result<Option<Self>> {
+        let temp = tempfile::tempdir()?;
+        let database_url = match backend {
+            Backend::Sqlite => linli_host::store::sqlite_url(temp.path()),
+            Backend::Postgres => match linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base()).await {
+                Ok(url) => url,
+                Err(e) if linli_host::store::may_skip_postgres() => {
+                    eprintln!("skipping the PostgreSQL run: {e}");
+                    return Ok(None);
+                }
+                Err(e) => bail!("PostgreSQL is required under CI=true: {e}"),
+            },
+        };
+        let data_dir = temp.path().to_path_buf();
+        let mut host = Self::start_with(data_dir, database_url, std::sync::Arc::new(temp), |_| {}).await?;
+        host.load_demo_tenants().await?;
+        Ok(Some(host))
+    }
+
+    async fn start_with(data_dir: PathBuf, database_url: String, temp: std::sync::Arc<tempfile::TempDir>, tune: impl FnOnce(&mut Config)) -> Result<Self> {
+        let mut config = Config { listen: "127.0.0.1:0".into(), data_dir: data_dir.clone(), database_url: database_url.clone(), ..Config::default() };
+        tune(&mut config);
+        let server = linli_host::start(config, None).await?;
+        Ok(Self {
+            url: server.url(),
+            admin_token: server.admin_token.clone(),
+            server: Some(server),
+            data_dir,
+            database_url,
+            client: reqwest::Client::new(),
+            _temp: temp,
+        })
+    }
+
+    /// Stop this host and start another on the same data directory and database.
+    pub async fn restart(mut self) -> Result<Self> {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        Self::start_with(self.data_dir.clone(), self.database_url.clone(), self._temp.clone(), |_| {}).await
+    }
+
+    pub async fn load_demo_tenants(&mut self) -> Result<()> {
+        let text = std::fs::read_to_string(workspace_root().join("demo/tenants.toml"))?;
+        let doc = linli_host::tenancy::tree::parse_tenants_file(&text)?;
+        self.admin("POST", "/tenants", Some(serde_json::to_value(doc)?)).await?.expect_status(200)?;
+        Ok(())
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Result<Reply> {
+        let mut request = self.client.request(method.parse()?, format!("{}/admin{path}", self.url)).bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn trust(&self, vendor: &Vendor) -> Result<()> {
+        self.admin("POST", "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() })))
+            .await?
+            .expect_status(201)?;
+        Ok(())
+    }
+
+    pub async fn upload(&self, package: Vec<u8>) -> Result<Reply> {
+        let request = self.client.post(format!("{}/admin/packages?county={DEMO_COUNTY}", self.url)).bearer_auth(&self.admin_token).body(package);
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn install(&self, plugin: &str, version: &str, tenant: &str, grants: &[&str], limits: Value) -> Result<Reply> {
+        self.admin("POST", "/installations", Some(json!({ "plugin_id": plugin, "version": version, "tenant_id": tenant, "grants": grants, "limits": limits })))
+            .await
+    }
+
+    /// A request to a plugin route, tenant in the path: `/t/{tenant}/p/{rest}`.
+    pub async fn plugin(&self, method: &str, tenant: &str, rest: &str) -> Result<Reply> {
+        let request = self.client.request(method.parse()?, format!("{}/t/{tenant}/p/{rest}", self.url));
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Reply> {
+        Reply::from(self.client.get(format!("{}{path}", self.url)).send().await?).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Result<Self> {
+        Ok(Self { status: response.status().as_u16(), headers: response.headers().clone(), text: response.text().await? })
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn expect_status(self, status: u16) -> Result<Self> {
+        if self.status != status {
+            bail!("expected {status}, got {}: {}", self.status, self.text);
+        }
+        Ok(self)
+    }
+
+    /// The error code of a `{"error": {"code", "message"}}` body.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// Define a test that runs once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() -> anyhow::Result<()> {
+                match $crate::TestHost::start($crate::Backend::Sqlite).await? {
+                    Some(host) => $body(host).await,
+                    None => Ok(()),
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() -> anyhow::Result<()> {
+                match $crate::TestHost::start($crate::Backend::Postgres).await? {
+                    Some(host) => $body(host).await,
+                    None => Ok(()),
+                }
+            }
+        }
+    };
+}

@@ -88,13 +88,34 @@ pub fn now_millis() -> i64 {
         .unwrap_or_default()
 }
 
+/// The PostgreSQL that tests use: `LINLI_TEST_POSTGRES_URL`, else the local `test` database.
+pub fn test_postgres_base() -> String {
+    std::env::var("LINLI_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A URL for a new, empty schema in the PostgreSQL at `base`, so that tests running in
+/// parallel never see each other's rows.
+pub async fn scratch_postgres_url(base: &str) -> Result<String, StoreError> {
+    install_default_drivers();
+    let connect_err = |source| StoreError::Connect { url: redact(base), source };
+    let admin = AnyPoolOptions::new().max_connections(1).connect(base).await.map_err(connect_err)?;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.map_err(connect_err)?;
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// Whether a test may skip its PostgreSQL half: only outside CI (`CI=true` makes a
+/// missing PostgreSQL a failure).
+pub fn may_skip_postgres() -> bool {
+    std::env::var("CI").as_deref() != Ok("true")
+}
+
 #[cfg(test)]
 pub mod testing {
-    //! Real databases for unit tests: a fresh SQLite file, and a fresh schema in the
-    //! PostgreSQL named by `LINLI_TEST_POSTGRES_URL` (default: the local `test` database).
+    //! Real databases for unit tests: a fresh SQLite file, and a fresh schema in PostgreSQL.
     use super::*;
-
-    pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
     pub async fn sqlite() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -102,24 +123,16 @@ pub mod testing {
         (store, dir)
     }
 
-    /// A store on a new, empty PostgreSQL schema; None (skip) only outside CI when no
-    /// PostgreSQL answers. Under CI=true a missing PostgreSQL is a failure.
+    /// None (skip) only outside CI when no PostgreSQL answers.
     pub async fn postgres() -> Option<Store> {
-        let base = std::env::var("LINLI_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_string());
-        install_default_drivers();
-        let admin = match AnyPoolOptions::new().max_connections(1).connect(&base).await {
-            Ok(pool) => pool,
-            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+        match scratch_postgres_url(&test_postgres_base()).await {
+            Ok(url) => Some(Store::open(&url).await.expect("open postgres")),
+            Err(e) if may_skip_postgres() => {
                 eprintln!("skipping the PostgreSQL half of this test: {e}");
-                return None;
+                None
             }
-            Err(e) => panic!("PostgreSQL is required under CI=true but {base} failed: {e}"),
-        };
-        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-        Some(Store::open(&url).await.expect("open postgres"))
+            Err(e) => panic!("PostgreSQL is required under CI=true: {e}"),
+        }
     }
 }
 

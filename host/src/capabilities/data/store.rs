@@ -180,7 +180,7 @@ impl Partition {
         let after = decode_cursor(cursor)?;
         let rows = sqlx::query(
             "SELECT doc_key, body, version FROM plugin_documents
-             WHERE plugin_id = $1 AND tenant_id = $2 AND collection = $3 AND substr(doc_key, 1, $4) = $5 AND doc_key > $6
+             WHERE plugin_id = $1 AND tenant_id = $2 AND collection = $3 AND substr(doc_key, 1, CAST($4 AS INTEGER)) = $5 AND doc_key > $6
              ORDER BY doc_key LIMIT $7",
         )
         .bind(&self.plugin_id)

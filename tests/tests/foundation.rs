@@ -1,0 +1,291 @@
+//! The foundation's story, end to end over HTTP: a vendor packs and signs hello with the
+//! real CLI, an operator installs it for communities, residents' requests run in sandboxed
+//! instances and keep per-community data; bad packages and misbehaving plugins are
+//! stopped without harming anything else. Every story runs on SQLite and on PostgreSQL.
+use linli_host::packages::{Manifest, Package};
+use linli_tests::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+async fn visit(host: &TestHost, tenant: &str) -> anyhow::Result<u64> {
+    let reply = host.plugin("POST", tenant, "hello/visits").await?.expect_status(200)?;
+    Ok(reply.json()["visits"].as_u64().unwrap_or_default())
+}
+
+async fn visits(host: &TestHost, tenant: &str) -> anyhow::Result<u64> {
+    let reply = host.plugin("GET", tenant, "hello/visits").await?.expect_status(200)?;
+    Ok(reply.json()["visits"].as_u64().unwrap_or_default())
+}
+
+async fn installation(host: &TestHost, id: &str) -> anyhow::Result<Value> {
+    Ok(host.admin("GET", &format!("/installations/{id}"), None).await?.expect_status(200)?.json())
+}
+
+async fn hello_for_two_communities(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    host.upload(vendor.package("hello", |_| {})?).await?.expect_status(201)?;
+    for community in ["xingfu", "heping"] {
+        host.install("hello", "0.1.0", community, &["data"], json!({})).await?.expect_status(201)?;
+    }
+
+    // Operator installs hello for 幸福 and 和平: each community counts on its own.
+    for _ in 0..3 {
+        visit(&host, "xingfu").await?;
+    }
+    assert_eq!(visit(&host, "heping").await?, 1);
+    assert_eq!(visits(&host, "xingfu").await?, 3);
+    // A grid below 幸福 is served by 幸福's installation, with 幸福's data.
+    assert_eq!(host.plugin("GET", "xingfu-g1", "hello/communities").await?.expect_status(200)?.json()[0]["visits"], 3);
+    // The same route with the tenant in a header.
+    let by_header = host.client.get(format!("{}/p/hello/visits", host.url)).header("x-linli-tenant", "heping").send().await?;
+    assert_eq!(by_header.json::<Value>().await?["visits"], 1);
+    // Not installed for 南湖: a clear 404, not someone else's data.
+    let reply = host.plugin("GET", "nanhu-lake", "hello/visits").await?;
+    assert_eq!((reply.status, reply.error_code().as_str()), (404, "not-installed"));
+
+    // The package's UI is served from the package.
+    let ui = host.plugin("GET", "xingfu", "hello/ui/index.html").await?.expect_status(200)?;
+    assert!(ui.text.contains("你好邻里"));
+    assert!(ui.headers["content-type"].to_str()?.starts_with("text/html"));
+
+    // Upgrade keeps data; rollback keeps data.
+    host.upload(vendor.package("hello", set_version("0.2.0"))?).await?.expect_status(201)?;
+    let upgraded = host.admin("POST", "/installations/hello@xingfu/upgrade", Some(json!({ "version": "0.2.0" }))).await?.expect_status(200)?;
+    assert_eq!(upgraded.json()["version"], "0.2.0");
+    assert_eq!(visit(&host, "xingfu").await?, 4);
+    let downgrade = host.admin("POST", "/installations/hello@xingfu/upgrade", Some(json!({ "version": "0.1.0" }))).await?;
+    assert_eq!(downgrade.status, 422, "an upgrade must go forward: {}", downgrade.text);
+    let rolled = host.admin("POST", "/installations/hello@xingfu/rollback", None).await?.expect_status(200)?;
+    assert_eq!(rolled.json()["version"], "0.1.0");
+    assert_eq!(visits(&host, "xingfu").await?, 4);
+    let history: Vec<String> = installation(&host, "hello@xingfu").await?["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(history, ["install", "upgrade", "rollback"]);
+    assert_eq!(visits(&host, "heping").await?, 1, "the other community is untouched");
+
+    // Uninstall keeps data unless purged.
+    host.admin("DELETE", "/installations/hello@heping", None).await?.expect_status(204)?;
+    assert_eq!(host.plugin("GET", "heping", "hello/visits").await?.status, 404);
+    host.install("hello", "0.1.0", "heping", &["data"], json!({})).await?.expect_status(201)?;
+    assert_eq!(visits(&host, "heping").await?, 1);
+    host.admin("DELETE", "/installations/hello@heping?purge=true", None).await?.expect_status(204)?;
+    host.install("hello", "0.1.0", "heping", &["data"], json!({})).await?.expect_status(201)?;
+    assert_eq!(visits(&host, "heping").await?, 0);
+
+    // Metrics count per plugin.
+    let metrics = host.get("/metrics").await?.expect_status(200)?.text;
+    assert!(metrics.contains("linli_plugin_requests_total{installation=\"hello@xingfu\",plugin=\"hello\",status=\"200\"}"), "{metrics}");
+    assert!(metrics.contains("linli_plugin_request_seconds_bucket"));
+
+    // A restart serves the same installations and data from the compiled cache.
+    let cache_files = |host: &TestHost| -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        walk(&host.data_dir.join("cache")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).filter_map(|p| Some((p.clone(), p.metadata().ok()?.modified().ok()?))).collect()
+    };
+    let before = cache_files(&host);
+    assert!(!before.is_empty(), "compiled components are cached on disk");
+    let host = host.restart().await?;
+    assert_eq!(visits(&host, "xingfu").await?, 4);
+    assert_eq!(cache_files(&host), before, "a restart loads from the cache instead of recompiling");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(hello_for_two_communities_upgrade_rollback_uninstall, hello_for_two_communities);
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+async fn street_install_serves_its_communities(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    host.upload(vendor.package("hello", |_| {})?).await?.expect_status(201)?;
+    host.install("hello", "0.1.0", "nanhu", &["data"], json!({})).await?.expect_status(201)?;
+    // One store for the street, counted per community by the plugin.
+    assert_eq!(visit(&host, "nanhu-lake").await?, 1);
+    assert_eq!(visit(&host, "nanhu-lake").await?, 2);
+    assert_eq!(visit(&host, "nanhu-garden").await?, 1);
+    let all = host.plugin("GET", "nanhu-garden", "hello/communities").await?.expect_status(200)?.json();
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+    // A community-level install overrides the street's for that community only.
+    host.install("hello", "0.1.0", "nanhu-lake", &["data"], json!({})).await?.expect_status(201)?;
+    assert_eq!(visits(&host, "nanhu-lake").await?, 0);
+    assert_eq!(visits(&host, "nanhu-garden").await?, 1);
+    // Outside the street: not served.
+    assert_eq!(host.plugin("GET", "xingfu", "hello/visits").await?.status, 404);
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(street_install_serves_communities_below, street_install_serves_its_communities);
+
+async fn bad_packages(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let good = vendor.package("hello", |_| {})?;
+    let packages_before = host.admin("GET", "/packages", None).await?.json();
+
+    let expect_rejected = |reply: Reply, status: u16, needle: &str| {
+        assert_eq!(reply.status, status, "{}", reply.text);
+        assert!(reply.error_message().contains(needle), "expected `{needle}` in: {}", reply.text);
+    };
+
+    // Unsigned.
+    let mut unsigned = Package::read(&good)?;
+    unsigned.signature = None;
+    expect_rejected(host.upload(unsigned.write()?).await?, 422, "not signed");
+
+    // A file whose hash does not match (changed after signing).
+    let mut tampered = Package::read(&good)?;
+    tampered.files.insert("ui/index.html".into(), b"<script>evil()</script>".to_vec());
+    expect_rejected(host.upload(tampered.write()?).await?, 422, "does not match its sha256");
+
+    // Signed by a key this county does not trust.
+    let stranger = Vendor::new("linli")?;
+    expect_rejected(host.upload(stranger.package("hello", |_| {})?).await?, 403, "does not trust");
+
+    // A trusted key, but for another vendor name.
+    let other = Vendor::new("other-co")?;
+    host.trust(&other).await?;
+    let mut impostor = Package::read(&good)?;
+    impostor.signature = None;
+    let impostor = other.sign(impostor)?;
+    expect_rejected(host.upload(impostor).await?, 403, "trusted for vendor `other-co`");
+
+    // A signature that does not match the manifest.
+    let mut forged = Package::read(&good)?;
+    let mut manifest = forged.manifest.clone();
+    manifest.description = "changed after signing".into();
+    forged.manifest_text = manifest.to_toml();
+    expect_rejected(host.upload(forged.write()?).await?, 422, "signature does not match");
+
+    // A malformed manifest.
+    let mut malformed = Package::read(&good)?;
+    malformed.manifest_text = "id = \"hello\"\nversion = \"not-semver\"\n".into();
+    let malformed = vendor.sign(malformed)?;
+    expect_rejected(host.upload(malformed).await?, 422, "linli.toml");
+
+    // A wasm file that is not a component (a core module).
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let manifest = Manifest::parse(&Package::read(&good)?.manifest_text)?;
+    let core = Package::build(manifest.clone(), BTreeMap::from([("plugin.wasm".to_string(), core_module)]))?;
+    expect_rejected(host.upload(vendor.sign(core)?).await?, 422, "core module, not a component");
+
+    // A capability the host does not know.
+    let teleport = vendor.package("hello", |m| {
+        m.insert("capabilities".into(), toml::Value::Array(vec![toml::Value::Table(toml::toml! { name = "teleport" reason = "beam residents" })]));
+        m.remove("data");
+    })?;
+    expect_rejected(host.upload(teleport).await?, 422, "does not know");
+
+    // A component that imports `data` while its manifest does not request it.
+    let sneaky = vendor.package("nosy", |m| {
+        m.remove("capabilities");
+    })?;
+    expect_rejected(host.upload(sneaky).await?, 422, "does not request the `data` capability");
+
+    // Nothing changed: no package stored, nothing installed.
+    assert_eq!(host.admin("GET", "/packages", None).await?.json(), packages_before);
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"], json!([]));
+
+    // Install-time checks: grants beyond the request, unknown tenants and limits.
+    host.upload(good.clone()).await?.expect_status(201)?;
+    expect_rejected(host.install("hello", "0.1.0", "xingfu", &["ledger"], json!({})).await?, 422, "no such capability");
+    let nosy = vendor.package("nosy", |_| {})?;
+    host.upload(nosy).await?.expect_status(201)?;
+    expect_rejected(host.install("hello", "0.1.0", "atlantis", &[], json!({})).await?, 404, "does not exist");
+    expect_rejected(host.install("hello", "0.1.0", "xingfu", &[], json!({ "memory_mib": 100000 })).await?, 422, "maximum");
+    expect_rejected(host.install("hello", "9.9.9", "xingfu", &[], json!({})).await?, 404, "has not been uploaded");
+    // Same version, other bytes.
+    let rebuilt = vendor.package("hello", |m| {
+        m.insert("description".into(), toml::Value::String("rebuilt".into()));
+    })?;
+    expect_rejected(host.upload(rebuilt).await?, 409, "new version");
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"], json!([]));
+
+    // The admin API needs the token.
+    let anonymous = host.client.get(format!("{}/admin/installations", host.url)).send().await?;
+    assert_eq!(anonymous.status(), 401);
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(bad_packages_are_rejected_and_change_nothing, bad_packages);
+
+async fn capabilities_follow_grants(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    host.upload(vendor.package("nosy", |_| {})?).await?.expect_status(201)?;
+    host.install("test-nosy", "0.1.0", "xingfu", &[], json!({})).await?.expect_status(201)?;
+    host.install("test-nosy", "0.1.0", "heping", &["data"], json!({})).await?.expect_status(201)?;
+    let denied = host.plugin("GET", "xingfu", "test-nosy/peek").await?.expect_status(200)?.json();
+    assert_eq!(denied["outcome"], "error");
+    assert_eq!(denied["code"], "permission-denied");
+    let granted = host.plugin("GET", "heping", "test-nosy/peek").await?.expect_status(200)?.json();
+    assert_eq!(granted["outcome"], "read");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(a_capability_not_granted_answers_permission_denied, capabilities_follow_grants);
+
+async fn misbehaving_plugins(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    for name in ["hello", "spin", "hog"] {
+        host.upload(vendor.package(name, |_| {})?).await?.expect_status(201)?;
+    }
+    host.install("hello", "0.1.0", "xingfu", &["data"], json!({})).await?.expect_status(201)?;
+    host.install("test-spin", "0.1.0", "xingfu", &[], json!({ "deadline_ms": 500, "max_concurrency": 2 })).await?.expect_status(201)?;
+    host.install("test-hog", "0.1.0", "xingfu", &[], json!({ "memory_mib": 16 })).await?.expect_status(201)?;
+
+    // An infinite loop is stopped at its deadline while hello keeps answering.
+    let spinning = {
+        let (client, url) = (host.client.clone(), format!("{}/t/xingfu/p/test-spin/spin", host.url));
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let response = client.get(url).send().await?;
+            anyhow::Ok((response.status().as_u16(), response.json::<Value>().await?, started.elapsed()))
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let greet = host.plugin("GET", "xingfu", "hello/greet?name=%E9%82%BB%E5%B1%85").await?.expect_status(200)?;
+    assert_eq!(greet.json()["message"], "你好，邻居！");
+    let (status, body, elapsed) = spinning.await??;
+    assert_eq!((status, body["error"]["code"].as_str()), (504, Some("deadline-exceeded")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("error id"));
+    assert!(elapsed >= std::time::Duration::from_millis(450), "stopped at, not before, its deadline: {elapsed:?}");
+
+    // Beyond its concurrency cap: 503 with Retry-After, while the others run.
+    let spin_url = format!("{}/t/xingfu/p/test-spin/spin", host.url);
+    let burst = futures::future::join_all((0..4).map(|_| host.client.get(&spin_url).send())).await;
+    let statuses: Vec<u16> = burst.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 504).count(), 2, "{statuses:?}");
+    let busy: Vec<_> = burst.iter().filter_map(|r| r.as_ref().ok()).filter(|r| r.status() == 503).collect();
+    assert_eq!(busy.len(), 2, "{statuses:?}");
+    assert!(busy.iter().all(|r| r.headers().contains_key("retry-after")));
+
+    // Allocating without bound traps at the memory limit.
+    let hog = host.plugin("GET", "xingfu", "test-hog/hog").await?;
+    assert_eq!((hog.status, hog.error_code().as_str()), (500, "memory-limit"), "{}", hog.text);
+    assert!(hog.error_message().contains("16 MiB"));
+
+    // A panic is a trap: 500 with an error id.
+    let panic = host.plugin("GET", "xingfu", "test-spin/panic").await?;
+    assert_eq!((panic.status, panic.error_code().as_str()), (500, "plugin-trap"), "{}", panic.text);
+
+    // Everyone is still serving, the misbehaving plugins included.
+    host.plugin("GET", "xingfu", "test-spin/ping").await?.expect_status(200)?;
+    host.plugin("GET", "xingfu", "test-hog/ping").await?.expect_status(200)?;
+    assert_eq!(visit(&host, "xingfu").await?, 1);
+
+    let metrics = host.get("/metrics").await?.text;
+    for needle in ["kind=\"timeout\",plugin=\"test-spin\"", "kind=\"memory\",plugin=\"test-hog\"", "kind=\"trap\",plugin=\"test-spin\"", "kind=\"busy\",plugin=\"test-spin\"", "linli_plugin_live_instances 0"] {
+        assert!(metrics.contains(needle), "metrics lack {needle}: {metrics}");
+    }
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(runaway_plugins_are_stopped_and_the_host_keeps_serving, misbehaving_plugins);
