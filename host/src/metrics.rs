@@ -52,6 +52,19 @@ impl Metrics {
     }
 }
 
+/// Handles for one installation's hot-path metrics, looked up once when it is loaded
+/// instead of hashing label values on every request.
+pub struct RouteMetrics {
+    pub latency: prometheus::Histogram,
+    pub ok: prometheus::IntCounter,
+}
+
+impl Metrics {
+    pub fn route(&self, plugin: &str, installation: &str) -> RouteMetrics {
+        RouteMetrics { latency: self.latency.with_label_values(&[plugin]), ok: self.requests.with_label_values(&[plugin, installation, "200"]) }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()

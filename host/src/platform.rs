@@ -278,7 +278,8 @@ impl Platform {
             .collect::<BTreeMap<_, _>>();
         let mut inst = inst.clone();
         inst.version = version.to_string();
-        Ok(Arc::new(LoadedPlugin::new(inst, manifest, assets, pre, configured)))
+        let metrics = self.metrics.route(&inst.plugin_id, &inst.id);
+        Ok(Arc::new(LoadedPlugin::new(inst, manifest, assets, pre, configured, metrics)))
     }
 
     fn activate(&self, loaded: Arc<LoadedPlugin>) {

@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use std::collections::HashMap;
+use serde::Deserialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,12 +34,20 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
 }
 
-async fn with_tenant_in_path(State(state): State<AppState>, Path(params): Path<HashMap<String, String>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let tenant = params.get("tenant").cloned().unwrap_or_default();
-    dispatch(state, tenant, params, method, uri, headers, body).await
+#[derive(Deserialize)]
+struct Route {
+    tenant: Option<String>,
+    prefix: String,
+    #[serde(default)]
+    rest: String,
 }
 
-async fn with_tenant_in_header(State(state): State<AppState>, Path(params): Path<HashMap<String, String>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn with_tenant_in_path(State(state): State<AppState>, Path(route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let tenant = route.tenant.clone().unwrap_or_default();
+    dispatch(state, tenant, route, method, uri, headers, body).await
+}
+
+async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let Some(tenant) = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -47,12 +56,20 @@ async fn with_tenant_in_header(State(state): State<AppState>, Path(params): Path
         )
         .into_response();
     };
-    dispatch(state, tenant, params, method, uri, headers, body).await
+    dispatch(state, tenant, route, method, uri, headers, body).await
 }
 
-async fn dispatch(state: AppState, tenant: String, params: HashMap<String, String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let prefix = params.get("prefix").cloned().unwrap_or_default();
-    let rest = params.get("rest").cloned().unwrap_or_default();
+/// Request ids: unique per process start (random prefix) and cheap (a counter), so that
+/// tagging every request does not cost a system call for randomness.
+fn request_id() -> String {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_fields().0);
+    format!("{prefix:08x}{:012x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn dispatch(state: AppState, tenant: String, route: Route, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let Route { prefix, rest, .. } = route;
     let platform = &state.platform;
     if platform.tenants().get(&tenant).is_none() {
         return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{tenant}` does not exist")).into_response();
@@ -64,7 +81,7 @@ async fn dispatch(state: AppState, tenant: String, params: HashMap<String, Strin
         return serve_asset(&plugin, asset, &method);
     }
 
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = request_id();
     let mut plugin_headers: Vec<(String, String)> = headers
         .iter()
         .filter(|(name, _)| !name.as_str().starts_with("x-linli-") && name.as_str() != "authorization" && name.as_str() != "cookie")
@@ -83,17 +100,20 @@ async fn dispatch(state: AppState, tenant: String, params: HashMap<String, Strin
     };
 
     let started = Instant::now();
-    let labels = [plugin.installation.plugin_id.as_str(), plugin.installation.id.as_str()];
-    let metrics = &platform.metrics;
+    let (plugin_id, installation_id) = (plugin.installation.plugin_id.as_str(), plugin.installation.id.as_str());
     let response = match platform.runtime.invoke(plugin.clone(), request).await {
         Ok(out) => plugin_response(out.status, out.headers, out.body, &plugin),
         Err(e) => {
-            metrics.failures.with_label_values(&[labels[0], e.kind()]).inc();
+            platform.metrics.failures.with_label_values(&[plugin_id, e.kind()]).inc();
             invoke_error(e)
         }
     };
-    metrics.latency.with_label_values(&[labels[0]]).observe(started.elapsed().as_secs_f64());
-    metrics.requests.with_label_values(&[labels[0], labels[1], response.status().as_str()]).inc();
+    plugin.metrics.latency.observe(started.elapsed().as_secs_f64());
+    if response.status() == StatusCode::OK {
+        plugin.metrics.ok.inc();
+    } else {
+        platform.metrics.requests.with_label_values(&[plugin_id, installation_id, response.status().as_str()]).inc();
+    }
     response
 }
 

@@ -95,8 +95,23 @@ pub struct InstanceCaps {
 }
 
 impl Configured {
-    pub fn prepare(&self, plugin_id: Arc<str>, tenant_id: Arc<str>, request_id: String, runtime: tokio::runtime::Handle) -> InstanceCaps {
-        InstanceCaps { log: log::LogState::new(plugin_id, tenant_id, request_id), data: data::DataState::new(self.data.clone(), runtime) }
+    pub fn prepare(&self, plugin_id: Arc<str>, tenant_id: Arc<str>, request_id: String, deadline: Deadline) -> InstanceCaps {
+        InstanceCaps { log: log::LogState::new(plugin_id, tenant_id, request_id), data: data::DataState::new(self.data.clone(), deadline) }
+    }
+}
+
+/// When the request must be answered. The runtime interrupts guest code past it; a
+/// capability bounds its own waiting (database, network) with it, so a stuck backend
+/// cannot hold an instance beyond its deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub std::time::Instant);
+
+impl Deadline {
+    /// `op`, or an `unavailable` error if the deadline passes first.
+    pub async fn bound<T>(self, capability: &str, op: impl std::future::Future<Output = Result<T, types::Error>>) -> Result<T, types::Error> {
+        tokio::time::timeout_at(self.0.into(), op).await.unwrap_or_else(|_| {
+            Err(types::Error { code: types::ErrorCode::Unavailable, message: format!("the request deadline passed while waiting for `{capability}`") })
+        })
     }
 }
 

