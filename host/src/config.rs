@@ -65,3 +65,28 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("linli.toml", "listen = \"0.0.0.0:9000\"\n[runtime]\ndefault_deadline_ms = 500\n")?;
+            jail.set_env("LINLI_RUNTIME__DEFAULT_MEMORY_MIB", "16");
+            jail.set_env("DATABASE_URL", "postgres://db/linli");
+            let config = Config::load(Some(Path::new("linli.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, "0.0.0.0:9000");
+            assert_eq!(config.runtime.default_deadline_ms, 500);
+            assert_eq!(config.runtime.default_memory_mib, 16);
+            assert_eq!(config.database_url(), "postgres://db/linli");
+            jail.set_env("LINLI_LISTEN", "127.0.0.1:1");
+            assert_eq!(Config::load(Some(Path::new("linli.toml"))).map_err(|e| e.to_string())?.listen, "127.0.0.1:1");
+            jail.create_file("bad.toml", "lisen = 1\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err(), "unknown keys are errors");
+            assert!(Config::load(Some(Path::new("missing.toml"))).unwrap_err().to_string().contains("does not exist"));
+            Ok(())
+        });
+    }
+}

@@ -144,11 +144,10 @@ impl Platform {
         let manifest = package.manifest.clone();
         if let Some(existing) = package_repo::exists(&self.store, &manifest.id, &manifest.version.to_string()).await? {
             if existing == sha256 {
-                return package_repo::list(&self.store)
+                // The same file again: nothing to do.
+                return package_repo::summary_of(&self.store, &manifest.id, &manifest.version.to_string())
                     .await?
-                    .into_iter()
-                    .find(|p| p.plugin_id == manifest.id && p.version == manifest.version.to_string())
-                    .ok_or_else(|| PlatformError::NotFound("the package vanished".into()));
+                    .ok_or_else(|| PlatformError::NotFound(format!("{} {} was removed meanwhile", manifest.id, manifest.version)));
             }
             return Err(PlatformError::Conflict(format!(
                 "{} {} was already uploaded with different content; give the new build a new version",

@@ -73,6 +73,15 @@ pub async fn list(store: &Store) -> Result<Vec<PackageSummary>, sqlx::Error> {
     rows.iter().map(summary).collect()
 }
 
+pub async fn summary_of(store: &Store, plugin_id: &str, version: &str) -> Result<Option<PackageSummary>, sqlx::Error> {
+    let row = sqlx::query("SELECT plugin_id, version, vendor, key_id, county_id, manifest, sha256, uploaded_at FROM packages WHERE plugin_id = $1 AND version = $2")
+        .bind(plugin_id)
+        .bind(version)
+        .fetch_optional(&store.pool)
+        .await?;
+    row.as_ref().map(summary).transpose()
+}
+
 pub async fn get(store: &Store, plugin_id: &str, version: &str) -> Result<Option<StoredPackage>, sqlx::Error> {
     let row = sqlx::query("SELECT plugin_id, version, vendor, key_id, county_id, manifest, sha256, uploaded_at, archive FROM packages WHERE plugin_id = $1 AND version = $2")
         .bind(plugin_id)

@@ -214,3 +214,16 @@ impl Runtime {
         &self.engine
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_components_from_core_modules() {
+        assert_eq!(wasm_kind(b"\0asm\x01\0\0\0"), WasmKind::CoreModule);
+        assert_eq!(wasm_kind(b"\0asm\x0d\0\x01\0"), WasmKind::Component);
+        assert_eq!(wasm_kind(b"\0asm"), WasmKind::NotWasm);
+        assert_eq!(wasm_kind(b"PK\x03\x04zip!"), WasmKind::NotWasm);
+    }
+}
