@@ -200,7 +200,8 @@ impl Platform {
 
     async fn compile(&self, package: &Package) -> Result<wasmtime::component::Component, PlatformError> {
         let wasm = package.component().ok_or_else(|| PackageError::NoComponent(package.manifest.component.clone()))?.to_vec();
-        let hash = package.manifest.files.get(&package.manifest.component).cloned().unwrap_or_else(|| sha256_hex(&wasm));
+        // The cache key is the hash of the bytes in hand, never a claimed one.
+        let hash = sha256_hex(&wasm);
         let runtime = self.runtime.clone();
         let manifest = package.manifest.clone();
         let component = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash, &manifest))

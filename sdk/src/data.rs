@@ -1,6 +1,6 @@
 //! Typed access to the plugin-private document store (`linli:platform/data`).
 //!
-//! ```ignore
+//! ```text
 //! #[derive(Serialize, Deserialize, Default)]
 //! struct Counter { visits: u64 }
 //! let counters = Collection::<Counter>::new("counters");

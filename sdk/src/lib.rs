@@ -1,7 +1,7 @@
 //! The Linli guest SDK: write a plugin as a router of plain Rust functions, without
 //! touching wit-bindgen. See `sdk/README.md` for the five-minute tutorial.
 //!
-//! ```ignore
+//! ```text
 //! use linli_sdk::prelude::*;
 //!
 //! struct Hello;

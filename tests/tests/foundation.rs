@@ -48,6 +48,11 @@ async fn hello_for_two_communities(host: TestHost) -> anyhow::Result<()> {
     let ui = host.plugin("GET", "xingfu", "hello/ui/index.html").await?.expect_status(200)?;
     assert!(ui.text.contains("你好邻里"));
     assert!(ui.headers["content-type"].to_str()?.starts_with("text/html"));
+    let index = host.plugin("GET", "xingfu", "hello/ui/").await?.expect_status(200)?;
+    assert_eq!(index.text, ui.text);
+    let bare = host.client.get(format!("{}/t/xingfu/p/hello/ui", host.url)).send().await?;
+    assert_eq!(bare.url().path(), "/t/xingfu/p/hello/ui/", "redirected so relative links work");
+    assert_eq!(host.plugin("GET", "xingfu", "hello/ui/missing.js").await?.status, 404);
 
     // Upgrade keeps data; rollback keeps data.
     host.upload(vendor.package("hello", set_version("0.2.0"))?).await?.expect_status(201)?;

@@ -42,8 +42,8 @@ struct Route {
     rest: String,
 }
 
-async fn with_tenant_in_path(State(state): State<AppState>, Path(route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let tenant = route.tenant.clone().unwrap_or_default();
+async fn with_tenant_in_path(State(state): State<AppState>, Path(mut route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let tenant = route.tenant.take().unwrap_or_default();
     dispatch(state, tenant, route, method, uri, headers, body).await
 }
 
@@ -77,7 +77,11 @@ async fn dispatch(state: AppState, tenant: String, route: Route, method: Method,
     let Some(plugin) = platform.resolve(&prefix, &tenant) else {
         return ApiError::new(StatusCode::NOT_FOUND, "not-installed", format!("no plugin `{prefix}` is installed for `{tenant}`")).into_response();
     };
-    if let Some(asset) = rest.strip_prefix("ui/").or((rest == "ui").then_some("")) {
+    if rest == "ui" {
+        // The UI's relative links resolve against `ui/`, not `ui`.
+        return axum::response::Redirect::permanent(&format!("{}/", uri.path())).into_response();
+    }
+    if let Some(asset) = rest.strip_prefix("ui/") {
         return serve_asset(&plugin, asset, &method);
     }
 

@@ -106,6 +106,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<InstanceState>,
     cache: ComponentCache,
+    /// Components in memory by wasm sha256: every installation of the same package shares
+    /// one copy of the compiled code.
+    loaded: std::sync::Mutex<std::collections::HashMap<String, Component>>,
     pub config: RuntimeConfig,
     metrics: Arc<Metrics>,
 }
@@ -153,7 +156,7 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
-        Ok(Arc::new(Self { engine, linker, cache, config, metrics }))
+        Ok(Arc::new(Self { engine, linker, cache, loaded: Default::default(), config, metrics }))
     }
 
     /// Compile (or load from the cache) and check the component against the manifest.
@@ -164,13 +167,23 @@ impl Runtime {
             WasmKind::CoreModule => return Err(RuntimeError::CoreModule),
             WasmKind::NotWasm => return Err(RuntimeError::NotWasm),
         }
-        let component = match self.cache.get(&self.engine, wasm_sha256) {
-            Lookup::Hit(component) => component,
-            Lookup::Miss => {
-                let started = std::time::Instant::now();
-                let component = Component::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
-                tracing::info!(plugin = %manifest.id, ms = started.elapsed().as_millis() as u64, "compiled component");
-                self.cache.put(wasm_sha256, &component);
+        let in_memory = self.loaded.lock().ok().and_then(|loaded| loaded.get(wasm_sha256).cloned());
+        let component = match in_memory {
+            Some(component) => component,
+            None => {
+                let component = match self.cache.get(&self.engine, wasm_sha256) {
+                    Lookup::Hit(component) => component,
+                    Lookup::Miss => {
+                        let started = std::time::Instant::now();
+                        let component = Component::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+                        tracing::info!(plugin = %manifest.id, ms = started.elapsed().as_millis() as u64, "compiled component");
+                        self.cache.put(wasm_sha256, &component);
+                        component
+                    }
+                };
+                if let Ok(mut loaded) = self.loaded.lock() {
+                    loaded.insert(wasm_sha256.to_string(), component.clone());
+                }
                 component
             }
         };
