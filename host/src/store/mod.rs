@@ -93,13 +93,29 @@ pub fn test_postgres_base() -> String {
     std::env::var("LINLI_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
+/// How long a scratch schema is kept before a later test run removes it.
+const SCRATCH_SCHEMA_HOURS: i64 = 6;
+
 /// A URL for a new, empty schema in the PostgreSQL at `base`, so that tests running in
-/// parallel never see each other's rows.
+/// parallel never see each other's rows. Schemas are named `linli_test_{unix time}_{random}`
+/// and ones older than a few hours are dropped, so test runs do not pile up.
 pub async fn scratch_postgres_url(base: &str) -> Result<String, StoreError> {
     install_default_drivers();
     let connect_err = |source| StoreError::Connect { url: redact(base), source };
     let admin = AnyPoolOptions::new().max_connections(1).connect(base).await.map_err(connect_err)?;
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let now = now_millis() / 1000;
+    let old: Vec<String> = sqlx::query_scalar("SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'linli_test_%'")
+        .fetch_all(&admin)
+        .await
+        .map_err(connect_err)?;
+    for name in old {
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
+        if now - created > SCRATCH_SCHEMA_HOURS * 3600 {
+            // Another run may be dropping it at the same time; that is fine.
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).execute(&admin).await;
+        }
+    }
+    let schema = format!("linli_test_{now}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.map_err(connect_err)?;
     admin.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
