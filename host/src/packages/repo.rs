@@ -24,12 +24,7 @@ pub struct StoredPackage {
 }
 
 pub async fn exists(store: &Store, plugin_id: &str, version: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT sha256 FROM packages WHERE plugin_id = $1 AND version = $2")
-        .bind(plugin_id)
-        .bind(version)
-        .fetch_optional(&store.pool)
-        .await?;
-    row.map(|r| r.try_get("sha256")).transpose()
+    one(store, "sha256", plugin_id, version).await?.map(|r| r.try_get("sha256")).transpose()
 }
 
 pub async fn insert(store: &Store, summary: &PackageSummary, manifest_text: &str, archive: &[u8]) -> Result<(), sqlx::Error> {
@@ -51,6 +46,8 @@ pub async fn insert(store: &Store, summary: &PackageSummary, manifest_text: &str
     Ok(())
 }
 
+const SUMMARY_COLUMNS: &str = "plugin_id, version, vendor, key_id, county_id, manifest, sha256, uploaded_at";
+
 fn summary(row: &sqlx::any::AnyRow) -> Result<PackageSummary, sqlx::Error> {
     let text: String = row.try_get("manifest")?;
     let manifest = super::Manifest::parse(&text).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
@@ -67,28 +64,24 @@ fn summary(row: &sqlx::any::AnyRow) -> Result<PackageSummary, sqlx::Error> {
 }
 
 pub async fn list(store: &Store) -> Result<Vec<PackageSummary>, sqlx::Error> {
-    let rows = sqlx::query("SELECT plugin_id, version, vendor, key_id, county_id, manifest, sha256, uploaded_at FROM packages ORDER BY plugin_id, uploaded_at")
-        .fetch_all(&store.pool)
-        .await?;
+    let rows = sqlx::query(&format!("SELECT {SUMMARY_COLUMNS} FROM packages ORDER BY plugin_id, uploaded_at")).fetch_all(&store.pool).await?;
     rows.iter().map(summary).collect()
 }
 
-pub async fn summary_of(store: &Store, plugin_id: &str, version: &str) -> Result<Option<PackageSummary>, sqlx::Error> {
-    let row = sqlx::query("SELECT plugin_id, version, vendor, key_id, county_id, manifest, sha256, uploaded_at FROM packages WHERE plugin_id = $1 AND version = $2")
+async fn one(store: &Store, columns: &str, plugin_id: &str, version: &str) -> Result<Option<sqlx::any::AnyRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {columns} FROM packages WHERE plugin_id = $1 AND version = $2"))
         .bind(plugin_id)
         .bind(version)
         .fetch_optional(&store.pool)
-        .await?;
-    row.as_ref().map(summary).transpose()
+        .await
+}
+
+pub async fn summary_of(store: &Store, plugin_id: &str, version: &str) -> Result<Option<PackageSummary>, sqlx::Error> {
+    one(store, SUMMARY_COLUMNS, plugin_id, version).await?.as_ref().map(summary).transpose()
 }
 
 pub async fn get(store: &Store, plugin_id: &str, version: &str) -> Result<Option<StoredPackage>, sqlx::Error> {
-    let row = sqlx::query("SELECT plugin_id, version, vendor, key_id, county_id, manifest, sha256, uploaded_at, archive FROM packages WHERE plugin_id = $1 AND version = $2")
-        .bind(plugin_id)
-        .bind(version)
-        .fetch_optional(&store.pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = one(store, &format!("{SUMMARY_COLUMNS}, archive"), plugin_id, version).await? else { return Ok(None) };
     let archive: String = row.try_get("archive")?;
     let archive = B64.decode(archive).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Some(StoredPackage { summary: summary(&row)?, archive }))
