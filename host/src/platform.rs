@@ -36,7 +36,7 @@ pub enum PlatformError {
     Database(#[from] sqlx::Error),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
     pub plugin_id: String,
@@ -50,7 +50,7 @@ pub struct InstallRequest {
     pub limits: Limits,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpgradeRequest {
     pub version: String,

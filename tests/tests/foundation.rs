@@ -294,3 +294,42 @@ async fn misbehaving_plugins(host: TestHost) -> anyhow::Result<()> {
     Ok(())
 }
 on_both_databases!(runaway_plugins_are_stopped_and_the_host_keeps_serving, misbehaving_plugins);
+
+/// Every operation in /openapi.json exists in the router and asks for the admin token,
+/// and the document covers the whole admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<()> {
+    let host = TestHost::start(Backend::Sqlite).await?.expect("SQLite is always available");
+    let doc = host.get("/openapi.json").await?.expect_status(200)?.json();
+    let mut operations = Vec::new();
+    for (path, methods) in doc["paths"].as_object().into_iter().flatten() {
+        for method in methods.as_object().into_iter().flatten().map(|(m, _)| m.to_uppercase()) {
+            let url = format!("{}{}", host.url, path.replace("{id}", "hello@xingfu"));
+            let reply = host.client.request(method.parse()?, url).send().await?;
+            assert_eq!(reply.status(), 401, "{method} {path} should exist and need the admin token");
+            operations.push(format!("{method} {path}"));
+        }
+    }
+    operations.sort();
+    assert_eq!(
+        operations,
+        [
+            "DELETE /admin/installations/{id}",
+            "GET /admin/capabilities",
+            "GET /admin/installations",
+            "GET /admin/installations/{id}",
+            "GET /admin/keys",
+            "GET /admin/packages",
+            "GET /admin/tenants",
+            "POST /admin/installations",
+            "POST /admin/installations/{id}/rollback",
+            "POST /admin/installations/{id}/upgrade",
+            "POST /admin/keys",
+            "POST /admin/packages",
+            "POST /admin/tenants",
+        ]
+    );
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    host.stop().await;
+    Ok(())
+}

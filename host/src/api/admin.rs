@@ -1,9 +1,13 @@
 //! The operators' JSON API. Until staff accounts exist (identity issue), it is guarded by
 //! one bearer token from the configuration.
 use super::{ApiError, AppState};
-use crate::capabilities;
+use super::{ErrorBody, ErrorDetail};
+use crate::capabilities::CapabilityInfo;
+use crate::packages::repo::PackageSummary;
 use crate::platform::{InstallRequest, UpgradeRequest};
+use crate::tenancy::installations::{HistoryEntry, VendorKey};
 use crate::tenancy::tree::TenantsDocument;
+use crate::tenancy::Installation;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -11,14 +15,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/tenants", get(tenants).post(load_tenants))
         .route("/keys", get(keys).post(trust_key))
-        .route("/capabilities", get(|| async { Json(capabilities::KNOWN) }))
+        .route("/capabilities", get(capabilities))
         .route("/packages", get(packages).post(upload).layer(DefaultBodyLimit::max(crate::packages::archive::MAX_PACKAGE_BYTES)))
         .route("/installations", get(installations).post(install))
         .route("/installations/{id}", get(installation).delete(uninstall))
@@ -49,82 +53,171 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the request body is not valid: {e}")))
 }
 
-async fn tenants(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "tenants": state.platform.tenants().to_specs() }))
+#[derive(Serialize, ToSchema)]
+pub struct Loaded {
+    /// Tenant nodes created or renamed.
+    loaded: usize,
 }
 
-async fn load_tenants(State(state): State<AppState>, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
-    let doc: TenantsDocument = parse(&body)?;
-    let count = state.platform.load_tenants(&doc.tenants).await?;
-    Ok(Json(json!({ "loaded": count })))
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    keys: Vec<VendorKey>,
 }
 
-#[derive(Deserialize)]
-struct CountyFilter {
-    county: Option<String>,
+#[derive(Serialize, ToSchema)]
+pub struct PackageList {
+    packages: Vec<PackageSummary>,
 }
 
-async fn keys(State(state): State<AppState>, Query(filter): Query<CountyFilter>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({ "keys": state.platform.vendor_keys(filter.county.as_deref()).await? })))
+#[derive(Serialize, ToSchema)]
+pub struct InstallationList {
+    installations: Vec<Installation>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct InstallationDetail {
+    installation: Installation,
+    /// What operators did to it, oldest first.
+    history: Vec<HistoryEntry>,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TrustKey {
+pub struct TrustKey {
+    /// The county (a tenant of kind county) that trusts the key.
     county: String,
+    /// The vendor name the key signs for; it must match `vendor` in the manifests.
     vendor: String,
+    /// `ed25519:BASE64`, the content of the vendor's `.pub` file.
     public_key: String,
 }
 
-async fn trust_key(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: TrustKey = parse(&body)?;
-    let key = state.platform.trust_key(&req.county, &req.vendor, &req.public_key).await?;
-    Ok((StatusCode::CREATED, Json(json!(key))))
+#[derive(Deserialize, IntoParams)]
+pub struct CountyFilter {
+    /// A county id.
+    county: Option<String>,
 }
 
-async fn packages(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({ "packages": state.platform.packages().await? })))
-}
-
-async fn upload(State(state): State<AppState>, Query(filter): Query<CountyFilter>, body: Bytes) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let county = filter
-        .county
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
-    let summary = state.platform.upload(&county, body.to_vec()).await?;
-    Ok((StatusCode::CREATED, Json(json!(summary))))
-}
-
-async fn installations(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!({ "installations": state.platform.installations().await? })))
-}
-
-async fn install(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let req: InstallRequest = parse(&body)?;
-    let inst = state.platform.install(&req).await?;
-    Ok((StatusCode::CREATED, Json(json!(inst))))
-}
-
-async fn installation(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let (inst, history) = state.platform.installation(&id).await?;
-    Ok(Json(json!({ "installation": inst, "history": history })))
-}
-
-async fn upgrade(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
-    let req: UpgradeRequest = parse(&body)?;
-    Ok(Json(json!(state.platform.upgrade(&id, &req).await?)))
-}
-
-async fn rollback(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(json!(state.platform.rollback(&id).await?)))
-}
-
-#[derive(Deserialize)]
-struct Purge {
+#[derive(Deserialize, IntoParams)]
+pub struct Purge {
+    /// Also delete the installation's data.
     #[serde(default)]
     purge: bool,
 }
 
+#[utoipa::path(get, path = "/admin/tenants", tag = "tenants", responses((status = 200, body = TenantsDocument)))]
+async fn tenants(State(state): State<AppState>) -> Json<TenantsDocument> {
+    Json(TenantsDocument { tenants: state.platform.tenants().to_specs() })
+}
+
+/// Add tenants to the tree or rename them; existing tenants cannot move.
+#[utoipa::path(post, path = "/admin/tenants", tag = "tenants", request_body = TenantsDocument,
+    responses((status = 200, body = Loaded), (status = 422, body = ErrorBody)))]
+async fn load_tenants(State(state): State<AppState>, body: Bytes) -> Result<Json<Loaded>, ApiError> {
+    let doc: TenantsDocument = parse(&body)?;
+    let loaded = state.platform.load_tenants(&doc.tenants).await?;
+    Ok(Json(Loaded { loaded }))
+}
+
+#[utoipa::path(get, path = "/admin/keys", tag = "keys", params(CountyFilter), responses((status = 200, body = KeyList)))]
+async fn keys(State(state): State<AppState>, Query(filter): Query<CountyFilter>) -> Result<Json<KeyList>, ApiError> {
+    Ok(Json(KeyList { keys: state.platform.vendor_keys(filter.county.as_deref()).await? }))
+}
+
+/// Trust a vendor's signing key for a county.
+#[utoipa::path(post, path = "/admin/keys", tag = "keys", request_body = TrustKey,
+    responses((status = 201, body = VendorKey), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn trust_key(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<VendorKey>), ApiError> {
+    let req: TrustKey = parse(&body)?;
+    let key = state.platform.trust_key(&req.county, &req.vendor, &req.public_key).await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+#[utoipa::path(get, path = "/admin/capabilities", tag = "packages", responses((status = 200, body = [CapabilityInfo])))]
+async fn capabilities() -> Json<&'static [CapabilityInfo]> {
+    Json(crate::capabilities::KNOWN)
+}
+
+#[utoipa::path(get, path = "/admin/packages", tag = "packages", responses((status = 200, body = PackageList)))]
+async fn packages(State(state): State<AppState>) -> Result<Json<PackageList>, ApiError> {
+    Ok(Json(PackageList { packages: state.platform.packages().await? }))
+}
+
+/// Upload a signed package (the `.lpkg` file as the body). It is verified whole — hashes,
+/// signature by a key the county trusts, capabilities, the component — before it is kept.
+#[utoipa::path(post, path = "/admin/packages", tag = "packages", params(CountyFilter),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = PackageSummary), (status = 403, description = "signed by a key the county does not trust", body = ErrorBody),
+        (status = 409, description = "this version was uploaded with other content", body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upload(State(state): State<AppState>, Query(filter): Query<CountyFilter>, body: Bytes) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
+    let county = filter
+        .county
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
+    let summary = state.platform.upload(&county, body.to_vec()).await?;
+    Ok((StatusCode::CREATED, Json(summary)))
+}
+
+#[utoipa::path(get, path = "/admin/installations", tag = "installations", responses((status = 200, body = InstallationList)))]
+async fn installations(State(state): State<AppState>) -> Result<Json<InstallationList>, ApiError> {
+    Ok(Json(InstallationList { installations: state.platform.installations().await? }))
+}
+
+/// Install an uploaded package at a tenant node, granting a subset of what it requests.
+#[utoipa::path(post, path = "/admin/installations", tag = "installations", request_body = InstallRequest,
+    responses((status = 201, body = Installation), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn install(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Installation>), ApiError> {
+    let req: InstallRequest = parse(&body)?;
+    let inst = state.platform.install(&req).await?;
+    Ok((StatusCode::CREATED, Json(inst)))
+}
+
+#[utoipa::path(get, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
+    responses((status = 200, body = InstallationDetail), (status = 404, body = ErrorBody)))]
+async fn installation(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<InstallationDetail>, ApiError> {
+    let (installation, history) = state.platform.installation(&id).await?;
+    Ok(Json(InstallationDetail { installation, history }))
+}
+
+/// Move to a newer version; the data is kept.
+#[utoipa::path(post, path = "/admin/installations/{id}/upgrade", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
+    request_body = UpgradeRequest, responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upgrade(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
+    let req: UpgradeRequest = parse(&body)?;
+    Ok(Json(state.platform.upgrade(&id, &req).await?))
+}
+
+/// Go back to the version before the last upgrade; the data is kept.
+#[utoipa::path(post, path = "/admin/installations/{id}/rollback", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
+    responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rollback(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Installation>, ApiError> {
+    Ok(Json(state.platform.rollback(&id).await?))
+}
+
+/// Remove an installation; its data is kept unless `purge=true`.
+#[utoipa::path(delete, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT"), Purge),
+    responses((status = 204, description = "uninstalled"), (status = 404, body = ErrorBody)))]
 async fn uninstall(State(state): State<AppState>, Path(id): Path<String>, Query(purge): Query<Purge>) -> Result<StatusCode, ApiError> {
     state.platform.uninstall(&id, purge.purge).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The OpenAPI document of the admin API, served at /openapi.json.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Linli admin API", description = "County operators' API: tenants, vendor keys, packages, installations. Every call needs `Authorization: Bearer <admin token>`."),
+    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, rollback, uninstall),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerToken),
+    security(("admin_token" = [])),
+)]
+pub struct AdminApi;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("admin_token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
 }

@@ -1,6 +1,6 @@
 //! HTTP: `/p/…` and `/t/{tenant}/p/…` to plugins, `/admin/…` for operators, health and
 //! metrics. Errors are one enum mapped to status codes in one place.
-mod admin;
+pub mod admin;
 mod home;
 mod plugins;
 
@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(<admin::AdminApi as utoipa::OpenApi>::openapi()) }))
         .nest("/admin", admin::router(state.clone()))
         .merge(plugins::router())
         .with_state(state)
@@ -39,6 +40,21 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     let mut response = state.platform.metrics.render().into_response();
     response.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; version=0.0.4"));
     response
+}
+
+/// The error body every API answers with.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `not-found`, `invalid-argument`, `invalid-package`,
+    /// `untrusted-key`, `conflict`, `unauthenticated`, `unavailable`, …
+    pub code: String,
+    /// For people: what went wrong and, where it helps, what to do.
+    pub message: String,
 }
 
 /// `{"error": {"code", "message"}}` with a status.
@@ -58,7 +74,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert("retry-after", HeaderValue::from(seconds));

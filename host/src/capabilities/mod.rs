@@ -21,7 +21,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 /// What the host knows about a capability, shown to operators when they review grants.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct CapabilityInfo {
     /// The name a manifest requests it by.
     pub name: &'static str,

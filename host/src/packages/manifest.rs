@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 pub const MANIFEST_FILE: &str = "linli.toml";
 pub const SIGNATURE_FILE: &str = "linli.sig";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Stable id, lower-case letters, digits and `-`: `elderly-care`.
     pub id: String,
     /// Display name shown to residents and operators.
     pub name: String,
+    #[schema(value_type = String, example = "0.1.0")]
     pub version: Version,
     pub vendor: String,
     #[serde(default)]
@@ -43,7 +44,7 @@ fn default_component() -> String {
 }
 
 /// A capability the plugin asks for, with the reason shown to the operator.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityRequest {
     pub name: String,
@@ -51,7 +52,7 @@ pub struct CapabilityRequest {
 }
 
 /// Resource limits a vendor asks for; the operator may override them per installation.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub deadline_ms: Option<u64>,
@@ -59,7 +60,7 @@ pub struct Limits {
     pub max_concurrency: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataSettings {
     /// collection → top-level fields that `data.query` may filter on.

@@ -8,14 +8,14 @@ use super::tree::{TenantKind, TenantNode};
 
 /// Limits in force for one installation: the operator's override, else the manifest's
 /// request, else the host default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectiveLimits {
     pub deadline_ms: u64,
     pub memory_mib: u64,
     pub max_concurrency: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Installation {
     pub id: String,
     pub plugin_id: String,
@@ -129,7 +129,7 @@ async fn record(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub action: String,
     pub from_version: Option<String>,
@@ -181,7 +181,7 @@ pub async fn save_tenants(store: &Store, nodes: &[TenantNode]) -> Result<(), sql
     tx.commit().await
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct VendorKey {
     pub county_id: String,
     pub key_id: String,

@@ -3,7 +3,7 @@ use crate::packages::manifest::is_valid_id;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantKind {
     County,
@@ -47,7 +47,7 @@ pub struct TenantNode {
 
 /// A tree as written in a tenants file or posted to the admin API. `kind` may be left
 /// out: it follows from the depth (county, street, community, grid).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSpec {
     pub id: String,
@@ -55,10 +55,11 @@ pub struct TenantSpec {
     #[serde(default)]
     pub kind: Option<TenantKind>,
     #[serde(default)]
+    #[schema(no_recursion)]
     pub children: Vec<TenantSpec>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantsDocument {
     pub tenants: Vec<TenantSpec>,
