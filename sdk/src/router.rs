@@ -19,8 +19,8 @@ impl Params {
 pub type Handler = Box<dyn Fn(&Request, &Params) -> Result<Response, Error>>;
 
 struct Route {
-    method: String,
-    segments: Vec<String>,
+    method: &'static str,
+    pattern: &'static str,
     handler: Handler,
 }
 
@@ -34,25 +34,24 @@ impl Router {
         Self::default()
     }
 
-    pub fn route(mut self, method: &str, pattern: &str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
-        self.routes.push(Route {
-            method: method.to_ascii_uppercase(),
-            segments: split(pattern).map(str::to_string).collect(),
-            handler: Box::new(handler),
-        });
+    /// A fresh instance serves each request and builds its router anew, so a route stores
+    /// its method and pattern as given and matches them in place, without allocating.
+    /// `method` is upper-case (`"GET"`).
+    pub fn route(mut self, method: &'static str, pattern: &'static str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
+        self.routes.push(Route { method, pattern, handler: Box::new(handler) });
         self
     }
 
-    pub fn get(self, pattern: &str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
+    pub fn get(self, pattern: &'static str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
         self.route("GET", pattern, handler)
     }
-    pub fn post(self, pattern: &str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
+    pub fn post(self, pattern: &'static str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
         self.route("POST", pattern, handler)
     }
-    pub fn put(self, pattern: &str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
+    pub fn put(self, pattern: &'static str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
         self.route("PUT", pattern, handler)
     }
-    pub fn delete(self, pattern: &str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
+    pub fn delete(self, pattern: &'static str, handler: impl Fn(&Request, &Params) -> Result<Response, Error> + 'static) -> Self {
         self.route("DELETE", pattern, handler)
     }
 
@@ -62,7 +61,7 @@ impl Router {
         let path: Vec<&str> = split(&request.path).collect();
         let mut path_matched = false;
         for route in &self.routes {
-            let Some(params) = match_path(&route.segments, &path) else { continue };
+            let Some(params) = match_path(route.pattern, &path) else { continue };
             path_matched = true;
             if route.method == request.method || (route.method == "GET" && request.method == "HEAD") {
                 return (route.handler)(&request, &params).unwrap_or_else(Response::from);
@@ -89,44 +88,42 @@ fn split(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
-fn match_path(pattern: &[String], path: &[&str]) -> Option<Params> {
-    let wildcard = pattern.last().is_some_and(|s| s == "*");
-    if (!wildcard && pattern.len() != path.len()) || (wildcard && path.len() < pattern.len() - 1) {
-        return None;
-    }
+fn match_path(pattern: &str, path: &[&str]) -> Option<Params> {
     let mut params = Vec::new();
-    for (i, segment) in pattern.iter().enumerate() {
+    let mut segments = split(pattern);
+    let mut i = 0;
+    for segment in segments.by_ref() {
         if segment == "*" {
-            params.push(("*".to_string(), path[i..].join("/")));
-            break;
+            params.push(("*".to_string(), path[i.min(path.len())..].join("/")));
+            return Some(Params(params));
         }
         let actual = path.get(i)?;
         if let Some(name) = segment.strip_prefix(':') {
             params.push((name.to_string(), (*actual).to_string()));
-        } else if segment != actual {
+        } else if segment != *actual {
             return None;
         }
+        i += 1;
     }
-    Some(Params(params))
+    (i == path.len()).then_some(Params(params))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn seg(p: &str) -> Vec<String> {
-        split(p).map(str::to_string).collect()
-    }
-
     #[test]
     fn matches_literals_params_and_wildcards() {
-        assert!(match_path(&seg("/"), &[]).is_some());
-        assert!(match_path(&seg("/a/b"), &["a", "b"]).is_some());
-        assert!(match_path(&seg("/a/b"), &["a"]).is_none());
-        let p = match_path(&seg("/items/:id"), &["items", "42"]).unwrap();
+        assert!(match_path("/", &[]).is_some());
+        assert!(match_path("/", &["a"]).is_none());
+        assert!(match_path("/a/b", &["a", "b"]).is_some());
+        assert!(match_path("/a/b", &["a"]).is_none());
+        assert!(match_path("/a", &["a", "b"]).is_none());
+        let p = match_path("/items/:id", &["items", "42"]).unwrap();
         assert_eq!(p.get("id"), Some("42"));
-        let p = match_path(&seg("/files/*"), &["files", "x", "y.css"]).unwrap();
+        let p = match_path("/files/*", &["files", "x", "y.css"]).unwrap();
         assert_eq!(p.get("*"), Some("x/y.css"));
-        assert!(match_path(&seg("/files/*"), &["other"]).is_none());
+        assert_eq!(match_path("/files/*", &["files"]).unwrap().get("*"), Some(""));
+        assert!(match_path("/files/*", &["other"]).is_none());
     }
 }
