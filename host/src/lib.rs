@@ -2,6 +2,7 @@
 //!
 //! See `shared/DESIGN.md` for the architecture and README.md for the tour.
 pub mod api;
+pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
@@ -30,6 +31,8 @@ pub enum StartError {
     Platform(#[from] platform::PlatformError),
     #[error(transparent)]
     Setup(#[from] setup::SetupError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("cannot use the data directory {path}: {source}")]
@@ -39,6 +42,7 @@ pub enum StartError {
 /// A running host.
 pub struct Server {
     pub platform: Arc<Platform>,
+    pub auth: Arc<auth::Auth>,
     pub addr: SocketAddr,
     pub admin_token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -121,7 +125,11 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let admin_token = admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
-    let app = api::router(api::AppState { platform: platform.clone(), admin_token: Arc::from(admin_token.as_str()) });
+    // The issuer of session tokens: where the host is reached.
+    let issuer = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let gateway = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
+    let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
+    let app = api::router(api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()) });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -132,7 +140,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
         }
     });
     tracing::info!(%addr, backend = ?platform.store.backend, "linli is serving");
-    Ok(Server { platform, addr, admin_token, shutdown: Some(tx), task })
+    Ok(Server { platform, auth, addr, admin_token, shutdown: Some(tx), task })
 }
 
 /// Every request builds and drops a store, an instance and its buffers; mimalloc's

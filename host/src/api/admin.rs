@@ -2,6 +2,7 @@
 //! one bearer token from the configuration.
 use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
+use crate::auth::accounts::{Account, NewAccount};
 use crate::capabilities::CapabilityInfo;
 use crate::packages::repo::PackageSummary;
 use crate::platform::{InstallRequest, UpgradeRequest};
@@ -28,6 +29,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/installations/{id}", get(installation).delete(uninstall))
         .route("/installations/{id}/upgrade", post(upgrade))
         .route("/installations/{id}/rollback", post(rollback))
+        .route("/accounts", post(create_account))
+        .route("/signing-keys/rotate", post(rotate_signing_key))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -38,15 +41,12 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !constant_time_eq(presented.as_bytes(), state.admin_token.as_bytes()) {
+    if !super::constant_time_eq(presented.as_bytes(), state.admin_token.as_bytes()) {
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the admin API needs `Authorization: Bearer <admin token>`").into_response();
     }
     next.run(request).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// A JSON body whose errors are reported in our error format.
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -201,11 +201,33 @@ async fn uninstall(State(state): State<AppState>, Path(id): Path<String>, Query(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Create a resident or staff account. Staff roles are scoped to tenant nodes.
+#[utoipa::path(post, path = "/admin/accounts", tag = "accounts", request_body = NewAccount,
+    responses((status = 201, body = Account), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_account(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Account>), ApiError> {
+    let new: NewAccount = parse(&body)?;
+    let account = state.auth.create_account(&state.platform.tenants(), &new).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rotated {
+    /// The id of the new signing key.
+    kid: String,
+}
+
+/// Start signing sessions with a new key; tokens signed with the old one stay valid
+/// until they expire.
+#[utoipa::path(post, path = "/admin/signing-keys/rotate", tag = "accounts", responses((status = 200, body = Rotated)))]
+async fn rotate_signing_key(State(state): State<AppState>) -> Result<Json<Rotated>, ApiError> {
+    Ok(Json(Rotated { kid: state.auth.sessions.keys.rotate().await? }))
+}
+
 /// The OpenAPI document of the admin API, served at /openapi.json.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Linli admin API", description = "County operators' API: tenants, vendor keys, packages, installations. Every call needs `Authorization: Bearer <admin token>`."),
-    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, rollback, uninstall),
+    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, rollback, uninstall, create_account, rotate_signing_key),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerToken),
     security(("admin_token" = [])),
@@ -219,5 +241,6 @@ impl Modify for BearerToken {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("admin_token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("session", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()));
     }
 }

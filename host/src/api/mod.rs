@@ -1,6 +1,7 @@
 //! HTTP: `/p/…` and `/t/{tenant}/p/…` to plugins, `/admin/…` for operators, health and
 //! metrics. Errors are one enum mapped to status codes in one place.
 pub mod admin;
+pub mod auth;
 mod home;
 mod plugins;
 
@@ -14,7 +15,21 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub platform: Arc<Platform>,
+    pub auth: Arc<crate::auth::Auth>,
     pub admin_token: Arc<str>,
+}
+
+/// The OpenAPI document of the platform's own API (admin and auth), at /openapi.json.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = admin::AdminApi::openapi();
+    doc.merge(auth::AuthApi::openapi());
+    doc
+}
+
+/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn router(state: AppState) -> Router {
@@ -23,8 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(|| async { Json(<admin::AdminApi as utoipa::OpenApi>::openapi()) }))
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
         .nest("/admin", admin::router(state.clone()))
+        .merge(auth::router())
         .merge(plugins::router())
         .with_state(state)
 }

@@ -2,8 +2,8 @@
 //!
 //! - `/t/{tenant}/p/{prefix}/{path}`: the tenant is in the URL (shareable links, the
 //!   resident app's pages).
-//! - `/p/{prefix}/{path}`: the tenant comes from the `X-Linli-Tenant` header; once sessions
-//!   exist, from the signed-in resident's community.
+//! - `/p/{prefix}/{path}`: the tenant comes from the `X-Linli-Tenant` header, else from the
+//!   signed-in resident's community (the session's `tenant` claim).
 //!
 //! The installation is the one at the tenant node or its nearest ancestor.
 //! `{prefix}/ui/…` serves the package's static UI assets without running the plugin.
@@ -48,15 +48,28 @@ async fn with_tenant_in_path(State(state): State<AppState>, Path(mut route): Pat
 }
 
 async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(tenant) = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "tenant-required",
-            "say which community this request is for: use /t/{community}/p/… or the X-Linli-Tenant header",
-        )
-        .into_response();
+    let from_header = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let tenant = match from_header {
+        Some(tenant) => tenant,
+        None => match session_community(&state, &headers).await {
+            Some(tenant) => tenant,
+            None => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "tenant-required",
+                    "say which community this request is for: sign in as a resident, or use /t/{community}/p/… or the X-Linli-Tenant header",
+                )
+                .into_response()
+            }
+        },
     };
     dispatch(state, tenant, route, method, uri, headers, body).await
+}
+
+/// A signed-in resident's community.
+async fn session_community(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let token = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+    state.auth.verify(token).await.ok()?.tenant
 }
 
 /// Request ids: unique per process start (random prefix) and cheap (a counter), so that

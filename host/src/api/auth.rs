@@ -1,0 +1,153 @@
+//! Login, sessions and the current user: `/api/auth/…`, `/api/me`, and the public keys at
+//! `/.well-known/jwks.json`.
+use super::{ApiError, AppState, ErrorBody};
+use crate::auth::accounts::Account;
+use crate::auth::sessions::{Claims, Tokens};
+use crate::auth::AuthError;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/sms/send", post(send_sms_code))
+        .route("/api/auth/sms/login", post(login_sms))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use AuthError as E;
+        let (status, code) = match &e {
+            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            E::BadCredentials => (StatusCode::UNAUTHORIZED, "bad-credentials"),
+            E::Locked { .. } => (StatusCode::LOCKED, "locked"),
+            E::BadCode => (StatusCode::UNAUTHORIZED, "bad-code"),
+            E::TooSoon { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-soon"),
+            E::BadToken => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            E::BadRefreshToken => (StatusCode::UNAUTHORIZED, "bad-refresh-token"),
+            E::Internal(_) | E::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        if status.is_server_error() {
+            tracing::error!("{e}");
+        }
+        let mut error = ApiError::new(status, code, e.to_string());
+        if let E::TooSoon { seconds } = e {
+            error.retry_after = u32::try_from(seconds).ok();
+        }
+        error
+    }
+}
+
+/// The signed-in user of a request (`Authorization: Bearer <access token>`).
+pub struct Session(pub Claims);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(AuthError::BadToken)?;
+        Ok(Session(state.auth.verify(token).await?))
+    }
+}
+
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the request body is not valid: {e}")))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordLogin {
+    phone: String,
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsRequest {
+    phone: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsLogin {
+    phone: String,
+    code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Log in with phone and password. Five wrong passwords in a row lock the account for
+/// 15 minutes.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = PasswordLogin,
+    responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 423, description = "locked", body = ErrorBody)))]
+async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Tokens>, ApiError> {
+    let req: PasswordLogin = parse(&body)?;
+    Ok(Json(state.auth.login_password(req.phone.trim(), &req.password).await?))
+}
+
+/// Send a one-time login code by SMS. The answer is the same whether or not the phone has
+/// an account.
+#[utoipa::path(post, path = "/api/auth/sms/send", tag = "auth", request_body = SmsRequest,
+    responses((status = 202, description = "sent if the phone has an account"), (status = 429, body = ErrorBody)))]
+async fn send_sms_code(State(state): State<AppState>, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
+    let req: SmsRequest = parse(&body)?;
+    state.auth.send_sms_code(req.phone.trim()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(post, path = "/api/auth/sms/login", tag = "auth", request_body = SmsLogin,
+    responses((status = 200, body = Tokens), (status = 401, body = ErrorBody)))]
+async fn login_sms(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Tokens>, ApiError> {
+    let req: SmsLogin = parse(&body)?;
+    Ok(Json(state.auth.login_sms(req.phone.trim(), &req.code).await?))
+}
+
+/// Trade a refresh token for new tokens; each refresh token works once.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = Tokens), (status = 401, body = ErrorBody)))]
+async fn refresh(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Tokens>, ApiError> {
+    let req: RefreshRequest = parse(&body)?;
+    Ok(Json(state.auth.sessions.refresh(&req.refresh_token).await?))
+}
+
+/// End the session the refresh token belongs to.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "logged out")))]
+async fn logout(State(state): State<AppState>, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
+    let req: RefreshRequest = parse(&body)?;
+    state.auth.sessions.logout(&req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = Account), (status = 401, body = ErrorBody)), security(("session" = [])))]
+async fn me(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Account>, ApiError> {
+    state.auth.account(&claims.sub).await?.map(Json).ok_or_else(|| AuthError::BadToken.into())
+}
+
+/// The public keys that verify session tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "a JWK set")))]
+async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.auth.sessions.keys.jwks())
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, send_sms_code, login_sms, refresh, logout, me, jwks))]
+pub struct AuthApi;
