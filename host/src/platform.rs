@@ -67,6 +67,7 @@ pub struct Platform {
     pub runtime: Arc<Runtime>,
     pub metrics: Arc<Metrics>,
     tenants: RwLock<Arc<TenantTree>>,
+    pairwise: Arc<crate::capabilities::identity::PairwiseIds>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
 }
@@ -76,7 +77,8 @@ impl Platform {
     /// longer loads is logged and left out; the rest serve.
     pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Result<Arc<Self>, PlatformError> {
         let tree = TenantTree::from_nodes(repo::load_tenants(&store).await?);
-        let platform = Arc::new(Self { store, runtime, metrics, tenants: RwLock::new(Arc::new(tree)), routes: RwLock::default() });
+        let pairwise = Arc::new(crate::capabilities::identity::PairwiseIds::load(&store).await?);
+        let platform = Arc::new(Self { store, runtime, metrics, tenants: RwLock::new(Arc::new(tree)), pairwise, routes: RwLock::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -269,6 +271,7 @@ impl Platform {
             plugin_id: &inst.plugin_id,
             tenant_id: &inst.tenant_id,
             granted: &inst.grants,
+            pairwise: &self.pairwise,
         });
         let assets = package
             .files

@@ -34,6 +34,7 @@ pub mod bindings {
 pub mod data;
 mod error;
 pub mod http;
+pub mod identity;
 pub mod log;
 mod router;
 
@@ -51,7 +52,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::data::{Collection, Page, Versioned};
     pub use crate::http::{Request, Response};
-    pub use crate::{log, Error, ErrorCode, Params, Plugin, Router};
+    pub use crate::{identity, log, Error, ErrorCode, Params, Plugin, Router};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::json;
 }

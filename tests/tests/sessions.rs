@@ -4,6 +4,7 @@
 use linli_tests::*;
 use serde_json::{json, Value};
 
+
 const PHONE: &str = "13800000001";
 const PASSWORD: &str = "邻里-secret-1";
 
@@ -195,8 +196,70 @@ async fn session_routing(host: TestHost) -> anyhow::Result<()> {
     let anonymous = reply(host.client.post(format!("{}/p/hello/visits", host.url)).send().await?).await?;
     assert_eq!((anonymous.status, anonymous.error_code().as_str()), (400, "tenant-required"));
     let forged = reply(host.client.post(format!("{}/p/hello/visits", host.url)).bearer_auth("forged.token.here").send().await?).await?;
-    assert_eq!(forged.status, 400, "a bad token gives no community");
+    assert_eq!((forged.status, forged.error_code().as_str()), (401, "unauthenticated"), "a bad token is refused, not made anonymous");
     host.stop().await;
     Ok(())
 }
 on_both_databases!(a_residents_session_routes_to_their_community, session_routing);
+
+/// One login serves every plugin: each plugin asks the host who is calling and gets a
+/// pairwise id — the same across one vendor's plugins, different for another vendor,
+/// never the account id — and only the roles that reach the request's tenant.
+async fn identity_in_plugins(host: TestHost) -> anyhow::Result<()> {
+    let linli = Vendor::new("linli")?;
+    let other = Vendor::new("other-co")?;
+    host.trust(&linli).await?;
+    host.trust(&other).await?;
+    host.upload(linli.package("hello", |_| {})?).await?.expect_status(201)?;
+    host.upload(linli.package("nosy", |_| {})?).await?.expect_status(201)?;
+    host.upload(other.package("nosy", |m| {
+        m.insert("id".into(), toml::Value::String("test-nosy-b".into()));
+    })?)
+    .await?
+    .expect_status(201)?;
+    host.install("hello", "0.1.0", "xingfu", &["data", "identity"], json!({})).await?.expect_status(201)?;
+    host.install("hello", "0.1.0", "heping", &["data"], json!({})).await?.expect_status(201)?;
+    host.install("test-nosy", "0.1.0", "xingfu", &["identity"], json!({})).await?.expect_status(201)?;
+    host.install("test-nosy-b", "0.1.0", "xingfu", &["identity"], json!({})).await?.expect_status(201)?;
+
+    let account = resident(&host).await?;
+    let (access, _) = tokens(&post(&host, "/api/auth/login", json!({ "phone": PHONE, "password": PASSWORD })).await?.expect_status(200)?);
+    let get = |path: String, token: Option<String>| {
+        let mut request = host.client.get(format!("{}{path}", host.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { reply(request.send().await?).await }
+    };
+
+    let me = get("/p/hello/me".into(), Some(access.clone())).await?.expect_status(200)?.json();
+    assert_eq!((me["greeting"].as_str(), me["kind"].as_str(), me["community"].as_str()), (Some("你好，王阿姨！"), Some("resident"), Some("xingfu")));
+    let pairwise = me["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(pairwise.len(), 32);
+    assert_ne!(pairwise, account["id"].as_str().unwrap_or_default(), "never the internal id");
+    let same_vendor = get("/t/xingfu/p/test-nosy/whoami".into(), Some(access.clone())).await?.expect_status(200)?.json();
+    assert_eq!(same_vendor["id"].as_str(), Some(pairwise.as_str()), "one vendor, one id");
+    let other_vendor = get("/t/xingfu/p/test-nosy-b/whoami".into(), Some(access.clone())).await?.expect_status(200)?.json();
+    assert_eq!(other_vendor["outcome"], "user");
+    assert_ne!(other_vendor["id"].as_str(), Some(pairwise.as_str()), "another vendor cannot link the user");
+
+    // Anonymous, and not granted.
+    let anonymous = get("/t/xingfu/p/hello/me".into(), None).await?.expect_status(200)?.json();
+    assert_eq!(anonymous["anonymous"], true);
+    let not_granted = get("/t/heping/p/hello/me".into(), Some(access.clone())).await?;
+    assert_eq!((not_granted.status, not_granted.error_code().as_str()), (403, "permission-denied"));
+
+    // Staff roles are narrowed to the request's tenant.
+    let staff = json!({ "kind": "staff", "phone": "13800000009", "display_name": "李网格员", "password": "grid-worker-1",
+        "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }, { "role": "volunteer", "tenant": "heping" }, { "role": "county-admin", "tenant": "demo-county" }] });
+    host.admin("POST", "/accounts", Some(staff)).await?.expect_status(201)?;
+    let (staff_token, _) = tokens(&post(&host, "/api/auth/login", json!({ "phone": "13800000009", "password": "grid-worker-1" })).await?.expect_status(200)?);
+    let seen = get("/t/xingfu/p/hello/me".into(), Some(staff_token)).await?.expect_status(200)?.json();
+    let mut roles: Vec<String> = seen["roles"].as_array().into_iter().flatten().map(|g| format!("{}@{}", g["role"].as_str().unwrap_or(""), g["tenant"].as_str().unwrap_or(""))).collect();
+    roles.sort();
+    assert_eq!(roles, ["county-admin@demo-county", "grid-worker@xingfu-g1"], "the volunteer role in 和平 does not reach 幸福");
+    assert_eq!(seen["kind"], "staff");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(plugins_see_a_pairwise_identity, identity_in_plugins);

@@ -8,7 +8,11 @@
 //! The installation is the one at the tenant node or its nearest ancestor.
 //! `{prefix}/ui/…` serves the package's static UI assets without running the plugin.
 use super::{ApiError, AppState};
+use crate::auth::sessions::Claims;
+use crate::auth::AuthError;
+use crate::capabilities::identity::RequestUser;
 use crate::runtime::{InvokeError, LoadedPlugin, PluginRequest};
+use crate::tenancy::TenantTree;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -44,14 +48,22 @@ struct Route {
 
 async fn with_tenant_in_path(State(state): State<AppState>, Path(mut route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let tenant = route.tenant.take().unwrap_or_default();
-    dispatch(state, tenant, route, method, uri, headers, body).await
+    let session = match session_of(&state, &headers).await {
+        Ok(session) => session,
+        Err(rejection) => return rejection,
+    };
+    dispatch(state, tenant, session, route, method, uri, headers, body).await
 }
 
 async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let session = match session_of(&state, &headers).await {
+        Ok(session) => session,
+        Err(rejection) => return rejection,
+    };
     let from_header = headers.get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let tenant = match from_header {
         Some(tenant) => tenant,
-        None => match session_community(&state, &headers).await {
+        None => match session.as_ref().and_then(|claims| claims.tenant.clone()) {
             Some(tenant) => tenant,
             None => {
                 return ApiError::new(
@@ -63,13 +75,29 @@ async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<
             }
         },
     };
-    dispatch(state, tenant, route, method, uri, headers, body).await
+    dispatch(state, tenant, session, route, method, uri, headers, body).await
 }
 
-/// A signed-in resident's community.
-async fn session_community(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let token = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
-    state.auth.verify(token).await.ok()?.tenant
+/// The session of a request with `Authorization: Bearer …`; none without the header. A
+/// token that is present but not valid is refused (401), so an expired session is noticed
+/// instead of silently becoming an anonymous request.
+async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Claims>, Response> {
+    let Some(value) = headers.get("authorization") else { return Ok(None) };
+    let refuse = |e: AuthError| ApiError::from(e).into_response();
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(|| refuse(AuthError::BadToken))?;
+    state.auth.verify(token).await.map(Some).map_err(refuse)
+}
+
+/// The user as the identity capability presents it: only roles that reach `tenant`
+/// (held at it, above it or below it).
+fn request_user(tree: &TenantTree, claims: Claims, tenant: &str) -> RequestUser {
+    let roles = claims
+        .roles
+        .into_iter()
+        .filter(|grant| tree.is_within(tenant, &grant.tenant) || tree.is_within(&grant.tenant, tenant))
+        .map(|grant| (grant.role.as_str().to_string(), grant.tenant))
+        .collect();
+    RequestUser { account_id: claims.sub, display_name: claims.name, kind: claims.kind, community: claims.tenant, roles }
 }
 
 /// Request ids: unique per process start (random prefix) and cheap (a counter), so that
@@ -81,10 +109,12 @@ fn request_id() -> String {
     format!("{prefix:08x}{:012x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-async fn dispatch(state: AppState, tenant: String, route: Route, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, route: Route, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let Route { prefix, rest, .. } = route;
     let platform = &state.platform;
-    if platform.tenants().get(&tenant).is_none() {
+    let tree = platform.tenants();
+    if tree.get(&tenant).is_none() {
         return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{tenant}` does not exist")).into_response();
     }
     let Some(plugin) = platform.resolve(&prefix, &tenant) else {
@@ -112,6 +142,7 @@ async fn dispatch(state: AppState, tenant: String, route: Route, method: Method,
         query: uri.query().unwrap_or_default().to_string(),
         headers: plugin_headers,
         body: body.to_vec(),
+        user: session.map(|claims| Arc::new(request_user(&tree, claims, &tenant))),
         tenant,
         request_id: request_id.clone(),
     };

@@ -7,9 +7,10 @@
 //! - per-request state implementing the generated `Host` trait, added to the linker by
 //!   `add_to_linker` below, reaching only its own state.
 //!
-//! Adding a capability: its folder, one line in `KNOWN`, a field in `Configured` and
-//! `InstanceCaps`, and one `add_to_linker` line.
+//! Adding a capability: its WIT file, its folder, one line in `KNOWN`, a field in
+//! `Configured` and `InstanceCaps`, and one `add_to_linker` line.
 pub mod data;
+pub mod identity;
 pub mod log;
 
 use crate::packages::Manifest;
@@ -33,7 +34,7 @@ pub struct CapabilityInfo {
     pub always_granted: bool,
 }
 
-pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO];
+pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO];
 
 pub fn info(name: &str) -> Option<&'static CapabilityInfo> {
     KNOWN.iter().find(|c| c.name == name)
@@ -71,6 +72,7 @@ pub struct Grant<'a> {
     /// The tenant node the installation is at: the data partition.
     pub tenant_id: &'a str,
     pub granted: &'a [String],
+    pub pairwise: &'a Arc<identity::PairwiseIds>,
 }
 
 impl Grant<'_> {
@@ -82,21 +84,35 @@ impl Grant<'_> {
 /// Per-installation configuration of every capability.
 pub struct Configured {
     pub data: Option<Arc<data::Partition>>,
+    pub identity: Option<Arc<identity::IdentityConfig>>,
 }
 
 pub fn configure(grant: &Grant<'_>) -> Configured {
-    Configured { data: data::configure(grant) }
+    Configured { data: data::configure(grant), identity: identity::configure(grant) }
 }
 
 /// Per-request state of every capability, inside the store's data.
 pub struct InstanceCaps {
     pub log: log::LogState,
     pub data: data::DataState,
+    pub identity: identity::IdentityState,
+}
+
+/// What the host knows about one request before the plugin runs.
+pub struct RequestContext {
+    pub tenant_id: Arc<str>,
+    pub request_id: String,
+    pub user: Option<Arc<identity::RequestUser>>,
+    pub deadline: Deadline,
 }
 
 impl Configured {
-    pub fn prepare(&self, plugin_id: Arc<str>, tenant_id: Arc<str>, request_id: String, deadline: Deadline) -> InstanceCaps {
-        InstanceCaps { log: log::LogState::new(plugin_id, tenant_id, request_id), data: data::DataState::new(self.data.clone(), deadline) }
+    pub fn prepare(&self, plugin_id: Arc<str>, request: RequestContext) -> InstanceCaps {
+        InstanceCaps {
+            log: log::LogState::new(plugin_id, request.tenant_id, request.request_id),
+            data: data::DataState::new(self.data.clone(), request.deadline),
+            identity: identity::IdentityState::new(self.identity.clone(), request.user),
+        }
     }
 }
 
@@ -121,6 +137,7 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
     wit::http_types::add_to_linker::<_, HasSelf<InstanceState>>(linker, |s| s)?;
     wit::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.caps.log)?;
     wit::data::add_to_linker::<_, HasSelf<data::DataState>>(linker, |s| &mut s.caps.data)?;
+    wit::identity::add_to_linker::<_, HasSelf<identity::IdentityState>>(linker, |s| &mut s.caps.identity)?;
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 use super::bindings::linli::platform::http_types;
 use super::bindings::PluginPre;
 use super::{InstanceState, Runtime};
-use crate::capabilities::{Configured, Deadline};
+use crate::capabilities::identity::RequestUser;
+use crate::capabilities::{Configured, Deadline, RequestContext};
 use crate::metrics::RouteMetrics;
 use crate::packages::Manifest;
 use crate::tenancy::Installation;
@@ -57,6 +58,8 @@ pub struct PluginRequest {
     /// The tenant node the request is for (may be below the installation's node).
     pub tenant: String,
     pub request_id: String,
+    /// The signed-in user, if any.
+    pub user: Option<Arc<RequestUser>>,
 }
 
 pub struct PluginResponse {
@@ -132,7 +135,15 @@ impl Runtime {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX), hit: false },
-            caps: plugin.configured.prepare(plugin.plugin_id.clone(), tenant, request.request_id.clone(), Deadline(started + Duration::from_millis(limits.deadline_ms))),
+            caps: plugin.configured.prepare(
+                plugin.plugin_id.clone(),
+                RequestContext {
+                    tenant_id: tenant,
+                    request_id: request.request_id.clone(),
+                    user: request.user.clone(),
+                    deadline: Deadline(started + Duration::from_millis(limits.deadline_ms)),
+                },
+            ),
         };
         let deadline = Duration::from_millis(limits.deadline_ms);
         let mut store = Store::new(&self.engine, state);

@@ -35,6 +35,20 @@ impl Plugin for Hello {
                 log::debug(&format!("visit {} in {community}", after.value.count));
                 Ok(Response::json(200, &json!({ "community": community, "visits": after.value.count })))
             })
+            .get("/me", |_req, _| {
+                // Greets a signed-in resident by name; anonymous visitors get a plain hello.
+                let body = match identity::current_user()? {
+                    Some(user) => json!({
+                        "id": user.id,
+                        "greeting": format!("你好，{}！", user.display_name),
+                        "kind": match user.kind { identity::AccountKind::Resident => "resident", identity::AccountKind::Staff => "staff" },
+                        "community": user.community,
+                        "roles": user.roles.iter().map(|g| json!({ "role": g.role, "tenant": g.tenant })).collect::<Vec<_>>(),
+                    }),
+                    None => json!({ "greeting": "你好，邻居！", "anonymous": true }),
+                };
+                Ok(Response::json(200, &body))
+            })
             .get("/communities", |_req, _| {
                 // Every counter this installation holds (a street-level install counts
                 // each of its communities separately).
