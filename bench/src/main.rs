@@ -62,6 +62,7 @@ fn greet_request() -> PluginRequest {
         body: vec![],
         tenant: "xingfu".into(),
         request_id: "bench".into(),
+        user: None,
     }
 }
 
