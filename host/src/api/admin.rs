@@ -2,6 +2,7 @@
 //! one bearer token from the configuration.
 use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
+use super::parse_json as parse;
 use crate::auth::accounts::{Account, NewAccount};
 use crate::capabilities::CapabilityInfo;
 use crate::packages::repo::PackageSummary;
@@ -35,12 +36,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let presented = super::bearer_token(request.headers()).and_then(Result::ok).unwrap_or_default();
     if !super::constant_time_eq(presented.as_bytes(), state.admin_token.as_bytes()) {
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the admin API needs `Authorization: Bearer <admin token>`").into_response();
     }
@@ -48,10 +44,6 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 }
 
 
-/// A JSON body whose errors are reported in our error format.
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the request body is not valid: {e}")))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct Loaded {

@@ -1,6 +1,7 @@
 //! Login, sessions and the current user: `/api/auth/…`, `/api/me`, and the public keys at
 //! `/.well-known/jwks.json`.
 use super::{ApiError, AppState, ErrorBody};
+use super::parse_json as parse;
 use crate::auth::accounts::Account;
 use crate::auth::sessions::{Claims, Tokens};
 use crate::auth::AuthError;
@@ -55,18 +56,11 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(AuthError::BadToken)?;
+        let token = super::bearer_token(&parts.headers).and_then(Result::ok).ok_or(AuthError::BadToken)?;
         Ok(Session(state.auth.verify(token).await?))
     }
 }
 
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts.headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the request body is not valid: {e}")))
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

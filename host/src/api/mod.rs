@@ -27,6 +27,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// A JSON body, with parse errors reported in the API's error format (400).
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the request body is not valid: {e}")))
+}
+
+/// The token of an `Authorization: Bearer …` header: `None` without the header,
+/// `Some(Err)` when it is there but not a bearer token.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<Result<&str, ()>> {
+    let value = headers.get("authorization")?;
+    Some(value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(()))
+}
+
 /// Compares secrets without an early exit, so timing does not reveal a matching prefix.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

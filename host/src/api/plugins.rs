@@ -82,9 +82,9 @@ async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<
 /// token that is present but not valid is refused (401), so an expired session is noticed
 /// instead of silently becoming an anonymous request.
 async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Claims>, Response> {
-    let Some(value) = headers.get("authorization") else { return Ok(None) };
+    let Some(token) = super::bearer_token(headers) else { return Ok(None) };
     let refuse = |e: AuthError| ApiError::from(e).into_response();
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(|| refuse(AuthError::BadToken))?;
+    let token = token.map_err(|()| refuse(AuthError::BadToken))?;
     state.auth.verify(token).await.map(Some).map_err(refuse)
 }
 

@@ -47,6 +47,8 @@ pub struct Sessions {
     pub keys: SigningKeys,
     store: Store,
     issuer: String,
+    /// What every access token must satisfy, built once.
+    validation: Validation,
     access_seconds: i64,
     refresh_seconds: i64,
 }
@@ -60,7 +62,13 @@ fn random_token() -> String {
 impl Sessions {
     pub async fn new(store: Store, issuer: String, access_seconds: i64, refresh_seconds: i64) -> Result<Self, AuthError> {
         let keys = SigningKeys::load(store.clone(), (access_seconds + 60) * 1000).await?;
-        Ok(Self { keys, store, issuer, access_seconds, refresh_seconds })
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[SESSION_AUDIENCE]);
+        validation.set_issuer(&[&issuer]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Ok(Self { keys, store, issuer, validation, access_seconds, refresh_seconds })
     }
 
     fn access_token(&self, account: &Account) -> Result<String, AuthError> {
@@ -166,13 +174,7 @@ impl Sessions {
                 self.keys.verifying(&kid).ok_or(AuthError::BadToken)?
             }
         };
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_audience(&[SESSION_AUDIENCE]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
-        jsonwebtoken::decode::<Claims>(token, &key, &validation).map(|data| data.claims).map_err(|_| AuthError::BadToken)
+        jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map(|data| data.claims).map_err(|_| AuthError::BadToken)
     }
 }
 
