@@ -10,7 +10,7 @@ async fn a_new_plugin_from_the_template_builds_signs_and_serves() -> anyhow::Res
     let dir = work.path().join("notes");
     let dir_arg = dir.to_str().unwrap_or_default();
     linli(&["plugin", "new", "notes", "--dir", dir_arg])?;
-    for file in ["Cargo.toml", "linli.toml", "src/lib.rs", "ui/index.html"] {
+    for file in ["Cargo.toml", "linli.toml", "src/lib.rs", "ui/index.html", ".cargo/config.toml"] {
         assert!(dir.join(file).exists(), "the template has {file}");
     }
     assert!(linli(&["plugin", "new", "notes", "--dir", dir_arg]).unwrap_err().to_string().contains("not empty"));

@@ -67,6 +67,7 @@ const TEMPLATE_CARGO: &str = include_str!("template/Cargo.toml.tmpl");
 const TEMPLATE_MANIFEST: &str = include_str!("template/linli.toml.tmpl");
 const TEMPLATE_LIB: &str = include_str!("template/lib.rs.tmpl");
 const TEMPLATE_UI: &str = include_str!("template/index.html.tmpl");
+const TEMPLATE_CARGO_CONFIG: &str = include_str!("template/cargo-config.toml.tmpl");
 
 fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
     if !crate::packages::manifest::is_valid_id(name) {
@@ -91,6 +92,8 @@ fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
     let fill = |t: &str| t.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{sdk}}", &sdk.display().to_string());
     std::fs::create_dir_all(dir.join("src"))?;
     std::fs::create_dir_all(dir.join("ui"))?;
+    std::fs::create_dir_all(dir.join(".cargo"))?;
+    std::fs::write(dir.join(".cargo/config.toml"), TEMPLATE_CARGO_CONFIG)?;
     std::fs::write(dir.join("Cargo.toml"), fill(TEMPLATE_CARGO))?;
     std::fs::write(dir.join(MANIFEST_FILE), fill(TEMPLATE_MANIFEST))?;
     std::fs::write(dir.join("src/lib.rs"), fill(TEMPLATE_LIB))?;
@@ -123,8 +126,10 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics"])
+        // In the plugin's directory, so that its .cargo/config.toml (the guest stack size)
+        // applies: cargo looks for it from the working directory up.
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
