@@ -116,12 +116,6 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let metrics = Arc::new(Metrics::new());
     let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
     let platform = Platform::start(store, runtime, metrics).await?;
-    if let Some(path) = &config.tenants_file {
-        setup::Setup { tenants_file: Some(path.clone()), trust: vec![], packages: vec![], install: vec![] }.apply(&platform).await?;
-    }
-    if let Some(setup) = setup {
-        setup.apply(&platform).await?;
-    }
     let admin_token = admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
@@ -129,6 +123,12 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let issuer = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let gateway = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
+    if let Some(path) = &config.tenants_file {
+        setup::Setup { tenants_file: Some(path.clone()), trust: vec![], packages: vec![], install: vec![], accounts: vec![] }.apply(&platform, &auth).await?;
+    }
+    if let Some(setup) = setup {
+        setup.apply(&platform, &auth).await?;
+    }
     let app = api::router(api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()) });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

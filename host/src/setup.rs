@@ -17,6 +17,10 @@ pub struct Setup {
     pub packages: Vec<PackageFile>,
     #[serde(default)]
     pub install: Vec<Install>,
+    /// Accounts to create if their phone number has none yet (existing ones are left as
+    /// they are, passwords included).
+    #[serde(default)]
+    pub accounts: Vec<crate::auth::accounts::NewAccount>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +58,8 @@ pub enum SetupError {
     Syntax { path: String, message: String },
     #[error("{what}: {source}")]
     Step { what: String, source: PlatformError },
+    #[error("creating the account {phone}: {source}")]
+    Account { phone: String, source: crate::auth::AuthError },
 }
 
 fn read(path: &Path) -> Result<String, SetupError> {
@@ -79,7 +85,7 @@ impl Setup {
         Ok(setup)
     }
 
-    pub async fn apply(&self, platform: &Platform) -> Result<(), SetupError> {
+    pub async fn apply(&self, platform: &Platform, auth: &crate::auth::Auth) -> Result<(), SetupError> {
         let step = |what: String| move |source| SetupError::Step { what, source };
         if let Some(path) = &self.tenants_file {
             let doc = parse_tenants_file(&read(path)?).map_err(|e| SetupError::Syntax { path: path.display().to_string(), message: e.to_string() })?;
@@ -116,6 +122,12 @@ impl Setup {
                         platform.install(&req).await.map_err(step(what))?;
                     }
                 }
+            }
+        }
+        for account in &self.accounts {
+            match auth.create_account(&platform.tenants(), account).await {
+                Ok(_) | Err(crate::auth::AuthError::Conflict(_)) => {}
+                Err(e) => return Err(SetupError::Account { phone: crate::auth::accounts::mask_phone(&account.phone), source: e }),
             }
         }
         Ok(())

@@ -106,6 +106,33 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
 }
 
+/// The demo's set-up file applies cleanly, twice, and its accounts can log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
+    let host = TestHost::start(Backend::Sqlite).await?.expect("SQLite is always available");
+    let server = host.server.as_ref().expect("running");
+    let setup = workspace_root().join("demo/setup.toml");
+    let vendor = Vendor::new("linli")?;
+    // The demo signs hello with its own key; here the test's vendor stands in for it.
+    let work = tempfile::tempdir()?;
+    let mut text = std::fs::read_to_string(&setup)?;
+    let package = work.path().join("hello.lpkg");
+    std::fs::write(&package, vendor.package("hello", |_| {})?)?;
+    std::fs::write(work.path().join("linli.pub"), vendor.public_key())?;
+    std::fs::copy(workspace_root().join("demo/tenants.toml"), work.path().join("tenants.toml"))?;
+    text = text.replace("../.linli-demo/keys/linli.pub", "linli.pub").replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg");
+    std::fs::write(work.path().join("setup.toml"), text)?;
+    for _ in 0..2 {
+        let setup = linli_host::setup::Setup::load(&work.path().join("setup.toml"))?;
+        setup.apply(&server.platform, &server.auth).await?;
+    }
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(3));
+    let login = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13800000001", "password": "linli-demo-2026" })).send().await?;
+    assert_eq!(login.status(), 200);
+    host.stop().await;
+    Ok(())
+}
+
 async fn street_install_serves_its_communities(host: TestHost) -> anyhow::Result<()> {
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;

@@ -82,7 +82,7 @@ impl SigningKeys {
             .await?;
         tx.commit().await?;
         self.reload().await?;
-        tracing::info!(kid, "session signing key rotated");
+        tracing::info!(kid, "new session signing key in use");
         Ok(kid)
     }
 
