@@ -124,7 +124,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let gateway = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
     if let Some(path) = &config.tenants_file {
-        setup::Setup { tenants_file: Some(path.clone()), trust: vec![], packages: vec![], install: vec![], accounts: vec![] }.apply(&platform, &auth).await?;
+        setup::Setup { tenants_file: Some(path.clone()), ..Default::default() }.apply(&platform, &auth).await?;
     }
     if let Some(setup) = setup {
         setup.apply(&platform, &auth).await?;

@@ -7,7 +7,7 @@ use crate::tenancy::tree::parse_tenants_file;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {
     pub tenants_file: Option<PathBuf>,

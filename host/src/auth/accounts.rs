@@ -184,6 +184,12 @@ pub async fn create(store: &Store, tree: &TenantTree, new: &NewAccount) -> Resul
             }
         }
     }
+    let duplicate = || AuthError::Conflict(format!("an account with phone {} exists already", mask_phone(&new.phone)));
+    // Checked before hashing, so re-applying a set-up file costs no key stretching; the
+    // insert below still settles a race between two creators.
+    if id_by_phone(store, &new.phone).await?.is_some() {
+        return Err(duplicate());
+    }
     let password_hash = new.password.as_deref().map(hash_password).transpose()?;
     let account = Account {
         id: uuid::Uuid::new_v4().to_string(),
@@ -209,7 +215,7 @@ pub async fn create(store: &Store, tree: &TenantTree, new: &NewAccount) -> Resul
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(AuthError::Conflict(format!("an account with phone {} exists already", mask_phone(&account.phone))));
+        return Err(duplicate());
     }
     for grant in &account.roles {
         sqlx::query("INSERT INTO account_roles (account_id, role, tenant_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
