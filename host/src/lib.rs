@@ -129,7 +129,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     if let Some(setup) = setup {
         setup.apply(&platform, &auth).await?;
     }
-    let app = api::router(api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()) });
+    let app = api::router(api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()), imports: Arc::default() });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -8,7 +8,7 @@ use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageErr
 use crate::runtime::{LoadedPlugin, Runtime, RuntimeError};
 use crate::store::{now_millis, Store};
 use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
-use crate::tenancy::{EffectiveLimits, Installation, TenantKind, TenantSpec, TenantTree, TreeError};
+use crate::tenancy::{EffectiveLimits, Installation, SharedTree, TenantKind, TenantSpec, TenantTree, TreeError};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -66,7 +66,7 @@ pub struct Platform {
     pub store: Store,
     pub runtime: Arc<Runtime>,
     pub metrics: Arc<Metrics>,
-    tenants: RwLock<Arc<TenantTree>>,
+    pub tree: SharedTree,
     pairwise: Arc<crate::capabilities::identity::PairwiseIds>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
@@ -78,7 +78,7 @@ impl Platform {
     pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Result<Arc<Self>, PlatformError> {
         let tree = TenantTree::from_nodes(repo::load_tenants(&store).await?);
         let pairwise = Arc::new(crate::capabilities::identity::PairwiseIds::load(&store).await?);
-        let platform = Arc::new(Self { store, runtime, metrics, tenants: RwLock::new(Arc::new(tree)), pairwise, routes: RwLock::default() });
+        let platform = Arc::new(Self { store, runtime, metrics, tree: SharedTree::new(tree), pairwise, routes: RwLock::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -89,16 +89,14 @@ impl Platform {
     }
 
     pub fn tenants(&self) -> Arc<TenantTree> {
-        self.tenants.read().map(|t| t.clone()).unwrap_or_default()
+        self.tree.snapshot()
     }
 
     pub async fn load_tenants(&self, specs: &[TenantSpec]) -> Result<usize, PlatformError> {
         let nodes = self.tenants().plan(specs)?;
         repo::save_tenants(&self.store, &nodes).await?;
         let tree = TenantTree::from_nodes(repo::load_tenants(&self.store).await?);
-        if let Ok(mut slot) = self.tenants.write() {
-            *slot = Arc::new(tree);
-        }
+        self.tree.replace(tree);
         Ok(nodes.len())
     }
 
@@ -232,11 +230,23 @@ impl Platform {
     fn check_grants(manifest: &Manifest, grants: &[String]) -> Result<Vec<String>, PlatformError> {
         let mut out: Vec<String> = Vec::new();
         for grant in grants {
-            if capabilities::info(grant).is_none() {
+            let (name, scope) = match grant.split_once(':') {
+                Some((name, scope)) => (name, Some(scope)),
+                None => (grant.as_str(), None),
+            };
+            let Some(info) = capabilities::info(name) else {
                 return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: this host has no such capability")));
-            }
-            if !manifest.requests(grant) {
+            };
+            if !manifest.requests(name) {
                 return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not request it", manifest.id)));
+            }
+            if let Some(scope) = scope {
+                if !info.scopes.iter().any(|s| s.name == scope) || !manifest.requests_scope(name, scope) {
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not request that scope", manifest.id)));
+                }
+                if !grants.iter().any(|g| g == name) {
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted without `{name}` itself")));
+                }
             }
             if !out.contains(grant) {
                 out.push(grant.clone());
@@ -272,6 +282,7 @@ impl Platform {
             tenant_id: &inst.tenant_id,
             granted: &inst.grants,
             pairwise: &self.pairwise,
+            tree: &self.tree,
         });
         let assets = package
             .files

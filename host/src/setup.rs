@@ -5,7 +5,24 @@ use crate::packages::Limits;
 use crate::platform::{InstallRequest, Platform, PlatformError, UpgradeRequest};
 use crate::tenancy::tree::parse_tenants_file;
 use serde::Deserialize;
+use crate::capabilities::base::demo;
+use crate::capabilities::base::import::{self, ImportKind, ImportState, Imports};
 use std::path::{Path, PathBuf};
+
+/// Import `bytes` unless an import tagged `tag` already finished.
+async fn import_once(platform: &Platform, kind: ImportKind, tenant: &str, bytes: &[u8], tag: &str, what: &str) -> Result<(), SetupError> {
+    let failed = |message: String| SetupError::Import { what: what.to_string(), message };
+    if import::done_by(&platform.store, tag).await.map_err(|e| failed(e.to_string()))? {
+        return Ok(());
+    }
+    let report = Imports::run_now(&platform.store, &platform.tenants(), kind, tenant, bytes, tag).await.map_err(|e| failed(e.to_string()))?;
+    if report.status != ImportState::Done {
+        let problems: Vec<String> = report.problems.iter().take(10).map(|p| format!("row {} {}: {}", p.row, p.column, p.problem)).collect();
+        return Err(failed(problems.join("; ")));
+    }
+    tracing::info!(rows = report.total_rows, "{what} imported");
+    Ok(())
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +38,35 @@ pub struct Setup {
     /// they are, passwords included).
     #[serde(default)]
     pub accounts: Vec<crate::auth::accounts::NewAccount>,
+    /// Generated base data for a demo county (once).
+    #[serde(default)]
+    pub demo_data: Option<DemoData>,
+    /// Base-data CSV files to import (each file once).
+    #[serde(default)]
+    pub base_imports: Vec<BaseImport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoData {
+    pub county: String,
+    #[serde(default = "default_per_grid")]
+    pub residents_per_grid: usize,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_per_grid() -> usize {
+    600
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseImport {
+    /// residents | places | organisations
+    pub kind: String,
+    pub tenant: String,
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +104,8 @@ pub enum SetupError {
     Syntax { path: String, message: String },
     #[error("{what}: {source}")]
     Step { what: String, source: PlatformError },
+    #[error("importing {what}: {message}")]
+    Import { what: String, message: String },
     #[error("creating the account {phone}: {source}")]
     Account { phone: String, source: crate::auth::AuthError },
 }
@@ -82,7 +130,23 @@ impl Setup {
         }
         setup.trust.iter_mut().for_each(|t| resolve(&mut t.public_key_file));
         setup.packages.iter_mut().for_each(|p| resolve(&mut p.file));
+        setup.base_imports.iter_mut().for_each(|i| resolve(&mut i.file));
         Ok(setup)
+    }
+
+    async fn import_demo_data(&self, platform: &Platform, demo: &DemoData) -> Result<(), SetupError> {
+        // The data is the same for the same seed, and each file is imported once, so
+        // applying the set-up again imports nothing.
+        let tag = format!("setup:demo:{}:{}:{}", demo.county, demo.seed, demo.residents_per_grid);
+        let data = demo::generate(&platform.tenants(), &demo.county, demo.residents_per_grid, demo.seed);
+        let total: usize = data.residents.iter().map(|(_, csv)| csv.lines().count().saturating_sub(1)).sum();
+        tracing::info!(residents = total, "importing the demo base data");
+        for (kind, files) in [(ImportKind::Residents, &data.residents), (ImportKind::Places, &data.places), (ImportKind::Organisations, &data.organisations)] {
+            for (tenant, csv) in files {
+                import_once(platform, kind, tenant, csv.as_bytes(), &format!("{tag}:{tenant}:{kind:?}"), &format!("demo {kind:?} for {tenant}")).await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn apply(&self, platform: &Platform, auth: &crate::auth::Auth) -> Result<(), SetupError> {
@@ -123,6 +187,15 @@ impl Setup {
                     }
                 }
             }
+        }
+        if let Some(demo) = &self.demo_data {
+            self.import_demo_data(platform, demo).await?;
+        }
+        for import in &self.base_imports {
+            let what = import.file.display().to_string();
+            let bytes = std::fs::read(&import.file).map_err(|source| SetupError::Read { path: what.clone(), source })?;
+            let kind = ImportKind::parse(&import.kind).ok_or_else(|| SetupError::Import { what: what.clone(), message: format!("unknown kind `{}`", import.kind) })?;
+            import_once(platform, kind, &import.tenant, &bytes, &format!("setup:{}", crate::packages::sha256_hex(&bytes)), &what).await?;
         }
         for account in &self.accounts {
             match auth.create_account(&platform.tenants(), account).await {

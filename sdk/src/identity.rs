@@ -20,3 +20,29 @@ pub fn require_user() -> Result<User, Error> {
 pub fn has_role(user: &User, role: &str) -> bool {
     user.roles.iter().any(|grant| grant.role == role)
 }
+
+pub use wit::{ProfileEntry, ProfileField};
+
+/// Sensitive fields of the signed-in resident, all or none. Request them in linli.toml as
+/// scopes of `identity` (e.g. `scopes = ["id-number"]`) with a reason the resident will
+/// read. Errors: `permission-denied` when the county did not grant a field,
+/// `consent-required` when the resident has not consented (send them to
+/// [`consent_page`]); every call is audited by the host.
+pub fn profile(fields: &[ProfileField]) -> Result<Vec<ProfileEntry>, Error> {
+    Ok(wit::profile(fields)?)
+}
+
+/// One profile field of the signed-in resident (see [`profile`]).
+pub fn profile_field(field: ProfileField) -> Result<String, Error> {
+    profile(&[field])?.into_iter().next().map(|e| e.value).ok_or_else(|| Error::new(crate::ErrorCode::Internal, "the host returned no value"))
+}
+
+/// Where in the resident app a resident consents to this plugin's requests.
+pub fn consent_page(plugin_id: &str) -> String {
+    format!("/app/#/consent/{plugin_id}")
+}
+
+/// Staff with `role` (e.g. `lawyer`) at the installation's tenant, above or below it.
+pub fn staff_with_role(role: &str) -> Result<Vec<User>, Error> {
+    Ok(wit::list_staff(role)?)
+}

@@ -31,6 +31,7 @@ pub mod bindings {
     });
 }
 
+pub mod base;
 pub mod data;
 mod error;
 pub mod http;
@@ -52,7 +53,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::data::{Collection, Page, Versioned};
     pub use crate::http::{Request, Response};
-    pub use crate::{identity, log, Error, ErrorCode, Params, Plugin, Router};
+    pub use crate::{base, identity, log, Error, ErrorCode, Params, Plugin, Router};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::json;
 }

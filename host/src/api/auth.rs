@@ -9,6 +9,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -56,7 +57,7 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = super::bearer_token(&parts.headers).and_then(Result::ok).ok_or(AuthError::BadToken)?;
+        let token = super::session_token(&parts.headers).and_then(Result::ok).ok_or(AuthError::BadToken)?;
         Ok(Session(state.auth.verify(token).await?))
     }
 }
@@ -82,19 +83,49 @@ pub struct SmsLogin {
     code: String,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    refresh_token: String,
+    /// Leave out (or send no body) to use the app's refresh cookie.
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+impl RefreshRequest {
+    /// The refresh token from the body, else from the app's cookie.
+    fn token(body: &[u8], headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+        let req: RefreshRequest = if body.is_empty() { RefreshRequest::default() } else { parse(body)? };
+        req.refresh_token
+            .or_else(|| super::cookie(headers, super::REFRESH_COOKIE).map(str::to_string))
+            .ok_or_else(|| AuthError::BadRefreshToken.into())
+    }
+}
+
+/// New tokens in the body (API clients) and as HttpOnly cookies (the resident app, whose
+/// scripts never hold a token).
+pub struct SignedIn(pub Tokens);
+
+impl axum::response::IntoResponse for SignedIn {
+    fn into_response(self) -> axum::response::Response {
+        let session = format!("{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", super::SESSION_COOKIE, self.0.access_token, self.0.expires_in);
+        let refresh = format!("{}={}; Path=/api/auth; HttpOnly; SameSite=Strict; Max-Age={}", super::REFRESH_COOKIE, self.0.refresh_token, 30 * 24 * 3600);
+        let mut response = Json(self.0).into_response();
+        for cookie in [session, refresh] {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+                response.headers_mut().append("set-cookie", value);
+            }
+        }
+        response
+    }
 }
 
 /// Log in with phone and password. Five wrong passwords in a row lock the account for
 /// 15 minutes.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = PasswordLogin,
     responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 423, description = "locked", body = ErrorBody)))]
-async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Tokens>, ApiError> {
+async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Result<SignedIn, ApiError> {
     let req: PasswordLogin = parse(&body)?;
-    Ok(Json(state.auth.login_password(req.phone.trim(), &req.password).await?))
+    Ok(SignedIn(state.auth.login_password(req.phone.trim(), &req.password).await?))
 }
 
 /// Send a one-time login code by SMS. The answer is the same whether or not the phone has
@@ -109,25 +140,31 @@ async fn send_sms_code(State(state): State<AppState>, body: axum::body::Bytes) -
 
 #[utoipa::path(post, path = "/api/auth/sms/login", tag = "auth", request_body = SmsLogin,
     responses((status = 200, body = Tokens), (status = 401, body = ErrorBody)))]
-async fn login_sms(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Tokens>, ApiError> {
+async fn login_sms(State(state): State<AppState>, body: axum::body::Bytes) -> Result<SignedIn, ApiError> {
     let req: SmsLogin = parse(&body)?;
-    Ok(Json(state.auth.login_sms(req.phone.trim(), &req.code).await?))
+    Ok(SignedIn(state.auth.login_sms(req.phone.trim(), &req.code).await?))
 }
 
 /// Trade a refresh token for new tokens; each refresh token works once.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = Tokens), (status = 401, body = ErrorBody)))]
-async fn refresh(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Tokens>, ApiError> {
-    let req: RefreshRequest = parse(&body)?;
-    Ok(Json(state.auth.sessions.refresh(&req.refresh_token).await?))
+async fn refresh(State(state): State<AppState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Result<SignedIn, ApiError> {
+    let token = RefreshRequest::token(&body, &headers)?;
+    Ok(SignedIn(state.auth.sessions.refresh(&token).await?))
 }
 
 /// End the session the refresh token belongs to.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "logged out")))]
-async fn logout(State(state): State<AppState>, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
-    let req: RefreshRequest = parse(&body)?;
-    state.auth.sessions.logout(&req.refresh_token).await?;
-    Ok(StatusCode::NO_CONTENT)
+async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Result<axum::response::Response, ApiError> {
+    let token = RefreshRequest::token(&body, &headers)?;
+    state.auth.sessions.logout(&token).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    for clear in [format!("{}=; Path=/; Max-Age=0", super::SESSION_COOKIE), format!("{}=; Path=/api/auth; Max-Age=0", super::REFRESH_COOKIE)] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&clear) {
+            response.headers_mut().append("set-cookie", value);
+        }
+    }
+    Ok(response)
 }
 
 /// The signed-in account.

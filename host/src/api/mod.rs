@@ -2,6 +2,7 @@
 //! metrics. Errors are one enum mapped to status codes in one place.
 pub mod admin;
 pub mod auth;
+pub mod base;
 mod home;
 mod plugins;
 
@@ -17,6 +18,7 @@ pub struct AppState {
     pub platform: Arc<Platform>,
     pub auth: Arc<crate::auth::Auth>,
     pub admin_token: Arc<str>,
+    pub imports: Arc<crate::capabilities::base::import::Imports>,
 }
 
 /// The OpenAPI document of the platform's own API (admin and auth), at /openapi.json.
@@ -24,6 +26,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut doc = admin::AdminApi::openapi();
     doc.merge(auth::AuthApi::openapi());
+    doc.merge(base::BaseApi::openapi());
     doc
 }
 
@@ -37,6 +40,26 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<Result<&str, ()>> {
     let value = headers.get("authorization")?;
     Some(value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(()))
+}
+
+pub const SESSION_COOKIE: &str = "linli_session";
+pub const REFRESH_COOKIE: &str = "linli_refresh";
+
+/// The value of cookie `name`.
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// The session token of a request: the bearer token (API clients), else the app's
+/// HttpOnly session cookie (the resident app and the plugin pages it opens).
+pub(crate) fn session_token(headers: &axum::http::HeaderMap) -> Option<Result<&str, ()>> {
+    bearer_token(headers).or_else(|| cookie(headers, SESSION_COOKIE).map(Ok))
 }
 
 /// Compares secrets without an early exit, so timing does not reveal a matching prefix.
@@ -53,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .nest("/admin", admin::router(state.clone()))
         .merge(auth::router())
+        .merge(base::router())
         .merge(plugins::router())
         .with_state(state)
 }

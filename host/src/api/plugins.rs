@@ -78,11 +78,12 @@ async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<
     dispatch(state, tenant, session, route, method, uri, headers, body).await
 }
 
-/// The session of a request with `Authorization: Bearer …`; none without the header. A
+/// The session of a request with `Authorization: Bearer …` or the app's session cookie;
+/// none without either. A
 /// token that is present but not valid is refused (401), so an expired session is noticed
 /// instead of silently becoming an anonymous request.
 async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Claims>, Response> {
-    let Some(token) = super::bearer_token(headers) else { return Ok(None) };
+    let Some(token) = super::session_token(headers) else { return Ok(None) };
     let refuse = |e: AuthError| ApiError::from(e).into_response();
     let token = token.map_err(|()| refuse(AuthError::BadToken))?;
     state.auth.verify(token).await.map(Some).map_err(refuse)

@@ -1,6 +1,8 @@
 //! Accounts, login and sessions. Residents and staff log in here once; the host's session
 //! serves every plugin route (and, with the OIDC provider still to come, external apps).
 pub mod accounts;
+pub mod audit;
+pub mod consent;
 pub mod keys;
 pub mod sessions;
 pub mod sms;

@@ -9,6 +9,7 @@
 //!
 //! Adding a capability: its WIT file, its folder, one line in `KNOWN`, a field in
 //! `Configured` and `InstanceCaps`, and one `add_to_linker` line.
+pub mod base;
 pub mod data;
 pub mod identity;
 pub mod log;
@@ -32,9 +33,21 @@ pub struct CapabilityInfo {
     pub summary_en: &'static str,
     /// Granted to every installation without asking (e.g. logging).
     pub always_granted: bool,
+    /// Narrower permissions a manifest may request and an operator grants one by one
+    /// (`name:scope`).
+    pub scopes: &'static [ScopeInfo],
 }
 
-pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO];
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct ScopeInfo {
+    pub name: &'static str,
+    pub summary_zh: &'static str,
+    pub summary_en: &'static str,
+    /// The resident must also consent before a plugin gets it.
+    pub needs_consent: bool,
+}
+
+pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO];
 
 pub fn info(name: &str) -> Option<&'static CapabilityInfo> {
     KNOWN.iter().find(|c| c.name == name)
@@ -61,6 +74,15 @@ pub fn validate_manifest(manifest: &Manifest) -> Result<(), CapabilityError> {
     if let Some(unknown) = manifest.capabilities.iter().find(|c| info(&c.name).is_none()) {
         return Err(CapabilityError::Unknown(unknown.name.clone()));
     }
+    for request in &manifest.capabilities {
+        let known = info(&request.name).map(|c| c.scopes).unwrap_or_default();
+        if let Some(unknown) = request.scopes.iter().find(|s| !known.iter().any(|k| k.name == s.as_str())) {
+            return Err(CapabilityError::Manifest {
+                name: info(&request.name).map(|c| c.name).unwrap_or("?"),
+                problem: format!("unknown scope `{unknown}` (known: {})", known.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")),
+            });
+        }
+    }
     data::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: data::INFO.name, problem })
 }
 
@@ -73,11 +95,17 @@ pub struct Grant<'a> {
     pub tenant_id: &'a str,
     pub granted: &'a [String],
     pub pairwise: &'a Arc<identity::PairwiseIds>,
+    pub tree: &'a crate::tenancy::SharedTree,
 }
 
 impl Grant<'_> {
     pub fn allows(&self, name: &str) -> bool {
         info(name).is_some_and(|c| c.always_granted) || self.granted.iter().any(|g| g == name)
+    }
+
+    /// The scopes of `name` that were granted (`name:scope`).
+    pub fn scopes(&self, name: &str) -> Vec<String> {
+        self.granted.iter().filter_map(|g| g.strip_prefix(name).and_then(|rest| rest.strip_prefix(':'))).map(str::to_string).collect()
     }
 }
 
@@ -85,10 +113,11 @@ impl Grant<'_> {
 pub struct Configured {
     pub data: Option<Arc<data::Partition>>,
     pub identity: Option<Arc<identity::IdentityConfig>>,
+    pub base: Option<Arc<base::BaseConfig>>,
 }
 
 pub fn configure(grant: &Grant<'_>) -> Configured {
-    Configured { data: data::configure(grant), identity: identity::configure(grant) }
+    Configured { data: data::configure(grant), identity: identity::configure(grant), base: base::configure(grant) }
 }
 
 /// Per-request state of every capability, inside the store's data.
@@ -96,6 +125,7 @@ pub struct InstanceCaps {
     pub log: log::LogState,
     pub data: data::DataState,
     pub identity: identity::IdentityState,
+    pub base: base::BaseState,
 }
 
 /// What the host knows about one request before the plugin runs.
@@ -109,9 +139,10 @@ pub struct RequestContext {
 impl Configured {
     pub fn prepare(&self, plugin_id: Arc<str>, request: RequestContext) -> InstanceCaps {
         InstanceCaps {
-            log: log::LogState::new(plugin_id, request.tenant_id, request.request_id),
             data: data::DataState::new(self.data.clone(), request.deadline),
-            identity: identity::IdentityState::new(self.identity.clone(), request.user),
+            identity: identity::IdentityState::new(self.identity.clone(), request.user, request.request_id.clone(), request.deadline),
+            base: base::BaseState::new(self.base.clone(), request.request_id.clone(), request.deadline),
+            log: log::LogState::new(plugin_id, request.tenant_id, request.request_id),
         }
     }
 }
@@ -138,6 +169,7 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
     wit::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.caps.log)?;
     wit::data::add_to_linker::<_, HasSelf<data::DataState>>(linker, |s| &mut s.caps.data)?;
     wit::identity::add_to_linker::<_, HasSelf<identity::IdentityState>>(linker, |s| &mut s.caps.identity)?;
+    wit::base::add_to_linker::<_, HasSelf<base::BaseState>>(linker, |s| &mut s.caps.base)?;
     Ok(())
 }
 

@@ -49,6 +49,10 @@ fn default_component() -> String {
 pub struct CapabilityRequest {
     pub name: String,
     pub reason: String,
+    /// Narrower permissions inside the capability, e.g. `id-number` for `identity`;
+    /// each is granted separately (`identity:id-number`) and shown with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// Resource limits a vendor asks for; the operator may override them per installation.
@@ -113,6 +117,14 @@ impl Manifest {
 
     pub fn requests(&self, capability: &str) -> bool {
         self.capabilities.iter().any(|c| c.name == capability)
+    }
+
+    pub fn requests_scope(&self, capability: &str, scope: &str) -> bool {
+        self.capabilities.iter().any(|c| c.name == capability && c.scopes.iter().any(|s| s == scope))
+    }
+
+    pub fn reason_for(&self, capability: &str) -> Option<&str> {
+        self.capabilities.iter().find(|c| c.name == capability).map(|c| c.reason.as_str())
     }
 
     /// Checks that need nothing but the manifest; the host's known capabilities are

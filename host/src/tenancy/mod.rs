@@ -3,4 +3,4 @@ pub mod installations;
 pub mod tree;
 
 pub use installations::{EffectiveLimits, Installation};
-pub use tree::{TenantKind, TenantNode, TenantSpec, TenantTree, TreeError};
+pub use tree::{SharedTree, TenantKind, TenantNode, TenantSpec, TenantTree, TreeError};

@@ -83,6 +83,27 @@ pub enum TreeError {
     Syntax(String),
 }
 
+/// The current tree, shared by the platform and the capabilities that scope by it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedTree(std::sync::Arc<std::sync::RwLock<std::sync::Arc<TenantTree>>>);
+
+impl SharedTree {
+    pub fn new(tree: TenantTree) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(tree))))
+    }
+
+    pub fn snapshot(&self) -> std::sync::Arc<TenantTree> {
+        self.0.read().map(|t| t.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn replace(&self, tree: TenantTree) {
+        match self.0.write() {
+            Ok(mut slot) => *slot = std::sync::Arc::new(tree),
+            Err(p) => *p.into_inner() = std::sync::Arc::new(tree),
+        }
+    }
+}
+
 /// An immutable snapshot of the tree, swapped whole when it changes.
 #[derive(Debug, Clone, Default)]
 pub struct TenantTree {
@@ -123,6 +144,24 @@ impl TenantTree {
     /// True if `id` is `ancestor` or below it.
     pub fn is_within(&self, id: &str, ancestor: &str) -> bool {
         self.ancestors(id).any(|n| n.id == ancestor)
+    }
+
+    /// Every node.
+    pub fn subtree_of_all(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// The node and everything below it, in no particular order.
+    pub fn subtree(&self, id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut pending = vec![id.to_string()];
+        while let Some(next) = pending.pop() {
+            if self.nodes.contains_key(&next) {
+                pending.extend(self.children(&next).map(|c| c.id.clone()));
+                out.push(next);
+            }
+        }
+        out
     }
 
     pub fn children<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a TenantNode> + 'a {

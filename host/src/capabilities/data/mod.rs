@@ -14,6 +14,7 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
     summary_zh: "插件私有数据存储（按插件和社区隔离）",
     summary_en: "Plugin-private document store, separate per plugin and tenant",
     always_granted: false,
+    scopes: &[],
 };
 
 /// Manifest checks that belong to this capability.

@@ -8,6 +8,7 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
     summary_zh: "写入平台日志",
     summary_en: "Write to the platform log",
     always_granted: true,
+    scopes: &[],
 };
 
 /// A plugin may not flood the host's log: lines past this many per request are counted

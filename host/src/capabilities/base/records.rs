@@ -1,0 +1,355 @@
+//! Base records, their validation and masking, and the queries every reader shares
+//! (staff API, the `base` capability, profile look-ups). Each query takes the set of
+//! tenant nodes the reader may see; nothing here decides who that is.
+use crate::store::Store;
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// Tags a county uses for residents who need attention; free tags are allowed too.
+pub const KNOWN_TAGS: &[&str] = &["独居老人", "空巢老人", "低保", "残疾", "退役军人", "特困", "留守儿童"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Resident {
+    pub id: String,
+    /// The tenant node (usually a grid) the resident lives in.
+    pub tenant_id: String,
+    pub real_name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub birth_date: String,
+    /// `男` or `女`, from the ID number.
+    pub gender: String,
+    pub tags: Vec<String>,
+    pub house_id: Option<String>,
+    pub household_id: Option<String>,
+    /// `3栋2单元501`, when the resident has a house.
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct House {
+    pub id: String,
+    pub tenant_id: String,
+    pub building: String,
+    pub unit: String,
+    pub room: String,
+    pub address: String,
+}
+
+/// A place (场所) or an organisation (组织): named things at a tenant node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Place {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct Organisation {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub kind: String,
+    pub contact: String,
+}
+
+/// What a mainland citizen ID number (GB 11643) says about its holder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdNumber {
+    pub birth_date: NaiveDate,
+    pub gender: &'static str,
+}
+
+const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK: &[u8; 11] = b"10X98765432";
+
+/// The check character for the first 17 digits of an ID number.
+pub fn id_check_char(first17: &str) -> Option<char> {
+    let digits: Vec<u32> = first17.chars().map(|c| c.to_digit(10)).collect::<Option<_>>()?;
+    if digits.len() != 17 {
+        return None;
+    }
+    let sum: u32 = digits.iter().zip(ID_WEIGHTS).map(|(d, w)| d * w).sum();
+    Some(ID_CHECK[(sum % 11) as usize] as char)
+}
+
+/// Checks length, digits, the birth date and the check character.
+pub fn parse_id_number(id: &str) -> Result<IdNumber, String> {
+    if id.len() != 18 || !id.is_ascii() {
+        return Err("must be 18 characters".into());
+    }
+    let (first17, check) = id.split_at(17);
+    let expected = id_check_char(first17).ok_or("the first 17 characters must be digits")?;
+    if !check.eq_ignore_ascii_case(&expected.to_string()) {
+        return Err(format!("the check character is wrong (expected {expected}); the number was probably mistyped"));
+    }
+    let birth_date = NaiveDate::parse_from_str(&id[6..14], "%Y%m%d").map_err(|_| format!("`{}` is not a valid birth date", &id[6..14]))?;
+    let gender_digit = id[16..17].parse::<u32>().map_err(|_| "the 17th character must be a digit")?;
+    Ok(IdNumber { birth_date, gender: if gender_digit % 2 == 1 { "男" } else { "女" } })
+}
+
+/// `330102********1234`: region kept, birth date and sequence hidden.
+pub fn mask_id_number(id: &str) -> String {
+    if id.len() == 18 && id.is_ascii() {
+        format!("{}********{}", &id[..6], &id[14..])
+    } else {
+        "******".into()
+    }
+}
+
+/// Today in China Standard Time (UTC+8), where every county is.
+pub fn today() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+pub fn age_on(birth_date: NaiveDate, day: NaiveDate) -> u32 {
+    let mut age = day.year() - birth_date.year();
+    if (day.month(), day.day()) < (birth_date.month(), birth_date.day()) {
+        age -= 1;
+    }
+    age.max(0) as u32
+}
+
+/// The birth date of the youngest person who is at least `age` on `day`.
+fn latest_birth_for_age(age: u32, day: NaiveDate) -> NaiveDate {
+    NaiveDate::from_ymd_opt(day.year() - age as i32, day.month(), day.day())
+        // 29 February in a non-leap year
+        .or_else(|| NaiveDate::from_ymd_opt(day.year() - age as i32, day.month(), 28))
+        .unwrap_or(day)
+}
+
+pub fn encode_tags(tags: &[String]) -> String {
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!("|{}|", tags.join("|"))
+    }
+}
+
+fn decode_tags(text: &str) -> Vec<String> {
+    text.split('|').filter(|t| !t.is_empty()).map(str::to_string).collect()
+}
+
+/// Which residents a reader wants, within what they may see.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct ResidentFilter {
+    /// Residents having every one of these tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub min_age: Option<u32>,
+    pub max_age: Option<u32>,
+    /// Part of the real name.
+    pub name: Option<String>,
+}
+
+pub struct ResidentPage {
+    pub items: Vec<Resident>,
+    pub next_cursor: Option<String>,
+}
+
+const RESIDENT_COLUMNS: &str = "r.id, r.tenant_id, r.real_name, r.id_number, r.phone, r.birth_date, r.gender, r.tags, r.house_id, r.household_id, h.building, h.unit, h.room";
+
+fn resident_from_row(row: &AnyRow) -> Result<Resident, sqlx::Error> {
+    let building: Option<String> = row.try_get("building")?;
+    let unit: Option<String> = row.try_get("unit")?;
+    let room: Option<String> = row.try_get("room")?;
+    Ok(Resident {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        real_name: row.try_get("real_name")?,
+        id_number: row.try_get("id_number")?,
+        phone: row.try_get("phone")?,
+        birth_date: row.try_get("birth_date")?,
+        gender: row.try_get("gender")?,
+        tags: decode_tags(&row.try_get::<String, _>("tags")?),
+        house_id: row.try_get("house_id")?,
+        household_id: row.try_get("household_id")?,
+        address: match (building, unit, room) {
+            (Some(b), Some(u), Some(r)) => Some(house_label(&b, &u, &r)),
+            _ => None,
+        },
+    })
+}
+
+pub fn house_label(building: &str, unit: &str, room: &str) -> String {
+    format!("{building}栋{unit}单元{room}")
+}
+
+/// `$first, $first+1, …` for an IN list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Residents at any of `tenants`, in id order, `limit` per page.
+pub async fn find_residents(store: &Store, tenants: &[String], filter: &ResidentFilter, cursor: Option<&str>, limit: u32) -> Result<ResidentPage, sqlx::Error> {
+    if tenants.is_empty() {
+        return Ok(ResidentPage { items: vec![], next_cursor: None });
+    }
+    let mut sql = format!(
+        "SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.tenant_id IN ({})",
+        placeholders(1, tenants.len())
+    );
+    let mut binds: Vec<String> = tenants.to_vec();
+    let mut next = |sql: &mut String, clause: &str, value: String| {
+        binds.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+    };
+    for tag in &filter.tags {
+        next(&mut sql, " AND r.tags LIKE ?", format!("%|{tag}|%"));
+    }
+    let day = today();
+    // Birth dates are ISO text, so they compare in date order.
+    if let Some(min) = filter.min_age {
+        next(&mut sql, " AND r.birth_date <= ?", latest_birth_for_age(min, day).to_string());
+    }
+    if let Some(max) = filter.max_age {
+        let earliest = latest_birth_for_age(max + 1, day) + chrono::Duration::days(1);
+        next(&mut sql, " AND r.birth_date >= ?", earliest.to_string());
+    }
+    if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
+        next(&mut sql, " AND r.real_name LIKE ?", format!("%{name}%"));
+    }
+    if let Some(cursor) = cursor {
+        next(&mut sql, " AND r.id > ?", cursor.to_string());
+    }
+    let limit = limit.clamp(1, 500);
+    sql.push_str(&format!(" ORDER BY r.id LIMIT {}", limit + 1));
+    let mut query = sqlx::query(&sql);
+    for value in &binds {
+        query = query.bind(value);
+    }
+    let rows = query.fetch_all(&store.pool).await?;
+    let mut items = rows.iter().map(resident_from_row).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(ResidentPage { items, next_cursor })
+}
+
+pub async fn resident(store: &Store, id: &str) -> Result<Option<Resident>, sqlx::Error> {
+    let sql = format!("SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.id = $1");
+    sqlx::query(&sql).bind(id).fetch_optional(&store.pool).await?.as_ref().map(resident_from_row).transpose()
+}
+
+/// The base record of an account holder: the resident with the account's phone, preferring
+/// one inside `within` (the account's community).
+pub async fn resident_by_phone(store: &Store, phone: &str, within: &[String]) -> Result<Option<Resident>, sqlx::Error> {
+    let sql = format!("SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.phone = $1 ORDER BY r.id");
+    let rows = sqlx::query(&sql).bind(phone).fetch_all(&store.pool).await?;
+    let residents = rows.iter().map(resident_from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(residents.iter().find(|r| within.contains(&r.tenant_id)).or(residents.first()).cloned())
+}
+
+pub async fn count_residents(store: &Store, tenants: &[String]) -> Result<i64, sqlx::Error> {
+    if tenants.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!("SELECT COUNT(*) FROM base_residents WHERE tenant_id IN ({})", placeholders(1, tenants.len()));
+    let mut query = sqlx::query_scalar::<_, i64>(&sql);
+    for t in tenants {
+        query = query.bind(t);
+    }
+    query.fetch_one(&store.pool).await
+}
+
+/// Places or organisations at any of `tenants`: both tables have (id, tenant_id, name,
+/// kind, and one more text column).
+async fn named_things(store: &Store, table: &str, extra: &str, tenants: &[String]) -> Result<Vec<(String, String, String, String, String)>, sqlx::Error> {
+    if tenants.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!("SELECT id, tenant_id, name, kind, {extra} FROM {table} WHERE tenant_id IN ({}) ORDER BY name, id LIMIT 1000", placeholders(1, tenants.len()));
+    let mut query = sqlx::query(&sql);
+    for t in tenants {
+        query = query.bind(t);
+    }
+    let rows = query.fetch_all(&store.pool).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("tenant_id")?, r.try_get("name")?, r.try_get("kind")?, r.try_get(extra)?)))
+        .collect()
+}
+
+pub async fn places(store: &Store, tenants: &[String]) -> Result<Vec<Place>, sqlx::Error> {
+    Ok(named_things(store, "base_places", "address", tenants)
+        .await?
+        .into_iter()
+        .map(|(id, tenant_id, name, kind, address)| Place { id, tenant_id, name, kind, address })
+        .collect())
+}
+
+pub async fn organisations(store: &Store, tenants: &[String]) -> Result<Vec<Organisation>, sqlx::Error> {
+    Ok(named_things(store, "base_organisations", "contact", tenants)
+        .await?
+        .into_iter()
+        .map(|(id, tenant_id, name, kind, contact)| Organisation { id, tenant_id, name, kind, contact })
+        .collect())
+}
+
+pub async fn houses(store: &Store, tenants: &[String], cursor: Option<&str>, limit: u32) -> Result<Vec<House>, sqlx::Error> {
+    if tenants.is_empty() {
+        return Ok(vec![]);
+    }
+    let n = tenants.len();
+    let sql = format!(
+        "SELECT id, tenant_id, building, unit, room, address FROM base_houses WHERE tenant_id IN ({}) AND id > ${} ORDER BY id LIMIT {}",
+        placeholders(1, n),
+        n + 1,
+        limit.clamp(1, 500)
+    );
+    let mut query = sqlx::query(&sql);
+    for t in tenants {
+        query = query.bind(t);
+    }
+    let rows = query.bind(cursor.unwrap_or("")).fetch_all(&store.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(House {
+                id: r.try_get("id")?,
+                tenant_id: r.try_get("tenant_id")?,
+                building: r.try_get("building")?,
+                unit: r.try_get("unit")?,
+                room: r.try_get("room")?,
+                address: r.try_get("address")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_numbers_are_checked_and_read() {
+        // 11010519491231002 + check character
+        let first17 = "11010519491231002";
+        let check = id_check_char(first17).unwrap();
+        let id = format!("{first17}{check}");
+        let parsed = parse_id_number(&id).unwrap();
+        assert_eq!(parsed.birth_date, NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(parsed.gender, "女");
+        let wrong = format!("{first17}{}", if check == '0' { '1' } else { '0' });
+        assert!(parse_id_number(&wrong).unwrap_err().contains("check character"));
+        assert!(parse_id_number("1101051949123100").is_err());
+        let bad_date = format!("11010519491332002{}", id_check_char("11010519491332002").unwrap());
+        assert!(parse_id_number(&bad_date).unwrap_err().contains("birth date"));
+        assert_eq!(mask_id_number(&id), format!("110105********002{check}"));
+    }
+
+    #[test]
+    fn ages_count_birthdays() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        assert_eq!(age_on(NaiveDate::from_ymd_opt(1966, 11, 24).unwrap(), day), 60);
+        assert_eq!(age_on(NaiveDate::from_ymd_opt(1966, 11, 25).unwrap(), day), 59);
+        assert_eq!(latest_birth_for_age(60, day), NaiveDate::from_ymd_opt(1966, 11, 24).unwrap());
+        assert_eq!(encode_tags(&["低保".into(), "残疾".into()]), "|低保|残疾|");
+        assert_eq!(decode_tags("|低保|残疾|"), vec!["低保", "残疾"]);
+    }
+}
