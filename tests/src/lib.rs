@@ -282,3 +282,83 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// Someone signed in to a test host, calling it with their session.
+pub struct Person {
+    pub token: String,
+    url: String,
+    client: reqwest::Client,
+}
+
+impl Person {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Reply> {
+        let mut request = self.client.request(method.parse()?, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Reply> {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
+        self.call("POST", path, Some(body)).await
+    }
+}
+
+impl TestHost {
+    /// Create an account (through the admin API) and log it in.
+    pub async fn person(&self, account: Value) -> Result<Person> {
+        let phone = account["phone"].as_str().context("phone")?.to_string();
+        let password = account["password"].as_str().context("password")?.to_string();
+        self.admin("POST", "/accounts", Some(account)).await?.expect_status(201)?;
+        let login = self.client.post(format!("{}/api/auth/login", self.url)).json(&json!({ "phone": phone, "password": password })).send().await?;
+        let tokens = Reply::from(login).await?.expect_status(200)?.json();
+        Ok(Person { token: tokens["access_token"].as_str().context("access token")?.to_string(), url: self.url.clone(), client: self.client.clone() })
+    }
+
+    /// A person holding the admin token (a platform operator).
+    pub fn operator(&self) -> Person {
+        Person { token: self.admin_token.clone(), url: self.url.clone(), client: self.client.clone() }
+    }
+
+    /// Package `crate_name` as `vendor`, upload it and install it with `grants` at each tenant.
+    pub async fn publish(&self, vendor: &Vendor, crate_name: &str, grants: &[&str], tenants: &[&str]) -> Result<()> {
+        let package = vendor.package(crate_name, |_| {})?;
+        let uploaded = self.upload(package).await?.expect_status(201)?.json();
+        let (plugin, version) = (uploaded["plugin_id"].as_str().context("plugin id")?.to_string(), uploaded["version"].as_str().context("version")?.to_string());
+        for tenant in tenants {
+            self.install(&plugin, &version, tenant, grants, json!({})).await?.expect_status(201)?;
+        }
+        Ok(())
+    }
+
+    /// Import a base-data CSV as the platform operator and wait for the outcome.
+    pub async fn import_csv(&self, kind: &str, tenant: &str, csv: &str) -> Result<Value> {
+        let started = self
+            .client
+            .post(format!("{}/api/base/imports?kind={kind}&tenant={tenant}", self.url))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", "text/csv")
+            .body(csv.to_string())
+            .send()
+            .await?;
+        let report = Reply::from(started).await?.expect_status(202)?.json();
+        let id = report["id"].as_str().context("import id")?.to_string();
+        for _ in 0..600 {
+            let now = self.operator().get(&format!("/api/base/imports/{id}")).await?.expect_status(200)?.json();
+            if !matches!(now["status"].as_str(), Some("validating" | "writing")) {
+                return Ok(now);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        bail!("import {id} did not finish in 30 s")
+    }
+}
+
+/// A valid citizen ID number (GB 11643) from its first 17 digits.
+pub fn id_number(first17: &str) -> String {
+    format!("{first17}{}", linli_host::capabilities::base::records::id_check_char(first17).unwrap_or('0'))
+}

@@ -57,7 +57,9 @@ pub struct Read<'a> {
 
 pub async fn record(store: &Store, read: Read<'_>) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO audit_log (id, at, actor, tenant_id, subject, fields, outcome, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(uuid::Uuid::new_v4().simple().to_string())
+        // Time-ordered ids (UUIDv7, monotonic within the process) keep reads made in the
+        // same millisecond in the order they happened.
+        .bind(uuid::Uuid::now_v7().simple().to_string())
         .bind(now_millis())
         .bind(&read.actor)
         .bind(read.tenant_id)
@@ -123,7 +125,7 @@ pub async fn search(store: &Store, tenants: &[String], search: &Search) -> Resul
         times.push(to);
         sql.push_str(&format!(" AND at < ${}", binds.len() + times.len()));
     }
-    sql.push_str(&format!(" ORDER BY at DESC, id DESC LIMIT {}", search.limit.unwrap_or(100).clamp(1, 1000)));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", search.limit.unwrap_or(100).clamp(1, 1000)));
     let mut query = sqlx::query(&sql);
     for value in &binds {
         query = query.bind(value);

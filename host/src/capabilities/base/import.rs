@@ -208,6 +208,10 @@ fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) -> O
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
+        if problems.len() >= MAX_PROBLEMS {
+            problems.push(Problem { row: i + 2, column: String::new(), problem: format!("more than {MAX_PROBLEMS} problems; stopped reading here (is this the right file?)") });
+            break;
+        }
         match record {
             Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
             Ok(r) if r.len() != header.len() => problems.push(Problem { row: i + 2, column: String::new(), problem: format!("has {} fields, the header has {}", r.len(), header.len()) }),
@@ -474,7 +478,7 @@ async fn save_report(store: &Store, report: &ImportReport, started_by: &str) -> 
     let problems = serde_json::to_string(&report.problems).unwrap_or_else(|_| "[]".into());
     sqlx::query(
         "INSERT INTO base_imports (id, kind, tenant_id, status, total_rows, processed, problems, started_by, created_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, processed = excluded.processed, problems = excluded.problems, finished_at = excluded.finished_at",
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, total_rows = excluded.total_rows, processed = excluded.processed, problems = excluded.problems, finished_at = excluded.finished_at",
     )
     .bind(&report.id)
     .bind(report.kind.as_str())

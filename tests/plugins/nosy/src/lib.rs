@@ -14,6 +14,28 @@ impl Plugin for Nosy {
                 };
                 Ok(Response::json(200, &outcome))
             })
+            .get("/phone/:id", |_, params| {
+                let outcome = match base::resident_phone(params.require("id")?) {
+                    Ok(phone) => json!({ "outcome": "read", "phone": phone }),
+                    Err(e) => json!({ "outcome": "error", "code": e.code_name(), "message": e.message }),
+                };
+                Ok(Response::json(200, &outcome))
+            })
+            .get("/elders", |req, _| {
+                let query = base::ResidentQuery { tenant: req.query_param("tenant"), tags: vec!["独居老人".into()], min_age: Some(60), max_age: None };
+                let outcome = match base::all_residents(&query) {
+                    Ok(all) => json!({ "outcome": "read", "count": all.len(), "tenants": all.iter().map(|r| r.tenant.clone()).collect::<std::collections::BTreeSet<_>>(), "min_age": all.iter().map(|r| r.age).min() }),
+                    Err(e) => json!({ "outcome": "error", "code": e.code_name(), "message": e.message }),
+                };
+                Ok(Response::json(200, &outcome))
+            })
+            .get("/my-phone", |_, _| {
+                let outcome = match identity::profile_field(identity::ProfileField::Phone) {
+                    Ok(phone) => json!({ "outcome": "read", "phone": phone }),
+                    Err(e) => json!({ "outcome": "error", "code": e.code_name(), "message": e.message }),
+                };
+                Ok(Response::json(200, &outcome))
+            })
             .get("/peek", |_, _| {
             let outcome = match Collection::<serde_json::Value>::new("secrets").get("x") {
                 Ok(_) => json!({ "outcome": "read" }),
