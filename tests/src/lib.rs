@@ -26,10 +26,10 @@ pub fn linli_bin() -> PathBuf {
     path
 }
 
-/// A plugin component built by `scripts/build-plugins`.
+/// A plugin component built by `scripts/build` (cargo names it after the crate, `-` as `_`).
 pub fn plugin_wasm(crate_name: &str) -> PathBuf {
-    let path = target_dir().join("wasm32-wasip2/release").join(format!("{crate_name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/test, or scripts/build-plugins first", path.display());
+    let path = target_dir().join("wasm32-wasip2/release").join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(path.exists(), "{} is missing: run scripts/test, or scripts/build first", path.display());
     path
 }
 
