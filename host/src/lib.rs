@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod setup;
 pub mod store;
 pub mod tenancy;
+pub mod web;
 
 use config::Config;
 use metrics::Metrics;

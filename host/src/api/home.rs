@@ -1,5 +1,5 @@
-//! The landing page: each community and the plugins serving it. The full resident app
-//! replaces this with the identity work.
+//! The landing page: a link to the resident app (`/app/`), and each community with the
+//! plugins serving it.
 use super::AppState;
 use crate::tenancy::TenantKind;
 use axum::extract::State;
@@ -48,6 +48,6 @@ pub async fn index(State(state): State<AppState>) -> Html<String> {
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>邻里 Linli</title><style>body{{font-family:system-ui,'PingFang SC','Noto Sans CJK SC',sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.6}}\
          section{{border:1px solid #ddd;border-radius:.5rem;padding:.5rem 1rem;margin:1rem 0}}small{{color:#666}}a{{font-size:1.15rem}}</style></head>\
-         <body><h1>邻里 · 智慧社区 <small>Linli</small></h1><p>每个社区已安装的服务 (services installed per community):</p>{rows}</body></html>"
+         <body><h1>邻里 · 智慧社区 <small>Linli</small></h1><p><a href=\"/app/\">进入居民 App（登录后使用全部服务）· Open the resident app</a></p><p>每个社区已安装的服务 (services installed per community):</p>{rows}</body></html>"
     ))
 }

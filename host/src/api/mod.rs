@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin", admin::router(state.clone()))
         .merge(auth::router())
         .merge(base::router())
+        .merge(crate::web::router())
         .merge(plugins::router())
         .with_state(state)
 }

@@ -1,0 +1,171 @@
+// The resident app: one login for every plugin. Sessions live in HttpOnly cookies set by
+// /api/auth/login, so this script never holds a token. Routes are hash fragments:
+// #/login, #/home, #/open?url=…, #/consent/{plugin}?return=…, #/consents.
+"use strict";
+
+const TEXT = {
+  "zh-CN": {
+    brand: "邻里", logout: "退出", other: "English",
+    login_title: "登录", phone: "手机号", password: "密码", login: "登录",
+    login_failed: "登录失败：", home_title: "我的社区服务", no_plugins: "本社区还没有安装服务。",
+    open: "打开", back: "← 返回首页", my_consents: "我的授权",
+    consent_title: "个人信息授权", consent_asks: "申请使用您的以下信息：", consent_why: "用途：",
+    consent_vendor: "提供方：", agree: "同意并继续", decline: "不同意",
+    consents_title: "我的授权", no_consents: "您还没有向任何服务授权个人信息。", revoke: "撤回授权",
+    revoked: "已撤回", field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址" },
+  },
+  en: {
+    brand: "Linli", logout: "Log out", other: "中文",
+    login_title: "Log in", phone: "Mobile number", password: "Password", login: "Log in",
+    login_failed: "Login failed: ", home_title: "My community services", no_plugins: "No services are installed for your community yet.",
+    open: "Open", back: "← Home", my_consents: "My consents",
+    consent_title: "Consent to share personal data", consent_asks: "asks to use:", consent_why: "Why: ",
+    consent_vendor: "Provided by: ", agree: "Agree and continue", decline: "Decline",
+    consents_title: "My consents", no_consents: "You have not shared personal data with any service.", revoke: "Withdraw",
+    revoked: "Withdrawn", field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address" },
+  },
+};
+let lang = localStorage.getItem("linli.lang") || "zh-CN";
+const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
+const view = document.getElementById("view");
+let me = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick" || k === "onsubmit") node[k] = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return node;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
+  let res = await fetch(path, init);
+  if (res.status === 401 && !path.startsWith("/api/auth/")) {
+    // The 15-minute session ran out: renew it from the refresh cookie once.
+    const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
+    if (renewed.ok) res = await fetch(path, init);
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  return { ok: res.ok, status: res.status, data };
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  document.getElementById("lang").textContent = t("other");
+  document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
+}
+
+function loginView(message) {
+  const phone = el("input", { type: "tel", id: "phone", autocomplete: "username", inputmode: "numeric" });
+  const password = el("input", { type: "password", id: "password", autocomplete: "current-password" });
+  const form = el("form", { class: "card", id: "login-form" },
+    el("h2", {}, t("login_title")),
+    el("label", { for: "phone" }, t("phone")), phone,
+    el("label", { for: "password" }, t("password")), password,
+    el("p", { class: "error", id: "login-error" }, message || ""),
+    el("button", { class: "primary", type: "submit", id: "login-button" }, t("login")));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const r = await api("POST", "/api/auth/login", { phone: phone.value.trim(), password: password.value });
+    if (!r.ok) { document.getElementById("login-error").textContent = t("login_failed") + (r.data?.error?.message || r.status); return; }
+    await loadMe();
+    location.hash = sessionStorage.getItem("linli.after-login") || "#/home";
+    sessionStorage.removeItem("linli.after-login");
+    route();
+  };
+  view.replaceChildren(form);
+}
+
+async function homeView() {
+  const r = await api("GET", "/api/app/plugins");
+  const list = el("section", { id: "plugins" }, el("h1", {}, t("home_title")));
+  if (!r.ok || r.data.length === 0) list.append(el("p", { class: "muted" }, t("no_plugins")));
+  for (const p of r.data || []) {
+    const card = el("article", { class: "card plugin", "data-plugin": p.plugin_id },
+      el("h2", {}, p.name), el("p", { class: "muted" }, `${p.tenant_name} · ${p.description}`));
+    if (p.url) card.append(el("button", { class: "primary", type: "button", onclick: () => { location.hash = "#/open?url=" + encodeURIComponent(p.url); } }, t("open")));
+    list.append(card);
+  }
+  list.append(el("p", {}, el("a", { href: "#/consents", id: "my-consents" }, t("my_consents"))));
+  view.replaceChildren(list);
+}
+
+function openView(params) {
+  const url = params.get("url") || "";
+  // Only the host's own plugin pages open inside the app.
+  if (!/^\/t\/[a-z0-9-]+\/p\/[a-z0-9-]+\//.test(url)) { location.hash = "#/home"; return; }
+  const frame = el("iframe", { class: "plugin-frame", src: url, title: "plugin", id: "plugin-frame" });
+  view.replaceChildren(el("p", {}, el("a", { href: "#/home" }, t("back"))), frame);
+}
+
+async function consentView(plugin, params) {
+  const r = await api("GET", `/api/consents/${encodeURIComponent(plugin)}`);
+  if (!r.ok) { view.replaceChildren(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
+  const req = r.data;
+  const boxes = req.fields.map((f) => el("li", {}, `☑ ${lang === "en" ? f.label_en : f.label_zh}`));
+  const back = params.get("return") || "#/home";
+  const agree = el("button", { class: "primary", type: "button", id: "consent-agree" }, t("agree"));
+  agree.onclick = async () => {
+    const done = await api("POST", `/api/consents/${encodeURIComponent(plugin)}`, { fields: req.fields.map((f) => f.name) });
+    if (done.ok) { location.hash = back; route(); }
+  };
+  const decline = el("button", { class: "secondary", type: "button", onclick: () => { location.hash = "#/home"; } }, t("decline"));
+  view.replaceChildren(el("section", { class: "card", id: "consent" },
+    el("h1", {}, t("consent_title")),
+    el("p", {}, el("strong", {}, req.plugin_name), " ", t("consent_asks")),
+    el("ul", { class: "fields" }, ...boxes),
+    el("p", {}, t("consent_why"), req.reason),
+    el("p", { class: "muted" }, t("consent_vendor"), req.vendor),
+    el("p", {}, agree, " ", decline)));
+}
+
+async function consentsView() {
+  const r = await api("GET", "/api/consents");
+  const section = el("section", { id: "consents" }, el("h1", {}, t("consents_title")));
+  const bySubject = {};
+  for (const c of r.data || []) (bySubject[c.subject] ||= []).push(c.scope);
+  if (Object.keys(bySubject).length === 0) section.append(el("p", { class: "muted" }, t("no_consents")));
+  for (const [subject, scopes] of Object.entries(bySubject)) {
+    const names = scopes.map((s) => t("field_names")[s] || s).join("、");
+    const revoke = el("button", { class: "secondary", type: "button" }, t("revoke"));
+    revoke.onclick = async () => { await api("DELETE", `/api/consents/${encodeURIComponent(subject)}`); consentsView(); };
+    section.append(el("article", { class: "card", "data-subject": subject }, el("h2", {}, subject), el("p", {}, names), revoke));
+  }
+  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
+  view.replaceChildren(section);
+}
+
+async function loadMe() {
+  const r = await api("GET", "/api/me");
+  me = r.ok ? r.data : null;
+  document.getElementById("who").textContent = me ? me.display_name : "";
+  document.getElementById("logout").hidden = !me;
+}
+
+async function route() {
+  applyLanguage();
+  const hash = location.hash || "#/home";
+  const [path, query] = hash.slice(1).split("?");
+  const params = new URLSearchParams(query || "");
+  if (!me && path !== "/login") {
+    sessionStorage.setItem("linli.after-login", hash);
+    return loginView();
+  }
+  if (path === "/login") return loginView();
+  if (path === "/home") return homeView();
+  if (path === "/open") return openView(params);
+  if (path === "/consents") return consentsView();
+  const consent = path.match(/^\/consent\/([a-z0-9-]+)$/);
+  if (consent) return consentView(consent[1], params);
+  location.hash = "#/home";
+}
+
+document.getElementById("lang").onclick = () => { lang = lang === "en" ? "zh-CN" : "en"; localStorage.setItem("linli.lang", lang); route(); };
+document.getElementById("logout").onclick = async () => { await api("POST", "/api/auth/logout"); me = null; location.hash = "#/login"; route(); };
+window.addEventListener("hashchange", route);
+loadMe().then(route);

@@ -1,0 +1,65 @@
+// A resident logs in to the app, opens legal aid, consents to share their ID number,
+// applies and sees the receipt. Run by tests/tests/browser.rs:
+//   node legal_aid.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD
+// Prints {"receipt": …} on success; on failure saves a screenshot and exits non-zero.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const [base, artifacts, phone, password] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+const page = await browser.newPage({ viewport: { width: 420, height: 900 }, locale: "zh-CN" });
+page.setDefaultTimeout(15000);
+const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+try {
+  await page.goto(`${base}/app/`);
+  await page.fill("#phone", phone);
+  await page.fill("#password", password);
+  await shot("1-login");
+  await page.click("#login-button");
+
+  const legalAid = page.locator('[data-plugin="legal-aid"]');
+  await legalAid.waitFor();
+  await shot("2-home");
+  await legalAid.locator("button").click();
+
+  let frame = page.frameLocator("#plugin-frame");
+  await frame.locator("#category option").first().waitFor({ state: "attached" });
+  await frame.locator("#category").selectOption("劳动争议");
+  await frame.locator("#facts").fill("公司拖欠三个月工资共计一万二千元，多次催要未果。");
+  await frame.locator("#documents").fill("劳动合同、工资条");
+  await frame.locator("#submit").click();
+
+  // Not consented yet: the app shows what legal aid asks for and why.
+  await page.locator("#consent-agree").waitFor();
+  const consentText = await page.locator("#consent").innerText();
+  for (const expected of ["法律援助", "身份证号", "实名姓名"]) {
+    if (!consentText.includes(expected)) throw new Error(`the consent screen does not mention ${expected}: ${consentText}`);
+  }
+  await shot("3-consent");
+  await page.click("#consent-agree");
+
+  // Back in legal aid with the form as it was typed; apply again.
+  frame = page.frameLocator("#plugin-frame");
+  await frame.locator("#facts").waitFor();
+  const facts = await frame.locator("#facts").inputValue();
+  if (!facts.includes("拖欠")) throw new Error(`the draft was lost: ${facts}`);
+  await frame.locator("#submit").click();
+  const receipt = (await frame.locator("#receipt-number").innerText()).trim();
+  await shot("4-receipt");
+  if (!/^FY\d{8}-\d{4}$/.test(receipt)) throw new Error(`unexpected receipt number ${receipt}`);
+  const listed = await frame.locator(`#mine [data-receipt="${receipt}"]`).innerText();
+  if (!listed.includes("待审查")) throw new Error(`the application is not listed as waiting for review: ${listed}`);
+
+  // My consents lists legal aid, and can withdraw it.
+  await page.goto(`${base}/app/#/consents`);
+  await page.locator('[data-subject="legal-aid"]').waitFor();
+  await shot("5-consents");
+  console.log(JSON.stringify({ receipt }));
+} catch (e) {
+  await shot("failure").catch(() => {});
+  console.error(String(e?.stack || e));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
