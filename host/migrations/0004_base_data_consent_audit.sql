@@ -103,32 +103,3 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log(at);
 CREATE INDEX audit_log_actor ON audit_log(actor);
-
--- OpenID Connect relying parties, registered per vendor with exact redirect URIs.
-CREATE TABLE oidc_clients (
-    client_id      TEXT PRIMARY KEY,
-    vendor         TEXT NOT NULL,
-    name           TEXT NOT NULL,
-    secret_hash    TEXT NOT NULL,
-    -- JSON list
-    redirect_uris  TEXT NOT NULL,
-    created_at     BIGINT NOT NULL
-);
-
-CREATE TABLE oidc_codes (
-    code_hash       TEXT PRIMARY KEY,
-    client_id       TEXT NOT NULL REFERENCES oidc_clients(client_id),
-    account_id      TEXT NOT NULL REFERENCES accounts(id),
-    redirect_uri    TEXT NOT NULL,
-    scope           TEXT NOT NULL,
-    nonce           TEXT,
-    code_challenge  TEXT NOT NULL,
-    expires_at      BIGINT NOT NULL,
-    used_at         BIGINT,
-    -- the refresh-token family issued for it, revoked if the code is replayed
-    family          TEXT
-);
-
--- Refresh tokens for an OIDC client carry the client; the host's own have none.
-ALTER TABLE refresh_tokens ADD COLUMN client_id TEXT;
-ALTER TABLE refresh_tokens ADD COLUMN scope TEXT;

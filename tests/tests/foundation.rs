@@ -120,13 +120,25 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     std::fs::write(&package, vendor.package("hello", |_| {})?)?;
     std::fs::write(work.path().join("linli.pub"), vendor.public_key())?;
     std::fs::copy(workspace_root().join("demo/tenants.toml"), work.path().join("tenants.toml"))?;
-    text = text.replace("../.linli-demo/keys/linli.pub", "linli.pub").replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg");
+    std::fs::write(work.path().join("legal-aid.lpkg"), vendor.package("legal-aid", |_| {})?)?;
+    std::fs::create_dir_all(work.path().join("base"))?;
+    std::fs::copy(workspace_root().join("demo/base/demo-accounts.csv"), work.path().join("base/demo-accounts.csv"))?;
+    text = text
+        .replace("../.linli-demo/keys/linli.pub", "linli.pub")
+        .replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg")
+        .replace("../plugins/legal-aid/dist/legal-aid-0.1.0.lpkg", "legal-aid.lpkg");
     std::fs::write(work.path().join("setup.toml"), text)?;
     for _ in 0..2 {
         let setup = linli_host::setup::Setup::load(&work.path().join("setup.toml"))?;
         setup.apply(&server.platform, &server.auth).await?;
     }
-    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(4));
+    // The generated county and the demo resident's record are there once.
+    let residents = host.operator().get("/api/base/residents?limit=1").await?.expect_status(200)?.json();
+    let total = residents["total_in_scope"].as_i64().unwrap_or(0);
+    assert!((3000..3100).contains(&total), "{total} residents");
+    let wang = host.operator().get("/api/base/residents?name=%E7%8E%8B%E7%A7%80%E8%8B%B1&tenant=xingfu-g1").await?.expect_status(200)?.json();
+    assert!(wang["items"].as_array().is_some_and(|a| a.iter().any(|r| r["phone"] == "138****0001")), "{wang}");
     let login = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13800000001", "password": "linli-demo-2026" })).send().await?;
     assert_eq!(login.status(), 200);
     host.stop().await;
@@ -346,6 +358,7 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
         operations,
         [
             "DELETE /admin/installations/{id}",
+            "DELETE /api/consents/{plugin}",
             "GET /.well-known/jwks.json",
             "GET /admin/capabilities",
             "GET /admin/installations",
@@ -353,6 +366,15 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "GET /admin/keys",
             "GET /admin/packages",
             "GET /admin/tenants",
+            "GET /api/app/plugins",
+            "GET /api/audit",
+            "GET /api/base/imports/{id}",
+            "GET /api/base/organisations",
+            "GET /api/base/places",
+            "GET /api/base/residents",
+            "GET /api/base/residents/{id}",
+            "GET /api/consents",
+            "GET /api/consents/{plugin}",
             "GET /api/me",
             "POST /admin/accounts",
             "POST /admin/installations",
@@ -367,6 +389,8 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "POST /api/auth/refresh",
             "POST /api/auth/sms/login",
             "POST /api/auth/sms/send",
+            "POST /api/base/imports",
+            "POST /api/consents/{plugin}",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());

@@ -12,7 +12,6 @@ use crate::auth::accounts::{mask_phone, AccountKind, Role};
 use crate::auth::audit::{self, Outcome};
 use crate::auth::consent;
 use crate::auth::sessions::Claims;
-use crate::auth::AuthError;
 use crate::capabilities::base::import::{ImportKind, ImportReport};
 use crate::capabilities::base::records::{self, age_on, mask_id_number, today, Organisation, Place, Resident, ResidentFilter};
 use crate::capabilities::{self as caps};
@@ -89,7 +88,10 @@ impl Operator {
     fn reach(&self, state: &AppState, roles: &[Role]) -> Vec<String> {
         let tree = state.platform.tenants();
         match self {
-            Operator::Platform => tree.subtree_of_all(),
+            // The platform operator acts as a county admin everywhere: it reaches every
+            // node with the roles a county admin holds, and never the revealing ones.
+            Operator::Platform if roles.contains(&Role::CountyAdmin) => tree.subtree_of_all(),
+            Operator::Platform => Vec::new(),
             Operator::Staff(claims) => {
                 let mut out: Vec<String> = claims.roles.iter().filter(|g| roles.contains(&g.role)).flat_map(|g| tree.subtree(&g.tenant)).collect();
                 out.sort();
@@ -178,12 +180,11 @@ pub struct ResidentList {
 async fn list_residents(State(state): State<AppState>, operator: Operator, Query(q): Query<ResidentQuery>) -> Result<Json<ResidentList>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
     let reveal = operator.reach(&state, &REVEALING_ROLES);
-    let clean = |s: &str| s.replace(['%', '_'], "");
     let filter = ResidentFilter {
-        tags: q.tags.as_deref().unwrap_or("").split(',').map(|t| clean(t.trim())).filter(|t| !t.is_empty()).collect(),
+        tags: q.tags.as_deref().unwrap_or("").split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
         min_age: q.min_age,
         max_age: q.max_age,
-        name: q.name.as_deref().map(clean),
+        name: q.name.clone(),
     };
     let store = &state.platform.store;
     let page = records::find_residents(store, &scope, &filter, q.cursor.as_deref(), q.limit.unwrap_or(50)).await.map_err(db)?;
@@ -397,10 +398,8 @@ async fn app_plugins(State(state): State<AppState>, Session(claims): Session) ->
     let tree = state.platform.tenants();
     let mut nodes: Vec<String> = claims.tenant.iter().cloned().collect();
     nodes.extend(claims.roles.iter().map(|g| g.tenant.clone()));
+    nodes.sort();
     nodes.dedup();
-    if nodes.is_empty() {
-        return Err(AuthError::BadToken.into());
-    }
     let mut out = Vec::new();
     for node in nodes {
         let tenant_name = tree.get(&node).map(|n| n.name.clone()).unwrap_or_default();

@@ -198,8 +198,10 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
         binds.push(value);
         sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
     };
+    // Wildcards and the tag delimiter in a filter would widen the match; they are dropped.
+    let literal = |s: &str| s.replace(['%', '_', '|'], "");
     for tag in &filter.tags {
-        next(&mut sql, " AND r.tags LIKE ?", format!("%|{tag}|%"));
+        next(&mut sql, " AND r.tags LIKE ?", format!("%|{}|%", literal(tag)));
     }
     let day = today();
     // Birth dates are ISO text, so they compare in date order.
@@ -211,7 +213,7 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
         next(&mut sql, " AND r.birth_date >= ?", earliest.to_string());
     }
     if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
-        next(&mut sql, " AND r.real_name LIKE ?", format!("%{name}%"));
+        next(&mut sql, " AND r.real_name LIKE ?", format!("%{}%", literal(name)));
     }
     if let Some(cursor) = cursor {
         next(&mut sql, " AND r.id > ?", cursor.to_string());
