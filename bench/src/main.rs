@@ -162,8 +162,8 @@ async fn main() -> Result<()> {
     let plugin = platform.resolve("hello", "xingfu").context("hello is installed")?;
 
     // The same host's router with a native handler of the same logic beside the plugin.
-    let auth = host.server.as_ref().context("host")?.auth.clone();
-    let app = linli_host::api::router(linli_host::api::AppState { platform: platform.clone(), auth, admin_token: Arc::from(host.admin_token.as_str()), imports: Arc::default() })
+    let state = host.server.as_ref().context("host")?.state.clone();
+    let app = linli_host::api::router(state)
         .route("/native/greet", get(native_greet));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -34,6 +34,8 @@ pub enum StartError {
     Setup(#[from] setup::SetupError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Oidc(#[from] auth::oidc::OidcError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("cannot use the data directory {path}: {source}")]
@@ -44,6 +46,8 @@ pub enum StartError {
 pub struct Server {
     pub platform: Arc<Platform>,
     pub auth: Arc<auth::Auth>,
+    /// What the HTTP handlers share (for embedding the host's routes in another router).
+    pub state: api::AppState,
     pub addr: SocketAddr,
     pub admin_token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -130,7 +134,9 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     if let Some(setup) = setup {
         setup.apply(&platform, &auth).await?;
     }
-    let app = api::router(api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()), imports: Arc::default() });
+    let oidc = Arc::new(auth::oidc::Provider::new(platform.clone(), auth.clone()).await?);
+    let state = api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()), imports: Arc::default(), oidc };
+    let app = api::router(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -141,7 +147,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
         }
     });
     tracing::info!(%addr, backend = ?platform.store.backend, "linli is serving");
-    Ok(Server { platform, auth, addr, admin_token, shutdown: Some(tx), task })
+    Ok(Server { platform, auth, state, addr, admin_token, shutdown: Some(tx), task })
 }
 
 /// Every request builds and drops a store, an instance and its buffers; mimalloc's

@@ -88,6 +88,11 @@ impl Platform {
         Ok(platform)
     }
 
+    /// Derives the per-vendor user ids (plugins and OIDC clients alike).
+    pub fn pairwise(&self) -> &crate::capabilities::identity::PairwiseIds {
+        &self.pairwise
+    }
+
     pub fn tenants(&self) -> Arc<TenantTree> {
         self.tree.snapshot()
     }

@@ -1,5 +1,6 @@
 //! A declarative set-up applied at start (`linli serve --setup FILE`): tenants, trusted
-//! keys, packages and installations. Applying it twice changes nothing the second time,
+//! keys, packages, installations, base data (CSV files and a generated demo county) and
+//! accounts. Applying it twice changes nothing the second time,
 //! so a county can keep its set-up in version control.
 use crate::packages::Limits;
 use crate::platform::{InstallRequest, Platform, PlatformError, UpgradeRequest};

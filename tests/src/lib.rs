@@ -234,7 +234,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Result<Self> {
+    pub async fn from(response: reqwest::Response) -> Result<Self> {
         Ok(Self { status: response.status().as_u16(), headers: response.headers().clone(), text: response.text().await? })
     }
 

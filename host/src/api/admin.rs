@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/installations/{id}/rollback", post(rollback))
         .route("/accounts", post(create_account))
         .route("/signing-keys/rotate", post(rotate_signing_key))
+        .merge(super::oidc::admin_router())
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 

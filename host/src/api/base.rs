@@ -367,10 +367,15 @@ pub struct Revoked {
     pub revoked: u64,
 }
 
-/// Withdraw every consent given to the plugin; its next request for a field needs a new one.
+/// Withdraw every consent given to the plugin (or to a vendor's web app, `oidc:<client
+/// id>`); its next request for a field needs a new one. A web app's sign-ins end too.
 #[utoipa::path(delete, path = "/api/consents/{plugin}", tag = "consent", responses((status = 200, body = Revoked)), security(("session" = [])))]
 async fn revoke_consent(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>) -> Result<Json<Revoked>, ApiError> {
-    Ok(Json(Revoked { revoked: consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(db)? }))
+    let revoked = consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(db)?;
+    if let Some(client_id) = plugin.strip_prefix("oidc:") {
+        state.oidc.revoke_sessions(&claims.sub, client_id).await?;
+    }
+    Ok(Json(Revoked { revoked }))
 }
 
 #[utoipa::path(get, path = "/api/consents", tag = "consent", responses((status = 200, body = Vec<consent::Consent>)), security(("session" = [])))]

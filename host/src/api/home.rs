@@ -5,9 +5,7 @@ use crate::tenancy::TenantKind;
 use axum::extract::State;
 use axum::response::Html;
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use super::escape_html as escape;
 
 pub async fn index(State(state): State<AppState>) -> Html<String> {
     let tree = state.platform.tenants();

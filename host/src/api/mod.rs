@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod base;
 mod home;
+mod oidc;
 mod plugins;
 
 use crate::platform::{Platform, PlatformError};
@@ -19,6 +20,7 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     pub admin_token: Arc<str>,
     pub imports: Arc<crate::capabilities::base::import::Imports>,
+    pub oidc: Arc<crate::auth::oidc::Provider>,
 }
 
 /// The OpenAPI document of the platform's own API (admin and auth), at /openapi.json.
@@ -27,6 +29,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = admin::AdminApi::openapi();
     doc.merge(auth::AuthApi::openapi());
     doc.merge(base::BaseApi::openapi());
+    doc.merge(oidc::OidcApi::openapi());
     doc
 }
 
@@ -62,6 +65,11 @@ pub(crate) fn session_token(headers: &axum::http::HeaderMap) -> Option<Result<&s
     bearer_token(headers).or_else(|| cookie(headers, SESSION_COOKIE).map(Ok))
 }
 
+/// Text made safe for HTML content and double-quoted attributes.
+pub(crate) fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
 /// Compares secrets without an early exit, so timing does not reveal a matching prefix.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -77,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin", admin::router(state.clone()))
         .merge(auth::router())
         .merge(base::router())
+        .merge(oidc::router())
         .merge(crate::web::router())
         .merge(plugins::router())
         .with_state(state)

@@ -1,9 +1,10 @@
 //! Accounts, login and sessions. Residents and staff log in here once; the host's session
-//! serves every plugin route (and, with the OIDC provider still to come, external apps).
+//! serves every plugin route and, through the OpenID Connect provider, vendors' web apps.
 pub mod accounts;
 pub mod audit;
 pub mod consent;
 pub mod keys;
+pub mod oidc;
 pub mod sessions;
 pub mod sms;
 

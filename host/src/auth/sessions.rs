@@ -43,17 +43,25 @@ pub struct Tokens {
     pub refresh_token: String,
 }
 
+/// What a used refresh token was traded for.
+pub(crate) struct Rotated {
+    pub account_id: String,
+    pub family: String,
+    pub scope: String,
+    pub refresh_token: String,
+}
+
 pub struct Sessions {
     pub keys: SigningKeys,
     store: Store,
-    issuer: String,
+    pub(crate) issuer: String,
     /// What every access token must satisfy, built once.
     validation: Validation,
-    access_seconds: i64,
+    pub(crate) access_seconds: i64,
     refresh_seconds: i64,
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     B64URL.encode(bytes)
@@ -86,22 +94,31 @@ impl Sessions {
             tenant: account.tenant_id.clone(),
             roles: account.roles.clone(),
         };
+        self.sign(&claims)
+    }
+
+    /// A JWT signed with the current key, its id in the header (sessions, OIDC ID tokens).
+    pub(crate) fn sign(&self, claims: &impl Serialize) -> Result<String, AuthError> {
         let (kid, key) = self.keys.signing()?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid);
-        jsonwebtoken::encode(&header, &claims, &key).map_err(|e| AuthError::Internal(format!("signing a session failed: {e}")))
+        jsonwebtoken::encode(&header, claims, &key).map_err(|e| AuthError::Internal(format!("signing a token failed: {e}")))
     }
 
-    async fn store_refresh(&self, account_id: &str, family: &str) -> Result<String, AuthError> {
+    /// A new refresh token in `family`, for the host's own session (`client` None) or for
+    /// an OIDC client with the scope it was granted.
+    pub(crate) async fn store_refresh(&self, account_id: &str, family: &str, client: Option<(&str, &str)>) -> Result<String, AuthError> {
         let token = random_token();
         let now = now_millis();
-        sqlx::query("INSERT INTO refresh_tokens (id, account_id, family, token_hash, expires_at, used_at, revoked_at, created_at) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)")
+        sqlx::query("INSERT INTO refresh_tokens (id, account_id, family, token_hash, expires_at, used_at, revoked_at, created_at, client_id, scope) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $8)")
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(account_id)
             .bind(family)
             .bind(sha256_hex(token.as_bytes()))
             .bind(now + self.refresh_seconds * 1000)
             .bind(now)
+            .bind(client.map(|(id, _)| id))
+            .bind(client.map(|(_, scope)| scope))
             .execute(&self.store.pool)
             .await?;
         Ok(token)
@@ -110,15 +127,24 @@ impl Sessions {
     /// A new session (a new refresh-token family).
     pub async fn issue(&self, account: &Account) -> Result<Tokens, AuthError> {
         let family = uuid::Uuid::new_v4().to_string();
-        let refresh_token = self.store_refresh(&account.id, &family).await?;
+        let refresh_token = self.store_refresh(&account.id, &family, None).await?;
         Ok(Tokens { access_token: self.access_token(account)?, token_type: "Bearer".into(), expires_in: self.access_seconds, refresh_token })
     }
 
     /// Trade a refresh token for new tokens. A token works once: presenting a used one
     /// again means it leaked, and ends the whole session.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, AuthError> {
+        let rotated = self.rotate_refresh(refresh_token, None).await?;
+        let account = super::accounts::get(&self.store, &rotated.account_id).await?.ok_or(AuthError::BadRefreshToken)?;
+        Ok(Tokens { access_token: self.access_token(&account)?, token_type: "Bearer".into(), expires_in: self.access_seconds, refresh_token: rotated.refresh_token })
+    }
+
+    /// Use up a refresh token and make its successor in the same family. The token must
+    /// belong to `client` (None: the host's own session), so neither kind is accepted in
+    /// place of the other. A token used before ends the whole family.
+    pub(crate) async fn rotate_refresh(&self, refresh_token: &str, client: Option<&str>) -> Result<Rotated, AuthError> {
         let now = now_millis();
-        let row = sqlx::query("SELECT id, account_id, family, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1")
+        let row = sqlx::query("SELECT id, account_id, family, expires_at, revoked_at, client_id, scope FROM refresh_tokens WHERE token_hash = $1")
             .bind(sha256_hex(refresh_token.as_bytes()))
             .fetch_optional(&self.store.pool)
             .await?
@@ -126,7 +152,9 @@ impl Sessions {
         let (id, account_id, family): (String, String, String) = (row.try_get("id")?, row.try_get("account_id")?, row.try_get("family")?);
         let expires_at: i64 = row.try_get("expires_at")?;
         let revoked: Option<i64> = row.try_get("revoked_at")?;
-        if revoked.is_some() || expires_at <= now {
+        let owner: Option<String> = row.try_get("client_id")?;
+        let scope: Option<String> = row.try_get("scope")?;
+        if owner.as_deref() != client || revoked.is_some() || expires_at <= now {
             return Err(AuthError::BadRefreshToken);
         }
         let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL").bind(&id).bind(now).execute(&self.store.pool).await?;
@@ -135,13 +163,16 @@ impl Sessions {
             tracing::warn!(account = account_id, "a used refresh token was presented again; the session is revoked");
             return Err(AuthError::BadRefreshToken);
         }
-        let account = super::accounts::get(&self.store, &account_id).await?.ok_or(AuthError::BadRefreshToken)?;
-        let refresh_token = self.store_refresh(&account.id, &family).await?;
-        Ok(Tokens { access_token: self.access_token(&account)?, token_type: "Bearer".into(), expires_in: self.access_seconds, refresh_token })
+        let scope = scope.unwrap_or_default();
+        let refresh_token = self.store_refresh(&account_id, &family, client.map(|c| (c, scope.as_str()))).await?;
+        Ok(Rotated { account_id, family, scope, refresh_token })
     }
 
-    async fn revoke_family(&self, family: &str) -> Result<(), AuthError> {
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL").bind(family).bind(now_millis()).execute(&self.store.pool).await?;
+    /// End a session: its refresh tokens and, for an OIDC client, its access tokens.
+    pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), AuthError> {
+        let now = now_millis();
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL").bind(family).bind(now).execute(&self.store.pool).await?;
+        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL").bind(family).bind(now).execute(&self.store.pool).await?;
         Ok(())
     }
 

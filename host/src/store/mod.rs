@@ -81,6 +81,22 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A 32-byte secret the host keeps for itself under `name`, made on first use. The first
+/// replica to ask writes it; every replica reads the stored one, so all derive alike.
+pub async fn host_secret(store: &Store, name: &str) -> Result<Vec<u8>, sqlx::Error> {
+    use rand::RngCore;
+    let mut fresh = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    sqlx::query("INSERT INTO host_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(hex::encode(fresh))
+        .bind(now_millis())
+        .execute(&store.pool)
+        .await?;
+    let value: String = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = $1").bind(name).fetch_one(&store.pool).await?;
+    hex::decode(value).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

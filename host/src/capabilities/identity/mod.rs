@@ -7,9 +7,8 @@ use crate::capabilities::base::records;
 use crate::tenancy::SharedTree;
 use sqlx::Row;
 use crate::runtime::bindings::linli::platform::{identity as wit, types};
-use crate::store::{now_millis, Store};
+use crate::store::Store;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::Sha256;
 use std::sync::Arc;
 
@@ -55,18 +54,7 @@ const SECRET_NAME: &str = "pairwise-id-key";
 
 impl PairwiseIds {
     pub async fn load(store: &Store) -> Result<Self, sqlx::Error> {
-        let mut fresh = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut fresh);
-        // The first replica to start writes the secret; everyone reads the stored one.
-        sqlx::query("INSERT INTO host_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(SECRET_NAME)
-            .bind(hex::encode(fresh))
-            .bind(now_millis())
-            .execute(&store.pool)
-            .await?;
-        let value: String = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = $1").bind(SECRET_NAME).fetch_one(&store.pool).await?;
-        let key = hex::decode(value).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        Ok(Self { key })
+        Ok(Self { key: crate::store::host_secret(store, SECRET_NAME).await? })
     }
 
     pub fn id(&self, vendor: &str, account_id: &str) -> String {

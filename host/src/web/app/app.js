@@ -74,6 +74,7 @@ function loginView(message) {
     const r = await api("POST", "/api/auth/login", { phone: phone.value.trim(), password: password.value });
     if (!r.ok) { document.getElementById("login-error").textContent = t("login_failed") + (r.data?.error?.message || r.status); return; }
     await loadMe();
+    if (continueSignIn()) return;
     location.hash = sessionStorage.getItem("linli.after-login") || "#/home";
     sessionStorage.removeItem("linli.after-login");
     route();
@@ -140,6 +141,16 @@ async function consentsView() {
   view.replaceChildren(section);
 }
 
+// A vendor's web app signing in through /oidc/authorize sends people here to log in
+// first (`?next=…`); once signed in they go back. Only the host's own authorize endpoint
+// is a target, so the parameter cannot send anyone elsewhere.
+function continueSignIn() {
+  const next = new URLSearchParams(location.search).get("next");
+  if (!me || !next || !next.startsWith("/oidc/authorize?")) return false;
+  location.replace(next);
+  return true;
+}
+
 async function loadMe() {
   const r = await api("GET", "/api/me");
   me = r.ok ? r.data : null;
@@ -168,4 +179,5 @@ async function route() {
 document.getElementById("lang").onclick = () => { lang = lang === "en" ? "zh-CN" : "en"; localStorage.setItem("linli.lang", lang); route(); };
 document.getElementById("logout").onclick = async () => { await api("POST", "/api/auth/logout"); me = null; location.hash = "#/login"; route(); };
 window.addEventListener("hashchange", route);
-loadMe().then(route);
+// `fresh` (prompt=login): log in again even with a session.
+loadMe().then(() => (new URLSearchParams(location.search).has("fresh") ? false : continueSignIn()) || route());
