@@ -1,5 +1,6 @@
 //! The resident app in real headless Chromium (Debian's chromium, driven by playwright-core
-//! from tests/browser/): log in, open legal aid, consent, apply, see the receipt.
+//! from tests/browser/): log in, open legal aid, consent, apply, see the receipt; and sign
+//! in to a vendor's web app with Linli (OIDC).
 //! Screenshots are kept in target/browser-artifacts/. SQLite and PostgreSQL.
 use linli_tests::*;
 use serde_json::json;
@@ -23,6 +24,19 @@ fn browser_ready() -> anyhow::Result<bool> {
     Ok(false)
 }
 
+/// Run a script of tests/browser/ (`{artifacts}` in `args` becomes its screenshot folder)
+/// and read the JSON it prints last.
+async fn run_script(host: &TestHost, script: &str, flow: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let backend = if host.database_url.starts_with("postgres") { "postgres" } else { "sqlite" };
+    let artifacts = target_dir().join("browser-artifacts").join(format!("{flow}-{backend}"));
+    let args: Vec<String> = args.iter().map(|a| a.replace("{artifacts}", &artifacts.to_string_lossy())).collect();
+    let script = workspace_root().join("tests/browser").join(script);
+    let output = tokio::task::spawn_blocking(move || Command::new("node").arg(script).args(args).output()).await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the browser flow failed (screenshots in target/browser-artifacts):\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    Ok(serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?)
+}
+
 async fn resident_applies_for_legal_aid_in_the_app(host: TestHost) -> anyhow::Result<()> {
     if !browser_ready()? {
         return Ok(());
@@ -34,14 +48,7 @@ async fn resident_applies_for_legal_aid_in_the_app(host: TestHost) -> anyhow::Re
     assert_eq!(host.import_csv("residents", "xingfu", &record).await?["status"], "done");
     let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
 
-    let backend = if host.database_url.starts_with("postgres") { "postgres" } else { "sqlite" };
-    let artifacts = target_dir().join("browser-artifacts").join(format!("legal-aid-{backend}"));
-    let url = host.url.clone();
-    let script = workspace_root().join("tests/browser/legal_aid.mjs");
-    let output = tokio::task::spawn_blocking(move || Command::new("node").arg(script).arg(url).arg(&artifacts).arg("13800000001").arg(PASSWORD).output()).await??;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the browser flow failed (screenshots in target/browser-artifacts):\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?;
+    let result = run_script(&host, "legal_aid.mjs", "legal-aid", &[&host.url, "{artifacts}", "13800000001", PASSWORD]).await?;
     let receipt = result["receipt"].as_str().unwrap_or_default();
 
     // What the page showed is what the host holds.
@@ -54,3 +61,44 @@ async fn resident_applies_for_legal_aid_in_the_app(host: TestHost) -> anyhow::Re
     Ok(())
 }
 on_both_databases!(legal_aid_in_chromium, resident_applies_for_legal_aid_in_the_app);
+
+/// "Sign in with Linli" from a vendor's web app: a signed-out resident is sent to the app's
+/// login, comes back to the consent screen, allows, and the vendor's callback gets a code
+/// that the relying-party library exchanges for a verified ID token.
+async fn resident_signs_in_to_a_vendor_app(host: TestHost) -> anyhow::Result<()> {
+    use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType};
+    use openidconnect::{AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse};
+    if !browser_ready()? {
+        return Ok(());
+    }
+    const CALLBACK: &str = "http://127.0.0.1:9/signed-in";
+    host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let client = host
+        .admin("POST", "/oidc/clients", Some(json!({ "county": DEMO_COUNTY, "vendor": "yiyang", "name": "颐养之家", "redirect_uris": [CALLBACK], "scopes": ["profile"] })))
+        .await?
+        .expect_status(201)?
+        .json();
+    let (id, secret) = (client["client"]["id"].as_str().unwrap_or_default(), client["client_secret"].as_str().unwrap_or_default());
+    let http = openidconnect::reqwest::Client::builder().redirect(openidconnect::reqwest::redirect::Policy::none()).build()?;
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(host.url.clone())?, &http).await?;
+    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(id.into()), Some(ClientSecret::new(secret.into()))).set_redirect_uri(RedirectUrl::new(CALLBACK.into())?);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize, state, nonce) = rp
+        .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let result = run_script(&host, "oidc_sign_in.mjs", "oidc", &[authorize.as_str(), CALLBACK, "{artifacts}", "13800000001", PASSWORD]).await?;
+    let landed = url::Url::parse(result["callback"].as_str().unwrap_or_default())?;
+    let param = |name: &str| landed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert_eq!(param("state").as_deref(), Some(state.secret().as_str()));
+    let code = param("code").ok_or_else(|| anyhow::anyhow!("no code in {landed}"))?;
+    let tokens = rp.exchange_code(AuthorizationCode::new(code))?.set_pkce_verifier(verifier).request_async(&http).await?;
+    let id_token = tokens.id_token().ok_or_else(|| anyhow::anyhow!("no ID token"))?;
+    let claims = id_token.claims(&rp.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]), &nonce)?;
+    assert_eq!(claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()), Some("王阿姨"));
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(oidc_sign_in_in_chromium, resident_signs_in_to_a_vendor_app);

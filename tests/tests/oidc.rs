@@ -311,7 +311,9 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let request = hidden(&screen.text, "request")?;
     let back = location(&browser.post_form(&format!("{}/oidc/authorize", host.url), &[("request", &request), ("form_token", &hidden(&screen.text, "form_token")?), ("decision", "deny")]).await?)?;
     assert_eq!(param(&back, "error")?.as_deref(), Some("access_denied"));
-    assert!(resident.get("/api/consents").await?.expect_status(200)?.json().to_string().contains(&format!("oidc:{}", care.id)));
+    let mine = resident.get("/api/consents").await?.expect_status(200)?.json();
+    let listed: Vec<(String, String, String)> = mine.as_array().into_iter().flatten().map(|c| (c["subject"].as_str().unwrap_or("").to_string(), c["label"].as_str().unwrap_or("").to_string(), c["scope"].as_str().unwrap_or("").to_string())).collect();
+    assert!(listed.contains(&(format!("oidc:{}", care.id), "颐养之家".to_string(), "phone".to_string())), "{mine}");
     let sixth = attempt(&care_rp, &["profile"]);
     let code = param(&location(&browser.get(&sixth.url).await?)?, "code")?.context("code")?;
     let live = care_rp.exchange_code(AuthorizationCode::new(code))?.set_pkce_verifier(sixth.verifier).request_async(&http).await?;

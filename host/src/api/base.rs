@@ -380,7 +380,20 @@ async fn revoke_consent(State(state): State<AppState>, Session(claims): Session,
 
 #[utoipa::path(get, path = "/api/consents", tag = "consent", responses((status = 200, body = Vec<consent::Consent>)), security(("session" = [])))]
 async fn my_consents(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Vec<consent::Consent>>, ApiError> {
-    Ok(Json(consent::list(&state.platform.store, &claims.sub).await.map_err(db)?))
+    let mut consents = consent::list(&state.platform.store, &claims.sub).await.map_err(db)?;
+    let serving = claims.tenant.as_deref().map(|t| state.platform.serving(t)).unwrap_or_default();
+    let mut labels: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    for consent in &mut consents {
+        if !labels.contains_key(&consent.subject) {
+            let label = match consent.subject.strip_prefix("oidc:") {
+                Some(client) => state.oidc.client(client).await?.map(|c| c.name),
+                None => serving.iter().find(|p| p.manifest.id == consent.subject).map(|p| p.manifest.name.clone()),
+            };
+            labels.insert(consent.subject.clone(), label);
+        }
+        consent.label = labels.get(&consent.subject).cloned().flatten();
+    }
+    Ok(Json(consents))
 }
 
 /// A plugin as the resident app lists it.

@@ -228,20 +228,20 @@ fn consent_screen(state: &AppState, lang: Lang, request: &AuthorizeRequest, acco
         .collect();
     let target = url::Url::parse(&request.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     let form_token = state.oidc.form_token(&account.id, query);
-    let (asks, returns, revoke, allow, deny, signed_in_as) = match lang {
-        Lang::Zh => ("请求使用你的邻里账号登录，并获取：", "同意后将返回", "你可以随时在邻里 App 的「我的授权」中撤回。", "同意", "拒绝", "当前账号"),
-        Lang::En => ("asks to sign you in with your Linli account and to get:", "Allowing returns you to", "You can withdraw this at any time under “My consents” in the Linli app.", "Allow", "Deny", "Signed in as"),
+    let target = escape(&target);
+    let (asks, returns, allow, deny, signed_in_as) = match lang {
+        Lang::Zh => ("请求使用你的邻里账号登录，并获取：", format!("同意后将返回 {target}。你可以随时在邻里 App 的「我的授权」中撤回。"), "同意", "拒绝", "当前账号："),
+        Lang::En => ("asks to sign you in with your Linli account and to get:", format!("Allowing returns you to {target}. You can withdraw this at any time under “My consents” in the Linli app."), "Allow", "Deny", "Signed in as: "),
     };
     let body = format!(
         "<div class=\"card\"><p><strong id=\"client-name\">{name}</strong> <small>({vendor})</small> {asks}</p><ul id=\"scopes\">{items}</ul>\
-         <p><small>{returns} {target}. {revoke}</small></p><p><small>{signed_in_as}: {who}</small></p>\
+         <p><small>{returns}</small></p><p><small>{signed_in_as}{who}</small></p>\
          <form method=\"post\" action=\"/oidc/authorize\"><input type=\"hidden\" name=\"request\" value=\"{request_query}\">\
          <input type=\"hidden\" name=\"form_token\" value=\"{form_token}\">\
          <button class=\"primary\" type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">{allow}</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">{deny}</button></form></div>",
         name = escape(&request.client.name),
         vendor = escape(&request.client.vendor),
-        target = escape(&target),
         who = escape(&account.display_name),
         request_query = escape(query),
     );

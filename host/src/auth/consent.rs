@@ -10,6 +10,9 @@ pub struct Consent {
     pub subject: String,
     pub scope: String,
     pub granted_at: i64,
+    /// The plugin's or web app's name, for people (filled in by the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// The scopes of `wanted` that the account has consented to for `subject`.
@@ -56,5 +59,5 @@ pub async fn list(store: &Store, account_id: &str) -> Result<Vec<Consent>, sqlx:
         .bind(account_id)
         .fetch_all(&store.pool)
         .await?;
-    rows.iter().map(|r| Ok(Consent { subject: r.try_get("subject")?, scope: r.try_get("scope")?, granted_at: r.try_get("granted_at")? })).collect()
+    rows.iter().map(|r| Ok(Consent { subject: r.try_get("subject")?, scope: r.try_get("scope")?, granted_at: r.try_get("granted_at")?, label: None })).collect()
 }

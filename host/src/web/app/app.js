@@ -12,7 +12,7 @@ const TEXT = {
     consent_title: "个人信息授权", consent_asks: "申请使用您的以下信息：", consent_why: "用途：",
     consent_vendor: "提供方：", agree: "同意并继续", decline: "不同意",
     consents_title: "我的授权", no_consents: "您还没有向任何服务授权个人信息。", revoke: "撤回授权",
-    revoked: "已撤回", field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址" },
+    revoked: "已撤回", field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", openid: "登录身份", profile: "姓名" },
   },
   en: {
     brand: "Linli", logout: "Log out", other: "中文",
@@ -22,7 +22,7 @@ const TEXT = {
     consent_title: "Consent to share personal data", consent_asks: "asks to use:", consent_why: "Why: ",
     consent_vendor: "Provided by: ", agree: "Agree and continue", decline: "Decline",
     consents_title: "My consents", no_consents: "You have not shared personal data with any service.", revoke: "Withdraw",
-    revoked: "Withdrawn", field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address" },
+    revoked: "Withdrawn", field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", openid: "Sign-in identity", profile: "Name" },
   },
 };
 let lang = localStorage.getItem("linli.lang") || "zh-CN";
@@ -129,13 +129,14 @@ async function consentsView() {
   const r = await api("GET", "/api/consents");
   const section = el("section", { id: "consents" }, el("h1", {}, t("consents_title")));
   const bySubject = {};
-  for (const c of r.data || []) (bySubject[c.subject] ||= []).push(c.scope);
+  const labels = {};
+  for (const c of r.data || []) { (bySubject[c.subject] ||= []).push(c.scope); labels[c.subject] = c.label || c.subject; }
   if (Object.keys(bySubject).length === 0) section.append(el("p", { class: "muted" }, t("no_consents")));
   for (const [subject, scopes] of Object.entries(bySubject)) {
     const names = scopes.map((s) => t("field_names")[s] || s).join("、");
     const revoke = el("button", { class: "secondary", type: "button" }, t("revoke"));
     revoke.onclick = async () => { await api("DELETE", `/api/consents/${encodeURIComponent(subject)}`); consentsView(); };
-    section.append(el("article", { class: "card", "data-subject": subject }, el("h2", {}, subject), el("p", {}, names), revoke));
+    section.append(el("article", { class: "card", "data-subject": subject }, el("h2", {}, labels[subject]), el("p", {}, names), revoke));
   }
   section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
   view.replaceChildren(section);
