@@ -159,7 +159,11 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     assert_eq!(host.admin("GET", "/oidc/clients", None).await?.expect_status(200)?.json()["clients"], json!([]));
 
     let care = register(&host, json!({ "county": DEMO_COUNTY, "vendor": "linli", "name": "颐养之家", "redirect_uris": [CARE_CALLBACK], "scopes": ["profile", "phone"] })).await?;
-    let other = register(&host, json!({ "county": DEMO_COUNTY, "vendor": "other-co", "name": "停车宝", "redirect_uris": [APP_CALLBACK], "scopes": ["profile"], "public": true })).await?;
+    // The public client through the CLI, as an operator would.
+    let printed = linli_tests::linli(&["admin", "--server", &host.url, "--token", &host.admin_token, "add-oidc-client", "--county", DEMO_COUNTY, "--vendor", "other-co", "--name", "停车宝", "--redirect-uri", APP_CALLBACK, "--scope", "profile", "--public"])?;
+    let printed: Value = serde_json::from_str(&printed)?;
+    let other = Registered { id: printed["client"]["id"].as_str().context("client id")?.to_string(), secret: None };
+    assert_eq!((printed["client"]["public"].as_bool(), printed["client_secret"].is_null()), (Some(true), true));
     assert!(care.secret.is_some() && other.secret.is_none());
     let listed = host.admin("GET", "/oidc/clients", None).await?.expect_status(200)?.json();
     assert_eq!(listed["clients"].as_array().map(Vec::len), Some(2));

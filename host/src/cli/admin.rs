@@ -73,6 +73,30 @@ enum AdminCommand {
         #[arg(long)]
         purge: bool,
     },
+    /// Register a vendor's web app for "Sign in with Linli" (OIDC). Prints the client id
+    /// and, once only, the client secret.
+    AddOidcClient {
+        #[arg(long)]
+        county: String,
+        #[arg(long)]
+        vendor: String,
+        /// Shown to residents on the consent screen.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// profile, phone (openid is always included; repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A mobile or single-page app without a secret (PKCE only).
+        #[arg(long)]
+        public: bool,
+    },
+    /// List the registered OIDC clients.
+    OidcClients,
+    /// Disable an OIDC client and revoke its tokens.
+    DisableOidcClient { id: String },
 }
 
 pub fn run(args: AdminArgs) -> Result<()> {
@@ -108,6 +132,11 @@ async fn call(args: &AdminArgs) -> Result<Value> {
         AdminCommand::Upgrade { id, version, grants } => client.post(url(&format!("/installations/{id}/upgrade"))).json(&json!({ "version": version, "grants": grants })),
         AdminCommand::Rollback { id } => client.post(url(&format!("/installations/{id}/rollback"))),
         AdminCommand::Uninstall { id, purge } => client.delete(url(&format!("/installations/{id}"))).query(&[("purge", purge)]),
+        AdminCommand::AddOidcClient { county, vendor, name, redirect_uris, scopes, public } => client.post(url("/oidc/clients")).json(&json!({
+            "county": county, "vendor": vendor, "name": name, "redirect_uris": redirect_uris, "scopes": scopes, "public": public,
+        })),
+        AdminCommand::OidcClients => client.get(url("/oidc/clients")),
+        AdminCommand::DisableOidcClient { id } => client.delete(url(&format!("/oidc/clients/{id}"))),
     };
     let response = request.bearer_auth(&args.token).send().await.with_context(|| format!("cannot reach {base}; is `linli serve` running?"))?;
     let status = response.status();
