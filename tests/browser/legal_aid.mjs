@@ -2,16 +2,10 @@
 // applies and sees the receipt. Run by tests/tests/browser.rs:
 //   node legal_aid.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD
 // Prints {"receipt": …} on success; on failure saves a screenshot and exits non-zero.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password] = process.argv.slice(2);
-mkdirSync(artifacts, { recursive: true });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
-const page = await browser.newPage({ viewport: { width: 420, height: 900 }, locale: "zh-CN" });
-page.setDefaultTimeout(15000);
-const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
-try {
+await runFlow(artifacts, async (page, shot) => {
   await page.goto(`${base}/app/`);
   await page.fill("#phone", phone);
   await page.fill("#password", password);
@@ -55,11 +49,5 @@ try {
   await page.goto(`${base}/app/#/consents`);
   await page.locator('[data-subject="legal-aid"]').waitFor();
   await shot("5-consents");
-  console.log(JSON.stringify({ receipt }));
-} catch (e) {
-  await shot("failure").catch(() => {});
-  console.error(String(e?.stack || e));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+  return { receipt };
+});

@@ -1,0 +1,22 @@
+// What every browser flow shares: Debian's Chromium through playwright-core, a phone-sized
+// zh-CN page, screenshots into the artifact folder, the flow's result printed as JSON on
+// the last line, and on failure a screenshot and a non-zero exit.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+export async function runFlow(artifacts, flow) {
+  mkdirSync(artifacts, { recursive: true });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
+  const page = await browser.newPage({ viewport: { width: 420, height: 900 }, locale: "zh-CN" });
+  page.setDefaultTimeout(15000);
+  const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+  try {
+    console.log(JSON.stringify(await flow(page, shot)));
+  } catch (e) {
+    await shot("failure").catch(() => {});
+    console.error(String(e?.stack || e));
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
