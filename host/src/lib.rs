@@ -125,7 +125,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     // The issuer of session tokens: where the host is reached.
-    let issuer = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let issuer = config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{addr}"));
     let gateway = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
     if let Some(path) = &config.tenants_file {

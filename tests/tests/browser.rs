@@ -73,6 +73,7 @@ async fn resident_signs_in_to_a_vendor_app(host: TestHost) -> anyhow::Result<()>
     }
     const CALLBACK: &str = "http://127.0.0.1:9/signed-in";
     host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    host.trust(&Vendor::new("yiyang")?).await?;
     let client = host
         .admin("POST", "/oidc/clients", Some(json!({ "county": DEMO_COUNTY, "vendor": "yiyang", "name": "颐养之家", "redirect_uris": [CALLBACK], "scopes": ["profile"] })))
         .await?

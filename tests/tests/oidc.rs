@@ -141,6 +141,7 @@ async fn userinfo_status(host: &TestHost, access_token: &str) -> Result<u16> {
 async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let linli = Vendor::new("linli")?;
     host.trust(&linli).await?;
+    host.trust(&Vendor::new("other-co")?).await?;
     host.publish(&linli, "hello", &["data", "identity"], &["xingfu"]).await?;
     let resident = host.person(json!({ "kind": "resident", "phone": "13800000011", "display_name": "王阿姨", "password": "correct horse 11", "tenant_id": "xingfu" })).await?;
     let account_id = resident.get("/api/me").await?.expect_status(200)?.json()["id"].as_str().context("id")?.to_string();
@@ -151,6 +152,7 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
         (json!({ "county": DEMO_COUNTY, "vendor": "linli", "name": "x", "redirect_uris": [CARE_CALLBACK], "scopes": ["email"] }), "unknown scope"),
         (json!({ "county": "xingfu", "vendor": "linli", "name": "x", "redirect_uris": [CARE_CALLBACK] }), "not a county"),
         (json!({ "county": DEMO_COUNTY, "vendor": "linli", "name": "x", "redirect_uris": [] }), "redirect URI"),
+        (json!({ "county": DEMO_COUNTY, "vendor": "unknown-co", "name": "x", "redirect_uris": [CARE_CALLBACK] }), "no key trusted"),
     ] {
         let refused = host.admin("POST", "/oidc/clients", Some(bad)).await?;
         assert_eq!(refused.status, 422, "{}", refused.text);
@@ -169,6 +171,10 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     assert_eq!(listed["clients"].as_array().map(Vec::len), Some(2));
     assert!(!listed.to_string().contains(care.secret.as_deref().unwrap_or("-")), "the secret is shown once only");
 
+    // Browser apps of other origins may call the token endpoint (no cookies involved).
+    let preflight = host.client.request(reqwest::Method::OPTIONS, format!("{}/oidc/token", host.url)).header("origin", "https://care.example.cn").header("access-control-request-method", "POST").send().await?;
+    assert_eq!(preflight.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"*"[..]));
+    assert!(preflight.headers().get("access-control-allow-credentials").is_none());
     let http = openidconnect::reqwest::Client::builder().redirect(openidconnect::reqwest::redirect::Policy::none()).build()?;
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(host.url.clone())?, &http).await?;
     let care_rp = relying_party(&metadata, &care, CARE_CALLBACK).await?;

@@ -4,7 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod base;
 mod home;
-mod oidc;
+pub(crate) mod oidc;
 mod plugins;
 
 use crate::platform::{Platform, PlatformError};

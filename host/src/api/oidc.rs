@@ -20,10 +20,20 @@ use utoipa::ToSchema;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/openid-configuration", get(discovery).layer(cross_origin()))
         .route("/oidc/authorize", get(authorize).post(decide))
-        .route("/oidc/token", axum::routing::post(token))
-        .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route("/oidc/token", axum::routing::post(token).layer(cross_origin()))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo).layer(cross_origin()))
+}
+
+/// Browser apps of any origin (public clients) may call the endpoints a client calls
+/// directly. None of them reads cookies, so no credentials are allowed across origins.
+pub(crate) fn cross_origin() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
 
 /// Mounted under `/admin` (behind the admin token).

@@ -297,6 +297,16 @@ impl Provider {
         if new.vendor.trim().is_empty() || new.name.trim().is_empty() {
             return Err(OidcError::Invalid("vendor and name must not be empty".into()));
         }
+        // The vendor decides which pairwise ids the app's users get, so it must be a vendor
+        // the county already knows by its signing key (as for the vendor's plugins).
+        let trusted = self.platform.vendor_keys(Some(&new.county)).await.map_err(|e| OidcError::Invalid(e.to_string()))?;
+        if !trusted.iter().any(|k| k.vendor == new.vendor.trim()) {
+            return Err(OidcError::Invalid(format!(
+                "vendor `{}` has no key trusted by `{}`; trust its key first (linli admin trust-key)",
+                new.vendor.trim(),
+                new.county
+            )));
+        }
         if new.redirect_uris.is_empty() {
             return Err(OidcError::Invalid("at least one redirect URI is needed".into()));
         }
