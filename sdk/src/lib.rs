@@ -36,6 +36,7 @@ pub mod data;
 mod error;
 pub mod http;
 pub mod identity;
+pub mod ledger;
 pub mod log;
 mod router;
 
@@ -53,7 +54,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::data::{Collection, Page, Versioned};
     pub use crate::http::{Request, Response};
-    pub use crate::{base, identity, log, Error, ErrorCode, Params, Plugin, Router};
+    pub use crate::{base, identity, ledger, log, Error, ErrorCode, Params, Plugin, Router};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::json;
 }

@@ -12,6 +12,7 @@
 pub mod base;
 pub mod data;
 pub mod identity;
+pub mod ledger;
 pub mod log;
 
 use crate::packages::Manifest;
@@ -47,7 +48,7 @@ pub struct ScopeInfo {
     pub needs_consent: bool,
 }
 
-pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO];
+pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO, ledger::INFO];
 
 pub fn info(name: &str) -> Option<&'static CapabilityInfo> {
     KNOWN.iter().find(|c| c.name == name)
@@ -83,7 +84,8 @@ pub fn validate_manifest(manifest: &Manifest) -> Result<(), CapabilityError> {
             });
         }
     }
-    data::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: data::INFO.name, problem })
+    data::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: data::INFO.name, problem })?;
+    ledger::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: ledger::INFO.name, problem })
 }
 
 /// What `configure` needs to know about one installation.
@@ -114,10 +116,11 @@ pub struct Configured {
     pub data: Option<Arc<data::Partition>>,
     pub identity: Option<Arc<identity::IdentityConfig>>,
     pub base: Option<Arc<base::BaseConfig>>,
+    pub ledger: Option<Arc<ledger::Book>>,
 }
 
 pub fn configure(grant: &Grant<'_>) -> Configured {
-    Configured { data: data::configure(grant), identity: identity::configure(grant), base: base::configure(grant) }
+    Configured { data: data::configure(grant), identity: identity::configure(grant), base: base::configure(grant), ledger: ledger::configure(grant) }
 }
 
 /// Per-request state of every capability, inside the store's data.
@@ -126,6 +129,7 @@ pub struct InstanceCaps {
     pub data: data::DataState,
     pub identity: identity::IdentityState,
     pub base: base::BaseState,
+    pub ledger: ledger::LedgerState,
 }
 
 /// What the host knows about one request before the plugin runs.
@@ -142,6 +146,7 @@ impl Configured {
             data: data::DataState::new(self.data.clone(), request.deadline),
             identity: identity::IdentityState::new(self.identity.clone(), request.user, request.request_id.clone(), request.deadline),
             base: base::BaseState::new(self.base.clone(), request.request_id.clone(), request.deadline),
+            ledger: ledger::LedgerState::new(self.ledger.clone(), request.deadline),
             log: log::LogState::new(plugin_id, request.tenant_id, request.request_id),
         }
     }
@@ -170,6 +175,7 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
     wit::data::add_to_linker::<_, HasSelf<data::DataState>>(linker, |s| &mut s.caps.data)?;
     wit::identity::add_to_linker::<_, HasSelf<identity::IdentityState>>(linker, |s| &mut s.caps.identity)?;
     wit::base::add_to_linker::<_, HasSelf<base::BaseState>>(linker, |s| &mut s.caps.base)?;
+    wit::ledger::add_to_linker::<_, HasSelf<ledger::LedgerState>>(linker, |s| &mut s.caps.ledger)?;
     Ok(())
 }
 

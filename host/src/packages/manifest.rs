@@ -33,6 +33,9 @@ pub struct Manifest {
     pub limits: Limits,
     #[serde(default)]
     pub data: DataSettings,
+    /// Currencies of the plugin's ledger (`[ledger.currencies.CODE]`).
+    #[serde(default)]
+    pub ledger: crate::capabilities::ledger::LedgerSettings,
     /// sha256 (hex) of every file in the package except the manifest and signature.
     /// Filled in by `linli plugin pack`.
     #[serde(default)]

@@ -1,0 +1,179 @@
+//! The book on both databases: bad input changes nothing, idempotency keys apply once,
+//! reversals, limits, and the invariants after many concurrent transfers.
+use super::book::{check_invariants, Book, CurrencySettings, LedgerError, TransferRequest};
+use crate::store::{testing, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn time_bank_book(store: &Store, tenant: &str) -> Book {
+    let mut currencies = BTreeMap::new();
+    currencies.insert("hours".to_string(), CurrencySettings { name: "时间币".into(), decimals: 2, floor: 0, cap: Some(150_000) });
+    currencies.insert("points".to_string(), CurrencySettings { name: "积分".into(), decimals: 0, floor: 0, cap: None });
+    Book { store: store.clone(), plugin_id: "time-bank".into(), tenant_id: tenant.into(), currencies }
+}
+
+fn transfer(from: &str, to: &str, amount: i64, key: &str) -> TransferRequest {
+    TransferRequest { from: from.into(), to: to.into(), amount, idempotency_key: key.into(), memo: "测试".into() }
+}
+
+async fn movements(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM ledger_movements").fetch_one(&store.pool).await.unwrap()
+}
+
+async fn rules(store: Store) {
+    let book = time_bank_book(&store, "xingfu");
+    let issuer = book.open_account("hours", "pool:issuer").await.unwrap();
+    let issuer = book.set_limits(&issuer.id, -1_000_000_000, None).await.unwrap();
+    let alice = book.open_account("hours", "user:alice").await.unwrap();
+    let bob = book.open_account("hours", "user:bob").await.unwrap();
+    assert_eq!(book.open_account("hours", "user:alice").await.unwrap(), alice, "opening twice gives the same account");
+
+    let paid = book.transfer(&transfer(&issuer.id, &alice.id, 300, "k1")).await.unwrap();
+    assert_eq!((paid.from_balance, paid.to_balance, paid.replayed), (-300, 300, false));
+    let again = book.transfer(&transfer(&issuer.id, &alice.id, 300, "k1")).await.unwrap();
+    assert_eq!((again.transfer_id.as_str(), again.replayed, again.to_balance), (paid.transfer_id.as_str(), true, 300), "a retried key applies once");
+    let before = movements(&store).await;
+
+    // Bad input: a clear error, nothing written.
+    let points = book.open_account("points", "user:alice").await.unwrap();
+    let other_tenant = time_bank_book(&store, "heping").open_account("hours", "user:carol").await.unwrap();
+    let cases = [
+        (transfer(&alice.id, &bob.id, 0, "b1"), "amount"),
+        (transfer(&alice.id, &bob.id, -5, "b2"), "amount"),
+        (transfer(&alice.id, &alice.id, 5, "b3"), "two different accounts"),
+        (transfer(&alice.id, "nope", 5, "b4"), "no account"),
+        (transfer(&alice.id, &other_tenant.id, 5, "b5"), "no account"),
+        (transfer(&alice.id, &points.id, 5, "b6"), "currency mismatch"),
+        (transfer(&alice.id, &bob.id, 301, "b7"), "below its floor"),
+        (transfer(&alice.id, &bob.id, 5, "k1"), "already used"),
+        (transfer(&alice.id, &bob.id, 5, ""), "idempotency key"),
+    ];
+    for (request, why) in cases {
+        let e = book.transfer(&request).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{request:?}: {e}");
+    }
+    assert_eq!(book.open_account("euro", "user:alice").await.unwrap_err(), LedgerError::Invalid("unknown currency `euro`; the manifest declares: hours, points".into()));
+    assert!(matches!(book.open_account("hours", "alice").await, Err(LedgerError::Invalid(_))));
+    assert!(matches!(book.account(&other_tenant.id).await, Err(LedgerError::NotFound(_))), "another tenant's account is not visible");
+    assert_eq!(movements(&store).await, before, "nothing changed");
+    assert_eq!(book.account(&alice.id).await.unwrap().balance, 300);
+
+    // The cap (1,500.00 hours).
+    let capped = book.transfer(&transfer(&issuer.id, &bob.id, 150_001, "c1")).await.unwrap_err();
+    assert!(matches!(capped, LedgerError::Limit(_)), "{capped}");
+
+    // Reversal: a new transfer the other way, once.
+    let moved = book.transfer(&transfer(&alice.id, &bob.id, 100, "m1")).await.unwrap();
+    let undone = book.reverse(&moved.transfer_id, "r1", "录错了").await.unwrap();
+    assert_eq!((undone.from_balance, undone.to_balance), (0, 300));
+    assert_eq!(book.reverse(&moved.transfer_id, "r1", "录错了").await.unwrap().replayed, true);
+    assert!(matches!(book.reverse(&moved.transfer_id, "r2", "again").await, Err(LedgerError::Conflict(_))));
+    let (history, next) = book.history(&alice.id, None, 2).await.unwrap();
+    assert_eq!(history.iter().map(|m| m.amount).collect::<Vec<_>>(), vec![100, -100]);
+    assert_eq!(history[0].reverses.as_deref(), Some(moved.transfer_id.as_str()));
+    let (rest, end) = book.history(&alice.id, next.as_deref(), 2).await.unwrap();
+    assert_eq!((rest.len(), end), (1, None));
+    assert_eq!(rest[0].counterparty, issuer.id);
+
+    // Limits must contain the balance.
+    assert!(matches!(book.set_limits(&alice.id, 0, Some(100)).await, Err(LedgerError::Invalid(_))));
+    assert!(check_invariants(&store).await.unwrap().is_empty());
+}
+
+/// 64 tasks moving random amounts between a handful of accounts at once, each request
+/// sent twice (a retry): afterwards every invariant holds and each key applied once.
+async fn concurrent(store: Store) {
+    let book = Arc::new(time_bank_book(&store, "xingfu"));
+    let issuer = book.open_account("hours", "pool:issuer").await.unwrap();
+    book.set_limits(&issuer.id, -1_000_000_000, None).await.unwrap();
+    let mut accounts = vec![];
+    for n in 0..6 {
+        let account = book.open_account("hours", &format!("user:u{n}")).await.unwrap();
+        book.transfer(&transfer(&issuer.id, &account.id, 1_000, &format!("seed-{n}"))).await.unwrap();
+        accounts.push(account.id);
+    }
+    let accounts = Arc::new(accounts);
+    let mut tasks = vec![];
+    for worker in 0..64u64 {
+        let (book, accounts) = (book.clone(), accounts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut state = worker.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let mut applied = 0;
+            for step in 0..8 {
+                let from = &accounts[(next() % 6) as usize];
+                let to = &accounts[(next() % 6) as usize];
+                if from == to {
+                    continue;
+                }
+                let request = transfer(from, to, (next() % 400 + 1) as i64, &format!("w{worker}-{step}"));
+                let first = book.transfer(&request).await;
+                let retry = book.transfer(&request).await;
+                match (first, retry) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.transfer_id, b.transfer_id);
+                        assert!(!a.replayed && b.replayed);
+                        applied += 1;
+                    }
+                    // A refused transfer writes nothing, not even its key: the retry may
+                    // succeed once someone has paid the account in meanwhile.
+                    (Err(LedgerError::Limit(_)), Ok(b)) => {
+                        assert!(!b.replayed);
+                        applied += 1;
+                    }
+                    (Err(LedgerError::Limit(_)), Err(LedgerError::Limit(_))) => {}
+                    other => panic!("unexpected outcome {other:?}"),
+                }
+            }
+            applied
+        }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        applied += task.await.unwrap();
+    }
+    let transfers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transfers WHERE idempotency_key LIKE 'w%'").fetch_one(&store.pool).await.unwrap();
+    assert_eq!(transfers, applied, "each key applied exactly once");
+    assert_eq!(check_invariants(&store).await.unwrap(), Vec::<String>::new());
+    let total = member_total(&book, &accounts).await;
+    assert_eq!(total, 6_000, "no hour made or lost among the members");
+}
+
+async fn member_total(book: &Book, accounts: &[String]) -> i64 {
+    let mut total = 0;
+    for id in accounts {
+        total += book.account(id).await.unwrap().balance;
+    }
+    total
+}
+
+#[tokio::test]
+async fn rules_sqlite() {
+    let (store, _dir) = testing::sqlite().await;
+    rules(store).await;
+}
+
+#[tokio::test]
+async fn rules_postgres() {
+    if let Some(store) = testing::postgres().await {
+        rules(store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_transfers_keep_the_books_balanced_sqlite() {
+    let (store, _dir) = testing::sqlite().await;
+    concurrent(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_transfers_keep_the_books_balanced_postgres() {
+    if let Some(store) = testing::postgres().await {
+        concurrent(store).await;
+    }
+}

@@ -1,0 +1,258 @@
+//! The ledger under fire: the real `linli serve` process, a plugin moving time credits
+//! over HTTP for 64 concurrent clients, and the process killed with SIGKILL and restarted
+//! twice meanwhile. Afterwards the balances sum to zero, every account is within its floor
+//! and cap, and every idempotency key a client saw succeed was applied exactly once (and
+//! none it saw refused). Bad input gets a clear error and changes nothing. SQLite and
+//! PostgreSQL.
+use anyhow::{bail, Context, Result};
+use linli_host::capabilities::ledger::book::check_invariants;
+use linli_host::store::Store;
+use linli_tests::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const TOKEN: &str = "ledger-test-admin-token";
+const CLIENTS: usize = 64;
+const MEMBERS: usize = 8;
+
+/// `linli serve` as a child process on a fixed address, so it can be killed and come
+/// back where the clients expect it.
+struct Serve {
+    child: Option<Child>,
+    addr: String,
+    data_dir: std::path::PathBuf,
+    database_url: String,
+    http: reqwest::Client,
+}
+
+impl Serve {
+    async fn start(data_dir: std::path::PathBuf, database_url: String) -> Result<Self> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let mut serve = Self { child: None, addr, data_dir, database_url, http };
+        serve.spawn().await?;
+        Ok(serve)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("serve.log"))?;
+        let child = Command::new(linli_bin())
+            .arg("serve")
+            .env("LINLI_LISTEN", &self.addr)
+            .env("LINLI_DATA_DIR", &self.data_dir)
+            .env("LINLI_DATABASE_URL", &self.database_url)
+            .env("LINLI_ADMIN_TOKEN", TOKEN)
+            .env("LINLI_TENANTS_FILE", workspace_root().join("demo/tenants.toml"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        for _ in 0..600 {
+            if let Ok(reply) = self.http.get(format!("{}/readyz", self.url())).send().await {
+                if reply.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("linli serve did not become ready; see {}", self.data_dir.join("serve.log").display())
+    }
+
+    /// SIGKILL: no shutdown, no flushing, mid-transaction.
+    fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut request = self.http.request(method, format!("{}/admin{path}", self.url())).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = Reply::from(request.send().await?).await?;
+        if !(200..300).contains(&reply.status) {
+            bail!("admin {path}: {} {}", reply.status, reply.text);
+        }
+        Ok(reply.json())
+    }
+
+    async fn teller(&self, tenant: &str, method: reqwest::Method, path: &str, body: Value) -> Result<Reply> {
+        Reply::from(self.http.request(method, format!("{}/t/{tenant}/p/test-teller{path}", self.url())).json(&body).send().await?).await
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+async fn open(serve: &Serve, tenant: &str, currency: &str, owner: &str) -> Result<String> {
+    let account = serve.teller(tenant, reqwest::Method::POST, "/accounts", json!({ "currency": currency, "owner": owner })).await?.expect_status(200)?.json();
+    Ok(account["id"].as_str().context("account id")?.to_string())
+}
+
+async fn transfers(store: &Store) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transfers").fetch_one(&store.pool).await?)
+}
+
+/// What each client saw: keys applied and keys refused for the floor or cap.
+#[derive(Default)]
+struct Seen {
+    applied: BTreeSet<String>,
+    refused: BTreeSet<String>,
+}
+
+async fn ledger_survives_sigkill(backend: Backend) -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let database_url = match backend {
+        Backend::Sqlite => linli_host::store::sqlite_url(temp.path()),
+        Backend::Postgres => match linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base()).await {
+            Ok(url) => url,
+            Err(e) if linli_host::store::may_skip_postgres() => {
+                eprintln!("skipping the PostgreSQL run: {e}");
+                return Ok(());
+            }
+            Err(e) => bail!("PostgreSQL is required under CI=true: {e}"),
+        },
+    };
+    let mut serve = Serve::start(temp.path().to_path_buf(), database_url.clone()).await?;
+    let vendor = Vendor::new("linli-tests")?;
+    serve.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
+    let package = vendor.package("teller", |_| {})?;
+    let uploaded = Reply::from(serve.http.post(format!("{}/admin/packages?county={DEMO_COUNTY}", serve.url())).bearer_auth(TOKEN).body(package).send().await?).await?;
+    uploaded.expect_status(201)?;
+    for tenant in ["xingfu", "heping"] {
+        serve.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-teller", "version": "0.1.0", "tenant_id": tenant, "grants": ["ledger"], "limits": { "max_concurrency": 128 } }))).await?;
+    }
+    let store = Store::open(&database_url).await?;
+
+    // An issuer pool that may go into credit, and members it pays in.
+    let issuer = open(&serve, "xingfu", "hours", "pool:issuer").await?;
+    serve.teller("xingfu", reqwest::Method::PUT, &format!("/accounts/{issuer}/limits"), json!({ "floor": -100_000_000, "cap": null })).await?.expect_status(200)?;
+    let mut members = Vec::new();
+    for n in 0..MEMBERS {
+        let member = open(&serve, "xingfu", "hours", &format!("user:member{n}")).await?;
+        serve.teller("xingfu", reqwest::Method::POST, "/transfers", json!({ "payer": issuer, "payee": member, "amount": 2_000, "key": format!("seed-{n}") })).await?.expect_status(200)?;
+        members.push(member);
+    }
+
+    // Bad input: a clear error each, nothing written.
+    let points = open(&serve, "xingfu", "points", "user:member0").await?;
+    let elsewhere = open(&serve, "heping", "hours", "user:member0").await?;
+    let before = transfers(&store).await?;
+    for (body, status, code) in [
+        (json!({ "payer": members[0], "payee": members[1], "amount": 0, "key": "bad-1" }), 400, "invalid-argument"),
+        (json!({ "payer": members[0], "payee": members[1], "amount": -10, "key": "bad-2" }), 400, "invalid-argument"),
+        (json!({ "payer": members[0], "payee": "no-such-account", "amount": 10, "key": "bad-3" }), 404, "not-found"),
+        (json!({ "payer": members[0], "payee": elsewhere, "amount": 10, "key": "bad-4" }), 404, "not-found"),
+        (json!({ "payer": members[0], "payee": points, "amount": 10, "key": "bad-5" }), 400, "invalid-argument"),
+        (json!({ "payer": members[0], "payee": members[1], "amount": 2_001, "key": "bad-6" }), 429, "limit-exceeded"),
+        (json!({ "payer": members[0], "payee": members[1], "amount": 10, "key": "seed-0" }), 409, "conflict"),
+    ] {
+        let reply = serve.teller("xingfu", reqwest::Method::POST, "/transfers", body.clone()).await?;
+        assert_eq!((reply.status, reply.error_code().as_str()), (status, code), "{body}: {}", reply.text);
+        assert!(!reply.error_message().is_empty());
+    }
+    assert_eq!(transfers(&store).await?, before, "refused transfers change nothing");
+
+    // 64 clients, random transfers, each retried with its key until it gets an answer.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let url = serve.url();
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (stop, seen, members, url) = (stop.clone(), seen.clone(), members.clone(), url.clone());
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+            let mut state = (client as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let payer = &members[(next() % MEMBERS as u64) as usize];
+                let payee = &members[(next() % MEMBERS as u64) as usize];
+                if payer == payee {
+                    continue;
+                }
+                let key = format!("c{client}-{n}");
+                n += 1;
+                let body = json!({ "payer": payer, "payee": payee, "amount": next() % 300 + 1, "key": key });
+                loop {
+                    let sent = http.post(format!("{url}/t/xingfu/p/test-teller/transfers")).json(&body).send().await;
+                    let status = match sent {
+                        Ok(reply) => reply.status().as_u16(),
+                        // The host is down (killed): try again with the same key.
+                        Err(_) => 0,
+                    };
+                    match status {
+                        200 => {
+                            seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.applied.insert(key.clone());
+                            break;
+                        }
+                        429 => {
+                            seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.refused.insert(key.clone());
+                            break;
+                        }
+                        0 | 500..=599 => tokio::time::sleep(Duration::from_millis(20)).await,
+                        other => bail!("unexpected status {other} for {body}"),
+                    }
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        serve.kill()?;
+        serve.spawn().await?;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await??;
+    }
+
+    let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    eprintln!("{backend:?}: {} transfers applied, {} refused at a floor or cap, across two SIGKILLs", seen.applied.len(), seen.refused.len());
+    assert!(seen.applied.len() > 100, "the clients got little done ({} transfers): is the host up?", seen.applied.len());
+    let in_book: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM ledger_transfers WHERE idempotency_key LIKE 'c%'").fetch_all(&store.pool).await?;
+    let distinct: BTreeSet<String> = in_book.iter().cloned().collect();
+    assert_eq!(in_book.len(), distinct.len(), "no key applied twice");
+    assert_eq!(distinct, seen.applied, "exactly the keys the clients saw succeed are in the book");
+    assert!(seen.refused.is_disjoint(&distinct));
+    assert_eq!(check_invariants(&store).await?, Vec::<String>::new());
+    let mut total = 0;
+    for member in &members {
+        let account = serve.teller("xingfu", reqwest::Method::GET, &format!("/accounts/{member}"), json!({})).await?.expect_status(200)?.json();
+        total += account["balance"].as_i64().context("balance")?;
+    }
+    assert_eq!(total, 2_000 * MEMBERS as i64, "the members hold exactly what was paid in");
+    serve.kill()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ledger_survives_sigkill_sqlite() -> Result<()> {
+    ledger_survives_sigkill(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ledger_survives_sigkill_postgres() -> Result<()> {
+    ledger_survives_sigkill(Backend::Postgres).await
+}
