@@ -201,7 +201,7 @@ async fn main() -> Result<()> {
     println!("    plugin / native (median of rounds): throughput {throughput_ratio:.2}×, p99 {p99_ratio:.2}×");
 
     if let Some(path) = args.write {
-        let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        let date = linli_bench::today();
         let section = format!(
             "## Foundation (issue 3) — {date}\n\n\
              Command: `cargo run --release -p linli-bench -- --rounds {r} --seconds {s} --connections {c} --iterations {i} --write bench/RESULTS.md`\n\
@@ -219,15 +219,7 @@ async fn main() -> Result<()> {
             nr = native.per_second, np = native.p99_ms, pr = plugin.per_second, pp = plugin.p99_ms,
             tr = throughput_ratio, lr = p99_ratio,
         );
-        let header = "# Benchmark results\n\nEach section is rewritten by the command it names. Ratios compare against a native baseline measured in the same run.\n\n";
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
-        let others: String = existing
-            .split("\n## ")
-            .skip(1)
-            .filter(|s| !s.starts_with("Foundation (issue 3)"))
-            .map(|s| format!("\n## {s}"))
-            .collect();
-        std::fs::write(&path, format!("{header}{section}{others}"))?;
+        linli_bench::write_section(&path, "Foundation (issue 3)", &section)?;
         println!("wrote {path}");
     }
     host.stop().await;

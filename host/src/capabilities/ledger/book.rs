@@ -177,6 +177,22 @@ impl Book {
         }
     }
 
+    /// Both accounts of a transfer in one query; `not-found` names the missing one.
+    async fn pair(&self, from: &str, to: &str) -> Result<(Account, Account), LedgerError> {
+        let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id IN ($1, $2) AND plugin_id = $3 AND tenant_id = $4"))
+            .bind(from)
+            .bind(to)
+            .bind(&self.plugin_id)
+            .bind(&self.tenant_id)
+            .fetch_all(&self.store.pool)
+            .await?;
+        let accounts = rows.iter().map(account_from_row).collect::<Result<Vec<_>, _>>()?;
+        let find = |id: &str| {
+            accounts.iter().find(|a| a.id == id).cloned().ok_or_else(|| LedgerError::NotFound(format!("no account `{id}` in this installation's ledger")))
+        };
+        Ok((find(from)?, find(to)?))
+    }
+
     /// Movements of an account, newest first.
     pub async fn history(&self, account_id: &str, cursor: Option<&str>, limit: u32) -> Result<(Vec<Movement>, Option<String>), LedgerError> {
         if !(1..=200).contains(&limit) {
@@ -276,20 +292,16 @@ impl Book {
         }
         // Accounts never change currency or owner, so these checks hold inside the
         // transaction too; only balances need the transaction.
-        let from = self.account(&request.from).await?;
-        let to = self.account(&request.to).await?;
+        let (from, to) = self.pair(&request.from, &request.to).await?;
         if from.currency != to.currency {
             return Err(LedgerError::Invalid(format!("currency mismatch: `{}` is in {}, `{}` in {}", from.id, from.currency, to.id, to.currency)));
-        }
-        if let Some(receipt) = self.replay(request, reverses).await? {
-            return Ok(receipt);
         }
         let transfer_id = uuid::Uuid::now_v7().simple().to_string();
         let now = now_millis();
         let mut tx = self.store.pool.begin().await?;
         // The first statement writes, so SQLite takes its write lock here (waiting its turn)
-        // rather than failing to upgrade a read lock later. The unique key makes a
-        // concurrent second use of the idempotency key fail here.
+        // rather than failing to upgrade a read lock later. A key used before fails here on
+        // its unique index, and is answered from the book (replay or conflict).
         let inserted = sqlx::query(
             "INSERT INTO ledger_transfers (id, plugin_id, tenant_id, idempotency_key, currency, from_account, to_account, amount, memo, reverses, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -337,21 +349,25 @@ impl Book {
                     LedgerError::Limit(format!("account `{}` would rise above its cap of {}", account.id, account.cap.unwrap_or_default()))
                 });
             };
-            sqlx::query("INSERT INTO ledger_movements (id, transfer_id, account_id, amount, balance_after, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(uuid::Uuid::now_v7().simple().to_string())
-                .bind(&transfer_id)
-                .bind(&account.id)
-                .bind(delta)
-                .bind(balance)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
             if delta < 0 {
                 from_balance = balance;
             } else {
                 to_balance = balance;
             }
         }
+        sqlx::query("INSERT INTO ledger_movements (id, transfer_id, account_id, amount, balance_after, created_at) VALUES ($1, $2, $3, $4, $5, $6), ($7, $2, $8, $9, $10, $6)")
+            .bind(uuid::Uuid::now_v7().simple().to_string())
+            .bind(&transfer_id)
+            .bind(&from.id)
+            .bind(-request.amount)
+            .bind(from_balance)
+            .bind(now)
+            .bind(uuid::Uuid::now_v7().simple().to_string())
+            .bind(&to.id)
+            .bind(request.amount)
+            .bind(to_balance)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Receipt { transfer_id, from_balance, to_balance, replayed: false })
     }
