@@ -45,6 +45,33 @@ pub struct Setup {
     /// Base-data CSV files to import (each file once).
     #[serde(default)]
     pub base_imports: Vec<BaseImport>,
+    /// Requests to plugins made as one of the accounts, after everything else (e.g. a
+    /// plugin loading its demo data through its own API). They run at every start, so the
+    /// plugin's route must be idempotent; anything but a 2xx answer stops the start.
+    #[serde(default)]
+    pub plugin_requests: Vec<PluginCall>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginCall {
+    /// The plugin's route prefix (usually its id).
+    pub plugin: String,
+    /// The tenant the request is for, as in `/t/{tenant}/p/{plugin}/…`.
+    pub tenant: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// The path inside the plugin, e.g. `/demo/seed`.
+    pub path: String,
+    /// JSON text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The account the request is made as (its phone number).
+    pub as_phone: String,
+}
+
+fn default_method() -> String {
+    "POST".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +136,8 @@ pub enum SetupError {
     Import { what: String, message: String },
     #[error("creating the account {phone}: {source}")]
     Account { phone: String, source: crate::auth::AuthError },
+    #[error("{what}: {message}")]
+    PluginCall { what: String, message: String },
 }
 
 fn read(path: &Path) -> Result<String, SetupError> {
@@ -204,6 +233,39 @@ impl Setup {
                 Err(e) => return Err(SetupError::Account { phone: crate::auth::accounts::mask_phone(&account.phone), source: e }),
             }
         }
+        for call in &self.plugin_requests {
+            call_plugin(platform, auth, call).await?;
+        }
         Ok(())
     }
+}
+
+async fn call_plugin(platform: &Platform, auth: &crate::auth::Auth, call: &PluginCall) -> Result<(), SetupError> {
+    use crate::capabilities::identity::RequestUser;
+    let what = format!("{} {} of `{}` at {}", call.method, call.path, call.plugin, call.tenant);
+    let fail = |message: String| SetupError::PluginCall { what: what.clone(), message };
+    let plugin = platform.resolve(&call.plugin, &call.tenant).ok_or_else(|| fail("no such plugin serves that tenant".into()))?;
+    let account_id = crate::auth::accounts::id_by_phone(&platform.store, &call.as_phone).await.map_err(|e| fail(e.to_string()))?;
+    let account = match account_id {
+        Some(id) => auth.account(&id).await.map_err(|e| fail(e.to_string()))?,
+        None => None,
+    }
+    .ok_or_else(|| fail(format!("no account with the phone {}", crate::auth::accounts::mask_phone(&call.as_phone))))?;
+    let user = RequestUser::at(&platform.tenants(), account.id, account.display_name, account.kind, account.tenant_id, account.roles, &call.tenant);
+    let request = crate::runtime::PluginRequest {
+        method: call.method.to_uppercase(),
+        path: call.path.clone(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: call.body.clone().unwrap_or_default().into_bytes(),
+        tenant: call.tenant.clone(),
+        request_id: format!("setup-{}", uuid::Uuid::new_v4().simple()),
+        user: Some(std::sync::Arc::new(user)),
+    };
+    let response = platform.runtime.invoke(plugin, request).await.map_err(|e| fail(e.to_string()))?;
+    if !(200..300).contains(&response.status) {
+        return Err(fail(format!("answered {}: {}", response.status, String::from_utf8_lossy(&response.body))));
+    }
+    tracing::info!(call = what, answer = %String::from_utf8_lossy(&response.body), "set-up request done");
+    Ok(())
 }

@@ -121,18 +121,22 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     std::fs::write(work.path().join("linli.pub"), vendor.public_key())?;
     std::fs::copy(workspace_root().join("demo/tenants.toml"), work.path().join("tenants.toml"))?;
     std::fs::write(work.path().join("legal-aid.lpkg"), vendor.package("legal-aid", |_| {})?)?;
+    std::fs::write(work.path().join("time-bank.lpkg"), vendor.package("time-bank", |_| {})?)?;
     std::fs::create_dir_all(work.path().join("base"))?;
-    std::fs::copy(workspace_root().join("demo/base/demo-accounts.csv"), work.path().join("base/demo-accounts.csv"))?;
+    for csv in ["demo-accounts.csv", "demo-volunteers.csv"] {
+        std::fs::copy(workspace_root().join("demo/base").join(csv), work.path().join("base").join(csv))?;
+    }
     text = text
         .replace("../.linli-demo/keys/linli.pub", "linli.pub")
         .replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg")
-        .replace("../plugins/legal-aid/dist/legal-aid-0.1.0.lpkg", "legal-aid.lpkg");
+        .replace("../plugins/legal-aid/dist/legal-aid-0.1.0.lpkg", "legal-aid.lpkg")
+        .replace("../plugins/time-bank/dist/time-bank-0.1.0.lpkg", "time-bank.lpkg");
     std::fs::write(work.path().join("setup.toml"), text)?;
     for _ in 0..2 {
         let setup = linli_host::setup::Setup::load(&work.path().join("setup.toml"))?;
         setup.apply(&server.platform, &server.auth).await?;
     }
-    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(4));
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(5));
     // The generated county and the demo resident's record are there once.
     let residents = host.operator().get("/api/base/residents?limit=1").await?.expect_status(200)?.json();
     let total = residents["total_in_scope"].as_i64().unwrap_or(0);
@@ -141,6 +145,12 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     assert!(wang["items"].as_array().is_some_and(|a| a.iter().any(|r| r["phone"] == "138****0001")), "{wang}");
     let login = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13800000001", "password": "linli-demo-2026" })).send().await?;
     assert_eq!(login.status(), 200);
+    // The time bank's demo members were loaded once per community, through the plugin.
+    let tokens: serde_json::Value = login.json().await?;
+    let stats = host.client.get(format!("{}/t/xingfu/p/time-bank/stats", host.url)).bearer_auth(tokens["access_token"].as_str().unwrap_or_default()).send().await?.json::<serde_json::Value>().await?;
+    let rows = stats.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 4, "{stats}");
+    assert!(rows.iter().all(|r| r["members"] == 80 && r["needs"].as_i64().unwrap_or(0) + r["offers"].as_i64().unwrap_or(0) > 10), "{stats}");
     host.stop().await;
     Ok(())
 }

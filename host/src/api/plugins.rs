@@ -12,7 +12,6 @@ use crate::auth::sessions::Claims;
 use crate::auth::AuthError;
 use crate::capabilities::identity::RequestUser;
 use crate::runtime::{InvokeError, LoadedPlugin, PluginRequest};
-use crate::tenancy::TenantTree;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -89,18 +88,6 @@ async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Clai
     state.auth.verify(token).await.map(Some).map_err(refuse)
 }
 
-/// The user as the identity capability presents it: only roles that reach `tenant`
-/// (held at it, above it or below it).
-fn request_user(tree: &TenantTree, claims: Claims, tenant: &str) -> RequestUser {
-    let roles = claims
-        .roles
-        .into_iter()
-        .filter(|grant| tree.is_within(tenant, &grant.tenant) || tree.is_within(&grant.tenant, tenant))
-        .map(|grant| (grant.role.as_str().to_string(), grant.tenant))
-        .collect();
-    RequestUser { account_id: claims.sub, display_name: claims.name, kind: claims.kind, community: claims.tenant, roles }
-}
-
 /// Request ids: unique per process start (random prefix) and cheap (a counter), so that
 /// tagging every request does not cost a system call for randomness.
 fn request_id() -> String {
@@ -143,7 +130,7 @@ async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, rout
         query: uri.query().unwrap_or_default().to_string(),
         headers: plugin_headers,
         body: body.to_vec(),
-        user: session.map(|claims| Arc::new(request_user(&tree, claims, &tenant))),
+        user: session.map(|c| Arc::new(RequestUser::at(&tree, c.sub, c.name, c.kind, c.tenant, c.roles, &tenant))),
         tenant,
         request_id: request_id.clone(),
     };

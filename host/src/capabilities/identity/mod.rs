@@ -43,6 +43,19 @@ pub struct RequestUser {
     pub roles: Vec<(String, String)>,
 }
 
+impl RequestUser {
+    /// The user as a plugin at `tenant` sees them: only roles that reach `tenant` (held at
+    /// it, above it or below it).
+    pub fn at(tree: &crate::tenancy::TenantTree, account_id: String, display_name: String, kind: AccountKind, community: Option<String>, roles: Vec<crate::auth::accounts::RoleGrant>, tenant: &str) -> Self {
+        let roles = roles
+            .into_iter()
+            .filter(|grant| tree.is_within(tenant, &grant.tenant) || tree.is_within(&grant.tenant, tenant))
+            .map(|grant| (grant.role.as_str().to_string(), grant.tenant))
+            .collect();
+        Self { account_id, display_name, kind, community, roles }
+    }
+}
+
 /// Derives pairwise ids: HMAC-SHA256 over (vendor, account) with a host secret kept in the
 /// database, so every replica derives the same id and no vendor can link its ids to
 /// another vendor's.
