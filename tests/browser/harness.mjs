@@ -7,11 +7,16 @@ import { mkdirSync } from "node:fs";
 export async function runFlow(artifacts, flow) {
   mkdirSync(artifacts, { recursive: true });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
-  const page = await browser.newPage({ viewport: { width: 420, height: 900 }, locale: "zh-CN" });
-  page.setDefaultTimeout(15000);
-  const shot = (name) => page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+  // Each person gets a browser context of their own (their own cookies).
+  const person = async () => {
+    const page = await browser.newPage({ viewport: { width: 420, height: 900 }, locale: "zh-CN" });
+    page.setDefaultTimeout(15000);
+    return page;
+  };
+  const page = await person();
+  const shot = (name, which = page) => which.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
   try {
-    console.log(JSON.stringify(await flow(page, shot)));
+    console.log(JSON.stringify(await flow(page, shot, person)));
   } catch (e) {
     await shot("failure").catch(() => {});
     console.error(String(e?.stack || e));

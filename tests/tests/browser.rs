@@ -103,3 +103,29 @@ async fn resident_signs_in_to_a_vendor_app(host: TestHost) -> anyhow::Result<()>
     Ok(())
 }
 on_both_databases!(oidc_sign_in_in_chromium, resident_signs_in_to_a_vendor_app);
+
+/// The time bank in the app, two people: the elder joins (consent to her real name) and
+/// posts a need, the volunteer joins and takes it on, the elder confirms, the volunteer's
+/// hour is credited.
+async fn a_need_from_posting_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    host.publish(&vendor, "time-bank", &["data", "identity", "identity:real-name", "ledger"], &["demo-county"]).await?;
+    let records = format!("姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g1\n", id_number("33078219560312002"), id_number("33078219900101001"));
+    assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
+    host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let volunteer = host.person(json!({ "kind": "resident", "phone": "13800000002", "display_name": "小李", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let result = run_script(&host, "time_bank.mjs", "time-bank", &[&host.url, "{artifacts}", "13800000001", "13800000002", PASSWORD]).await?;
+    let task = result["task"].as_str().unwrap_or_default();
+    // What the pages showed is what the host holds.
+    let mine = volunteer.get("/t/xingfu/p/time-bank/tasks/mine").await?.expect_status(200)?.json();
+    let done = mine.as_array().and_then(|all| all.iter().find(|t| t["id"] == task)).cloned().unwrap_or_default();
+    assert_eq!((done["status"].as_str(), done["owner_name"].as_str(), done["counterpart_name"].as_str()), (Some("completed"), Some("王秀英"), Some("李志强")), "{mine}");
+    assert_eq!(volunteer.get("/t/xingfu/p/time-bank/me").await?.expect_status(200)?.json()["balance"], 100);
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(time_bank_in_chromium, a_need_from_posting_to_credited_hours);
