@@ -132,21 +132,27 @@ pub struct TestHost {
 
 pub const DEMO_COUNTY: &str = "demo-county";
 
+/// A fresh database for a test: SQLite in `dir`, or a new PostgreSQL schema. None only when
+/// PostgreSQL is asked for, missing, and CI is not set (under CI=true that is an error).
+pub async fn database_url(backend: Backend, dir: &Path) -> Result<Option<String>> {
+    match backend {
+        Backend::Sqlite => Ok(Some(linli_host::store::sqlite_url(dir))),
+        Backend::Postgres => match linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base()).await {
+            Ok(url) => Ok(Some(url)),
+            Err(e) if linli_host::store::may_skip_postgres() => {
+                eprintln!("skipping the PostgreSQL run: {e}");
+                Ok(None)
+            }
+            Err(e) => bail!("PostgreSQL is required under CI=true: {e}"),
+        },
+    }
+}
+
 impl TestHost {
     /// None only when PostgreSQL is asked for, missing, and CI is not set.
     pub async fn start(backend: Backend) -> Result<Option<Self>> {
         let temp = tempfile::tempdir()?;
-        let database_url = match backend {
-            Backend::Sqlite => linli_host::store::sqlite_url(temp.path()),
-            Backend::Postgres => match linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base()).await {
-                Ok(url) => url,
-                Err(e) if linli_host::store::may_skip_postgres() => {
-                    eprintln!("skipping the PostgreSQL run: {e}");
-                    return Ok(None);
-                }
-                Err(e) => bail!("PostgreSQL is required under CI=true: {e}"),
-            },
-        };
+        let Some(database_url) = database_url(backend, temp.path()).await? else { return Ok(None) };
         let data_dir = temp.path().to_path_buf();
         let mut host = Self::start_with(data_dir, database_url, std::sync::Arc::new(temp), |_| {}).await?;
         host.load_demo_tenants().await?;

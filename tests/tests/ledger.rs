@@ -116,17 +116,7 @@ struct Seen {
 
 async fn ledger_survives_sigkill(backend: Backend) -> Result<()> {
     let temp = tempfile::tempdir()?;
-    let database_url = match backend {
-        Backend::Sqlite => linli_host::store::sqlite_url(temp.path()),
-        Backend::Postgres => match linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base()).await {
-            Ok(url) => url,
-            Err(e) if linli_host::store::may_skip_postgres() => {
-                eprintln!("skipping the PostgreSQL run: {e}");
-                return Ok(());
-            }
-            Err(e) => bail!("PostgreSQL is required under CI=true: {e}"),
-        },
-    };
+    let Some(database_url) = database_url(backend, temp.path()).await? else { return Ok(()) };
     let mut serve = Serve::start(temp.path().to_path_buf(), database_url.clone()).await?;
     let vendor = Vendor::new("linli-tests")?;
     serve.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
