@@ -248,7 +248,8 @@ async fn bad_packages(host: TestHost) -> anyhow::Result<()> {
 
     // Install-time checks: grants beyond the request, unknown tenants and limits.
     host.upload(good.clone()).await?.expect_status(201)?;
-    expect_rejected(host.install("hello", "0.1.0", "xingfu", &["ledger"], json!({})).await?, 422, "no such capability");
+    expect_rejected(host.install("hello", "0.1.0", "xingfu", &["teleport"], json!({})).await?, 422, "no such capability");
+    expect_rejected(host.install("hello", "0.1.0", "xingfu", &["ledger"], json!({})).await?, 422, "does not request it");
     let nosy = vendor.package("nosy", |_| {})?;
     host.upload(nosy).await?.expect_status(201)?;
     expect_rejected(host.install("hello", "0.1.0", "atlantis", &[], json!({})).await?, 404, "does not exist");

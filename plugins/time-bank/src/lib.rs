@@ -746,10 +746,12 @@ impl Plugin for TimeBank {
             .post("/members", |req, _| join(req))
             .post("/tasks", |req, _| post_task(req))
             .get("/tasks", |req, _| {
-                require_member()?;
+                let (_, member) = require_member()?;
                 let status = req.query_param("status").unwrap_or_else(|| "open".into());
                 let kind = req.query_param("kind");
                 let category = req.query_param("category");
+                // The member's own community unless another (or `all`) is asked for.
+                let community = req.query_param("community").unwrap_or_else(|| member.community.clone());
                 let mut found: Vec<Task> = all_tasks(Some(("status", &status)))?
                     .into_iter()
                     .filter(|t| {
@@ -761,6 +763,7 @@ impl Plugin for TimeBank {
                         })
                     })
                     .filter(|t| category.as_deref().is_none_or(|c| t.category == c))
+                    .filter(|t| community == "all" || t.community == community)
                     .collect();
                 found.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
                 Ok(Response::json(200, &found))
