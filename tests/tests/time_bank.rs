@@ -101,6 +101,14 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
     let broke = json!({ "kind": "need", "category": "代购", "title": "再买一次", "starts_at": "2026-11-27T16:00", "minutes": 60, "place": "幸福社区", "payment": "hours" });
     assert_eq!(volunteer.post(&format!("{BASE}/tasks"), broke).await?.status, 429, "no hours left to spend");
 
+    // Donating to another member; an unknown member is refused.
+    let elder_id = joined["id"].as_str().unwrap_or_default();
+    let gift = helper.post(&format!("{BASE}/donations"), json!({ "to": elder_id, "amount": 25, "key": "g1" })).await?.expect_status(200)?.json();
+    assert_eq!(gift["balance"], 75);
+    assert_eq!(balance(&elder).await?, 25);
+    assert_eq!(helper.post(&format!("{BASE}/donations"), json!({ "to": "nobody", "amount": 25, "key": "g2" })).await?.status, 404);
+    assert_eq!(balance(&helper).await?, 75);
+
     // Statistics for the dashboards.
     let stats = elder.get(&format!("{BASE}/stats")).await?.expect_status(200)?.json();
     let xingfu = stats.as_array().and_then(|rows| rows.iter().find(|r| r["community"] == "xingfu")).cloned().unwrap_or_default();
