@@ -22,6 +22,10 @@ pub struct Config {
     /// The URL printed for people to open; defaults to `http://{listen}`.
     pub public_url: Option<String>,
     pub runtime: RuntimeConfig,
+    /// MQTT broker, ingest limits, telemetry retention (`[devices]`).
+    pub devices: crate::capabilities::devices::DevicesConfig,
+    /// Delivery of platform events to plugins (`[events]`).
+    pub events: crate::capabilities::events::EventsConfig,
 }
 
 impl Default for Config {
@@ -34,6 +38,8 @@ impl Default for Config {
             tenants_file: None,
             public_url: None,
             runtime: RuntimeConfig::default(),
+            devices: Default::default(),
+            events: Default::default(),
         }
     }
 }

@@ -65,6 +65,7 @@ impl Server {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.platform.shutdown().await;
     }
 
     /// Serve until the process is asked to stop (Ctrl-C or SIGTERM).
@@ -120,7 +121,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let store = store::Store::open(&config.database_url()).await?;
     let metrics = Arc::new(Metrics::new());
     let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
-    let platform = Platform::start(store, runtime, metrics).await?;
+    let platform = Platform::start(store, runtime, metrics, config.devices.clone(), config.events).await?;
     let admin_token = admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;

@@ -10,6 +10,12 @@ pub struct Metrics {
     pub failures: IntCounterVec,
     pub live_instances: IntGauge,
     pub installations: IntGauge,
+    /// Device messages by outcome: accepted, malformed, oversized, unknown-device, bad-topic.
+    pub device_messages: IntCounterVec,
+    /// Alarm transitions: raised, cleared, suppressed.
+    pub alarms: IntCounterVec,
+    /// Event deliveries by outcome: delivered, retry, dead.
+    pub events_delivered: IntCounterVec,
 }
 
 impl Metrics {
@@ -24,8 +30,13 @@ impl Metrics {
         let failures = IntCounterVec::new(Opts::new("plugin_failures_total", "Plugin traps, timeouts, memory-limit hits and rejections"), &["plugin", "kind"]);
         let live_instances = IntGauge::new("plugin_live_instances", "Plugin instances running now");
         let installations = IntGauge::new("installations", "Active installations");
+        let device_messages = IntCounterVec::new(Opts::new("device_messages_total", "Device messages by outcome"), &["outcome"]);
+        let alarms = IntCounterVec::new(Opts::new("alarms_total", "Alarm transitions"), &["transition"]);
+        let events_delivered = IntCounterVec::new(Opts::new("event_deliveries_total", "Event delivery attempts by outcome"), &["outcome"]);
         // The metric names and labels above are static and valid, so construction cannot
         // fail; registration of distinct names cannot collide.
+        let (device_messages, alarms, events_delivered) =
+            (device_messages.expect("static metric"), alarms.expect("static metric"), events_delivered.expect("static metric"));
         let (requests, latency, failures, live_instances, installations) = (
             requests.expect("static metric"),
             latency.expect("static metric"),
@@ -39,10 +50,13 @@ impl Metrics {
             Box::new(failures.clone()),
             Box::new(live_instances.clone()),
             Box::new(installations.clone()),
+            Box::new(device_messages.clone()),
+            Box::new(alarms.clone()),
+            Box::new(events_delivered.clone()),
         ] {
             let _ = registry.register(collector);
         }
-        Self { registry, requests, latency, failures, live_instances, installations }
+        Self { registry, requests, latency, failures, live_instances, installations, device_messages, alarms, events_delivered }
     }
 
     pub fn render(&self) -> String {

@@ -1,6 +1,8 @@
 //! The host's operations on packages, tenants and installations, and the live routing
 //! table. Every operation checks everything before it writes, so a failed one changes
 //! nothing.
+use crate::capabilities::devices::{Devices, DevicesConfig};
+use crate::capabilities::events::{EventsConfig, Outbox, Subscription};
 use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
 use crate::packages::repo::{self as package_repo, PackageSummary};
@@ -34,6 +36,8 @@ pub enum PlatformError {
     Tenants(#[from] TreeError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Devices(#[from] crate::capabilities::devices::DeviceError),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -68,6 +72,9 @@ pub struct Platform {
     pub metrics: Arc<Metrics>,
     pub tree: SharedTree,
     pairwise: Arc<crate::capabilities::identity::PairwiseIds>,
+    /// Platform events waiting for, or delivered to, plugins.
+    pub outbox: Arc<Outbox>,
+    pub devices: Arc<Devices>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
 }
@@ -75,17 +82,33 @@ pub struct Platform {
 impl Platform {
     /// Load the tenant tree and activate every installation. An installation that no
     /// longer loads is logged and left out; the rest serve.
-    pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Result<Arc<Self>, PlatformError> {
-        let tree = TenantTree::from_nodes(repo::load_tenants(&store).await?);
+    pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>, devices: DevicesConfig, events: EventsConfig) -> Result<Arc<Self>, PlatformError> {
+        let tree = SharedTree::new(TenantTree::from_nodes(repo::load_tenants(&store).await?));
         let pairwise = Arc::new(crate::capabilities::identity::PairwiseIds::load(&store).await?);
-        let platform = Arc::new(Self { store, runtime, metrics, tree: SharedTree::new(tree), pairwise, routes: RwLock::default() });
+        let outbox = Arc::new(Outbox::new(store.clone(), tree.clone(), events));
+        let devices = Devices::new(store.clone(), outbox.clone(), tree.clone(), metrics.clone(), devices).await?;
+        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, routes: RwLock::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
                 Err(e) => tracing::error!(installation = inst.id, "installation not activated: {e}"),
             }
         }
+        tokio::spawn(crate::capabilities::events::dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
+        platform.devices.start()?;
         Ok(platform)
+    }
+
+    /// Stop the background work: event delivery, device ingest.
+    pub async fn shutdown(&self) {
+        self.outbox.stop.send_replace(true);
+        self.devices.stop().await;
+    }
+
+    /// The active installation with this id.
+    pub fn loaded(&self, installation_id: &str) -> Option<Arc<LoadedPlugin>> {
+        let routes = self.routes.read().ok()?;
+        routes.values().flat_map(|by_tenant| by_tenant.values()).find(|p| p.installation.id == installation_id).cloned()
     }
 
     /// Derives the per-vendor user ids (plugins and OIDC clients alike).
@@ -288,6 +311,7 @@ impl Platform {
             granted: &inst.grants,
             pairwise: &self.pairwise,
             tree: &self.tree,
+            devices: &self.devices,
         });
         let assets = package
             .files
@@ -302,6 +326,18 @@ impl Platform {
     }
 
     fn activate(&self, loaded: Arc<LoadedPlugin>) {
+        let events = &loaded.manifest.events;
+        if (events.subscribe.is_empty() && events.schedules.is_empty()) || !loaded.handles_events() {
+            self.outbox.unsubscribe(&loaded.installation.id);
+        } else {
+            self.outbox.subscribe(Subscription {
+                installation_id: loaded.installation.id.clone(),
+                tenant_id: loaded.installation.tenant_id.clone(),
+                kinds: events.subscribe.clone(),
+                schedules: events.schedules.clone(),
+                devices_granted: loaded.installation.grants.iter().any(|g| g == "devices"),
+            });
+        }
         if let Ok(mut routes) = self.routes.write() {
             let prefix = loaded.installation.route_prefix.clone();
             routes.entry(prefix).or_default().insert(loaded.installation.tenant_id.clone(), loaded);
@@ -310,6 +346,7 @@ impl Platform {
     }
 
     fn deactivate(&self, inst: &Installation) {
+        self.outbox.unsubscribe(&inst.id);
         if let Ok(mut routes) = self.routes.write() {
             if let Some(by_tenant) = routes.get_mut(&inst.route_prefix) {
                 by_tenant.remove(&inst.tenant_id);

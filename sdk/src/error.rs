@@ -76,3 +76,9 @@ impl From<serde_json::Error> for Error {
         Self::invalid(format!("bad JSON: {e}"))
     }
 }
+
+impl From<Error> for types::Error {
+    fn from(e: Error) -> Self {
+        Self { code: e.code, message: e.message }
+    }
+}

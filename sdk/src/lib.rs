@@ -33,7 +33,9 @@ pub mod bindings {
 
 pub mod base;
 pub mod data;
+pub mod devices;
 mod error;
+pub mod events;
 pub mod http;
 pub mod identity;
 pub mod ledger;
@@ -48,13 +50,20 @@ pub use router::{Params, Router};
 /// building the router per request is cheap and keeps plugins free of global state.
 pub trait Plugin {
     fn router() -> Router;
+
+    /// A platform event the manifest subscribed to (see [`events`]). `Ok` acknowledges it;
+    /// an `Err` has it delivered again later.
+    fn on_event(event: events::Event) -> Result<(), Error> {
+        let _ = event;
+        Ok(())
+    }
 }
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::data::{Collection, Page, Versioned};
     pub use crate::http::{Request, Response};
-    pub use crate::{base, identity, ledger, log, Error, ErrorCode, Params, Plugin, Router};
+    pub use crate::{base, devices, events, identity, ledger, log, Error, ErrorCode, Params, Plugin, Router};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::json;
 }
@@ -75,6 +84,13 @@ macro_rules! export {
                     request: $crate::bindings::linli::platform::http_types::Request,
                 ) -> $crate::bindings::linli::platform::http_types::Response {
                     $crate::__dispatch::<$plugin>(request)
+                }
+            }
+            impl $crate::bindings::exports::linli::platform::event_handler::Guest for __LinliHandler {
+                fn on_event(
+                    event: $crate::events::Event,
+                ) -> Result<(), $crate::bindings::linli::platform::types::Error> {
+                    <$plugin as $crate::Plugin>::on_event(event).map_err(Into::into)
                 }
             }
             $crate::bindings::__export_plugin_world!(__LinliHandler with_types_in $crate::bindings);

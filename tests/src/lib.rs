@@ -122,6 +122,8 @@ pub fn set_version(version: &str) -> impl FnOnce(&mut toml::Table) + '_ {
 /// A host serving on a free port, on SQLite in a temp dir or on a fresh PostgreSQL schema.
 pub struct TestHost {
     pub server: Option<linli_host::Server>,
+    /// What it was started with; a restart keeps it (on a new port).
+    pub config: Config,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub url: String,
@@ -131,6 +133,21 @@ pub struct TestHost {
 }
 
 pub const DEMO_COUNTY: &str = "demo-county";
+
+/// The MQTT broker tests use: `LINLI_TEST_MQTT_URL`, else the local Mosquitto. None only
+/// when it is not reachable and CI is not set (under CI=true that is an error).
+pub async fn mqtt_url() -> Result<Option<String>> {
+    let url = std::env::var("LINLI_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".to_string());
+    let addr = url.trim_start_matches("mqtt://").trim_end_matches('/').to_string();
+    match tokio::net::TcpStream::connect(&addr).await {
+        Ok(_) => Ok(Some(url)),
+        Err(e) if linli_host::store::may_skip_postgres() => {
+            eprintln!("skipping: no MQTT broker at {url}: {e}");
+            Ok(None)
+        }
+        Err(e) => bail!("an MQTT broker is required under CI=true; none at {url}: {e}"),
+    }
+}
 
 /// A fresh database for a test: SQLite in `dir`, or a new PostgreSQL schema. None only when
 /// PostgreSQL is asked for, missing, and CI is not set (under CI=true that is an error).
@@ -159,11 +176,29 @@ impl TestHost {
         Ok(Some(host))
     }
 
+    /// Like `start`, with the configuration changed by `tune` (kept across restarts).
+    pub async fn start_tuned(backend: Backend, tune: impl FnOnce(&mut Config)) -> Result<Option<Self>> {
+        let temp = tempfile::tempdir()?;
+        let Some(database_url) = database_url(backend, temp.path()).await? else { return Ok(None) };
+        let data_dir = temp.path().to_path_buf();
+        let mut host = Self::start_with(data_dir, database_url, std::sync::Arc::new(temp), tune).await?;
+        host.load_demo_tenants().await?;
+        Ok(Some(host))
+    }
+
     async fn start_with(data_dir: PathBuf, database_url: String, temp: std::sync::Arc<tempfile::TempDir>, tune: impl FnOnce(&mut Config)) -> Result<Self> {
         let mut config = Config { listen: "127.0.0.1:0".into(), data_dir: data_dir.clone(), database_url: database_url.clone(), ..Config::default() };
+        // Tests that want devices name their broker; many hosts run at once.
+        config.devices.broker = "off".into();
         tune(&mut config);
-        let server = linli_host::start(config, None).await?;
+        Self::start_config(config, temp).await
+    }
+
+    async fn start_config(config: Config, temp: std::sync::Arc<tempfile::TempDir>) -> Result<Self> {
+        let (data_dir, database_url) = (config.data_dir.clone(), config.database_url.clone());
+        let server = linli_host::start(config.clone(), None).await?;
         Ok(Self {
+            config,
             url: server.url(),
             admin_token: server.admin_token.clone(),
             server: Some(server),
@@ -179,7 +214,7 @@ impl TestHost {
         if let Some(server) = self.server.take() {
             server.stop().await;
         }
-        Self::start_with(self.data_dir.clone(), self.database_url.clone(), self._temp.clone(), |_| {}).await
+        Self::start_config(self.config.clone(), self._temp.clone()).await
     }
 
     pub async fn load_demo_tenants(&mut self) -> Result<()> {

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/accounts", post(create_account))
         .route("/signing-keys/rotate", post(rotate_signing_key))
         .merge(super::oidc::admin_router())
+        .merge(super::devices::admin_router())
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 

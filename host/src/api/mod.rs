@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod base;
+pub mod devices;
 mod home;
 pub(crate) mod oidc;
 mod plugins;
@@ -30,6 +31,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(auth::AuthApi::openapi());
     doc.merge(base::BaseApi::openapi());
     doc.merge(oidc::OidcApi::openapi());
+    doc.merge(devices::DevicesApi::openapi());
     doc
 }
 
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin", admin::router(state.clone()))
         .merge(auth::router())
         .merge(base::router())
+        .merge(devices::router())
         .merge(oidc::router())
         .merge(crate::web::router())
         .merge(plugins::router())
@@ -145,6 +148,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn device_status(e: &crate::capabilities::devices::DeviceError) -> (StatusCode, &'static str) {
+    use crate::capabilities::devices::DeviceError as D;
+    match e {
+        D::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
+        D::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+        D::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        D::Denied(_) => (StatusCode::FORBIDDEN, "permission-denied"),
+        D::Unavailable(_) => (StatusCode::GATEWAY_TIMEOUT, "unavailable"),
+        D::Config(_) | D::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    }
+}
+
+impl From<crate::capabilities::devices::DeviceError> for ApiError {
+    fn from(e: crate::capabilities::devices::DeviceError) -> Self {
+        let (status, code) = device_status(&e);
+        if status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT {
+            tracing::error!("{e}");
+        }
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<PlatformError> for ApiError {
     fn from(e: PlatformError) -> Self {
         use PlatformError as E;
@@ -155,6 +180,7 @@ impl From<PlatformError> for ApiError {
             E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             E::Untrusted(_) => (StatusCode::FORBIDDEN, "untrusted-key"),
             E::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            E::Devices(d) => device_status(d),
         };
         if status.is_server_error() {
             tracing::error!("{e}");

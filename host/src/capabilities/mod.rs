@@ -11,6 +11,8 @@
 //! `Configured` and `InstanceCaps`, and one `add_to_linker` line.
 pub mod base;
 pub mod data;
+pub mod devices;
+pub mod events;
 pub mod identity;
 pub mod ledger;
 pub mod log;
@@ -48,7 +50,7 @@ pub struct ScopeInfo {
     pub needs_consent: bool,
 }
 
-pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO, ledger::INFO];
+pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO, ledger::INFO, devices::INFO];
 
 pub fn info(name: &str) -> Option<&'static CapabilityInfo> {
     KNOWN.iter().find(|c| c.name == name)
@@ -85,7 +87,8 @@ pub fn validate_manifest(manifest: &Manifest) -> Result<(), CapabilityError> {
         }
     }
     data::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: data::INFO.name, problem })?;
-    ledger::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: ledger::INFO.name, problem })
+    ledger::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: ledger::INFO.name, problem })?;
+    events::validate_manifest(manifest).map_err(|problem| CapabilityError::Manifest { name: "events", problem })
 }
 
 /// What `configure` needs to know about one installation.
@@ -98,6 +101,7 @@ pub struct Grant<'a> {
     pub granted: &'a [String],
     pub pairwise: &'a Arc<identity::PairwiseIds>,
     pub tree: &'a crate::tenancy::SharedTree,
+    pub devices: &'a Arc<devices::Devices>,
 }
 
 impl Grant<'_> {
@@ -117,10 +121,17 @@ pub struct Configured {
     pub identity: Option<Arc<identity::IdentityConfig>>,
     pub base: Option<Arc<base::BaseConfig>>,
     pub ledger: Option<Arc<ledger::Book>>,
+    pub devices: Option<Arc<devices::DevicesGrant>>,
 }
 
 pub fn configure(grant: &Grant<'_>) -> Configured {
-    Configured { data: data::configure(grant), identity: identity::configure(grant), base: base::configure(grant), ledger: ledger::configure(grant) }
+    Configured {
+        data: data::configure(grant),
+        identity: identity::configure(grant),
+        base: base::configure(grant),
+        ledger: ledger::configure(grant),
+        devices: devices::configure(grant),
+    }
 }
 
 /// Per-request state of every capability, inside the store's data.
@@ -130,6 +141,7 @@ pub struct InstanceCaps {
     pub identity: identity::IdentityState,
     pub base: base::BaseState,
     pub ledger: ledger::LedgerState,
+    pub devices: devices::DevicesState,
 }
 
 /// What the host knows about one request before the plugin runs.
@@ -147,6 +159,7 @@ impl Configured {
             identity: identity::IdentityState::new(self.identity.clone(), request.user, request.request_id.clone(), request.deadline),
             base: base::BaseState::new(self.base.clone(), request.request_id.clone(), request.deadline),
             ledger: ledger::LedgerState::new(self.ledger.clone(), request.deadline),
+            devices: devices::DevicesState::new(self.devices.clone(), request.deadline),
             log: log::LogState::new(plugin_id, request.tenant_id, request.request_id),
         }
     }
@@ -176,6 +189,7 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
     wit::identity::add_to_linker::<_, HasSelf<identity::IdentityState>>(linker, |s| &mut s.caps.identity)?;
     wit::base::add_to_linker::<_, HasSelf<base::BaseState>>(linker, |s| &mut s.caps.base)?;
     wit::ledger::add_to_linker::<_, HasSelf<ledger::LedgerState>>(linker, |s| &mut s.caps.ledger)?;
+    wit::devices::add_to_linker::<_, HasSelf<devices::DevicesState>>(linker, |s| &mut s.caps.devices)?;
     Ok(())
 }
 

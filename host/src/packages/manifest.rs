@@ -36,6 +36,9 @@ pub struct Manifest {
     /// Currencies of the plugin's ledger (`[ledger.currencies.CODE]`).
     #[serde(default)]
     pub ledger: crate::capabilities::ledger::LedgerSettings,
+    /// Platform events delivered to `on-event` (`[events]`).
+    #[serde(default)]
+    pub events: crate::capabilities::events::EventSettings,
     /// sha256 (hex) of every file in the package except the manifest and signature.
     /// Filled in by `linli plugin pack`.
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! One request = one fresh instance of an installation's pre-linked component.
 use super::bindings::linli::platform::http_types;
-use super::bindings::PluginPre;
+use super::bindings::{subscriber, PluginPre};
 use super::{InstanceState, Runtime};
 use crate::capabilities::identity::RequestUser;
 use crate::capabilities::{Configured, Deadline, RequestContext};
@@ -29,6 +29,8 @@ pub struct LoadedPlugin {
     pub assets: BTreeMap<String, bytes::Bytes>,
     pub metrics: RouteMetrics,
     pre: PluginPre<InstanceState>,
+    /// The component's `on-event` export, if it has one.
+    event_handler: Option<subscriber::exports::linli::platform::event_handler::GuestIndices>,
     configured: Configured,
     quota: Semaphore,
     plugin_id: Arc<str>,
@@ -45,7 +47,13 @@ impl LoadedPlugin {
     ) -> Self {
         let quota = Semaphore::new(installation.limits.max_concurrency as usize);
         let plugin_id = Arc::from(installation.plugin_id.as_str());
-        Self { installation, manifest, assets, metrics, pre, configured, quota, plugin_id }
+        let event_handler = subscriber::exports::linli::platform::event_handler::GuestIndices::new(pre.instance_pre()).ok();
+        Self { installation, manifest, assets, metrics, pre, event_handler, configured, quota, plugin_id }
+    }
+
+    /// Whether the component exports `on-event`.
+    pub fn handles_events(&self) -> bool {
+        self.event_handler.is_some()
     }
 }
 
@@ -121,15 +129,11 @@ fn error_id() -> String {
 }
 
 impl Runtime {
-    /// Run one request in a fresh instance. The guest runs on this task as a fiber and
-    /// yields at every epoch tick, so a busy plugin never holds a worker thread for longer
-    /// than a tick; past its deadline it is interrupted. Host calls carry the same
-    /// deadline (see `capabilities::Deadline`). Its quota bounds how many run at once.
-    pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
-        let _permit = plugin.quota.try_acquire().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
+    /// A store for one call into `plugin`, with the capabilities prepared for `context`
+    /// and the epoch deadline armed.
+    fn store_for(&self, plugin: &LoadedPlugin, tenant: &str, request_id: &str, user: Option<Arc<RequestUser>>) -> (Store<InstanceState>, MemoryOutputPipe, Instant) {
         let limits = plugin.installation.limits;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let tenant: Arc<str> = Arc::from(request.tenant.as_str());
         let started = Instant::now();
         let state = InstanceState {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
@@ -138,9 +142,9 @@ impl Runtime {
             caps: plugin.configured.prepare(
                 plugin.plugin_id.clone(),
                 RequestContext {
-                    tenant_id: tenant,
-                    request_id: request.request_id.clone(),
-                    user: request.user.clone(),
+                    tenant_id: Arc::from(tenant),
+                    request_id: request_id.to_string(),
+                    user,
                     deadline: Deadline(started + Duration::from_millis(limits.deadline_ms)),
                 },
             ),
@@ -150,7 +154,16 @@ impl Runtime {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| Ok(if started.elapsed() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) }));
+        (store, stderr, started)
+    }
 
+    /// Run one request in a fresh instance. The guest runs on this task as a fiber and
+    /// yields at every epoch tick, so a busy plugin never holds a worker thread for longer
+    /// than a tick; past its deadline it is interrupted. Host calls carry the same
+    /// deadline (see `capabilities::Deadline`). Its quota bounds how many run at once.
+    pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
+        let _permit = plugin.quota.try_acquire().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
+        let (mut store, stderr, started) = self.store_for(&plugin, &request.tenant, &request.request_id, request.user.clone());
         let wit_request = http_types::Request { method: request.method, path: request.path, query: request.query, headers: request.headers, body: request.body };
         self.metrics.live_instances.inc();
         let _live = scopeguard(|| self.metrics.live_instances.dec());
@@ -161,36 +174,90 @@ impl Runtime {
         // Guest code is interrupted by the epoch callback above; host calls bound their own
         // waiting by the same deadline. No timer is needed for the common, quick request.
         let outcome = run.await;
-        let dropped = store.data().caps.log.dropped();
-        if dropped > 0 {
-            tracing::warn!(plugin = %plugin.installation.plugin_id, request = request.request_id, dropped, "plugin log lines dropped");
+        match outcome {
+            Ok(response) => {
+                log_dropped(&plugin, &store, &request.request_id);
+                Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body })
+            }
+            Err(error) => Err(classify(&plugin, &store, &stderr, started, &request.request_id, error)),
         }
-        let error = match outcome {
-            Ok(response) => return Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body }),
-            Err(error) => error,
+    }
+
+    /// Deliver one platform event to the plugin's `on-event`. Waits for a slot of the
+    /// installation's quota (events are not urgent enough to be refused). A plugin without
+    /// the export, or whose handler answers an error, fails the delivery (it is retried).
+    pub async fn invoke_event(&self, plugin: Arc<LoadedPlugin>, event: &crate::capabilities::events::Event) -> Result<(), EventError> {
+        let handler = plugin.event_handler.as_ref().ok_or(EventError::NoHandler)?;
+        let _permit = plugin.quota.acquire().await.map_err(|_| EventError::NoHandler)?;
+        let request_id = format!("event-{}", event.seq);
+        let (mut store, stderr, started) = self.store_for(&plugin, &event.tenant_id, &request_id, None);
+        let wit_event = subscriber::exports::linli::platform::event_handler::Event {
+            seq: u64::try_from(event.seq).unwrap_or_default(),
+            kind: event.kind.clone(),
+            tenant: event.tenant_id.clone(),
+            subject: event.subject.clone(),
+            payload: event.payload.clone(),
+            at: u64::try_from(event.at).unwrap_or_default(),
         };
-        let error_id = error_id();
-        let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
-        let (plugin_id, tenant) = (&plugin.installation.plugin_id, &plugin.installation.tenant_id);
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let request_id = request.request_id;
-        if store.data().limiter.hit {
-            tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "memory limit reached: {error:#}; stderr: {captured}");
-            return Err(InvokeError::MemoryLimit { error_id, memory_mib: limits.memory_mib });
+        self.metrics.live_instances.inc();
+        let _live = scopeguard(|| self.metrics.live_instances.dec());
+        let run = async {
+            let instance = plugin.pre.instance_pre().instantiate_async(&mut store).await?;
+            let guest = handler.load(&mut store, &instance)?;
+            guest.call_on_event(&mut store, &wit_event).await
+        };
+        match run.await {
+            Ok(Ok(())) => {
+                log_dropped(&plugin, &store, &request_id);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(EventError::Refused(format!("{:?}: {}", e.code, e.message))),
+            Err(error) => Err(EventError::Invoke(classify(&plugin, &store, &stderr, started, &request_id, error))),
         }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => {
-                tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, elapsed_ms, "deadline reached");
-                Err(InvokeError::Timeout { error_id, deadline_ms: limits.deadline_ms })
-            }
-            Some(_) => {
-                tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "plugin trapped: {error:?}; stderr: {captured}");
-                Err(InvokeError::Trap { error_id })
-            }
-            None => {
-                tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "instantiation or call failed: {error:?}; stderr: {captured}");
-                Err(InvokeError::Host { error_id })
-            }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the plugin does not export `linli:platform/event-handler`; rebuild it with a current SDK")]
+    NoHandler,
+    #[error("the plugin's on-event answered an error: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Invoke(InvokeError),
+}
+
+fn log_dropped(plugin: &LoadedPlugin, store: &Store<InstanceState>, request_id: &str) {
+    let dropped = store.data().caps.log.dropped();
+    if dropped > 0 {
+        tracing::warn!(plugin = %plugin.installation.plugin_id, request = request_id, dropped, "plugin log lines dropped");
+    }
+}
+
+/// Tell the operator what went wrong in a failed call, with an id to find the log line by.
+fn classify(plugin: &LoadedPlugin, store: &Store<InstanceState>, stderr: &MemoryOutputPipe, started: Instant, request_id: &str, error: wasmtime::Error) -> InvokeError {
+    log_dropped(plugin, store, request_id);
+    let limits = plugin.installation.limits;
+    let error_id = error_id();
+    let captured = String::from_utf8_lossy(&stderr.contents()).into_owned();
+    let (plugin_id, tenant) = (&plugin.installation.plugin_id, &plugin.installation.tenant_id);
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if store.data().limiter.hit {
+        tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "memory limit reached: {error:#}; stderr: {captured}");
+        return InvokeError::MemoryLimit { error_id, memory_mib: limits.memory_mib };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            tracing::warn!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, elapsed_ms, "deadline reached");
+            InvokeError::Timeout { error_id, deadline_ms: limits.deadline_ms }
+        }
+        Some(_) => {
+            tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "plugin trapped: {error:?}; stderr: {captured}");
+            InvokeError::Trap { error_id }
+        }
+        None => {
+            tracing::error!(error_id, plugin = %plugin_id, tenant = %tenant, request = request_id, "instantiation or call failed: {error:?}; stderr: {captured}");
+            InvokeError::Host { error_id }
         }
     }
 }

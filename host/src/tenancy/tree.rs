@@ -146,6 +146,13 @@ impl TenantTree {
         self.ancestors(id).any(|n| n.id == ancestor)
     }
 
+    /// The nodes without a parent (the counties), by id.
+    pub fn roots(&self) -> Vec<&TenantNode> {
+        let mut roots: Vec<&TenantNode> = self.nodes.values().filter(|n| n.parent_id.is_none()).collect();
+        roots.sort_by(|a, b| a.id.cmp(&b.id));
+        roots
+    }
+
     /// Every node.
     pub fn subtree_of_all(&self) -> Vec<String> {
         self.nodes.keys().cloned().collect()

@@ -1,0 +1,281 @@
+//! Devices, alarm rules, alarms and event deliveries for operators (`/admin/…`), and the
+//! HTTP ingest fallback for devices (`POST /api/devices/{id}/telemetry`).
+use super::{parse_json, ApiError, AppState, ErrorBody};
+use crate::capabilities::devices::alarms::Alarm;
+use crate::capabilities::devices::registry::{self, Device, NewDevice};
+use crate::capabilities::devices::rules::{AlarmStatus, RuleSpec};
+use crate::capabilities::events::DeliveryRow;
+use crate::store::now_millis;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn admin_router() -> Router<AppState> {
+    Router::new()
+        .route("/devices", get(list_devices).post(register_device))
+        .route("/devices/status", get(status))
+        .route("/devices/{id}", get(device))
+        .route("/devices/{id}/commands", post(send_command))
+        .route("/alarm-rules", get(list_rules).post(put_rule))
+        .route("/alarm-rules/{id}", axum::routing::delete(delete_rule))
+        .route("/alarms", get(list_alarms))
+        .route("/alarms/{id}", get(alarm))
+        .route("/alarms/{id}/acknowledge", post(acknowledge))
+        .route("/events/deliveries", get(deliveries))
+        .route("/events/deliveries/{installation}/{seq}/retry", post(retry_delivery))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/devices/{id}/telemetry", post(ingest))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    device: Device,
+    /// The device's HTTP ingest secret: shown only when the device is first registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+/// Register a device at a house, place or grid (re-registering updates its details).
+#[utoipa::path(post, path = "/admin/devices", tag = "devices", request_body = NewDevice,
+    responses((status = 201, body = Registered), (status = 200, body = Registered, description = "updated"), (status = 422, body = ErrorBody)))]
+async fn register_device(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let new: NewDevice = parse_json(&body)?;
+    let (device, secret) = state.platform.devices.register(&new).await?;
+    let status = if secret.is_some() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(Registered { device, secret })).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+struct DeviceQuery {
+    /// A tenant node: devices in its subtree (default: all).
+    tenant: Option<String>,
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    device_type: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceList {
+    devices: Vec<Device>,
+}
+
+fn root_or(state: &AppState, tenant: Option<String>) -> Result<String, ApiError> {
+    match tenant {
+        Some(t) if state.platform.tenants().get(&t).is_some() => Ok(t),
+        Some(t) => Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
+        None => state
+            .platform
+            .tenants()
+            .roots()
+            .first()
+            .map(|n| n.id.clone())
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", "no tenants are loaded yet")),
+    }
+}
+
+#[utoipa::path(get, path = "/admin/devices", tag = "devices", params(DeviceQuery), responses((status = 200, body = DeviceList)))]
+async fn list_devices(State(state): State<AppState>, Query(q): Query<DeviceQuery>) -> Result<Json<DeviceList>, ApiError> {
+    let mut devices = Vec::new();
+    let roots = match q.tenant {
+        Some(t) => vec![root_or(&state, Some(t))?],
+        None => state.platform.tenants().roots().iter().map(|n| n.id.clone()).collect(),
+    };
+    for root in roots {
+        devices.extend(state.platform.devices.devices(&root, q.device_type.as_deref()).await?);
+    }
+    Ok(Json(DeviceList { devices }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceDetail {
+    device: Device,
+    /// The latest message (JSON object), if any.
+    latest: Option<serde_json::Value>,
+    latest_at: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices", responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)))]
+async fn device(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
+    let device = state.platform.devices.device(&id).await?;
+    let latest = state.platform.devices.latest_telemetry(&id).await?;
+    Ok(Json(DeviceDetail {
+        device,
+        latest_at: latest.as_ref().map(|(at, _)| *at),
+        latest: latest.and_then(|(_, payload)| serde_json::from_str(&payload).ok()),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DevicesStatus {
+    /// `embedded broker at …`, an MQTT URL, or `off`.
+    broker: String,
+    /// Connected to the broker and subscribed to device topics.
+    connected: bool,
+    /// Event deliveries by status (`pending`, `delivered`, `dead`).
+    deliveries: BTreeMap<String, i64>,
+}
+
+#[utoipa::path(get, path = "/admin/devices/status", tag = "devices", responses((status = 200, body = DevicesStatus)))]
+async fn status(State(state): State<AppState>) -> Result<Json<DevicesStatus>, ApiError> {
+    let devices = &state.platform.devices;
+    let deliveries = state.platform.outbox.counts().await.map_err(crate::platform::PlatformError::from)?;
+    Ok(Json(DevicesStatus { broker: devices.broker_label(), connected: devices.connected.load(std::sync::atomic::Ordering::SeqCst), deliveries }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// Any JSON the device understands, e.g. `{"valve": "close"}`.
+    command: serde_json::Value,
+    /// How long to wait for the device's acknowledgement (default 5000, at most 30000).
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// Send a command over MQTT and wait for the device's acknowledgement.
+#[utoipa::path(post, path = "/admin/devices/{id}/commands", tag = "devices", request_body = CommandRequest,
+    responses((status = 200, description = "the device's acknowledgement (JSON)"), (status = 504, body = ErrorBody, description = "no acknowledgement in time")))]
+async fn send_command(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let request: CommandRequest = parse_json(&body)?;
+    let timeout = Duration::from_millis(request.timeout_ms.unwrap_or(5_000).clamp(1, 30_000));
+    let ack = state.platform.devices.send_command(&id, &request.command, timeout, "admin").await?;
+    let ack: serde_json::Value = serde_json::from_str(&ack).unwrap_or(serde_json::Value::String(ack));
+    Ok(Json(ack).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleList {
+    rules: Vec<RuleSpec>,
+}
+
+#[utoipa::path(get, path = "/admin/alarm-rules", tag = "devices", responses((status = 200, body = RuleList)))]
+async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
+    Json(RuleList { rules: state.platform.devices.rules() })
+}
+
+/// Create or replace an alarm rule (by id). Takes effect for the next reading.
+#[utoipa::path(post, path = "/admin/alarm-rules", tag = "devices", request_body = RuleSpec, responses((status = 200, body = RuleSpec), (status = 422, body = ErrorBody)))]
+async fn put_rule(State(state): State<AppState>, body: Bytes) -> Result<Json<RuleSpec>, ApiError> {
+    let rule: RuleSpec = parse_json(&body)?;
+    state.platform.devices.set_rule(&rule).await?;
+    Ok(Json(rule))
+}
+
+#[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_rule(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.platform.devices.delete_rule(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+struct AlarmQuery {
+    tenant: Option<String>,
+    /// `active`, `acknowledged` or `cleared`.
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlarmList {
+    alarms: Vec<Alarm>,
+}
+
+#[utoipa::path(get, path = "/admin/alarms", tag = "devices", params(AlarmQuery), responses((status = 200, body = AlarmList)))]
+async fn list_alarms(State(state): State<AppState>, Query(q): Query<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(AlarmStatus::parse(s).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not active, acknowledged or cleared")))?),
+    };
+    let root = root_or(&state, q.tenant)?;
+    Ok(Json(AlarmList { alarms: state.platform.devices.alarms(&root, status, q.limit.unwrap_or(100)).await? }))
+}
+
+#[utoipa::path(get, path = "/admin/alarms/{id}", tag = "devices", responses((status = 200, body = Alarm), (status = 404, body = ErrorBody)))]
+async fn alarm(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Alarm>, ApiError> {
+    Ok(Json(state.platform.devices.alarm(&id).await?))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeRequest {
+    /// Who takes care of it (shown in the alarm).
+    #[serde(default)]
+    by: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", request_body = AcknowledgeRequest,
+    responses((status = 200, body = Alarm), (status = 409, body = ErrorBody, description = "already cleared")))]
+async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
+    let request: AcknowledgeRequest = if body.is_empty() { AcknowledgeRequest::default() } else { parse_json(&body)? };
+    let by = request.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "admin".to_string());
+    Ok(Json(state.platform.devices.acknowledge(&id, &by).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct DeliveryQuery {
+    installation: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryList {
+    deliveries: Vec<DeliveryRow>,
+}
+
+/// Event deliveries to plugins, newest first: what is pending, delivered, dead-lettered.
+#[utoipa::path(get, path = "/admin/events/deliveries", tag = "devices", params(DeliveryQuery), responses((status = 200, body = DeliveryList)))]
+async fn deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
+    let rows = state
+        .platform
+        .outbox
+        .deliveries(q.installation.as_deref(), q.status.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await
+        .map_err(crate::platform::PlatformError::from)?;
+    Ok(Json(DeliveryList { deliveries: rows }))
+}
+
+/// Queue a dead-lettered event again (after the plugin was fixed).
+#[utoipa::path(post, path = "/admin/events/deliveries/{installation}/{seq}/retry", tag = "devices", responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn retry_delivery(State(state): State<AppState>, Path((installation, seq)): Path<(String, i64)>) -> Result<StatusCode, ApiError> {
+    if state.platform.outbox.retry_dead(&installation, seq).await.map_err(crate::platform::PlatformError::from)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no dead-lettered event {seq} for `{installation}`")))
+    }
+}
+
+/// HTTP ingest for devices that cannot speak MQTT: the same JSON object as on
+/// `linli/devices/{id}/telemetry`, authenticated with the device's secret.
+#[utoipa::path(post, path = "/api/devices/{id}/telemetry", tag = "devices",
+    request_body(content = String, description = "a JSON object, e.g. {\"ts\": 1764000000000, \"flow\": 0.0}"),
+    responses((status = 202, description = "accepted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send the device's secret as `Authorization: Bearer <secret>`");
+    let secret = super::bearer_token(&headers).and_then(Result::ok).ok_or_else(unauthenticated)?;
+    if !registry::secret_matches(&state.platform.store, &id, secret).await.map_err(crate::platform::PlatformError::from)? {
+        return Err(unauthenticated());
+    }
+    state.platform.devices.ingest(&id, &body, now_millis()).await.map_err(|rejected| {
+        use crate::capabilities::devices::engine::Rejected;
+        let status = if matches!(rejected, Rejected::Oversized { .. }) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+        ApiError::new(status, "invalid-argument", rejected.to_string())
+    })?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    register_device, list_devices, device, status, send_command, list_rules, put_rule, delete_rule, list_alarms, alarm, acknowledge, deliveries, retry_delivery, ingest
+))]
+pub struct DevicesApi;

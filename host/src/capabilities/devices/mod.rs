@@ -1,0 +1,593 @@
+//! `linli:platform/devices`: the device registry, MQTT (and HTTP) ingest, telemetry with
+//! retention, alarm rules and alarms, and commands. `Devices` is the host-wide service;
+//! plugins see the devices and alarms of their installation's subtree.
+pub mod alarms;
+pub mod engine;
+pub mod mqtt;
+pub mod registry;
+pub mod rules;
+
+use super::events::Outbox;
+use super::{denied, CapabilityInfo, Deadline, Grant, ScopeInfo};
+use crate::metrics::Metrics;
+use crate::runtime::bindings::linli::platform::{devices as wit, types};
+use crate::store::{now_millis, Store};
+use crate::tenancy::SharedTree;
+use engine::{Reading, Rejected, TelemetryRow};
+use registry::{Device, NewDevice};
+use rules::{AlarmStatus, RuleSpec, Tracker};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub const INFO: CapabilityInfo = CapabilityInfo {
+    name: "devices",
+    interface: "linli:platform/devices",
+    summary_zh: "物联设备：辖区内设备、最新数据与告警（含位置）",
+    summary_en: "IoT devices: devices, latest readings and alarms (with locations) within the installation's area",
+    always_granted: false,
+    scopes: &[
+        ScopeInfo { name: "alarms", summary_zh: "确认（受理）告警", summary_en: "Acknowledge alarms", needs_consent: false },
+        ScopeInfo { name: "command", summary_zh: "向设备下发指令", summary_en: "Send commands to devices", needs_consent: false },
+    ],
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// `embedded` (start a broker inside the host), `mqtt://host:port` (an external
+    /// broker such as Mosquitto) or `off` (HTTP ingest only).
+    pub broker: String,
+    /// Where the embedded broker listens.
+    pub embedded_listen: String,
+    /// Topics are `{topic_prefix}/devices/{id}/…`.
+    pub topic_prefix: String,
+    /// 0 (at most once) or 1 (at least once) for telemetry subscriptions.
+    pub qos: u8,
+    /// Larger device messages are refused and counted.
+    pub max_payload_bytes: usize,
+    /// Telemetry older than this is deleted.
+    pub retention_days: u32,
+    /// A device not heard from for this long shows as offline.
+    pub offline_after_seconds: u64,
+    /// Evaluation workers; devices are spread over them by id.
+    pub shards: usize,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            broker: "embedded".into(),
+            embedded_listen: "127.0.0.1:1884".into(),
+            topic_prefix: "linli".into(),
+            qos: 1,
+            max_payload_bytes: 16 << 10,
+            retention_days: 30,
+            offline_after_seconds: 600,
+            shards: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 16),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Denied(String),
+    #[error("devices: {0}")]
+    Config(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The host-wide device service.
+pub struct Devices {
+    pub store: Store,
+    pub outbox: Arc<Outbox>,
+    pub config: DevicesConfig,
+    tree: SharedTree,
+    metrics: Arc<Metrics>,
+    rules: RwLock<(u64, Arc<Vec<Arc<RuleSpec>>>)>,
+    rules_version: AtomicU64,
+    /// Trackers restored from the database at start, taken by the shards on first use.
+    restored: Mutex<HashMap<(String, String), Tracker>>,
+    shards: Vec<mpsc::Sender<Reading>>,
+    receivers: Mutex<Vec<mpsc::Receiver<Reading>>>,
+    telemetry: mpsc::Sender<TelemetryRow>,
+    telemetry_rx: Mutex<Option<mpsc::Receiver<TelemetryRow>>>,
+    last_seen: Mutex<HashMap<String, i64>>,
+    mqtt: Mutex<Option<rumqttc::AsyncClient>>,
+    /// Whether the MQTT client is connected and subscribed.
+    pub connected: AtomicBool,
+    commands: Mutex<HashMap<String, oneshot::Sender<String>>>,
+    /// Set once when the host stops: every task of this service ends.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Devices {
+    /// Load rules and open alarms. Nothing runs until `start`.
+    pub async fn new(store: Store, outbox: Arc<Outbox>, tree: SharedTree, metrics: Arc<Metrics>, config: DevicesConfig) -> Result<Arc<Self>, DeviceError> {
+        let shard_count = config.shards.max(1);
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| mpsc::channel(4096)).unzip();
+        let (telemetry, telemetry_rx) = mpsc::channel(16_384);
+        let mut restored: HashMap<(String, String), Tracker> = HashMap::new();
+        for (rule, device, cleared_at) in alarms::last_cleared(&store).await? {
+            restored.entry((rule, device)).or_default().last_cleared = Some(cleared_at);
+        }
+        for (rule, device, alarm) in alarms::open(&store).await? {
+            restored.entry((rule, device)).or_default().open_alarm = Some(alarm);
+        }
+        let devices = Arc::new(Self {
+            store,
+            outbox,
+            config,
+            tree,
+            metrics,
+            rules: RwLock::new((0, Arc::new(Vec::new()))),
+            rules_version: AtomicU64::new(0),
+            restored: Mutex::new(restored),
+            shards: senders,
+            receivers: Mutex::new(receivers),
+            telemetry,
+            telemetry_rx: Mutex::new(Some(telemetry_rx)),
+            last_seen: Mutex::default(),
+            mqtt: Mutex::default(),
+            connected: AtomicBool::new(false),
+            commands: Mutex::default(),
+            stop: tokio::sync::watch::Sender::new(false),
+        });
+        devices.reload_rules().await?;
+        Ok(devices)
+    }
+
+    /// Start the workers, the batch writers and the MQTT connection.
+    pub fn start(self: &Arc<Self>) -> Result<(), DeviceError> {
+        let prefix = &self.config.topic_prefix;
+        if prefix.is_empty() || prefix.contains(['+', '#']) || prefix.starts_with('/') || prefix.ends_with('/') {
+            return Err(DeviceError::Config(format!("topic_prefix `{prefix}` must be non-empty, without + or #, and not start or end with /")));
+        }
+        let receivers = std::mem::take(&mut *self.receivers.lock().map_err(|_| DeviceError::Config("poisoned".into()))?);
+        for receiver in receivers {
+            tokio::spawn(until_stopped(self.stopped(), engine::run_shard(self.clone(), receiver)));
+        }
+        if let Some(rows) = self.telemetry_rx.lock().ok().and_then(|mut r| r.take()) {
+            // Ends when the last sender (held by this service) is gone, after writing
+            // what is queued.
+            tokio::spawn(engine::run_telemetry_writer(self.store.clone(), rows));
+        }
+        tokio::spawn(until_stopped(self.stopped(), engine::run_retention(self.store.clone(), self.config.retention_days)));
+        tokio::spawn(until_stopped(self.stopped(), flush_last_seen(Arc::downgrade(self))));
+        let (host, port) = match self.config.broker.as_str() {
+            "off" => return Ok(()),
+            "embedded" => {
+                mqtt::start_embedded_broker(&self.config.embedded_listen)?;
+                let (host, port) = self.config.embedded_listen.rsplit_once(':').unwrap_or(("127.0.0.1", "1884"));
+                let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+                (host.to_string(), port.parse().map_err(|_| DeviceError::Config(format!("embedded_listen `{}` has no port", self.config.embedded_listen)))?)
+            }
+            url => mqtt::parse_url(url)?,
+        };
+        let client = mqtt::connect(self, &host, port);
+        if let Ok(mut slot) = self.mqtt.lock() {
+            *slot = Some(client);
+        }
+        Ok(())
+    }
+
+    /// Resolves when the service is stopped.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    /// Stop the workers and disconnect from the broker; readings still queued are dropped
+    /// (MQTT at-least-once redelivers unacknowledged ones to the next client session only
+    /// with persistent sessions, which the host does not use).
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let client = self.mqtt.lock().ok().and_then(|mut c| c.take());
+        if let Some(client) = client {
+            let _ = client.disconnect().await;
+        }
+        // Write what the last flush has not.
+        let seen: Vec<(String, i64)> = self.last_seen.lock().map(|mut s| s.drain().collect()).unwrap_or_default();
+        if let Err(e) = registry::flush_last_seen(&self.store, &seen).await {
+            tracing::warn!("last-seen times not stored at stop: {e}");
+        }
+    }
+
+    pub fn broker_label(&self) -> String {
+        match self.config.broker.as_str() {
+            "embedded" => format!("embedded broker at {}", self.config.embedded_listen),
+            other => other.to_string(),
+        }
+    }
+
+    /// Check a message and queue it for its device's shard. Refusals are counted.
+    pub async fn ingest(&self, device_id: &str, payload: &[u8], received_at: i64) -> Result<(), Rejected> {
+        let reading = engine::parse_reading(device_id, payload, received_at, self.config.max_payload_bytes).inspect_err(|rejected| {
+            self.metrics.device_messages.with_label_values(&[rejected.label()]).inc();
+        })?;
+        let shard = engine::shard_of(device_id, self.shards.len());
+        if let Some(sender) = self.shards.get(shard) {
+            // Waiting here slows the MQTT client down rather than dropping readings.
+            let _ = sender.send(reading).await;
+        }
+        Ok(())
+    }
+
+    fn saw(&self, device_id: &str, at: i64) {
+        if let Ok(mut seen) = self.last_seen.lock() {
+            seen.insert(device_id.to_string(), at);
+        }
+    }
+
+    /// When the device was last heard from, including what is not yet written.
+    fn last_seen_now(&self, device: &mut Device) {
+        if let Some(at) = self.last_seen.lock().ok().and_then(|s| s.get(&device.id).copied()) {
+            device.last_seen_at = Some(device.last_seen_at.map_or(at, |stored| stored.max(at)));
+            device.online = now_millis().saturating_sub(at) < self.offline_after_ms();
+        }
+    }
+
+    fn offline_after_ms(&self) -> i64 {
+        i64::try_from(self.config.offline_after_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    fn rules_snapshot(&self) -> (u64, Arc<Vec<Arc<RuleSpec>>>) {
+        self.rules.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn initial_tracker(&self, key: &(String, String)) -> Tracker {
+        self.restored.lock().ok().and_then(|mut r| r.remove(key)).unwrap_or_default()
+    }
+
+    async fn reload_rules(&self) -> Result<(), sqlx::Error> {
+        let loaded = alarms::rules(&self.store).await?;
+        let version = self.rules_version.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut rules) = self.rules.write() {
+            *rules = (version, Arc::new(loaded.into_iter().map(Arc::new).collect()));
+        }
+        Ok(())
+    }
+
+    pub async fn register(&self, new: &NewDevice) -> Result<(Device, Option<String>), DeviceError> {
+        registry::register(&self.store, &self.tree.snapshot(), new).await
+    }
+
+    pub async fn device(&self, id: &str) -> Result<Device, DeviceError> {
+        let mut device = registry::get(&self.store, id, self.offline_after_ms()).await?.ok_or_else(|| DeviceError::NotFound(format!("device `{id}`")))?;
+        self.last_seen_now(&mut device);
+        Ok(device)
+    }
+
+    /// Devices within `tenant_id`'s subtree.
+    pub async fn devices(&self, tenant_id: &str, device_type: Option<&str>) -> Result<Vec<Device>, DeviceError> {
+        let tenants = self.tree.snapshot().subtree(tenant_id);
+        let mut devices = registry::list(&self.store, &tenants, device_type, self.offline_after_ms()).await?;
+        devices.iter_mut().for_each(|d| self.last_seen_now(d));
+        Ok(devices)
+    }
+
+    pub async fn latest_telemetry(&self, device_id: &str) -> Result<Option<(i64, String)>, DeviceError> {
+        Ok(sqlx::query_as("SELECT at, payload FROM telemetry WHERE device_id = $1 ORDER BY at DESC LIMIT 1").bind(device_id).fetch_optional(&self.store.pool).await?)
+    }
+
+    pub async fn set_rule(&self, rule: &RuleSpec) -> Result<(), DeviceError> {
+        rule.validate().map_err(DeviceError::Invalid)?;
+        if self.tree.snapshot().get(&rule.tenant_id).is_none() {
+            return Err(DeviceError::Invalid(format!("tenant `{}` does not exist", rule.tenant_id)));
+        }
+        if let Some(device) = &rule.device_id {
+            self.device(device).await?;
+        }
+        alarms::save_rule(&self.store, rule).await?;
+        self.reload_rules().await?;
+        Ok(())
+    }
+
+    pub async fn delete_rule(&self, id: &str) -> Result<(), DeviceError> {
+        if !alarms::delete_rule(&self.store, id).await? {
+            return Err(DeviceError::NotFound(format!("rule `{id}`")));
+        }
+        self.reload_rules().await?;
+        Ok(())
+    }
+
+    pub fn rules(&self) -> Vec<RuleSpec> {
+        self.rules_snapshot().1.iter().map(|r| (**r).clone()).collect()
+    }
+
+    pub async fn alarms(&self, tenant_id: &str, status: Option<AlarmStatus>, limit: u32) -> Result<Vec<alarms::Alarm>, DeviceError> {
+        Ok(alarms::list(&self.store, &self.tree.snapshot().subtree(tenant_id), status, limit).await?)
+    }
+
+    pub async fn alarm(&self, id: &str) -> Result<alarms::Alarm, DeviceError> {
+        alarms::get(&self.store, id).await?.ok_or_else(|| DeviceError::NotFound(format!("alarm `{id}`")))
+    }
+
+    pub async fn acknowledge(&self, id: &str, by: &str) -> Result<alarms::Alarm, DeviceError> {
+        alarms::acknowledge(&self.store, &self.outbox, id, by).await
+    }
+
+    /// Publish a command and wait for the device's acknowledgement.
+    pub async fn send_command(&self, device_id: &str, command: &serde_json::Value, timeout: Duration, sent_by: &str) -> Result<String, DeviceError> {
+        self.device(device_id).await?;
+        let client = self.mqtt.lock().ok().and_then(|c| c.clone()).ok_or_else(|| DeviceError::Unavailable("no MQTT broker is configured ([devices] broker = \"off\")".into()))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let message = serde_json::json!({ "id": id, "command": command });
+        sqlx::query("INSERT INTO device_commands (id, device_id, sent_by, command, status, sent_at) VALUES ($1, $2, $3, $4, 'sent', $5)")
+            .bind(&id)
+            .bind(device_id)
+            .bind(sent_by)
+            .bind(command.to_string())
+            .bind(now_millis())
+            .execute(&self.store.pool)
+            .await?;
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut pending) = self.commands.lock() {
+            pending.insert(id.clone(), tx);
+        }
+        let topic = format!("{}/devices/{device_id}/commands", self.config.topic_prefix);
+        let published = client.publish(topic, rumqttc::QoS::AtLeastOnce, false, message.to_string().into_bytes()).await;
+        let answer = match published {
+            Ok(()) => tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok),
+            Err(e) => {
+                tracing::warn!(device = device_id, "command not published: {e}");
+                None
+            }
+        };
+        if let Ok(mut pending) = self.commands.lock() {
+            pending.remove(&id);
+        }
+        let (status, ack) = match &answer {
+            Some(ack) => ("acknowledged", Some(ack.as_str())),
+            None => ("timed-out", None),
+        };
+        sqlx::query("UPDATE device_commands SET status = $1, ack = $2, answered_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(ack)
+            .bind(now_millis())
+            .bind(&id)
+            .execute(&self.store.pool)
+            .await?;
+        answer.ok_or_else(|| DeviceError::Unavailable(format!("device `{device_id}` did not acknowledge the command within {} ms", timeout.as_millis())))
+    }
+
+    fn command_answered(&self, device_id: &str, payload: &[u8]) {
+        let id = serde_json::from_slice::<serde_json::Value>(payload).ok().and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string));
+        let Some(id) = id else {
+            self.metrics.device_messages.with_label_values(&["malformed"]).inc();
+            return;
+        };
+        let waiting = self.commands.lock().ok().and_then(|mut pending| pending.remove(&id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(String::from_utf8_lossy(payload).into_owned());
+            }
+            None => tracing::debug!(device = device_id, command = id, "acknowledgement of a command nobody waits for"),
+        }
+    }
+}
+
+/// Run `task` until `stopped` resolves.
+async fn until_stopped(stopped: impl std::future::Future<Output = ()>, task: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        _ = stopped => {}
+        _ = task => {}
+    }
+}
+
+async fn flush_last_seen(devices: std::sync::Weak<Devices>) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        every.tick().await;
+        let Some(devices) = devices.upgrade() else { return };
+        let seen: Vec<(String, i64)> = devices.last_seen.lock().map(|mut s| s.drain().collect()).unwrap_or_default();
+        if let Err(e) = registry::flush_last_seen(&devices.store, &seen).await {
+            tracing::warn!("last-seen times not stored: {e}");
+            // Keep them for the next round.
+            if let Ok(mut pending) = devices.last_seen.lock() {
+                for (id, at) in seen {
+                    pending.entry(id).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+                }
+            }
+        }
+    }
+}
+
+// ---- the capability ----
+
+pub struct DevicesGrant {
+    devices: Arc<Devices>,
+    plugin_id: String,
+    tenant_id: String,
+    acknowledge: bool,
+    command: bool,
+}
+
+pub fn configure(grant: &Grant<'_>) -> Option<Arc<DevicesGrant>> {
+    grant.allows(INFO.name).then(|| {
+        let scopes = grant.scopes(INFO.name);
+        Arc::new(DevicesGrant {
+            devices: grant.devices.clone(),
+            plugin_id: grant.plugin_id.to_string(),
+            tenant_id: grant.tenant_id.to_string(),
+            acknowledge: scopes.iter().any(|s| s == "alarms"),
+            command: scopes.iter().any(|s| s == "command"),
+        })
+    })
+}
+
+impl DevicesGrant {
+    fn within(&self, tenant: &str) -> bool {
+        self.devices.tree.snapshot().is_within(tenant, &self.tenant_id)
+    }
+}
+
+pub struct DevicesState {
+    grant: Option<Arc<DevicesGrant>>,
+    deadline: Deadline,
+}
+
+impl DevicesState {
+    pub fn new(grant: Option<Arc<DevicesGrant>>, deadline: Deadline) -> Self {
+        Self { grant, deadline }
+    }
+
+    async fn with<T, F>(&self, op: impl FnOnce(Arc<DevicesGrant>) -> F) -> Result<T, types::Error>
+    where
+        F: std::future::Future<Output = Result<T, DeviceError>>,
+    {
+        let grant = self.grant.clone().ok_or_else(|| denied(INFO.name))?;
+        self.deadline.bound(INFO.name, async move { op(grant).await.map_err(to_wit) }).await
+    }
+}
+
+fn to_wit(e: DeviceError) -> types::Error {
+    let code = match &e {
+        DeviceError::Invalid(_) => types::ErrorCode::InvalidArgument,
+        DeviceError::NotFound(_) => types::ErrorCode::NotFound,
+        DeviceError::Conflict(_) => types::ErrorCode::Conflict,
+        DeviceError::Unavailable(_) | DeviceError::Database(_) => types::ErrorCode::Unavailable,
+        DeviceError::Denied(_) => types::ErrorCode::PermissionDenied,
+        DeviceError::Config(_) => types::ErrorCode::Internal,
+    };
+    types::Error { code, message: e.to_string() }
+}
+
+fn scope_denied(scope: &str) -> DeviceError {
+    DeviceError::Denied(format!("this installation was not granted `devices:{scope}`; the county operator can grant it"))
+}
+
+impl From<registry::Location> for wit::Location {
+    fn from(l: registry::Location) -> Self {
+        Self { kind: l.kind, id: l.id, label: l.label, tenant: l.tenant }
+    }
+}
+
+impl From<Device> for wit::Device {
+    fn from(d: Device) -> Self {
+        Self {
+            id: d.id,
+            device_type: d.device_type,
+            model: d.model,
+            vendor: d.vendor,
+            name: d.name,
+            location: d.location.into(),
+            online: d.online,
+            last_seen: d.last_seen_at.and_then(|t| u64::try_from(t).ok()),
+        }
+    }
+}
+
+impl From<alarms::Alarm> for wit::Alarm {
+    fn from(a: alarms::Alarm) -> Self {
+        Self {
+            id: a.id,
+            rule: a.rule_id,
+            rule_name: a.rule_name,
+            device: a.device_id,
+            device_type: a.device_type,
+            severity: a.severity,
+            status: a.status.as_str().to_string(),
+            value: a.value,
+            raised_at: u64::try_from(a.raised_at).unwrap_or_default(),
+            cleared_at: a.cleared_at.and_then(|t| u64::try_from(t).ok()),
+            location: a.location.into(),
+        }
+    }
+}
+
+/// A device of the grant's subtree, or `not-found` (never "exists elsewhere").
+async fn own_device(grant: &DevicesGrant, id: &str) -> Result<Device, DeviceError> {
+    let device = grant.devices.device(id).await?;
+    if grant.within(&device.location.tenant) {
+        Ok(device)
+    } else {
+        Err(DeviceError::NotFound(format!("device `{id}`")))
+    }
+}
+
+async fn own_alarm(grant: &DevicesGrant, id: &str) -> Result<alarms::Alarm, DeviceError> {
+    let alarm = grant.devices.alarm(id).await?;
+    if grant.within(&alarm.tenant_id) {
+        Ok(alarm)
+    } else {
+        Err(DeviceError::NotFound(format!("alarm `{id}`")))
+    }
+}
+
+impl wit::Host for DevicesState {
+    async fn list_devices(&mut self, device_type: Option<String>) -> Result<Vec<wit::Device>, types::Error> {
+        self.with(|g| async move { g.devices.devices(&g.tenant_id, device_type.as_deref()).await }).await.map(|d| d.into_iter().map(Into::into).collect())
+    }
+
+    async fn get_device(&mut self, id: String) -> Result<wit::Device, types::Error> {
+        self.with(|g| async move { own_device(&g, &id).await }).await.map(Into::into)
+    }
+
+    async fn latest_telemetry(&mut self, device: String) -> Result<Option<String>, types::Error> {
+        self.with(|g| async move {
+            own_device(&g, &device).await?;
+            Ok(g.devices.latest_telemetry(&device).await?.map(|(_, payload)| payload))
+        })
+        .await
+    }
+
+    async fn list_alarms(&mut self, status: Option<String>, limit: u32) -> Result<Vec<wit::Alarm>, types::Error> {
+        self.with(|g| async move {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(AlarmStatus::parse(s).ok_or_else(|| DeviceError::Invalid(format!("status `{s}` is not active, acknowledged or cleared")))?),
+            };
+            g.devices.alarms(&g.tenant_id, status, limit).await
+        })
+        .await
+        .map(|a| a.into_iter().map(Into::into).collect())
+    }
+
+    async fn get_alarm(&mut self, id: String) -> Result<wit::Alarm, types::Error> {
+        self.with(|g| async move { own_alarm(&g, &id).await }).await.map(Into::into)
+    }
+
+    async fn acknowledge_alarm(&mut self, id: String) -> Result<wit::Alarm, types::Error> {
+        self.with(|g| async move {
+            if !g.acknowledge {
+                return Err(scope_denied("alarms"));
+            }
+            own_alarm(&g, &id).await?;
+            g.devices.acknowledge(&id, &format!("plugin:{}", g.plugin_id)).await
+        })
+        .await
+        .map(Into::into)
+    }
+
+    async fn send_command(&mut self, device: String, command: String, timeout_ms: u32) -> Result<String, types::Error> {
+        let deadline = self.deadline;
+        self.with(|g| async move {
+            if !g.command {
+                return Err(scope_denied("command"));
+            }
+            own_device(&g, &device).await?;
+            let command: serde_json::Value = serde_json::from_str(&command).map_err(|e| DeviceError::Invalid(format!("the command is not JSON: {e}")))?;
+            // Never wait past the request's own deadline.
+            let left = deadline.0.saturating_duration_since(std::time::Instant::now());
+            let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, 30_000))).min(left);
+            g.devices.send_command(&device, &command, timeout, &format!("plugin:{}", g.plugin_id)).await
+        })
+        .await
+    }
+}

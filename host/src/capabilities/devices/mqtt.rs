@@ -1,0 +1,152 @@
+//! MQTT: the host is a client of a broker — the embedded one (rumqttd) by default, or an
+//! external one such as Mosquitto — on the topics (prefix `linli` unless configured:
+//! several hosts may share one broker under different prefixes)
+//!
+//! - `{prefix}/devices/{id}/telemetry` (device → host): a JSON object, e.g.
+//!   `{"ts": 1764000000000, "flow": 0.0}`;
+//! - `{prefix}/devices/{id}/commands` (host → device): `{"id": "<command id>", "command": {…}}`;
+//! - `{prefix}/devices/{id}/ack` (device → host): `{"id": "<command id>", …}`.
+use super::engine::{self, Topic};
+use super::{DeviceError, Devices};
+use crate::store::now_millis;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest packet the host's client accepts; bigger ones are cut off by the broker
+/// connection. The per-message limit devices are held to is smaller
+/// (`max_payload_bytes`), so an oversized message is counted and refused, not fatal.
+const MAX_PACKET: usize = 1 << 20;
+
+
+/// `mqtt://host:port` (port defaults to 1883).
+pub fn parse_url(url: &str) -> Result<(String, u16), DeviceError> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| DeviceError::Config(format!("broker `{url}` must be `embedded`, `off` or mqtt://host:port")))?;
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) => Ok((host.to_string(), port.parse().map_err(|_| DeviceError::Config(format!("broker `{url}`: `{port}` is not a port")))?)),
+        None => Ok((rest.to_string(), 1883)),
+    }
+}
+
+/// Addresses this process already runs an embedded broker on. The broker cannot be
+/// stopped, so a host restarted inside the same process (tests) reuses it.
+static EMBEDDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Start the embedded broker on `listen`, on its own threads.
+pub fn start_embedded_broker(listen: &str) -> Result<(), DeviceError> {
+    let mut started = EMBEDDED.lock().map_err(|_| DeviceError::Config("embedded broker registry poisoned".into()))?;
+    if started.iter().any(|l| l == listen) {
+        return Ok(());
+    }
+    // rumqttd would only log a failed bind from its thread; check first for a clear error.
+    drop(std::net::TcpListener::bind(listen).map_err(|e| {
+        DeviceError::Config(format!("the embedded MQTT broker cannot listen on {listen}: {e}; set [devices] embedded_listen, or broker = \"mqtt://…\" for an external one"))
+    })?);
+    let config = format!(
+        r#"
+id = 0
+[router]
+id = 0
+max_connections = 10010
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+
+[v4.1]
+name = "v4-1"
+listen = "{listen}"
+next_connection_delay_ms = 1
+[v4.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = {MAX_PACKET}
+max_inflight_count = 500
+dynamic_filters = true
+"#
+    );
+    let config: rumqttd::Config = toml::from_str(&config).map_err(|e| DeviceError::Config(format!("embedded broker configuration: {e}")))?;
+    let mut broker = rumqttd::Broker::new(config);
+    std::thread::Builder::new()
+        .name("linli-mqtt-broker".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                tracing::error!("the embedded MQTT broker stopped: {e}");
+            }
+        })
+        .map_err(|e| DeviceError::Config(format!("cannot start the embedded broker: {e}")))?;
+    tracing::info!(%listen, "embedded MQTT broker listening");
+    started.push(listen.to_string());
+    Ok(())
+}
+
+/// Connect to the broker and consume device messages until the host stops. Reconnects
+/// on its own; every (re)connection subscribes again.
+pub fn connect(devices: &Arc<Devices>, host: &str, port: u16) -> AsyncClient {
+    let client_id = format!("linli-host-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut options = MqttOptions::new(client_id, host, port);
+    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(MAX_PACKET, MAX_PACKET).set_clean_session(true);
+    let (client, eventloop) = AsyncClient::new(options, 4096);
+    let weak = Arc::downgrade(devices);
+    let subscriber = client.clone();
+    let stopped = devices.stopped();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stopped => {}
+            _ = run(weak, subscriber, eventloop) => {}
+        }
+    });
+    client
+}
+
+async fn run(devices: std::sync::Weak<Devices>, client: AsyncClient, mut eventloop: EventLoop) {
+    let qos = |devices: &Devices| if devices.config.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+    loop {
+        let polled = eventloop.poll().await;
+        let Some(devices) = devices.upgrade() else { return };
+        match polled {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let qos = qos(&devices);
+                let prefix = &devices.config.topic_prefix;
+                let subscribed = client
+                    .try_subscribe(format!("{prefix}/devices/+/telemetry"), qos)
+                    .and_then(|_| client.try_subscribe(format!("{prefix}/devices/+/ack"), QoS::AtLeastOnce));
+                if let Err(e) = subscribed {
+                    tracing::error!("cannot subscribe to device topics: {e}");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                if !devices.connected.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    tracing::info!(broker = devices.broker_label(), "receiving device messages");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => on_publish(&devices, &publish.topic, &publish.payload).await,
+            Ok(_) => {}
+            Err(e) => {
+                if devices.connected.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    tracing::warn!(broker = devices.broker_label(), "MQTT connection lost: {e}; reconnecting");
+                } else {
+                    tracing::debug!("MQTT connection: {e}");
+                }
+                drop(devices);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn on_publish(devices: &Devices, topic: &str, payload: &[u8]) {
+    match engine::parse_topic(&devices.config.topic_prefix, topic) {
+        Some(Topic::Telemetry(device_id)) => {
+            if let Err(rejected) = devices.ingest(device_id, payload, now_millis()).await {
+                tracing::debug!(device = device_id, "message refused: {rejected}");
+            }
+        }
+        Some(Topic::Ack(device_id)) => devices.command_answered(device_id, payload),
+        None => {
+            devices.metrics.device_messages.with_label_values(&["bad-topic"]).inc();
+        }
+    }
+}

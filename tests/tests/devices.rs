@@ -1,0 +1,412 @@
+//! Devices end to end through the real Mosquitto: devices publish telemetry, rules raise
+//! alarms with the device's location, the alarms reach a plugin's `on-event` in order, and
+//! nothing acknowledged is lost across a restart; bad messages are counted and refused
+//! without disturbing other devices; commands wait for the device's acknowledgement;
+//! dead letters; HTTP ingest. SQLite and PostgreSQL.
+use anyhow::{bail, Context, Result};
+use linli_tests::*;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const HOUR_MS: i64 = 3_600_000;
+/// Device time of the simulated day (2026-11-20 00:00 UTC+8).
+const DAY0: i64 = 1_763_568_000_000;
+const LISTENER: &str = "test-listener@xingfu";
+
+/// A host connected to the test broker under a topic prefix of its own, with the
+/// listener plugin installed at 幸福社区, and a device-side MQTT client.
+struct Lab {
+    host: TestHost,
+    prefix: String,
+    device: AsyncClient,
+    /// Messages the device side received (commands), by topic.
+    received: tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+async fn lab(backend: Backend, tune: impl FnOnce(&mut linli_host::config::Config)) -> Result<Option<Lab>> {
+    let Some(broker) = mqtt_url().await? else { return Ok(None) };
+    let prefix = format!("t{}", &uuid_like());
+    let topic_prefix = prefix.clone();
+    let Some(host) = TestHost::start_tuned(backend, |c| {
+        c.devices.broker = broker.clone();
+        c.devices.topic_prefix = topic_prefix;
+        c.devices.max_payload_bytes = 1024;
+        c.events.first_backoff_ms = 50;
+        c.events.max_backoff_ms = 200;
+        c.events.poll_ms = 50;
+        tune(c);
+    })
+    .await?
+    else {
+        return Ok(None);
+    };
+    wait_until("the host subscribes to device topics", || async { Ok(host.admin("GET", "/devices/status", None).await?.json()["connected"] == true) }).await?;
+    let vendor = Vendor::new("linli-tests")?;
+    host.trust(&vendor).await?;
+    host.publish(&vendor, "listener", &["data", "devices", "devices:alarms", "devices:command"], &["xingfu"]).await?;
+
+    let (host_name, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
+    let mut options = MqttOptions::new(format!("{prefix}-devices"), host_name, port.parse()?);
+    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(1 << 20, 1 << 20);
+    let (device, mut eventloop) = AsyncClient::new(options, 1024);
+    device.subscribe(format!("{prefix}/devices/+/commands"), QoS::AtLeastOnce).await?;
+    let (tx, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    Ok(Some(Lab { host, prefix, device, received }))
+}
+
+fn uuid_like() -> String {
+    format!("{:x}{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default())
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    for _ in 0..300 {
+        if check().await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out waiting until {what}")
+}
+
+impl Lab {
+    async fn send(&self, device: &str, payload: Value) -> Result<()> {
+        self.send_raw(&format!("{}/devices/{device}/telemetry", self.prefix), payload.to_string().into_bytes()).await
+    }
+
+    async fn send_raw(&self, topic: &str, payload: Vec<u8>) -> Result<()> {
+        self.device.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+        Ok(())
+    }
+
+    async fn register(&self, id: &str, device_type: &str, location: &str) -> Result<Value> {
+        Ok(self.host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": location }))).await?.expect_status(201)?.json())
+    }
+
+    async fn rule(&self, rule: Value) -> Result<()> {
+        self.host.admin("POST", "/alarm-rules", Some(rule)).await?.expect_status(200)?;
+        Ok(())
+    }
+
+    async fn alarms(&self, status: &str) -> Result<Vec<Value>> {
+        let reply = self.host.admin("GET", &format!("/alarms?status={status}"), None).await?.expect_status(200)?;
+        Ok(reply.json()["alarms"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn log(&self) -> Result<Value> {
+        Ok(self.host.plugin("GET", "xingfu", "test-listener/log").await?.expect_status(200)?.json())
+    }
+
+    /// Events the listener recorded, of `kind` prefix (`alarm.` leaves out schedule ticks).
+    async fn events(&self, kind: &str) -> Result<Vec<Value>> {
+        let log = self.log().await?;
+        Ok(log["events"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with(kind))).collect())
+    }
+
+    async fn latest(&self, device: &str) -> Result<Value> {
+        Ok(self.host.admin("GET", &format!("/devices/{device}"), None).await?.expect_status(200)?.json())
+    }
+
+    async fn metric(&self, outcome: &str) -> Result<u64> {
+        let text = self.host.get("/metrics").await?.text;
+        let line = format!("linli_device_messages_total{{outcome=\"{outcome}\"}} ");
+        Ok(text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+    }
+}
+
+fn idle_water_rule() -> Value {
+    json!({
+        "id": "water-idle", "name": "独居老人用水异常（12小时无用水）", "tenant_id": "demo-county",
+        "device_type": "water-meter", "metric": "flow", "op": "<=", "threshold": 0.0, "duration_seconds": 12 * 3600,
+        "clear_op": ">", "clear_threshold": 0.0, "severity": "major", "suppress_seconds": 0
+    })
+}
+
+fn smoke_rule() -> Value {
+    json!({
+        "id": "smoke", "name": "烟雾报警", "tenant_id": "demo-county", "device_type": "smoke-detector",
+        "metric": "smoke", "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical"
+    })
+}
+
+/// A resident's house in 幸福社区 第一网格, for a device to be bound to.
+async fn a_house(host: &TestHost) -> Result<(String, String)> {
+    let csv = format!("姓名,身份证号,手机号,网格,楼栋,单元,房号,标签\n王阿姨,{},13800000031,xingfu-g1,3,2,401,独居老人\n", id_number("33078219480101012"));
+    assert_eq!(host.import_csv("residents", "xingfu", &csv).await?["status"], "done");
+    let store = linli_host::store::Store::open(&host.database_url).await?;
+    let (id, address): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
+    Ok((id, address))
+}
+
+async fn idle_water_meter_to_plugin(backend: Backend) -> Result<()> {
+    let Some(lab) = lab(backend, |_| {}).await? else { return Ok(()) };
+    let (house, address) = a_house(&lab.host).await?;
+    let registered = lab.register("wm-401", "water-meter", &format!("house:{house}")).await?;
+    assert_eq!(registered["device"]["location"]["tenant"], "xingfu-g1");
+    assert_eq!(registered["device"]["location"]["label"], address);
+    assert!(registered["secret"].as_str().is_some_and(|s| s.len() >= 32), "{registered}");
+    lab.register("smoke-7", "smoke-detector", "grid:heping-g1").await?;
+    lab.rule(idle_water_rule()).await?;
+    lab.rule(smoke_rule()).await?;
+
+    // Thirteen hours of an idle meter on the accelerated clock, after some morning use.
+    lab.send("wm-401", json!({ "ts": DAY0, "flow": 2.5 })).await?;
+    for hour in 1..=11 {
+        lab.send("wm-401", json!({ "ts": DAY0 + hour * HOUR_MS, "flow": 0.0 })).await?;
+    }
+    wait_until("the eleventh hour is stored", || async { Ok(lab.latest("wm-401").await?["latest_at"] == DAY0 + 11 * HOUR_MS) }).await?;
+    assert!(lab.alarms("active").await?.is_empty(), "11 idle hours raise nothing");
+    for hour in 12..=14 {
+        lab.send("wm-401", json!({ "ts": DAY0 + hour * HOUR_MS, "flow": 0.0 })).await?;
+    }
+    wait_until("the alarm is raised", || async { Ok(lab.alarms("active").await?.len() == 1) }).await?;
+    let alarm = lab.alarms("active").await?.remove(0);
+    assert_eq!(alarm["rule_id"], "water-idle");
+    assert_eq!(alarm["device_id"], "wm-401");
+    assert_eq!(alarm["severity"], "major");
+    assert_eq!(alarm["since"], DAY0 + HOUR_MS, "the idle window began with the first idle reading");
+    assert_eq!(alarm["location"]["label"], address, "an alarm carries the device's location");
+    let alarm_id = alarm["id"].as_str().context("alarm id")?.to_string();
+
+    // The plugin hears of it, with the location, and acknowledges it (devices:alarms).
+    wait_until("the plugin receives alarm.raised", || async { Ok(!lab.events("alarm.").await?.is_empty()) }).await?;
+    let raised = lab.events("alarm.").await?.remove(0);
+    assert_eq!(raised["kind"], "alarm.raised");
+    assert_eq!(raised["subject"], alarm_id.as_str());
+    assert_eq!(raised["tenant"], "xingfu-g1");
+    assert_eq!(raised["payload"]["location"]["label"], address);
+    let in_plugin = lab.host.plugin("GET", "xingfu", "test-listener/alarms?status=active").await?.expect_status(200)?.json();
+    assert_eq!(in_plugin.as_array().map(Vec::len), Some(1), "{in_plugin}");
+    let acked = lab.host.plugin("POST", "xingfu", &format!("test-listener/alarms/{alarm_id}/acknowledge")).await?.expect_status(200)?.json();
+    assert_eq!(acked["status"], "acknowledged");
+
+    // Use again clears it; the smoke detector in another community stays out of this
+    // plugin's sight (installed at 幸福社区 only).
+    lab.send("wm-401", json!({ "ts": DAY0 + 15 * HOUR_MS, "flow": 1.2 })).await?;
+    lab.send("smoke-7", json!({ "smoke": true })).await?;
+    wait_until("the water alarm clears and the smoke alarm rises", || async {
+        Ok(lab.alarms("cleared").await?.len() == 1 && lab.alarms("active").await?.len() == 1)
+    })
+    .await?;
+    assert_eq!(lab.alarms("active").await?[0]["location"]["tenant"], "heping-g1");
+    wait_until("the plugin receives the three events of its alarm", || async { Ok(lab.events("alarm.").await?.len() == 3) }).await?;
+    let events = lab.events("alarm.").await?;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["alarm.raised", "alarm.acknowledged", "alarm.cleared"]);
+    assert!(events.iter().all(|e| e["subject"] == alarm_id.as_str()), "nothing from 和平社区 reaches a 幸福社区 installation");
+    let not_mine = lab.host.plugin("GET", "xingfu", "test-listener/devices").await?.expect_status(200)?.json();
+    assert_eq!(not_mine.as_array().map(|d| d.iter().map(|d| d["id"].clone()).collect::<Vec<_>>()), Some(vec![json!("wm-401")]));
+
+    // The meter shows online, with its latest reading; the plugin sees the same.
+    let detail = lab.latest("wm-401").await?;
+    assert_eq!(detail["latest"]["flow"], 1.2);
+    wait_until("last seen is recorded", || async { Ok(lab.latest("wm-401").await?["device"]["online"] == true) }).await?;
+    let latest = lab.host.plugin("GET", "xingfu", "test-listener/devices/wm-401/latest").await?.expect_status(200)?.json();
+    assert_eq!(latest["flow"], 1.2);
+    Ok(())
+}
+
+async fn bad_messages_are_refused_and_counted(backend: Backend) -> Result<()> {
+    let Some(lab) = lab(backend, |_| {}).await? else { return Ok(()) };
+    lab.register("door-1", "door-sensor", "grid:xingfu-g2").await?;
+    let topic = |device: &str| format!("{}/devices/{device}/telemetry", lab.prefix);
+    lab.send_raw(&topic("door-1"), b"{not json".to_vec()).await?;
+    lab.send_raw(&topic("door-1"), br#"["an", "array"]"#.to_vec()).await?;
+    lab.send_raw(&topic("door-1"), format!(r#"{{"open": 1, "pad": "{}"}}"#, "x".repeat(4096)).into_bytes()).await?;
+    lab.send("ghost-9", json!({ "open": 1 })).await?;
+    lab.send_raw(&format!("{}/devices/door-1/elsewhere", lab.prefix), b"{}".to_vec()).await?;
+    for i in 0..20 {
+        lab.send("door-1", json!({ "ts": DAY0 + i, "open": i % 2 })).await?;
+    }
+    wait_until("every good message is taken and every bad one counted", || async {
+        Ok(lab.metric("accepted").await? == 20 && lab.metric("malformed").await? == 2 && lab.metric("oversized").await? == 1 && lab.metric("unknown-device").await? == 1)
+    })
+    .await?;
+    wait_until("the good device's last reading is stored", || async { Ok(lab.latest("door-1").await?["latest_at"] == DAY0 + 19) }).await?;
+    assert_eq!(lab.latest("door-1").await?["latest"]["open"], 1);
+    let unknown = lab.host.admin("GET", "/devices/ghost-9", None).await?;
+    assert_eq!(unknown.status, 404, "an unknown device is not registered by writing to its topic");
+
+    // Bad rules and registrations get clear errors and change nothing.
+    let overlap = lab.host.admin("POST", "/alarm-rules", Some(json!({ "id": "bad", "name": "x", "tenant_id": "xingfu", "device_type": "door-sensor", "metric": "open", "op": ">=", "threshold": 1, "clear_op": "<=", "clear_threshold": 1, "severity": "info" }))).await?;
+    assert_eq!(overlap.status, 422);
+    assert!(overlap.error_message().contains("overlap"), "{}", overlap.text);
+    let nowhere = lab.host.admin("POST", "/devices", Some(json!({ "id": "wm-x", "device_type": "water-meter", "location": "house:no-such-house" }))).await?;
+    assert_eq!(nowhere.status, 422);
+    assert!(nowhere.error_message().contains("does not exist"), "{}", nowhere.text);
+    assert!(lab.host.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(Vec::is_empty));
+    Ok(())
+}
+
+async fn restart_loses_nothing(backend: Backend) -> Result<()> {
+    // The plugin will be down for a while: no dead-lettering in this story.
+    let Some(mut lab) = lab(backend, |c| c.events.max_attempts = 10_000).await? else { return Ok(()) };
+    lab.register("smoke-1", "smoke-detector", "grid:xingfu-g1").await?;
+    lab.register("smoke-2", "smoke-detector", "grid:xingfu-g2").await?;
+    lab.rule(smoke_rule()).await?;
+    // The plugin is down: events pile up in the outbox.
+    lab.host.plugin("POST", "xingfu", "test-listener/refuse").await?.expect_status(200)?;
+    lab.send("smoke-1", json!({ "smoke": 1 })).await?;
+    wait_until("the first alarm is raised", || async { Ok(lab.alarms("active").await?.len() == 1) }).await?;
+    lab.send("smoke-2", json!({ "smoke": 1 })).await?;
+    wait_until("the second alarm is raised", || async { Ok(lab.alarms("active").await?.len() == 2) }).await?;
+    lab.send("smoke-1", json!({ "smoke": 0 })).await?;
+    wait_until("the first alarm clears", || async { Ok(lab.alarms("cleared").await?.len() == 1) }).await?;
+    wait_until("the plugin refused deliveries", || async { Ok(lab.log().await?["refused"].as_u64().unwrap_or(0) >= 2) }).await?;
+    assert!(lab.events("alarm.").await?.is_empty());
+
+    let device = lab.device.clone();
+    let (prefix, received) = (lab.prefix.clone(), lab.received);
+    let host = lab.host.restart().await?;
+    lab = Lab { host, prefix, device, received };
+    wait_until("the restarted host subscribes again", || async { Ok(lab.host.admin("GET", "/devices/status", None).await?.json()["connected"] == true) }).await?;
+
+    // The open alarm survived and is still open: smoke again does not raise a duplicate.
+    assert_eq!(lab.alarms("active").await?.len(), 1);
+    lab.send("smoke-2", json!({ "smoke": 1 })).await?;
+    lab.send("smoke-2", json!({ "smoke": 0 })).await?;
+    wait_until("the surviving alarm clears", || async { Ok(lab.alarms("cleared").await?.len() == 2) }).await?;
+    assert!(lab.alarms("active").await?.is_empty(), "no duplicate alarm after the restart");
+
+    // The plugin comes back: everything arrives, once each, in the order it happened.
+    lab.host.plugin("POST", "xingfu", "test-listener/accept").await?.expect_status(200)?;
+    wait_until("all four alarm events are delivered", || async { Ok(lab.events("alarm.").await?.len() == 4) }).await?;
+    let events = lab.events("alarm.").await?;
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    let story: Vec<String> = events.iter().map(|e| format!("{} {}", e["kind"].as_str().unwrap_or(""), e["payload"]["device_id"].as_str().unwrap_or(""))).collect();
+    assert_eq!(story, ["alarm.raised smoke-1", "alarm.raised smoke-2", "alarm.cleared smoke-1", "alarm.cleared smoke-2"]);
+    let pending = lab.host.admin("GET", "/events/deliveries?status=pending", None).await?.json();
+    let alarm_pending = pending["deliveries"].as_array().map(|d| d.iter().filter(|d| d["kind"] != "schedule").count());
+    assert_eq!(alarm_pending, Some(0), "{pending}");
+    Ok(())
+}
+
+async fn dead_letters_and_schedules(backend: Backend) -> Result<()> {
+    let Some(lab) = lab(backend, |c| c.events.max_attempts = 3).await? else { return Ok(()) };
+    lab.register("fall-1", "fall-button", "grid:xingfu-g1").await?;
+    lab.rule(json!({ "id": "fall", "name": "跌倒求助", "tenant_id": "xingfu", "device_type": "fall-button", "metric": "pressed", "op": "==", "threshold": 1, "clear_op": "==", "clear_threshold": 0, "severity": "critical" })).await?;
+    // Schedule ticks arrive by themselves (every second).
+    wait_until("a schedule tick arrives", || async { Ok(!lab.events("schedule").await?.is_empty()) }).await?;
+    assert_eq!(lab.events("schedule").await?[0]["subject"], "tick");
+
+    // Events about fall-1 are refused for good (a plugin bug): after 3 tries each is
+    // dead-lettered, and the events after it are not held up.
+    lab.host.plugin("POST", "xingfu", "test-listener/poison/fall-1").await?.expect_status(200)?;
+    lab.send("fall-1", json!({ "pressed": true })).await?;
+    wait_until("the fall alarm is raised", || async { Ok(lab.alarms("active").await?.len() == 1) }).await?;
+    let alarm = lab.alarms("active").await?[0]["id"].as_str().context("id")?.to_string();
+    let dead_row = || async {
+        let dead = lab.host.admin("GET", "/events/deliveries?status=dead", None).await?.json();
+        Ok::<_, anyhow::Error>(dead["deliveries"].as_array().and_then(|d| d.iter().find(|d| d["subject"] == alarm.as_str()).cloned()))
+    };
+    wait_until("the poisoned event is dead-lettered", || async { Ok(dead_row().await?.is_some()) }).await?;
+    let row = dead_row().await?.context("dead row")?;
+    assert_eq!(row["attempts"], 3, "{row}");
+    assert_eq!(row["kind"], "alarm.raised");
+    assert!(row["last_error"].as_str().is_some_and(|e| e.contains("on purpose")), "{row}");
+    let seq = row["seq"].as_u64().context("seq")?;
+    wait_until("events after the dead letter arrive", || async { Ok(lab.events("schedule").await?.iter().any(|e| e["seq"].as_u64() > Some(seq))) }).await?;
+    assert!(lab.events("alarm.").await?.is_empty());
+
+    // Fixed: the operator puts it back in the queue and it arrives.
+    let installation = row["installation_id"].as_str().context("installation")?.to_string();
+    assert_eq!(installation, LISTENER);
+    lab.host.plugin("POST", "xingfu", "test-listener/cure").await?.expect_status(200)?;
+    let retried = lab.host.admin("POST", &format!("/events/deliveries/{installation}/{seq}/retry"), None).await?;
+    assert_eq!(retried.status, 204, "{}", retried.text);
+    wait_until("the retried event arrives", || async { Ok(lab.events("alarm.").await?.iter().any(|e| e["subject"] == alarm.as_str())) }).await?;
+    let again = lab.host.admin("POST", &format!("/events/deliveries/{installation}/{seq}/retry"), None).await?;
+    assert_eq!(again.status, 404, "only dead letters are retried");
+    Ok(())
+}
+
+async fn commands_and_http_ingest(backend: Backend) -> Result<()> {
+    let Some(mut lab) = lab(backend, |_| {}).await? else { return Ok(()) };
+    let registered = lab.register("park-3", "parking-sensor", "grid:xingfu-g1").await?;
+    let secret = registered["secret"].as_str().context("secret")?.to_string();
+    // A device that answers commands.
+    let responder = lab.device.clone();
+    let prefix = lab.prefix.clone();
+    let mut received = std::mem::replace(&mut lab.received, tokio::sync::mpsc::unbounded_channel().1);
+    let answering = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some((topic, payload)) = received.recv().await {
+            let message: Value = serde_json::from_slice(&payload).unwrap_or_default();
+            seen.push(message.clone());
+            if message["command"]["reply"] == false {
+                continue;
+            }
+            let device = topic.split('/').nth(2).unwrap_or_default().to_string();
+            let ack = json!({ "id": message["id"], "ok": true, "did": message["command"] });
+            let _ = responder.publish(format!("{prefix}/devices/{device}/ack"), QoS::AtLeastOnce, false, ack.to_string().into_bytes()).await;
+            if seen.len() >= 3 {
+                break;
+            }
+        }
+        seen
+    });
+    let ack = lab.host.admin("POST", "/devices/park-3/commands", Some(json!({ "command": { "led": "red" }, "timeout_ms": 5000 }))).await?.expect_status(200)?.json();
+    assert_eq!(ack["ok"], true);
+    assert_eq!(ack["did"]["led"], "red");
+    let silent = lab.host.admin("POST", "/devices/park-3/commands", Some(json!({ "command": { "reply": false }, "timeout_ms": 300 }))).await?;
+    assert_eq!(silent.status, 504, "{}", silent.text);
+    assert!(silent.error_message().contains("did not acknowledge"), "{}", silent.text);
+    // A plugin with devices:command does the same.
+    let via_plugin = lab.host.client.post(format!("{}/t/xingfu/p/test-listener/devices/park-3/command", lab.host.url)).json(&json!({ "led": "green" })).send().await?;
+    let via_plugin = Reply::from(via_plugin).await?.expect_status(200)?.json();
+    assert_eq!(via_plugin["did"]["led"], "green");
+    let seen = answering.await?;
+    assert_eq!(seen.len(), 3);
+
+    // HTTP ingest: the device's secret, else 401; bad bodies get 400/413.
+    let url = format!("{}/api/devices/park-3/telemetry", lab.host.url);
+    let ok = lab.host.client.post(&url).bearer_auth(&secret).body(json!({ "ts": DAY0, "occupied": true }).to_string()).send().await?;
+    assert_eq!(ok.status(), 202);
+    let wrong = lab.host.client.post(&url).bearer_auth("not-the-secret").body("{\"occupied\": 1}").send().await?;
+    assert_eq!(wrong.status(), 401);
+    let bad = Reply::from(lab.host.client.post(&url).bearer_auth(&secret).body("occupied").send().await?).await?;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error_message().contains("JSON"), "{}", bad.text);
+    let big = lab.host.client.post(&url).bearer_auth(&secret).body(format!("{{\"occupied\": 1, \"pad\": \"{}\"}}", "x".repeat(2048))).send().await?;
+    assert_eq!(big.status(), 413);
+    wait_until("the HTTP reading is stored", || async { Ok(lab.latest("park-3").await?["latest"]["occupied"] == true) }).await?;
+    Ok(())
+}
+
+macro_rules! with_broker {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() -> Result<()> {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() -> Result<()> {
+                super::$name(Backend::Postgres).await
+            }
+        }
+    };
+}
+
+with_broker!(idle_water_meter_to_plugin);
+with_broker!(bad_messages_are_refused_and_counted);
+with_broker!(restart_loses_nothing);
+with_broker!(dead_letters_and_schedules);
+with_broker!(commands_and_http_ingest);
