@@ -26,6 +26,8 @@ pub struct Config {
     pub devices: crate::capabilities::devices::DevicesConfig,
     /// Delivery of platform events to plugins (`[events]`).
     pub events: crate::capabilities::events::EventsConfig,
+    /// Work orders: how often overdue ones are escalated (`[tickets]`).
+    pub tickets: crate::capabilities::tickets::TicketsConfig,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             devices: Default::default(),
             events: Default::default(),
+            tickets: Default::default(),
         }
     }
 }

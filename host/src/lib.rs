@@ -121,13 +121,14 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let store = store::Store::open(&config.database_url()).await?;
     let metrics = Arc::new(Metrics::new());
     let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
-    let platform = Platform::start(store, runtime, metrics, config.devices.clone(), config.events).await?;
+    let gateway: Arc<dyn auth::sms::SmsGateway> = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
+    let services = platform::Services { devices: config.devices.clone(), events: config.events, tickets: config.tickets, sms: gateway.clone() };
+    let platform = Platform::start(store, runtime, metrics, services).await?;
     let admin_token = admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     // The issuer of session tokens: where the host is reached.
     let issuer = config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{addr}"));
-    let gateway = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
     if let Some(path) = &config.tenants_file {
         setup::Setup { tenants_file: Some(path.clone()), ..Default::default() }.apply(&platform, &auth).await?;

@@ -2,6 +2,8 @@
 //! table. Every operation checks everything before it writes, so a failed one changes
 //! nothing.
 use crate::capabilities::devices::{Devices, DevicesConfig};
+use crate::capabilities::notify::Notifier;
+use crate::capabilities::tickets::{Tickets, TicketsConfig};
 use crate::capabilities::events::{EventsConfig, Outbox, Subscription};
 use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
@@ -64,6 +66,14 @@ pub struct UpgradeRequest {
     pub grants: Option<Vec<String>>,
 }
 
+/// Configuration and outside services of the host-wide capability services.
+pub struct Services {
+    pub devices: DevicesConfig,
+    pub events: EventsConfig,
+    pub tickets: TicketsConfig,
+    pub sms: Arc<dyn crate::auth::sms::SmsGateway>,
+}
+
 type Routes = HashMap<String, HashMap<String, Arc<LoadedPlugin>>>;
 
 pub struct Platform {
@@ -75,6 +85,8 @@ pub struct Platform {
     /// Platform events waiting for, or delivered to, plugins.
     pub outbox: Arc<Outbox>,
     pub devices: Arc<Devices>,
+    pub tickets: Arc<Tickets>,
+    pub notifier: Arc<Notifier>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
 }
@@ -82,12 +94,15 @@ pub struct Platform {
 impl Platform {
     /// Load the tenant tree and activate every installation. An installation that no
     /// longer loads is logged and left out; the rest serve.
-    pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>, devices: DevicesConfig, events: EventsConfig) -> Result<Arc<Self>, PlatformError> {
+    pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>, services: Services) -> Result<Arc<Self>, PlatformError> {
+        let Services { devices, events, tickets, sms } = services;
         let tree = SharedTree::new(TenantTree::from_nodes(repo::load_tenants(&store).await?));
         let pairwise = Arc::new(crate::capabilities::identity::PairwiseIds::load(&store).await?);
         let outbox = Arc::new(Outbox::new(store.clone(), tree.clone(), events));
-        let devices = Devices::new(store.clone(), outbox.clone(), tree.clone(), metrics.clone(), devices).await?;
-        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, routes: RwLock::default() });
+        let tickets = Arc::new(Tickets::new(store.clone(), outbox.clone(), tree.clone(), tickets));
+        let notifier = Arc::new(Notifier::new(store.clone(), sms));
+        let devices = Devices::new(store.clone(), outbox.clone(), tickets.clone(), tree.clone(), metrics.clone(), devices).await?;
+        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, routes: RwLock::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -96,6 +111,7 @@ impl Platform {
         }
         tokio::spawn(crate::capabilities::events::dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
         platform.devices.start()?;
+        tokio::spawn(crate::capabilities::tickets::run_escalation(platform.tickets.clone(), platform.devices.stopped()));
         Ok(platform)
     }
 
@@ -312,6 +328,8 @@ impl Platform {
             pairwise: &self.pairwise,
             tree: &self.tree,
             devices: &self.devices,
+            tickets: &self.tickets,
+            notifier: &self.notifier,
         });
         let assets = package
             .files
@@ -335,7 +353,7 @@ impl Platform {
                 tenant_id: loaded.installation.tenant_id.clone(),
                 kinds: events.subscribe.clone(),
                 schedules: events.schedules.clone(),
-                devices_granted: loaded.installation.grants.iter().any(|g| g == "devices"),
+                granted: loaded.installation.grants.clone(),
             });
         }
         if let Ok(mut routes) = self.routes.write() {

@@ -68,10 +68,19 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     where
         T: Default,
     {
+        self.swap(key, change, || Ok(T::default()))
+    }
+
+    /// Like `update`, for a document that must exist: `not-found` otherwise.
+    pub fn modify(&self, key: &str, change: impl Fn(&mut T)) -> Result<Versioned<T>, Error> {
+        self.swap(key, change, || Err(Error::not_found(format!("`{}/{key}` does not exist", self.name))))
+    }
+
+    fn swap(&self, key: &str, change: impl Fn(&mut T), missing: impl Fn() -> Result<T, Error>) -> Result<Versioned<T>, Error> {
         for _ in 0..UPDATE_ATTEMPTS {
             let (mut value, expected) = match self.get(key)? {
                 Some(doc) => (doc.value, doc.version),
-                None => (T::default(), 0),
+                None => (missing()?, 0),
             };
             change(&mut value);
             match wit::put(&self.name, key, &serde_json::to_string(&value)?, Some(expected)) {
@@ -91,6 +100,32 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     /// Documents whose indexed top-level `field` equals `value`.
     pub fn query<V: Serialize>(&self, field: &str, value: &V, cursor: Option<&str>, limit: u32) -> Result<Page<T>, Error> {
         decode_page(wit::query(&self.name, field, &serde_json::to_string(value)?, cursor, limit)?)
+    }
+
+    /// Every document whose key starts with `prefix`, following the pages.
+    pub fn list_all(&self, prefix: &str) -> Result<Vec<Versioned<T>>, Error> {
+        all_pages(|cursor| self.list(prefix, cursor, PAGE))
+    }
+
+    /// Every document whose indexed `field` equals `value`, following the pages.
+    pub fn query_all<V: Serialize>(&self, field: &str, value: &V) -> Result<Vec<Versioned<T>>, Error> {
+        all_pages(|cursor| self.query(field, value, cursor, PAGE))
+    }
+}
+
+/// Page size of `list_all` and `query_all`.
+const PAGE: u32 = 200;
+
+fn all_pages<T>(mut page: impl FnMut(Option<&str>) -> Result<Page<T>, Error>) -> Result<Vec<Versioned<T>>, Error> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let next = page(cursor.as_deref())?;
+        out.extend(next.items);
+        match next.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
     }
 }
 

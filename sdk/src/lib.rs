@@ -40,7 +40,9 @@ pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod log;
+pub mod notify;
 mod router;
+pub mod tickets;
 
 pub use error::{Error, ErrorCode};
 pub use http::{Request, Response};
@@ -63,7 +65,7 @@ pub trait Plugin {
 pub mod prelude {
     pub use crate::data::{Collection, Page, Versioned};
     pub use crate::http::{Request, Response};
-    pub use crate::{base, devices, events, identity, ledger, log, Error, ErrorCode, Params, Plugin, Router};
+    pub use crate::{base, devices, events, identity, ledger, log, notify, tickets, Error, ErrorCode, Params, Plugin, Router};
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::json;
 }

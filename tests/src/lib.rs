@@ -2,6 +2,8 @@
 //! the real `linli` CLI from plugins built for wasm32-wasip2.
 //!
 //! The test command (scripts/test) builds the `linli` binary and the plugins first.
+pub mod lab;
+
 use anyhow::{bail, Context, Result};
 use linli_host::config::Config;
 use linli_host::packages::{signing, Package};
@@ -327,6 +329,8 @@ macro_rules! on_both_databases {
 /// Someone signed in to a test host, calling it with their session.
 pub struct Person {
     pub token: String,
+    /// The account id (empty for the operator).
+    pub account_id: String,
     url: String,
     client: reqwest::Client,
 }
@@ -354,15 +358,16 @@ impl TestHost {
     pub async fn person(&self, account: Value) -> Result<Person> {
         let phone = account["phone"].as_str().context("phone")?.to_string();
         let password = account["password"].as_str().context("password")?.to_string();
-        self.admin("POST", "/accounts", Some(account)).await?.expect_status(201)?;
+        let created = self.admin("POST", "/accounts", Some(account)).await?.expect_status(201)?.json();
+        let account_id = created["id"].as_str().context("account id")?.to_string();
         let login = self.client.post(format!("{}/api/auth/login", self.url)).json(&json!({ "phone": phone, "password": password })).send().await?;
         let tokens = Reply::from(login).await?.expect_status(200)?.json();
-        Ok(Person { token: tokens["access_token"].as_str().context("access token")?.to_string(), url: self.url.clone(), client: self.client.clone() })
+        Ok(Person { token: tokens["access_token"].as_str().context("access token")?.to_string(), account_id, url: self.url.clone(), client: self.client.clone() })
     }
 
     /// A person holding the admin token (a platform operator).
     pub fn operator(&self) -> Person {
-        Person { token: self.admin_token.clone(), url: self.url.clone(), client: self.client.clone() }
+        Person { token: self.admin_token.clone(), account_id: String::new(), url: self.url.clone(), client: self.client.clone() }
     }
 
     /// Package `crate_name` as `vendor`, upload it and install it with `grants` at each tenant.

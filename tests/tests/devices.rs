@@ -3,166 +3,43 @@
 //! nothing acknowledged is lost across a restart; bad messages are counted and refused
 //! without disturbing other devices; commands wait for the device's acknowledgement;
 //! dead letters; HTTP ingest. SQLite and PostgreSQL.
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use linli_tests::lab::*;
 use linli_tests::*;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 use serde_json::{json, Value};
-use std::time::Duration;
 
-const HOUR_MS: i64 = 3_600_000;
-/// Device time of the simulated day (2026-11-20 00:00 UTC+8).
-const DAY0: i64 = 1_763_568_000_000;
 const LISTENER: &str = "test-listener@xingfu";
 
-/// A host connected to the test broker under a topic prefix of its own, with the
-/// listener plugin installed at 幸福社区, and a device-side MQTT client.
-struct Lab {
-    host: TestHost,
-    prefix: String,
-    device: AsyncClient,
-    /// Messages the device side received (commands), by topic.
-    received: tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-}
-
+/// A lab with the listener plugin installed at 幸福社区.
 async fn lab(backend: Backend, tune: impl FnOnce(&mut linli_host::config::Config)) -> Result<Option<Lab>> {
-    let Some(broker) = mqtt_url().await? else { return Ok(None) };
-    let prefix = format!("t{}", &uuid_like());
-    let topic_prefix = prefix.clone();
-    let Some(host) = TestHost::start_tuned(backend, |c| {
-        c.devices.broker = broker.clone();
-        c.devices.topic_prefix = topic_prefix;
-        c.devices.max_payload_bytes = 1024;
-        c.events.first_backoff_ms = 50;
-        c.events.max_backoff_ms = 200;
-        c.events.poll_ms = 50;
-        tune(c);
-    })
-    .await?
-    else {
-        return Ok(None);
-    };
-    wait_until("the host subscribes to device topics", || async { Ok(host.admin("GET", "/devices/status", None).await?.json()["connected"] == true) }).await?;
+    let Some(lab) = Lab::start(backend, tune).await? else { return Ok(None) };
     let vendor = Vendor::new("linli-tests")?;
-    host.trust(&vendor).await?;
-    host.publish(&vendor, "listener", &["data", "devices", "devices:alarms", "devices:command"], &["xingfu"]).await?;
-
-    let (host_name, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
-    let mut options = MqttOptions::new(format!("{prefix}-devices"), host_name, port.parse()?);
-    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(1 << 20, 1 << 20);
-    let (device, mut eventloop) = AsyncClient::new(options, 1024);
-    device.subscribe(format!("{prefix}/devices/+/commands"), QoS::AtLeastOnce).await?;
-    let (tx, received) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    });
-    Ok(Some(Lab { host, prefix, device, received }))
+    lab.host.trust(&vendor).await?;
+    lab.host.publish(&vendor, "listener", &["data", "devices", "devices:alarms", "devices:command"], &["xingfu"]).await?;
+    Ok(Some(lab))
 }
 
-fn uuid_like() -> String {
-    format!("{:x}{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default())
+async fn listener_log(lab: &Lab) -> Result<Value> {
+    Ok(lab.host.plugin("GET", "xingfu", "test-listener/log").await?.expect_status(200)?.json())
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    for _ in 0..300 {
-        if check().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out waiting until {what}")
-}
-
-impl Lab {
-    async fn send(&self, device: &str, payload: Value) -> Result<()> {
-        self.send_raw(&format!("{}/devices/{device}/telemetry", self.prefix), payload.to_string().into_bytes()).await
-    }
-
-    async fn send_raw(&self, topic: &str, payload: Vec<u8>) -> Result<()> {
-        self.device.publish(topic, QoS::AtLeastOnce, false, payload).await?;
-        Ok(())
-    }
-
-    async fn register(&self, id: &str, device_type: &str, location: &str) -> Result<Value> {
-        Ok(self.host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": location }))).await?.expect_status(201)?.json())
-    }
-
-    async fn rule(&self, rule: Value) -> Result<()> {
-        self.host.admin("POST", "/alarm-rules", Some(rule)).await?.expect_status(200)?;
-        Ok(())
-    }
-
-    async fn alarms(&self, status: &str) -> Result<Vec<Value>> {
-        let reply = self.host.admin("GET", &format!("/alarms?status={status}"), None).await?.expect_status(200)?;
-        Ok(reply.json()["alarms"].as_array().cloned().unwrap_or_default())
-    }
-
-    async fn log(&self) -> Result<Value> {
-        Ok(self.host.plugin("GET", "xingfu", "test-listener/log").await?.expect_status(200)?.json())
-    }
-
-    /// Events the listener recorded, of `kind` prefix (`alarm.` leaves out schedule ticks).
-    async fn events(&self, kind: &str) -> Result<Vec<Value>> {
-        let log = self.log().await?;
-        Ok(log["events"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with(kind))).collect())
-    }
-
-    async fn latest(&self, device: &str) -> Result<Value> {
-        Ok(self.host.admin("GET", &format!("/devices/{device}"), None).await?.expect_status(200)?.json())
-    }
-
-    async fn metric(&self, outcome: &str) -> Result<u64> {
-        let text = self.host.get("/metrics").await?.text;
-        let line = format!("linli_device_messages_total{{outcome=\"{outcome}\"}} ");
-        Ok(text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
-    }
-}
-
-fn idle_water_rule() -> Value {
-    json!({
-        "id": "water-idle", "name": "独居老人用水异常（12小时无用水）", "tenant_id": "demo-county",
-        "device_type": "water-meter", "metric": "flow", "op": "<=", "threshold": 0.0, "duration_seconds": 12 * 3600,
-        "clear_op": ">", "clear_threshold": 0.0, "severity": "major", "suppress_seconds": 0
-    })
-}
-
-fn smoke_rule() -> Value {
-    json!({
-        "id": "smoke", "name": "烟雾报警", "tenant_id": "demo-county", "device_type": "smoke-detector",
-        "metric": "smoke", "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical"
-    })
-}
-
-/// A resident's house in 幸福社区 第一网格, for a device to be bound to.
-async fn a_house(host: &TestHost) -> Result<(String, String)> {
-    let csv = format!("姓名,身份证号,手机号,网格,楼栋,单元,房号,标签\n王阿姨,{},13800000031,xingfu-g1,3,2,401,独居老人\n", id_number("33078219480101012"));
-    assert_eq!(host.import_csv("residents", "xingfu", &csv).await?["status"], "done");
-    let store = linli_host::store::Store::open(&host.database_url).await?;
-    let (id, address): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
-    Ok((id, address))
+/// Events the listener recorded, of `kind` prefix (`alarm.` leaves out schedule ticks).
+async fn events(lab: &Lab, kind: &str) -> Result<Vec<Value>> {
+    let log = listener_log(lab).await?;
+    Ok(log["events"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with(kind))).collect())
 }
 
 async fn idle_water_meter_to_plugin(backend: Backend) -> Result<()> {
     let Some(lab) = lab(backend, |_| {}).await? else { return Ok(()) };
-    let (house, address) = a_house(&lab.host).await?;
+    let (house, address) = lone_elder_home(&lab.host).await?;
     let registered = lab.register("wm-401", "water-meter", &format!("house:{house}")).await?;
     assert_eq!(registered["device"]["location"]["tenant"], "xingfu-g1");
     assert_eq!(registered["device"]["location"]["label"], address);
     assert!(registered["secret"].as_str().is_some_and(|s| s.len() >= 32), "{registered}");
     lab.register("smoke-7", "smoke-detector", "grid:heping-g1").await?;
-    lab.rule(idle_water_rule()).await?;
-    lab.rule(smoke_rule()).await?;
+    lab.rule(idle_water_rule(None)).await?;
+    lab.rule(instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke")).await?;
 
     // Thirteen hours of an idle meter on the accelerated clock, after some morning use.
     lab.send("wm-401", json!({ "ts": DAY0, "flow": 2.5 })).await?;
@@ -184,8 +61,8 @@ async fn idle_water_meter_to_plugin(backend: Backend) -> Result<()> {
     let alarm_id = alarm["id"].as_str().context("alarm id")?.to_string();
 
     // The plugin hears of it, with the location, and acknowledges it (devices:alarms).
-    wait_until("the plugin receives alarm.raised", || async { Ok(!lab.events("alarm.").await?.is_empty()) }).await?;
-    let raised = lab.events("alarm.").await?.remove(0);
+    wait_until("the plugin receives alarm.raised", || async { Ok(!events(&lab, "alarm.").await?.is_empty()) }).await?;
+    let raised = events(&lab, "alarm.").await?.remove(0);
     assert_eq!(raised["kind"], "alarm.raised");
     assert_eq!(raised["subject"], alarm_id.as_str());
     assert_eq!(raised["tenant"], "xingfu-g1");
@@ -204,8 +81,8 @@ async fn idle_water_meter_to_plugin(backend: Backend) -> Result<()> {
     })
     .await?;
     assert_eq!(lab.alarms("active").await?[0]["location"]["tenant"], "heping-g1");
-    wait_until("the plugin receives the three events of its alarm", || async { Ok(lab.events("alarm.").await?.len() == 3) }).await?;
-    let events = lab.events("alarm.").await?;
+    wait_until("the plugin receives the three events of its alarm", || async { Ok(events(&lab, "alarm.").await?.len() == 3) }).await?;
+    let events = events(&lab, "alarm.").await?;
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(kinds, ["alarm.raised", "alarm.acknowledged", "alarm.cleared"]);
     assert!(events.iter().all(|e| e["subject"] == alarm_id.as_str()), "nothing from 和平社区 reaches a 幸福社区 installation");
@@ -258,7 +135,7 @@ async fn restart_loses_nothing(backend: Backend) -> Result<()> {
     let Some(mut lab) = lab(backend, |c| c.events.max_attempts = 10_000).await? else { return Ok(()) };
     lab.register("smoke-1", "smoke-detector", "grid:xingfu-g1").await?;
     lab.register("smoke-2", "smoke-detector", "grid:xingfu-g2").await?;
-    lab.rule(smoke_rule()).await?;
+    lab.rule(instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke")).await?;
     // The plugin is down: events pile up in the outbox.
     lab.host.plugin("POST", "xingfu", "test-listener/refuse").await?.expect_status(200)?;
     lab.send("smoke-1", json!({ "smoke": 1 })).await?;
@@ -267,8 +144,8 @@ async fn restart_loses_nothing(backend: Backend) -> Result<()> {
     wait_until("the second alarm is raised", || async { Ok(lab.alarms("active").await?.len() == 2) }).await?;
     lab.send("smoke-1", json!({ "smoke": 0 })).await?;
     wait_until("the first alarm clears", || async { Ok(lab.alarms("cleared").await?.len() == 1) }).await?;
-    wait_until("the plugin refused deliveries", || async { Ok(lab.log().await?["refused"].as_u64().unwrap_or(0) >= 2) }).await?;
-    assert!(lab.events("alarm.").await?.is_empty());
+    wait_until("the plugin refused deliveries", || async { Ok(listener_log(&lab).await?["refused"].as_u64().unwrap_or(0) >= 2) }).await?;
+    assert!(events(&lab, "alarm.").await?.is_empty());
 
     let device = lab.device.clone();
     let (prefix, received) = (lab.prefix.clone(), lab.received);
@@ -285,8 +162,8 @@ async fn restart_loses_nothing(backend: Backend) -> Result<()> {
 
     // The plugin comes back: everything arrives, once each, in the order it happened.
     lab.host.plugin("POST", "xingfu", "test-listener/accept").await?.expect_status(200)?;
-    wait_until("all four alarm events are delivered", || async { Ok(lab.events("alarm.").await?.len() == 4) }).await?;
-    let events = lab.events("alarm.").await?;
+    wait_until("all four alarm events are delivered", || async { Ok(events(&lab, "alarm.").await?.len() == 4) }).await?;
+    let events = events(&lab, "alarm.").await?;
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
     let story: Vec<String> = events.iter().map(|e| format!("{} {}", e["kind"].as_str().unwrap_or(""), e["payload"]["device_id"].as_str().unwrap_or(""))).collect();
@@ -302,8 +179,8 @@ async fn dead_letters_and_schedules(backend: Backend) -> Result<()> {
     lab.register("fall-1", "fall-button", "grid:xingfu-g1").await?;
     lab.rule(json!({ "id": "fall", "name": "跌倒求助", "tenant_id": "xingfu", "device_type": "fall-button", "metric": "pressed", "op": "==", "threshold": 1, "clear_op": "==", "clear_threshold": 0, "severity": "critical" })).await?;
     // Schedule ticks arrive by themselves (every second).
-    wait_until("a schedule tick arrives", || async { Ok(!lab.events("schedule").await?.is_empty()) }).await?;
-    assert_eq!(lab.events("schedule").await?[0]["subject"], "tick");
+    wait_until("a schedule tick arrives", || async { Ok(!events(&lab, "schedule").await?.is_empty()) }).await?;
+    assert_eq!(events(&lab, "schedule").await?[0]["subject"], "tick");
 
     // Events about fall-1 are refused for good (a plugin bug): after 3 tries each is
     // dead-lettered, and the events after it are not held up.
@@ -321,8 +198,8 @@ async fn dead_letters_and_schedules(backend: Backend) -> Result<()> {
     assert_eq!(row["kind"], "alarm.raised");
     assert!(row["last_error"].as_str().is_some_and(|e| e.contains("on purpose")), "{row}");
     let seq = row["seq"].as_u64().context("seq")?;
-    wait_until("events after the dead letter arrive", || async { Ok(lab.events("schedule").await?.iter().any(|e| e["seq"].as_u64() > Some(seq))) }).await?;
-    assert!(lab.events("alarm.").await?.is_empty());
+    wait_until("events after the dead letter arrive", || async { Ok(events(&lab, "schedule").await?.iter().any(|e| e["seq"].as_u64() > Some(seq))) }).await?;
+    assert!(events(&lab, "alarm.").await?.is_empty());
 
     // Fixed: the operator puts it back in the queue and it arrives.
     let installation = row["installation_id"].as_str().context("installation")?.to_string();
@@ -330,7 +207,7 @@ async fn dead_letters_and_schedules(backend: Backend) -> Result<()> {
     lab.host.plugin("POST", "xingfu", "test-listener/cure").await?.expect_status(200)?;
     let retried = lab.host.admin("POST", &format!("/events/deliveries/{installation}/{seq}/retry"), None).await?;
     assert_eq!(retried.status, 204, "{}", retried.text);
-    wait_until("the retried event arrives", || async { Ok(lab.events("alarm.").await?.iter().any(|e| e["subject"] == alarm.as_str())) }).await?;
+    wait_until("the retried event arrives", || async { Ok(events(&lab, "alarm.").await?.iter().any(|e| e["subject"] == alarm.as_str())) }).await?;
     let again = lab.host.admin("POST", &format!("/events/deliveries/{installation}/{seq}/retry"), None).await?;
     assert_eq!(again.status, 404, "only dead letters are retried");
     Ok(())

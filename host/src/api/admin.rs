@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signing-keys/rotate", post(rotate_signing_key))
         .merge(super::oidc::admin_router())
         .merge(super::devices::admin_router())
+        .merge(super::tickets::admin_router())
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 

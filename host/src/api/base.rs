@@ -85,7 +85,7 @@ impl Operator {
     }
 
     /// Tenant nodes the operator's `roles` reach.
-    fn reach(&self, state: &AppState, roles: &[Role]) -> Vec<String> {
+    pub(crate) fn reach(&self, state: &AppState, roles: &[Role]) -> Vec<String> {
         let tree = state.platform.tenants();
         match self {
             // The platform operator acts as a county admin everywhere: it reaches every

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod base;
 pub mod devices;
+pub mod tickets;
 mod home;
 pub(crate) mod oidc;
 mod plugins;
@@ -32,6 +33,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(base::BaseApi::openapi());
     doc.merge(oidc::OidcApi::openapi());
     doc.merge(devices::DevicesApi::openapi());
+    doc.merge(tickets::TicketsApi::openapi());
     doc
 }
 
@@ -88,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(base::router())
         .merge(devices::router())
+        .merge(tickets::router())
         .merge(oidc::router())
         .merge(crate::web::router())
         .merge(plugins::router())

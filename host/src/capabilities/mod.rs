@@ -16,6 +16,8 @@ pub mod events;
 pub mod identity;
 pub mod ledger;
 pub mod log;
+pub mod notify;
+pub mod tickets;
 
 use crate::packages::Manifest;
 use crate::runtime::bindings::linli::platform::types;
@@ -50,7 +52,7 @@ pub struct ScopeInfo {
     pub needs_consent: bool,
 }
 
-pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO, ledger::INFO, devices::INFO];
+pub const KNOWN: &[CapabilityInfo] = &[log::INFO, data::INFO, identity::INFO, base::INFO, ledger::INFO, devices::INFO, tickets::INFO, notify::INFO];
 
 pub fn info(name: &str) -> Option<&'static CapabilityInfo> {
     KNOWN.iter().find(|c| c.name == name)
@@ -102,6 +104,8 @@ pub struct Grant<'a> {
     pub pairwise: &'a Arc<identity::PairwiseIds>,
     pub tree: &'a crate::tenancy::SharedTree,
     pub devices: &'a Arc<devices::Devices>,
+    pub tickets: &'a Arc<tickets::Tickets>,
+    pub notifier: &'a Arc<notify::Notifier>,
 }
 
 impl Grant<'_> {
@@ -122,6 +126,8 @@ pub struct Configured {
     pub base: Option<Arc<base::BaseConfig>>,
     pub ledger: Option<Arc<ledger::Book>>,
     pub devices: Option<Arc<devices::DevicesGrant>>,
+    pub tickets: Option<Arc<tickets::TicketsGrant>>,
+    pub notify: Option<Arc<notify::NotifyGrant>>,
 }
 
 pub fn configure(grant: &Grant<'_>) -> Configured {
@@ -131,6 +137,8 @@ pub fn configure(grant: &Grant<'_>) -> Configured {
         base: base::configure(grant),
         ledger: ledger::configure(grant),
         devices: devices::configure(grant),
+        tickets: tickets::configure(grant),
+        notify: notify::configure(grant),
     }
 }
 
@@ -142,6 +150,8 @@ pub struct InstanceCaps {
     pub base: base::BaseState,
     pub ledger: ledger::LedgerState,
     pub devices: devices::DevicesState,
+    pub tickets: tickets::TicketsState,
+    pub notify: notify::NotifyState,
 }
 
 /// What the host knows about one request before the plugin runs.
@@ -160,6 +170,8 @@ impl Configured {
             base: base::BaseState::new(self.base.clone(), request.request_id.clone(), request.deadline),
             ledger: ledger::LedgerState::new(self.ledger.clone(), request.deadline),
             devices: devices::DevicesState::new(self.devices.clone(), request.deadline),
+            tickets: tickets::TicketsState::new(self.tickets.clone(), request.deadline),
+            notify: notify::NotifyState::new(self.notify.clone(), request.deadline),
             log: log::LogState::new(plugin_id, request.tenant_id, request.request_id),
         }
     }
@@ -190,6 +202,8 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
     wit::base::add_to_linker::<_, HasSelf<base::BaseState>>(linker, |s| &mut s.caps.base)?;
     wit::ledger::add_to_linker::<_, HasSelf<ledger::LedgerState>>(linker, |s| &mut s.caps.ledger)?;
     wit::devices::add_to_linker::<_, HasSelf<devices::DevicesState>>(linker, |s| &mut s.caps.devices)?;
+    wit::tickets::add_to_linker::<_, HasSelf<tickets::TicketsState>>(linker, |s| &mut s.caps.tickets)?;
+    wit::notify::add_to_linker::<_, HasSelf<notify::NotifyState>>(linker, |s| &mut s.caps.notify)?;
     Ok(())
 }
 

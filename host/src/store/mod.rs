@@ -67,6 +67,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A transaction that will write. On SQLite it takes the write lock at the start
+    /// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could
+    /// otherwise fail with SQLITE_BUSY_SNAPSHOT when another writer committed in between,
+    /// which the busy timeout does not retry.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+}
+
 /// A database URL without its password, for error messages and logs.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -5,6 +5,8 @@ use super::registry::{Device, Location};
 use super::rules::{AlarmStatus, RuleSpec};
 use super::DeviceError;
 use crate::capabilities::events::Outbox;
+use crate::capabilities::tickets::model_time as format_time;
+use crate::capabilities::tickets::{Actor, NewTicket, Source, Tickets};
 use crate::store::{now_millis, Store};
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +99,8 @@ pub async fn last_cleared(store: &Store) -> Result<Vec<(String, String, i64)>, s
     sqlx::query_as("SELECT rule_id, device_id, MAX(cleared_at) FROM alarms WHERE status = 'cleared' GROUP BY rule_id, device_id").fetch_all(&store.pool).await
 }
 
-pub async fn raise(store: &Store, outbox: &Outbox, rule: &RuleSpec, device: &Device, value: f64, since: i64) -> Result<Alarm, sqlx::Error> {
+/// Raise an alarm, announce it, and open its ticket if the rule asks for one.
+pub async fn raise(store: &Store, outbox: &Outbox, tickets: &Tickets, rule: &RuleSpec, device: &Device, value: f64, since: i64) -> Result<Alarm, DeviceError> {
     let alarm = Alarm {
         id: uuid::Uuid::now_v7().to_string(),
         rule_id: rule.id.clone(),
@@ -116,7 +119,7 @@ pub async fn raise(store: &Store, outbox: &Outbox, rule: &RuleSpec, device: &Dev
         cleared_at: None,
         location: device.location.clone(),
     };
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(&format!("INSERT INTO alarms ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, $13)"))
         .bind(&alarm.id)
         .bind(&alarm.rule_id)
@@ -134,6 +137,21 @@ pub async fn raise(store: &Store, outbox: &Outbox, rule: &RuleSpec, device: &Dev
         .execute(&mut *tx)
         .await?;
     outbox.publish_in(&mut tx, "alarm.raised", &alarm.tenant_id, &alarm.id, &alarm.payload()).await?;
+    if let Some(category) = &rule.ticket_category {
+        let device_name = if device.name.is_empty() { device.id.as_str() } else { device.name.as_str() };
+        let new = NewTicket {
+            tenant_id: alarm.tenant_id.clone(),
+            category: category.clone(),
+            title: format!("{}：{}", rule.name, alarm.location.label).chars().take(100).collect(),
+            description: format!("设备 {device_name}（{}）于 {} 告警，读数 {}={}。", device.device_type, format_time(alarm.raised_at), rule.metric, value),
+            location: alarm.location.label.clone(),
+            source: Source::Alarm,
+            reporter_account: None,
+            installation_id: None,
+            alarm_id: Some(alarm.id.clone()),
+        };
+        tickets.create_in(&mut tx, &new, &Actor::system()).await.map_err(|e| DeviceError::Unavailable(format!("the alarm's ticket could not be opened: {e}")))?;
+    }
     tx.commit().await?;
     outbox.wake.notify_one();
     Ok(alarm)
@@ -146,7 +164,7 @@ pub async fn repeat(store: &Store, alarm_id: &str, count: i64) -> Result<(), sql
 }
 
 pub async fn clear(store: &Store, outbox: &Outbox, alarm_id: &str, value: f64) -> Result<Option<Alarm>, sqlx::Error> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let changed = sqlx::query("UPDATE alarms SET status = 'cleared', cleared_at = $1, value = $2 WHERE id = $3 AND status <> 'cleared'")
         .bind(now_millis())
         .bind(value)
@@ -167,7 +185,7 @@ pub async fn clear(store: &Store, outbox: &Outbox, alarm_id: &str, value: f64) -
 /// A person takes care of an active alarm. Acknowledging twice is harmless; a cleared
 /// alarm cannot be acknowledged.
 pub async fn acknowledge(store: &Store, outbox: &Outbox, alarm_id: &str, by: &str) -> Result<Alarm, DeviceError> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM alarms WHERE id = $1")).bind(alarm_id).fetch_optional(&mut *tx).await?;
     let alarm = from_row(row.ok_or_else(|| DeviceError::NotFound(format!("alarm `{alarm_id}`")))?);
     match alarm.status {

@@ -181,7 +181,15 @@ async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Resul
         match tracker.evaluate(&rule, value, reading.at) {
             Decision::Nothing => {}
             Decision::Raise { value, since } => {
-                let alarm = alarms::raise(&devices.store, &devices.outbox, &rule, &device, value, since).await?;
+                let alarm = match alarms::raise(&devices.store, &devices.outbox, &devices.tickets, &rule, &device, value, since).await {
+                    Ok(alarm) => alarm,
+                    Err(e) => {
+                        // Not raised: the condition is evaluated again with the next reading.
+                        tracing::error!(rule = rule.id, device = device.id, "alarm not raised: {e}");
+                        tracker.since = Some(since);
+                        continue;
+                    }
+                };
                 tracing::info!(alarm = alarm.id, rule = rule.id, device = device.id, location = alarm.location.label, "alarm raised");
                 devices.metrics.alarms.with_label_values(&["raised"]).inc();
                 tracker.raised(alarm.id);
@@ -239,7 +247,7 @@ pub async fn run_telemetry_writer(store: Store, mut rows: mpsc::Receiver<Telemet
 }
 
 async fn write_telemetry(store: &Store, rows: &[TelemetryRow]) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let placeholders = (0..chunk.len()).map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4)).collect::<Vec<_>>().join(", ");
         let sql = format!("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES {placeholders}");

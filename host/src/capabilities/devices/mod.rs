@@ -94,6 +94,8 @@ pub enum DeviceError {
 pub struct Devices {
     pub store: Store,
     pub outbox: Arc<Outbox>,
+    /// Rules with a `ticket_category` open a ticket with the alarm.
+    pub tickets: Arc<super::tickets::Tickets>,
     pub config: DevicesConfig,
     tree: SharedTree,
     metrics: Arc<Metrics>,
@@ -116,7 +118,7 @@ pub struct Devices {
 
 impl Devices {
     /// Load rules and open alarms. Nothing runs until `start`.
-    pub async fn new(store: Store, outbox: Arc<Outbox>, tree: SharedTree, metrics: Arc<Metrics>, config: DevicesConfig) -> Result<Arc<Self>, DeviceError> {
+    pub async fn new(store: Store, outbox: Arc<Outbox>, tickets: Arc<super::tickets::Tickets>, tree: SharedTree, metrics: Arc<Metrics>, config: DevicesConfig) -> Result<Arc<Self>, DeviceError> {
         let shard_count = config.shards.max(1);
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| mpsc::channel(4096)).unzip();
         let (telemetry, telemetry_rx) = mpsc::channel(16_384);
@@ -130,6 +132,7 @@ impl Devices {
         let devices = Arc::new(Self {
             store,
             outbox,
+            tickets,
             config,
             tree,
             metrics,
@@ -292,6 +295,11 @@ impl Devices {
         }
         if let Some(device) = &rule.device_id {
             self.device(device).await?;
+        }
+        if let Some(category) = &rule.ticket_category {
+            if !self.tickets.categories().await.map_err(|e| DeviceError::Unavailable(e.to_string()))?.iter().any(|c| &c.id == category) {
+                return Err(DeviceError::Invalid(format!("ticket category `{category}` does not exist")));
+            }
         }
         alarms::save_rule(&self.store, rule).await?;
         self.reload_rules().await?;

@@ -164,7 +164,7 @@ pub async fn flush_last_seen(store: &Store, seen: &[(String, i64)]) -> Result<()
     if seen.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     for (id, at) in seen {
         sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)").bind(*at).bind(id).execute(&mut *tx).await?;
     }

@@ -119,6 +119,9 @@ pub struct RuleSpec {
     /// After a clear, the same rule and device raise nothing for this long.
     #[serde(default)]
     pub suppress_seconds: u64,
+    /// Open a ticket of this category with every alarm (in the same transaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_category: Option<String>,
 }
 
 impl RuleSpec {
@@ -265,6 +268,7 @@ mod tests {
             clear_threshold: 0.0,
             severity: Severity::Major,
             suppress_seconds: 3600,
+            ticket_category: None,
         }
     }
 

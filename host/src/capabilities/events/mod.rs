@@ -17,12 +17,18 @@ use std::sync::RwLock;
 use tokio::sync::Notify;
 
 /// Kinds a manifest may subscribe to. `schedule` ticks come from `[[events.schedules]]`.
-pub const KINDS: &[&str] = &["alarm.raised", "alarm.acknowledged", "alarm.cleared", "schedule"];
+pub const KINDS: &[&str] = &["alarm.raised", "alarm.acknowledged", "alarm.cleared", "ticket.changed", "schedule"];
 
-/// Kinds about devices: delivered only to installations granted `devices`, since they
-/// carry device locations.
-fn needs_devices_grant(kind: &str) -> bool {
-    kind.starts_with("alarm.") || kind.starts_with("device.")
+/// The capability an installation must be granted to receive events of `kind`: device
+/// alarms carry locations, tickets carry residents' reports.
+pub fn required_capability(kind: &str) -> Option<&'static str> {
+    if kind.starts_with("alarm.") || kind.starts_with("device.") {
+        Some("devices")
+    } else if kind.starts_with("ticket.") {
+        Some("tickets")
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -62,8 +68,10 @@ pub fn validate_manifest(manifest: &Manifest) -> Result<(), String> {
             return Err(format!("[[events.schedules]] `{}`: every_seconds must be at least 1", schedule.name));
         }
     }
-    if events.subscribe.iter().any(|k| needs_devices_grant(k)) && !manifest.requests("devices") {
-        return Err("[events] subscribes to device alarms but the `devices` capability is not requested".into());
+    for kind in &events.subscribe {
+        if let Some(capability) = required_capability(kind).filter(|c| !manifest.requests(c)) {
+            return Err(format!("[events] subscribes to `{kind}` but the `{capability}` capability is not requested"));
+        }
     }
     Ok(())
 }
@@ -86,7 +94,8 @@ pub struct Subscription {
     pub tenant_id: String,
     pub kinds: Vec<String>,
     pub schedules: Vec<Schedule>,
-    pub devices_granted: bool,
+    /// The installation's granted capabilities.
+    pub granted: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -175,7 +184,7 @@ impl Outbox {
         let mut out: Vec<String> = subs
             .values()
             .filter(|s| s.kinds.iter().any(|k| k == kind) && ancestors.contains(&s.tenant_id))
-            .filter(|s| !needs_devices_grant(kind) || s.devices_granted)
+            .filter(|s| required_capability(kind).is_none_or(|c| s.granted.iter().any(|g| g == c)))
             .map(|s| s.installation_id.clone())
             .collect();
         out.sort();
@@ -223,7 +232,7 @@ impl Outbox {
 
     /// Publish on its own; for events that do not accompany another write.
     pub async fn publish(&self, kind: &str, tenant_id: &str, subject: &str, payload: &serde_json::Value) -> Result<i64, sqlx::Error> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let seq = self.publish_in(&mut tx, kind, tenant_id, subject, payload).await?;
         tx.commit().await?;
         self.wake.notify_one();
@@ -240,7 +249,7 @@ impl Outbox {
         for sub in subs {
             for schedule in &sub.schedules {
                 let every = i64::try_from(schedule.every_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-                let mut tx = self.store.pool.begin().await?;
+                let mut tx = self.store.begin_write().await?;
                 let next_at: Option<i64> = sqlx::query_scalar("SELECT next_at FROM event_schedules WHERE installation_id = $1 AND name = $2")
                     .bind(&sub.installation_id)
                     .bind(&schedule.name)

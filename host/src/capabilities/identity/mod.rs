@@ -61,13 +61,40 @@ impl RequestUser {
 /// another vendor's.
 pub struct PairwiseIds {
     key: Vec<u8>,
+    /// Ids already written to `pairwise_ids` by this process.
+    remembered: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 const SECRET_NAME: &str = "pairwise-id-key";
 
 impl PairwiseIds {
     pub async fn load(store: &Store) -> Result<Self, sqlx::Error> {
-        Ok(Self { key: crate::store::host_secret(store, SECRET_NAME).await? })
+        Ok(Self { key: crate::store::host_secret(store, SECRET_NAME).await?, remembered: Default::default() })
+    }
+
+    /// The id, recorded so that the host can find the account again when a plugin names
+    /// the user (to notify them, say). Written once per process and id.
+    pub async fn remember(&self, store: &Store, vendor: &str, account_id: &str) -> Result<String, sqlx::Error> {
+        let id = self.id(vendor, account_id);
+        let key = format!("{vendor}\0{id}");
+        if self.remembered.lock().is_ok_and(|r| r.contains(&key)) {
+            return Ok(id);
+        }
+        sqlx::query("INSERT INTO pairwise_ids (vendor, pairwise_id, account_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(vendor)
+            .bind(&id)
+            .bind(account_id)
+            .execute(&store.pool)
+            .await?;
+        if let Ok(mut r) = self.remembered.lock() {
+            r.insert(key);
+        }
+        Ok(id)
+    }
+
+    /// The account behind a pairwise id a plugin of `vendor` was given.
+    pub async fn account_of(store: &Store, vendor: &str, pairwise_id: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT account_id FROM pairwise_ids WHERE vendor = $1 AND pairwise_id = $2").bind(vendor).bind(pairwise_id).fetch_optional(&store.pool).await
     }
 
     pub fn id(&self, vendor: &str, account_id: &str) -> String {
@@ -225,7 +252,7 @@ impl IdentityConfig {
             if !reach.contains(&tenant) {
                 continue;
             }
-            let pairwise = self.pairwise.id(&self.vendor, &id);
+            let pairwise = self.pairwise.remember(&self.store, &self.vendor, &id).await.map_err(unavailable)?;
             let grant = wit::RoleGrant { role: role.to_string(), tenant };
             match staff.iter_mut().find(|u| u.id == pairwise) {
                 Some(user) => user.roles.push(grant),
@@ -238,9 +265,11 @@ impl IdentityConfig {
 
 impl wit::Host for IdentityState {
     async fn current_user(&mut self) -> Result<Option<wit::User>, types::Error> {
-        let config = self.config.as_ref().ok_or_else(|| denied(INFO.name))?;
-        Ok(self.user.as_ref().map(|user| wit::User {
-            id: config.pairwise.id(&config.vendor, &user.account_id),
+        let config = self.config.clone().ok_or_else(|| denied(INFO.name))?;
+        let Some(user) = self.user.clone() else { return Ok(None) };
+        let id = self.deadline.bound(INFO.name, async { config.pairwise.remember(&config.store, &config.vendor, &user.account_id).await.map_err(unavailable) }).await?;
+        Ok(Some(wit::User {
+            id,
             display_name: user.display_name.clone(),
             kind: match user.kind {
                 AccountKind::Resident => wit::AccountKind::Resident,

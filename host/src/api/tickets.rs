@@ -1,0 +1,320 @@
+//! Work orders for people (`/api/tickets…`) and the inbox (`/api/inbox…`).
+//!
+//! - Residents report problems in their community, follow their own tickets, comment, and
+//!   close a resolved ticket with a rating.
+//! - Staff see the tickets their roles reach; community workers and admins dispatch,
+//!   assignees accept and resolve, street and county admins supervise (督办).
+//! - The admin token acts as a county admin everywhere.
+use super::auth::Session;
+use super::base::Operator;
+use super::{parse_json, ApiError, AppState, ErrorBody};
+use crate::auth::accounts::{AccountKind, Role};
+use crate::auth::sessions::Claims;
+use crate::capabilities::notify::{Notification, NotifyError};
+use crate::capabilities::tickets::{Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tickets", get(list).post(create))
+        .route("/api/tickets/categories", get(categories))
+        .route("/api/tickets/{id}", get(detail))
+        .route("/api/tickets/{id}/{action}", post(act))
+        .route("/api/inbox", get(inbox))
+        .route("/api/inbox/{id}/read", post(mark_read))
+}
+
+/// Operators manage the category library.
+pub fn admin_router() -> Router<AppState> {
+    Router::new().route("/ticket-categories", post(put_category))
+}
+
+/// Add or change a ticket category and its time limit.
+#[utoipa::path(post, path = "/admin/ticket-categories", tag = "tickets", request_body = Category, responses((status = 200, body = Category), (status = 422, body = ErrorBody)))]
+async fn put_category(State(state): State<AppState>, body: Bytes) -> Result<Json<Category>, ApiError> {
+    let category: Category = parse_json(&body)?;
+    state.platform.tickets.set_category(&category).await?;
+    Ok(Json(category))
+}
+
+/// Roles that see and handle the tickets of their area.
+const HANDLING: [Role; 4] = [Role::GridWorker, Role::CommunityWorker, Role::StreetAdmin, Role::CountyAdmin];
+/// Roles that dispatch.
+const DISPATCHING: [Role; 3] = [Role::CommunityWorker, Role::StreetAdmin, Role::CountyAdmin];
+/// Roles that supervise.
+const SUPERVISING: [Role; 2] = [Role::StreetAdmin, Role::CountyAdmin];
+
+/// Whoever calls: the platform operator, a staff member, or a resident.
+enum Caller {
+    Platform,
+    Staff(Claims),
+    Resident(Claims),
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(Ok(token)) = super::bearer_token(&parts.headers) {
+            if super::constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+                return Ok(Caller::Platform);
+            }
+        }
+        let Session(claims) = Session::from_request_parts(parts, state).await?;
+        Ok(match claims.kind {
+            AccountKind::Staff => Caller::Staff(claims),
+            AccountKind::Resident => Caller::Resident(claims),
+        })
+    }
+}
+
+impl Caller {
+    fn actor(&self) -> Actor {
+        match self {
+            Caller::Platform => Actor { name: "平台管理员".into(), account: None },
+            Caller::Staff(c) | Caller::Resident(c) => Actor { name: c.name.clone(), account: Some(c.sub.clone()) },
+        }
+    }
+
+    fn account(&self) -> Option<&str> {
+        match self {
+            Caller::Platform => None,
+            Caller::Staff(c) | Caller::Resident(c) => Some(&c.sub),
+        }
+    }
+
+    /// Nodes whose tickets `roles` let the caller handle.
+    fn reach(&self, state: &AppState, roles: &[Role]) -> Vec<String> {
+        match self {
+            Caller::Platform => Operator::Platform.reach(state, &[Role::CountyAdmin]),
+            Caller::Staff(c) => Operator::Staff(c.clone()).reach(state, roles),
+            Caller::Resident(_) => Vec::new(),
+        }
+    }
+
+    fn reaches(&self, state: &AppState, roles: &[Role], ticket: &Ticket) -> bool {
+        self.reach(state, roles).iter().any(|t| *t == ticket.tenant_id)
+    }
+
+    fn may_see(&self, state: &AppState, ticket: &Ticket) -> bool {
+        let own = self.account().is_some_and(|a| ticket.reporter_account.as_deref() == Some(a) || ticket.assignee_account.as_deref() == Some(a));
+        own || self.reaches(state, &HANDLING, ticket)
+    }
+}
+
+fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "permission-denied", message)
+}
+
+impl From<TicketError> for ApiError {
+    fn from(e: TicketError) -> Self {
+        let (status, code) = match &e {
+            TicketError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
+            TicketError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            TicketError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            TicketError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission-denied"),
+            TicketError::Database(_) => {
+                tracing::error!("tickets: {e}");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        let (status, code) = match &e {
+            NotifyError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
+            NotifyError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            NotifyError::Gateway(_) | NotifyError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+#[utoipa::path(get, path = "/api/tickets/categories", tag = "tickets", responses((status = 200, body = Vec<Category>)))]
+async fn categories(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(state.platform.tickets.categories().await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketRequest {
+    category: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    /// Where: an address or place name.
+    #[serde(default)]
+    location: String,
+    /// The grid or community (staff and operators; a resident's is their community).
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// Report a problem (resident) or open a ticket (staff).
+#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = NewTicketRequest,
+    responses((status = 201, body = Ticket), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)), security(("session" = [])))]
+async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+    let request: NewTicketRequest = parse_json(&body)?;
+    let (tenant, source, reporter) = match &caller {
+        Caller::Resident(c) => {
+            let community = c.tenant.clone().ok_or_else(|| forbidden("your account has no community; ask your community to link it"))?;
+            (community, Source::Resident, Some(c.sub.clone()))
+        }
+        Caller::Staff(_) | Caller::Platform => {
+            let tenant = request.tenant.clone().ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `tenant` the ticket is about"))?;
+            if !caller.reach(&state, &HANDLING).contains(&tenant) {
+                return Err(forbidden(format!("`{tenant}` is outside the area of your roles")));
+            }
+            (tenant, Source::Staff, None)
+        }
+    };
+    let new = NewTicket {
+        tenant_id: tenant,
+        category: request.category,
+        title: request.title,
+        description: request.description,
+        location: request.location,
+        source,
+        reporter_account: reporter,
+        installation_id: None,
+        alarm_id: None,
+    };
+    let ticket = state.platform.tickets.create(&new, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(ticket)).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+struct ListQuery {
+    status: Option<String>,
+    /// `reported` (mine), `assigned` (to me) or absent (everything my roles reach).
+    mine: Option<String>,
+    tenant: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketList {
+    tickets: Vec<Ticket>,
+}
+
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(ListQuery), responses((status = 200, body = TicketList)), security(("session" = [])))]
+async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<TicketList>, ApiError> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not open, dispatched, accepted, resolved or closed")))?),
+    };
+    let mut filter = TicketFilter { status, limit: q.limit.unwrap_or(100), ..Default::default() };
+    match (q.mine.as_deref(), &caller) {
+        (Some("reported"), _) | (_, Caller::Resident(_)) => filter.reporter_account = Some(caller.account().ok_or_else(|| forbidden("the operator reports nothing"))?.to_string()),
+        (Some("assigned"), _) => filter.assignee_account = Some(caller.account().ok_or_else(|| forbidden("nothing is assigned to the operator"))?.to_string()),
+        (Some(other), _) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("mine=`{other}` is not reported or assigned"))),
+        (None, _) => {
+            let reach = caller.reach(&state, &HANDLING);
+            if reach.is_empty() {
+                return Err(forbidden("none of your roles handles tickets"));
+            }
+            filter.tenants = Some(match &q.tenant {
+                Some(t) if reach.contains(t) => state.platform.tenants().subtree(t),
+                Some(t) => return Err(forbidden(format!("`{t}` is outside the area of your roles"))),
+                None => reach,
+            });
+        }
+    }
+    Ok(Json(TicketList { tickets: state.platform.tickets.list(&filter).await? }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketDetail {
+    ticket: Ticket,
+    /// Every step, oldest first.
+    steps: Vec<Step>,
+}
+
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
+async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TicketDetail>, ApiError> {
+    let ticket = state.platform.tickets.get(&id).await?;
+    if !caller.may_see(&state, &ticket) {
+        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
+    }
+    let steps = state.platform.tickets.steps(&id).await?;
+    Ok(Json(TicketDetail { ticket, steps }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActRequest {
+    /// dispatch: the staff account to assign.
+    #[serde(default)]
+    assignee: Option<String>,
+    /// comment, resolve, supervise.
+    #[serde(default)]
+    note: Option<String>,
+    /// close (by the reporter): 1–5.
+    #[serde(default)]
+    rating: Option<i64>,
+    #[serde(default)]
+    feedback: Option<String>,
+}
+
+/// `dispatch`, `accept`, `comment`, `resolve`, `close` or `supervise`.
+#[utoipa::path(post, path = "/api/tickets/{id}/{action}", tag = "tickets", request_body = ActRequest,
+    responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "not allowed from the ticket's status")),
+    security(("session" = [])))]
+async fn act(State(state): State<AppState>, caller: Caller, Path((id, action)): Path<(String, String)>, body: Bytes) -> Result<Json<Ticket>, ApiError> {
+    let request: ActRequest = if body.is_empty() { ActRequest::default() } else { parse_json(&body)? };
+    let ticket = state.platform.tickets.get(&id).await?;
+    if !caller.may_see(&state, &ticket) {
+        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
+    }
+    let note = || request.note.clone().unwrap_or_default();
+    let is_reporter = caller.account().is_some() && caller.account() == ticket.reporter_account.as_deref();
+    let is_assignee = caller.account().is_some() && caller.account() == ticket.assignee_account.as_deref();
+    let handles = caller.reaches(&state, &HANDLING, &ticket);
+    let action = match action.as_str() {
+        "dispatch" if caller.reaches(&state, &DISPATCHING, &ticket) => {
+            Action::Dispatch { assignee_account: request.assignee.clone().ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `assignee`"))? }
+        }
+        "accept" if is_assignee => Action::Accept,
+        "comment" if is_reporter || is_assignee || handles => Action::Comment { note: note() },
+        "resolve" if is_assignee || handles => Action::Resolve { note: note() },
+        "close" if is_reporter => Action::Close { rating: request.rating, feedback: request.feedback.clone() },
+        "close" if handles => Action::Close { rating: None, feedback: None },
+        "supervise" if caller.reaches(&state, &SUPERVISING, &ticket) => Action::Supervise { note: note() },
+        "dispatch" | "accept" | "comment" | "resolve" | "close" | "supervise" => return Err(forbidden(format!("you may not {action} this ticket"))),
+        other => return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{other}` is not an action on tickets"))),
+    };
+    Ok(Json(state.platform.tickets.act(&id, &caller.actor(), &action).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Inbox {
+    items: Vec<Notification>,
+    unread: i64,
+}
+
+#[utoipa::path(get, path = "/api/inbox", tag = "tickets", responses((status = 200, body = Inbox)), security(("session" = [])))]
+async fn inbox(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Inbox>, ApiError> {
+    let (items, unread) = state.platform.notifier.inbox(&claims.sub, 100).await?;
+    Ok(Json(Inbox { items, unread }))
+}
+
+#[utoipa::path(post, path = "/api/inbox/{id}/read", tag = "tickets", responses((status = 204), (status = 404, body = ErrorBody)), security(("session" = [])))]
+async fn mark_read(State(state): State<AppState>, Session(claims): Session, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.platform.notifier.mark_read(&claims.sub, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(categories, put_category, create, list, detail, act, inbox, mark_read))]
+pub struct TicketsApi;

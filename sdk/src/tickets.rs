@@ -1,0 +1,57 @@
+//! Work orders (`linli:platform/tickets`): open tickets for staff to dispatch and handle,
+//! follow them, comment, and resolve them when the work is done. Request the `tickets`
+//! capability; subscribe to `ticket.changed` to hear of dispatches, escalations and
+//! ratings.
+use crate::bindings::linli::platform::tickets as wit;
+use crate::Error;
+use serde::Deserialize;
+
+pub use wit::{Category, NewTicket, Step, Ticket};
+
+pub fn categories() -> Result<Vec<Category>, Error> {
+    Ok(wit::categories()?)
+}
+
+/// Open a ticket at the installation's node (or `ticket.tenant`, within it).
+pub fn create(ticket: &NewTicket) -> Result<Ticket, Error> {
+    Ok(wit::create(ticket)?)
+}
+
+pub fn get(id: &str) -> Result<Ticket, Error> {
+    Ok(wit::get(id)?)
+}
+
+pub fn steps(id: &str) -> Result<Vec<Step>, Error> {
+    Ok(wit::steps(id)?)
+}
+
+/// Tickets this installation opened, newest first.
+pub fn created(status: Option<&str>, limit: u32) -> Result<Vec<Ticket>, Error> {
+    Ok(wit::list_created(status, limit)?)
+}
+
+pub fn comment(id: &str, note: &str) -> Result<Ticket, Error> {
+    Ok(wit::comment(id, note)?)
+}
+
+pub fn resolve(id: &str, note: &str) -> Result<Ticket, Error> {
+    Ok(wit::resolve(id, note)?)
+}
+
+/// The payload of a `ticket.changed` event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TicketEvent {
+    pub id: String,
+    /// `created`, `dispatched`, `accepted`, `commented`, `resolved`, `closed`,
+    /// `escalated`, `supervised`.
+    pub change: String,
+    pub status: String,
+    pub tenant_id: String,
+    pub level_tenant_id: String,
+    pub category: String,
+    pub title: String,
+    pub installation_id: Option<String>,
+    pub alarm_id: Option<String>,
+    pub assignee_name: Option<String>,
+    pub rating: Option<i64>,
+}
