@@ -50,6 +50,12 @@ pub struct Setup {
     /// plugin's route must be idempotent; anything but a 2xx answer stops the start.
     #[serde(default)]
     pub plugin_requests: Vec<PluginCall>,
+    /// Devices to register (re-registering updates them; their secrets are kept).
+    #[serde(default)]
+    pub devices: Vec<crate::capabilities::devices::registry::NewDevice>,
+    /// Alarm rules to create or replace.
+    #[serde(default)]
+    pub alarm_rules: Vec<crate::capabilities::devices::rules::RuleSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +238,12 @@ impl Setup {
                 Ok(_) | Err(crate::auth::AuthError::Conflict(_)) => {}
                 Err(e) => return Err(SetupError::Account { phone: crate::auth::accounts::mask_phone(&account.phone), source: e }),
             }
+        }
+        for device in &self.devices {
+            platform.devices.register(device).await.map_err(|e| step(format!("registering device {}", device.id))(e.into()))?;
+        }
+        for rule in &self.alarm_rules {
+            platform.devices.set_rule(rule).await.map_err(|e| step(format!("alarm rule {}", rule.id))(e.into()))?;
         }
         for call in &self.plugin_requests {
             call_plugin(platform, auth, call).await?;

@@ -122,6 +122,7 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     std::fs::copy(workspace_root().join("demo/tenants.toml"), work.path().join("tenants.toml"))?;
     std::fs::write(work.path().join("legal-aid.lpkg"), vendor.package("legal-aid", |_| {})?)?;
     std::fs::write(work.path().join("time-bank.lpkg"), vendor.package("time-bank", |_| {})?)?;
+    std::fs::write(work.path().join("elderly-care.lpkg"), vendor.package("elderly-care", |_| {})?)?;
     std::fs::create_dir_all(work.path().join("base"))?;
     for csv in ["demo-accounts.csv", "demo-volunteers.csv"] {
         std::fs::copy(workspace_root().join("demo/base").join(csv), work.path().join("base").join(csv))?;
@@ -130,13 +131,20 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
         .replace("../.linli-demo/keys/linli.pub", "linli.pub")
         .replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg")
         .replace("../plugins/legal-aid/dist/legal-aid-0.1.0.lpkg", "legal-aid.lpkg")
-        .replace("../plugins/time-bank/dist/time-bank-0.1.0.lpkg", "time-bank.lpkg");
+        .replace("../plugins/time-bank/dist/time-bank-0.1.0.lpkg", "time-bank.lpkg")
+        .replace("../plugins/elderly-care/dist/elderly-care-0.1.0.lpkg", "elderly-care.lpkg");
     std::fs::write(work.path().join("setup.toml"), text)?;
     for _ in 0..2 {
         let setup = linli_host::setup::Setup::load(&work.path().join("setup.toml"))?;
         setup.apply(&server.platform, &server.auth).await?;
     }
-    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(5));
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(6));
+    // The devices in 王秀英's home are bound to her house, and the rules are in place.
+    let meter = host.admin("GET", "/devices/wm-xingfu-3-2-501", None).await?.expect_status(200)?.json();
+    assert_eq!(meter["device"]["location"]["label"], "3栋2单元501");
+    assert_eq!(meter["device"]["location"]["tenant"], "xingfu-g1");
+    assert_eq!(host.admin("GET", "/devices", None).await?.json()["devices"].as_array().map(Vec::len), Some(5));
+    assert_eq!(host.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().map(Vec::len), Some(3));
     // The generated county and the demo resident's record are there once.
     let residents = host.operator().get("/api/base/residents?limit=1").await?.expect_status(200)?.json();
     let total = residents["total_in_scope"].as_i64().unwrap_or(0);
@@ -151,6 +159,12 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     let rows = stats.as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 4, "{stats}");
     assert!(rows.iter().all(|r| r["members"] == 80 && r["needs"].as_i64().unwrap_or(0) + r["offers"].as_i64().unwrap_or(0) > 10), "{stats}");
+    // Elderly care: the archive of lone elders over 60, 王秀英 with consent and a contact.
+    let admin = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13800000005", "password": "linli-demo-2026" })).send().await?;
+    let admin: serde_json::Value = admin.json().await?;
+    let care = host.client.get(format!("{}/t/demo-county/p/elderly-care/stats", host.url)).bearer_auth(admin["access_token"].as_str().unwrap_or_default()).send().await?.json::<serde_json::Value>().await?;
+    assert_eq!(care["consented"], 1, "{care}");
+    assert!(care["elders"].as_i64().unwrap_or(0) > 1, "{care}");
     host.stop().await;
     Ok(())
 }
@@ -368,12 +382,20 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
     assert_eq!(
         operations,
         [
+            "DELETE /admin/alarm-rules/{id}",
             "DELETE /admin/installations/{id}",
             "DELETE /admin/oidc/clients/{id}",
             "DELETE /api/consents/{plugin}",
             "GET /.well-known/jwks.json",
             "GET /.well-known/openid-configuration",
+            "GET /admin/alarm-rules",
+            "GET /admin/alarms",
+            "GET /admin/alarms/{id}",
             "GET /admin/capabilities",
+            "GET /admin/devices",
+            "GET /admin/devices/status",
+            "GET /admin/devices/{id}",
+            "GET /admin/events/deliveries",
             "GET /admin/installations",
             "GET /admin/installations/{id}",
             "GET /admin/keys",
@@ -389,10 +411,19 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "GET /api/base/residents/{id}",
             "GET /api/consents",
             "GET /api/consents/{plugin}",
+            "GET /api/inbox",
             "GET /api/me",
+            "GET /api/tickets",
+            "GET /api/tickets/categories",
+            "GET /api/tickets/{id}",
             "GET /oidc/authorize",
             "GET /oidc/userinfo",
             "POST /admin/accounts",
+            "POST /admin/alarm-rules",
+            "POST /admin/alarms/{id}/acknowledge",
+            "POST /admin/devices",
+            "POST /admin/devices/{id}/commands",
+            "POST /admin/events/deliveries/{installation}/{seq}/retry",
             "POST /admin/installations",
             "POST /admin/installations/{id}/rollback",
             "POST /admin/installations/{id}/upgrade",
@@ -401,6 +432,7 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "POST /admin/packages",
             "POST /admin/signing-keys/rotate",
             "POST /admin/tenants",
+            "POST /admin/ticket-categories",
             "POST /api/auth/login",
             "POST /api/auth/logout",
             "POST /api/auth/refresh",
@@ -408,6 +440,10 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "POST /api/auth/sms/send",
             "POST /api/base/imports",
             "POST /api/consents/{plugin}",
+            "POST /api/devices/{id}/telemetry",
+            "POST /api/inbox/{id}/read",
+            "POST /api/tickets",
+            "POST /api/tickets/{id}/{action}",
             "POST /oidc/authorize",
             "POST /oidc/token",
         ]

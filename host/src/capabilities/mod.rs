@@ -211,6 +211,17 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
 impl crate::runtime::bindings::linli::platform::types::Host for InstanceState {}
 impl crate::runtime::bindings::linli::platform::http_types::Host for InstanceState {}
 
+/// What every capability's host call does around its work: `permission-denied` when the
+/// installation was not granted `name`, else `op` on the installation's grant, bounded by
+/// the request's deadline, with the capability's errors mapped to WIT errors.
+pub async fn call<G, T, E, F>(grant: &Option<Arc<G>>, deadline: Deadline, name: &'static str, to_wit: fn(E) -> types::Error, op: impl FnOnce(Arc<G>) -> F) -> Result<T, types::Error>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let grant = grant.clone().ok_or_else(|| denied(name))?;
+    deadline.bound(name, async move { op(grant).await.map_err(to_wit) }).await
+}
+
 /// The error every call of a capability the installation was not granted answers with.
 pub fn denied(name: &str) -> types::Error {
     types::Error {

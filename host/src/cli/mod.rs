@@ -1,6 +1,7 @@
-//! `linli`: serve, keys, plugin new/build/pack/sign/verify, admin.
+//! `linli`: serve, keys, plugin new/build/pack/sign/verify, admin, devices simulate.
 mod admin;
 mod plugin;
+mod simulate;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -36,6 +37,18 @@ enum Command {
     },
     /// Operate a running host over its admin API.
     Admin(admin::AdminArgs),
+    /// Devices: simulate sensors over MQTT.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevicesCommand {
+    /// Water meters, smoke detectors, door sensors, fall buttons and parking sensors
+    /// publishing over MQTT on an accelerated clock, with scenarios.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keys { command: KeysCommand::Gen { out, force } } => keys_gen(&out, force),
         Command::Plugin { command } => plugin::run(command),
         Command::Admin(args) => admin::run(args),
+        Command::Devices { command: DevicesCommand::Simulate(args) } => simulate::run(args),
     }
 }
 

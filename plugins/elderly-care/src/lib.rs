@@ -322,6 +322,37 @@ fn on_ticket_changed(event: &events::Event) -> Result<(), Error> {
 }
 
 #[derive(Deserialize)]
+struct DemoSeed {
+    /// Elders (by name) whose consent and contact the demo records.
+    consent: Vec<String>,
+    contact: Contact,
+    ack_seconds: u64,
+}
+
+/// The demo's care set-up, idempotent: the archive, consent and a contact for the named
+/// elders, and the acknowledgement window.
+fn demo_seed(seed: &DemoSeed) -> Result<serde_json::Value, Error> {
+    let synced = sync_archive()?;
+    let mut consented = 0;
+    for doc in elders().list_all("")? {
+        if !seed.consent.contains(&doc.value.name) {
+            continue;
+        }
+        elders().modify(&doc.key, |e: &mut Elder| {
+            if e.consent.is_none() {
+                e.consent = Some(Consent { given_by: "本人（演示数据）".into(), recorded_by: "演示".into(), at: now_ms() });
+            }
+            if e.contacts.is_empty() {
+                e.contacts.push(seed.contact.clone());
+            }
+        })?;
+        consented += 1;
+    }
+    Collection::<Settings>::new("settings").put("settings", &Settings { ack_seconds: seed.ack_seconds.clamp(1, 86_400) })?;
+    Ok(json!({ "archive": synced, "consented": consented }))
+}
+
+#[derive(Deserialize)]
 struct ConsentRequest {
     given_by: String,
 }
@@ -441,6 +472,13 @@ impl Plugin for ElderlyCare {
                 }
                 records().insert(&record.id, &record)?;
                 Ok(Response::json(201, &record))
+            })
+            .post("/demo/seed", |req, _| {
+                let user = identity::require_user()?;
+                if !identity::has_role(&user, "county-admin") {
+                    return Err(Error::new(ErrorCode::PermissionDenied, "demo data is loaded by a county admin"));
+                }
+                Ok(Response::json(200, &demo_seed(&req.json()?)?))
             })
             .get("/settings", |_, _| {
                 require_staff()?;

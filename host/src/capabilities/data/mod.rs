@@ -3,7 +3,7 @@ mod store;
 
 pub use store::{DataError, Document, Page, Partition};
 
-use super::{denied, CapabilityInfo, Deadline, Grant};
+use super::{CapabilityInfo, Deadline, Grant};
 use crate::packages::Manifest;
 use crate::runtime::bindings::linli::platform::{data as wit, types};
 use std::sync::Arc;
@@ -60,8 +60,7 @@ impl DataState {
     where
         F: std::future::Future<Output = Result<T, DataError>>,
     {
-        let partition = self.partition.clone().ok_or_else(|| denied(INFO.name))?;
-        self.deadline.bound(INFO.name, async move { op(partition).await.map_err(to_wit) }).await
+        super::call(&self.partition, self.deadline, INFO.name, to_wit, op).await
     }
 }
 

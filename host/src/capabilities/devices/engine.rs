@@ -224,9 +224,9 @@ async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Resul
 /// A telemetry row: device, device time, arrival time, JSON.
 pub type TelemetryRow = (String, i64, i64, String);
 
-const TELEMETRY_BATCH: usize = 500;
+const TELEMETRY_BATCH: usize = 4000;
 /// Rows per INSERT statement (4 parameters each, well under SQLite's limit).
-const ROWS_PER_STATEMENT: usize = 250;
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// Writes telemetry in batches: whatever arrived within a short window, in one transaction.
 pub async fn run_telemetry_writer(store: Store, mut rows: mpsc::Receiver<TelemetryRow>) {

@@ -8,7 +8,7 @@ pub mod registry;
 pub mod rules;
 
 use super::events::Outbox;
-use super::{denied, CapabilityInfo, Deadline, Grant, ScopeInfo};
+use super::{CapabilityInfo, Deadline, Grant, ScopeInfo};
 use crate::metrics::Metrics;
 use crate::runtime::bindings::linli::platform::{devices as wit, types};
 use crate::store::{now_millis, Store};
@@ -459,8 +459,7 @@ impl DevicesState {
     where
         F: std::future::Future<Output = Result<T, DeviceError>>,
     {
-        let grant = self.grant.clone().ok_or_else(|| denied(INFO.name))?;
-        self.deadline.bound(INFO.name, async move { op(grant).await.map_err(to_wit) }).await
+        super::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
     }
 }
 

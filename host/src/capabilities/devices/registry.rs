@@ -46,7 +46,8 @@ pub struct NewDevice {
     pub vendor: String,
     #[serde(default)]
     pub name: String,
-    /// `house:<id>`, `place:<id>` or `grid:<tenant id>`.
+    /// `house:<id>`, `house:<grid>/<building>-<unit>-<room>`, `place:<id>` or
+    /// `grid:<tenant id>`.
     pub location: String,
 }
 
@@ -63,6 +64,23 @@ async fn resolve_location(store: &Store, tree: &TenantTree, location: &str) -> R
         .split_once(':')
         .ok_or_else(|| DeviceError::Invalid(format!("location `{location}` must be `house:<id>`, `place:<id>` or `grid:<tenant id>`")))?;
     let found: Option<(String, String)> = match kind {
+        // By address: `house:<grid>/<building>-<unit>-<room>`, as in the residents CSV.
+        "house" if id.contains('/') => {
+            let (grid, rest) = id.split_once('/').unwrap_or_default();
+            let parts: Vec<&str> = rest.splitn(3, '-').collect();
+            let [building, unit, room] = parts[..] else {
+                return Err(DeviceError::Invalid(format!("house address `{id}` must be <grid>/<building>-<unit>-<room>")));
+            };
+            let found: Option<(String, String, String)> = sqlx::query_as("SELECT id, tenant_id, address FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room = $4")
+                .bind(grid)
+                .bind(building)
+                .bind(unit)
+                .bind(room)
+                .fetch_optional(&store.pool)
+                .await?;
+            let (house_id, tenant, label) = found.ok_or_else(|| DeviceError::Invalid(format!("house `{id}` does not exist in the base data")))?;
+            return Ok(Location { kind: kind.into(), id: house_id, label, tenant });
+        }
         "house" => sqlx::query_as("SELECT tenant_id, address FROM base_houses WHERE id = $1").bind(id).fetch_optional(&store.pool).await?,
         "place" => sqlx::query_as("SELECT tenant_id, name || '（' || address || '）' FROM base_places WHERE id = $1").bind(id).fetch_optional(&store.pool).await?,
         "grid" => tree.get(id).map(|node| (node.id.clone(), node.name.clone())),

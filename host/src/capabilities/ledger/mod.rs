@@ -5,7 +5,7 @@ pub mod book;
 
 pub use book::{Account, Book, CurrencySettings, LedgerError, LedgerSettings, Movement, Receipt, TransferRequest};
 
-use super::{denied, CapabilityInfo, Deadline, Grant};
+use super::{CapabilityInfo, Deadline, Grant};
 use crate::packages::Manifest;
 use crate::runtime::bindings::linli::platform::{ledger as wit, types};
 use std::sync::Arc;
@@ -76,8 +76,7 @@ impl LedgerState {
     where
         F: std::future::Future<Output = Result<T, LedgerError>>,
     {
-        let book = self.book.clone().ok_or_else(|| denied(INFO.name))?;
-        self.deadline.bound(INFO.name, async move { op(book).await.map_err(to_wit) }).await
+        super::call(&self.book, self.deadline, INFO.name, to_wit, op).await
     }
 }
 

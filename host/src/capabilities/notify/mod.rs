@@ -187,8 +187,7 @@ impl NotifyState {
     where
         F: std::future::Future<Output = Result<T, NotifyError>>,
     {
-        let grant = self.grant.clone().ok_or_else(|| denied(INFO.name))?;
-        self.deadline.bound(INFO.name, async move { op(grant).await.map_err(to_wit) }).await
+        super::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
     }
 }
 

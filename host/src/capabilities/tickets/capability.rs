@@ -1,6 +1,6 @@
 //! `linli:platform/tickets` for plugins: tickets of the installation's area.
 use super::{Action, Actor, NewTicket, Source, Status, Ticket, TicketError, TicketFilter, Tickets};
-use crate::capabilities::{denied, CapabilityInfo, Deadline, Grant};
+use crate::capabilities::{CapabilityInfo, Deadline, Grant};
 use crate::runtime::bindings::linli::platform::{tickets as wit, types};
 use crate::tenancy::SharedTree;
 use std::sync::Arc;
@@ -64,8 +64,7 @@ impl TicketsState {
     where
         F: std::future::Future<Output = Result<T, TicketError>>,
     {
-        let grant = self.grant.clone().ok_or_else(|| denied(INFO.name))?;
-        self.deadline.bound(INFO.name, async move { op(grant).await.map_err(to_wit) }).await
+        crate::capabilities::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
     }
 }
 

@@ -1,6 +1,7 @@
 // The resident app: one login for every plugin. Sessions live in HttpOnly cookies set by
 // /api/auth/login, so this script never holds a token. Routes are hash fragments:
-// #/login, #/home, #/open?url=…, #/consent/{plugin}?return=…, #/consents.
+// #/login, #/home, #/open?url=…, #/consent/{plugin}?return=…, #/consents, #/inbox,
+// #/tickets, #/ticket/{id}.
 "use strict";
 
 const TEXT = {
@@ -13,6 +14,11 @@ const TEXT = {
     consent_vendor: "提供方：", agree: "同意并继续", decline: "不同意",
     consents_title: "我的授权", no_consents: "您还没有向任何服务授权个人信息。", revoke: "撤回授权",
     revoked: "已撤回", field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", openid: "登录身份", profile: "姓名" },
+    inbox: "消息", inbox_title: "我的消息", no_messages: "暂无消息。", unread: "未读", mark_read: "标为已读",
+    tickets: "工单", tickets_title: "我的工单", no_tickets: "暂无工单。", ticket_title: "工单详情", due: "办理时限：",
+    level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度（1–5）", supervised: "督办中",
+    status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
+    action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
   },
   en: {
     brand: "Linli", logout: "Log out", other: "中文",
@@ -23,6 +29,11 @@ const TEXT = {
     consent_vendor: "Provided by: ", agree: "Agree and continue", decline: "Decline",
     consents_title: "My consents", no_consents: "You have not shared personal data with any service.", revoke: "Withdraw",
     revoked: "Withdrawn", field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", openid: "Sign-in identity", profile: "Name" },
+    inbox: "Messages", inbox_title: "My messages", no_messages: "No messages.", unread: "unread", mark_read: "Mark read",
+    tickets: "Tickets", tickets_title: "My tickets", no_tickets: "No tickets.", ticket_title: "Ticket", due: "Due: ",
+    level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction (1–5)", supervised: "under supervision",
+    status_names: { open: "Waiting for dispatch", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
+    action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
   },
 };
 let lang = localStorage.getItem("linli.lang") || "zh-CN";
@@ -92,8 +103,72 @@ async function homeView() {
     if (p.url) card.append(el("button", { class: "primary", type: "button", onclick: () => { location.hash = "#/open?url=" + encodeURIComponent(p.url); } }, t("open")));
     list.append(card);
   }
-  list.append(el("p", {}, el("a", { href: "#/consents", id: "my-consents" }, t("my_consents"))));
+  const inbox = await api("GET", "/api/inbox");
+  const unread = inbox.ok && inbox.data.unread > 0 ? ` (${inbox.data.unread} ${t("unread")})` : "";
+  list.append(el("p", {},
+    el("a", { href: "#/inbox", id: "my-inbox" }, t("inbox") + unread), " · ",
+    el("a", { href: "#/tickets", id: "my-tickets" }, t("tickets")), " · ",
+    el("a", { href: "#/consents", id: "my-consents" }, t("my_consents"))));
   view.replaceChildren(list);
+}
+
+const when = (ms) => new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false });
+
+async function inboxView() {
+  const r = await api("GET", "/api/inbox");
+  const section = el("section", { id: "inbox" }, el("h1", {}, t("inbox_title")));
+  const items = r.ok ? r.data.items : [];
+  if (items.length === 0) section.append(el("p", { class: "muted" }, t("no_messages")));
+  for (const n of items) {
+    const card = el("article", { class: "card" + (n.read_at ? "" : " unread"), "data-source": n.source },
+      el("h2", {}, n.title), el("p", {}, n.body), el("p", { class: "muted" }, when(n.created_at)));
+    const ticket = /^ticket:(.+)$/.exec(n.source);
+    if (ticket) card.append(el("a", { href: "#/ticket/" + encodeURIComponent(ticket[1]) }, t("ticket_title")), " ");
+    if (!n.read_at) {
+      card.append(el("button", { class: "secondary", type: "button", onclick: async () => { await api("POST", `/api/inbox/${encodeURIComponent(n.id)}/read`); inboxView(); } }, t("mark_read")));
+    }
+    section.append(card);
+  }
+  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
+  view.replaceChildren(section);
+}
+
+async function ticketsView() {
+  // Residents see what they reported; staff what is assigned to them and their area.
+  const mine = me.kind === "resident" ? "" : "?mine=assigned";
+  const [own, area] = await Promise.all([api("GET", "/api/tickets" + mine), me.kind === "resident" ? null : api("GET", "/api/tickets")]);
+  const seen = new Set();
+  const all = [...(own?.ok ? own.data.tickets : []), ...(area?.ok ? area.data.tickets : [])].filter((x) => !seen.has(x.id) && seen.add(x.id));
+  const section = el("section", { id: "tickets" }, el("h1", {}, t("tickets_title")));
+  if (all.length === 0) section.append(el("p", { class: "muted" }, t("no_tickets")));
+  for (const x of all) {
+    section.append(el("article", { class: "card", "data-ticket": x.id },
+      el("h2", {}, el("a", { href: "#/ticket/" + encodeURIComponent(x.id) }, x.title)),
+      el("p", { class: "muted" }, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}${x.supervised ? " · " + t("supervised") : ""}`)));
+  }
+  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
+  view.replaceChildren(section);
+}
+
+async function ticketView(id) {
+  const r = await api("GET", `/api/tickets/${encodeURIComponent(id)}`);
+  if (!r.ok) { view.replaceChildren(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
+  const x = r.data.ticket;
+  const steps = el("ol", { class: "steps" }, ...r.data.steps.map((s) =>
+    el("li", {}, `${when(s.at)} · ${s.actor} · ${t("action_names")[s.action] || s.action}${s.note ? "：" + s.note : ""}`)));
+  const section = el("section", { class: "card", id: "ticket" },
+    el("h1", {}, x.title),
+    el("p", {}, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}`),
+    el("p", { class: "muted" }, t("due") + when(x.due_at) + " · " + t("level") + x.level_tenant_id + (x.assignee_name ? " · " + t("assignee") + x.assignee_name : "")),
+    x.description ? el("p", {}, x.description) : "",
+    steps);
+  if (x.status === "resolved" && x.reporter_account === me.id) {
+    const rating = el("select", { id: "rating", "aria-label": t("rating") }, ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, "★".repeat(n))));
+    const rate = el("button", { class: "primary", type: "button", id: "rate" }, t("rate"));
+    rate.onclick = async () => { await api("POST", `/api/tickets/${encodeURIComponent(id)}/close`, { rating: Number(rating.value) }); ticketView(id); };
+    section.append(el("p", {}, t("rating"), " ", rating, " ", rate));
+  }
+  view.replaceChildren(section, el("p", {}, el("a", { href: "#/tickets" }, t("back"))));
 }
 
 function openView(params) {
@@ -172,6 +247,10 @@ async function route() {
   if (path === "/home") return homeView();
   if (path === "/open") return openView(params);
   if (path === "/consents") return consentsView();
+  if (path === "/inbox") return inboxView();
+  if (path === "/tickets") return ticketsView();
+  const ticket = path.match(/^\/ticket\/([0-9a-f-]+)$/);
+  if (ticket) return ticketView(ticket[1]);
   const consent = path.match(/^\/consent\/([a-z0-9-]+)$/);
   if (consent) return consentView(consent[1], params);
   location.hash = "#/home";
