@@ -129,3 +129,27 @@ async fn a_need_from_posting_to_credited_hours(host: TestHost) -> anyhow::Result
     Ok(())
 }
 on_both_databases!(time_bank_in_chromium, a_need_from_posting_to_credited_hours);
+
+/// A resident reports a broken light over the API; staff dispatch and resolve it; in
+/// Chromium the resident finds the message in the app, opens the ticket, reads its trace
+/// and rates it.
+async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let worker = host.person(json!({ "kind": "staff", "phone": "13900000001", "display_name": "赵社工", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
+    let fixer = host.person(json!({ "kind": "staff", "phone": "13900000002", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
+    let ticket = resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
+    let id = ticket["id"].as_str().unwrap_or_default().to_string();
+    worker.post(&format!("/api/tickets/{id}/dispatch"), json!({ "assignee": fixer.account_id })).await?.expect_status(200)?;
+    fixer.call("POST", &format!("/api/tickets/{id}/accept"), None).await?.expect_status(200)?;
+    fixer.post(&format!("/api/tickets/{id}/resolve"), json!({ "note": "已更换灯泡" })).await?.expect_status(200)?;
+    let result = run_script(&host, "tickets.mjs", "tickets", &[&host.url, "{artifacts}", "13800000001", PASSWORD]).await?;
+    assert_eq!(result["ticket"], id.as_str(), "{result}");
+    let closed = resident.get(&format!("/api/tickets/{id}")).await?.expect_status(200)?.json();
+    assert_eq!((closed["ticket"]["status"].as_str(), closed["ticket"]["rating"].as_i64()), (Some("closed"), Some(5)), "{closed}");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(tickets_in_chromium, a_report_from_inbox_to_rating);
