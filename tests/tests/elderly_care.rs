@@ -178,6 +178,22 @@ async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     assert_eq!(trace, ["created", "dispatched", "accepted", "supervised", "commented", "resolved", "closed"]);
     assert_eq!(detail["steps"][6]["note"], "满意度 5/5：修得很快");
 
+    // To a department: whoever of the area's staff takes it on becomes the assignee.
+    let report = host.import_csv("organisations", "xingfu", "名称,类型,网格,联系方式\n城管执法中队,执法部门,xingfu-g1,0570-1234567\n").await?;
+    assert_eq!(report["status"], "done", "{report}");
+    let orgs = host.operator().get("/api/base/organisations").await?.expect_status(200)?.json();
+    let org = orgs.as_array().and_then(|o| o.iter().find(|o| o["name"] == "城管执法中队")).and_then(|o| o["id"].as_str()).context("organisation")?.to_string();
+    let parking = worker.post("/api/tickets", json!({ "category": "environment", "title": "占道经营", "tenant": "xingfu-g1", "location": "幸福路口" })).await?.expect_status(201)?.json();
+    let parking_id = parking["id"].as_str().context("id")?.to_string();
+    let both = worker.post(&format!("/api/tickets/{parking_id}/dispatch"), json!({ "assignee": fixer.account_id, "department": org })).await?;
+    assert_eq!(both.status, 422, "{}", both.text);
+    worker.post(&format!("/api/tickets/{parking_id}/dispatch"), json!({ "department": org })).await?.expect_status(200)?;
+    assert_eq!(other.call("POST", &format!("/api/tickets/{parking_id}/accept"), None).await?.status, 404, "outside their area");
+    let taken = fixer.call("POST", &format!("/api/tickets/{parking_id}/accept"), None).await?.expect_status(200)?.json();
+    assert_eq!(taken["assignee_name"], "维修师傅（城管执法中队）");
+    let trace = host.admin_get_ticket(&parking_id).await?;
+    assert_eq!(trace["steps"][1]["note"], "派往部门：城管执法中队");
+
     // Overdue tickets climb the tree: grid → community → street → county, then stay
     // under supervision at the top.
     host.admin("POST", "/ticket-categories", Some(json!({ "id": "urgent-test", "name": "立即处理", "time_limit_minutes": 0 }))).await?.expect_status(200)?;

@@ -254,9 +254,12 @@ async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<St
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ActRequest {
-    /// dispatch: the staff account to assign.
+    /// dispatch: the staff account to assign …
     #[serde(default)]
     assignee: Option<String>,
+    /// … or the department (an organisation id of the base data).
+    #[serde(default)]
+    department: Option<String>,
     /// comment, resolve, supervise.
     #[serde(default)]
     note: Option<String>,
@@ -282,10 +285,12 @@ async fn act(State(state): State<AppState>, caller: Caller, Path((id, action)): 
     let is_assignee = caller.account().is_some() && caller.account() == ticket.assignee_account.as_deref();
     let handles = caller.reaches(&state, &HANDLING, &ticket);
     let action = match action.as_str() {
-        "dispatch" if caller.reaches(&state, &DISPATCHING, &ticket) => {
-            Action::Dispatch { assignee_account: request.assignee.clone().ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `assignee`"))? }
-        }
-        "accept" if is_assignee => Action::Accept,
+        "dispatch" if caller.reaches(&state, &DISPATCHING, &ticket) => match (&request.assignee, &request.department) {
+            (Some(account), None) => Action::Dispatch { assignee_account: account.clone() },
+            (None, Some(organisation)) => Action::DispatchToDepartment { organisation: organisation.clone() },
+            _ => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name either the `assignee` (a staff account) or the `department` (an organisation)")),
+        },
+        "accept" if is_assignee || (ticket.assignee_account.is_none() && handles) => Action::Accept,
         "comment" if is_reporter || is_assignee || handles => Action::Comment { note: note() },
         "resolve" if is_assignee || handles => Action::Resolve { note: note() },
         "close" if is_reporter => Action::Close { rating: request.rating, feedback: request.feedback.clone() },

@@ -139,7 +139,7 @@ impl Tickets {
             // hears of grid tickets only when they escalate that far.
             for account in staff_with_role_above(&mut *conn, &tree, role, &ticket.level_tenant_id).await? {
                 if !told.contains(&account) {
-                    Notifier::inbox_in(&mut *conn, &account, title, body, Some(&format!("/console/#ticket/{}", ticket.id)), &format!("ticket:{}", ticket.id)).await?;
+                    Notifier::inbox_in(&mut *conn, &account, title, body, Some(&format!("/app/#/ticket/{}", ticket.id)), &format!("ticket:{}", ticket.id)).await?;
                     told.push(account);
                 }
             }
@@ -167,18 +167,28 @@ impl Tickets {
         let mut tx = self.store.begin_write().await?;
         let mut ticket = model::get(&mut *tx, id).await?.ok_or_else(|| TicketError::NotFound(format!("ticket `{id}`")))?;
         let before = ticket.clone();
-        let (verb, note) = ticket.apply(action, actor, now_millis())?;
-        if let Action::Dispatch { assignee_account } = action {
-            let name: Option<String> = sqlx::query_scalar("SELECT display_name FROM accounts WHERE id = $1 AND kind = 'staff'").bind(assignee_account).fetch_optional(&mut *tx).await?;
-            let name = name.ok_or_else(|| TicketError::Invalid(format!("`{assignee_account}` is not a staff account")))?;
-            ticket.assignee_name = Some(name);
+        let (verb, mut note) = ticket.apply(action, actor, now_millis())?;
+        match action {
+            Action::Dispatch { assignee_account } => {
+                let name: Option<String> = sqlx::query_scalar("SELECT display_name FROM accounts WHERE id = $1 AND kind = 'staff'").bind(assignee_account).fetch_optional(&mut *tx).await?;
+                let name = name.ok_or_else(|| TicketError::Invalid(format!("`{assignee_account}` is not a staff account")))?;
+                note = format!("派给 {name}");
+                ticket.assignee_name = Some(name);
+            }
+            Action::DispatchToDepartment { organisation } => {
+                let name: Option<String> = sqlx::query_scalar("SELECT name FROM base_organisations WHERE id = $1").bind(organisation).fetch_optional(&mut *tx).await?;
+                let name = name.ok_or_else(|| TicketError::Invalid(format!("organisation `{organisation}` does not exist in the base data")))?;
+                note = format!("派往部门：{name}");
+                ticket.assignee_name = Some(name);
+            }
+            _ => {}
         }
         if !model::update(&mut *tx, &ticket, before.updated_at).await? {
             return Err(TicketError::Conflict(format!("ticket `{id}` changed meanwhile; read it again")));
         }
         model::add_step(&mut *tx, id, &actor.name, verb, &note).await?;
         self.outbox.publish_in(&mut tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event(verb)).await?;
-        let link = format!("/console/#ticket/{}", ticket.id);
+        let link = format!("/app/#/ticket/{}", ticket.id);
         let source = format!("ticket:{}", ticket.id);
         match action {
             Action::Dispatch { assignee_account } => {
@@ -188,7 +198,7 @@ impl Tickets {
             Action::Resolve { .. } => {
                 if let Some(reporter) = &ticket.reporter_account {
                     let body = format!("处理结果：{note}。请对本次服务进行评价。");
-                    Notifier::inbox_in(&mut tx, reporter, &format!("您反映的问题已处理：{}", ticket.title), &body, Some(&format!("/app/#ticket/{}", ticket.id)), &source).await?;
+                    Notifier::inbox_in(&mut tx, reporter, &format!("您反映的问题已处理：{}", ticket.title), &body, Some(&link), &source).await?;
                 }
             }
             Action::Supervise { .. } => {

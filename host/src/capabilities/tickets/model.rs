@@ -164,6 +164,10 @@ impl NewTicket {
 #[derive(Debug, Clone)]
 pub enum Action {
     Dispatch { assignee_account: String },
+    /// To a department (an organisation of the base data); whoever of the staff handling
+    /// the area accepts it becomes the assignee.
+    DispatchToDepartment { organisation: String },
+    /// By the assignee, or for a department's ticket by a staff member taking it on.
     Accept,
     Comment { note: String },
     Resolve { note: String },
@@ -193,12 +197,30 @@ impl Ticket {
                 self.assignee_account = Some(assignee_account.clone());
                 ("dispatched", String::new())
             }
+            Action::DispatchToDepartment { .. } => {
+                if !self.status.is_pending() {
+                    return Err(refuse("dispatch"));
+                }
+                self.status = Status::Dispatched;
+                self.assignee_account = None;
+                ("dispatched", String::new())
+            }
             Action::Accept => {
                 if self.status != Status::Dispatched {
                     return Err(refuse("accept"));
                 }
-                if actor.account.is_none() || actor.account != self.assignee_account {
+                let Some(account) = actor.account.clone() else {
                     return Err(TicketError::Forbidden("only the assignee accepts a ticket".into()));
+                };
+                match &self.assignee_account {
+                    Some(assignee) if *assignee != account => return Err(TicketError::Forbidden("only the assignee accepts a ticket".into())),
+                    Some(_) => {}
+                    None => {
+                        // A department's ticket: the one who takes it on is the assignee now.
+                        let department = self.assignee_name.clone().unwrap_or_default();
+                        self.assignee_account = Some(account);
+                        self.assignee_name = Some(if department.is_empty() { actor.name.clone() } else { format!("{}（{department}）", actor.name) });
+                    }
                 }
                 self.status = Status::Accepted;
                 ("accepted", String::new())
@@ -483,6 +505,18 @@ mod tests {
         assert_eq!(note, "满意度 5/5：很及时");
         assert_eq!(t.status, Status::Closed);
         assert_eq!(t.updated_at, 7);
+    }
+
+    #[test]
+    fn a_department_ticket_goes_to_whoever_takes_it_on() {
+        let mut t = ticket();
+        t.apply(&Action::DispatchToDepartment { organisation: "org-1".into() }, &staff("admin"), 1).unwrap();
+        t.assignee_name = Some("城管执法中队".into());
+        assert_eq!((t.status, t.assignee_account.clone()), (Status::Dispatched, None));
+        t.apply(&Action::Accept, &staff("officer-7"), 2).unwrap();
+        assert_eq!(t.assignee_account.as_deref(), Some("officer-7"));
+        assert_eq!(t.assignee_name.as_deref(), Some("officer-7（城管执法中队）"));
+        assert!(matches!(t.apply(&Action::Resolve { note: "done".into() }, &staff("officer-7"), 3), Ok(("resolved", _))));
     }
 
     #[test]
