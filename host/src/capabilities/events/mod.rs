@@ -249,41 +249,41 @@ impl Outbox {
         for sub in subs {
             for schedule in &sub.schedules {
                 let every = i64::try_from(schedule.every_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-                let mut tx = self.store.begin_write().await?;
+                // Read first: most rounds nothing is due, and a write transaction would take
+                // SQLite's write lock for nothing.
                 let next_at: Option<i64> = sqlx::query_scalar("SELECT next_at FROM event_schedules WHERE installation_id = $1 AND name = $2")
                     .bind(&sub.installation_id)
                     .bind(&schedule.name)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.store.pool)
                     .await?;
-                let claimed = match next_at {
+                match next_at {
                     None => {
                         // The first tick comes one period after the installation subscribed.
                         sqlx::query("INSERT INTO event_schedules (installation_id, name, next_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                             .bind(&sub.installation_id)
                             .bind(&schedule.name)
                             .bind(now.saturating_add(every))
-                            .execute(&mut *tx)
+                            .execute(&self.store.pool)
                             .await?;
-                        false
                     }
                     Some(next_at) if next_at <= now => {
-                        let moved = sqlx::query("UPDATE event_schedules SET next_at = $1 WHERE installation_id = $2 AND name = $3 AND next_at = $4")
+                        let mut tx = self.store.begin_write().await?;
+                        let claimed = sqlx::query("UPDATE event_schedules SET next_at = $1 WHERE installation_id = $2 AND name = $3 AND next_at = $4")
                             .bind(now.saturating_add(every))
                             .bind(&sub.installation_id)
                             .bind(&schedule.name)
                             .bind(next_at)
                             .execute(&mut *tx)
                             .await?;
-                        moved.rows_affected() == 1
+                        if claimed.rows_affected() == 1 {
+                            let payload = serde_json::json!({ "schedule": schedule.name, "every_seconds": schedule.every_seconds });
+                            self.publish_to(&mut tx, "schedule", &sub.tenant_id, &schedule.name, &payload, std::slice::from_ref(&sub.installation_id)).await?;
+                            published += 1;
+                        }
+                        tx.commit().await?;
                     }
-                    Some(_) => false,
-                };
-                if claimed {
-                    let payload = serde_json::json!({ "schedule": schedule.name, "every_seconds": schedule.every_seconds });
-                    self.publish_to(&mut tx, "schedule", &sub.tenant_id, &schedule.name, &payload, std::slice::from_ref(&sub.installation_id)).await?;
-                    published += 1;
+                    Some(_) => {}
                 }
-                tx.commit().await?;
             }
         }
         if published > 0 {
