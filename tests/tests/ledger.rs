@@ -50,6 +50,8 @@ impl Serve {
             .env("LINLI_DATA_DIR", &self.data_dir)
             .env("LINLI_DATABASE_URL", &self.database_url)
             .env("LINLI_ADMIN_TOKEN", TOKEN)
+            // Two of these run at once: no embedded MQTT broker (it would want the same port).
+            .env("LINLI_DEVICES__BROKER", "off")
             .env("LINLI_TENANTS_FILE", workspace_root().join("demo/tenants.toml"))
             .stdout(Stdio::null())
             .stderr(log)
