@@ -326,6 +326,24 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Define a test that runs `$body(backend)` once on SQLite and once on PostgreSQL, for
+/// stories that start their own host (with a tuned configuration, say).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    };
+}
+
 /// Someone signed in to a test host, calling it with their session.
 pub struct Person {
     pub token: String,

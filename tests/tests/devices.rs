@@ -266,24 +266,8 @@ async fn commands_and_http_ingest(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-macro_rules! with_broker {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() -> Result<()> {
-                super::$name(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() -> Result<()> {
-                super::$name(Backend::Postgres).await
-            }
-        }
-    };
-}
-
-with_broker!(idle_water_meter_to_plugin);
-with_broker!(bad_messages_are_refused_and_counted);
-with_broker!(restart_loses_nothing);
-with_broker!(dead_letters_and_schedules);
-with_broker!(commands_and_http_ingest);
+on_both_backends!(idle_water_meter_to_plugin);
+on_both_backends!(bad_messages_are_refused_and_counted);
+on_both_backends!(restart_loses_nothing);
+on_both_backends!(dead_letters_and_schedules);
+on_both_backends!(commands_and_http_ingest);

@@ -222,21 +222,5 @@ impl AdminTickets for TestHost {
     }
 }
 
-macro_rules! on_both {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() -> Result<()> {
-                super::$name(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() -> Result<()> {
-                super::$name(Backend::Postgres).await
-            }
-        }
-    };
-}
-
-on_both!(lone_elder_water_meter);
-on_both!(tickets_from_report_to_rating);
+on_both_backends!(lone_elder_water_meter);
+on_both_backends!(tickets_from_report_to_rating);
