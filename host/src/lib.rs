@@ -6,6 +6,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod metrics;
 pub mod packages;
 pub mod platform;

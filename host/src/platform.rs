@@ -87,6 +87,8 @@ pub struct Platform {
     pub devices: Arc<Devices>,
     pub tickets: Arc<Tickets>,
     pub notifier: Arc<Notifier>,
+    /// Plugin requests counted for the dashboards.
+    pub usage: Arc<crate::dashboard::usage::Usage>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
 }
@@ -102,7 +104,7 @@ impl Platform {
         let tickets = Arc::new(Tickets::new(store.clone(), outbox.clone(), tree.clone(), tickets));
         let notifier = Arc::new(Notifier::new(store.clone(), sms));
         let devices = Devices::new(store.clone(), outbox.clone(), tickets.clone(), tree.clone(), metrics.clone(), devices).await?;
-        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, routes: RwLock::default() });
+        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, usage: Arc::default(), routes: RwLock::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -112,6 +114,8 @@ impl Platform {
         tokio::spawn(crate::capabilities::events::dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
         platform.devices.start()?;
         tokio::spawn(crate::capabilities::tickets::run_escalation(platform.tickets.clone(), platform.devices.stopped()));
+        let (usage, store, stop) = (platform.usage.clone(), platform.store.clone(), platform.devices.stopped());
+        tokio::spawn(async move { usage.run(store, std::time::Duration::from_secs(5), stop).await });
         Ok(platform)
     }
 
@@ -119,6 +123,9 @@ impl Platform {
     pub async fn shutdown(&self) {
         self.outbox.stop.send_replace(true);
         self.devices.stop().await;
+        if let Err(e) = self.usage.flush(&self.store).await {
+            tracing::warn!("plugin usage of the last seconds not saved: {e}");
+        }
     }
 
     /// The active installation with this id.

@@ -1,5 +1,6 @@
-//! The operators' JSON API. Until staff accounts exist (identity issue), it is guarded by
-//! one bearer token from the configuration.
+//! The operators' JSON API, behind the console (`/console/`). The admin token acts
+//! everywhere; staff sessions act within their roles' subtrees (see [`super::console`]).
+use super::console::{installation_tenant, Console};
 use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
 use super::parse_json as parse;
@@ -11,10 +12,9 @@ use crate::tenancy::installations::{HistoryEntry, VendorKey};
 use crate::tenancy::tree::TenantsDocument;
 use crate::tenancy::Installation;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -30,20 +30,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/installations/{id}", get(installation).delete(uninstall))
         .route("/installations/{id}/upgrade", post(upgrade))
         .route("/installations/{id}/rollback", post(rollback))
-        .route("/accounts", post(create_account))
+        .route("/accounts", get(staff_accounts).post(create_account))
         .route("/signing-keys/rotate", post(rotate_signing_key))
-        .merge(super::oidc::admin_router())
+        .merge(super::oidc::admin_router().route_layer(middleware::from_fn(super::console::platform_only)))
         .merge(super::devices::admin_router())
-        .merge(super::tickets::admin_router())
-        .layer(middleware::from_fn_with_state(state, require_token))
-}
-
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = super::bearer_token(request.headers()).and_then(Result::ok).unwrap_or_default();
-    if !super::constant_time_eq(presented.as_bytes(), state.admin_token.as_bytes()) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "the admin API needs `Authorization: Bearer <admin token>`").into_response();
-    }
-    next.run(request).await
+        .merge(super::tickets::admin_router().route_layer(middleware::from_fn(super::console::platform_only)))
+        .route("/me", get(whoami))
+        .layer(middleware::from_fn_with_state(state, super::console::require_operator))
 }
 
 
@@ -101,29 +94,36 @@ pub struct Purge {
 }
 
 #[utoipa::path(get, path = "/admin/tenants", tag = "tenants", responses((status = 200, body = TenantsDocument)))]
-async fn tenants(State(state): State<AppState>) -> Json<TenantsDocument> {
-    Json(TenantsDocument { tenants: state.platform.tenants().to_specs() })
+async fn tenants(State(state): State<AppState>, console: Console) -> Json<TenantsDocument> {
+    let tree = state.platform.tenants();
+    let tenants = if console.everywhere { tree.to_specs() } else { console.tops(&tree).iter().filter_map(|t| tree.spec_of(t)).collect() };
+    Json(TenantsDocument { tenants })
 }
 
 /// Add tenants to the tree or rename them; existing tenants cannot move.
 #[utoipa::path(post, path = "/admin/tenants", tag = "tenants", request_body = TenantsDocument,
     responses((status = 200, body = Loaded), (status = 422, body = ErrorBody)))]
-async fn load_tenants(State(state): State<AppState>, body: Bytes) -> Result<Json<Loaded>, ApiError> {
+async fn load_tenants(State(state): State<AppState>, console: Console, body: Bytes) -> Result<Json<Loaded>, ApiError> {
+    console.require_platform()?;
     let doc: TenantsDocument = parse(&body)?;
     let loaded = state.platform.load_tenants(&doc.tenants).await?;
     Ok(Json(Loaded { loaded }))
 }
 
 #[utoipa::path(get, path = "/admin/keys", tag = "keys", params(CountyFilter), responses((status = 200, body = KeyList)))]
-async fn keys(State(state): State<AppState>, Query(filter): Query<CountyFilter>) -> Result<Json<KeyList>, ApiError> {
-    Ok(Json(KeyList { keys: state.platform.vendor_keys(filter.county.as_deref()).await? }))
+async fn keys(State(state): State<AppState>, console: Console, Query(filter): Query<CountyFilter>) -> Result<Json<KeyList>, ApiError> {
+    let visible = console.visible_counties(&state.platform.tenants());
+    let mut keys = state.platform.vendor_keys(filter.county.as_deref()).await?;
+    keys.retain(|k| visible.as_ref().is_none_or(|v| v.contains(&k.county_id)));
+    Ok(Json(KeyList { keys }))
 }
 
 /// Trust a vendor's signing key for a county.
 #[utoipa::path(post, path = "/admin/keys", tag = "keys", request_body = TrustKey,
     responses((status = 201, body = VendorKey), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn trust_key(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<VendorKey>), ApiError> {
+async fn trust_key(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<VendorKey>), ApiError> {
     let req: TrustKey = parse(&body)?;
+    console.require_county(&req.county)?;
     let key = state.platform.trust_key(&req.county, &req.vendor, &req.public_key).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
@@ -134,8 +134,11 @@ async fn capabilities() -> Json<&'static [CapabilityInfo]> {
 }
 
 #[utoipa::path(get, path = "/admin/packages", tag = "packages", responses((status = 200, body = PackageList)))]
-async fn packages(State(state): State<AppState>) -> Result<Json<PackageList>, ApiError> {
-    Ok(Json(PackageList { packages: state.platform.packages().await? }))
+async fn packages(State(state): State<AppState>, console: Console) -> Result<Json<PackageList>, ApiError> {
+    let visible = console.visible_counties(&state.platform.tenants());
+    let mut packages = state.platform.packages().await?;
+    packages.retain(|p| visible.as_ref().is_none_or(|v| v.contains(&p.county_id)));
+    Ok(Json(PackageList { packages }))
 }
 
 /// Upload a signed package (the `.lpkg` file as the body). It is verified whole — hashes,
@@ -144,31 +147,36 @@ async fn packages(State(state): State<AppState>) -> Result<Json<PackageList>, Ap
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PackageSummary), (status = 403, description = "signed by a key the county does not trust", body = ErrorBody),
         (status = 409, description = "this version was uploaded with other content", body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn upload(State(state): State<AppState>, Query(filter): Query<CountyFilter>, body: Bytes) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
+async fn upload(State(state): State<AppState>, console: Console, Query(filter): Query<CountyFilter>, body: Bytes) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
     let county = filter
         .county
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
+    console.require_county(&county)?;
     let summary = state.platform.upload(&county, body.to_vec()).await?;
     Ok((StatusCode::CREATED, Json(summary)))
 }
 
 #[utoipa::path(get, path = "/admin/installations", tag = "installations", responses((status = 200, body = InstallationList)))]
-async fn installations(State(state): State<AppState>) -> Result<Json<InstallationList>, ApiError> {
-    Ok(Json(InstallationList { installations: state.platform.installations().await? }))
+async fn installations(State(state): State<AppState>, console: Console) -> Result<Json<InstallationList>, ApiError> {
+    let mut installations = state.platform.installations().await?;
+    installations.retain(|i| console.sees(&i.tenant_id));
+    Ok(Json(InstallationList { installations }))
 }
 
 /// Install an uploaded package at a tenant node, granting a subset of what it requests.
 #[utoipa::path(post, path = "/admin/installations", tag = "installations", request_body = InstallRequest,
     responses((status = 201, body = Installation), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn install(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Installation>), ApiError> {
+async fn install(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<Installation>), ApiError> {
     let req: InstallRequest = parse(&body)?;
+    console.require_manages(&req.tenant_id)?;
     let inst = state.platform.install(&req).await?;
     Ok((StatusCode::CREATED, Json(inst)))
 }
 
 #[utoipa::path(get, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = InstallationDetail), (status = 404, body = ErrorBody)))]
-async fn installation(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<InstallationDetail>, ApiError> {
+async fn installation(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<InstallationDetail>, ApiError> {
+    console.require_sees(installation_tenant(&id))?;
     let (installation, history) = state.platform.installation(&id).await?;
     Ok(Json(InstallationDetail { installation, history }))
 }
@@ -176,7 +184,8 @@ async fn installation(State(state): State<AppState>, Path(id): Path<String>) -> 
 /// Move to a newer version; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/upgrade", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     request_body = UpgradeRequest, responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn upgrade(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
+async fn upgrade(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
+    console.require_manages(installation_tenant(&id))?;
     let req: UpgradeRequest = parse(&body)?;
     Ok(Json(state.platform.upgrade(&id, &req).await?))
 }
@@ -184,14 +193,16 @@ async fn upgrade(State(state): State<AppState>, Path(id): Path<String>, body: By
 /// Go back to the version before the last upgrade; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/rollback", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn rollback(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Installation>, ApiError> {
+async fn rollback(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Installation>, ApiError> {
+    console.require_manages(installation_tenant(&id))?;
     Ok(Json(state.platform.rollback(&id).await?))
 }
 
 /// Remove an installation; its data is kept unless `purge=true`.
 #[utoipa::path(delete, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT"), Purge),
     responses((status = 204, description = "uninstalled"), (status = 404, body = ErrorBody)))]
-async fn uninstall(State(state): State<AppState>, Path(id): Path<String>, Query(purge): Query<Purge>) -> Result<StatusCode, ApiError> {
+async fn uninstall(State(state): State<AppState>, console: Console, Path(id): Path<String>, Query(purge): Query<Purge>) -> Result<StatusCode, ApiError> {
+    console.require_manages(installation_tenant(&id))?;
     state.platform.uninstall(&id, purge.purge).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -199,8 +210,11 @@ async fn uninstall(State(state): State<AppState>, Path(id): Path<String>, Query(
 /// Create a resident or staff account. Staff roles are scoped to tenant nodes.
 #[utoipa::path(post, path = "/admin/accounts", tag = "accounts", request_body = NewAccount,
     responses((status = 201, body = Account), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_account(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Account>), ApiError> {
+async fn create_account(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<Account>), ApiError> {
     let new: NewAccount = parse(&body)?;
+    for node in new.roles.iter().map(|g| g.tenant.as_str()).chain(new.tenant_id.as_deref()) {
+        console.require_manages(node)?;
+    }
     let account = state.auth.create_account(&state.platform.tenants(), &new).await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
@@ -214,15 +228,73 @@ pub struct Rotated {
 /// Start signing sessions with a new key; tokens signed with the old one stay valid
 /// until they expire.
 #[utoipa::path(post, path = "/admin/signing-keys/rotate", tag = "accounts", responses((status = 200, body = Rotated)))]
-async fn rotate_signing_key(State(state): State<AppState>) -> Result<Json<Rotated>, ApiError> {
+async fn rotate_signing_key(State(state): State<AppState>, console: Console) -> Result<Json<Rotated>, ApiError> {
+    console.require_platform()?;
     Ok(Json(Rotated { kid: state.auth.sessions.keys.rotate().await? }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TenantFilter {
+    /// A tenant node: only what lies in its subtree.
+    tenant: Option<String>,
+}
+
+/// A staff member as the console lists them (phone masked).
+#[derive(Serialize, ToSchema)]
+pub struct StaffMember {
+    id: String,
+    display_name: String,
+    phone: String,
+    roles: Vec<crate::auth::accounts::RoleGrant>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffList {
+    staff: Vec<StaffMember>,
+}
+
+/// Staff holding a role in the operator's area (or below `tenant`).
+#[utoipa::path(get, path = "/admin/accounts", tag = "accounts", params(TenantFilter), responses((status = 200, body = StaffList), (status = 403, body = ErrorBody)))]
+async fn staff_accounts(State(state): State<AppState>, console: Console, Query(filter): Query<TenantFilter>) -> Result<Json<StaffList>, ApiError> {
+    let tree = state.platform.tenants();
+    let within = match &filter.tenant {
+        Some(t) => {
+            console.require_sees(t)?;
+            Some(t.as_str())
+        }
+        None => None,
+    };
+    let staff = crate::auth::accounts::staff(&state.platform.store)
+        .await?
+        .into_iter()
+        .filter(|a| a.roles.iter().any(|g| console.sees(&g.tenant) && within.is_none_or(|w| tree.is_within(&g.tenant, w))))
+        .map(|a| StaffMember { phone: crate::auth::accounts::mask_phone(&a.phone), id: a.id, display_name: a.display_name, roles: a.roles })
+        .collect();
+    Ok(Json(StaffList { staff }))
+}
+
+/// What the console shows of the signed-in operator.
+#[derive(Serialize, ToSchema)]
+pub struct Whoami {
+    display_name: String,
+    /// True for the admin token.
+    platform: bool,
+    roles: Vec<crate::auth::accounts::RoleGrant>,
+    /// Where the console opens: the highest nodes the operator sees.
+    tops: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/admin/me", tag = "accounts", responses((status = 200, body = Whoami)))]
+async fn whoami(State(state): State<AppState>, console: Console) -> Json<Whoami> {
+    let tops = console.tops(&state.platform.tenants());
+    Json(Whoami { display_name: console.display_name(), platform: console.everywhere, roles: console.claims.map(|c| c.roles).unwrap_or_default(), tops })
 }
 
 /// The OpenAPI document of the admin API, served at /openapi.json.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Linli admin API", description = "County operators' API: tenants, vendor keys, packages, installations. Every call needs `Authorization: Bearer <admin token>`."),
-    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, rollback, uninstall, create_account, rotate_signing_key),
+    info(title = "Linli admin API", description = "County operators' API: tenants, vendor keys, packages, installations. Every call needs `Authorization: Bearer <admin token>` (everywhere) or a staff session (within the roles' subtrees)."),
+    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, rollback, uninstall, create_account, staff_accounts, whoami, rotate_signing_key),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerToken),
     security(("admin_token" = [])),

@@ -1,5 +1,6 @@
 //! Devices, alarm rules, alarms and event deliveries for operators (`/admin/…`), and the
 //! HTTP ingest fallback for devices (`POST /api/devices/{id}/telemetry`).
+use super::console::Console;
 use super::{parse_json, ApiError, AppState, ErrorBody};
 use crate::capabilities::devices::alarms::Alarm;
 use crate::capabilities::devices::registry::{self, Device, NewDevice};
@@ -47,7 +48,8 @@ pub struct Registered {
 /// Register a device at a house, place or grid (re-registering updates its details).
 #[utoipa::path(post, path = "/admin/devices", tag = "devices", request_body = NewDevice,
     responses((status = 201, body = Registered), (status = 200, body = Registered, description = "updated"), (status = 422, body = ErrorBody)))]
-async fn register_device(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn register_device(State(state): State<AppState>, console: Console, body: Bytes) -> Result<Response, ApiError> {
+    console.require_platform()?;
     let new: NewDevice = parse_json(&body)?;
     let (device, secret) = state.platform.devices.register(&new).await?;
     let status = if secret.is_some() { StatusCode::CREATED } else { StatusCode::OK };
@@ -68,28 +70,22 @@ pub struct DeviceList {
     devices: Vec<Device>,
 }
 
-fn root_or(state: &AppState, tenant: Option<String>) -> Result<String, ApiError> {
+/// The subtrees to read: below `tenant`, or everything the operator sees.
+fn areas(state: &AppState, console: &Console, tenant: Option<String>) -> Result<Vec<String>, ApiError> {
     match tenant {
-        Some(t) if state.platform.tenants().get(&t).is_some() => Ok(t),
+        Some(t) if state.platform.tenants().get(&t).is_some() => {
+            console.require_sees(&t)?;
+            Ok(vec![t])
+        }
         Some(t) => Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
-        None => state
-            .platform
-            .tenants()
-            .roots()
-            .first()
-            .map(|n| n.id.clone())
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", "no tenants are loaded yet")),
+        None => Ok(console.tops(&state.platform.tenants())),
     }
 }
 
 #[utoipa::path(get, path = "/admin/devices", tag = "devices", params(DeviceQuery), responses((status = 200, body = DeviceList)))]
-async fn list_devices(State(state): State<AppState>, Query(q): Query<DeviceQuery>) -> Result<Json<DeviceList>, ApiError> {
+async fn list_devices(State(state): State<AppState>, console: Console, Query(q): Query<DeviceQuery>) -> Result<Json<DeviceList>, ApiError> {
     let mut devices = Vec::new();
-    let roots = match q.tenant {
-        Some(t) => vec![root_or(&state, Some(t))?],
-        None => state.platform.tenants().roots().iter().map(|n| n.id.clone()).collect(),
-    };
-    for root in roots {
+    for root in areas(&state, &console, q.tenant)? {
         devices.extend(state.platform.devices.devices(&root, q.device_type.as_deref()).await?);
     }
     Ok(Json(DeviceList { devices }))
@@ -104,8 +100,9 @@ pub struct DeviceDetail {
 }
 
 #[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices", responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)))]
-async fn device(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
+async fn device(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
     let device = state.platform.devices.device(&id).await?;
+    console.require_sees(&device.location.tenant)?;
     let latest = state.platform.devices.latest_telemetry(&id).await?;
     Ok(Json(DeviceDetail {
         device,
@@ -144,7 +141,8 @@ pub struct CommandRequest {
 /// Send a command over MQTT and wait for the device's acknowledgement.
 #[utoipa::path(post, path = "/admin/devices/{id}/commands", tag = "devices", request_body = CommandRequest,
     responses((status = 200, description = "the device's acknowledgement (JSON)"), (status = 504, body = ErrorBody, description = "no acknowledgement in time")))]
-async fn send_command(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn send_command(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    console.require_platform()?;
     let request: CommandRequest = parse_json(&body)?;
     let timeout = Duration::from_millis(request.timeout_ms.unwrap_or(5_000).clamp(1, 30_000));
     let ack = state.platform.devices.send_command(&id, &request.command, timeout, "admin").await?;
@@ -164,14 +162,16 @@ async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
 
 /// Create or replace an alarm rule (by id). Takes effect for the next reading.
 #[utoipa::path(post, path = "/admin/alarm-rules", tag = "devices", request_body = RuleSpec, responses((status = 200, body = RuleSpec), (status = 422, body = ErrorBody)))]
-async fn put_rule(State(state): State<AppState>, body: Bytes) -> Result<Json<RuleSpec>, ApiError> {
+async fn put_rule(State(state): State<AppState>, console: Console, body: Bytes) -> Result<Json<RuleSpec>, ApiError> {
+    console.require_platform()?;
     let rule: RuleSpec = parse_json(&body)?;
     state.platform.devices.set_rule(&rule).await?;
     Ok(Json(rule))
 }
 
 #[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_rule(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_rule(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    console.require_platform()?;
     state.platform.devices.delete_rule(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -190,18 +190,26 @@ pub struct AlarmList {
 }
 
 #[utoipa::path(get, path = "/admin/alarms", tag = "devices", params(AlarmQuery), responses((status = 200, body = AlarmList)))]
-async fn list_alarms(State(state): State<AppState>, Query(q): Query<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
+async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): Query<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(AlarmStatus::parse(s).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not active, acknowledged or cleared")))?),
     };
-    let root = root_or(&state, q.tenant)?;
-    Ok(Json(AlarmList { alarms: state.platform.devices.alarms(&root, status, q.limit.unwrap_or(100)).await? }))
+    let limit = q.limit.unwrap_or(100);
+    let mut alarms = Vec::new();
+    for root in areas(&state, &console, q.tenant)? {
+        alarms.extend(state.platform.devices.alarms(&root, status, limit).await?);
+    }
+    alarms.sort_by(|a, b| b.raised_at.cmp(&a.raised_at));
+    alarms.truncate(limit as usize);
+    Ok(Json(AlarmList { alarms }))
 }
 
 #[utoipa::path(get, path = "/admin/alarms/{id}", tag = "devices", responses((status = 200, body = Alarm), (status = 404, body = ErrorBody)))]
-async fn alarm(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Alarm>, ApiError> {
-    Ok(Json(state.platform.devices.alarm(&id).await?))
+async fn alarm(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Alarm>, ApiError> {
+    let alarm = state.platform.devices.alarm(&id).await?;
+    console.require_sees(&alarm.tenant_id)?;
+    Ok(Json(alarm))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -214,9 +222,10 @@ pub struct AcknowledgeRequest {
 
 #[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", request_body = AcknowledgeRequest,
     responses((status = 200, body = Alarm), (status = 409, body = ErrorBody, description = "already cleared")))]
-async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
+async fn acknowledge(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
     let request: AcknowledgeRequest = if body.is_empty() { AcknowledgeRequest::default() } else { parse_json(&body)? };
-    let by = request.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "admin".to_string());
+    console.require_sees(&state.platform.devices.alarm(&id).await?.tenant_id)?;
+    let by = request.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| console.display_name());
     Ok(Json(state.platform.devices.acknowledge(&id, &by).await?))
 }
 
@@ -235,7 +244,8 @@ pub struct DeliveryList {
 
 /// Event deliveries to plugins, newest first: what is pending, delivered, dead-lettered.
 #[utoipa::path(get, path = "/admin/events/deliveries", tag = "devices", params(DeliveryQuery), responses((status = 200, body = DeliveryList)))]
-async fn deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
+async fn deliveries(State(state): State<AppState>, console: Console, Query(q): Query<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
+    console.require_platform()?;
     let rows = state
         .platform
         .outbox
@@ -247,7 +257,8 @@ async fn deliveries(State(state): State<AppState>, Query(q): Query<DeliveryQuery
 
 /// Queue a dead-lettered event again (after the plugin was fixed).
 #[utoipa::path(post, path = "/admin/events/deliveries/{installation}/{seq}/retry", tag = "devices", responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn retry_delivery(State(state): State<AppState>, Path((installation, seq)): Path<(String, i64)>) -> Result<StatusCode, ApiError> {
+async fn retry_delivery(State(state): State<AppState>, console: Console, Path((installation, seq)): Path<(String, i64)>) -> Result<StatusCode, ApiError> {
+    console.require_platform()?;
     if state.platform.outbox.retry_dead(&installation, seq).await.map_err(crate::platform::PlatformError::from)? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -3,6 +3,8 @@
 pub mod admin;
 pub mod auth;
 pub mod base;
+pub mod console;
+pub mod dashboard;
 pub mod devices;
 pub mod tickets;
 mod home;
@@ -34,6 +36,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(oidc::OidcApi::openapi());
     doc.merge(devices::DevicesApi::openapi());
     doc.merge(tickets::TicketsApi::openapi());
+    doc.merge(dashboard::DashboardApi::openapi());
     doc
 }
 
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(base::router())
         .merge(devices::router())
         .merge(tickets::router())
+        .merge(dashboard::router())
         .merge(oidc::router())
         .merge(crate::web::router())
         .merge(plugins::router())

@@ -131,7 +131,7 @@ async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, rout
         headers: plugin_headers,
         body: body.to_vec(),
         user: session.map(|c| Arc::new(RequestUser::at(&tree, c.sub, c.name, c.kind, c.tenant, c.roles, &tenant))),
-        tenant,
+        tenant: tenant.clone(),
         request_id: request_id.clone(),
     };
 
@@ -145,6 +145,7 @@ async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, rout
         }
     };
     plugin.metrics.latency.observe(started.elapsed().as_secs_f64());
+    platform.usage.record(plugin_id, &tenant, response.status().is_server_error());
     if response.status() == StatusCode::OK {
         plugin.metrics.ok.inc();
     } else {

@@ -259,6 +259,36 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Account>, AuthError> 
     }))
 }
 
+/// Every staff account with its roles, by name.
+pub async fn staff(store: &Store) -> Result<Vec<Account>, AuthError> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.phone, a.display_name, a.created_at, r.role, r.tenant_id FROM accounts a JOIN account_roles r ON r.account_id = a.id
+         WHERE a.kind = 'staff' ORDER BY a.display_name, a.id, r.role, r.tenant_id",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    let mut out: Vec<Account> = Vec::new();
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let role: String = row.try_get("role")?;
+        let Some(role) = Role::parse(&role) else { continue };
+        let grant = RoleGrant { role, tenant: row.try_get("tenant_id")? };
+        match out.last_mut() {
+            Some(last) if last.id == id => last.roles.push(grant),
+            _ => out.push(Account {
+                id,
+                kind: AccountKind::Staff,
+                phone: row.try_get("phone")?,
+                display_name: row.try_get("display_name")?,
+                tenant_id: None,
+                roles: vec![grant],
+                created_at: row.try_get("created_at")?,
+            }),
+        }
+    }
+    Ok(out)
+}
+
 pub async fn id_by_phone(store: &Store, phone: &str) -> Result<Option<String>, AuthError> {
     let row = sqlx::query("SELECT id FROM accounts WHERE phone = $1").bind(phone).fetch_optional(&store.pool).await?;
     Ok(row.map(|r| r.try_get("id")).transpose()?)

@@ -39,6 +39,9 @@ pub struct Manifest {
     /// Platform events delivered to `on-event` (`[events]`).
     #[serde(default)]
     pub events: crate::capabilities::events::EventSettings,
+    /// Figures the plugin gives the dashboards (`[dashboard]`).
+    #[serde(default)]
+    pub dashboard: crate::dashboard::DashboardSettings,
     /// sha256 (hex) of every file in the package except the manifest and signature.
     /// Filled in by `linli plugin pack`.
     #[serde(default)]
@@ -182,6 +185,7 @@ impl Manifest {
                 return Err(invalid("limits.max_concurrency", "must be between 1 and 10000"));
             }
         }
+        self.dashboard.validate().map_err(|problem| invalid("dashboard", problem))?;
         for (path, hash) in &self.files {
             if !is_safe_path(path) {
                 return Err(invalid("files", format!("`{path}` is not a safe relative path")));

@@ -177,14 +177,17 @@ impl TenantTree {
 
     /// Nested form, children sorted by id, for the admin API.
     pub fn to_specs(&self) -> Vec<TenantSpec> {
+        self.roots().into_iter().filter_map(|n| self.spec_of(&n.id)).collect()
+    }
+
+    /// The node and everything below it, nested, children sorted by id.
+    pub fn spec_of(&self, id: &str) -> Option<TenantSpec> {
         fn build(tree: &TenantTree, node: &TenantNode) -> TenantSpec {
             let mut children: Vec<_> = tree.children(&node.id).map(|c| build(tree, c)).collect();
             children.sort_by(|a, b| a.id.cmp(&b.id));
             TenantSpec { id: node.id.clone(), name: node.name.clone(), kind: Some(node.kind), children }
         }
-        let mut roots: Vec<_> = self.nodes.values().filter(|n| n.parent_id.is_none()).map(|n| build(self, n)).collect();
-        roots.sort_by(|a, b| a.id.cmp(&b.id));
-        roots
+        self.get(id).map(|n| build(self, n))
     }
 
     /// Flatten specs into nodes, checking ids, levels and that no existing node moves.

@@ -1,0 +1,12 @@
+-- Requests to plugins per day and request tenant (the community a resident came from,
+-- or the node a staff member opened), for the dashboards' plugin-usage figures. Counted
+-- in memory and added here every few seconds.
+CREATE TABLE plugin_usage (
+    plugin_id  TEXT NOT NULL,
+    tenant_id  TEXT NOT NULL,
+    -- YYYY-MM-DD, China Standard Time
+    day        TEXT NOT NULL,
+    requests   BIGINT NOT NULL,
+    errors     BIGINT NOT NULL,
+    PRIMARY KEY (plugin_id, tenant_id, day)
+);

@@ -1,0 +1,55 @@
+//! `GET /api/dashboard`: the three-level dashboards for staff, within their roles'
+//! subtrees (county → street → community → grid).
+use super::base::Operator;
+use super::{ApiError, AppState, ErrorBody};
+use crate::auth::accounts::Role;
+use crate::dashboard::Overview;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+const DASHBOARD_ROLES: [Role; 4] = [Role::CountyAdmin, Role::StreetAdmin, Role::CommunityWorker, Role::GridWorker];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/dashboard", get(dashboard))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct DashboardQuery {
+    /// The node to show (default: the highest one your roles reach).
+    tenant: Option<String>,
+}
+
+/// Figures of a node and of each of its children: residents and elders, alarms, tickets by
+/// status and overdue, plugin figures (time bank, parking, …) and plugin usage.
+#[utoipa::path(get, path = "/api/dashboard", tag = "dashboard", params(DashboardQuery),
+    responses((status = 200, body = Overview), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = []), ("admin_token" = [])))]
+async fn dashboard(State(state): State<AppState>, operator: Operator, Query(q): Query<DashboardQuery>) -> Result<Json<Overview>, ApiError> {
+    let reach = operator.reach(&state, &DASHBOARD_ROLES);
+    let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "permission-denied", m);
+    if reach.is_empty() {
+        return Err(forbidden("数据看板需要管理员、社区工作者或网格员角色 (the dashboards need a staff role over an area)".into()));
+    }
+    let tree = state.platform.tenants();
+    let reach_set: std::collections::BTreeSet<&str> = reach.iter().map(String::as_str).collect();
+    let reached = |id: &str| reach_set.contains(id);
+    let mut tops: Vec<&String> = reach.iter().filter(|n| tree.get(n).and_then(|n| n.parent_id.as_deref()).is_none_or(|p| !reached(p))).collect();
+    tops.sort_by_key(|n| (tree.ancestors(n).count(), n.to_string()));
+    let node = match q.tenant {
+        Some(t) if reached(&t) => t,
+        Some(t) if tree.get(&t).is_none() => return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
+        Some(t) => return Err(forbidden(format!("`{t}` 不在您的管辖范围内 (outside the area of your roles)"))),
+        None => tops.first().map(|t| t.to_string()).ok_or_else(|| forbidden("no area".into()))?,
+    };
+    let top = tops.iter().find(|t| tree.is_within(&node, t)).map(|t| t.as_str());
+    let overview = crate::dashboard::overview(&state.platform, &node, top).await?;
+    overview.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{node}` does not exist")))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(dashboard))]
+pub struct DashboardApi;
