@@ -426,3 +426,14 @@ impl TestHost {
 pub fn id_number(first17: &str) -> String {
     format!("{first17}{}", linli_host::capabilities::base::records::id_check_char(first17).unwrap_or('0'))
 }
+
+/// Unix milliseconds as China Standard Time to the minute (`2026-11-28T09:30`), the form
+/// plugins take times in.
+pub fn cst_minute(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms + 8 * 3_600_000).map(|t| t.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default()
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}

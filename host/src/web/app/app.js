@@ -1,7 +1,9 @@
 // The resident app: one login for every plugin. Sessions live in HttpOnly cookies set by
 // /api/auth/login, so this script never holds a token. Routes are hash fragments:
 // #/login, #/home, #/open?url=…, #/consent/{plugin}?return=…, #/consents, #/inbox,
-// #/tickets, #/ticket/{id}.
+// #/tickets, #/ticket/{id}, #/bookings. The elder-friendly mode (适老化: larger type, high
+// contrast, large touch targets, a simpler home) is a switch in the header, remembered on
+// the device and applied to plugin pages too (through /app/kit.js).
 "use strict";
 
 const TEXT = {
@@ -19,6 +21,9 @@ const TEXT = {
     level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度（1–5）", supervised: "督办中",
     status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
     action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
+    elder_on: "长辈模式", elder_off: "标准模式", bookings: "我的预约", bookings_title: "我的停车预约", no_bookings: "暂无预约。",
+    no_parking: "本社区还没有开通共享停车。", book_parking: "预约车位", plate: "车牌",
+    booking_status: { booked: "已预约", completed: "已结束", cancelled: "已取消" }, fee: "费用", yuan: "元",
   },
   en: {
     brand: "Linli", logout: "Log out", other: "中文",
@@ -34,9 +39,13 @@ const TEXT = {
     level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction (1–5)", supervised: "under supervision",
     status_names: { open: "Waiting for dispatch", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
     action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
+    elder_on: "Large & simple", elder_off: "Standard view", bookings: "My bookings", bookings_title: "My parking bookings", no_bookings: "No bookings.",
+    no_parking: "Shared parking is not available in your community yet.", book_parking: "Book a space", plate: "Plate",
+    booking_status: { booked: "Booked", completed: "Finished", cancelled: "Cancelled" }, fee: "Fee", yuan: "CNY",
   },
 };
 let lang = localStorage.getItem("linli.lang") || "zh-CN";
+let elder = localStorage.getItem("linli.elder") === "1";
 const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
 const view = document.getElementById("view");
 let me = null;
@@ -67,7 +76,11 @@ async function api(method, path, body) {
 
 function applyLanguage() {
   document.documentElement.lang = lang;
+  document.documentElement.classList.toggle("elder", elder);
   document.getElementById("lang").textContent = t("other");
+  const toggle = document.getElementById("elder");
+  toggle.textContent = elder ? t("elder_off") : t("elder_on");
+  toggle.setAttribute("aria-pressed", String(elder));
   document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
 }
 
@@ -97,6 +110,18 @@ async function homeView() {
   const r = await api("GET", "/api/app/plugins");
   const list = el("section", { id: "plugins" }, el("h1", {}, t("home_title")));
   if (!r.ok || r.data.length === 0) list.append(el("p", { class: "muted" }, t("no_plugins")));
+  if (elder) {
+    // The simple home: one big tile per service and for messages, tickets and bookings.
+    const inbox = await api("GET", "/api/inbox");
+    const unread = inbox.ok && inbox.data.unread > 0 ? ` (${inbox.data.unread})` : "";
+    const tile = (label, hash, attrs = {}) => el("button", { class: "tile", type: "button", onclick: () => { location.hash = hash; }, ...attrs }, label);
+    const tiles = el("div", { class: "tiles" });
+    for (const p of r.data || []) if (p.url) tiles.append(tile(p.name, "#/open?url=" + encodeURIComponent(p.url), { "data-plugin": p.plugin_id }));
+    tiles.append(tile(t("inbox") + unread, "#/inbox", { id: "my-inbox" }), tile(t("tickets"), "#/tickets", { id: "my-tickets" }), tile(t("bookings"), "#/bookings", { id: "my-bookings" }));
+    list.append(tiles);
+    view.replaceChildren(list);
+    return;
+  }
   for (const p of r.data || []) {
     const card = el("article", { class: "card plugin", "data-plugin": p.plugin_id },
       el("h2", {}, p.name), el("p", { class: "muted" }, `${p.tenant_name} · ${p.description}`));
@@ -108,6 +133,7 @@ async function homeView() {
   list.append(el("p", {},
     el("a", { href: "#/inbox", id: "my-inbox" }, t("inbox") + unread), " · ",
     el("a", { href: "#/tickets", id: "my-tickets" }, t("tickets")), " · ",
+    el("a", { href: "#/bookings", id: "my-bookings" }, t("bookings")), " · ",
     el("a", { href: "#/consents", id: "my-consents" }, t("my_consents"))));
   view.replaceChildren(list);
 }
@@ -169,6 +195,25 @@ async function ticketView(id) {
     section.append(el("p", {}, t("rating"), " ", rating, " ", rate));
   }
   view.replaceChildren(section, el("p", {}, el("a", { href: "#/tickets" }, t("back"))));
+}
+
+async function bookingsView() {
+  const section = el("section", { id: "bookings" }, el("h1", {}, t("bookings_title")));
+  const [r, plugins] = await Promise.all([api("GET", "/p/parking/bookings/mine"), api("GET", "/api/app/plugins")]);
+  const parking = (plugins.data || []).find((p) => p.plugin_id === "parking");
+  if (!parking) section.append(el("p", { class: "muted" }, t("no_parking")));
+  else if (!r.ok) section.append(el("p", { class: "error" }, r.data?.error?.message || r.status));
+  else if (r.data.length === 0) section.append(el("p", { class: "muted" }, t("no_bookings")));
+  for (const b of r.ok ? r.data : []) {
+    const fee = b.charged ?? b.quoted_fee;
+    section.append(el("article", { class: "card", "data-booking": b.id },
+      el("h2", {}, `${b.space_label} · ${b.plate}`),
+      el("p", {}, `${b.from.replace("T", " ")} – ${b.to.replace("T", " ")}`),
+      el("p", { class: "muted" }, `${t("booking_status")[b.status] || b.status} · ${t("fee")} ${(fee / 100).toFixed(2)} ${t("yuan")}`)));
+  }
+  if (parking?.url) section.append(el("p", {}, el("button", { class: "primary", type: "button", id: "book-parking", onclick: () => { location.hash = "#/open?url=" + encodeURIComponent(parking.url); } }, t("book_parking"))));
+  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
+  view.replaceChildren(section);
 }
 
 function openView(params) {
@@ -249,6 +294,7 @@ async function route() {
   if (path === "/consents") return consentsView();
   if (path === "/inbox") return inboxView();
   if (path === "/tickets") return ticketsView();
+  if (path === "/bookings") return bookingsView();
   const ticket = path.match(/^\/ticket\/([0-9a-f-]+)$/);
   if (ticket) return ticketView(ticket[1]);
   const consent = path.match(/^\/consent\/([a-z0-9-]+)$/);
@@ -256,6 +302,7 @@ async function route() {
   location.hash = "#/home";
 }
 
+document.getElementById("elder").onclick = () => { elder = !elder; localStorage.setItem("linli.elder", elder ? "1" : "0"); route(); };
 document.getElementById("lang").onclick = () => { lang = lang === "en" ? "zh-CN" : "en"; localStorage.setItem("linli.lang", lang); route(); };
 document.getElementById("logout").onclick = async () => { await api("POST", "/api/auth/logout"); me = null; location.hash = "#/login"; route(); };
 window.addEventListener("hashchange", route);

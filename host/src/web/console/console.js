@@ -1,0 +1,584 @@
+// The admin console for county, street and community operators. Staff sign in with
+// their account (session cookie, like the resident app); the platform operator may use
+// the admin token instead (kept in sessionStorage for this tab only). The host decides
+// what each operator sees and may change; this page only shows it.
+// Routes: #/login, #/dashboard[/{tenant}], #/catalogue, #/review/{plugin}/{version},
+// #/installations, #/keys, #/people, #/import, #/tickets, #/devices, #/audit.
+"use strict";
+
+const TEXT = {
+  "zh-CN": {
+    brand: "邻里 · 管理后台", logout: "退出", other: "English", cancel: "取消", confirm: "确认",
+    nav_dashboard: "数据看板", nav_catalogue: "插件目录", nav_installations: "已安装插件", nav_keys: "供应商密钥",
+    nav_people: "组织与人员", nav_import: "基础数据导入", nav_tickets: "工单看板", nav_devices: "设备与告警", nav_audit: "审计日志",
+    login_title: "工作人员登录", phone: "手机号", password: "密码", login: "登录", token_login: "使用平台管理员令牌",
+    token: "管理员令牌", login_failed: "登录失败：", no_console: "您的账号没有管理后台权限。",
+    dashboard_title: "数据看板", drill_hint: "点击下级名称或条形图查看下一级", compare: "各下级对比", tickets_by_status: "工单状态",
+    usage_title: "插件访问量（近7天）", figure: "指标", children_table: "下级明细", plugin_unavailable: "插件暂未提供数据：",
+    catalogue_title: "插件目录", upload: "上传插件包", upload_for: "上传到县", choose_file: "选择 .lpkg 文件", uploaded: "已上传并通过校验：",
+    plugin: "插件", version: "版本", vendor: "供应商", county: "所属县", uploaded_at: "上传时间", review_install: "审查并安装",
+    review_title: "审查插件权限", description: "说明", signed_by: "签名密钥", requested: "申请的权限（逐项授予）", reason: "理由：",
+    scope: "安装范围", install: "安装", installed_ok: "已安装：", limits: "资源限制", deadline: "单次请求时限", memory: "内存上限", concurrency: "并发上限",
+    confirm_install: (p, t, g) => `确认为「${t}」安装「${p}」，并授予 ${g} 项权限？`,
+    installations_title: "已安装插件", tenant: "范围", grants: "已授予权限", actions: "操作", upgrade: "升级", rollback: "回滚", uninstall: "卸载",
+    purge: "同时删除插件数据", history: "变更记录", confirm_upgrade: (p, v) => `确认将「${p}」升级到 ${v}？数据保留。`,
+    confirm_rollback: (p, v) => `确认将「${p}」回滚到 ${v}？数据保留。`, confirm_uninstall: (p) => `确认卸载「${p}」？`, none: "无",
+    keys_title: "供应商密钥", key_id: "密钥编号", public_key: "公钥（ed25519:…）", trust: "信任此密钥", added: "添加时间",
+    people_title: "组织与人员", tree: "组织架构", staff: "工作人员", name: "姓名", roles: "角色", new_staff: "新增工作人员", role: "角色", create: "创建",
+    import_title: "基础数据导入", kind: "数据类型", file: "CSV 文件（UTF-8）", start_import: "开始导入", progress: "进度", problems: "问题",
+    row: "行", column: "列", problem: "问题", import_kinds: { residents: "居民", places: "场所", organisations: "组织机构" },
+    import_states: { validating: "校验中", writing: "写入中", done: "已完成", rejected: "已拒绝（未写入任何数据）", failed: "失败" },
+    tickets_title: "工单看板", due: "时限", overdue: "已超时", due_soon: "即将超时", on_time: "正常", supervise: "督办", supervise_note: "督办意见",
+    supervised: "督办中", status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
+    devices_title: "设备与告警", devices: "设备", alarms: "告警动态", online: "在线", offline: "离线", last_seen: "最后上报", location: "位置",
+    type: "类型", acknowledge: "确认处置", severity: "级别", raised: "发生时间", alarm_states: { active: "未处理", acknowledged: "处置中", cleared: "已恢复" },
+    audit_title: "审计日志", actor: "操作者", subject: "对象", fields: "字段", outcome: "结果", at: "时间", search: "查询",
+    capability_names: { data: "数据存储", identity: "身份", base: "社区基础数据", ledger: "账本", devices: "设备", tickets: "工单", notify: "通知", log: "日志" },
+    role_names: { "county-admin": "县级管理员", "street-admin": "镇街管理员", "community-worker": "社区工作者", "grid-worker": "网格员", volunteer: "志愿者", lawyer: "律师", "vendor-developer": "供应商开发者" },
+  },
+  en: {
+    brand: "Linli · Console", logout: "Log out", other: "中文", cancel: "Cancel", confirm: "Confirm",
+    nav_dashboard: "Dashboard", nav_catalogue: "Plugin catalogue", nav_installations: "Installations", nav_keys: "Vendor keys",
+    nav_people: "Tenants & staff", nav_import: "Base-data import", nav_tickets: "Work orders", nav_devices: "Devices & alarms", nav_audit: "Audit log",
+    login_title: "Staff sign-in", phone: "Mobile number", password: "Password", login: "Log in", token_login: "Use the platform admin token",
+    token: "Admin token", login_failed: "Login failed: ", no_console: "Your account has no console role.",
+    dashboard_title: "Dashboard", drill_hint: "Click a child's name or bar to go one level down", compare: "Children compared", tickets_by_status: "Work orders by status",
+    usage_title: "Plugin requests (7 days)", figure: "Figure", children_table: "By child", plugin_unavailable: "No figures from the plugin: ",
+    catalogue_title: "Plugin catalogue", upload: "Upload a package", upload_for: "For county", choose_file: "Choose a .lpkg file", uploaded: "Uploaded and verified: ",
+    plugin: "Plugin", version: "Version", vendor: "Vendor", county: "County", uploaded_at: "Uploaded", review_install: "Review and install",
+    review_title: "Review permissions", description: "Description", signed_by: "Signing key", requested: "Requested permissions (grant each)", reason: "Reason: ",
+    scope: "Install for", install: "Install", installed_ok: "Installed: ", limits: "Limits", deadline: "Deadline per request", memory: "Memory", concurrency: "Concurrency",
+    confirm_install: (p, t, g) => `Install “${p}” for “${t}” with ${g} permission(s)?`,
+    installations_title: "Installations", tenant: "Scope", grants: "Granted", actions: "Actions", upgrade: "Upgrade", rollback: "Roll back", uninstall: "Uninstall",
+    purge: "Also delete its data", history: "History", confirm_upgrade: (p, v) => `Upgrade “${p}” to ${v}? Data is kept.`,
+    confirm_rollback: (p, v) => `Roll “${p}” back to ${v}? Data is kept.`, confirm_uninstall: (p) => `Uninstall “${p}”?`, none: "none",
+    keys_title: "Vendor keys", key_id: "Key id", public_key: "Public key (ed25519:…)", trust: "Trust this key", added: "Added",
+    people_title: "Tenants & staff", tree: "Tenant tree", staff: "Staff", name: "Name", roles: "Roles", new_staff: "New staff member", role: "Role", create: "Create",
+    import_title: "Base-data import", kind: "Kind", file: "CSV file (UTF-8)", start_import: "Import", progress: "Progress", problems: "Problems",
+    row: "Row", column: "Column", problem: "Problem", import_kinds: { residents: "Residents", places: "Places", organisations: "Organisations" },
+    import_states: { validating: "Validating", writing: "Writing", done: "Done", rejected: "Rejected (nothing written)", failed: "Failed" },
+    tickets_title: "Work orders", due: "Due", overdue: "Overdue", due_soon: "Due soon", on_time: "On time", supervise: "Supervise", supervise_note: "Supervision note",
+    supervised: "supervised", status_names: { open: "Waiting", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
+    devices_title: "Devices & alarms", devices: "Devices", alarms: "Alarm feed", online: "online", offline: "offline", last_seen: "Last seen", location: "Location",
+    type: "Type", acknowledge: "Acknowledge", severity: "Severity", raised: "Raised", alarm_states: { active: "Active", acknowledged: "Acknowledged", cleared: "Cleared" },
+    audit_title: "Audit log", actor: "Actor", subject: "Subject", fields: "Fields", outcome: "Outcome", at: "At", search: "Search",
+    capability_names: { data: "Data store", identity: "Identity", base: "Community base data", ledger: "Ledger", devices: "Devices", tickets: "Work orders", notify: "Notifications", log: "Log" },
+    role_names: { "county-admin": "County admin", "street-admin": "Street admin", "community-worker": "Community worker", "grid-worker": "Grid worker", volunteer: "Volunteer", lawyer: "Lawyer", "vendor-developer": "Vendor developer" },
+  },
+};
+let lang = localStorage.getItem("linli.lang") || "zh-CN";
+const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
+const view = document.getElementById("view");
+let me = null;
+let nodes = [];        // visible tenant nodes, flattened: {id, name, kind, depth, parent}
+let refreshTimer = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) node[k] = v;
+    else if (v !== false && v !== undefined && v !== null) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+async function api(method, path, body, contentType) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  const token = sessionStorage.getItem("linli.console.token");
+  if (token) init.headers.authorization = "Bearer " + token;
+  if (body !== undefined) {
+    init.headers["content-type"] = contentType || "application/json";
+    init.body = contentType ? body : JSON.stringify(body);
+  }
+  let res = await fetch(path, init);
+  if (res.status === 401 && !token && !path.startsWith("/api/auth/")) {
+    const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
+    if (renewed.ok) res = await fetch(path, init);
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  return { ok: res.ok, status: res.status, data };
+}
+
+const failure = (r) => r.data?.error?.message || `HTTP ${r.status}`;
+const when = (ms) => (ms ? new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false }) : "—");
+const nodeName = (id) => nodes.find((n) => n.id === id)?.name || id;
+const roleName = (r) => t("role_names")[r] || r;
+
+function ask(text) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = text;
+  return new Promise((resolve) => {
+    dialog.onclose = () => resolve(dialog.returnValue === "ok");
+    dialog.showModal();
+  });
+}
+
+function notice(message, ok = true) {
+  return el("p", { class: ok ? "ok" : "error", role: "status", id: "notice" }, message);
+}
+
+function nodeSelect(id, filter = () => true) {
+  return el("select", { id }, ...nodes.filter(filter).map((n) => el("option", { value: n.id }, "\u3000".repeat(n.depth) + n.name + ` (${n.id})`)));
+}
+
+function flatten(specs, depth = 0, parent = null, out = []) {
+  for (const s of specs) {
+    out.push({ id: s.id, name: s.name, kind: s.kind, depth, parent });
+    flatten(s.children || [], depth + 1, s.id, out);
+  }
+  return out;
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  document.getElementById("lang").textContent = t("other");
+  document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
+}
+
+// ---- sign-in ----
+
+function loginView(message) {
+  const phone = el("input", { type: "tel", id: "phone", autocomplete: "username" });
+  const password = el("input", { type: "password", id: "password", autocomplete: "current-password" });
+  const token = el("input", { type: "password", id: "token" });
+  const error = el("p", { class: "error", id: "login-error" }, message || "");
+  const form = el("form", { class: "card", id: "login-form", style: "max-width: 28rem" },
+    el("h1", {}, t("login_title")),
+    el("label", { for: "phone" }, t("phone")), phone,
+    el("label", { for: "password" }, t("password")), password,
+    error,
+    el("button", { class: "primary", type: "submit", id: "login-button" }, t("login")),
+    el("details", {}, el("summary", {}, t("token_login")), el("label", { for: "token" }, t("token")), token));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    if (token.value.trim()) {
+      sessionStorage.setItem("linli.console.token", token.value.trim());
+    } else {
+      const r = await api("POST", "/api/auth/login", { phone: phone.value.trim(), password: password.value });
+      if (!r.ok) { error.textContent = t("login_failed") + failure(r); return; }
+    }
+    if (!(await loadMe())) { sessionStorage.removeItem("linli.console.token"); error.textContent = t("no_console"); return; }
+    location.hash = "#/dashboard";
+    route();
+  };
+  view.replaceChildren(form);
+}
+
+async function loadMe() {
+  const r = await api("GET", "/admin/me");
+  me = r.ok ? r.data : null;
+  document.getElementById("who").textContent = me ? me.display_name + (me.roles.length ? " · " + me.roles.map((g) => roleName(g.role)).join("、") : "") : "";
+  document.getElementById("logout").hidden = !me;
+  document.getElementById("nav").hidden = !me;
+  if (me) {
+    const tree = await api("GET", "/admin/tenants");
+    nodes = tree.ok ? flatten(tree.data.tenants) : [];
+  }
+  return !!me;
+}
+
+// ---- dashboards ----
+
+const fmt = (key, v) => {
+  if (v === undefined || v === null) return "—";
+  if (/utilisation|ratio|rate/.test(key)) return (v * 100).toFixed(1) + "%";
+  return Number.isInteger(v) ? String(v) : v.toFixed(2);
+};
+
+async function dashboardView(tenant) {
+  const r = await api("GET", "/api/dashboard" + (tenant ? "?tenant=" + encodeURIComponent(tenant) : ""));
+  if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
+  const d = r.data;
+  const label = (k) => d.labels[k] || k;
+  const drill = (id) => { location.hash = "#/dashboard/" + encodeURIComponent(id); };
+  const crumbs = el("p", { class: "crumbs", id: "crumbs" });
+  d.path.forEach((n, i) => {
+    if (i) crumbs.append(el("span", { class: "sep" }, "›"));
+    crumbs.append(i === d.path.length - 1 ? el("strong", {}, n.name) : el("a", { href: "#/dashboard/" + encodeURIComponent(n.id) }, n.name));
+  });
+  const total = (k) => d.totals[k] || 0;
+  const openTickets = total("tickets_open") + total("tickets_dispatched") + total("tickets_accepted");
+  const kpis = [
+    ["residents", total("residents")], ["elders", total("elders")], ["elders_alone", total("elders_alone")],
+    ["alarms_active", total("alarms_active"), total("alarms_active") > 0], ["tickets_unresolved", openTickets], ["tickets_overdue", total("tickets_overdue"), total("tickets_overdue") > 0],
+  ];
+  const kpiLabels = { tickets_unresolved: lang === "en" ? "Open work orders" : "未办结工单" };
+  const cards = el("div", { class: "grid", id: "kpis" }, ...kpis.map(([k, v, bad]) =>
+    el("div", { class: "kpi" + (bad ? " bad" : ""), "data-figure": k }, el("div", { class: "value" }, fmt(k, v)), el("div", { class: "label" }, kpiLabels[k] || label(k)))));
+  for (const p of d.plugins) {
+    for (const k of [...p.figures.slice(0, 3), ...p.ratios]) {
+      cards.append(el("div", { class: "kpi", "data-figure": k }, el("div", { class: "value" }, fmt(k, d.totals[k])), el("div", { class: "label" }, `${p.name} · ${label(k)}`)));
+    }
+  }
+
+  const section = el("section", { id: "dashboard", "data-tenant": d.node.id }, el("h1", {}, `${t("dashboard_title")} · ${d.node.name}`), crumbs, cards);
+  if (d.children.length) {
+    const keys = Object.keys(d.labels).filter((k) => d.children.some((c) => c.figures[k] !== undefined));
+    const pick = el("select", { id: "compare-figure" }, ...keys.map((k) => el("option", { value: k }, label(k))));
+    const chartBox = el("div", { id: "compare-chart" });
+    const draw = () => chartBox.replaceChildren(Charts.bars(d.children.map((c) => ({ id: c.node.id, label: c.node.name, value: c.figures[pick.value] || 0 })),
+      { onpick: (item) => drill(item.id), format: (v) => fmt(pick.value, v) }));
+    pick.onchange = draw;
+    draw();
+    const statuses = ["open", "dispatched", "accepted", "resolved", "closed"].map((s) => ({ key: "tickets_" + s, label: t("status_names")[s] }));
+    const ticketChart = Charts.stacked(d.children.map((c) => ({ id: c.node.id, label: c.node.name, values: c.figures })), statuses, { onpick: (item) => drill(item.id) });
+    section.append(el("div", { class: "grid2" },
+      el("div", { class: "card" }, el("h2", {}, t("compare")), el("p", { class: "muted" }, t("drill_hint")), el("label", { for: "compare-figure" }, t("figure")), pick, chartBox),
+      el("div", { class: "card" }, el("h2", {}, t("tickets_by_status")), Charts.legend(statuses), ticketChart)));
+    const columns = ["residents", "elders", "alarms_active", "tickets_overdue", ...d.plugins.flatMap((p) => [...p.figures, ...p.ratios])];
+    const table = el("table", { id: "children-table" },
+      el("tr", {}, el("th", {}, ""), ...columns.map((k) => el("th", {}, label(k)))),
+      ...d.children.map((c) => el("tr", { "data-child": c.node.id },
+        el("td", {}, el("a", { href: "#/dashboard/" + encodeURIComponent(c.node.id), "data-drill": c.node.id }, c.node.name)),
+        ...columns.map((k) => el("td", {}, fmt(k, c.figures[k]))))));
+    section.append(el("div", { class: "card" }, el("h2", {}, t("children_table")), el("div", { style: "overflow-x:auto" }, table)));
+  }
+  for (const p of d.plugins.filter((p) => p.error)) section.append(notice(t("plugin_unavailable") + `${p.name}: ${p.error}`, false));
+  const plugins = [...new Set(d.usage.flatMap((u) => Object.keys(u.requests)))];
+  const series = plugins.map((p) => ({ label: d.plugins.find((x) => x.plugin_id === p)?.name || p, values: d.usage.map((u) => u.requests[p] || 0) }));
+  section.append(el("div", { class: "card", id: "usage" }, el("h2", {}, t("usage_title")), Charts.legend(series), Charts.lines(d.usage.map((u) => u.day), series)));
+  view.replaceChildren(section);
+}
+
+// ---- catalogue, review, install ----
+
+async function catalogueView(message) {
+  const r = await api("GET", "/admin/packages");
+  if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
+  const counties = me.platform ? nodes.filter((n) => n.kind === "county") : nodes.filter((n) => me.roles.some((g) => g.role === "county-admin" && g.tenant === n.id));
+  const section = el("section", { id: "catalogue" }, el("h1", {}, t("catalogue_title")));
+  if (message) section.append(message);
+  if (counties.length) {
+    const file = el("input", { type: "file", id: "package-file", accept: ".lpkg,application/octet-stream" });
+    const county = el("select", { id: "upload-county" }, ...counties.map((c) => el("option", { value: c.id }, c.name)));
+    const status = el("p", { id: "upload-status" });
+    const form = el("form", { class: "card", id: "upload-form" }, el("h2", {}, t("upload")),
+      el("label", { for: "upload-county" }, t("upload_for")), county, el("label", { for: "package-file" }, t("choose_file")), file, status,
+      el("button", { class: "primary", type: "submit", id: "upload-button" }, t("upload")));
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      if (!file.files.length) return;
+      status.textContent = "…";
+      const bytes = await file.files[0].arrayBuffer();
+      const up = await api("POST", "/admin/packages?county=" + encodeURIComponent(county.value), bytes, "application/octet-stream");
+      if (!up.ok) { status.replaceChildren(notice(failure(up), false)); return; }
+      location.hash = `#/review/${encodeURIComponent(up.data.plugin_id)}/${encodeURIComponent(up.data.version)}`;
+    };
+    section.append(form);
+  }
+  const table = el("table", { id: "packages" }, el("tr", {}, ...["plugin", "version", "vendor", "county", "uploaded_at", "actions"].map((k) => el("th", {}, t(k)))));
+  for (const p of r.data.packages) {
+    table.append(el("tr", { "data-package": `${p.plugin_id}@${p.version}` },
+      el("td", {}, el("strong", {}, p.manifest.name), el("br"), el("span", { class: "muted" }, p.plugin_id)),
+      el("td", {}, p.version), el("td", {}, p.vendor), el("td", {}, nodeName(p.county_id)), el("td", {}, when(p.uploaded_at)),
+      el("td", {}, el("a", { href: `#/review/${encodeURIComponent(p.plugin_id)}/${encodeURIComponent(p.version)}` }, t("review_install")))));
+  }
+  section.append(el("div", { class: "card" }, table));
+  view.replaceChildren(section);
+}
+
+async function reviewView(pluginId, version) {
+  const [packages, caps] = await Promise.all([api("GET", "/admin/packages"), api("GET", "/admin/capabilities")]);
+  const p = packages.ok && packages.data.packages.find((x) => x.plugin_id === pluginId && x.version === version);
+  if (!p) { view.replaceChildren(notice(failure(packages), false)); return; }
+  const m = p.manifest;
+  const info = (name) => (caps.data || []).find((c) => c.name === name);
+  const boxes = [];
+  const perms = el("div", { id: "permissions" });
+  for (const c of m.capabilities) {
+    const box = el("input", { type: "checkbox", id: "grant-" + c.name, value: c.name, checked: true });
+    boxes.push(box);
+    const summary = info(c.name) ? (lang === "en" ? info(c.name).summary_en : info(c.name).summary_zh) : "";
+    const perm = el("div", { class: "perm", "data-capability": c.name },
+      el("label", { class: "inline", for: box.id }, box, el("strong", {}, t("capability_names")[c.name] || c.name), el("span", { class: "muted" }, ` ${c.name} · ${summary}`)),
+      el("p", { class: "reason" }, t("reason"), c.reason));
+    for (const s of c.scopes || []) {
+      const scope = el("input", { type: "checkbox", id: `grant-${c.name}-${s}`, value: `${c.name}:${s}`, checked: true });
+      boxes.push(scope);
+      perm.append(el("label", { class: "inline", for: scope.id, style: "margin-left:1.6rem" }, scope, `${c.name}:${s}`));
+    }
+    perms.append(perm);
+  }
+  const tenant = nodeSelect("install-tenant", (n) => me.platform || isManaged(n.id));
+  const status = el("div", { id: "install-status" });
+  const install = el("button", { class: "primary", type: "button", id: "install-button" }, t("install"));
+  install.onclick = async () => {
+    const grants = boxes.filter((b) => b.checked).map((b) => b.value);
+    if (!(await ask(t("confirm_install")(m.name, nodeName(tenant.value), grants.length)))) return;
+    const r = await api("POST", "/admin/installations", { plugin_id: p.plugin_id, version: p.version, tenant_id: tenant.value, grants });
+    if (!r.ok) { status.replaceChildren(notice(failure(r), false)); return; }
+    location.hash = "#/installations";
+    installationsView(notice(t("installed_ok") + `${m.name} → ${nodeName(r.data.tenant_id)}`));
+  };
+  const limits = m.limits || {};
+  view.replaceChildren(el("section", { id: "review" },
+    el("h1", {}, `${t("review_title")} · ${m.name} ${p.version}`),
+    el("div", { class: "card" },
+      el("p", {}, el("strong", {}, t("description") + "："), m.description),
+      el("p", { class: "muted" }, `${t("vendor")}: ${p.vendor} · ${t("signed_by")}: ${p.key_id} · sha256 ${p.sha256.slice(0, 16)}…`),
+      el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ms · ${t("memory")} ${limits.memory_mib ?? "—"} MiB · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`)),
+    el("div", { class: "card" }, el("h2", {}, t("requested")), perms),
+    el("div", { class: "card" }, el("label", { for: "install-tenant" }, t("scope")), tenant, el("p", {}, install), status)));
+}
+
+function isManaged(id) {
+  // Mirrors the host's rule for showing choices; the host checks again.
+  const managing = me.roles.filter((g) => g.role === "county-admin" || g.role === "street-admin").map((g) => g.tenant);
+  for (let n = nodes.find((x) => x.id === id); n; n = nodes.find((x) => x.id === n.parent)) if (managing.includes(n.id)) return true;
+  return false;
+}
+
+async function installationsView(message) {
+  const [r, packages] = await Promise.all([api("GET", "/admin/installations"), api("GET", "/admin/packages")]);
+  if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
+  const section = el("section", { id: "installations" }, el("h1", {}, t("installations_title")));
+  if (message) section.append(message);
+  const status = el("div", { id: "installation-status" });
+  section.append(status);
+  const table = el("table", {}, el("tr", {}, ...["plugin", "tenant", "version", "grants", "actions"].map((k) => el("th", {}, t(k)))));
+  const act = async (question, method, path, body) => {
+    if (!(await ask(question))) return;
+    const res = await api(method, path, body);
+    if (!res.ok) { status.replaceChildren(notice(failure(res), false)); return; }
+    installationsView(notice("✓ " + question.replace(/[？?]$/, "")));
+  };
+  for (const i of r.data.installations) {
+    const name = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id)?.manifest.name || i.plugin_id;
+    const versions = (packages.data?.packages || []).filter((p) => p.plugin_id === i.plugin_id && p.version !== i.version).map((p) => p.version);
+    const cell = el("td", {});
+    if (versions.length) {
+      const pick = el("select", { id: `upgrade-${i.id}` }, ...versions.map((v) => el("option", { value: v }, v)));
+      cell.append(pick, el("button", { class: "secondary", type: "button", onclick: () => act(t("confirm_upgrade")(name, pick.value), "POST", `/admin/installations/${encodeURIComponent(i.id)}/upgrade`, { version: pick.value }) }, t("upgrade")));
+    }
+    if (i.previous_version) {
+      cell.append(el("button", { class: "secondary", type: "button", "data-action": "rollback", onclick: () => act(t("confirm_rollback")(name, i.previous_version), "POST", `/admin/installations/${encodeURIComponent(i.id)}/rollback`) }, t("rollback")));
+    }
+    const purge = el("input", { type: "checkbox", id: `purge-${i.id}` });
+    cell.append(el("button", { class: "danger", type: "button", "data-action": "uninstall", onclick: () => act(t("confirm_uninstall")(name) + (purge.checked ? " " + t("purge") : ""), "DELETE", `/admin/installations/${encodeURIComponent(i.id)}?purge=${purge.checked}`) }, t("uninstall")),
+      el("label", { class: "inline", for: purge.id }, purge, t("purge")));
+    const history = el("details", {}, el("summary", {}, t("history")));
+    history.ontoggle = async () => {
+      if (!history.open || history.dataset.loaded) return;
+      const h = await api("GET", `/admin/installations/${encodeURIComponent(i.id)}`);
+      history.dataset.loaded = "1";
+      history.append(el("ul", {}, ...(h.data?.history || []).map((e) => el("li", {}, `${when(e.at)} · ${e.action} · ${e.from_version || ""} → ${e.to_version || ""}`))));
+    };
+    table.append(el("tr", { "data-installation": i.id },
+      el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), history),
+      el("td", {}, nodeName(i.tenant_id)), el("td", {}, i.version + (i.previous_version ? ` (← ${i.previous_version})` : "")),
+      el("td", {}, ...i.grants.map((g) => el("span", { class: "tag" }, g))), cell));
+  }
+  section.append(el("div", { class: "card", style: "overflow-x:auto" }, table));
+  view.replaceChildren(section);
+}
+
+// ---- vendor keys ----
+
+async function keysView(message) {
+  const r = await api("GET", "/admin/keys");
+  const section = el("section", { id: "keys" }, el("h1", {}, t("keys_title")));
+  if (message) section.append(message);
+  if (!r.ok) { section.append(notice(failure(r), false)); view.replaceChildren(section); return; }
+  section.append(el("div", { class: "card" }, el("table", {}, el("tr", {}, ...["county", "vendor", "key_id", "added"].map((k) => el("th", {}, t(k)))),
+    ...r.data.keys.map((k) => el("tr", {}, el("td", {}, nodeName(k.county_id)), el("td", {}, k.vendor), el("td", {}, el("code", {}, k.key_id)), el("td", {}, when(k.added_at)))))));
+  const county = nodeSelect("key-county", (n) => n.kind === "county");
+  const vendor = el("input", { type: "text", id: "key-vendor" });
+  const key = el("textarea", { id: "key-public", rows: 2, cols: 60 });
+  const form = el("form", { class: "card" }, el("h2", {}, t("trust")), el("label", { for: "key-county" }, t("county")), county,
+    el("label", { for: "key-vendor" }, t("vendor")), vendor, el("label", { for: "key-public" }, t("public_key")), key, el("p", {}, el("button", { class: "primary", type: "submit" }, t("trust"))));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const res = await api("POST", "/admin/keys", { county: county.value, vendor: vendor.value.trim(), public_key: key.value.trim() });
+    keysView(res.ok ? notice("✓ " + res.data.key_id) : notice(failure(res), false));
+  };
+  section.append(form);
+  view.replaceChildren(section);
+}
+
+// ---- tenants and staff ----
+
+async function peopleView(message) {
+  const r = await api("GET", "/admin/accounts");
+  const section = el("section", { id: "people" }, el("h1", {}, t("people_title")));
+  if (message) section.append(message);
+  const tree = el("ul", { id: "tenant-tree" }, ...nodes.map((n) => el("li", { style: `margin-left:${n.depth * 1.2}rem`, "data-tenant": n.id }, `${n.name} `, el("span", { class: "muted" }, `${n.kind} · ${n.id}`))));
+  const staff = el("table", { id: "staff" }, el("tr", {}, ...["name", "phone", "roles"].map((k) => el("th", {}, t(k)))),
+    ...(r.data?.staff || []).map((s) => el("tr", {}, el("td", {}, s.display_name), el("td", {}, s.phone), el("td", {}, ...s.roles.map((g) => el("span", { class: "tag" }, `${roleName(g.role)} @ ${nodeName(g.tenant)}`))))));
+  const name = el("input", { type: "text", id: "staff-name" });
+  const phone = el("input", { type: "tel", id: "staff-phone" });
+  const password = el("input", { type: "password", id: "staff-password", autocomplete: "new-password" });
+  const role = el("select", { id: "staff-role" }, ...Object.keys(TEXT["zh-CN"].role_names).map((k) => el("option", { value: k }, roleName(k))));
+  const tenant = nodeSelect("staff-tenant", (n) => me.platform || isManaged(n.id));
+  const form = el("form", { class: "card" }, el("h2", {}, t("new_staff")),
+    el("label", { for: "staff-name" }, t("name")), name, el("label", { for: "staff-phone" }, t("phone")), phone,
+    el("label", { for: "staff-password" }, t("password")), password, el("label", { for: "staff-role" }, t("role")), role,
+    el("label", { for: "staff-tenant" }, t("tenant")), tenant, el("p", {}, el("button", { class: "primary", type: "submit" }, t("create"))));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const res = await api("POST", "/admin/accounts", { kind: "staff", display_name: name.value.trim(), phone: phone.value.trim(), password: password.value, roles: [{ role: role.value, tenant: tenant.value }] });
+    peopleView(res.ok ? notice("✓ " + res.data.display_name) : notice(failure(res), false));
+  };
+  section.append(el("div", { class: "grid2" }, el("div", { class: "card" }, el("h2", {}, t("tree")), tree), el("div", {}, el("div", { class: "card" }, el("h2", {}, t("staff")), staff), form)));
+  view.replaceChildren(section);
+}
+
+// ---- base-data import ----
+
+function importView() {
+  const kind = el("select", { id: "import-kind" }, ...Object.entries(t("import_kinds")).map(([k, v]) => el("option", { value: k }, v)));
+  const tenant = nodeSelect("import-tenant");
+  const file = el("input", { type: "file", id: "import-file", accept: ".csv,text/csv" });
+  const report = el("div", { id: "import-report" });
+  const form = el("form", { class: "card" }, el("label", { for: "import-kind" }, t("kind")), kind, el("label", { for: "import-tenant" }, t("tenant")), tenant,
+    el("label", { for: "import-file" }, t("file")), file, el("p", {}, el("button", { class: "primary", type: "submit", id: "import-button" }, t("start_import"))));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    if (!file.files.length) return;
+    const text = await file.files[0].text();
+    const r = await api("POST", `/api/base/imports?kind=${kind.value}&tenant=${encodeURIComponent(tenant.value)}`, text, "text/csv");
+    if (!r.ok) { report.replaceChildren(notice(failure(r), false)); return; }
+    const poll = async () => {
+      const s = await api("GET", `/api/base/imports/${encodeURIComponent(r.data.id)}`);
+      if (!s.ok) { report.replaceChildren(notice(failure(s), false)); return; }
+      const x = s.data;
+      const bar = el("progress", { max: Math.max(1, x.total_rows), value: x.processed });
+      report.replaceChildren(el("p", {}, `${t("import_states")[x.status] || x.status} · ${t("progress")} ${x.processed}/${x.total_rows} `, bar));
+      if (x.problems.length) {
+        report.append(el("h2", {}, `${t("problems")} (${x.problems.length})`), el("table", { id: "import-problems" }, el("tr", {}, el("th", {}, t("row")), el("th", {}, t("column")), el("th", {}, t("problem"))),
+          ...x.problems.map((p) => el("tr", {}, el("td", {}, p.row), el("td", {}, p.column), el("td", {}, p.problem)))));
+      }
+      if (x.status === "validating" || x.status === "writing") setTimeout(poll, 400);
+    };
+    poll();
+  };
+  view.replaceChildren(el("section", { id: "import" }, el("h1", {}, t("import_title")), form, report));
+}
+
+// ---- work orders ----
+
+function dueClass(x, now) {
+  if (x.status === "resolved" || x.status === "closed") return "";
+  if (x.due_at < now) return "overdue";
+  const span = Math.max(1, x.due_at - x.created_at);
+  return x.due_at - now < span / 4 ? "due-soon" : "";
+}
+
+async function ticketsBoard(message) {
+  const r = await api("GET", "/api/tickets?limit=200");
+  const section = el("section", { id: "tickets" }, el("h1", {}, t("tickets_title")));
+  if (message) section.append(message);
+  if (!r.ok) { section.append(notice(failure(r), false)); view.replaceChildren(section); return; }
+  const now = Date.now();
+  const board = el("div", { class: "board" });
+  for (const status of ["open", "dispatched", "accepted", "resolved"]) {
+    const items = r.data.tickets.filter((x) => x.status === status || (status === "resolved" && x.status === "closed"));
+    const column = el("div", { class: "column", "data-status": status }, el("h2", {}, `${t("status_names")[status]} (${items.length})`));
+    for (const x of items) {
+      const cls = dueClass(x, now);
+      const tag = cls === "overdue" ? el("span", { class: "tag bad" }, t("overdue")) : cls === "due-soon" ? el("span", { class: "tag warn" }, t("due_soon")) : x.status === "resolved" || x.status === "closed" ? null : el("span", { class: "tag ok" }, t("on_time"));
+      const card = el("div", { class: "ticket " + cls, "data-ticket": x.id },
+        el("strong", {}, x.title), el("br"),
+        el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}`), el("br"),
+        tag, x.supervised ? el("span", { class: "tag bad" }, t("supervised")) : null,
+        el("span", { class: "muted" }, `${t("due")} ${when(x.due_at)}`));
+      if (!["resolved", "closed"].includes(x.status) && !x.supervised) {
+        card.append(el("br"), el("button", { class: "secondary", type: "button", "data-action": "supervise", onclick: async () => {
+          const note = prompt(t("supervise_note"), lang === "en" ? "Please handle this today." : "请于今日内办结。");
+          if (note === null) return;
+          const res = await api("POST", `/api/tickets/${encodeURIComponent(x.id)}/supervise`, { note });
+          ticketsBoard(res.ok ? notice("✓ " + t("supervise") + "：" + x.title) : notice(failure(res), false));
+        } }, t("supervise")));
+      }
+      column.append(card);
+    }
+    board.append(column);
+  }
+  section.append(board);
+  view.replaceChildren(section);
+}
+
+// ---- devices and alarms ----
+
+async function devicesView() {
+  const [devices, alarms] = await Promise.all([api("GET", "/admin/devices"), api("GET", "/admin/alarms?limit=50")]);
+  const section = el("section", { id: "devices" }, el("h1", {}, t("devices_title")));
+  const feed = el("table", { id: "alarm-feed" }, el("tr", {}, ...["raised", "severity", "type", "location", "actions"].map((k) => el("th", {}, t(k)))));
+  for (const a of alarms.data?.alarms || []) {
+    const cls = a.status === "active" ? "bad" : a.status === "acknowledged" ? "warn" : "ok";
+    const cell = el("td", {}, el("span", { class: "tag " + cls }, t("alarm_states")[a.status] || a.status));
+    if (a.status === "active") {
+      cell.append(el("button", { class: "secondary", type: "button", onclick: async () => { await api("POST", `/admin/alarms/${encodeURIComponent(a.id)}/acknowledge`, {}); devicesView(); } }, t("acknowledge")));
+    }
+    feed.append(el("tr", { "data-alarm": a.id }, el("td", {}, when(a.raised_at)), el("td", {}, a.severity), el("td", {}, `${a.rule_name} · ${a.device_type}`), el("td", {}, `${a.location.label} · ${nodeName(a.tenant_id)}`), cell));
+  }
+  const list = el("table", { id: "device-list" }, el("tr", {}, ...["devices", "type", "location", "last_seen"].map((k) => el("th", {}, t(k)))),
+    ...(devices.data?.devices || []).map((d) => el("tr", { "data-device": d.id },
+      el("td", {}, d.name, " ", el("span", { class: "tag " + (d.online ? "ok" : "bad") }, d.online ? t("online") : t("offline"))),
+      el("td", {}, d.device_type), el("td", {}, `${d.location.label} · ${nodeName(d.location.tenant)}`), el("td", {}, when(d.last_seen_at)))));
+  if (!alarms.ok) section.append(notice(failure(alarms), false));
+  section.append(el("div", { class: "card" }, el("h2", {}, t("alarms")), feed), el("div", { class: "card" }, el("h2", {}, t("devices")), list));
+  view.replaceChildren(section);
+  // The feed is live: refresh while this view is open.
+  refreshTimer = setTimeout(() => { if (location.hash.startsWith("#/devices")) devicesView(); }, 5000);
+}
+
+// ---- audit ----
+
+async function auditView(params) {
+  const actor = el("input", { type: "text", id: "audit-actor", value: params.get("actor") || "" });
+  const field = el("input", { type: "text", id: "audit-field", value: params.get("field") || "" });
+  const query = new URLSearchParams({ limit: "200" });
+  if (actor.value) query.set("actor", actor.value);
+  if (field.value) query.set("field", field.value);
+  const r = await api("GET", "/api/audit?" + query);
+  const form = el("form", { class: "card" }, el("label", { class: "inline", for: "audit-actor" }, t("actor"), actor), el("label", { class: "inline", for: "audit-field" }, t("fields"), field),
+    el("button", { class: "primary", type: "submit" }, t("search")));
+  form.onsubmit = (e) => { e.preventDefault(); location.hash = "#/audit?" + new URLSearchParams({ actor: actor.value, field: field.value }); };
+  const section = el("section", { id: "audit" }, el("h1", {}, t("audit_title")), form);
+  if (!r.ok) section.append(notice(failure(r), false));
+  else section.append(el("div", { class: "card" }, el("table", { id: "audit-entries" }, el("tr", {}, ...["at", "actor", "subject", "fields", "outcome"].map((k) => el("th", {}, t(k)))),
+    ...r.data.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.subject), el("td", {}, e.fields.join(", ")), el("td", {}, e.outcome))))));
+  view.replaceChildren(section);
+}
+
+// ---- routing ----
+
+async function route() {
+  applyLanguage();
+  clearTimeout(refreshTimer);
+  const hash = location.hash || "#/dashboard";
+  const [path, query] = hash.slice(1).split("?");
+  const params = new URLSearchParams(query || "");
+  if (!me && path !== "/login") return loginView();
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", path.startsWith(a.getAttribute("href").slice(1))));
+  const parts = path.split("/").map(decodeURIComponent);
+  switch (parts[1]) {
+    case "login": return loginView();
+    case "dashboard": return dashboardView(parts[2]);
+    case "catalogue": return catalogueView();
+    case "review": return reviewView(parts[2], parts[3]);
+    case "installations": return installationsView();
+    case "keys": return keysView();
+    case "people": return peopleView();
+    case "import": return importView();
+    case "tickets": return ticketsBoard();
+    case "devices": return devicesView();
+    case "audit": return auditView(params);
+    default: location.hash = "#/dashboard";
+  }
+}
+
+document.getElementById("lang").onclick = () => { lang = lang === "en" ? "zh-CN" : "en"; localStorage.setItem("linli.lang", lang); route(); };
+document.getElementById("logout").onclick = async () => {
+  sessionStorage.removeItem("linli.console.token");
+  await api("POST", "/api/auth/logout");
+  me = null;
+  await loadMe();
+  location.hash = "#/login";
+  route();
+};
+window.addEventListener("hashchange", route);
+loadMe().then(route);
