@@ -79,6 +79,12 @@ impl Console {
         self.everywhere || self.view.contains(node)
     }
 
+    /// Sees `node` or something below it: e.g. a county-wide installation concerns a
+    /// community worker, whose community it serves.
+    pub fn concerns(&self, tree: &TenantTree, node: &str) -> bool {
+        self.sees(node) || self.view.iter().any(|v| tree.is_within(v, node))
+    }
+
     pub fn manages(&self, node: &str) -> bool {
         self.everywhere || self.manage.contains(node)
     }
