@@ -4,12 +4,13 @@
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-export async function runFlow(artifacts, flow) {
+// `viewport` sizes every page of the flow: a phone by default, wider for the console.
+export async function runFlow(artifacts, flow, { viewport = { width: 420, height: 900 } } = {}) {
   mkdirSync(artifacts, { recursive: true });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox"] });
   // Each person gets a browser context of their own (their own cookies).
   const person = async () => {
-    const page = await browser.newPage({ viewport: { width: 420, height: 900 }, locale: "zh-CN" });
+    const page = await browser.newPage({ viewport, locale: "zh-CN" });
     page.setDefaultTimeout(15000);
     return page;
   };

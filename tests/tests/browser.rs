@@ -153,3 +153,61 @@ async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
     Ok(())
 }
 on_both_databases!(tickets_in_chromium, a_report_from_inbox_to_rating);
+
+/// The console in Chromium: the county admin uploads hello, reviews what it asks for and
+/// why, grants only part of it, installs it for 城关镇 after confirming; then the
+/// dashboards drill down from the county to 幸福社区.
+async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let package = host.data_dir.join("hello.lpkg");
+    std::fs::write(&package, vendor.package("hello", |_| {})?)?;
+    let records = format!("姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g2\n", id_number("33078219560312002"), id_number("33078219900101001"));
+    assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
+    host.person(json!({ "kind": "staff", "phone": "13900000005", "display_name": "周县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
+
+    let result = run_script(&host, "console.mjs", "console", &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu"]).await?;
+    assert_eq!(result["installation"], "hello@chengguan", "{result}");
+    assert_eq!(result["granted"], json!(["data"]), "{result}");
+    assert!(result["question"].as_str().is_some_and(|q| q.contains("城关镇")), "the confirmation names the street: {result}");
+    assert_eq!(result["path"], json!(["示范县", "城关镇", "幸福社区"]), "{result}");
+    assert_eq!(result["residents"], 2, "{result}");
+    // What the console showed is what the host did.
+    let installed = host.admin("GET", "/installations/hello@chengguan", None).await?.expect_status(200)?.json();
+    assert_eq!(installed["installation"]["grants"], json!(["data"]));
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(console_in_chromium, an_operator_installs_for_a_street_and_drills_down);
+
+/// The elder-friendly app in Chromium: a resident switches it on, opens shared parking
+/// from the simplified home and books a neighbour's space; the booking is in 我的预约.
+async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    host.publish(&vendor, "parking", &["data", "identity", "devices", "devices:command", "ledger", "notify"], &[DEMO_COUNTY]).await?;
+    for (id, device_type) in [("gate-north", "gate-controller"), ("sensor-017", "parking-sensor")] {
+        host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g2" }))).await?.expect_status(201)?;
+    }
+    let owner = host.person(json!({ "kind": "resident", "phone": "13800000006", "display_name": "李师傅", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let booker = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let space = owner.post("/t/xingfu/p/parking/spaces", json!({ "label": "B2-017", "gate": "gate-north", "sensor": "sensor-017" })).await?.expect_status(201)?.json();
+    let now = now_ms();
+    let window = json!({ "from": cst_minute(now - 3_600_000), "to": cst_minute(now + 48 * 3_600_000) });
+    owner.post(&format!("/t/xingfu/p/parking/spaces/{}/windows", space["id"].as_str().unwrap_or_default()), window).await?.expect_status(201)?;
+
+    let result = run_script(&host, "elder_parking.mjs", "elder-parking", &[&host.url, "{artifacts}", "13800000001", PASSWORD, "浙A12345"]).await?;
+    assert!(result["font_px"].as_f64().is_some_and(|px| px >= 20.0), "{result}");
+    assert!(result["listed"].to_string().contains("浙A12345"), "{result}");
+    let mine = booker.get("/t/xingfu/p/parking/bookings/mine").await?.expect_status(200)?.json();
+    assert_eq!((mine[0]["plate"].as_str(), mine[0]["space_label"].as_str(), mine[0]["status"].as_str()), (Some("浙A12345"), Some("B2-017"), Some("booked")), "{mine}");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(elder_parking_in_chromium, an_elder_books_a_parking_space);

@@ -18,7 +18,7 @@ const Charts = (() => {
     const row = 26, left = 120, right = 70;
     const height = Math.max(1, items.length) * row + 8;
     const max = Math.max(1e-9, ...items.map((i) => i.value || 0));
-    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", class: "chart-bars" });
+    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, style: "max-width:100%;height:auto", role: "img", class: "chart-bars" });
     items.forEach((item, n) => {
       const y = 4 + n * row;
       const w = Math.max(1, ((item.value || 0) / max) * (width - left - right));
@@ -40,7 +40,7 @@ const Charts = (() => {
     const height = Math.max(1, items.length) * row + 8;
     const total = (i) => series.reduce((s, k) => s + (i.values[k.key] || 0), 0);
     const max = Math.max(1e-9, ...items.map(total));
-    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", class: "chart-stacked" });
+    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, style: "max-width:100%;height:auto", role: "img", class: "chart-stacked" });
     items.forEach((item, n) => {
       const y = 4 + n * row;
       const g = svg("g", { "data-id": item.id });
@@ -68,7 +68,7 @@ const Charts = (() => {
     const max = Math.max(1, ...series.flatMap((s) => s.values));
     const x = (i) => left + (days.length <= 1 ? 0 : (i / (days.length - 1)) * (width - left - right));
     const y = (v) => top + (1 - v / max) * (height - top - bottom);
-    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", class: "chart-lines" });
+    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, style: "max-width:100%;height:auto", role: "img", class: "chart-lines" });
     root.append(svg("line", { x1: left, y1: y(0), x2: width - right, y2: y(0), class: "axis" }));
     root.append(svg("text", { x: left - 4, y: y(max) + 4, "text-anchor": "end" }, String(max)));
     root.append(svg("text", { x: left - 4, y: y(0) + 4, "text-anchor": "end" }, "0"));

@@ -182,17 +182,19 @@ async function loadMe() {
 
 // ---- dashboards ----
 
-const fmt = (key, v) => {
-  if (v === undefined || v === null) return "—";
-  if (/utilisation|ratio|rate/.test(key)) return (v * 100).toFixed(1) + "%";
-  return Number.isInteger(v) ? String(v) : v.toFixed(2);
-};
-
 async function dashboardView(tenant) {
   const r = await api("GET", "/api/dashboard" + (tenant ? "?tenant=" + encodeURIComponent(tenant) : ""));
   if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
   const d = r.data;
   const label = (k) => d.labels[k] || k;
+  // Ratios (from plugin manifests) are fractions shown as percentages; a figure nothing
+  // was counted for is 0, a ratio without a denominator has no value.
+  const ratios = new Set(d.plugins.flatMap((p) => p.ratios));
+  const fmt = (key, v) => {
+    if (v === undefined || v === null) return ratios.has(key) ? "—" : "0";
+    if (ratios.has(key)) return (v * 100).toFixed(1) + "%";
+    return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  };
   const drill = (id) => { location.hash = "#/dashboard/" + encodeURIComponent(id); };
   const crumbs = el("p", { class: "crumbs", id: "crumbs" });
   d.path.forEach((n, i) => {
@@ -218,6 +220,7 @@ async function dashboardView(tenant) {
   if (d.children.length) {
     const keys = Object.keys(d.labels).filter((k) => d.children.some((c) => c.figures[k] !== undefined));
     const pick = el("select", { id: "compare-figure" }, ...keys.map((k) => el("option", { value: k }, label(k))));
+    if (keys.includes("residents")) pick.value = "residents";
     const chartBox = el("div", { id: "compare-chart" });
     const draw = () => chartBox.replaceChildren(Charts.bars(d.children.map((c) => ({ id: c.node.id, label: c.node.name, value: c.figures[pick.value] || 0 })),
       { onpick: (item) => drill(item.id), format: (v) => fmt(pick.value, v) }));

@@ -1,0 +1,56 @@
+// An operator in the admin console: uploads a package, reviews the permissions it asks
+// for (each with its reason), grants a subset, installs it for one street after
+// confirming; then opens the dashboards and drills down county → street → community.
+// Run by tests/tests/browser.rs:
+//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY
+// Prints {"installation", "reasons", "granted", "path", "residents"} on success.
+import { runFlow } from "./harness.mjs";
+
+const [base, artifacts, phone, password, packageFile, street, community] = process.argv.slice(2);
+await runFlow(artifacts, async (page, shot) => {
+  await page.goto(`${base}/console/`);
+  await page.fill("#phone", phone);
+  await page.fill("#password", password);
+  await page.click("#login-button");
+  await page.locator("#dashboard").waitFor();
+  await shot("1-signed-in");
+
+  // Upload → review.
+  await page.click('nav a[href="#/catalogue"]');
+  await page.setInputFiles("#package-file", packageFile);
+  await page.click("#upload-button");
+  await page.locator("#review #permissions .perm").first().waitFor();
+  const reasons = await page.locator("#permissions .perm .reason").allInnerTexts();
+  if (reasons.length < 2 || reasons.some((r) => r.replace(/^理由：/, "").trim() === "")) throw new Error(`every requested permission shows its reason: ${reasons}`);
+  await shot("2-review");
+
+  // Grant a subset (not identity), for one street, confirmed.
+  await page.uncheck("#grant-identity");
+  await page.selectOption("#install-tenant", street);
+  await page.click("#install-button");
+  await page.locator("#confirm[open]").waitFor();
+  const question = await page.locator("#confirm-text").innerText();
+  await shot("3-confirm");
+  await page.click("#confirm-ok");
+  const row = page.locator(`#installations tr[data-installation$="@${street}"]`);
+  await row.waitFor();
+  const installation = await row.getAttribute("data-installation");
+  const granted = await row.locator(".tag").allInnerTexts();
+  await shot("4-installed");
+
+  // Dashboards: county → street (the table's link) → community (the chart's bar).
+  await page.click('nav a[href="#/dashboard"]');
+  await page.locator("#dashboard #kpis").waitFor();
+  await page.locator("#compare-chart svg").waitFor();
+  await shot("5-county");
+  await page.click(`a[data-drill="${street}"]`);
+  await page.locator(`#dashboard[data-tenant="${street}"]`).waitFor();
+  await shot("6-street");
+  await page.click(`#compare-chart g[data-id="${community}"]`);
+  await page.locator(`#dashboard[data-tenant="${community}"]`).waitFor();
+  const path = (await page.locator("#crumbs").innerText()).split("›").map((s) => s.trim());
+  const residents = Number(await page.locator('#kpis [data-figure="residents"] .value').innerText());
+  await page.locator("#usage svg").waitFor();
+  await shot("7-community");
+  return { installation, reasons, granted, question, path, residents };
+}, { viewport: { width: 1280, height: 900 } });
