@@ -401,7 +401,8 @@ impl Platform {
         out
     }
 
-    pub async fn install(&self, req: &InstallRequest) -> Result<Installation, PlatformError> {
+    /// `actor` is recorded in the installation's history (see [`repo::HistoryEntry`]).
+    pub async fn install(&self, req: &InstallRequest, actor: &str) -> Result<Installation, PlatformError> {
         let tree = self.tenants();
         if tree.get(&req.tenant_id).is_none() {
             return Err(PlatformError::NotFound(format!("tenant `{}` does not exist", req.tenant_id)));
@@ -430,7 +431,7 @@ impl Platform {
             updated_at: now,
         };
         let loaded = self.load(&inst, &inst.version).await?;
-        repo::save(&self.store, &inst, "install", None).await?;
+        repo::save(&self.store, &inst, "install", None, actor).await?;
         self.activate(loaded);
         tracing::info!(installation = inst.id, version = inst.version, grants = ?inst.grants, "installed");
         Ok(inst)
@@ -451,7 +452,7 @@ impl Platform {
     }
 
     /// Move to a newer version; data is kept (same plugin, same tenant node).
-    pub async fn upgrade(&self, id: &str, req: &UpgradeRequest) -> Result<Installation, PlatformError> {
+    pub async fn upgrade(&self, id: &str, req: &UpgradeRequest, actor: &str) -> Result<Installation, PlatformError> {
         let current = self.existing(id).await?;
         let parse = |v: &str| Version::parse(v).map_err(|e| PlatformError::Invalid(format!("`{v}` is not a semantic version: {e}")));
         if parse(&req.version)? <= parse(&current.version)? {
@@ -476,14 +477,14 @@ impl Platform {
             ..current.clone()
         };
         let loaded = self.load(&next, &next.version).await?;
-        repo::save(&self.store, &next, "upgrade", Some(&current.version)).await?;
+        repo::save(&self.store, &next, "upgrade", Some(&current.version), actor).await?;
         self.activate(loaded);
         tracing::info!(installation = id, from = current.version, to = next.version, "upgraded");
         Ok(next)
     }
 
     /// Go back to the version before the last upgrade (a second rollback re-applies it).
-    pub async fn rollback(&self, id: &str) -> Result<Installation, PlatformError> {
+    pub async fn rollback(&self, id: &str, actor: &str) -> Result<Installation, PlatformError> {
         let current = self.existing(id).await?;
         let previous = current
             .previous_version
@@ -498,16 +499,16 @@ impl Platform {
             ..current.clone()
         };
         let loaded = self.load(&next, &previous).await?;
-        repo::save(&self.store, &next, "rollback", Some(&current.version)).await?;
+        repo::save(&self.store, &next, "rollback", Some(&current.version), actor).await?;
         self.activate(loaded);
         tracing::info!(installation = id, from = current.version, to = previous, "rolled back");
         Ok(next)
     }
 
     /// Remove an installation; its data stays unless `purge`.
-    pub async fn uninstall(&self, id: &str, purge: bool) -> Result<(), PlatformError> {
+    pub async fn uninstall(&self, id: &str, purge: bool, actor: &str) -> Result<(), PlatformError> {
         let current = self.existing(id).await?;
-        repo::delete(&self.store, &current, purge).await?;
+        repo::delete(&self.store, &current, purge, actor).await?;
         self.deactivate(&current);
         tracing::info!(installation = id, purge, "uninstalled");
         Ok(())

@@ -209,7 +209,7 @@ impl Setup {
                     Some(existing) if existing.version == i.version => continue,
                     Some(existing) => {
                         let req = UpgradeRequest { version: i.version.clone(), grants: Some(i.grants.clone()) };
-                        platform.upgrade(&existing.id, &req).await.map_err(step(what))?;
+                        platform.upgrade(&existing.id, &req, "setup").await.map_err(step(what))?;
                     }
                     None => {
                         let req = InstallRequest {
@@ -219,7 +219,7 @@ impl Setup {
                             grants: i.grants.clone(),
                             limits: i.limits.clone(),
                         };
-                        platform.install(&req).await.map_err(step(what))?;
+                        platform.install(&req, "setup").await.map_err(step(what))?;
                     }
                 }
             }

@@ -79,6 +79,10 @@ async fn operators_act_within_their_area(host: TestHost) -> Result<()> {
     assert_eq!(worker.post("/admin/installations/hello@chengguan/rollback", json!({})).await?.status, 403);
     let back = street.post("/admin/installations/hello@chengguan/rollback", json!({})).await?.expect_status(200)?.json();
     assert_eq!(back["version"], version);
+    let detail = street.get("/admin/installations/hello@chengguan").await?.expect_status(200)?.json();
+    let actors: Vec<&str> = detail["history"].as_array().map(|h| h.iter().filter_map(|e| e["actor"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(actors.len(), 3, "install, upgrade, rollback: {detail}");
+    assert!(actors.iter().all(|a| a.starts_with("吴镇街管理员 (staff:")), "who did it is recorded: {actors:?}");
     assert_eq!(worker.get("/admin/installations").await?.expect_status(200)?.json()["installations"].as_array().map(Vec::len), Some(1));
 
     // Staff accounts: created within the area, listed with masked phones.

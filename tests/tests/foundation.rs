@@ -123,6 +123,7 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     std::fs::write(work.path().join("legal-aid.lpkg"), vendor.package("legal-aid", |_| {})?)?;
     std::fs::write(work.path().join("time-bank.lpkg"), vendor.package("time-bank", |_| {})?)?;
     std::fs::write(work.path().join("elderly-care.lpkg"), vendor.package("elderly-care", |_| {})?)?;
+    std::fs::write(work.path().join("parking.lpkg"), vendor.package("parking", |_| {})?)?;
     std::fs::create_dir_all(work.path().join("base"))?;
     for csv in ["demo-accounts.csv", "demo-volunteers.csv"] {
         std::fs::copy(workspace_root().join("demo/base").join(csv), work.path().join("base").join(csv))?;
@@ -132,18 +133,19 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
         .replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg")
         .replace("../plugins/legal-aid/dist/legal-aid-0.1.0.lpkg", "legal-aid.lpkg")
         .replace("../plugins/time-bank/dist/time-bank-0.1.0.lpkg", "time-bank.lpkg")
-        .replace("../plugins/elderly-care/dist/elderly-care-0.1.0.lpkg", "elderly-care.lpkg");
+        .replace("../plugins/elderly-care/dist/elderly-care-0.1.0.lpkg", "elderly-care.lpkg")
+        .replace("../plugins/parking/dist/parking-0.1.0.lpkg", "parking.lpkg");
     std::fs::write(work.path().join("setup.toml"), text)?;
     for _ in 0..2 {
         let setup = linli_host::setup::Setup::load(&work.path().join("setup.toml"))?;
         setup.apply(&server.platform, &server.auth).await?;
     }
-    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(6));
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(7));
     // The devices in 王秀英's home are bound to her house, and the rules are in place.
     let meter = host.admin("GET", "/devices/wm-xingfu-3-2-501", None).await?.expect_status(200)?.json();
     assert_eq!(meter["device"]["location"]["label"], "3栋2单元501");
     assert_eq!(meter["device"]["location"]["tenant"], "xingfu-g1");
-    assert_eq!(host.admin("GET", "/devices", None).await?.json()["devices"].as_array().map(Vec::len), Some(5));
+    assert_eq!(host.admin("GET", "/devices", None).await?.json()["devices"].as_array().map(Vec::len), Some(7));
     assert_eq!(host.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().map(Vec::len), Some(3));
     // The generated county and the demo resident's record are there once.
     let residents = host.operator().get("/api/base/residents?limit=1").await?.expect_status(200)?.json();
@@ -165,6 +167,11 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     let care = host.client.get(format!("{}/t/demo-county/p/elderly-care/stats", host.url)).bearer_auth(admin["access_token"].as_str().unwrap_or_default()).send().await?.json::<serde_json::Value>().await?;
     assert_eq!(care["consented"], 1, "{care}");
     assert!(care["elders"].as_i64().unwrap_or(0) > 1, "{care}");
+    // Shared parking: 李师傅's space, shown on 幸福社区's dashboard with the time bank's members.
+    let board = host.operator().get("/api/dashboard?tenant=xingfu").await?.expect_status(200)?.json();
+    assert_eq!(board["totals"]["parking.spaces"], 1.0, "{}", board["totals"]);
+    assert!(board["totals"]["parking.published_hours"].as_f64().is_some_and(|h| h >= 13.0 * 24.0), "{}", board["totals"]);
+    assert_eq!(board["totals"]["time-bank.members"], 80.0, "{}", board["totals"]);
     host.stop().await;
     Ok(())
 }

@@ -170,16 +170,14 @@ async fn installations(State(state): State<AppState>, console: Console) -> Resul
 async fn install(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<Installation>), ApiError> {
     let req: InstallRequest = parse(&body)?;
     console.require_manages(&req.tenant_id)?;
-    let inst = state.platform.install(&req).await?;
+    let inst = state.platform.install(&req, &console.actor()).await?;
     Ok((StatusCode::CREATED, Json(inst)))
 }
 
 #[utoipa::path(get, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = InstallationDetail), (status = 404, body = ErrorBody)))]
 async fn installation(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<InstallationDetail>, ApiError> {
-    if !console.concerns(&state.platform.tenants(), installation_tenant(&id)) {
-        console.require_sees(installation_tenant(&id))?;
-    }
+    console.require_concerns(&state.platform.tenants(), installation_tenant(&id))?;
     let (installation, history) = state.platform.installation(&id).await?;
     Ok(Json(InstallationDetail { installation, history }))
 }
@@ -190,7 +188,7 @@ async fn installation(State(state): State<AppState>, console: Console, Path(id):
 async fn upgrade(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
     console.require_manages(installation_tenant(&id))?;
     let req: UpgradeRequest = parse(&body)?;
-    Ok(Json(state.platform.upgrade(&id, &req).await?))
+    Ok(Json(state.platform.upgrade(&id, &req, &console.actor()).await?))
 }
 
 /// Go back to the version before the last upgrade; the data is kept.
@@ -198,7 +196,7 @@ async fn upgrade(State(state): State<AppState>, console: Console, Path(id): Path
     responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn rollback(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Installation>, ApiError> {
     console.require_manages(installation_tenant(&id))?;
-    Ok(Json(state.platform.rollback(&id).await?))
+    Ok(Json(state.platform.rollback(&id, &console.actor()).await?))
 }
 
 /// Remove an installation; its data is kept unless `purge=true`.
@@ -206,7 +204,7 @@ async fn rollback(State(state): State<AppState>, console: Console, Path(id): Pat
     responses((status = 204, description = "uninstalled"), (status = 404, body = ErrorBody)))]
 async fn uninstall(State(state): State<AppState>, console: Console, Path(id): Path<String>, Query(purge): Query<Purge>) -> Result<StatusCode, ApiError> {
     console.require_manages(installation_tenant(&id))?;
-    state.platform.uninstall(&id, purge.purge).await?;
+    state.platform.uninstall(&id, purge.purge, &console.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -38,6 +38,10 @@ fn forbidden(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "permission-denied", message)
 }
 
+fn outside(node: &str) -> ApiError {
+    forbidden(format!("`{node}` 不在您的管辖范围内 (outside the area of your roles)"))
+}
+
 fn subtrees(tree: &TenantTree, claims: &Claims, roles: &[Role]) -> BTreeSet<String> {
     claims.roles.iter().filter(|g| roles.contains(&g.role)).flat_map(|g| tree.subtree(&g.tenant)).collect()
 }
@@ -63,10 +67,10 @@ impl Console {
         }
     }
 
-    /// Who did it, for histories and audit rows.
+    /// Who did it, for histories: `platform`, or the staff member's name and account.
     pub fn actor(&self) -> String {
         match &self.claims {
-            Some(c) => format!("staff:{}", c.sub),
+            Some(c) => format!("{} (staff:{})", c.name, c.sub),
             None => "platform".into(),
         }
     }
@@ -117,7 +121,15 @@ impl Console {
         if self.sees(node) {
             Ok(())
         } else {
-            Err(forbidden(format!("`{node}` 不在您的管辖范围内 (outside the area of your roles)")))
+            Err(outside(node))
+        }
+    }
+
+    pub fn require_concerns(&self, tree: &TenantTree, node: &str) -> Result<(), ApiError> {
+        if self.concerns(tree, node) {
+            Ok(())
+        } else {
+            Err(outside(node))
         }
     }
 

@@ -64,7 +64,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Installation>, sqlx::
 }
 
 /// Insert or replace the row, and record what happened in the history, in one transaction.
-pub async fn save(store: &Store, inst: &Installation, action: &str, from_version: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn save(store: &Store, inst: &Installation, action: &str, from_version: Option<&str>, actor: &str) -> Result<(), sqlx::Error> {
     let mut tx = store.pool.begin().await?;
     sqlx::query(&format!(
         "INSERT INTO installations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -83,12 +83,12 @@ pub async fn save(store: &Store, inst: &Installation, action: &str, from_version
     .bind(inst.updated_at)
     .execute(&mut *tx)
     .await?;
-    record(&mut tx, inst, action, from_version, Some(&inst.version)).await?;
+    record(&mut tx, inst, action, from_version, Some(&inst.version), actor).await?;
     tx.commit().await
 }
 
 /// Remove the installation; with `purge`, its data partition too.
-pub async fn delete(store: &Store, inst: &Installation, purge: bool) -> Result<(), sqlx::Error> {
+pub async fn delete(store: &Store, inst: &Installation, purge: bool, actor: &str) -> Result<(), sqlx::Error> {
     let mut tx = store.pool.begin().await?;
     sqlx::query("DELETE FROM installations WHERE id = $1").bind(&inst.id).execute(&mut *tx).await?;
     if purge {
@@ -101,7 +101,7 @@ pub async fn delete(store: &Store, inst: &Installation, purge: bool) -> Result<(
         }
     }
     let action = if purge { "uninstall+purge" } else { "uninstall" };
-    record(&mut tx, inst, action, Some(&inst.version), None).await?;
+    record(&mut tx, inst, action, Some(&inst.version), None, actor).await?;
     tx.commit().await
 }
 
@@ -111,10 +111,11 @@ async fn record(
     action: &str,
     from_version: Option<&str>,
     to_version: Option<&str>,
+    actor: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO installation_history (id, installation_id, plugin_id, tenant_id, action, from_version, to_version, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO installation_history (id, installation_id, plugin_id, tenant_id, action, from_version, to_version, at, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(&inst.id)
@@ -124,6 +125,7 @@ async fn record(
     .bind(from_version.map(str::to_string))
     .bind(to_version.map(str::to_string))
     .bind(now_millis())
+    .bind(actor)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -135,15 +137,17 @@ pub struct HistoryEntry {
     pub from_version: Option<String>,
     pub to_version: Option<String>,
     pub at: i64,
+    /// Who did it (none for changes made before this was recorded).
+    pub actor: Option<String>,
 }
 
 pub async fn history(store: &Store, installation_id: &str) -> Result<Vec<HistoryEntry>, sqlx::Error> {
-    let rows = sqlx::query("SELECT action, from_version, to_version, at FROM installation_history WHERE installation_id = $1 ORDER BY at, id")
+    let rows = sqlx::query("SELECT action, from_version, to_version, at, actor FROM installation_history WHERE installation_id = $1 ORDER BY at, id")
         .bind(installation_id)
         .fetch_all(&store.pool)
         .await?;
     rows.iter()
-        .map(|r| Ok(HistoryEntry { action: r.try_get("action")?, from_version: r.try_get("from_version")?, to_version: r.try_get("to_version")?, at: r.try_get("at")? }))
+        .map(|r| Ok(HistoryEntry { action: r.try_get("action")?, from_version: r.try_get("from_version")?, to_version: r.try_get("to_version")?, at: r.try_get("at")?, actor: r.try_get("actor")? }))
         .collect()
 }
 

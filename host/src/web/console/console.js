@@ -367,7 +367,7 @@ async function installationsView(message) {
       if (!history.open || history.dataset.loaded) return;
       const h = await api("GET", `/admin/installations/${encodeURIComponent(i.id)}`);
       history.dataset.loaded = "1";
-      history.append(el("ul", {}, ...(h.data?.history || []).map((e) => el("li", {}, `${when(e.at)} · ${e.action} · ${e.from_version || ""} → ${e.to_version || ""}`))));
+      history.append(el("ul", {}, ...(h.data?.history || []).map((e) => el("li", {}, `${when(e.at)} · ${e.action} · ${e.from_version || ""} → ${e.to_version || ""}${e.actor ? " · " + e.actor : ""}`))));
     };
     table.append(el("tr", { "data-installation": i.id },
       el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), history),

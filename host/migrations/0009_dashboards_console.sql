@@ -10,3 +10,7 @@ CREATE TABLE plugin_usage (
     errors     BIGINT NOT NULL,
     PRIMARY KEY (plugin_id, tenant_id, day)
 );
+
+-- Who changed an installation: `platform` (the admin token), `setup`, or a staff member
+-- as `NAME (staff:ACCOUNT)`. Rows from before the console have none.
+ALTER TABLE installation_history ADD COLUMN actor TEXT;
