@@ -125,6 +125,8 @@ pub struct Overview {
     pub plugins: Vec<PluginPanel>,
     /// The last 7 days, oldest first.
     pub usage: Vec<UsageDay>,
+    /// Plugin id → display name, for the installed plugins.
+    pub plugin_names: BTreeMap<String, String>,
     /// Unix milliseconds.
     pub generated_at: i64,
 }
@@ -269,6 +271,12 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
     }
 
     let plugins = plugin_figures(platform, &tree, node_id, &mut rollup, &mut labels).await?;
+    let plugin_names: BTreeMap<String, String> = platform
+        .installations()
+        .await?
+        .iter()
+        .filter_map(|i| platform.loaded(&i.id).map(|p| (i.plugin_id.clone(), p.manifest.name.clone())))
+        .collect();
 
     let first_day = (crate::capabilities::base::records::today() - chrono::Days::new(6)).format("%Y-%m-%d").to_string();
     let mut by_day: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
@@ -277,7 +285,8 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
             continue;
         }
         let key = format!("usage.{}", row.plugin_id);
-        labels.entry(key.clone()).or_insert_with(|| format!("{} 近7天访问 (requests, 7 days)", row.plugin_id));
+        let name = plugin_names.get(&row.plugin_id).unwrap_or(&row.plugin_id);
+        labels.entry(key.clone()).or_insert_with(|| format!("{name} · 近7天访问 (requests, 7 days)"));
         rollup.add(&row.tenant_id, &key, row.requests as f64);
         *by_day.entry(row.day).or_default().entry(row.plugin_id).or_default() += row.requests;
     }
@@ -288,7 +297,7 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
 
     let Rollup { totals, children: child_figures, .. } = rollup;
     let children = children.into_iter().zip(child_figures).map(|(node, figures)| ChildFigures { node, figures }).collect();
-    Ok(Some(Overview { node, path, totals, children, labels, plugins, usage, generated_at: now }))
+    Ok(Some(Overview { node, path, totals, children, labels, plugins, usage, plugin_names, generated_at: now }))
 }
 
 /// Ask every installation serving the node (at it, above it or below it) whose manifest

@@ -28,7 +28,7 @@ const TEXT = {
     import_title: "基础数据导入", kind: "数据类型", file: "CSV 文件（UTF-8）", start_import: "开始导入", progress: "进度", problems: "问题",
     row: "行", column: "列", problem: "问题", import_kinds: { residents: "居民", places: "场所", organisations: "组织机构" },
     import_states: { validating: "校验中", writing: "写入中", done: "已完成", rejected: "已拒绝（未写入任何数据）", failed: "失败" },
-    tickets_title: "工单看板", due: "时限", overdue: "已超时", due_soon: "即将超时", on_time: "正常", supervise: "督办", supervise_note: "督办意见",
+    tickets_title: "工单看板", dispatch: "派单", assignee: "处理人", due: "时限", overdue: "已超时", due_soon: "即将超时", on_time: "正常", supervise: "督办", supervise_note: "督办意见",
     supervised: "督办中", status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
     devices_title: "设备与告警", devices: "设备", alarms: "告警动态", online: "在线", offline: "离线", last_seen: "最后上报", location: "位置",
     type: "类型", acknowledge: "确认处置", severity: "级别", raised: "发生时间", alarm_states: { active: "未处理", acknowledged: "处置中", cleared: "已恢复" },
@@ -57,7 +57,7 @@ const TEXT = {
     import_title: "Base-data import", kind: "Kind", file: "CSV file (UTF-8)", start_import: "Import", progress: "Progress", problems: "Problems",
     row: "Row", column: "Column", problem: "Problem", import_kinds: { residents: "Residents", places: "Places", organisations: "Organisations" },
     import_states: { validating: "Validating", writing: "Writing", done: "Done", rejected: "Rejected (nothing written)", failed: "Failed" },
-    tickets_title: "Work orders", due: "Due", overdue: "Overdue", due_soon: "Due soon", on_time: "On time", supervise: "Supervise", supervise_note: "Supervision note",
+    tickets_title: "Work orders", dispatch: "Dispatch", assignee: "Assignee", due: "Due", overdue: "Overdue", due_soon: "Due soon", on_time: "On time", supervise: "Supervise", supervise_note: "Supervision note",
     supervised: "supervised", status_names: { open: "Waiting", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
     devices_title: "Devices & alarms", devices: "Devices", alarms: "Alarm feed", online: "online", offline: "offline", last_seen: "Last seen", location: "Location",
     type: "Type", acknowledge: "Acknowledge", severity: "Severity", raised: "Raised", alarm_states: { active: "Active", acknowledged: "Acknowledged", cleared: "Cleared" },
@@ -235,14 +235,14 @@ async function dashboardView(tenant) {
     const table = el("table", { id: "children-table" },
       el("tr", {}, el("th", {}, ""), ...columns.map((k) => el("th", {}, label(k)))),
       ...d.children.map((c) => el("tr", { "data-child": c.node.id },
-        el("td", {}, el("a", { href: "#/dashboard/" + encodeURIComponent(c.node.id), "data-drill": c.node.id }, c.node.name)),
+        el("td", { class: "name" }, el("a", { href: "#/dashboard/" + encodeURIComponent(c.node.id), "data-drill": c.node.id }, c.node.name)),
         ...columns.map((k) => el("td", {}, fmt(k, c.figures[k]))))));
     section.append(el("div", { class: "card" }, el("h2", {}, t("children_table")), el("div", { style: "overflow-x:auto" }, table)));
   }
   for (const p of d.plugins.filter((p) => p.error)) section.append(notice(t("plugin_unavailable") + `${p.name}: ${p.error}`, false));
   const plugins = [...new Set(d.usage.flatMap((u) => Object.keys(u.requests)))];
-  const series = plugins.map((p) => ({ label: d.plugins.find((x) => x.plugin_id === p)?.name || p, values: d.usage.map((u) => u.requests[p] || 0) }));
-  section.append(el("div", { class: "card", id: "usage" }, el("h2", {}, t("usage_title")), Charts.legend(series), Charts.lines(d.usage.map((u) => u.day), series)));
+  const series = plugins.map((p) => ({ label: d.plugin_names[p] || p, values: d.usage.map((u) => u.requests[p] || 0) }));
+  section.append(el("div", { class: "card", id: "usage" }, el("h2", {}, t("usage_title")), Charts.legend(series), Charts.lines(d.usage.map((u) => u.day), series, { width: 760 })));
   view.replaceChildren(section);
 }
 
@@ -470,7 +470,8 @@ function dueClass(x, now) {
 }
 
 async function ticketsBoard(message) {
-  const r = await api("GET", "/api/tickets?limit=200");
+  const [r, people] = await Promise.all([api("GET", "/api/tickets?limit=200"), api("GET", "/admin/accounts")]);
+  const staff = people.data?.staff || [];
   const section = el("section", { id: "tickets" }, el("h1", {}, t("tickets_title")));
   if (message) section.append(message);
   if (!r.ok) { section.append(notice(failure(r), false)); view.replaceChildren(section); return; }
@@ -487,6 +488,13 @@ async function ticketsBoard(message) {
         el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}`), el("br"),
         tag, x.supervised ? el("span", { class: "tag bad" }, t("supervised")) : null,
         el("span", { class: "muted" }, `${t("due")} ${when(x.due_at)}`));
+      if (x.status === "open" && staff.length) {
+        const who = el("select", { "aria-label": t("assignee") }, ...staff.map((s) => el("option", { value: s.id }, `${s.display_name} · ${s.roles.map((g) => roleName(g.role)).join("、")}`)));
+        card.append(el("br"), who, el("button", { class: "primary", type: "button", "data-action": "dispatch", onclick: async () => {
+          const res = await api("POST", `/api/tickets/${encodeURIComponent(x.id)}/dispatch`, { assignee: who.value });
+          ticketsBoard(res.ok ? notice("✓ " + t("dispatch") + "：" + x.title) : notice(failure(res), false));
+        } }, t("dispatch")));
+      }
       if (!["resolved", "closed"].includes(x.status) && !x.supervised) {
         card.append(el("br"), el("button", { class: "secondary", type: "button", "data-action": "supervise", onclick: async () => {
           const note = prompt(t("supervise_note"), lang === "en" ? "Please handle this today." : "请于今日内办结。");
@@ -505,6 +513,9 @@ async function ticketsBoard(message) {
 
 // ---- devices and alarms ----
 
+// "3栋2单元501 · 幸福社区第一网格"; a device bound to a grid is labelled by the grid alone.
+const place = (location) => (location.label === nodeName(location.tenant) ? location.label : `${location.label} · ${nodeName(location.tenant)}`);
+
 async function devicesView() {
   const [devices, alarms] = await Promise.all([api("GET", "/admin/devices"), api("GET", "/admin/alarms?limit=50")]);
   const section = el("section", { id: "devices" }, el("h1", {}, t("devices_title")));
@@ -515,12 +526,12 @@ async function devicesView() {
     if (a.status === "active") {
       cell.append(el("button", { class: "secondary", type: "button", onclick: async () => { await api("POST", `/admin/alarms/${encodeURIComponent(a.id)}/acknowledge`, {}); devicesView(); } }, t("acknowledge")));
     }
-    feed.append(el("tr", { "data-alarm": a.id }, el("td", {}, when(a.raised_at)), el("td", {}, a.severity), el("td", {}, `${a.rule_name} · ${a.device_type}`), el("td", {}, `${a.location.label} · ${nodeName(a.tenant_id)}`), cell));
+    feed.append(el("tr", { "data-alarm": a.id }, el("td", {}, when(a.raised_at)), el("td", {}, a.severity), el("td", {}, `${a.rule_name} · ${a.device_type}`), el("td", {}, place(a.location)), cell));
   }
   const list = el("table", { id: "device-list" }, el("tr", {}, ...["devices", "type", "location", "last_seen"].map((k) => el("th", {}, t(k)))),
     ...(devices.data?.devices || []).map((d) => el("tr", { "data-device": d.id },
       el("td", {}, d.name, " ", el("span", { class: "tag " + (d.online ? "ok" : "bad") }, d.online ? t("online") : t("offline"))),
-      el("td", {}, d.device_type), el("td", {}, `${d.location.label} · ${nodeName(d.location.tenant)}`), el("td", {}, when(d.last_seen_at)))));
+      el("td", {}, d.device_type), el("td", {}, place(d.location)), el("td", {}, when(d.last_seen_at)))));
   if (!alarms.ok) section.append(notice(failure(alarms), false));
   section.append(el("div", { class: "card" }, el("h2", {}, t("alarms")), feed), el("div", { class: "card" }, el("h2", {}, t("devices")), list));
   view.replaceChildren(section);
