@@ -1,12 +1,13 @@
 // An operator in the admin console: uploads a package, reviews the permissions it asks
 // for (each with its reason), grants a subset, installs it for one street after
-// confirming; then opens the dashboards and drills down county → street → community.
+// confirming; dispatches an open work order from the board and supervises it (督办); then
+// opens the dashboards and drills down county → street → community.
 // Run by tests/tests/browser.rs:
-//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY
-// Prints {"installation", "reasons", "granted", "path", "residents"} on success.
+//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID
+// Prints {"installation", "reasons", "granted", "question", "path", "residents"} on success.
 import { runFlow } from "./harness.mjs";
 
-const [base, artifacts, phone, password, packageFile, street, community] = process.argv.slice(2);
+const [base, artifacts, phone, password, packageFile, street, community, assignee] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
   await page.goto(`${base}/console/`);
   await page.fill("#phone", phone);
@@ -38,19 +39,32 @@ await runFlow(artifacts, async (page, shot) => {
   const granted = await row.locator(".tag").allInnerTexts();
   await shot("4-installed");
 
+  // The work-order board: dispatch the open ticket, then supervise it with a note.
+  await page.click('nav a[href="#/tickets"]');
+  const open = page.locator('.column[data-status="open"] .ticket').first();
+  await open.waitFor();
+  await open.locator("select").selectOption(assignee);
+  await open.locator('button[data-action="dispatch"]').click();
+  const dispatched = page.locator('.column[data-status="dispatched"] .ticket').first();
+  await dispatched.waitFor();
+  page.once("dialog", (dialog) => dialog.accept("请今日内上门"));
+  await dispatched.locator('button[data-action="supervise"]').click();
+  await page.locator('.column[data-status="dispatched"] .ticket .tag.bad', { hasText: "督办中" }).waitFor();
+  await shot("5-board");
+
   // Dashboards: county → street (the table's link) → community (the chart's bar).
   await page.click('nav a[href="#/dashboard"]');
   await page.locator("#dashboard #kpis").waitFor();
   await page.locator("#compare-chart svg").waitFor();
-  await shot("5-county");
+  await shot("6-county");
   await page.click(`a[data-drill="${street}"]`);
   await page.locator(`#dashboard[data-tenant="${street}"]`).waitFor();
-  await shot("6-street");
+  await shot("7-street");
   await page.click(`#compare-chart g[data-id="${community}"]`);
   await page.locator(`#dashboard[data-tenant="${community}"]`).waitFor();
   const path = (await page.locator("#crumbs").innerText()).split("›").map((s) => s.trim());
   const residents = Number(await page.locator('#kpis [data-figure="residents"] .value').innerText());
   await page.locator("#usage svg").waitFor();
-  await shot("7-community");
+  await shot("8-community");
   return { installation, reasons, granted, question, path, residents };
 }, { viewport: { width: 1280, height: 900 } });

@@ -168,8 +168,11 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     let records = format!("姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g2\n", id_number("33078219560312002"), id_number("33078219900101001"));
     assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
     host.person(json!({ "kind": "staff", "phone": "13900000005", "display_name": "周县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
+    let fixer = host.person(json!({ "kind": "staff", "phone": "13900000006", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
+    let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let ticket = resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
 
-    let result = run_script(&host, "console.mjs", "console", &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu"]).await?;
+    let result = run_script(&host, "console.mjs", "console", &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu", &fixer.account_id]).await?;
     assert_eq!(result["installation"], "hello@chengguan", "{result}");
     assert_eq!(result["granted"], json!(["data"]), "{result}");
     assert!(result["question"].as_str().is_some_and(|q| q.contains("城关镇")), "the confirmation names the street: {result}");
@@ -178,6 +181,8 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     // What the console showed is what the host did.
     let installed = host.admin("GET", "/installations/hello@chengguan", None).await?.expect_status(200)?.json();
     assert_eq!(installed["installation"]["grants"], json!(["data"]));
+    let ticket = resident.get(&format!("/api/tickets/{}", ticket["id"].as_str().unwrap_or_default())).await?.expect_status(200)?.json();
+    assert_eq!((ticket["ticket"]["status"].as_str(), ticket["ticket"]["assignee_name"].as_str(), ticket["ticket"]["supervised"].as_bool()), (Some("dispatched"), Some("维修师傅"), Some(true)), "{ticket}");
     host.stop().await;
     Ok(())
 }

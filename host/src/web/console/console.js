@@ -485,7 +485,7 @@ async function ticketsBoard(message) {
       const tag = cls === "overdue" ? el("span", { class: "tag bad" }, t("overdue")) : cls === "due-soon" ? el("span", { class: "tag warn" }, t("due_soon")) : x.status === "resolved" || x.status === "closed" ? null : el("span", { class: "tag ok" }, t("on_time"));
       const card = el("div", { class: "ticket " + cls, "data-ticket": x.id },
         el("strong", {}, x.title), el("br"),
-        el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}`), el("br"),
+        el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}${x.assignee_name ? " · " + x.assignee_name : ""}`), el("br"),
         tag, x.supervised ? el("span", { class: "tag bad" }, t("supervised")) : null,
         el("span", { class: "muted" }, `${t("due")} ${when(x.due_at)}`));
       if (x.status === "open" && staff.length) {
