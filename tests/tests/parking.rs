@@ -168,6 +168,15 @@ async fn sharing_a_space(backend: Backend) -> Result<()> {
     let inbox = rival.get("/api/inbox").await?.expect_status(200)?.json();
     assert!(inbox["items"].to_string().contains("停车已超时"), "the booker is told: {inbox}");
 
+    // Past the credit limit, no new bookings: the booker owes 7 元 and the limit drops to 10 元.
+    let mut tariff = call(&staff, "GET", "/tariff", None).await?.expect_status(200)?.json();
+    tariff["credit_limit"] = json!(1000);
+    call(&staff, "PUT", "/tariff", Some(tariff)).await?.expect_status(200)?;
+    let over = book(&booker, &space_id, now + 300 * MINUTE, now + 400 * MINUTE, "浙A12345").await?;
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert!(over.error_message().contains("欠费"), "{}", over.text);
+    assert_eq!(balance(&booker).await?, -700, "nothing changed");
+
     // Figures for the dashboards: sums per community, rolled up by the host.
     let stats = call(&booker, "GET", "/stats", None).await?.expect_status(200)?.json();
     let xingfu = stats.as_array().and_then(|rows| rows.iter().find(|r| r["community"] == "xingfu")).cloned().context("xingfu row")?;

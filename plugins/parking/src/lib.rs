@@ -163,6 +163,10 @@ pub struct Booking {
     /// The fee quoted at booking, and what was charged in the end (fen).
     pub quoted_fee: i64,
     pub charged: Option<i64>,
+    /// A fee the ledger refused because the booker was over the credit limit: the
+    /// property office collects it.
+    #[serde(default)]
+    pub unpaid: Option<i64>,
     pub gate_state: GateState,
     pub gate_attempts: u32,
     pub gate_error: Option<String>,
@@ -397,6 +401,15 @@ fn book(user: &User, body: &NewBooking) -> Result<Booking, Error> {
         return Err(Error::invalid("不能预约自己的车位 (that is your own space)"));
     }
     let tariff = tariff()?;
+    let quoted_fee = tariff.fee(minutes(from, to));
+    // The booker may owe up to the credit limit; the account opens with it.
+    let account = ledger::account(CURRENCY, &ledger::user(&user.id))?;
+    if account.floor > -tariff.credit_limit {
+        ledger::set_limits(&account.id, -tariff.credit_limit, None)?;
+    }
+    if account.balance - quoted_fee < -tariff.credit_limit {
+        return Err(Error::new(ErrorCode::LimitExceeded, "停车费欠费已达上限，请先缴清 (your unpaid parking fees reached the credit limit)"));
+    }
     let id = format!("b{now:013}-{}", user.id.chars().take(8).collect::<String>());
     // Take the hours on the space first: the version check makes the second of two
     // bookings for the same hours fail here, before anything else is written.
@@ -414,11 +427,6 @@ fn book(user: &User, body: &NewBooking) -> Result<Booking, Error> {
         }
     }
     let space = doc.value;
-    // The booker may owe up to the credit limit; the account opens with it.
-    let account = ledger::account(CURRENCY, &ledger::user(&user.id))?;
-    if account.floor > -tariff.credit_limit {
-        ledger::set_limits(&account.id, -tariff.credit_limit, None)?;
-    }
     let mut booking = Booking {
         id: id.clone(),
         space: space.id.clone(),
@@ -432,8 +440,9 @@ fn book(user: &User, body: &NewBooking) -> Result<Booking, Error> {
         from,
         to,
         status: Status::Booked,
-        quoted_fee: tariff.fee(minutes(from, to)),
+        quoted_fee,
         charged: None,
+        unpaid: None,
         gate_state: GateState::Pending,
         gate_attempts: 0,
         gate_error: None,
@@ -446,7 +455,11 @@ fn book(user: &User, body: &NewBooking) -> Result<Booking, Error> {
         return Err(e);
     }
     sync_gate(&mut booking, now)?;
-    notify::user(&space.owner, "您的车位有新预约", &format!("{} {}–{}，车牌 {}", space.label, format_time(from), format_time(to), booking.plate), Some(&format!("/t/{}/p/parking/ui/index.html#booking-{id}", space.community)))?;
+    // The booking stands whether or not the owner's message goes out.
+    let text = format!("{} {}–{}，车牌 {}", space.label, format_time(from), format_time(to), booking.plate);
+    if let Err(e) = notify::user(&space.owner, "您的车位有新预约", &text, Some(&format!("/t/{}/p/parking/ui/index.html#booking-{id}", space.community))) {
+        log::warn(&format!("booking {id}: the owner was not notified: {}", e.message));
+    }
     Ok(booking)
 }
 
@@ -522,10 +535,19 @@ fn explain_credit(e: Error) -> Error {
 /// free the hours after `until`, take the plate off the gate.
 fn finish(mut booking: Booking, until: u64, now: u64) -> Result<Booking, Error> {
     let fee = tariff()?.fee(minutes(booking.from, until.max(booking.from + 1)));
-    settle(&booking, fee, "停车费")?;
     booking.status = Status::Completed;
-    booking.charged = Some(fee);
-    booking.history.push(format!("{} 结束，收费 {}", format_time(now), yuan(fee)));
+    match settle(&booking, fee, "停车费") {
+        Ok(()) => {
+            booking.charged = Some(fee);
+            booking.history.push(format!("{} 结束，收费 {}", format_time(now), yuan(fee)));
+        }
+        // The car has left either way: the fee is recorded for the property office.
+        Err(e) if e.code == ErrorCode::LimitExceeded => {
+            booking.unpaid = Some(fee);
+            booking.history.push(format!("{} 结束，欠费超出额度，{} 未能结算，请联系物业", format_time(now), yuan(fee)));
+        }
+        Err(e) => return Err(e),
+    }
     if until < booking.to {
         let (space_id, id) = (booking.space.clone(), booking.id.clone());
         spaces().modify(&space_id, |s: &mut Space| {
@@ -585,13 +607,20 @@ fn yuan(fen: i64) -> String {
 
 /// The schedule's round: pending gate steps, bookings whose time is up, overstays.
 fn sweep(now: u64) -> Result<(), Error> {
+    // One booking's trouble (logged) must not hold up the others; it is tried again on
+    // the next round.
+    let report = |id: &str, result: Result<(), Error>| {
+        if let Err(e) = result {
+            log::warn(&format!("booking {id}: {}", e.message));
+        }
+    };
     for doc in bookings().query_all("status", &Status::Booked)? {
         let mut booking = doc.value;
         if booking.to <= now {
             let end = booking.to;
-            finish(booking, end, now)?;
+            report(&doc.key, finish(booking, end, now).map(|_| ()));
         } else if booking.gate_state == GateState::Pending {
-            sync_gate(&mut booking, now)?;
+            report(&doc.key, sync_gate(&mut booking, now));
         }
     }
     let tariff = tariff()?;
@@ -599,7 +628,7 @@ fn sweep(now: u64) -> Result<(), Error> {
     for doc in bookings().query_all("status", &Status::Completed)? {
         let mut booking = doc.value;
         if booking.gate_state == GateState::Whitelisted {
-            sync_gate(&mut booking, now)?;
+            report(&doc.key, sync_gate(&mut booking, now));
         }
         // Overstays are looked for during the day after the end.
         if booking.overstay_notified || now < booking.to + grace || now > booking.to + 24 * 60 * MINUTE_MS {
@@ -608,11 +637,13 @@ fn sweep(now: u64) -> Result<(), Error> {
         let Some(space) = spaces().get(&booking.space)?.map(|v| v.value) else { continue };
         if occupied(&space) == Some(true) {
             let text = format!("{} 车位预约已于 {} 结束，车辆 {} 仍在位，请尽快驶离。", space.label, format_time(booking.to), booking.plate);
-            notify::user(&booking.user, "停车已超时", &text, Some(&format!("/t/{}/p/parking/ui/index.html#booking-{}", booking.community, booking.id)))?;
-            notify::user(&booking.owner, "您的车位有车辆超时停放", &text, None)?;
-            booking.overstay_notified = true;
-            booking.history.push(format!("{} 超时停车，已提醒", format_time(now)));
-            save(&booking)?;
+            let link = format!("/t/{}/p/parking/ui/index.html#booking-{}", booking.community, booking.id);
+            let told = notify::user(&booking.user, "停车已超时", &text, Some(&link)).and_then(|()| notify::user(&booking.owner, "您的车位有车辆超时停放", &text, None));
+            report(&doc.key, told.and_then(|()| {
+                booking.overstay_notified = true;
+                booking.history.push(format!("{} 超时停车，已提醒", format_time(now)));
+                save(&booking)
+            }));
         }
     }
     Ok(())
@@ -676,14 +707,15 @@ fn booking_view(b: &Booking) -> serde_json::Value {
         "id": b.id, "space": b.space, "space_label": b.space_label, "community": b.community, "plate": b.plate,
         "from": format_time(b.from), "to": format_time(b.to), "from_ms": b.from, "to_ms": b.to,
         "status": b.status, "quoted_fee": b.quoted_fee, "charged": b.charged, "gate_state": b.gate_state,
-        "gate_error": b.gate_error, "overstay_notified": b.overstay_notified, "history": b.history, "user_name": b.user_name,
+        "gate_error": b.gate_error, "overstay_notified": b.overstay_notified, "history": b.history, "user_name": b.user_name, "unpaid": b.unpaid,
     })
 }
 
 fn space_view(s: &Space) -> serde_json::Value {
     let windows: Vec<_> = s.windows.iter().map(|w| json!({ "id": w.id, "from": format_time(w.from), "to": format_time(w.to) })).collect();
     let taken: Vec<_> = s.taken.iter().map(|w| json!({ "from": format_time(w.from), "to": format_time(w.to) })).collect();
-    json!({ "id": s.id, "label": s.label, "community": s.community, "gate": s.gate, "sensor": s.sensor, "owner_name": s.owner_name,
+    // No owner names: every resident may list the spaces.
+    json!({ "id": s.id, "label": s.label, "community": s.community, "gate": s.gate, "sensor": s.sensor,
             "windows": windows, "taken": taken, "occupied_now": occupied(s) })
 }
 
