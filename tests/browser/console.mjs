@@ -3,11 +3,12 @@
 // confirming; dispatches an open work order from the board and supervises it (督办); then
 // opens the dashboards and drills down county → street → community.
 // Run by tests/tests/browser.rs:
-//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID
-// Prints {"installation", "reasons", "granted", "question", "path", "residents"} on success.
+// A base-data import with a bad row is rejected with its validation report.
+//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID BAD_CSV
+// Prints {"installation", "reasons", "granted", "question", "problems", "path", "residents"} on success.
 import { runFlow } from "./harness.mjs";
 
-const [base, artifacts, phone, password, packageFile, street, community, assignee] = process.argv.slice(2);
+const [base, artifacts, phone, password, packageFile, street, community, assignee, badCsv] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
   await page.goto(`${base}/console/`);
   await page.fill("#phone", phone);
@@ -52,19 +53,31 @@ await runFlow(artifacts, async (page, shot) => {
   await page.locator('.column[data-status="dispatched"] .ticket .tag.bad', { hasText: "督办中" }).waitFor();
   await shot("5-board");
 
+  // An import with a mistake: the report lists it, and nothing is written.
+  await page.click('nav a[href="#/import"]');
+  await page.selectOption("#import-kind", "residents");
+  await page.selectOption("#import-tenant", community);
+  await page.setInputFiles("#import-file", badCsv);
+  await page.click("#import-button");
+  await page.locator("#import-problems tr td").first().waitFor();
+  const problems = await page.locator("#import-problems tr").count() - 1;
+  const verdict = await page.locator("#import-report p").first().innerText();
+  if (!verdict.includes("已拒绝")) throw new Error(`the import was not rejected: ${verdict}`);
+  await shot("6-import-report");
+
   // Dashboards: county → street (the table's link) → community (the chart's bar).
   await page.click('nav a[href="#/dashboard"]');
   await page.locator("#dashboard #kpis").waitFor();
   await page.locator("#compare-chart svg").waitFor();
-  await shot("6-county");
+  await shot("7-county");
   await page.click(`a[data-drill="${street}"]`);
   await page.locator(`#dashboard[data-tenant="${street}"]`).waitFor();
-  await shot("7-street");
+  await shot("8-street");
   await page.click(`#compare-chart g[data-id="${community}"]`);
   await page.locator(`#dashboard[data-tenant="${community}"]`).waitFor();
   const path = (await page.locator("#crumbs").innerText()).split("›").map((s) => s.trim());
   const residents = Number(await page.locator('#kpis [data-figure="residents"] .value').innerText());
   await page.locator("#usage svg").waitFor();
-  await shot("8-community");
-  return { installation, reasons, granted, question, path, residents };
+  await shot("9-community");
+  return { installation, reasons, granted, question, problems, path, residents };
 }, { viewport: { width: 1280, height: 900 } });

@@ -171,13 +171,17 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     let fixer = host.person(json!({ "kind": "staff", "phone": "13900000006", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
     let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let ticket = resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
+    // One good row and one with a wrong ID number check digit and a grid of another community.
+    let bad_csv = host.data_dir.join("residents.csv");
+    std::fs::write(&bad_csv, format!("姓名,身份证号,手机号,网格\n赵六,{},13800000007,xingfu-g1\n钱七,330782199001010010,13800000008,heping-g1\n", id_number("33078219800101007")))?;
 
-    let result = run_script(&host, "console.mjs", "console", &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu", &fixer.account_id]).await?;
+    let result = run_script(&host, "console.mjs", "console", &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu", &fixer.account_id, &bad_csv.to_string_lossy()]).await?;
     assert_eq!(result["installation"], "hello@chengguan", "{result}");
     assert_eq!(result["granted"], json!(["data"]), "{result}");
     assert!(result["question"].as_str().is_some_and(|q| q.contains("城关镇")), "the confirmation names the street: {result}");
     assert_eq!(result["path"], json!(["示范县", "城关镇", "幸福社区"]), "{result}");
-    assert_eq!(result["residents"], 2, "{result}");
+    assert!(result["problems"].as_i64().is_some_and(|n| n >= 2), "both mistakes are reported: {result}");
+    assert_eq!(result["residents"], 2, "the rejected import wrote nothing: {result}");
     // What the console showed is what the host did.
     let installed = host.admin("GET", "/installations/hello@chengguan", None).await?.expect_status(200)?.json();
     assert_eq!(installed["installation"]["grants"], json!(["data"]));
