@@ -483,6 +483,19 @@ impl Platform {
         Ok(next)
     }
 
+    /// Grant or revoke capabilities of an installation, keeping its version and data; the
+    /// next request and event see the new grants.
+    pub async fn set_grants(&self, id: &str, grants: &[String], actor: &str) -> Result<Installation, PlatformError> {
+        let current = self.existing(id).await?;
+        let package = self.package(&current.plugin_id, &current.version).await?;
+        let next = Installation { grants: Self::check_grants(&package.manifest, grants)?, updated_at: now_millis(), ..current.clone() };
+        let loaded = self.load(&next, &next.version).await?;
+        repo::save(&self.store, &next, "grants", Some(&current.version), actor).await?;
+        self.activate(loaded);
+        tracing::info!(installation = id, from = ?current.grants, to = ?next.grants, "grants changed");
+        Ok(next)
+    }
+
     /// Go back to the version before the last upgrade (a second rollback re-applies it).
     pub async fn rollback(&self, id: &str, actor: &str) -> Result<Installation, PlatformError> {
         let current = self.existing(id).await?;

@@ -79,9 +79,19 @@ async fn operators_act_within_their_area(host: TestHost) -> Result<()> {
     assert_eq!(worker.post("/admin/installations/hello@chengguan/rollback", json!({})).await?.status, 403);
     let back = street.post("/admin/installations/hello@chengguan/rollback", json!({})).await?.expect_status(200)?.json();
     assert_eq!(back["version"], version);
+    // Grant identity too, then revoke data: the plugin's store is refused from then on.
+    let more = street.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": ["data", "identity"] }))).await?.expect_status(200)?.json();
+    assert_eq!(more["grants"], json!(["data", "identity"]));
+    host.plugin("GET", "xingfu", "hello/visits").await?.expect_status(200)?;
+    let refused = street.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": ["ledger"] }))).await?;
+    assert_eq!(refused.status, 422, "hello does not ask for the ledger: {}", refused.text);
+    assert_eq!(worker.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": [] }))).await?.status, 403);
+    street.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": ["identity"] }))).await?.expect_status(200)?;
+    assert_eq!(host.plugin("GET", "xingfu", "hello/visits").await?.status, 403, "the data store is no longer granted");
     let detail = street.get("/admin/installations/hello@chengguan").await?.expect_status(200)?.json();
+    assert_eq!(detail["installation"]["version"], version.as_str(), "the version is kept");
     let actors: Vec<&str> = detail["history"].as_array().map(|h| h.iter().filter_map(|e| e["actor"].as_str()).collect()).unwrap_or_default();
-    assert_eq!(actors.len(), 3, "install, upgrade, rollback: {detail}");
+    assert_eq!(actors.len(), 5, "install, upgrade, rollback, two grant changes: {detail}");
     assert!(actors.iter().all(|a| a.starts_with("吴镇街管理员 (staff:")), "who did it is recorded: {actors:?}");
     assert_eq!(worker.get("/admin/installations").await?.expect_status(200)?.json()["installations"].as_array().map(Vec::len), Some(1));
 

@@ -456,6 +456,7 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "POST /api/tickets/{id}/{action}",
             "POST /oidc/authorize",
             "POST /oidc/token",
+            "PUT /admin/installations/{id}/grants",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());

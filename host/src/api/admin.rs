@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/installations/{id}", get(installation).delete(uninstall))
         .route("/installations/{id}/upgrade", post(upgrade))
         .route("/installations/{id}/rollback", post(rollback))
+        .route("/installations/{id}/grants", axum::routing::put(set_grants))
         .route("/accounts", get(staff_accounts).post(create_account))
         .route("/signing-keys/rotate", post(rotate_signing_key))
         .merge(super::oidc::admin_router().route_layer(middleware::from_fn(super::console::platform_only)))
@@ -191,6 +192,23 @@ async fn upgrade(State(state): State<AppState>, console: Console, Path(id): Path
     Ok(Json(state.platform.upgrade(&id, &req, &console.actor()).await?))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsRequest {
+    /// The capabilities (and `capability:scope`s) granted from now on, a subset of what
+    /// the installed version requests.
+    grants: Vec<String>,
+}
+
+/// Grant or revoke permissions of an installation; version and data are kept.
+#[utoipa::path(put, path = "/admin/installations/{id}/grants", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
+    request_body = GrantsRequest, responses((status = 200, body = Installation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_grants(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
+    console.require_manages(installation_tenant(&id))?;
+    let req: GrantsRequest = parse(&body)?;
+    Ok(Json(state.platform.set_grants(&id, &req.grants, &console.actor()).await?))
+}
+
 /// Go back to the version before the last upgrade; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/rollback", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -295,7 +313,7 @@ async fn whoami(State(state): State<AppState>, console: Console) -> Json<Whoami>
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Linli admin API", description = "County operators' API: tenants, vendor keys, packages, installations. Every call needs `Authorization: Bearer <admin token>` (everywhere) or a staff session (within the roles' subtrees)."),
-    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, rollback, uninstall, create_account, staff_accounts, whoami, rotate_signing_key),
+    paths(tenants, load_tenants, keys, trust_key, capabilities, packages, upload, installations, install, installation, upgrade, set_grants, rollback, uninstall, create_account, staff_accounts, whoami, rotate_signing_key),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerToken),
     security(("admin_token" = [])),

@@ -21,7 +21,8 @@ const TEXT = {
     scope: "安装范围", install: "安装", installed_ok: "已安装：", limits: "资源限制", deadline: "单次请求时限", memory: "内存上限", concurrency: "并发上限",
     confirm_install: (p, t, g) => `确认为「${t}」安装「${p}」，并授予 ${g} 项权限？`,
     installations_title: "已安装插件", tenant: "范围", grants: "已授予权限", actions: "操作", upgrade: "升级", rollback: "回滚", uninstall: "卸载",
-    purge: "同时删除插件数据", history: "变更记录", confirm_upgrade: (p, v) => `确认将「${p}」升级到 ${v}？数据保留。`,
+    purge: "同时删除插件数据", history: "变更记录", permissions: "调整权限", save_grants: "保存权限",
+    confirm_grants: (p, g) => `确认「${p}」今后只拥有以下权限：${g.join("、") || "无"}？`, confirm_upgrade: (p, v) => `确认将「${p}」升级到 ${v}？数据保留。`,
     confirm_rollback: (p, v) => `确认将「${p}」回滚到 ${v}？数据保留。`, confirm_uninstall: (p) => `确认卸载「${p}」？`, none: "无",
     keys_title: "供应商密钥", key_id: "密钥编号", public_key: "公钥（ed25519:…）", trust: "信任此密钥", added: "添加时间",
     people_title: "组织与人员", tree: "组织架构", staff: "工作人员", name: "姓名", roles: "角色", new_staff: "新增工作人员", role: "角色", create: "创建",
@@ -50,7 +51,8 @@ const TEXT = {
     scope: "Install for", install: "Install", installed_ok: "Installed: ", limits: "Limits", deadline: "Deadline per request", memory: "Memory", concurrency: "Concurrency",
     confirm_install: (p, t, g) => `Install “${p}” for “${t}” with ${g} permission(s)?`,
     installations_title: "Installations", tenant: "Scope", grants: "Granted", actions: "Actions", upgrade: "Upgrade", rollback: "Roll back", uninstall: "Uninstall",
-    purge: "Also delete its data", history: "History", confirm_upgrade: (p, v) => `Upgrade “${p}” to ${v}? Data is kept.`,
+    purge: "Also delete its data", history: "History", permissions: "Permissions", save_grants: "Save permissions",
+    confirm_grants: (p, g) => `From now on “${p}” holds only: ${g.join(", ") || "nothing"}?`, confirm_upgrade: (p, v) => `Upgrade “${p}” to ${v}? Data is kept.`,
     confirm_rollback: (p, v) => `Roll “${p}” back to ${v}? Data is kept.`, confirm_uninstall: (p) => `Uninstall “${p}”?`, none: "none",
     keys_title: "Vendor keys", key_id: "Key id", public_key: "Public key (ed25519:…)", trust: "Trust this key", added: "Added",
     people_title: "Tenants & staff", tree: "Tenant tree", staff: "Staff", name: "Name", roles: "Roles", new_staff: "New staff member", role: "Role", create: "Create",
@@ -362,6 +364,18 @@ async function installationsView(message) {
     const purge = el("input", { type: "checkbox", id: `purge-${i.id}` });
     cell.append(el("button", { class: "danger", type: "button", "data-action": "uninstall", onclick: () => act(t("confirm_uninstall")(name) + (purge.checked ? " " + t("purge") : ""), "DELETE", `/admin/installations/${encodeURIComponent(i.id)}?purge=${purge.checked}`) }, t("uninstall")),
       el("label", { class: "inline", for: purge.id }, purge, t("purge")));
+    // Grant or revoke what the installed version requests.
+    const manifest = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest;
+    const permissions = el("details", { "data-permissions": i.id }, el("summary", {}, t("permissions")));
+    if (manifest) {
+      const boxes = manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`)])
+        .map((g) => el("input", { type: "checkbox", value: g, checked: i.grants.includes(g), id: `perm-${i.id}-${g}` }));
+      permissions.append(...boxes.map((b) => el("label", { class: "inline", for: b.id }, b, b.value)),
+        el("button", { class: "secondary", type: "button", "data-action": "grants", onclick: () => {
+          const grants = boxes.filter((b) => b.checked).map((b) => b.value);
+          act(t("confirm_grants")(name, grants), "PUT", `/admin/installations/${encodeURIComponent(i.id)}/grants`, { grants });
+        } }, t("save_grants")));
+    }
     const history = el("details", {}, el("summary", {}, t("history")));
     history.ontoggle = async () => {
       if (!history.open || history.dataset.loaded) return;
@@ -370,7 +384,7 @@ async function installationsView(message) {
       history.append(el("ul", {}, ...(h.data?.history || []).map((e) => el("li", {}, `${when(e.at)} · ${e.action} · ${e.from_version || ""} → ${e.to_version || ""}${e.actor ? " · " + e.actor : ""}`))));
     };
     table.append(el("tr", { "data-installation": i.id },
-      el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), history),
+      el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), permissions, history),
       el("td", {}, nodeName(i.tenant_id)), el("td", {}, i.version + (i.previous_version ? ` (← ${i.previous_version})` : "")),
       el("td", {}, ...i.grants.map((g) => el("span", { class: "tag" }, g))), cell));
   }
