@@ -40,6 +40,15 @@ await runFlow(artifacts, async (page, shot) => {
   const granted = await row.locator(".tag").allInnerTexts();
   await shot("4-installed");
 
+  // Later the county grants identity after all (reviewed in place, confirmed).
+  await row.locator("details[data-permissions] summary").click();
+  await row.locator('details[data-permissions] input[value="identity"]').check();
+  await row.locator('button[data-action="grants"]').click();
+  await page.locator("#confirm[open]").waitFor();
+  await page.click("#confirm-ok");
+  await page.locator(`#installations tr[data-installation="${installation}"] .tag`, { hasText: "identity" }).waitFor();
+  const regranted = await page.locator(`#installations tr[data-installation="${installation}"] .tag`).allInnerTexts();
+
   // The work-order board: dispatch the open ticket, then supervise it with a note.
   await page.click('nav a[href="#/tickets"]');
   const open = page.locator('.column[data-status="open"] .ticket').first();
@@ -79,5 +88,5 @@ await runFlow(artifacts, async (page, shot) => {
   const residents = Number(await page.locator('#kpis [data-figure="residents"] .value').innerText());
   await page.locator("#usage svg").waitFor();
   await shot("9-community");
-  return { installation, reasons, granted, question, problems, path, residents };
+  return { installation, reasons, granted, regranted, question, problems, path, residents };
 }, { viewport: { width: 1280, height: 900 } });

@@ -184,7 +184,8 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     assert_eq!(result["residents"], 2, "the rejected import wrote nothing: {result}");
     // What the console showed is what the host did.
     let installed = host.admin("GET", "/installations/hello@chengguan", None).await?.expect_status(200)?.json();
-    assert_eq!(installed["installation"]["grants"], json!(["data"]));
+    assert_eq!(result["regranted"], json!(["data", "identity"]), "{result}");
+    assert_eq!(installed["installation"]["grants"], json!(["data", "identity"]));
     let ticket = resident.get(&format!("/api/tickets/{}", ticket["id"].as_str().unwrap_or_default())).await?.expect_status(200)?.json();
     assert_eq!((ticket["ticket"]["status"].as_str(), ticket["ticket"]["assignee_name"].as_str(), ticket["ticket"]["supervised"].as_bool()), (Some("dispatched"), Some("维修师傅"), Some(true)), "{ticket}");
     host.stop().await;
