@@ -28,6 +28,8 @@ pub struct Config {
     pub events: crate::capabilities::events::EventsConfig,
     /// Work orders: how often overdue ones are escalated (`[tickets]`).
     pub tickets: crate::capabilities::tickets::TicketsConfig,
+    /// Replicas sharing one database (`[cluster]`).
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             devices: Default::default(),
             events: Default::default(),
             tickets: Default::default(),
+            cluster: Default::default(),
         }
     }
 }

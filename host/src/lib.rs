@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod capabilities;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod metrics;
@@ -123,7 +124,8 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let metrics = Arc::new(Metrics::new());
     let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
     let gateway: Arc<dyn auth::sms::SmsGateway> = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
-    let services = platform::Services { devices: config.devices.clone(), events: config.events, tickets: config.tickets, sms: gateway.clone() };
+    let services =
+        platform::Services { devices: config.devices.clone(), events: config.events, tickets: config.tickets, cluster: config.cluster, sms: gateway.clone() };
     let platform = Platform::start(store, runtime, metrics, services).await?;
     let admin_token = admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
@@ -131,6 +133,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     // The issuer of session tokens: where the host is reached.
     let issuer = config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{addr}"));
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
+    tokio::spawn(cluster::reload_keys(Arc::downgrade(&auth), config.cluster, platform.devices.stopped()));
     if let Some(path) = &config.tenants_file {
         setup::Setup { tenants_file: Some(path.clone()), ..Default::default() }.apply(&platform, &auth).await?;
     }

@@ -71,6 +71,7 @@ pub struct Services {
     pub devices: DevicesConfig,
     pub events: EventsConfig,
     pub tickets: TicketsConfig,
+    pub cluster: crate::cluster::ClusterConfig,
     pub sms: Arc<dyn crate::auth::sms::SmsGateway>,
 }
 
@@ -91,20 +92,23 @@ pub struct Platform {
     pub usage: Arc<crate::dashboard::usage::Usage>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
+    /// Installations (and their `updated_at`) that failed to load when synced from the
+    /// database, so a broken one is not retried every round.
+    sync_failures: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 impl Platform {
     /// Load the tenant tree and activate every installation. An installation that no
     /// longer loads is logged and left out; the rest serve.
     pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>, services: Services) -> Result<Arc<Self>, PlatformError> {
-        let Services { devices, events, tickets, sms } = services;
+        let Services { devices, events, tickets, cluster, sms } = services;
         let tree = SharedTree::new(TenantTree::from_nodes(repo::load_tenants(&store).await?));
         let pairwise = Arc::new(crate::capabilities::identity::PairwiseIds::load(&store).await?);
         let outbox = Arc::new(Outbox::new(store.clone(), tree.clone(), events));
         let tickets = Arc::new(Tickets::new(store.clone(), outbox.clone(), tree.clone(), tickets));
         let notifier = Arc::new(Notifier::new(store.clone(), sms));
         let devices = Devices::new(store.clone(), outbox.clone(), tickets.clone(), tree.clone(), metrics.clone(), devices).await?;
-        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, usage: Arc::default(), routes: RwLock::default() });
+        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, usage: Arc::default(), routes: RwLock::default(), sync_failures: Default::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -116,6 +120,7 @@ impl Platform {
         tokio::spawn(crate::capabilities::tickets::run_escalation(platform.tickets.clone(), platform.devices.stopped()));
         let (usage, store, stop) = (platform.usage.clone(), platform.store.clone(), platform.devices.stopped());
         tokio::spawn(async move { usage.run(store, std::time::Duration::from_secs(5), stop).await });
+        tokio::spawn(crate::cluster::run(Arc::downgrade(&platform), cluster, platform.devices.stopped()));
         Ok(platform)
     }
 
@@ -481,6 +486,54 @@ impl Platform {
         self.activate(loaded);
         tracing::info!(installation = id, from = current.version, to = next.version, "upgraded");
         Ok(next)
+    }
+
+    /// Take over what other replicas changed in the database: the tenant tree, the
+    /// installations (new, changed, gone) and the alarm rules. Returns how many things
+    /// changed here. An installation that fails to load is logged once per change.
+    pub async fn sync_from_store(&self) -> Result<usize, PlatformError> {
+        let mut changed = 0;
+        let tree = TenantTree::from_nodes(repo::load_tenants(&self.store).await?);
+        if *self.tenants() != tree {
+            self.tree.replace(tree);
+            changed += 1;
+        }
+        let stored = repo::list(&self.store).await?;
+        for inst in &stored {
+            let current = self.loaded(&inst.id);
+            if current.is_some_and(|p| p.installation == *inst) || self.sync_failed(inst) {
+                continue;
+            }
+            match self.load(inst, &inst.version).await {
+                Ok(loaded) => {
+                    self.activate(loaded);
+                    changed += 1;
+                }
+                Err(e) => {
+                    tracing::error!(installation = inst.id, "another replica's change does not load here: {e}");
+                    if let Ok(mut failed) = self.sync_failures.lock() {
+                        failed.insert(inst.id.clone(), inst.updated_at);
+                    }
+                }
+            }
+        }
+        let gone: Vec<Installation> = self.all_loaded().into_iter().map(|p| p.installation.clone()).filter(|i| !stored.iter().any(|s| s.id == i.id)).collect();
+        for inst in &gone {
+            self.deactivate(inst);
+            changed += 1;
+        }
+        if self.devices.sync_rules().await? {
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    fn sync_failed(&self, inst: &Installation) -> bool {
+        self.sync_failures.lock().map(|f| f.get(&inst.id) == Some(&inst.updated_at)).unwrap_or(false)
+    }
+
+    fn all_loaded(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.routes.read().map(|routes| routes.values().flat_map(|by_tenant| by_tenant.values().cloned()).collect()).unwrap_or_default()
     }
 
     /// Grant or revoke capabilities of an installation, keeping its version and data; the

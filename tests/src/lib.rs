@@ -219,6 +219,11 @@ impl TestHost {
         Self::start_config(self.config.clone(), self._temp.clone()).await
     }
 
+    /// A second replica: another host on the same database and data directory.
+    pub async fn replica(&self) -> Result<Self> {
+        Self::start_config(self.config.clone(), self._temp.clone()).await
+    }
+
     pub async fn load_demo_tenants(&mut self) -> Result<()> {
         let text = std::fs::read_to_string(workspace_root().join("demo/tenants.toml"))?;
         let doc = linli_host::tenancy::tree::parse_tenants_file(&text)?;

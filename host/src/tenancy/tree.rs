@@ -105,7 +105,7 @@ impl SharedTree {
 }
 
 /// An immutable snapshot of the tree, swapped whole when it changes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TenantTree {
     nodes: HashMap<String, TenantNode>,
 }

@@ -257,6 +257,17 @@ impl Devices {
         self.restored.lock().ok().and_then(|mut r| r.remove(key)).unwrap_or_default()
     }
 
+    /// Reload the rules if another replica changed them; true when it did.
+    pub async fn sync_rules(&self) -> Result<bool, sqlx::Error> {
+        let stored = alarms::rules(&self.store).await?;
+        let same = self.rules.read().map(|r| r.1.len() == stored.len() && r.1.iter().zip(&stored).all(|(a, b)| **a == *b)).unwrap_or(false);
+        if same {
+            return Ok(false);
+        }
+        self.reload_rules().await?;
+        Ok(true)
+    }
+
     async fn reload_rules(&self) -> Result<(), sqlx::Error> {
         let loaded = alarms::rules(&self.store).await?;
         let version = self.rules_version.fetch_add(1, Ordering::SeqCst) + 1;

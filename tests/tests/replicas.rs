@@ -1,0 +1,71 @@
+//! Two `linli serve` replicas on one database (issue 8, scale-out, first part): what an
+//! operator changes through one replica — installs, grants, uninstalls, the tenant tree,
+//! alarm rules — is served by the other within seconds, and a session signed in on one
+//! works on the other, also after a key rotation. SQLite and PostgreSQL.
+use anyhow::Result;
+use linli_tests::lab::wait_until;
+use linli_tests::*;
+use serde_json::json;
+
+async fn status(client: &reqwest::Client, url: String) -> Result<u16> {
+    Ok(client.get(url).send().await?.status().as_u16())
+}
+
+async fn changes_on_one_replica_reach_the_other(backend: Backend) -> Result<()> {
+    // Replicas behind one address share the public URL: it is the issuer of sessions.
+    let Some(a) = TestHost::start_tuned(backend, |c| c.public_url = Some("http://linli.test".into())).await? else { return Ok(()) };
+    let b = a.replica().await?;
+    let client = reqwest::Client::new();
+    let greet = |host: &TestHost| format!("{}/t/xingfu/p/hello/greet?name=x", host.url);
+    let visits = |host: &TestHost| format!("{}/t/xingfu/p/hello/visits", host.url);
+
+    // Installed through A: B serves it.
+    let vendor = Vendor::new("linli")?;
+    a.trust(&vendor).await?;
+    a.publish(&vendor, "hello", &["data", "identity"], &["xingfu"]).await?;
+    wait_until("replica B serves the plugin installed through A", || async { Ok(status(&client, greet(&b)).await? == 200) }).await?;
+
+    // Signed in on A, known on B.
+    let resident = a.person(json!({ "kind": "resident", "phone": "13900000051", "display_name": "王阿姨", "password": "replica-test-2026", "tenant_id": "xingfu" })).await?;
+    let me: serde_json::Value = client.get(format!("{}/api/me", b.url)).bearer_auth(&resident.token).send().await?.json().await?;
+    assert_eq!(me["display_name"], "王阿姨", "{me}");
+
+    // Keys rotated through A: sessions A signs with the new key are known on B.
+    a.admin("POST", "/signing-keys/rotate", None).await?.expect_status(200)?;
+    let login = client.post(format!("{}/api/auth/login", a.url)).json(&json!({ "phone": "13900000051", "password": "replica-test-2026" })).send().await?;
+    let fresh = Reply::from(login).await?.expect_status(200)?.json()["access_token"].as_str().unwrap_or_default().to_string();
+    wait_until("replica B verifies sessions signed with A's new key", || async {
+        Ok(client.get(format!("{}/api/me", b.url)).bearer_auth(&fresh).send().await?.status().as_u16() == 200)
+    })
+    .await?;
+
+    // Data store revoked through B: A refuses it.
+    a.plugin("GET", "xingfu", "hello/visits").await?.expect_status(200)?;
+    b.admin("PUT", "/installations/hello@xingfu/grants", Some(json!({ "grants": ["identity"] }))).await?.expect_status(200)?;
+    wait_until("replica A drops the revoked grant", || async { Ok(status(&client, visits(&a)).await? == 403) }).await?;
+
+    // A new community added through A: B knows it (and can install there).
+    a.admin("POST", "/tenants", Some(json!({ "tenants": [{ "id": DEMO_COUNTY, "name": "示范县", "children": [{ "id": "chengguan", "name": "城关镇", "children": [{ "id": "xinyuan", "name": "新苑社区" }] }] }] })))
+        .await?
+        .expect_status(200)?;
+    wait_until("replica B knows the new community", || async { Ok(b.operator().get("/api/dashboard?tenant=xinyuan").await?.status == 200) }).await?;
+    b.install("hello", "0.1.0", "xinyuan", &["data"], json!({})).await?.expect_status(201)?;
+    wait_until("replica A serves the new community", || async {
+        Ok(status(&client, format!("{}/t/xinyuan/p/hello/visits", a.url)).await? == 200)
+    })
+    .await?;
+
+    // An alarm rule set through A is in force on B.
+    let rule = json!({ "id": "smoke", "name": "烟雾报警", "tenant_id": DEMO_COUNTY, "device_type": "smoke-detector", "metric": "smoke",
+                       "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical" });
+    a.admin("POST", "/alarm-rules", Some(rule)).await?.expect_status(200)?;
+    wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
+
+    // Uninstalled through B: A stops serving.
+    b.admin("DELETE", "/installations/hello@xingfu", None).await?;
+    wait_until("replica A stops serving the uninstalled plugin", || async { Ok(status(&client, greet(&a)).await? == 404) }).await?;
+    b.stop().await;
+    a.stop().await;
+    Ok(())
+}
+on_both_backends!(changes_on_one_replica_reach_the_other);
