@@ -95,6 +95,9 @@ pub struct Platform {
     /// Installations (and their `updated_at`) that failed to load when synced from the
     /// database, so a broken one is not retried every round.
     sync_failures: std::sync::Mutex<HashMap<String, i64>>,
+    /// Held by every change of tenants or installations made here and by the sync with
+    /// other replicas, so that a sync round cannot bring back what was just uninstalled.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl Platform {
@@ -108,7 +111,7 @@ impl Platform {
         let tickets = Arc::new(Tickets::new(store.clone(), outbox.clone(), tree.clone(), tickets));
         let notifier = Arc::new(Notifier::new(store.clone(), sms));
         let devices = Devices::new(store.clone(), outbox.clone(), tickets.clone(), tree.clone(), metrics.clone(), devices).await?;
-        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, usage: Arc::default(), routes: RwLock::default(), sync_failures: Default::default() });
+        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, usage: Arc::default(), routes: RwLock::default(), sync_failures: Default::default(), changing: Default::default() });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -149,6 +152,7 @@ impl Platform {
     }
 
     pub async fn load_tenants(&self, specs: &[TenantSpec]) -> Result<usize, PlatformError> {
+        let _changing = self.changing.lock().await;
         let nodes = self.tenants().plan(specs)?;
         repo::save_tenants(&self.store, &nodes).await?;
         let tree = TenantTree::from_nodes(repo::load_tenants(&self.store).await?);
@@ -408,6 +412,7 @@ impl Platform {
 
     /// `actor` is recorded in the installation's history (see [`repo::HistoryEntry`]).
     pub async fn install(&self, req: &InstallRequest, actor: &str) -> Result<Installation, PlatformError> {
+        let _changing = self.changing.lock().await;
         let tree = self.tenants();
         if tree.get(&req.tenant_id).is_none() {
             return Err(PlatformError::NotFound(format!("tenant `{}` does not exist", req.tenant_id)));
@@ -458,6 +463,7 @@ impl Platform {
 
     /// Move to a newer version; data is kept (same plugin, same tenant node).
     pub async fn upgrade(&self, id: &str, req: &UpgradeRequest, actor: &str) -> Result<Installation, PlatformError> {
+        let _changing = self.changing.lock().await;
         let current = self.existing(id).await?;
         let parse = |v: &str| Version::parse(v).map_err(|e| PlatformError::Invalid(format!("`{v}` is not a semantic version: {e}")));
         if parse(&req.version)? <= parse(&current.version)? {
@@ -492,6 +498,7 @@ impl Platform {
     /// installations (new, changed, gone) and the alarm rules. Returns how many things
     /// changed here. An installation that fails to load is logged once per change.
     pub async fn sync_from_store(&self) -> Result<usize, PlatformError> {
+        let _changing = self.changing.lock().await;
         let mut changed = 0;
         let tree = TenantTree::from_nodes(repo::load_tenants(&self.store).await?);
         if *self.tenants() != tree {
@@ -539,6 +546,7 @@ impl Platform {
     /// Grant or revoke capabilities of an installation, keeping its version and data; the
     /// next request and event see the new grants.
     pub async fn set_grants(&self, id: &str, grants: &[String], actor: &str) -> Result<Installation, PlatformError> {
+        let _changing = self.changing.lock().await;
         let current = self.existing(id).await?;
         let package = self.package(&current.plugin_id, &current.version).await?;
         let next = Installation { grants: Self::check_grants(&package.manifest, grants)?, updated_at: now_millis(), ..current.clone() };
@@ -551,6 +559,7 @@ impl Platform {
 
     /// Go back to the version before the last upgrade (a second rollback re-applies it).
     pub async fn rollback(&self, id: &str, actor: &str) -> Result<Installation, PlatformError> {
+        let _changing = self.changing.lock().await;
         let current = self.existing(id).await?;
         let previous = current
             .previous_version
@@ -573,6 +582,7 @@ impl Platform {
 
     /// Remove an installation; its data stays unless `purge`.
     pub async fn uninstall(&self, id: &str, purge: bool, actor: &str) -> Result<(), PlatformError> {
+        let _changing = self.changing.lock().await;
         let current = self.existing(id).await?;
         repo::delete(&self.store, &current, purge, actor).await?;
         self.deactivate(&current);
