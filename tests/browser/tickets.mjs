@@ -29,6 +29,8 @@ await runFlow(artifacts, async (page, shot) => {
   for (const expected of ["创建", "派单", "接单", "办结", "已更换灯泡"]) {
     if (!trace.includes(expected)) throw new Error(`the trace does not show ${expected}: ${trace}`);
   }
+  const details = await page.locator("#ticket").innerText();
+  if (!details.includes("当前责任层级：幸福社区")) throw new Error(`the responsible level is not named: ${details}`);
   await shot("3-ticket");
   await page.selectOption("#rating", "5");
   await page.click("#rate");

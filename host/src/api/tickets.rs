@@ -239,6 +239,8 @@ pub struct TicketDetail {
     ticket: Ticket,
     /// Every step, oldest first.
     steps: Vec<Step>,
+    /// The name of the node responsible now (`ticket.level_tenant_id`), for people.
+    level_name: String,
 }
 
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
@@ -248,7 +250,8 @@ async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<St
         return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
     }
     let steps = state.platform.tickets.steps(&id).await?;
-    Ok(Json(TicketDetail { ticket, steps }))
+    let level_name = state.platform.tenants().get(&ticket.level_tenant_id).map_or_else(|| ticket.level_tenant_id.clone(), |n| n.name.clone());
+    Ok(Json(TicketDetail { ticket, steps, level_name }))
 }
 
 #[derive(Deserialize, ToSchema, Default)]

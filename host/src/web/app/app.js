@@ -185,7 +185,7 @@ async function ticketView(id) {
   const section = el("section", { class: "card", id: "ticket" },
     el("h1", {}, x.title),
     el("p", {}, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}`),
-    el("p", { class: "muted" }, t("due") + when(x.due_at) + " · " + t("level") + x.level_tenant_id + (x.assignee_name ? " · " + t("assignee") + x.assignee_name : "")),
+    el("p", { class: "muted" }, t("due") + when(x.due_at) + " · " + t("level") + r.data.level_name + (x.assignee_name ? " · " + t("assignee") + x.assignee_name : "")),
     x.description ? el("p", {}, x.description) : "",
     steps);
   if (x.status === "resolved" && x.reporter_account === me.id) {
