@@ -177,3 +177,159 @@ async fn concurrent_transfers_keep_the_books_balanced_postgres() {
         concurrent(store).await;
     }
 }
+
+/// One step of the property test: a transfer between two of four accounts (index 0 is an
+/// issuer that may go into credit), or the reversal of an earlier successful transfer.
+#[derive(Debug, Clone)]
+enum Step {
+    Transfer { from: usize, to: usize, amount: i64, key: u8 },
+    Reverse { which: usize },
+}
+
+fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+    use proptest::prelude::*;
+    let transfer = (0..4usize, 0..4usize, -2..400i64, 0..24u8).prop_map(|(from, to, amount, key)| Step::Transfer { from, to, amount, key });
+    let reverse = (0..64usize).prop_map(|which| Step::Reverse { which });
+    proptest::collection::vec(prop_oneof![4 => transfer, 1 => reverse], 1..48)
+}
+
+const CAP: i64 = 600;
+
+/// What the book must do, computed without a database: balances within floor (0, the
+/// issuer's far below) and cap, keys applied once, a transfer reversed at most once.
+#[derive(Default)]
+struct Model {
+    balances: [i64; 4],
+    keys: BTreeMap<u8, (usize, usize, i64)>,
+    /// Successful transfers in order (from, to, amount), and whether each was reversed.
+    done: Vec<(usize, usize, i64, bool)>,
+}
+
+impl Model {
+    fn floor(account: usize) -> i64 {
+        if account == 0 {
+            -1_000_000_000
+        } else {
+            0
+        }
+    }
+
+    /// Whether moving `amount` from → to keeps both within their limits; applies it if so.
+    fn apply(&mut self, from: usize, to: usize, amount: i64) -> bool {
+        let fits = self.balances[from] - amount >= Self::floor(from) && (to == 0 || self.balances[to] + amount <= CAP);
+        if fits {
+            self.balances[from] -= amount;
+            self.balances[to] += amount;
+        }
+        fits
+    }
+}
+
+/// Play one history against a fresh installation's book and the model; returns how many
+/// transfers and reversals went through.
+async fn play(store: &Store, tenant: String, history: &[Step]) -> Result<(usize, usize), String> {
+    let mut currencies = BTreeMap::new();
+    currencies.insert("pts".to_string(), CurrencySettings { name: "积分".into(), decimals: 0, floor: 0, cap: Some(CAP) });
+    let book = Book { store: store.clone(), plugin_id: "prop".into(), tenant_id: tenant, currencies };
+    let mut ids = Vec::new();
+    for owner in ["pool:issuer", "user:a", "user:b", "user:c"] {
+        ids.push(book.open_account("pts", owner).await.map_err(|e| e.to_string())?.id);
+    }
+    book.set_limits(&ids[0], Model::floor(0), None).await.map_err(|e| e.to_string())?;
+    let mut model = Model::default();
+    let mut transfer_ids: Vec<String> = Vec::new();
+    let (mut moved, mut undone) = (0, 0);
+    for step in history {
+        match *step {
+            Step::Transfer { from, to, amount, key } => {
+                let result = book.transfer(&transfer(&ids[from], &ids[to], amount, &format!("k{key}"))).await;
+                let expected = match model.keys.get(&key) {
+                    Some(&previous) => previous == (from, to, amount),
+                    None if amount <= 0 || from == to => false,
+                    None => {
+                        let ok = model.apply(from, to, amount);
+                        if ok {
+                            model.keys.insert(key, (from, to, amount));
+                            model.done.push((from, to, amount, false));
+                        }
+                        ok
+                    }
+                };
+                if result.is_ok() != expected {
+                    return Err(format!("{step:?}: the book said {result:?}, the model {expected}"));
+                }
+                if let Ok(receipt) = result {
+                    if !receipt.replayed {
+                        transfer_ids.push(receipt.transfer_id);
+                        moved += 1;
+                    }
+                }
+            }
+            Step::Reverse { which } => {
+                let Some(&(from, to, amount, reversed)) = model.done.get(which) else { continue };
+                let result = book.reverse(&transfer_ids[which], &format!("r{which}"), "撤销").await;
+                // A second reversal with the same key is a replay; the first must fit.
+                let expected = reversed || model.apply(to, from, amount);
+                if result.is_ok() != expected {
+                    return Err(format!("{step:?}: the book said {result:?}, the model {expected}"));
+                }
+                if expected && !reversed {
+                    model.done[which].3 = true;
+                    undone += 1;
+                }
+            }
+        }
+    }
+    for (account, id) in ids.iter().enumerate() {
+        let balance = book.account(id).await.map_err(|e| e.to_string())?.balance;
+        if balance != model.balances[account] {
+            return Err(format!("account {account}: the book holds {balance}, the model {}", model.balances[account]));
+        }
+    }
+    let broken = check_invariants(store).await.map_err(|e| e.to_string())?;
+    if !broken.is_empty() {
+        return Err(format!("invariants broken: {broken:?}"));
+    }
+    Ok((moved, undone))
+}
+
+/// Random histories of transfers (some invalid, some over a limit, keys reused) and
+/// reversals agree with the model, and the invariants hold after each; a failure is
+/// shrunk to a short history by proptest.
+async fn random_histories(store: Store, cases: u32) {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handle = tokio::runtime::Handle::current();
+    let totals = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)));
+    let seen = totals.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut runner = TestRunner::new(Config { cases, ..Config::default() });
+        runner.run(&steps(), |history| {
+            let run = seen.0.fetch_add(1, Ordering::SeqCst);
+            let (moved, undone) = handle.block_on(play(&store, format!("run-{run}"), &history)).map_err(TestCaseError::fail)?;
+            seen.1.fetch_add(moved, Ordering::SeqCst);
+            seen.2.fetch_add(undone, Ordering::SeqCst);
+            Ok(())
+        })
+    })
+    .await
+    .expect("the property test ran");
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    let (moved, undone) = (totals.1.load(std::sync::atomic::Ordering::SeqCst), totals.2.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(moved > 100 && undone > 5, "the histories did little ({moved} transfers, {undone} reversals): the generator is off");
+}
+
+#[tokio::test]
+async fn random_histories_match_the_model_and_keep_the_invariants_sqlite() {
+    let (store, _dir) = testing::sqlite().await;
+    random_histories(store, 64).await;
+}
+
+#[tokio::test]
+async fn random_histories_match_the_model_and_keep_the_invariants_postgres() {
+    if let Some(store) = testing::postgres().await {
+        random_histories(store, 64).await;
+    }
+}
