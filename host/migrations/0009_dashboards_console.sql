@@ -14,3 +14,11 @@ CREATE TABLE plugin_usage (
 -- Who changed an installation: `platform` (the admin token), `setup`, or a staff member
 -- as `NAME (staff:ACCOUNT)`. Rows from before the console have none.
 ALTER TABLE installation_history ADD COLUMN actor TEXT;
+
+-- Work only one replica may do at a time (e.g. `device-ingest:PREFIX`): the holder renews
+-- its lease; when it stops renewing, another replica takes over after `expires_at`.
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);

@@ -119,6 +119,10 @@ impl Platform {
             }
         }
         tokio::spawn(crate::capabilities::events::dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
+        // With replicas (sync on), one of them at a time evaluates telemetry.
+        let shared = cluster.sync_seconds > 0 && platform.devices.config.broker != "off";
+        let every = shared.then(|| std::time::Duration::from_secs(cluster.sync_seconds));
+        platform.devices.share_ingest(every).await?;
         platform.devices.start()?;
         tokio::spawn(crate::capabilities::tickets::run_escalation(platform.tickets.clone(), platform.devices.stopped()));
         let (usage, store, stop) = (platform.usage.clone(), platform.store.clone(), platform.devices.stopped());

@@ -3,7 +3,7 @@
 //! alarm rules — is served by the other within seconds, and a session signed in on one
 //! works on the other, also after a key rotation. SQLite and PostgreSQL.
 use anyhow::Result;
-use linli_tests::lab::wait_until;
+use linli_tests::lab::{wait_until, Lab};
 use linli_tests::*;
 use serde_json::json;
 
@@ -69,3 +69,43 @@ async fn changes_on_one_replica_reach_the_other(backend: Backend) -> Result<()> 
     Ok(())
 }
 on_both_backends!(changes_on_one_replica_reach_the_other);
+
+/// Two replicas on one broker: one at a time evaluates device readings (the holder of the
+/// ingest lease), so an alarm is raised once; when it stops, the other takes over with the
+/// open alarm and clears it.
+async fn one_replica_evaluates_device_readings(backend: Backend) -> Result<()> {
+    let Some(lab) = Lab::start(backend, |c| c.public_url = Some("http://linli.test".into())).await? else { return Ok(()) };
+    let b = lab.host.replica().await?;
+    lab.register("smoke-1", "smoke-detector", "grid:xingfu-g1").await?;
+    let rule = json!({ "id": "smoke", "name": "烟雾报警", "tenant_id": DEMO_COUNTY, "device_type": "smoke-detector", "metric": "smoke",
+                       "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical" });
+    lab.rule(rule).await?;
+    wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
+    let alarms = |status: &'static str| {
+        let b = &b;
+        async move { Ok::<_, anyhow::Error>(b.admin("GET", &format!("/alarms?status={status}"), None).await?.json()["alarms"].as_array().cloned().unwrap_or_default()) }
+    };
+    lab.send("smoke-1", json!({ "smoke": 1 })).await?;
+    wait_until("the alarm is raised", || async { Ok(alarms("active").await?.len() == 1) }).await?;
+    lab.send("smoke-1", json!({ "smoke": 1 })).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(alarms("active").await?.len(), 1, "one alarm, not one per replica");
+
+    // The replica that evaluates stops; the other takes over and knows the open alarm.
+    let Lab { host: a, prefix, device, .. } = lab;
+    a.stop().await;
+    let send = |payload: serde_json::Value| {
+        let (device, topic) = (device.clone(), format!("{prefix}/devices/smoke-1/telemetry"));
+        async move { device.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_string().into_bytes()).await }
+    };
+    wait_until("replica B clears the alarm A raised", || async {
+        send(json!({ "smoke": 0 })).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok(alarms("cleared").await?.len() == 1)
+    })
+    .await?;
+    assert_eq!(alarms("active").await?.len(), 0);
+    b.stop().await;
+    Ok(())
+}
+on_both_backends!(one_replica_evaluates_device_readings);

@@ -108,6 +108,8 @@ struct Shard {
     applicable: HashMap<String, (u64, Vec<Arc<RuleSpec>>)>,
     /// Repeats counted per open alarm but not yet written.
     repeats: HashMap<String, i64>,
+    /// The `Devices::generation` the trackers belong to.
+    generation: u64,
 }
 
 /// How long a worker trusts its copy of a device's registration.
@@ -116,7 +118,7 @@ const DEVICE_TTL: Duration = Duration::from_secs(30);
 const REPEAT_FLUSH: i64 = 50;
 
 pub async fn run_shard(devices: Arc<Devices>, mut readings: mpsc::Receiver<Reading>) {
-    let mut shard = Shard { devices: HashMap::new(), unknown: HashMap::new(), trackers: HashMap::new(), applicable: HashMap::new(), repeats: HashMap::new() };
+    let mut shard = Shard { devices: HashMap::new(), unknown: HashMap::new(), trackers: HashMap::new(), applicable: HashMap::new(), repeats: HashMap::new(), generation: 0 };
     while let Some(reading) = readings.recv().await {
         if let Err(e) = handle(&devices, &mut shard, reading).await {
             tracing::warn!("a device reading could not be processed: {e}");
@@ -148,6 +150,12 @@ async fn device(devices: &Devices, shard: &mut Shard, id: &str) -> Result<Option
 }
 
 async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Result<(), sqlx::Error> {
+    let generation = devices.generation.load(std::sync::atomic::Ordering::SeqCst);
+    if shard.generation != generation {
+        // This replica took over ingest: the trackers restart from the database.
+        shard.trackers.clear();
+        shard.generation = generation;
+    }
     let Some(device) = device(devices, shard, &reading.device_id).await? else {
         devices.metrics.device_messages.with_label_values(&["unknown-device"]).inc();
         return Ok(());

@@ -111,9 +111,32 @@ pub struct Devices {
     mqtt: Mutex<Option<rumqttc::AsyncClient>>,
     /// Whether the MQTT client is connected and subscribed.
     pub connected: AtomicBool,
+    /// Whether this replica evaluates telemetry: one replica at a time does, the holder of
+    /// the `device-ingest` lease (all of them send commands and hear acknowledgements).
+    pub ingesting: AtomicBool,
+    /// Bumped when this replica takes over ingest, so the shards drop their trackers and
+    /// start from the alarms the previous holder left in the database.
+    pub(crate) generation: AtomicU64,
+    /// Who holds leases for this process.
+    replica_id: String,
     commands: Mutex<HashMap<String, oneshot::Sender<String>>>,
     /// Set once when the host stops: every task of this service ends.
     stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// How long a replica's hold on device ingest lasts without renewal.
+const LEASE_TTL_MS: i64 = 10_000;
+
+/// Trackers as the database leaves them: open alarms and the last clear per rule and device.
+async fn restore_trackers(store: &Store) -> Result<HashMap<(String, String), Tracker>, sqlx::Error> {
+    let mut restored: HashMap<(String, String), Tracker> = HashMap::new();
+    for (rule, device, cleared_at) in alarms::last_cleared(store).await? {
+        restored.entry((rule, device)).or_default().last_cleared = Some(cleared_at);
+    }
+    for (rule, device, alarm) in alarms::open(store).await? {
+        restored.entry((rule, device)).or_default().open_alarm = Some(alarm);
+    }
+    Ok(restored)
 }
 
 impl Devices {
@@ -122,13 +145,7 @@ impl Devices {
         let shard_count = config.shards.max(1);
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| mpsc::channel(4096)).unzip();
         let (telemetry, telemetry_rx) = mpsc::channel(16_384);
-        let mut restored: HashMap<(String, String), Tracker> = HashMap::new();
-        for (rule, device, cleared_at) in alarms::last_cleared(&store).await? {
-            restored.entry((rule, device)).or_default().last_cleared = Some(cleared_at);
-        }
-        for (rule, device, alarm) in alarms::open(&store).await? {
-            restored.entry((rule, device)).or_default().open_alarm = Some(alarm);
-        }
+        let restored = restore_trackers(&store).await?;
         let devices = Arc::new(Self {
             store,
             outbox,
@@ -146,11 +163,75 @@ impl Devices {
             last_seen: Mutex::default(),
             mqtt: Mutex::default(),
             connected: AtomicBool::new(false),
+            ingesting: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            replica_id: uuid::Uuid::new_v4().simple().to_string(),
             commands: Mutex::default(),
             stop: tokio::sync::watch::Sender::new(false),
         });
         devices.reload_rules().await?;
         Ok(devices)
+    }
+
+    fn lease_name(&self) -> String {
+        format!("device-ingest:{}", self.config.topic_prefix)
+    }
+
+    /// Take or keep the ingest lease every `every` while the service runs (several
+    /// replicas); with `every` = None this replica ingests alone.
+    pub async fn share_ingest(self: &Arc<Self>, every: Option<Duration>) -> Result<(), sqlx::Error> {
+        let Some(every) = every else {
+            self.ingesting.store(true, Ordering::SeqCst);
+            return Ok(());
+        };
+        let held = crate::cluster::hold_lease(&self.store, &self.lease_name(), &self.replica_id, LEASE_TTL_MS).await?;
+        self.ingesting.store(held, Ordering::SeqCst);
+        let weak = Arc::downgrade(self);
+        tokio::spawn(until_stopped(self.stopped(), async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(devices) = weak.upgrade() else { return };
+                match crate::cluster::hold_lease(&devices.store, &devices.lease_name(), &devices.replica_id, LEASE_TTL_MS).await {
+                    Ok(held) => devices.set_ingesting(held).await,
+                    Err(e) => tracing::warn!("device-ingest lease not renewed (trying again): {e}"),
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    async fn set_ingesting(&self, on: bool) {
+        if self.ingesting.load(Ordering::SeqCst) == on {
+            return;
+        }
+        let client = self.mqtt.lock().ok().and_then(|c| c.clone());
+        let topic = format!("{}/devices/+/telemetry", self.config.topic_prefix);
+        if on {
+            // Start from what the previous holder left: open alarms, last clears.
+            match restore_trackers(&self.store).await {
+                Ok(restored) => {
+                    if let Ok(mut slot) = self.restored.lock() {
+                        *slot = restored;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot take over device ingest yet: {e}");
+                    return;
+                }
+            }
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.ingesting.store(true, Ordering::SeqCst);
+            if let Some(client) = client {
+                let _ = client.subscribe(topic, mqtt::qos(self)).await;
+            }
+            tracing::info!("this replica now evaluates device telemetry");
+        } else {
+            self.ingesting.store(false, Ordering::SeqCst);
+            if let Some(client) = client {
+                let _ = client.unsubscribe(topic).await;
+            }
+            tracing::info!("another replica evaluates device telemetry now");
+        }
     }
 
     /// Start the workers, the batch writers and the MQTT connection.
@@ -200,6 +281,11 @@ impl Devices {
     /// with persistent sessions, which the host does not use).
     pub async fn stop(&self) {
         self.stop.send_replace(true);
+        if self.ingesting.swap(false, Ordering::SeqCst) {
+            if let Err(e) = crate::cluster::release_lease(&self.store, &self.lease_name(), &self.replica_id).await {
+                tracing::warn!("device-ingest lease not released (it expires on its own): {e}");
+            }
+        }
         let client = self.mqtt.lock().ok().and_then(|mut c| c.take());
         if let Some(client) = client {
             let _ = client.disconnect().await;

@@ -101,8 +101,16 @@ pub fn connect(devices: &Arc<Devices>, host: &str, port: u16) -> AsyncClient {
     client
 }
 
+/// The telemetry subscription's quality of service (`[devices] qos`).
+pub(crate) fn qos(devices: &Devices) -> QoS {
+    if devices.config.qos == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    }
+}
+
 async fn run(devices: std::sync::Weak<Devices>, client: AsyncClient, mut eventloop: EventLoop) {
-    let qos = |devices: &Devices| if devices.config.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
     loop {
         let polled = eventloop.poll().await;
         let Some(devices) = devices.upgrade() else { return };
@@ -110,9 +118,14 @@ async fn run(devices: std::sync::Weak<Devices>, client: AsyncClient, mut eventlo
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 let qos = qos(&devices);
                 let prefix = &devices.config.topic_prefix;
-                let subscribed = client
-                    .try_subscribe(format!("{prefix}/devices/+/telemetry"), qos)
-                    .and_then(|_| client.try_subscribe(format!("{prefix}/devices/+/ack"), QoS::AtLeastOnce));
+                // Telemetry only on the replica that holds device ingest; acknowledgements
+                // of the commands each replica sends, on all.
+                let telemetry = if devices.ingesting.load(std::sync::atomic::Ordering::SeqCst) {
+                    client.try_subscribe(format!("{prefix}/devices/+/telemetry"), qos)
+                } else {
+                    Ok(())
+                };
+                let subscribed = telemetry.and_then(|_| client.try_subscribe(format!("{prefix}/devices/+/ack"), QoS::AtLeastOnce));
                 if let Err(e) = subscribed {
                     tracing::error!("cannot subscribe to device topics: {e}");
                 }
