@@ -65,7 +65,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("LINLI_").split("__")).merge(Env::raw().only(&["DATABASE_URL"]));
+        // LINLI_TEST_* belong to the test and fuzz scripts (a database URL for the tests, fuzzing
+        // time); hosts they start inherit them and must not take them for settings.
+        let settings = Env::prefixed("LINLI_").filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")).split("__");
+        figment = figment.merge(settings).merge(Env::raw().only(&["DATABASE_URL"]));
         figment.extract().map_err(|e| ConfigError(e.to_string()))
     }
 
@@ -93,11 +96,16 @@ mod tests {
             assert_eq!(config.runtime.default_deadline_ms, 500);
             assert_eq!(config.runtime.default_memory_mib, 16);
             assert_eq!(config.database_url(), "postgres://db/linli");
+            jail.set_env("LINLI_TEST_POSTGRES_URL", "postgres://elsewhere/test");
+            jail.set_env("LINLI_TEST_FUZZ_SECONDS", "5");
+            assert!(Config::load(Some(Path::new("linli.toml"))).is_ok(), "the test scripts' variables are not settings");
             jail.set_env("LINLI_LISTEN", "127.0.0.1:1");
             assert_eq!(Config::load(Some(Path::new("linli.toml"))).map_err(|e| e.to_string())?.listen, "127.0.0.1:1");
             jail.create_file("bad.toml", "lisen = 1\n")?;
             assert!(Config::load(Some(Path::new("bad.toml"))).is_err(), "unknown keys are errors");
             assert!(Config::load(Some(Path::new("missing.toml"))).unwrap_err().to_string().contains("does not exist"));
+            jail.set_env("LINLI_LISTNE", "127.0.0.1:1");
+            assert!(Config::load(Some(Path::new("linli.toml"))).is_err(), "a misspelt setting is an error");
             Ok(())
         });
     }

@@ -198,7 +198,7 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, Query
 
 /// One resident. Community and grid workers of the resident's area see the ID number and
 /// phone in full, and that read is written to the audit log.
-#[utoipa::path(get, path = "/api/base/residents/{id}", tag = "base",
+#[utoipa::path(get, path = "/api/base/residents/{id}", tag = "base", params(("id" = String, Path, description = "resident id")),
     responses((status = 200, body = ResidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn get_resident(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Result<Json<ResidentView>, ApiError> {
     let store = &state.platform.store;
@@ -272,7 +272,7 @@ fn import_error(e: crate::capabilities::base::import::ImportError) -> ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/api/base/imports/{id}", tag = "base", responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody)), security(("session" = [])))]
+#[utoipa::path(get, path = "/api/base/imports/{id}", tag = "base", params(("id" = String, Path, description = "import id")), responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn import_report(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Result<Json<ImportReport>, ApiError> {
     let report = state.imports.report(&state.platform.store, &id).await.map_err(import_error)?;
     let report = report.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no import `{id}`")))?;
@@ -313,7 +313,7 @@ fn resident(claims: &Claims) -> Result<&str, ApiError> {
 
 /// The fields the plugin serving the resident's community may ask for (granted by the
 /// county), and which of them the resident has consented to.
-#[utoipa::path(get, path = "/api/consents/{plugin}", tag = "consent", responses((status = 200, body = ConsentRequest), (status = 404, body = ErrorBody)), security(("session" = [])))]
+#[utoipa::path(get, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = ConsentRequest), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn consent_request(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>) -> Result<Json<ConsentRequest>, ApiError> {
     let community = resident(&claims)?;
     let loaded = state
@@ -350,7 +350,7 @@ pub struct GiveConsent {
 
 /// Consent to give the plugin these fields. Only fields the county granted it can be
 /// consented to.
-#[utoipa::path(post, path = "/api/consents/{plugin}", tag = "consent", request_body = GiveConsent,
+#[utoipa::path(post, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), request_body = GiveConsent,
     responses((status = 204, description = "recorded"), (status = 422, body = ErrorBody)), security(("session" = [])))]
 async fn give_consent(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
     let req: GiveConsent = super::parse_json(&body)?;
@@ -369,7 +369,7 @@ pub struct Revoked {
 
 /// Withdraw every consent given to the plugin (or to a vendor's web app, `oidc:<client
 /// id>`); its next request for a field needs a new one. A web app's sign-ins end too.
-#[utoipa::path(delete, path = "/api/consents/{plugin}", tag = "consent", responses((status = 200, body = Revoked)), security(("session" = [])))]
+#[utoipa::path(delete, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = Revoked)), security(("session" = [])))]
 async fn revoke_consent(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>) -> Result<Json<Revoked>, ApiError> {
     let revoked = consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(db)?;
     if let Some(client_id) = plugin.strip_prefix("oidc:") {

@@ -99,7 +99,7 @@ pub struct DeviceDetail {
     latest_at: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices", responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices", params(("id" = String, Path, description = "device id")), responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)))]
 async fn device(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
     let device = state.platform.devices.device(&id).await?;
     console.require_sees(&device.location.tenant)?;
@@ -139,7 +139,7 @@ pub struct CommandRequest {
 }
 
 /// Send a command over MQTT and wait for the device's acknowledgement.
-#[utoipa::path(post, path = "/admin/devices/{id}/commands", tag = "devices", request_body = CommandRequest,
+#[utoipa::path(post, path = "/admin/devices/{id}/commands", tag = "devices", params(("id" = String, Path, description = "device id")), request_body = CommandRequest,
     responses((status = 200, description = "the device's acknowledgement (JSON)"), (status = 504, body = ErrorBody, description = "no acknowledgement in time")))]
 async fn send_command(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     console.require_platform()?;
@@ -169,7 +169,7 @@ async fn put_rule(State(state): State<AppState>, console: Console, body: Bytes) 
     Ok(Json(rule))
 }
 
-#[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", params(("id" = String, Path, description = "rule id")), responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_rule(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     console.require_platform()?;
     state.platform.devices.delete_rule(&id).await?;
@@ -205,7 +205,7 @@ async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): 
     Ok(Json(AlarmList { alarms }))
 }
 
-#[utoipa::path(get, path = "/admin/alarms/{id}", tag = "devices", responses((status = 200, body = Alarm), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/admin/alarms/{id}", tag = "devices", params(("id" = String, Path, description = "alarm id")), responses((status = 200, body = Alarm), (status = 404, body = ErrorBody)))]
 async fn alarm(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Alarm>, ApiError> {
     let alarm = state.platform.devices.alarm(&id).await?;
     console.require_sees(&alarm.tenant_id)?;
@@ -220,7 +220,7 @@ pub struct AcknowledgeRequest {
     by: Option<String>,
 }
 
-#[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", request_body = AcknowledgeRequest,
+#[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", params(("id" = String, Path, description = "alarm id")), request_body = AcknowledgeRequest,
     responses((status = 200, body = Alarm), (status = 409, body = ErrorBody, description = "already cleared")))]
 async fn acknowledge(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
     let request: AcknowledgeRequest = if body.is_empty() { AcknowledgeRequest::default() } else { parse_json(&body)? };
@@ -256,7 +256,7 @@ async fn deliveries(State(state): State<AppState>, console: Console, Query(q): Q
 }
 
 /// Queue a dead-lettered event again (after the plugin was fixed).
-#[utoipa::path(post, path = "/admin/events/deliveries/{installation}/{seq}/retry", tag = "devices", responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/admin/events/deliveries/{installation}/{seq}/retry", tag = "devices", params(("installation" = String, Path, description = "PLUGIN@TENANT"), ("seq" = i64, Path, description = "the event's sequence number")), responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn retry_delivery(State(state): State<AppState>, console: Console, Path((installation, seq)): Path<(String, i64)>) -> Result<StatusCode, ApiError> {
     console.require_platform()?;
     if state.platform.outbox.retry_dead(&installation, seq).await.map_err(crate::platform::PlatformError::from)? {
@@ -268,7 +268,7 @@ async fn retry_delivery(State(state): State<AppState>, console: Console, Path((i
 
 /// HTTP ingest for devices that cannot speak MQTT: the same JSON object as on
 /// `linli/devices/{id}/telemetry`, authenticated with the device's secret.
-#[utoipa::path(post, path = "/api/devices/{id}/telemetry", tag = "devices",
+#[utoipa::path(post, path = "/api/devices/{id}/telemetry", tag = "devices", params(("id" = String, Path, description = "device id")),
     request_body(content = String, description = "a JSON object, e.g. {\"ts\": 1764000000000, \"flow\": 0.0}"),
     responses((status = 202, description = "accepted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {

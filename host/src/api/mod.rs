@@ -195,3 +195,30 @@ impl From<PlatformError> for ApiError {
         ApiError::new(status, code, e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Clients generated from /openapi.json (and the API fuzzer) need every `{name}` in a
+    /// path declared as a path parameter of each of its operations.
+    #[test]
+    fn every_path_parameter_is_declared() {
+        let doc = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let paths = doc["paths"].as_object().expect("paths");
+        assert!(paths.len() > 40, "{} paths", paths.len());
+        let mut missing = Vec::new();
+        for (path, operations) in paths {
+            let names: Vec<&str> = path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+            for (method, operation) in operations.as_object().into_iter().flatten() {
+                let declared: Vec<&str> = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                missing.extend(names.iter().filter(|n| !declared.contains(n)).map(|n| format!("{method} {path}: {n}")));
+            }
+        }
+        assert!(missing.is_empty(), "undeclared path parameters: {missing:#?}");
+    }
+}

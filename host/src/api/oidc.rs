@@ -399,7 +399,7 @@ async fn list_clients(State(state): State<AppState>) -> Result<Json<ClientList>,
 }
 
 /// Disable a client: no new sign-ins, and its tokens stop working.
-#[utoipa::path(delete, path = "/admin/oidc/clients/{id}", tag = "oidc", responses((status = 200, body = Client), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/admin/oidc/clients/{id}", tag = "oidc", params(("id" = String, Path, description = "client id")), responses((status = 200, body = Client), (status = 404, body = ErrorBody)))]
 async fn disable_client(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Client>, ApiError> {
     Ok(Json(state.oidc.disable(&id).await?))
 }

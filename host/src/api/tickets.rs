@@ -243,7 +243,7 @@ pub struct TicketDetail {
     level_name: String,
 }
 
-#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "ticket id")), responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TicketDetail>, ApiError> {
     let ticket = state.platform.tickets.get(&id).await?;
     if !caller.may_see(&state, &ticket) {
@@ -274,7 +274,7 @@ pub struct ActRequest {
 }
 
 /// `dispatch`, `accept`, `comment`, `resolve`, `close` or `supervise`.
-#[utoipa::path(post, path = "/api/tickets/{id}/{action}", tag = "tickets", request_body = ActRequest,
+#[utoipa::path(post, path = "/api/tickets/{id}/{action}", tag = "tickets", params(("id" = String, Path, description = "ticket id"), ("action" = String, Path, description = "dispatch, accept, comment, resolve, close or supervise")), request_body = ActRequest,
     responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "not allowed from the ticket's status")),
     security(("session" = [])))]
 async fn act(State(state): State<AppState>, caller: Caller, Path((id, action)): Path<(String, String)>, body: Bytes) -> Result<Json<Ticket>, ApiError> {
@@ -317,7 +317,7 @@ async fn inbox(State(state): State<AppState>, Session(claims): Session) -> Resul
     Ok(Json(Inbox { items, unread }))
 }
 
-#[utoipa::path(post, path = "/api/inbox/{id}/read", tag = "tickets", responses((status = 204), (status = 404, body = ErrorBody)), security(("session" = [])))]
+#[utoipa::path(post, path = "/api/inbox/{id}/read", tag = "tickets", params(("id" = String, Path, description = "message id")), responses((status = 204), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn mark_read(State(state): State<AppState>, Session(claims): Session, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     state.platform.notifier.mark_read(&claims.sub, &id).await?;
     Ok(StatusCode::NO_CONTENT)

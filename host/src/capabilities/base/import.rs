@@ -5,6 +5,7 @@ use super::records::{encode_tags, house_label, parse_id_number};
 use crate::auth::accounts::is_valid_phone;
 use crate::store::{now_millis, Store};
 use crate::tenancy::TenantTree;
+pub use linli_formats::csv_table::{parse_table, ImportKind, Problem, Table, MAX_PROBLEMS};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -12,64 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
-/// Problems listed in one report; a file with more is almost certainly the wrong file.
-const MAX_PROBLEMS: usize = 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportKind {
-    Residents,
-    Places,
-    Organisations,
-}
-
-impl ImportKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "residents" => Some(Self::Residents),
-            "places" => Some(Self::Places),
-            "organisations" | "organizations" => Some(Self::Organisations),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Residents => "residents",
-            Self::Places => "places",
-            Self::Organisations => "organisations",
-        }
-    }
-
-    /// (canonical name, Chinese header, required)
-    fn columns(self) -> &'static [(&'static str, &'static str, bool)] {
-        match self {
-            Self::Residents => &[
-                ("real_name", "姓名", true),
-                ("id_number", "身份证号", true),
-                ("phone", "手机号", true),
-                ("grid", "网格", true),
-                ("building", "楼栋", false),
-                ("unit", "单元", false),
-                ("room", "房号", false),
-                ("household", "户", false),
-                ("tags", "标签", false),
-            ],
-            Self::Places => &[("name", "名称", true), ("kind", "类型", true), ("grid", "网格", true), ("address", "地址", false)],
-            Self::Organisations => &[("name", "名称", true), ("kind", "类型", true), ("grid", "网格", true), ("contact", "联系方式", false)],
-        }
-    }
-}
-
-/// One thing wrong with the file. Rows count as a spreadsheet shows them: the header is
-/// row 1, the first record row 2.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Problem {
-    pub row: usize,
-    pub column: String,
-    pub problem: String,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportState {
@@ -152,74 +95,6 @@ pub enum ImportError {
     Invalid(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-}
-
-/// A parsed file: header → column index, and the record rows.
-struct Table {
-    columns: HashMap<&'static str, usize>,
-    rows: Vec<csv::StringRecord>,
-}
-
-impl Table {
-    fn get<'a>(&self, row: &'a csv::StringRecord, column: &str) -> &'a str {
-        self.columns.get(column).and_then(|i| row.get(*i)).map(str::trim).unwrap_or("")
-    }
-}
-
-fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) -> Option<Table> {
-    let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
-        Ok(text) => text,
-        Err(e) => {
-            problems.push(Problem { row: 0, column: String::new(), problem: format!("the file is not UTF-8 text (byte {}); save it as \"CSV UTF-8\"", e.valid_up_to()) });
-            return None;
-        }
-    };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let header = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            problems.push(Problem { row: 1, column: String::new(), problem: format!("cannot read the header: {e}") });
-            return None;
-        }
-    };
-    let mut columns = HashMap::new();
-    for (index, name) in header.iter().enumerate() {
-        let name = name.trim();
-        match kind.columns().iter().find(|(en, zh, _)| *en == name || *zh == name) {
-            Some((en, _, _)) if columns.contains_key(en) => problems.push(Problem { row: 1, column: name.into(), problem: "this column appears twice".into() }),
-            Some((en, _, _)) => {
-                columns.insert(*en, index);
-            }
-            None => problems.push(Problem {
-                row: 1,
-                column: name.into(),
-                problem: format!(
-                    "unknown column; the columns of a {} file are {}",
-                    kind.as_str(),
-                    kind.columns().iter().map(|(en, zh, _)| format!("{zh}/{en}")).collect::<Vec<_>>().join(", ")
-                ),
-            }),
-        }
-    }
-    for (en, zh, required) in kind.columns() {
-        if *required && !columns.contains_key(en) {
-            problems.push(Problem { row: 1, column: format!("{zh}/{en}"), problem: "this required column is missing".into() });
-        }
-    }
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        if problems.len() >= MAX_PROBLEMS {
-            problems.push(Problem { row: i + 2, column: String::new(), problem: format!("more than {MAX_PROBLEMS} problems; stopped reading here (is this the right file?)") });
-            break;
-        }
-        match record {
-            Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
-            Ok(r) if r.len() != header.len() => problems.push(Problem { row: i + 2, column: String::new(), problem: format!("has {} fields, the header has {}", r.len(), header.len()) }),
-            Ok(r) => rows.push(r),
-            Err(e) => problems.push(Problem { row: i + 2, column: String::new(), problem: format!("cannot read this row: {e}") }),
-        }
-    }
-    Some(Table { columns, rows })
 }
 
 /// A resident row after checking.

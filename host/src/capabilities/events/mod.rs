@@ -9,6 +9,7 @@
 pub mod dispatch;
 
 use crate::packages::Manifest;
+pub use linli_formats::sections::{EventSettings, Schedule};
 use crate::store::{now_millis, Store};
 use crate::tenancy::SharedTree;
 use serde::{Deserialize, Serialize};
@@ -29,26 +30,6 @@ pub fn required_capability(kind: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventSettings {
-    /// Event kinds delivered to `on-event`.
-    #[serde(default)]
-    pub subscribe: Vec<String>,
-    /// Periodic `schedule` events, e.g. a daily check.
-    #[serde(default)]
-    pub schedules: Vec<Schedule>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Schedule {
-    /// The event's subject: `[a-z0-9-]`, unique in the manifest.
-    pub name: String,
-    /// Seconds between ticks (at least 1).
-    pub every_seconds: u64,
 }
 
 pub fn validate_manifest(manifest: &Manifest) -> Result<(), String> {

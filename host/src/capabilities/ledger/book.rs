@@ -4,33 +4,9 @@
 //! here and nowhere else. Floors and caps are checked by the same UPDATE that moves the
 //! money, so concurrent transfers cannot overdraw an account between a check and a write.
 use crate::store::{now_millis, Store};
-use serde::{Deserialize, Serialize};
+pub use linli_formats::sections::{CurrencySettings, LedgerSettings};
 use sqlx::Row;
 use std::collections::BTreeMap;
-
-/// `[ledger.currencies.CODE]` in a manifest.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CurrencySettings {
-    pub name: String,
-    /// Digits after the decimal point (0–6): amounts are integers of the smallest unit.
-    #[serde(default)]
-    pub decimals: u8,
-    /// The lowest balance a new account may reach (0: no credit).
-    #[serde(default)]
-    pub floor: i64,
-    /// The highest balance a new account may reach, if any.
-    #[serde(default)]
-    pub cap: Option<i64>,
-}
-
-/// `[ledger]` in a manifest.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerSettings {
-    #[serde(default)]
-    pub currencies: BTreeMap<String, CurrencySettings>,
-}
 
 /// Amounts above this could overflow a balance; no real ledger of ours comes near it.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;

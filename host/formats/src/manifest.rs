@@ -35,13 +35,13 @@ pub struct Manifest {
     pub data: DataSettings,
     /// Currencies of the plugin's ledger (`[ledger.currencies.CODE]`).
     #[serde(default)]
-    pub ledger: crate::capabilities::ledger::LedgerSettings,
+    pub ledger: crate::sections::LedgerSettings,
     /// Platform events delivered to `on-event` (`[events]`).
     #[serde(default)]
-    pub events: crate::capabilities::events::EventSettings,
+    pub events: crate::sections::EventSettings,
     /// Figures the plugin gives the dashboards (`[dashboard]`).
     #[serde(default)]
-    pub dashboard: crate::dashboard::DashboardSettings,
+    pub dashboard: crate::sections::DashboardSettings,
     /// sha256 (hex) of every file in the package except the manifest and signature.
     /// Filled in by `linli plugin pack`.
     #[serde(default)]

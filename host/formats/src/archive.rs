@@ -1,8 +1,8 @@
 //! The package file: a gzip'd tar of `linli.toml`, optionally `linli.sig`, the component
 //! and static UI assets. Written deterministically (sorted, zero mtimes) so the same inputs
 //! give the same bytes.
-use super::manifest::{is_safe_path, Manifest, ManifestError, MANIFEST_FILE, SIGNATURE_FILE};
-use super::signing::{KeyError, SignatureFile};
+use crate::manifest::{is_safe_path, Manifest, ManifestError, MANIFEST_FILE, SIGNATURE_FILE};
+use crate::signing::{KeyError, SignatureFile};
 use flate2::{read::GzDecoder, write::GzEncoder, Compression};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -165,7 +165,7 @@ impl Package {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packages::signing;
+    use crate::signing;
 
     fn sample() -> Package {
         let manifest = Manifest::parse("id = \"hello\"\nname = \"Hello\"\nversion = \"1.0.0\"\nvendor = \"v\"\n").unwrap();
