@@ -2,7 +2,9 @@
 //! the real `linli` CLI from plugins built for wasm32-wasip2.
 //!
 //! The test command (scripts/test) builds the `linli` binary and the plugins first.
+pub mod demo;
 pub mod lab;
+pub mod serve;
 
 use anyhow::{bail, Context, Result};
 use linli_host::config::Config;

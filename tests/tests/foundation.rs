@@ -111,33 +111,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     let host = TestHost::start(Backend::Sqlite).await?.expect("SQLite is always available");
     let server = host.server.as_ref().expect("running");
-    let setup = workspace_root().join("demo/setup.toml");
-    let vendor = Vendor::new("linli")?;
-    // The demo signs hello with its own key; here the test's vendor stands in for it.
+    // The demo signs the plugins with its own key; here the test's vendor stands in for it.
     let work = tempfile::tempdir()?;
-    let mut text = std::fs::read_to_string(&setup)?;
-    let package = work.path().join("hello.lpkg");
-    std::fs::write(&package, vendor.package("hello", |_| {})?)?;
-    std::fs::write(work.path().join("linli.pub"), vendor.public_key())?;
-    std::fs::copy(workspace_root().join("demo/tenants.toml"), work.path().join("tenants.toml"))?;
-    std::fs::write(work.path().join("legal-aid.lpkg"), vendor.package("legal-aid", |_| {})?)?;
-    std::fs::write(work.path().join("time-bank.lpkg"), vendor.package("time-bank", |_| {})?)?;
-    std::fs::write(work.path().join("elderly-care.lpkg"), vendor.package("elderly-care", |_| {})?)?;
-    std::fs::write(work.path().join("parking.lpkg"), vendor.package("parking", |_| {})?)?;
-    std::fs::create_dir_all(work.path().join("base"))?;
-    for csv in ["demo-accounts.csv", "demo-volunteers.csv"] {
-        std::fs::copy(workspace_root().join("demo/base").join(csv), work.path().join("base").join(csv))?;
-    }
-    text = text
-        .replace("../.linli-demo/keys/linli.pub", "linli.pub")
-        .replace("../plugins/hello/dist/hello-0.1.0.lpkg", "hello.lpkg")
-        .replace("../plugins/legal-aid/dist/legal-aid-0.1.0.lpkg", "legal-aid.lpkg")
-        .replace("../plugins/time-bank/dist/time-bank-0.1.0.lpkg", "time-bank.lpkg")
-        .replace("../plugins/elderly-care/dist/elderly-care-0.1.0.lpkg", "elderly-care.lpkg")
-        .replace("../plugins/parking/dist/parking-0.1.0.lpkg", "parking.lpkg");
-    std::fs::write(work.path().join("setup.toml"), text)?;
+    let setup = linli_tests::demo::demo_setup(&Vendor::new("linli")?, work.path())?;
     for _ in 0..2 {
-        let setup = linli_host::setup::Setup::load(&work.path().join("setup.toml"))?;
+        let setup = linli_host::setup::Setup::load(&setup)?;
         setup.apply(&server.platform, &server.auth).await?;
     }
     assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(7));

@@ -8,101 +8,24 @@
 use anyhow::{bail, Context, Result};
 use linli_host::capabilities::ledger::book::check_invariants;
 use linli_host::store::Store;
+use linli_tests::serve::Serve;
 use linli_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const TOKEN: &str = "ledger-test-admin-token";
 const CLIENTS: usize = 64;
 const MEMBERS: usize = 8;
 
-/// `linli serve` as a child process on a fixed address, so it can be killed and come
-/// back where the clients expect it.
-struct Serve {
-    child: Option<Child>,
-    addr: String,
-    data_dir: std::path::PathBuf,
-    database_url: String,
-    http: reqwest::Client,
-}
-
-impl Serve {
-    async fn start(data_dir: std::path::PathBuf, database_url: String) -> Result<Self> {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        let mut serve = Self { child: None, addr, data_dir, database_url, http };
-        serve.spawn().await?;
-        Ok(serve)
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn spawn(&mut self) -> Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("serve.log"))?;
-        let child = Command::new(linli_bin())
-            .arg("serve")
-            .env("LINLI_LISTEN", &self.addr)
-            .env("LINLI_DATA_DIR", &self.data_dir)
-            .env("LINLI_DATABASE_URL", &self.database_url)
-            .env("LINLI_ADMIN_TOKEN", TOKEN)
-            // Two of these run at once: no embedded MQTT broker (it would want the same port).
-            .env("LINLI_DEVICES__BROKER", "off")
-            .env("LINLI_TENANTS_FILE", workspace_root().join("demo/tenants.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        self.child = Some(child);
-        for _ in 0..600 {
-            if let Ok(reply) = self.http.get(format!("{}/readyz", self.url())).send().await {
-                if reply.status().is_success() {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("linli serve did not become ready; see {}", self.data_dir.join("serve.log").display())
-    }
-
-    /// SIGKILL: no shutdown, no flushing, mid-transaction.
-    fn kill(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        Ok(())
-    }
-
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut request = self.http.request(method, format!("{}/admin{path}", self.url())).bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = Reply::from(request.send().await?).await?;
-        if !(200..300).contains(&reply.status) {
-            bail!("admin {path}: {} {}", reply.status, reply.text);
-        }
-        Ok(reply.json())
-    }
-
-    async fn teller(&self, tenant: &str, method: reqwest::Method, path: &str, body: Value) -> Result<Reply> {
-        Reply::from(self.http.request(method, format!("{}/t/{tenant}/p/test-teller{path}", self.url())).json(&body).send().await?).await
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.kill();
-    }
+/// The test plugin's teller routes on a `linli serve` process.
+async fn teller(serve: &Serve, tenant: &str, method: reqwest::Method, path: &str, body: Value) -> Result<Reply> {
+    Reply::from(serve.http.request(method, format!("{}/t/{tenant}/p/test-teller{path}", serve.url())).json(&body).send().await?).await
 }
 
 async fn open(serve: &Serve, tenant: &str, currency: &str, owner: &str) -> Result<String> {
-    let account = serve.teller(tenant, reqwest::Method::POST, "/accounts", json!({ "currency": currency, "owner": owner })).await?.expect_status(200)?.json();
+    let account = teller(serve, tenant, reqwest::Method::POST, "/accounts", json!({ "currency": currency, "owner": owner })).await?.expect_status(200)?.json();
     Ok(account["id"].as_str().context("account id")?.to_string())
 }
 
@@ -122,18 +45,16 @@ struct Seen {
 async fn set_up(serve: &Serve) -> Result<Vec<String>> {
     let vendor = Vendor::new("linli-tests")?;
     serve.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
-    let package = vendor.package("teller", |_| {})?;
-    let uploaded = Reply::from(serve.http.post(format!("{}/admin/packages?county={DEMO_COUNTY}", serve.url())).bearer_auth(TOKEN).body(package).send().await?).await?;
-    uploaded.expect_status(201)?;
+    serve.upload(DEMO_COUNTY, vendor.package("teller", |_| {})?).await?;
     for tenant in ["xingfu", "heping"] {
         serve.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-teller", "version": "0.1.0", "tenant_id": tenant, "grants": ["ledger"], "limits": { "max_concurrency": 128 } }))).await?;
     }
     let issuer = open(serve, "xingfu", "hours", "pool:issuer").await?;
-    serve.teller("xingfu", reqwest::Method::PUT, &format!("/accounts/{issuer}/limits"), json!({ "floor": -100_000_000, "cap": null })).await?.expect_status(200)?;
+    teller(serve, "xingfu", reqwest::Method::PUT, &format!("/accounts/{issuer}/limits"), json!({ "floor": -100_000_000, "cap": null })).await?.expect_status(200)?;
     let mut members = Vec::new();
     for n in 0..MEMBERS {
         let member = open(serve, "xingfu", "hours", &format!("user:member{n}")).await?;
-        serve.teller("xingfu", reqwest::Method::POST, "/transfers", json!({ "payer": issuer, "payee": member, "amount": 2_000, "key": format!("seed-{n}") })).await?.expect_status(200)?;
+        teller(serve, "xingfu", reqwest::Method::POST, "/transfers", json!({ "payer": issuer, "payee": member, "amount": 2_000, "key": format!("seed-{n}") })).await?.expect_status(200)?;
         members.push(member);
     }
     Ok(members)
@@ -207,7 +128,7 @@ async fn verify(serve: &Serve, store: &Store, seen: &Seen, members: &[String]) -
     assert_eq!(check_invariants(store).await?, Vec::<String>::new());
     let mut total = 0;
     for member in members {
-        let account = serve.teller("xingfu", reqwest::Method::GET, &format!("/accounts/{member}"), json!({})).await?.expect_status(200)?.json();
+        let account = teller(serve, "xingfu", reqwest::Method::GET, &format!("/accounts/{member}"), json!({})).await?.expect_status(200)?.json();
         total += account["balance"].as_i64().context("balance")?;
     }
     assert_eq!(total, 2_000 * MEMBERS as i64, "the members hold exactly what was paid in");
@@ -234,7 +155,7 @@ async fn ledger_survives_sigkill(backend: Backend) -> Result<()> {
         (json!({ "payer": members[0], "payee": members[1], "amount": 2_001, "key": "bad-6" }), 429, "limit-exceeded"),
         (json!({ "payer": members[0], "payee": members[1], "amount": 10, "key": "seed-0" }), 409, "conflict"),
     ] {
-        let reply = serve.teller("xingfu", reqwest::Method::POST, "/transfers", body.clone()).await?;
+        let reply = teller(&serve, "xingfu", reqwest::Method::POST, "/transfers", body.clone()).await?;
         assert_eq!((reply.status, reply.error_code().as_str()), (status, code), "{body}: {}", reply.text);
         assert!(!reply.error_message().is_empty());
     }

@@ -229,7 +229,7 @@ async fn main() -> Result<()> {
     println!("{summary}");
     if let Some(path) = args.write {
         let section = format!(
-            "## Devices: MQTT ingest and alarm latency — {}\n\n\
+            "## P5 — MQTT ingest and alarm latency — {}\n\n\
              Command: `cargo run --release -p linli-bench --bin devices -- --messages {} --devices {} --rounds {} --alarms {} --write bench/RESULTS.md`\n\
              (Mosquitto on 127.0.0.1:1883, the host on SQLite, publisher, broker and host on the same 2 cores.)\n\n\
              | measure | result | target |\n|---|---|---|\n\
@@ -256,7 +256,7 @@ async fn main() -> Result<()> {
             percentile(&to_ticket, 0.99),
             lines.join("\n"),
         );
-        linli_bench::write_section(&path, "Devices", &section)?;
+        linli_bench::write_section(&path, "P5 ", &section)?;
         println!("wrote {path}");
     }
     lab.host.stop().await;

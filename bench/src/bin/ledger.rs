@@ -188,7 +188,7 @@ async fn main() -> Result<()> {
     }
     if let Some(path) = args.write {
         let mut section = format!(
-            "## Ledger (issue 5) — {date}\n\n\
+            "## P6 — ledger transfers — {date}\n\n\
              Command: `cargo run --release -p linli-bench --bin ledger -- --clients {c} --seconds {s} --rounds {r} --write bench/RESULTS.md`\n\
              Machine: {cores} cores; the clients run in the same process as the book, as the plugins' calls do. \
              Baseline: one transaction updating two balances (no checks, no movements, no idempotency key) against the same database.\n\n\
@@ -206,7 +206,7 @@ async fn main() -> Result<()> {
                 f.ledger, f.baseline, f.ratio, f.transfers
             ));
         }
-        linli_bench::write_section(&path, "Ledger (issue 5)", &section)?;
+        linli_bench::write_section(&path, "P6 ", &section)?;
         println!("wrote {path}");
     }
     Ok(())
