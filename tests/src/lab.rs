@@ -35,8 +35,32 @@ where
     bail!("timed out waiting until {what}")
 }
 
-fn unique() -> String {
+/// A name no other test run uses: topic prefixes on the shared broker.
+pub fn unique() -> String {
     format!("{:x}{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default())
+}
+
+/// The device side on `broker`: an MQTT client that publishes as devices under `prefix`
+/// and receives what is sent to them (commands): topic and payload.
+pub async fn device_client(broker: &str, prefix: &str) -> Result<(AsyncClient, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>)> {
+    let (host_name, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
+    let mut options = MqttOptions::new(format!("{prefix}-devices"), host_name, port.parse()?);
+    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(1 << 20, 1 << 20);
+    let (device, mut eventloop) = AsyncClient::new(options, 1024);
+    device.subscribe(format!("{prefix}/devices/+/commands"), QoS::AtLeastOnce).await?;
+    let (tx, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    Ok((device, received))
 }
 
 impl Lab {
@@ -60,23 +84,7 @@ impl Lab {
         };
         wait_until("the host subscribes to device topics", || async { Ok(host.admin("GET", "/devices/status", None).await?.json()["connected"] == true) }).await?;
 
-        let (host_name, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
-        let mut options = MqttOptions::new(format!("{prefix}-devices"), host_name, port.parse()?);
-        options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(1 << 20, 1 << 20);
-        let (device, mut eventloop) = AsyncClient::new(options, 1024);
-        device.subscribe(format!("{prefix}/devices/+/commands"), QoS::AtLeastOnce).await?;
-        let (tx, received) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-        });
+        let (device, received) = device_client(&broker, &prefix).await?;
         Ok(Some(Lab { host, prefix, device, received }))
     }
 

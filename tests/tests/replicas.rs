@@ -1,9 +1,11 @@
 //! Two `linli serve` replicas on one database (issue 8, scale-out, first part): what an
 //! operator changes through one replica — installs, grants, uninstalls, the tenant tree,
 //! alarm rules — is served by the other within seconds, and a session signed in on one
-//! works on the other, also after a key rotation. SQLite and PostgreSQL.
+//! works on the other, also after a key rotation. SQLite and PostgreSQL. And device ingest:
+//! one replica evaluates readings at a time, also when it is killed with an alarm open.
 use anyhow::Result;
 use linli_tests::lab::{wait_until, Lab};
+use linli_tests::serve::Serve;
 use linli_tests::*;
 use serde_json::json;
 
@@ -109,3 +111,79 @@ async fn one_replica_evaluates_device_readings(backend: Backend) -> Result<()> {
     Ok(())
 }
 on_both_backends!(one_replica_evaluates_device_readings);
+
+/// Two real `linli serve` processes on one PostgreSQL and the test broker; the one that
+/// evaluates device readings is killed (SIGKILL) while an alarm it raised is open. The
+/// other takes the ingest over once the dead one's lease has run out and clears that alarm:
+/// one alarm in all, and the plugin subscribed to alarms recorded one `alarm.raised` and one
+/// `alarm.cleared` — nothing the dead replica had acknowledged is lost, nothing is doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let Some(database_url) = database_url(Backend::Postgres, temp.path()).await? else { return Ok(()) };
+    let Some(broker) = mqtt_url().await? else { return Ok(()) };
+    let prefix = format!("k{}", linli_tests::lab::unique());
+    let replica = |name: &str| -> Result<Serve> {
+        let dir = temp.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Serve::new(&dir, &database_url)?
+            .env("LINLI_DEVICES__BROKER", &broker)
+            .env("LINLI_DEVICES__TOPIC_PREFIX", &prefix)
+            .env("LINLI_EVENTS__POLL_MS", "50")
+            .env("LINLI_PUBLIC_URL", "http://linli.test"))
+    };
+    // A starts alone, so it holds the ingest lease; B joins.
+    let mut a = replica("a")?;
+    a.spawn().await?;
+    let vendor = Vendor::new("linli-tests")?;
+    a.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
+    a.upload(DEMO_COUNTY, vendor.package("listener", |_| {})?).await?;
+    let grants = json!(["data", "devices", "devices:alarms"]);
+    a.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-listener", "version": "0.1.0", "tenant_id": DEMO_COUNTY, "grants": grants }))).await?;
+    a.admin(reqwest::Method::POST, "/devices", Some(json!({ "id": "smoke-k", "device_type": "smoke-detector", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" }))).await?;
+    let rule = json!({ "id": "smoke", "name": "烟雾报警", "tenant_id": DEMO_COUNTY, "device_type": "smoke-detector", "metric": "smoke",
+                       "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical" });
+    a.admin(reqwest::Method::POST, "/alarm-rules", Some(rule)).await?;
+    let mut b = replica("b")?;
+    b.spawn().await?;
+    wait_until("replica B has the rule", || async { Ok(b.admin(reqwest::Method::GET, "/alarm-rules", None).await?["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
+
+    let (device, _commands) = linli_tests::lab::device_client(&broker, &prefix).await?;
+    let send = |smoke: u8| {
+        let (device, topic) = (device.clone(), format!("{prefix}/devices/smoke-k/telemetry"));
+        async move { device.publish(topic, rumqttc::QoS::AtLeastOnce, false, json!({ "smoke": smoke }).to_string().into_bytes()).await }
+    };
+    let alarms = |status: &'static str| {
+        let b = &b;
+        async move { Ok::<_, anyhow::Error>(b.admin(reqwest::Method::GET, &format!("/alarms?status={status}"), None).await?["alarms"].as_array().cloned().unwrap_or_default()) }
+    };
+    let log = || {
+        let b = &b;
+        async move { Ok::<_, anyhow::Error>(b.http.get(format!("{}/t/xingfu/p/test-listener/log", b.url())).send().await?.json::<serde_json::Value>().await?) }
+    };
+    let recorded = |log: &serde_json::Value, kind: &str| log["events"].as_array().map_or(0, |events| events.iter().filter(|e| e["kind"] == kind).count());
+    wait_until("A raises the alarm", || async {
+        send(1).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Ok(alarms("active").await?.len() == 1)
+    })
+    .await?;
+    // The event is delivered and acknowledged before A dies.
+    wait_until("the plugin has the alarm", || async { Ok(recorded(&log().await?, "alarm.raised") == 1) }).await?;
+    a.kill()?;
+
+    // B takes the ingest over once A's lease runs out (10 s) and clears A's alarm.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    while alarms("cleared").await?.is_empty() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "replica B did not take over the device ingest; see {}", b.data_dir.join("serve.log").display());
+        send(0).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(alarms("active").await?.len(), 0);
+    assert_eq!(alarms("cleared").await?.len(), 1, "one alarm in all");
+    wait_until("the plugin has the clearing", || async { Ok(recorded(&log().await?, "alarm.cleared") == 1) }).await?;
+    let log = log().await?;
+    assert_eq!((recorded(&log, "alarm.raised"), recorded(&log, "alarm.cleared")), (1, 1), "{log}");
+    b.stop()?;
+    Ok(())
+}
