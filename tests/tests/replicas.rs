@@ -4,7 +4,7 @@
 //! works on the other, also after a key rotation. SQLite and PostgreSQL. And device ingest:
 //! one replica evaluates readings at a time, also when it is killed with an alarm open.
 use anyhow::Result;
-use linli_tests::lab::{wait_until, Lab};
+use linli_tests::lab::{instant_rule, wait_until, Lab};
 use linli_tests::serve::Serve;
 use linli_tests::*;
 use serde_json::json;
@@ -58,8 +58,7 @@ async fn changes_on_one_replica_reach_the_other(backend: Backend) -> Result<()> 
     .await?;
 
     // An alarm rule set through A is in force on B.
-    let rule = json!({ "id": "smoke", "name": "烟雾报警", "tenant_id": DEMO_COUNTY, "device_type": "smoke-detector", "metric": "smoke",
-                       "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical" });
+    let rule = instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
     a.admin("POST", "/alarm-rules", Some(rule)).await?.expect_status(200)?;
     wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
 
@@ -79,8 +78,7 @@ async fn one_replica_evaluates_device_readings(backend: Backend) -> Result<()> {
     let Some(lab) = Lab::start(backend, |c| c.public_url = Some("http://linli.test".into())).await? else { return Ok(()) };
     let b = lab.host.replica().await?;
     lab.register("smoke-1", "smoke-detector", "grid:xingfu-g1").await?;
-    let rule = json!({ "id": "smoke", "name": "烟雾报警", "tenant_id": DEMO_COUNTY, "device_type": "smoke-detector", "metric": "smoke",
-                       "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical" });
+    let rule = instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
     lab.rule(rule).await?;
     wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
     let alarms = |status: &'static str| {
@@ -141,8 +139,7 @@ async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
     let grants = json!(["data", "devices", "devices:alarms"]);
     a.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-listener", "version": "0.1.0", "tenant_id": DEMO_COUNTY, "grants": grants }))).await?;
     a.admin(reqwest::Method::POST, "/devices", Some(json!({ "id": "smoke-k", "device_type": "smoke-detector", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" }))).await?;
-    let rule = json!({ "id": "smoke", "name": "烟雾报警", "tenant_id": DEMO_COUNTY, "device_type": "smoke-detector", "metric": "smoke",
-                       "op": ">=", "threshold": 1.0, "clear_op": "<", "clear_threshold": 1.0, "severity": "critical" });
+    let rule = instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
     a.admin(reqwest::Method::POST, "/alarm-rules", Some(rule)).await?;
     let mut b = replica("b")?;
     b.spawn().await?;
