@@ -1,0 +1,16 @@
+//! Every end-to-end story, one module per file beside this one. `cargo test -p linli-tests
+//! browser::` (say) runs one file's stories.
+mod base_data;
+mod browser;
+mod console;
+mod devices;
+mod elderly_care;
+mod foundation;
+mod ledger;
+mod legal_aid;
+mod oidc;
+mod parking;
+mod replicas;
+mod sessions;
+mod time_bank;
+mod vendor_cli;
