@@ -9,7 +9,7 @@ use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
 use crate::packages::repo::{self as package_repo, PackageSummary};
 use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError};
-use crate::runtime::{LoadedPlugin, Runtime, RuntimeError};
+use crate::runtime::{LoadedPlugin, Runtime, RuntimeError, MAX_REQUESTS_PER_INSTANCE};
 use crate::store::{now_millis, Store};
 use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
 use crate::tenancy::{EffectiveLimits, Installation, SharedTree, TenantKind, TenantSpec, TenantTree, TreeError};
@@ -281,11 +281,15 @@ impl Platform {
             deadline_ms: overrides.deadline_ms.or(manifest.limits.deadline_ms).unwrap_or(defaults.default_deadline_ms),
             memory_mib: overrides.memory_mib.or(manifest.limits.memory_mib).unwrap_or(defaults.default_memory_mib),
             max_concurrency: overrides.max_concurrency.or(manifest.limits.max_concurrency).unwrap_or(defaults.default_max_concurrency),
+            requests_per_instance: overrides.requests_per_instance.or(manifest.limits.requests_per_instance).unwrap_or(1),
         };
         if limits.memory_mib > defaults.max_memory_mib {
             return Err(PlatformError::Invalid(format!("a memory limit of {} MiB is above this host's maximum of {} MiB", limits.memory_mib, defaults.max_memory_mib)));
         }
-        if limits.deadline_ms == 0 || limits.max_concurrency == 0 || limits.memory_mib == 0 {
+        if limits.requests_per_instance > MAX_REQUESTS_PER_INSTANCE {
+            return Err(PlatformError::Invalid(format!("requests_per_instance may be at most {MAX_REQUESTS_PER_INSTANCE}")));
+        }
+        if limits.deadline_ms == 0 || limits.max_concurrency == 0 || limits.memory_mib == 0 || limits.requests_per_instance == 0 {
             return Err(PlatformError::Invalid("limits must be positive".into()));
         }
         Ok(limits)

@@ -285,6 +285,55 @@ async fn capabilities_follow_grants(host: TestHost) -> anyhow::Result<()> {
 }
 on_both_databases!(a_capability_not_granted_answers_permission_denied, capabilities_follow_grants);
 
+/// What the test plugin's instance remembers: how many requests it served, and who called
+/// before this request.
+async fn remembered(reply: Reply) -> anyhow::Result<(u64, Value)> {
+    let body = reply.expect_status(200)?.json();
+    Ok((body["served"].as_u64().unwrap_or_default(), body["previous_caller"].clone()))
+}
+
+async fn instance_reuse(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    for name in ["nosy", "spin"] {
+        host.upload(vendor.package(name, |_| {})?).await?.expect_status(201)?;
+    }
+    let refused = host.install("test-spin", "0.1.0", "xingfu", &[], json!({ "requests_per_instance": 0 })).await?;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    host.install("test-nosy", "0.1.0", "xingfu", &["identity"], json!({})).await?.expect_status(201)?;
+    host.install("test-nosy", "0.1.0", "nanhu", &["identity"], json!({ "requests_per_instance": 3 })).await?.expect_status(201)?;
+    host.install("test-spin", "0.1.0", "nanhu", &[], json!({ "requests_per_instance": 100 })).await?.expect_status(201)?;
+    let account = |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": "linli-test-2026", "tenant_id": "nanhu-lake" });
+    let (first, second) = (host.person(account("13800000201", "甲")).await?, host.person(account("13800000202", "乙")).await?);
+
+    // By default every request has a fresh instance.
+    for _ in 0..2 {
+        assert_eq!(remembered(host.plugin("GET", "xingfu", "test-nosy/remember").await?).await?, (1, Value::Null));
+    }
+    // Reuse: anonymous visitors of one community share an instance for three requests.
+    for served in [1, 2, 3, 1] {
+        assert_eq!(remembered(host.plugin("GET", "nanhu-lake", "test-nosy/remember").await?).await?.0, served);
+    }
+    // Another community under the same street installation: another instance.
+    assert_eq!(remembered(host.plugin("GET", "nanhu-garden", "test-nosy/remember").await?).await?.0, 1);
+    // A signed-in resident gets their own instance, never one another resident used.
+    let at_lake = "/t/nanhu-lake/p/test-nosy/remember";
+    assert_eq!(remembered(first.get(at_lake).await?).await?, (1, Value::Null));
+    let (served, first_as_seen) = remembered(first.get(at_lake).await?).await?;
+    assert_eq!(served, 2);
+    assert!(first_as_seen.is_string(), "{first_as_seen}");
+    assert_eq!(remembered(second.get(at_lake).await?).await?, (1, Value::Null));
+    assert_eq!(remembered(first.get(at_lake).await?).await?, (3, first_as_seen));
+
+    // An instance that failed is not used again.
+    host.plugin("GET", "nanhu-lake", "test-spin/ping").await?.expect_status(200)?;
+    assert_eq!(host.plugin("GET", "nanhu-lake", "test-spin/panic").await?.status, 500);
+    host.plugin("GET", "nanhu-lake", "test-spin/ping").await?.expect_status(200)?;
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(an_instance_serves_several_requests_of_one_caller_only, instance_reuse);
+
 async fn misbehaving_plugins(host: TestHost) -> anyhow::Result<()> {
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;

@@ -71,6 +71,12 @@ pub struct Limits {
     pub deadline_ms: Option<u64>,
     pub memory_mib: Option<u64>,
     pub max_concurrency: Option<u32>,
+    /// How many requests one instance may serve, one after another, before it is dropped.
+    /// 1 (the default) is a fresh instance per request. More saves the instantiation, but
+    /// whatever one request leaves in the plugin's memory the next one sees: the host only
+    /// reuses an instance for the same tenant and the same signed-in user (or anonymous
+    /// visitors), never across them.
+    pub requests_per_instance: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]

@@ -53,6 +53,9 @@ enum AdminCommand {
         memory_mib: Option<u64>,
         #[arg(long)]
         max_concurrency: Option<u32>,
+        /// Requests one instance may serve for the same caller (1: a fresh instance each).
+        #[arg(long)]
+        requests_per_instance: Option<u32>,
     },
     /// List installations.
     List,
@@ -123,9 +126,9 @@ async fn call(args: &AdminArgs) -> Result<Value> {
             client.post(url("/keys")).json(&json!({ "county": county, "vendor": vendor, "public_key": public_key.trim() }))
         }
         AdminCommand::Upload { package, county } => client.post(url("/packages")).query(&[("county", county)]).body(read(package)?),
-        AdminCommand::Install { plugin, version, tenant, grants, deadline_ms, memory_mib, max_concurrency } => client.post(url("/installations")).json(&json!({
+        AdminCommand::Install { plugin, version, tenant, grants, deadline_ms, memory_mib, max_concurrency, requests_per_instance } => client.post(url("/installations")).json(&json!({
             "plugin_id": plugin, "version": version, "tenant_id": tenant, "grants": grants,
-            "limits": { "deadline_ms": deadline_ms, "memory_mib": memory_mib, "max_concurrency": max_concurrency },
+            "limits": { "deadline_ms": deadline_ms, "memory_mib": memory_mib, "max_concurrency": max_concurrency, "requests_per_instance": requests_per_instance },
         })),
         AdminCommand::List => client.get(url("/installations")),
         AdminCommand::Packages => client.get(url("/packages")),

@@ -1,6 +1,7 @@
-//! One request = one fresh instance of an installation's pre-linked component.
+//! One request = one fresh instance of an installation's pre-linked component, unless the
+//! installation lets an instance serve several requests of one caller (`requests_per_instance`).
 use super::bindings::linli::platform::http_types;
-use super::bindings::{subscriber, PluginPre};
+use super::bindings::{subscriber, HttpPlugin, PluginPre};
 use super::{InstanceState, Runtime};
 use crate::capabilities::identity::RequestUser;
 use crate::capabilities::{Configured, Deadline, RequestContext};
@@ -8,7 +9,8 @@ use crate::metrics::RouteMetrics;
 use crate::packages::Manifest;
 use crate::tenancy::Installation;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::ResourceTable;
@@ -34,7 +36,64 @@ pub struct LoadedPlugin {
     configured: Configured,
     quota: Semaphore,
     plugin_id: Arc<str>,
+    /// Instances parked between requests (only when `requests_per_instance` > 1).
+    parked: Mutex<Vec<Parked>>,
 }
+
+/// Whom an instance may serve again: the same tenant and the same signed-in account (or
+/// anonymous visitors), so that what one caller's request leaves in the plugin's memory is
+/// never seen by another caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Caller {
+    tenant: String,
+    account: Option<String>,
+}
+
+impl Caller {
+    fn of(request: &PluginRequest) -> Self {
+        Self { tenant: request.tenant.clone(), account: request.user.as_ref().map(|u| u.account_id.clone()) }
+    }
+}
+
+/// An instance that served a request and may serve its caller again.
+struct WarmInstance {
+    caller: Caller,
+    store: Store<InstanceState>,
+    instance: HttpPlugin,
+    stderr: MemoryOutputPipe,
+    served: u32,
+}
+
+/// A parked instance holds one of the host's idle places until it is taken or dropped.
+struct Parked {
+    warm: WarmInstance,
+    since: Instant,
+    _place: IdlePlace,
+}
+
+struct IdlePlace(Arc<AtomicU32>);
+
+impl IdlePlace {
+    fn take(idle: &Arc<AtomicU32>, max: u32) -> Option<Self> {
+        idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+        Some(Self(idle.clone()))
+    }
+}
+
+impl Drop for IdlePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A parked instance unused for this long is dropped (it holds a slot of the pool).
+const IDLE_FOR_AT_MOST: Duration = Duration::from_secs(30);
+
+fn expire(parked: &mut Vec<Parked>) -> Vec<Parked> {
+    parked.extract_if(.., |p| p.since.elapsed() >= IDLE_FOR_AT_MOST).collect()
+}
+/// Callers with a parked instance per installation; the longest-parked one makes room.
+const PARKED_PER_INSTALLATION: usize = 16;
 
 impl LoadedPlugin {
     pub fn new(
@@ -48,7 +107,36 @@ impl LoadedPlugin {
         let quota = Semaphore::new(installation.limits.max_concurrency as usize);
         let plugin_id = Arc::from(installation.plugin_id.as_str());
         let event_handler = subscriber::exports::linli::platform::event_handler::GuestIndices::new(pre.instance_pre()).ok();
-        Self { installation, manifest, assets, metrics, pre, event_handler, configured, quota, plugin_id }
+        Self { installation, manifest, assets, metrics, pre, event_handler, configured, quota, plugin_id, parked: Mutex::new(Vec::new()) }
+    }
+
+    fn reuses_instances(&self) -> bool {
+        self.installation.limits.requests_per_instance > 1
+    }
+
+    /// The most recently parked instance for `caller`, if any. Instances dropped on the way
+    /// are dropped after the lock is released (resetting their memory takes microseconds).
+    fn take_parked(&self, caller: &Caller) -> Option<WarmInstance> {
+        let (found, _expired) = {
+            let mut parked = self.parked.lock().ok()?;
+            let expired = expire(&mut parked);
+            let found = parked.iter().rposition(|p| p.warm.caller == *caller).map(|index| parked.remove(index).warm);
+            (found, expired)
+        };
+        found
+    }
+
+    fn park(&self, warm: WarmInstance, idle: &Arc<AtomicU32>, max_idle: u32) {
+        let Ok(mut parked) = self.parked.lock() else { return };
+        let mut dropped = expire(&mut parked);
+        if parked.len() >= PARKED_PER_INSTALLATION {
+            dropped.push(parked.remove(0));
+        }
+        if let Some(place) = IdlePlace::take(idle, max_idle) {
+            parked.push(Parked { warm, since: Instant::now(), _place: place });
+        }
+        drop(parked);
+        drop(dropped);
     }
 
     /// Whether the component exports `on-event`.
@@ -128,6 +216,18 @@ fn error_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
+fn caps_for(plugin: &LoadedPlugin, tenant: &str, request_id: &str, user: Option<Arc<RequestUser>>, started: Instant) -> crate::capabilities::InstanceCaps {
+    let deadline = Deadline(started + Duration::from_millis(plugin.installation.limits.deadline_ms));
+    plugin.configured.prepare(plugin.plugin_id.clone(), RequestContext { tenant_id: Arc::from(tenant), request_id: request_id.to_string(), user, deadline })
+}
+
+/// Past the deadline the guest is interrupted; until then it yields at every epoch tick.
+fn arm_deadline(store: &mut Store<InstanceState>, started: Instant, deadline_ms: u64) {
+    let deadline = Duration::from_millis(deadline_ms);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| Ok(if started.elapsed() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) }));
+}
+
 impl Runtime {
     /// A store for one call into `plugin`, with the capabilities prepared for `context`
     /// and the epoch deadline armed.
@@ -139,47 +239,71 @@ impl Runtime {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX), hit: false },
-            caps: plugin.configured.prepare(
-                plugin.plugin_id.clone(),
-                RequestContext {
-                    tenant_id: Arc::from(tenant),
-                    request_id: request_id.to_string(),
-                    user,
-                    deadline: Deadline(started + Duration::from_millis(limits.deadline_ms)),
-                },
-            ),
+            caps: caps_for(plugin, tenant, request_id, user, started),
         };
-        let deadline = Duration::from_millis(limits.deadline_ms);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| Ok(if started.elapsed() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) }));
+        arm_deadline(&mut store, started, limits.deadline_ms);
         (store, stderr, started)
+    }
+
+    /// A parked instance made ready for its caller's next request: this request's
+    /// capabilities and deadline.
+    fn rearm(plugin: &LoadedPlugin, warm: &mut WarmInstance, request: &PluginRequest) -> Instant {
+        let started = Instant::now();
+        let state = warm.store.data_mut();
+        state.caps = caps_for(plugin, &request.tenant, &request.request_id, request.user.clone(), started);
+        state.limiter.hit = false;
+        arm_deadline(&mut warm.store, started, plugin.installation.limits.deadline_ms);
+        started
     }
 
     /// Run one request in a fresh instance. The guest runs on this task as a fiber and
     /// yields at every epoch tick, so a busy plugin never holds a worker thread for longer
     /// than a tick; past its deadline it is interrupted. Host calls carry the same
     /// deadline (see `capabilities::Deadline`). Its quota bounds how many run at once.
+    ///
+    /// An installation with `requests_per_instance` above 1 parks the instance after a
+    /// successful request and gives it to the same caller's next one; an instance that
+    /// failed in any way is never reused.
     pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
         let _permit = plugin.quota.try_acquire().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
-        let (mut store, stderr, started) = self.store_for(&plugin, &request.tenant, &request.request_id, request.user.clone());
+        let caller = plugin.reuses_instances().then(|| Caller::of(&request));
+        let (mut store, stderr, started, warm_instance, served) = match caller.as_ref().and_then(|c| plugin.take_parked(c)) {
+            Some(mut warm) => {
+                let started = Self::rearm(&plugin, &mut warm, &request);
+                (warm.store, warm.stderr, started, Some(warm.instance), warm.served)
+            }
+            None => {
+                let (store, stderr, started) = self.store_for(&plugin, &request.tenant, &request.request_id, request.user.clone());
+                (store, stderr, started, None, 0)
+            }
+        };
+        let request_id = request.request_id;
         let wit_request = http_types::Request { method: request.method, path: request.path, query: request.query, headers: request.headers, body: request.body };
         self.metrics.live_instances.inc();
         let _live = scopeguard(|| self.metrics.live_instances.dec());
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance.linli_platform_handler().call_handle(&mut store, &wit_request).await
+            let instance = match warm_instance {
+                Some(instance) => instance,
+                None => plugin.pre.instantiate_async(&mut store).await?,
+            };
+            let response = instance.linli_platform_handler().call_handle(&mut store, &wit_request).await?;
+            Ok::<_, wasmtime::Error>((instance, response))
         };
         // Guest code is interrupted by the epoch callback above; host calls bound their own
         // waiting by the same deadline. No timer is needed for the common, quick request.
-        let outcome = run.await;
-        match outcome {
-            Ok(response) => {
-                log_dropped(&plugin, &store, &request.request_id);
+        match run.await {
+            Ok((instance, response)) => {
+                log_dropped(&plugin, &store, &request_id);
+                let served = served + 1;
+                // A full stderr capture would make the guest's next write fail.
+                if let Some(caller) = caller.filter(|_| served < plugin.installation.limits.requests_per_instance && stderr.contents().len() < STDERR_CAPTURE / 2) {
+                    plugin.park(WarmInstance { caller, store, instance, stderr, served }, &self.idle_instances, self.config.max_idle_instances);
+                }
                 Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body })
             }
-            Err(error) => Err(classify(&plugin, &store, &stderr, started, &request.request_id, error)),
+            Err(error) => Err(classify(&plugin, &store, &stderr, started, &request_id, error)),
         }
     }
 

@@ -35,7 +35,13 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// How often the epoch advances; deadlines are accurate to about this.
     pub epoch_tick_ms: u64,
+    /// Idle instances kept across the host for installations that reuse them
+    /// (`requests_per_instance` above 1); each holds a slot of the pool.
+    pub max_idle_instances: u32,
 }
+
+/// The most requests an installation may let one instance serve.
+pub const MAX_REQUESTS_PER_INSTANCE: u32 = 10_000;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -46,6 +52,7 @@ impl Default for RuntimeConfig {
             default_max_concurrency: 32,
             max_instances: 1_000,
             epoch_tick_ms: 10,
+            max_idle_instances: 100,
         }
     }
 }
@@ -111,12 +118,15 @@ pub struct Runtime {
     loaded: std::sync::Mutex<std::collections::HashMap<String, Component>>,
     pub config: RuntimeConfig,
     metrics: Arc<Metrics>,
+    /// Instances parked for reuse, across all installations (bounded by `max_idle_instances`).
+    idle_instances: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig, cache_dir: &Path, metrics: Arc<Metrics>) -> Result<Arc<Self>, RuntimeError> {
         let mut pool = PoolingAllocationConfig::default();
-        let instances = config.max_instances.max(1);
+        // Parked instances (see `max_idle_instances`) hold slots beside the running ones.
+        let instances = config.max_instances.max(1).saturating_add(config.max_idle_instances);
         pool.total_component_instances(instances)
             .total_core_instances(instances.saturating_mul(4))
             .total_memories(instances.saturating_mul(2))
@@ -156,7 +166,7 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
-        Ok(Arc::new(Self { engine, linker, cache, loaded: Default::default(), config, metrics }))
+        Ok(Arc::new(Self { engine, linker, cache, loaded: Default::default(), config, metrics, idle_instances: Default::default() }))
     }
 
     /// Compile (or load from the cache) and check the component against the manifest.

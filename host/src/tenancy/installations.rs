@@ -13,6 +13,13 @@ pub struct EffectiveLimits {
     pub deadline_ms: u64,
     pub memory_mib: u64,
     pub max_concurrency: u32,
+    /// 1: a fresh instance per request (installations made before this setting existed).
+    #[serde(default = "one_request_per_instance")]
+    pub requests_per_instance: u32,
+}
+
+fn one_request_per_instance() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

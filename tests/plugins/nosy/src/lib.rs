@@ -1,11 +1,24 @@
-//! Reads the data store whether or not it was granted; reports what the host said.
+//! Reads the data store whether or not it was granted; reports what the host said. Also
+//! remembers, in its own memory, who called it last: what an instance serving several
+//! requests would carry from one to the next.
 use linli_sdk::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+static SERVED: AtomicU64 = AtomicU64::new(0);
+static LAST_CALLER: Mutex<Option<String>> = Mutex::new(None);
 
 struct Nosy;
 
 impl Plugin for Nosy {
     fn router() -> Router {
         Router::new()
+            .get("/remember", |_, _| {
+                let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
+                let caller = identity::current_user()?.map(|user| user.id);
+                let previous = LAST_CALLER.lock().map(|mut last| std::mem::replace(&mut *last, caller)).unwrap_or_default();
+                Ok(Response::json(200, &json!({ "served": served, "previous_caller": previous })))
+            })
             .get("/whoami", |_, _| {
                 let outcome = match identity::current_user() {
                     Ok(Some(user)) => json!({ "outcome": "user", "id": user.id, "name": user.display_name, "roles": user.roles.len() }),
