@@ -2,9 +2,11 @@
 //!  [--iterations N] [--write FILE]`
 //!
 //! P2 instantiate + call of hello's /greet in process: median and p99 µs (a fresh
-//!    instance each time, through the runtime's async front door);
-//! P1 over HTTP with a load generator: hello's /greet route against the same logic as a
-//!    native axum handler mounted in the same host, same run: throughput and p99 ratios.
+//!    instance each time, through the runtime's async front door), and the call alone on an
+//!    installation that reuses its instances (`requests_per_instance`);
+//! P1 over HTTP with a load generator: hello's /greet route, both ways, against the same
+//!    logic as a native axum handler mounted in the same host, same run: throughput and p99
+//!    ratios.
 //!     The machine is noisy, so the two alternate in short rounds and the ratio reported
 //!     is the median of the rounds' ratios.
 use anyhow::{Context, Result};
@@ -13,7 +15,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use axum::Json;
 use linli_bench::{closed_loop, median, percentile, Target};
-use linli_host::runtime::{LoadedPlugin, PluginRequest};
+use linli_host::runtime::PluginRequest;
 use linli_tests::{Backend, TestHost, Vendor};
 use serde_json::json;
 use std::collections::HashMap;
@@ -43,14 +45,19 @@ struct Args {
     write: Option<String>,
 }
 
-fn greet_request() -> PluginRequest {
+/// Where hello is installed as usual (a fresh instance per request), and where its
+/// installation lets one instance serve up to 10,000 requests of one caller.
+const FRESH: &str = "xingfu";
+const REUSED: &str = "heping";
+
+fn greet_request(tenant: &str) -> PluginRequest {
     PluginRequest {
         method: "GET".into(),
         path: "/greet".into(),
         query: "name=bench".into(),
-        headers: vec![("x-linli-tenant".into(), "xingfu".into())],
+        headers: vec![("x-linli-tenant".into(), tenant.into())],
         body: vec![],
-        tenant: "xingfu".into(),
+        tenant: tenant.into(),
         request_id: "bench".into(),
         user: None,
     }
@@ -66,20 +73,46 @@ fn summarize(mut samples: Vec<Duration>) -> Latency {
     Latency { median_us: percentile(&samples, 0.5).as_secs_f64() * 1e6, p99_us: percentile(&samples, 0.99).as_secs_f64() * 1e6 }
 }
 
-/// Sequential requests straight into the runtime: a fresh instance each time.
-async fn in_process(host: &TestHost, plugin: Arc<LoadedPlugin>, iterations: usize) -> Result<Latency> {
-    let runtime = host.server.as_ref().context("host")?.platform.runtime.clone();
+/// Sequential requests straight into the runtime, through its async front door.
+async fn in_process(host: &TestHost, tenant: &str, iterations: usize) -> Result<Latency> {
+    let platform = host.server.as_ref().context("host")?.platform.clone();
+    let plugin = platform.resolve("hello", tenant).context("hello is installed")?;
+    let runtime = platform.runtime.clone();
     for _ in 0..1000 {
-        runtime.invoke(plugin.clone(), greet_request()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        runtime.invoke(plugin.clone(), greet_request(tenant)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
-        let response = runtime.invoke(plugin.clone(), greet_request()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let response = runtime.invoke(plugin.clone(), greet_request(tenant)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         samples.push(started.elapsed());
         anyhow::ensure!(response.status == 200, "hello answered {}", response.status);
     }
     Ok(summarize(samples))
+}
+
+/// One route's rounds against the native handler's.
+#[derive(Default)]
+struct Comparison {
+    throughput_ratios: Vec<f64>,
+    p99_ratios: Vec<f64>,
+    rates: Vec<f64>,
+    p99s: Vec<f64>,
+}
+
+impl Comparison {
+    fn add(&mut self, native: &linli_bench::Load, plugin: &linli_bench::Load) {
+        self.throughput_ratios.push(plugin.per_second / native.per_second);
+        self.p99_ratios.push(plugin.p99_ms / native.p99_ms);
+        self.rates.push(plugin.per_second);
+        self.p99s.push(plugin.p99_ms);
+    }
+
+    /// (mean req/s, mean p99 ms, median throughput ratio, median p99 ratio)
+    fn summary(&mut self) -> (f64, f64, f64, f64) {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        (mean(&self.rates), mean(&self.p99s), median(&mut self.throughput_ratios), median(&mut self.p99_ratios))
+    }
 }
 
 async fn native_greet(Query(q): Query<HashMap<String, String>>) -> Json<serde_json::Value> {
@@ -93,9 +126,8 @@ async fn main() -> Result<()> {
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;
     host.upload(vendor.package("hello", |_| {})?).await?.expect_status(201)?;
-    host.install("hello", "0.1.0", "xingfu", &["data"], json!({ "max_concurrency": 256 })).await?.expect_status(201)?;
-    let platform = host.server.as_ref().context("host")?.platform.clone();
-    let plugin = platform.resolve("hello", "xingfu").context("hello is installed")?;
+    host.install("hello", "0.1.0", FRESH, &["data"], json!({ "max_concurrency": 256 })).await?.expect_status(201)?;
+    host.install("hello", "0.1.0", REUSED, &["data"], json!({ "max_concurrency": 256, "requests_per_instance": 10_000 })).await?.expect_status(201)?;
 
     // The same host's router with a native handler of the same logic beside the plugin.
     let state = host.server.as_ref().context("host")?.state.clone();
@@ -106,32 +138,43 @@ async fn main() -> Result<()> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     println!("(a) instantiate + call, hello /greet, {} iterations", args.iterations);
-    let call = in_process(&host, plugin, args.iterations).await?;
-    println!("    median {:.1} µs, p99 {:.1} µs", call.median_us, call.p99_us);
+    let call = in_process(&host, FRESH, args.iterations).await?;
+    println!("    fresh instance: median {:.1} µs, p99 {:.1} µs", call.median_us, call.p99_us);
+    let reused_call = in_process(&host, REUSED, args.iterations).await?;
+    println!("    reused instance: median {:.1} µs, p99 {:.1} µs", reused_call.median_us, reused_call.p99_us);
 
     println!("(b) HTTP, {} connections, {} rounds of {} s per route, alternating", args.connections, args.rounds, args.seconds);
-    let native_route = Arc::new(vec![Target::new(0, "GET", &format!("http://{addr}/native/greet?name=bench"), None)?]);
-    let plugin_route = Arc::new(vec![Target::new(0, "GET", &format!("http://{addr}/t/xingfu/p/hello/greet?name=bench"), None)?]);
+    let route = |path: String| -> Result<Arc<Vec<Target>>> { Ok(Arc::new(vec![Target::new(0, "GET", &format!("http://{addr}{path}"), None)?])) };
+    let native_route = route("/native/greet?name=bench".into())?;
+    let fresh_route = route(format!("/t/{FRESH}/p/hello/greet?name=bench"))?;
+    let reused_route = route(format!("/t/{REUSED}/p/hello/greet?name=bench"))?;
     let phase = Duration::from_secs(args.seconds);
-    let (mut throughput_ratios, mut p99_ratios, mut rounds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fresh, mut reused, mut native_rates, mut native_p99s) = (Comparison::default(), Comparison::default(), Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
         let native = closed_loop(native_route.clone(), args.connections, phase).await?;
-        let plugin = closed_loop(plugin_route.clone(), args.connections, phase).await?;
-        anyhow::ensure!(native.errors == 0 && plugin.errors == 0, "requests failed: {}", native.first_error.or(plugin.first_error).unwrap_or_default());
-        println!(
-            "    round {round}: native {:>7.0} req/s p99 {:.2} ms ({} req) | plugin {:>7.0} req/s p99 {:.2} ms ({} req) | {:.2}×",
-            native.per_second, native.p99_ms, native.requests, plugin.per_second, plugin.p99_ms, plugin.requests, plugin.per_second / native.per_second
+        let plugin = closed_loop(fresh_route.clone(), args.connections, phase).await?;
+        let warm = closed_loop(reused_route.clone(), args.connections, phase).await?;
+        anyhow::ensure!(
+            native.errors == 0 && plugin.errors == 0 && warm.errors == 0,
+            "requests failed: {}",
+            native.first_error.or(plugin.first_error).or(warm.first_error).unwrap_or_default()
         );
-        throughput_ratios.push(plugin.per_second / native.per_second);
-        p99_ratios.push(plugin.p99_ms / native.p99_ms);
-        rounds.push((native, plugin));
+        println!(
+            "    round {round}: native {:>7.0} req/s p99 {:.2} ms | fresh {:>7.0} req/s p99 {:.2} ms ({:.2}×) | reused {:>7.0} req/s p99 {:.2} ms ({:.2}×)",
+            native.per_second, native.p99_ms, plugin.per_second, plugin.p99_ms, plugin.per_second / native.per_second,
+            warm.per_second, warm.p99_ms, warm.per_second / native.per_second
+        );
+        fresh.add(&native, &plugin);
+        reused.add(&native, &warm);
+        native_rates.push(native.per_second);
+        native_p99s.push(native.p99_ms);
     }
-    let throughput_ratio = median(&mut throughput_ratios);
-    let p99_ratio = median(&mut p99_ratios);
-    let mean = |f: &dyn Fn(&(linli_bench::Load, linli_bench::Load)) -> f64| rounds.iter().map(f).sum::<f64>() / rounds.len() as f64;
-    let (native_rate, native_p99) = (mean(&|r| r.0.per_second), mean(&|r| r.0.p99_ms));
-    let (plugin_rate, plugin_p99) = (mean(&|r| r.1.per_second), mean(&|r| r.1.p99_ms));
-    println!("    plugin / native (median of rounds): throughput {throughput_ratio:.2}×, p99 {p99_ratio:.2}×");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (native_rate, native_p99) = (mean(&native_rates), mean(&native_p99s));
+    let (plugin_rate, plugin_p99, throughput_ratio, p99_ratio) = fresh.summary();
+    let (reused_rate, reused_p99, reused_throughput_ratio, reused_p99_ratio) = reused.summary();
+    println!("    fresh / native (median of rounds): throughput {throughput_ratio:.2}×, p99 {p99_ratio:.2}×");
+    println!("    reused / native (median of rounds): throughput {reused_throughput_ratio:.2}×, p99 {reused_p99_ratio:.2}×");
 
     if let Some(path) = args.write {
         let date = linli_bench::today();
@@ -139,18 +182,21 @@ async fn main() -> Result<()> {
             "## P1, P2 — a plugin route against native axum; instantiate + call — {date}\n\n\
              Command: `cargo run --release -p linli-bench --bin linli-bench -- --rounds {r} --seconds {s} --connections {c} --iterations {i} --write {path}`\n\
              Machine: {cores} cores. The load generator runs in the same process as the host, for both routes alike.\n\n\
-             | figure | value | target |\n|---|---|---|\n\
-             | P2 instantiate + call, median | {dm:.1} µs | ≤ 5 µs |\n\
-             | P2 instantiate + call, p99 | {dp:.1} µs | |\n\
-             | P1 baseline: native axum handler, mean of rounds | {nr:.0} req/s, p99 {np:.2} ms | |\n\
-             | P1 hello plugin route, mean of rounds | {pr:.0} req/s, p99 {pp:.2} ms | |\n\
-             | P1 plugin / native throughput, median of rounds | {tr:.2}× | ≥ 0.8× |\n\
-             | P1 plugin / native p99, median of rounds | {lr:.2}× | ≤ 1.5× |\n",
+             Two installations of hello: the default, a fresh instance per request, and one with \
+             `requests_per_instance = 10000` (an instance serves up to that many requests of one caller; \
+             the load generator's requests are all anonymous, one caller).\n\n\
+             | figure | fresh instance per request | instance reused | target |\n|---|---|---|---|\n\
+             | P2 instantiate + call (reused: call), median | {dm:.1} µs | {rm:.1} µs | ≤ 5 µs |\n\
+             | P2 instantiate + call (reused: call), p99 | {dp:.1} µs | {rp:.1} µs | |\n\
+             | P1 hello plugin route, mean of rounds | {pr:.0} req/s, p99 {pp:.2} ms | {rr:.0} req/s, p99 {rl:.2} ms | |\n\
+             | P1 plugin / native throughput, median of rounds | {tr:.2}× | {rtr:.2}× | ≥ 0.8× |\n\
+             | P1 plugin / native p99, median of rounds | {lr:.2}× | {rlr:.2}× | ≤ 1.5× |\n\n\
+             Baseline, the same logic as a native axum handler in the same router, mean of rounds: {nr:.0} req/s, p99 {np:.2} ms.\n",
             r = args.rounds, s = args.seconds, c = args.connections, i = args.iterations,
             cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            dm = call.median_us, dp = call.p99_us,
-            nr = native_rate, np = native_p99, pr = plugin_rate, pp = plugin_p99,
-            tr = throughput_ratio, lr = p99_ratio,
+            dm = call.median_us, dp = call.p99_us, rm = reused_call.median_us, rp = reused_call.p99_us,
+            nr = native_rate, np = native_p99, pr = plugin_rate, pp = plugin_p99, rr = reused_rate, rl = reused_p99,
+            tr = throughput_ratio, lr = p99_ratio, rtr = reused_throughput_ratio, rlr = reused_p99_ratio,
         );
         linli_bench::write_section(&path, "P1, P2 ", &section)?;
         println!("wrote {path}");
