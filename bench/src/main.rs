@@ -7,8 +7,8 @@
 //! P1 over HTTP with a load generator: hello's /greet route, both ways, against the same
 //!    logic as a native axum handler mounted in the same host, same run: throughput and p99
 //!    ratios.
-//!     The machine is noisy, so the two alternate in short rounds and the ratio reported
-//!     is the median of the rounds' ratios.
+//!     The machine is noisy, so the three routes alternate in short rounds and each ratio
+//!     reported is the median of the rounds' ratios.
 use anyhow::{Context, Result};
 use clap::Parser;
 use axum::extract::Query;
@@ -110,9 +110,12 @@ impl Comparison {
 
     /// (mean req/s, mean p99 ms, median throughput ratio, median p99 ratio)
     fn summary(&mut self) -> (f64, f64, f64, f64) {
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         (mean(&self.rates), mean(&self.p99s), median(&mut self.throughput_ratios), median(&mut self.p99_ratios))
     }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 async fn native_greet(Query(q): Query<HashMap<String, String>>) -> Json<serde_json::Value> {
@@ -169,7 +172,6 @@ async fn main() -> Result<()> {
         native_rates.push(native.per_second);
         native_p99s.push(native.p99_ms);
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (native_rate, native_p99) = (mean(&native_rates), mean(&native_p99s));
     let (plugin_rate, plugin_p99, throughput_ratio, p99_ratio) = fresh.summary();
     let (reused_rate, reused_p99, reused_throughput_ratio, reused_p99_ratio) = reused.summary();

@@ -19,6 +19,7 @@ const TEXT = {
     plugin: "插件", version: "版本", vendor: "供应商", county: "所属县", uploaded_at: "上传时间", review_install: "审查并安装",
     review_title: "审查插件权限", description: "说明", signed_by: "签名密钥", requested: "申请的权限（逐项授予）", reason: "理由：",
     scope: "安装范围", install: "安装", installed_ok: "已安装：", limits: "资源限制", deadline: "单次请求时限", memory: "内存上限", concurrency: "并发上限",
+    reuse: (n) => `实例复用：同一调用者（同一社区、同一居民或匿名访客）最多连续 ${n} 次请求共用一个实例，前一次请求留在插件内存中的内容下一次可见`,
     confirm_install: (p, t, g) => `确认为「${t}」安装「${p}」，并授予 ${g} 项权限？`,
     installations_title: "已安装插件", tenant: "范围", grants: "已授予权限", actions: "操作", upgrade: "升级", rollback: "回滚", uninstall: "卸载",
     purge: "同时删除插件数据", history: "变更记录", permissions: "调整权限", save_grants: "保存权限",
@@ -49,6 +50,7 @@ const TEXT = {
     plugin: "Plugin", version: "Version", vendor: "Vendor", county: "County", uploaded_at: "Uploaded", review_install: "Review and install",
     review_title: "Review permissions", description: "Description", signed_by: "Signing key", requested: "Requested permissions (grant each)", reason: "Reason: ",
     scope: "Install for", install: "Install", installed_ok: "Installed: ", limits: "Limits", deadline: "Deadline per request", memory: "Memory", concurrency: "Concurrency",
+    reuse: (n) => `Instance reuse: up to ${n} requests of one caller (same community, same resident or anonymous visitors) share an instance; what one request leaves in the plugin's memory the next one sees`,
     confirm_install: (p, t, g) => `Install “${p}” for “${t}” with ${g} permission(s)?`,
     installations_title: "Installations", tenant: "Scope", grants: "Granted", actions: "Actions", upgrade: "Upgrade", rollback: "Roll back", uninstall: "Uninstall",
     purge: "Also delete its data", history: "History", permissions: "Permissions", save_grants: "Save permissions",
@@ -324,7 +326,8 @@ async function reviewView(pluginId, version) {
     el("div", { class: "card" },
       el("p", {}, el("strong", {}, t("description") + "："), m.description),
       el("p", { class: "muted" }, `${t("vendor")}: ${p.vendor} · ${t("signed_by")}: ${p.key_id} · sha256 ${p.sha256.slice(0, 16)}…`),
-      el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ms · ${t("memory")} ${limits.memory_mib ?? "—"} MiB · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`)),
+      el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ms · ${t("memory")} ${limits.memory_mib ?? "—"} MiB · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`),
+      (limits.requests_per_instance ?? 1) > 1 ? el("p", { class: "muted" }, t("reuse")(limits.requests_per_instance)) : null),
     el("div", { class: "card" }, el("h2", {}, t("requested")), perms),
     el("div", { class: "card" }, el("label", { for: "install-tenant" }, t("scope")), tenant, el("p", {}, install), status)));
 }
