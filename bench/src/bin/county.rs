@@ -176,7 +176,16 @@ async fn main() -> Result<()> {
     }
     let (rss, peak) = demo.memory_kib()?;
     demo.stop()?;
-    anyhow::ensure!(most.errors == 0 && offered.errors == 0, "requests failed: {} / {} (first: {})", most.errors, offered.errors, most.first_error.as_deref().or(offered.first_error.as_deref()).unwrap_or("-"));
+    // At the target rate nothing may fail. Driven flat out, a plugin may answer a few
+    // requests 503 `busy` at its own concurrency limit (parking's is 16 against 32 clients):
+    // that is the limit doing its job, so it is counted and shown, not fatal.
+    anyhow::ensure!(offered.errors == 0, "requests failed at {} req/s: {} (first: {})", args.rate, offered.errors, offered.first_error.as_deref().unwrap_or("-"));
+    let only_busy = most.first_error.as_deref().is_none_or(|e| e.contains("503") && e.contains("\"busy\""));
+    anyhow::ensure!(only_busy && most.errors * 1000 <= most.requests.max(1), "requests failed flat out: {} of {} (first: {})", most.errors, most.requests, most.first_error.as_deref().unwrap_or("-"));
+    let shed_note = match &most.first_error {
+        Some(first) if most.errors > 0 => format!(" Flat out, {} of {} requests were refused 503 `busy` by a plugin at its concurrency limit (first: {}).", most.errors, most.requests, first.split(" {").next().unwrap_or(first)),
+        _ => String::new(),
+    };
 
     if let Some(path) = args.write {
         let date = linli_bench::today();
@@ -207,7 +216,7 @@ async fn main() -> Result<()> {
              the tenant's installation). Latency of the open loop counts from when each request was due, so queueing is included.\n\n\
              | load | throughput | p50 | p99 | errors |\n|---|---|---|---|---|\n\
              {baseline_row}\n{most_row}\n{offered_row}\n\n\
-             Target: ≥ 2,000 requests/s with p99 < 50 ms. Mix throughput / baseline: {ratio:.2}×. Host memory after the run: \
+             Target: ≥ 2,000 requests/s with p99 < 50 ms. Mix throughput / baseline: {ratio:.2}×.{shed_note} Host memory after the run: \
              {rss} MiB resident (peak {peak} MiB).\n\n\
              | page (weight in the mix) | requests in the open loop | p50 | p99 |\n|---|---|---|---|\n{pages}\n",
             residents = args.residents,
