@@ -88,12 +88,14 @@ impl Drop for IdlePlace {
 
 /// A parked instance unused for this long is dropped (it holds a slot of the pool).
 const IDLE_FOR_AT_MOST: Duration = Duration::from_secs(30);
+/// Callers with a parked instance per installation; the longest-parked one makes room.
+const PARKED_PER_INSTALLATION: usize = 16;
 
+/// Takes out the instances parked for longer than `IDLE_FOR_AT_MOST`, for the caller to
+/// drop once it has released the lock.
 fn expire(parked: &mut Vec<Parked>) -> Vec<Parked> {
     parked.extract_if(.., |p| p.since.elapsed() >= IDLE_FOR_AT_MOST).collect()
 }
-/// Callers with a parked instance per installation; the longest-parked one makes room.
-const PARKED_PER_INSTALLATION: usize = 16;
 
 impl LoadedPlugin {
     pub fn new(
