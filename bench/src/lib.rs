@@ -179,6 +179,11 @@ pub async fn open_loop(targets: Arc<Vec<Target>>, rate: u64, duration: Duration)
     Ok(Load::new(samples, errors, started.elapsed()))
 }
 
+/// The arithmetic mean (0 for no values).
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
 /// The middle value (the upper one of an even count).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

@@ -14,7 +14,7 @@ use clap::Parser;
 use axum::extract::Query;
 use axum::routing::get;
 use axum::Json;
-use linli_bench::{closed_loop, median, percentile, Target};
+use linli_bench::{closed_loop, mean, median, percentile, Target};
 use linli_host::runtime::PluginRequest;
 use linli_tests::{Backend, TestHost, Vendor};
 use serde_json::json;
@@ -112,10 +112,6 @@ impl Comparison {
     fn summary(&mut self) -> (f64, f64, f64, f64) {
         (mean(&self.rates), mean(&self.p99s), median(&mut self.throughput_ratios), median(&mut self.p99_ratios))
     }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 async fn native_greet(Query(q): Query<HashMap<String, String>>) -> Json<serde_json::Value> {

@@ -8,6 +8,7 @@
 //! checks, no movements, no idempotency. The two alternate in rounds; the invariants are
 //! checked at the end.
 use anyhow::{bail, Context, Result};
+use linli_bench::{mean, median};
 use linli_host::capabilities::ledger::book::{check_invariants, Book, CurrencySettings, LedgerError, TransferRequest};
 use linli_host::store::Store;
 use std::collections::BTreeMap;
@@ -151,14 +152,12 @@ async fn measure(store: Store, args: &Args, round_tag: &str) -> Result<Figures> 
         ledgers.push(ledger);
         ratios.push(ledger / baseline);
     }
-    ratios.sort_by(f64::total_cmp);
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let problems = check_invariants(&store).await?;
     for problem in &problems {
         println!("    INVARIANT BROKEN: {problem}");
     }
     let transfers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_transfers").fetch_one(&store.pool).await?;
-    Ok(Figures { baseline: mean(&baselines), ledger: mean(&ledgers), ratio: ratios[ratios.len() / 2], invariant_holds: problems.is_empty(), transfers })
+    Ok(Figures { baseline: mean(&baselines), ledger: mean(&ledgers), ratio: median(&mut ratios), invariant_holds: problems.is_empty(), transfers })
 }
 
 #[tokio::main]
