@@ -1,5 +1,5 @@
 //! `cargo run --release -p linli-bench -- [--rounds N] [--seconds N] [--connections N]
-//!  [--iterations N] [--write FILE]`
+//!  [--iterations N] [--wrk] [--write FILE]`
 //!
 //! P2 instantiate + call of hello's /greet in process: median and p99 µs (a fresh
 //!    instance each time, through the runtime's async front door), and the call alone on an
@@ -9,6 +9,9 @@
 //!    ratios.
 //!     The machine is noisy, so the three routes alternate in short rounds and each ratio
 //!     reported is the median of the rounds' ratios.
+//! P1b with `--wrk`: the same three routes driven by wrk from another process, reporting
+//!     the host's CPU time per request (the in-process generator's work, alike for both
+//!     routes, pulls the ratios above towards 1).
 use anyhow::{Context, Result};
 use clap::Parser;
 use axum::extract::Query;
@@ -43,6 +46,11 @@ struct Args {
     /// Rewrite the P1, P2 section of this file.
     #[arg(long)]
     write: Option<String>,
+    /// Instead of the in-process load generator, drive the three routes with wrk (a
+    /// separate process) and report the host's own CPU time per request: the in-process
+    /// generator's work, alike for both routes, is then not in the figures.
+    #[arg(long)]
+    wrk: bool,
 }
 
 /// Where hello is installed as usual (a fresh instance per request), and where its
@@ -136,6 +144,10 @@ async fn main() -> Result<()> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
 
+    if args.wrk {
+        return external_load(&args, addr, host).await;
+    }
+
     println!("(a) instantiate + call, hello /greet, {} iterations", args.iterations);
     let call = in_process(&host, FRESH, args.iterations).await?;
     println!("    fresh instance: median {:.1} µs, p99 {:.1} µs", call.median_us, call.p99_us);
@@ -197,6 +209,88 @@ async fn main() -> Result<()> {
             tr = throughput_ratio, lr = p99_ratio, rtr = reused_throughput_ratio, rlr = reused_p99_ratio,
         );
         linli_bench::write_section(&path, "P1, P2 ", &section)?;
+        println!("wrote {path}");
+    }
+    host.stop().await;
+    Ok(())
+}
+
+/// This process's CPU time so far (user + system), from /proc/self/stat. The kernel reports
+/// it in USER_HZ, 100 per second on Linux whatever the kernel's own tick.
+fn process_cpu() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat (Linux only)")?;
+    // The command name, field 2, is in parentheses and may hold spaces: count from after it.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc/self/stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = [11, 12].iter().map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0)).sum();
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// One wrk run against `url`: requests completed, and the host's CPU time meanwhile.
+fn wrk_run(url: &str, connections: usize, seconds: u64) -> Result<(u64, Duration)> {
+    let before = process_cpu()?;
+    let output = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), url])
+        .output()
+        .context("running wrk (Debian: apt-get install wrk)")?;
+    let cpu = process_cpu()?.saturating_sub(before);
+    let text = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(output.status.success(), "wrk failed: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(!text.contains("Non-2xx"), "requests failed under wrk: {text}");
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .context("no request count in wrk's output")?;
+    Ok((requests, cpu))
+}
+
+/// P1 measured from outside: wrk drives each route in turn (rounds alternate, as in the
+/// in-process run) and the figure is the host's CPU time per request, the plugin route's
+/// against the native handler's. wrk's own CPU is not counted.
+async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) -> Result<()> {
+    let routes = [
+        ("native", format!("http://{addr}/native/greet?name=bench")),
+        ("fresh", format!("http://{addr}/t/{FRESH}/p/hello/greet?name=bench")),
+        ("reused", format!("http://{addr}/t/{REUSED}/p/hello/greet?name=bench")),
+    ];
+    println!("P1 with wrk, {} connections, {} rounds of {} s per route: host CPU per request", args.connections, args.rounds, args.seconds);
+    let mut per_request: [Vec<f64>; 3] = Default::default();
+    let mut rates: [Vec<f64>; 3] = Default::default();
+    for round in 1..=args.rounds.max(1) {
+        let mut line = format!("    round {round}:");
+        for (index, (name, url)) in routes.iter().enumerate() {
+            let (url, connections, seconds) = (url.clone(), args.connections, args.seconds);
+            let (requests, cpu) = tokio::task::spawn_blocking(move || wrk_run(&url, connections, seconds)).await??;
+            anyhow::ensure!(requests > 0, "wrk completed no requests on {name}");
+            let micros = cpu.as_secs_f64() * 1e6 / requests as f64;
+            per_request[index].push(micros);
+            rates[index].push(requests as f64 / seconds as f64);
+            line += &format!(" {name} {micros:.1} µs ({:.0} req/s) |", requests as f64 / seconds as f64);
+        }
+        println!("{}", line.trim_end_matches(" |"));
+    }
+    let [native, fresh, reused] = per_request.each_mut().map(|v| median(v));
+    println!("    host CPU per request, median of rounds: native {native:.1} µs, fresh {fresh:.1} µs ({:.2}× native's throughput per CPU), reused {reused:.1} µs ({:.2}×)", native / fresh, native / reused);
+    if let Some(path) = &args.write {
+        let section = format!(
+            "## P1b — P1 from outside: host CPU per request under wrk — {date}\n\n\
+             Command: `target/release/linli-bench --wrk --rounds {r} --seconds {s} --connections {c} --write {path}`\n\n\
+             wrk (one thread, {c} connections, a separate process) drives each route for {s} s in turn, {r} rounds; \
+             the figure is the host process's CPU time (user + system, from /proc/self/stat) per completed request, \
+             median of rounds. On 2 cores wrk competes with the host, so requests per second are not the host's \
+             capacity; CPU per request is. The ratio is native CPU / plugin CPU, i.e. the plugin route's throughput \
+             per core against the native handler's.\n\n\
+             | route | host CPU per request | requests/s under wrk (mean) | native / route |\n|---|---|---|---|\n\
+             | native axum handler | {native:.1} µs | {nr:.0} | 1.00× |\n\
+             | hello, fresh instance per request | {fresh:.1} µs | {fr:.0} | {fx:.2}× |\n\
+             | hello, instance reused | {reused:.1} µs | {rr:.0} | {rx:.2}× |\n",
+            date = linli_bench::today(), r = args.rounds, s = args.seconds, c = args.connections,
+            nr = mean(&rates[0]), fr = mean(&rates[1]), rr = mean(&rates[2]), fx = native / fresh, rx = native / reused,
+        );
+        linli_bench::write_section(path, "P1b ", &section)?;
         println!("wrote {path}");
     }
     host.stop().await;
