@@ -223,8 +223,8 @@ fn process_cpu() -> Result<Duration> {
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc/self/stat")?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: u64 = [11, 12].iter().map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0)).sum();
-    Ok(Duration::from_millis(ticks * 10))
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("unexpected /proc/self/stat");
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// One wrk run against `url`: requests completed, and the host's CPU time meanwhile.
