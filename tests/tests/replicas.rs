@@ -112,9 +112,11 @@ on_both_backends!(one_replica_evaluates_device_readings);
 
 /// Two real `linli serve` processes on one PostgreSQL and the test broker; the one that
 /// evaluates device readings is killed (SIGKILL) while an alarm it raised is open. The
-/// other takes the ingest over once the dead one's lease has run out and clears that alarm:
-/// one alarm in all, and the plugin subscribed to alarms recorded one `alarm.raised` and one
-/// `alarm.cleared` — nothing the dead replica had acknowledged is lost, nothing is doubled.
+/// other takes the ingest over once the dead one's lease has run out and clears that alarm
+/// with the one reading a device sent while neither evaluated telemetry: one alarm in all,
+/// and the plugin subscribed to alarms recorded one `alarm.raised` and one `alarm.cleared` —
+/// nothing the dead replica had acknowledged is lost, no reading sent in the gap is lost,
+/// nothing is doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
     let temp = tempfile::tempdir()?;
@@ -169,11 +171,18 @@ async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
     wait_until("the plugin has the alarm", || async { Ok(recorded(&log().await?, "alarm.raised") == 1) }).await?;
     a.kill()?;
 
-    // B takes the ingest over once A's lease runs out (10 s) and clears A's alarm.
+    // One reading, sent while nobody evaluates telemetry: the broker keeps it in the
+    // telemetry session A left, and B gets it when it takes the ingest over once A's lease
+    // runs out (10 s), and clears A's alarm with it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    send(0).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
     while alarms("cleared").await?.is_empty() {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "replica B did not take over the device ingest; see {}", b.data_dir.join("serve.log").display());
-        send(0).await?;
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "replica B did not clear the alarm with the reading sent while A was dead; see {}",
+            b.data_dir.join("serve.log").display()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     assert_eq!(alarms("active").await?.len(), 0);

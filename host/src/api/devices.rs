@@ -115,7 +115,8 @@ async fn device(State(state): State<AppState>, console: Console, Path(id): Path<
 pub struct DevicesStatus {
     /// `embedded broker at …`, an MQTT URL, or `off`.
     broker: String,
-    /// Connected to the broker and subscribed to device topics.
+    /// Connected to the broker and subscribed to device topics (telemetry too, on the
+    /// replica that evaluates it).
     connected: bool,
     /// Event deliveries by status (`pending`, `delivered`, `dead`).
     deliveries: BTreeMap<String, i64>,
@@ -125,7 +126,7 @@ pub struct DevicesStatus {
 async fn status(State(state): State<AppState>) -> Result<Json<DevicesStatus>, ApiError> {
     let devices = &state.platform.devices;
     let deliveries = state.platform.outbox.counts().await.map_err(crate::platform::PlatformError::from)?;
-    Ok(Json(DevicesStatus { broker: devices.broker_label(), connected: devices.connected.load(std::sync::atomic::Ordering::SeqCst), deliveries }))
+    Ok(Json(DevicesStatus { broker: devices.broker_label(), connected: devices.connected(), deliveries }))
 }
 
 #[derive(Deserialize, ToSchema)]

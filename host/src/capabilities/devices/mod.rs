@@ -108,9 +108,14 @@ pub struct Devices {
     telemetry: mpsc::Sender<TelemetryRow>,
     telemetry_rx: Mutex<Option<mpsc::Receiver<TelemetryRow>>>,
     last_seen: Mutex<HashMap<String, i64>>,
-    mqtt: Mutex<Option<rumqttc::AsyncClient>>,
-    /// Whether the MQTT client is connected and subscribed.
-    pub connected: AtomicBool,
+    /// This replica's connection for commands and their acknowledgements.
+    mqtt: Mutex<Option<mqtt::Connection>>,
+    /// The telemetry session, open while this replica holds device ingest.
+    telemetry_session: tokio::sync::Mutex<Option<mqtt::Connection>>,
+    /// Where the broker is, once `start` has worked it out.
+    broker_address: std::sync::OnceLock<(String, u16)>,
+    commands_subscribed: AtomicBool,
+    telemetry_subscribed: AtomicBool,
     /// Whether this replica evaluates telemetry: one replica at a time does, the holder of
     /// the `device-ingest` lease (all of them send commands and hear acknowledgements).
     pub ingesting: AtomicBool,
@@ -162,7 +167,10 @@ impl Devices {
             telemetry_rx: Mutex::new(Some(telemetry_rx)),
             last_seen: Mutex::default(),
             mqtt: Mutex::default(),
-            connected: AtomicBool::new(false),
+            telemetry_session: tokio::sync::Mutex::default(),
+            broker_address: std::sync::OnceLock::new(),
+            commands_subscribed: AtomicBool::new(false),
+            telemetry_subscribed: AtomicBool::new(false),
             ingesting: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             replica_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -200,12 +208,10 @@ impl Devices {
         Ok(())
     }
 
-    async fn set_ingesting(&self, on: bool) {
+    async fn set_ingesting(self: &Arc<Self>, on: bool) {
         if self.ingesting.load(Ordering::SeqCst) == on {
             return;
         }
-        let client = self.mqtt.lock().ok().and_then(|c| c.clone());
-        let topic = format!("{}/devices/+/telemetry", self.config.topic_prefix);
         if on {
             // Start from what the previous holder left: open alarms, last clears.
             match restore_trackers(&self.store).await {
@@ -221,17 +227,37 @@ impl Devices {
             }
             self.generation.fetch_add(1, Ordering::SeqCst);
             self.ingesting.store(true, Ordering::SeqCst);
-            if let Some(client) = client {
-                let _ = client.subscribe(topic, mqtt::qos(self)).await;
-            }
+            self.open_telemetry_session().await;
             tracing::info!("this replica now evaluates device telemetry");
         } else {
             self.ingesting.store(false, Ordering::SeqCst);
-            if let Some(client) = client {
-                let _ = client.unsubscribe(topic).await;
-            }
+            self.close_telemetry_session().await;
             tracing::info!("another replica evaluates device telemetry now");
         }
+    }
+
+    /// Take the telemetry session (once the broker's address is known: `start` opens it for
+    /// a replica that already holds ingest by then).
+    async fn open_telemetry_session(self: &Arc<Self>) {
+        let Some((host, port)) = self.broker_address.get() else { return };
+        let mut session = self.telemetry_session.lock().await;
+        if session.is_none() {
+            *session = Some(mqtt::connect(self, mqtt::Session::Telemetry, host, *port));
+        }
+    }
+
+    /// Hand the telemetry session back to the broker, which keeps it for the next holder.
+    async fn close_telemetry_session(&self) {
+        let session = self.telemetry_session.lock().await.take();
+        if let Some(session) = session {
+            session.close().await;
+        }
+    }
+
+    /// Connected to the broker and subscribed to what this replica receives: the devices'
+    /// acknowledgements and, while it holds device ingest, their telemetry.
+    pub fn connected(&self) -> bool {
+        self.commands_subscribed.load(Ordering::SeqCst) && (!self.ingesting.load(Ordering::SeqCst) || self.telemetry_subscribed.load(Ordering::SeqCst))
     }
 
     /// Start the workers, the batch writers and the MQTT connection.
@@ -261,9 +287,14 @@ impl Devices {
             }
             url => mqtt::parse_url(url)?,
         };
-        let client = mqtt::connect(self, &host, port);
+        let connection = mqtt::connect(self, mqtt::Session::Commands, &host, port);
         if let Ok(mut slot) = self.mqtt.lock() {
-            *slot = Some(client);
+            *slot = Some(connection);
+        }
+        let _ = self.broker_address.set((host, port));
+        if self.ingesting.load(Ordering::SeqCst) {
+            let devices = self.clone();
+            tokio::spawn(async move { devices.open_telemetry_session().await });
         }
         Ok(())
     }
@@ -276,19 +307,20 @@ impl Devices {
         }
     }
 
-    /// Stop the workers and disconnect from the broker; readings still queued are dropped
-    /// (MQTT at-least-once redelivers unacknowledged ones to the next client session only
-    /// with persistent sessions, which the host does not use).
+    /// Stop the workers and disconnect from the broker. The telemetry session goes back to
+    /// the broker first, so what devices send from then on waits there for the next holder;
+    /// readings already received and still queued here are dropped.
     pub async fn stop(&self) {
+        self.close_telemetry_session().await;
         self.stop.send_replace(true);
         if self.ingesting.swap(false, Ordering::SeqCst) {
             if let Err(e) = crate::cluster::release_lease(&self.store, &self.lease_name(), &self.replica_id).await {
                 tracing::warn!("device-ingest lease not released (it expires on its own): {e}");
             }
         }
-        let client = self.mqtt.lock().ok().and_then(|mut c| c.take());
-        if let Some(client) = client {
-            let _ = client.disconnect().await;
+        let connection = self.mqtt.lock().ok().and_then(|mut c| c.take());
+        if let Some(connection) = connection {
+            connection.close().await;
         }
         // Write what the last flush has not.
         let seen: Vec<(String, i64)> = self.last_seen.lock().map(|mut s| s.drain().collect()).unwrap_or_default();
@@ -430,7 +462,7 @@ impl Devices {
     /// Publish a command and wait for the device's acknowledgement.
     pub async fn send_command(&self, device_id: &str, command: &serde_json::Value, timeout: Duration, sent_by: &str) -> Result<String, DeviceError> {
         self.device(device_id).await?;
-        let client = self.mqtt.lock().ok().and_then(|c| c.clone()).ok_or_else(|| DeviceError::Unavailable("no MQTT broker is configured ([devices] broker = \"off\")".into()))?;
+        let client = self.mqtt.lock().ok().and_then(|c| c.as_ref().map(|c| c.client.clone())).ok_or_else(|| DeviceError::Unavailable("no MQTT broker is configured ([devices] broker = \"off\")".into()))?;
         let id = uuid::Uuid::now_v7().to_string();
         let message = serde_json::json!({ "id": id, "command": command });
         sqlx::query("INSERT INTO device_commands (id, device_id, sent_by, command, status, sent_at) VALUES ($1, $2, $3, $4, 'sent', $5)")

@@ -9,7 +9,8 @@
 use super::engine::{self, Topic};
 use super::{DeviceError, Devices};
 use crate::store::now_millis;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,6 @@ use std::time::Duration;
 /// connection. The per-message limit devices are held to is smaller
 /// (`max_payload_bytes`), so an oversized message is counted and refused, not fatal.
 const MAX_PACKET: usize = 1 << 20;
-
 
 /// `mqtt://host:port` (port defaults to 1883).
 pub fn parse_url(url: &str) -> Result<(String, u16), DeviceError> {
@@ -82,23 +82,78 @@ dynamic_filters = true
     Ok(())
 }
 
-/// Connect to the broker and consume device messages until the host stops. Reconnects
-/// on its own; every (re)connection subscribes again.
-pub fn connect(devices: &Arc<Devices>, host: &str, port: u16) -> AsyncClient {
-    let client_id = format!("linli-host-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut options = MqttOptions::new(client_id, host, port);
-    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(MAX_PACKET, MAX_PACKET).set_clean_session(true);
+/// What a connection to the broker is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Session {
+    /// Every replica's own: commands out, the devices' acknowledgements in. A clean session
+    /// under a client id of its own.
+    Commands,
+    /// Telemetry in, on the replica that holds device ingest only. Persistent (clean session
+    /// off) under one client id per topic prefix that the replicas take in turn, so that the
+    /// broker keeps what devices send while no replica has it — between one holder's death
+    /// and the next one's takeover, or while the only host restarts — and hands it to the
+    /// next holder (at `qos = 1`; the broker's own limits apply, e.g. Mosquitto's
+    /// `max_queued_messages`).
+    Telemetry,
+}
+
+impl Session {
+    fn client_id(self, devices: &Devices) -> String {
+        match self {
+            Self::Commands => format!("linli-host-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            Self::Telemetry => format!("linli-ingest-{}", devices.config.topic_prefix),
+        }
+    }
+
+    fn subscription(self, devices: &Devices) -> (String, QoS) {
+        let prefix = &devices.config.topic_prefix;
+        match self {
+            Self::Commands => (format!("{prefix}/devices/+/ack"), QoS::AtLeastOnce),
+            Self::Telemetry => (format!("{prefix}/devices/+/telemetry"), qos(devices)),
+        }
+    }
+
+    fn subscribed(self, devices: &Devices) -> &AtomicBool {
+        match self {
+            Self::Commands => &devices.commands_subscribed,
+            Self::Telemetry => &devices.telemetry_subscribed,
+        }
+    }
+}
+
+/// A connection to the broker and the task that consumes its messages.
+pub(crate) struct Connection {
+    pub client: AsyncClient,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    /// Say goodbye to the broker (a persistent session is then kept for the next holder at
+    /// once, not after the keep-alive runs out) and end the task.
+    pub async fn close(mut self) {
+        if self.client.disconnect().await.is_ok() && tokio::time::timeout(Duration::from_secs(2), &mut self.task).await.is_ok() {
+            return;
+        }
+        self.task.abort();
+    }
+}
+
+/// Connect to the broker and consume device messages until the host stops or the
+/// connection is closed. Reconnects on its own; every (re)connection subscribes again.
+pub(crate) fn connect(devices: &Arc<Devices>, session: Session, host: &str, port: u16) -> Connection {
+    let mut options = MqttOptions::new(session.client_id(devices), host, port);
+    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(MAX_PACKET, MAX_PACKET).set_clean_session(session == Session::Commands);
     let (client, eventloop) = AsyncClient::new(options, 4096);
     let weak = Arc::downgrade(devices);
     let subscriber = client.clone();
     let stopped = devices.stopped();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         tokio::select! {
             _ = stopped => {}
-            _ = run(weak, subscriber, eventloop) => {}
+            _ = run(weak, session, subscriber, eventloop) => {}
         }
     });
-    client
+    Connection { client, task }
 }
 
 /// The telemetry subscription's quality of service (`[devices] qos`).
@@ -110,38 +165,38 @@ pub(crate) fn qos(devices: &Devices) -> QoS {
     }
 }
 
-async fn run(devices: std::sync::Weak<Devices>, client: AsyncClient, mut eventloop: EventLoop) {
+async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncClient, mut eventloop: EventLoop) {
     loop {
         let polled = eventloop.poll().await;
         let Some(devices) = devices.upgrade() else { return };
         match polled {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                let qos = qos(&devices);
-                let prefix = &devices.config.topic_prefix;
-                // Telemetry only on the replica that holds device ingest; acknowledgements
-                // of the commands each replica sends, on all.
-                let telemetry = if devices.ingesting.load(std::sync::atomic::Ordering::SeqCst) {
-                    client.try_subscribe(format!("{prefix}/devices/+/telemetry"), qos)
-                } else {
-                    Ok(())
-                };
-                let subscribed = telemetry.and_then(|_| client.try_subscribe(format!("{prefix}/devices/+/ack"), QoS::AtLeastOnce));
-                if let Err(e) = subscribed {
+                // A resumed persistent session keeps its subscription; subscribing again
+                // costs nothing and covers a broker that forgot it.
+                let (topic, qos) = session.subscription(&devices);
+                if let Err(e) = client.try_subscribe(topic, qos) {
                     tracing::error!("cannot subscribe to device topics: {e}");
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
-                if !devices.connected.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                session.subscribed(&devices).store(true, Ordering::SeqCst);
+                if session == Session::Telemetry {
+                    tracing::info!(broker = devices.broker_label(), "receiving device telemetry");
+                } else if devices.connected() {
                     tracing::info!(broker = devices.broker_label(), "receiving device messages");
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => on_publish(&devices, &publish.topic, &publish.payload).await,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                session.subscribed(&devices).store(false, Ordering::SeqCst);
+                return;
+            }
             Ok(_) => {}
             Err(e) => {
-                if devices.connected.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                    tracing::warn!(broker = devices.broker_label(), "MQTT connection lost: {e}; reconnecting");
+                if session.subscribed(&devices).swap(false, Ordering::SeqCst) {
+                    tracing::warn!(broker = devices.broker_label(), ?session, "MQTT connection lost: {e}; reconnecting");
                 } else {
-                    tracing::debug!("MQTT connection: {e}");
+                    tracing::debug!(?session, "MQTT connection: {e}");
                 }
                 drop(devices);
                 tokio::time::sleep(Duration::from_secs(1)).await;
