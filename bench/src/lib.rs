@@ -34,11 +34,9 @@ pub fn today() -> String {
 }
 
 /// The `p` quantile (0..=1) of sorted samples.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    let at = ((sorted.len().saturating_sub(1)) as f64 * p).round() as usize;
+    sorted.get(at).copied().unwrap_or_default()
 }
 
 /// One request the load generator sends, parsed once: the generator shares the cores
@@ -225,7 +223,8 @@ mod tests {
         let samples: Vec<std::time::Duration> = (1..=100).map(std::time::Duration::from_millis).collect();
         assert_eq!(super::percentile(&samples, 0.5), std::time::Duration::from_millis(51));
         assert_eq!(super::percentile(&samples, 0.99), std::time::Duration::from_millis(99));
-        assert_eq!(super::percentile(&[], 0.99), std::time::Duration::ZERO);
+        assert_eq!(super::percentile::<std::time::Duration>(&[], 0.99), std::time::Duration::ZERO);
+        assert_eq!(super::percentile(&[1.0, 2.0, 3.0], 0.5), 2.0);
         assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
     }
 }

@@ -8,7 +8,8 @@
 use crate::platform::Platform;
 use crate::store::{now_millis, Store};
 use serde::{Deserialize, Serialize};
-use std::sync::Weak;
+use std::future::Future;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -24,43 +25,50 @@ impl Default for ClusterConfig {
     }
 }
 
-/// Sync until the platform is dropped or `stop` completes.
-pub async fn run(platform: Weak<Platform>, config: ClusterConfig, stop: impl std::future::Future<Output = ()>) {
-    if config.sync_seconds == 0 {
-        return;
-    }
+/// Call `beat` with `target` every `period` until `target` is dropped or `stop` completes.
+pub async fn every<T, F, Fut>(period: Duration, target: Weak<T>, stop: impl Future<Output = ()>, mut beat: F)
+where
+    F: FnMut(Arc<T>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(config.sync_seconds)) => {}
+            _ = tokio::time::sleep(period) => {}
             _ = &mut stop => return,
         }
-        let Some(platform) = platform.upgrade() else { return };
+        let Some(target) = target.upgrade() else { return };
+        beat(target).await;
+    }
+}
+
+/// Sync until the platform is dropped or `stop` completes.
+pub async fn run(platform: Weak<Platform>, config: ClusterConfig, stop: impl Future<Output = ()>) {
+    if config.sync_seconds == 0 {
+        return;
+    }
+    every(Duration::from_secs(config.sync_seconds), platform, stop, |platform| async move {
         match platform.sync_from_store().await {
             Ok(0) => {}
             Ok(changed) => tracing::info!(changed, "took over changes made by another replica"),
             Err(e) => tracing::warn!("could not look for other replicas' changes (trying again): {e}"),
         }
-    }
+    })
+    .await
 }
 
 /// Re-read the session signing keys on the same beat (another replica may have rotated
 /// them, or made the first one while this replica started).
-pub async fn reload_keys(auth: Weak<crate::auth::Auth>, config: ClusterConfig, stop: impl std::future::Future<Output = ()>) {
+pub async fn reload_keys(auth: Weak<crate::auth::Auth>, config: ClusterConfig, stop: impl Future<Output = ()>) {
     if config.sync_seconds == 0 {
         return;
     }
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(config.sync_seconds)) => {}
-            _ = &mut stop => return,
-        }
-        let Some(auth) = auth.upgrade() else { return };
+    every(Duration::from_secs(config.sync_seconds), auth, stop, |auth| async move {
         if let Err(e) = auth.sessions.keys.reload().await {
             tracing::warn!("could not re-read the session signing keys (trying again): {e}");
         }
-    }
+    })
+    .await
 }
 
 /// Hold (take or renew) the lease `name` for `ttl_ms`; true when `holder` has it now.

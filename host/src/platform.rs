@@ -448,11 +448,18 @@ impl Platform {
             created_at: now,
             updated_at: now,
         };
-        let loaded = self.load(&inst, &inst.version).await?;
-        repo::save(&self.store, &inst, "install", None, actor).await?;
-        self.activate(loaded);
+        self.apply(&inst, "install", None, actor).await?;
         tracing::info!(installation = inst.id, version = inst.version, grants = ?inst.grants, "installed");
         Ok(inst)
+    }
+
+    /// Load `next`, record it and its history entry, then serve it: a change that does not
+    /// load is refused before anything is written.
+    async fn apply(&self, next: &Installation, action: &str, from_version: Option<&str>, actor: &str) -> Result<(), PlatformError> {
+        let loaded = self.load(next, &next.version).await?;
+        repo::save(&self.store, next, action, from_version, actor).await?;
+        self.activate(loaded);
+        Ok(())
     }
 
     async fn existing(&self, id: &str) -> Result<Installation, PlatformError> {
@@ -495,9 +502,7 @@ impl Platform {
             updated_at: now_millis(),
             ..current.clone()
         };
-        let loaded = self.load(&next, &next.version).await?;
-        repo::save(&self.store, &next, "upgrade", Some(&current.version), actor).await?;
-        self.activate(loaded);
+        self.apply(&next, "upgrade", Some(&current.version), actor).await?;
         tracing::info!(installation = id, from = current.version, to = next.version, "upgraded");
         Ok(next)
     }
@@ -558,9 +563,7 @@ impl Platform {
         let current = self.existing(id).await?;
         let package = self.package(&current.plugin_id, &current.version).await?;
         let next = Installation { grants: Self::check_grants(&package.manifest, grants)?, updated_at: now_millis(), ..current.clone() };
-        let loaded = self.load(&next, &next.version).await?;
-        repo::save(&self.store, &next, "grants", Some(&current.version), actor).await?;
-        self.activate(loaded);
+        self.apply(&next, "grants", Some(&current.version), actor).await?;
         tracing::info!(installation = id, from = ?current.grants, to = ?next.grants, "grants changed");
         Ok(next)
     }
@@ -581,9 +584,7 @@ impl Platform {
             updated_at: now_millis(),
             ..current.clone()
         };
-        let loaded = self.load(&next, &previous).await?;
-        repo::save(&self.store, &next, "rollback", Some(&current.version), actor).await?;
-        self.activate(loaded);
+        self.apply(&next, "rollback", Some(&current.version), actor).await?;
         tracing::info!(installation = id, from = current.version, to = previous, "rolled back");
         Ok(next)
     }

@@ -133,14 +133,6 @@ async fn host_round(lab: &Lab, broker: &str, devices: u64, n: u64) -> Result<(f6
     Ok((got as f64 / elapsed, got))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
     let args = args()?;
@@ -221,10 +213,10 @@ async fn main() -> Result<()> {
     let summary = format!(
         "throughput: host {host:.0} msg/s, baseline {base:.0} msg/s, ratio {:.2}\nlatency to the plugin's event: p50 {:.0} ms, p99 {:.0} ms; to the ticket: p50 {:.0} ms, p99 {:.0} ms",
         host / base,
-        percentile(&to_event, 0.5),
-        percentile(&to_event, 0.99),
-        percentile(&to_ticket, 0.5),
-        percentile(&to_ticket, 0.99)
+        linli_bench::percentile(&to_event, 0.5),
+        linli_bench::percentile(&to_event, 0.99),
+        linli_bench::percentile(&to_ticket, 0.5),
+        linli_bench::percentile(&to_ticket, 0.99)
     );
     println!("{summary}");
     if let Some(path) = args.write {
@@ -250,10 +242,10 @@ async fn main() -> Result<()> {
             args.alarms,
             args.rounds,
             host / base,
-            percentile(&to_event, 0.5),
-            percentile(&to_event, 0.99),
-            percentile(&to_ticket, 0.5),
-            percentile(&to_ticket, 0.99),
+            linli_bench::percentile(&to_event, 0.5),
+            linli_bench::percentile(&to_event, 0.99),
+            linli_bench::percentile(&to_ticket, 0.5),
+            linli_bench::percentile(&to_ticket, 0.99),
             lines.join("\n"),
         );
         linli_bench::write_section(&path, "P5 ", &section)?;

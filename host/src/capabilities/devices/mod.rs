@@ -194,15 +194,10 @@ impl Devices {
         };
         let held = crate::cluster::hold_lease(&self.store, &self.lease_name(), &self.replica_id, LEASE_TTL_MS).await?;
         self.ingesting.store(held, Ordering::SeqCst);
-        let weak = Arc::downgrade(self);
-        tokio::spawn(until_stopped(self.stopped(), async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(devices) = weak.upgrade() else { return };
-                match crate::cluster::hold_lease(&devices.store, &devices.lease_name(), &devices.replica_id, LEASE_TTL_MS).await {
-                    Ok(held) => devices.set_ingesting(held).await,
-                    Err(e) => tracing::warn!("device-ingest lease not renewed (trying again): {e}"),
-                }
+        tokio::spawn(crate::cluster::every(every, Arc::downgrade(self), self.stopped(), |devices| async move {
+            match crate::cluster::hold_lease(&devices.store, &devices.lease_name(), &devices.replica_id, LEASE_TTL_MS).await {
+                Ok(held) => devices.set_ingesting(held).await,
+                Err(e) => tracing::warn!("device-ingest lease not renewed (trying again): {e}"),
             }
         }));
         Ok(())
