@@ -77,6 +77,23 @@ async fn rules(store: Store) {
 
     // Limits must contain the balance.
     assert!(matches!(book.set_limits(&alice.id, 0, Some(100)).await, Err(LedgerError::Invalid(_))));
+
+    // A retry of the transfer that emptied an account is its receipt, not a refusal; a new
+    // one is refused at the floor; a reversal refused for want of money says it was
+    // reversed before, when it was.
+    let drained = book.transfer(&transfer(&alice.id, &bob.id, 300, "d1")).await.unwrap();
+    assert_eq!(drained.from_balance, 0);
+    let retried = book.transfer(&transfer(&alice.id, &bob.id, 300, "d1")).await.unwrap();
+    assert_eq!((retried.transfer_id.as_str(), retried.replayed), (drained.transfer_id.as_str(), true));
+    assert!(matches!(book.transfer(&transfer(&alice.id, &bob.id, 1, "d2")).await, Err(LedgerError::Limit(_))));
+    let back = book.transfer(&transfer(&bob.id, &alice.id, 300, "d3")).await.unwrap();
+    book.transfer(&transfer(&alice.id, &issuer.id, 300, "d4")).await.unwrap();
+    let reversal = book.reverse(&back.transfer_id, "d5", "again").await.unwrap_err();
+    assert!(matches!(reversal, LedgerError::Limit(_)), "{reversal}");
+    book.transfer(&transfer(&issuer.id, &alice.id, 300, "d6")).await.unwrap();
+    book.reverse(&back.transfer_id, "d7", "undo").await.unwrap();
+    let twice = book.reverse(&back.transfer_id, "d9", "undo twice").await.unwrap_err();
+    assert!(twice.to_string().contains("already reversed"), "{twice}");
     assert!(check_invariants(&store).await.unwrap().is_empty());
 }
 
