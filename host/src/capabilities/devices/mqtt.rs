@@ -180,11 +180,8 @@ async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncC
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 session.subscribed(&devices).store(true, Ordering::SeqCst);
-                if session == Session::Telemetry {
-                    tracing::info!(broker = devices.broker_label(), "receiving device telemetry");
-                } else if devices.connected() {
-                    tracing::info!(broker = devices.broker_label(), "receiving device messages");
-                }
+                let what = if session == Session::Telemetry { "device telemetry" } else { "command acknowledgements" };
+                tracing::info!(broker = devices.broker_label(), "receiving {what}");
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => on_publish(&devices, &publish.topic, &publish.payload).await,
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
