@@ -214,10 +214,16 @@ impl TestHost {
     }
 
     /// Stop this host and start another on the same data directory and database.
-    pub async fn restart(mut self) -> Result<Self> {
+    pub async fn restart(self) -> Result<Self> {
+        self.restart_after(async { Ok(()) }).await
+    }
+
+    /// `restart`, doing `while_down` between the stop and the start.
+    pub async fn restart_after(mut self, while_down: impl std::future::Future<Output = Result<()>>) -> Result<Self> {
         if let Some(server) = self.server.take() {
             server.stop().await;
         }
+        while_down.await?;
         Self::start_config(self.config.clone(), self._temp.clone()).await
     }
 
