@@ -58,6 +58,16 @@ struct Args {
 const FRESH: &str = "xingfu";
 const REUSED: &str = "heping";
 
+/// The three routes both load generators drive, by name: the native handler, hello with a
+/// fresh instance, hello with a reused one.
+fn greet_urls(addr: std::net::SocketAddr) -> [(&'static str, String); 3] {
+    [
+        ("native", format!("http://{addr}/native/greet?name=bench")),
+        ("fresh", format!("http://{addr}/t/{FRESH}/p/hello/greet?name=bench")),
+        ("reused", format!("http://{addr}/t/{REUSED}/p/hello/greet?name=bench")),
+    ]
+}
+
 fn greet_request(tenant: &str) -> PluginRequest {
     PluginRequest {
         method: "GET".into(),
@@ -155,10 +165,9 @@ async fn main() -> Result<()> {
     println!("    reused instance: median {:.1} µs, p99 {:.1} µs", reused_call.median_us, reused_call.p99_us);
 
     println!("(b) HTTP, {} connections, {} rounds of {} s per route, alternating", args.connections, args.rounds, args.seconds);
-    let route = |path: String| -> Result<Arc<Vec<Target>>> { Ok(Arc::new(vec![Target::new(0, "GET", &format!("http://{addr}{path}"), None)?])) };
-    let native_route = route("/native/greet?name=bench".into())?;
-    let fresh_route = route(format!("/t/{FRESH}/p/hello/greet?name=bench"))?;
-    let reused_route = route(format!("/t/{REUSED}/p/hello/greet?name=bench"))?;
+    let route = |url: String| -> Result<Arc<Vec<Target>>> { Ok(Arc::new(vec![Target::new(0, "GET", &url, None)?])) };
+    let [(_, native_url), (_, fresh_url), (_, reused_url)] = greet_urls(addr);
+    let (native_route, fresh_route, reused_route) = (route(native_url)?, route(fresh_url)?, route(reused_url)?);
     let phase = Duration::from_secs(args.seconds);
     let (mut fresh, mut reused, mut native_rates, mut native_p99s) = (Comparison::default(), Comparison::default(), Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
@@ -251,11 +260,7 @@ fn wrk_run(url: &str, connections: usize, seconds: u64) -> Result<(u64, Duration
 /// in-process run) and the figure is the host's CPU time per request, the plugin route's
 /// against the native handler's. wrk's own CPU is not counted.
 async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) -> Result<()> {
-    let routes = [
-        ("native", format!("http://{addr}/native/greet?name=bench")),
-        ("fresh", format!("http://{addr}/t/{FRESH}/p/hello/greet?name=bench")),
-        ("reused", format!("http://{addr}/t/{REUSED}/p/hello/greet?name=bench")),
-    ];
+    let routes = greet_urls(addr);
     println!("P1 with wrk, {} connections, {} rounds of {} s per route: host CPU per request", args.connections, args.rounds, args.seconds);
     let mut per_request: [Vec<f64>; 3] = Default::default();
     let mut rates: [Vec<f64>; 3] = Default::default();
@@ -266,9 +271,10 @@ async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) 
             let (requests, cpu) = tokio::task::spawn_blocking(move || wrk_run(&url, connections, seconds)).await??;
             anyhow::ensure!(requests > 0, "wrk completed no requests on {name}");
             let micros = cpu.as_secs_f64() * 1e6 / requests as f64;
+            let rate = requests as f64 / seconds as f64;
             per_request[index].push(micros);
-            rates[index].push(requests as f64 / seconds as f64);
-            line += &format!(" {name} {micros:.1} µs ({:.0} req/s) |", requests as f64 / seconds as f64);
+            rates[index].push(rate);
+            line += &format!(" {name} {micros:.1} µs ({rate:.0} req/s) |");
         }
         println!("{}", line.trim_end_matches(" |"));
     }

@@ -25,7 +25,8 @@ impl Default for ClusterConfig {
     }
 }
 
-/// Call `beat` with `target` every `period` until `target` is dropped or `stop` completes.
+/// Call `beat` with `target` every `period` (the first time one period from now) until
+/// `target` is dropped or `stop` completes.
 pub async fn every<T, F, Fut>(period: Duration, target: Weak<T>, stop: impl Future<Output = ()>, mut beat: F)
 where
     F: FnMut(Arc<T>) -> Fut,

@@ -271,7 +271,7 @@ impl Devices {
             tokio::spawn(engine::run_telemetry_writer(self.store.clone(), rows));
         }
         tokio::spawn(until_stopped(self.stopped(), engine::run_retention(self.store.clone(), self.config.retention_days)));
-        tokio::spawn(until_stopped(self.stopped(), flush_last_seen(Arc::downgrade(self))));
+        tokio::spawn(crate::cluster::every(Duration::from_secs(2), Arc::downgrade(self), self.stopped(), flush_last_seen));
         let (host, port) = match self.config.broker.as_str() {
             "off" => return Ok(()),
             "embedded" => {
@@ -522,19 +522,15 @@ async fn until_stopped(stopped: impl std::future::Future<Output = ()>, task: imp
     }
 }
 
-async fn flush_last_seen(devices: std::sync::Weak<Devices>) {
-    let mut every = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        every.tick().await;
-        let Some(devices) = devices.upgrade() else { return };
-        let seen: Vec<(String, i64)> = devices.last_seen.lock().map(|mut s| s.drain().collect()).unwrap_or_default();
-        if let Err(e) = registry::flush_last_seen(&devices.store, &seen).await {
-            tracing::warn!("last-seen times not stored: {e}");
-            // Keep them for the next round.
-            if let Ok(mut pending) = devices.last_seen.lock() {
-                for (id, at) in seen {
-                    pending.entry(id).and_modify(|t| *t = (*t).max(at)).or_insert(at);
-                }
+/// Write the last-seen times heard since the previous round.
+async fn flush_last_seen(devices: Arc<Devices>) {
+    let seen: Vec<(String, i64)> = devices.last_seen.lock().map(|mut s| s.drain().collect()).unwrap_or_default();
+    if let Err(e) = registry::flush_last_seen(&devices.store, &seen).await {
+        tracing::warn!("last-seen times not stored: {e}");
+        // Keep them for the next round.
+        if let Ok(mut pending) = devices.last_seen.lock() {
+            for (id, at) in seen {
+                pending.entry(id).and_modify(|t| *t = (*t).max(at)).or_insert(at);
             }
         }
     }
