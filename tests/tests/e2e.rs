@@ -12,5 +12,6 @@ mod oidc;
 mod parking;
 mod replicas;
 mod sessions;
+mod startup;
 mod time_bank;
 mod vendor_cli;

@@ -200,7 +200,7 @@ pub async fn create(store: &Store, tree: &TenantTree, new: &NewAccount) -> Resul
         roles: new.roles.clone(),
         created_at: now_millis(),
     };
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO accounts (id, kind, phone, display_name, password_hash, tenant_id, failed_logins, locked_until, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7) ON CONFLICT (phone) DO NOTHING",

@@ -71,7 +71,7 @@ impl SigningKeys {
         let key = signing::generate();
         let kid = format!("{}-{}", now_millis() / 1000, &signing::key_id(&key.verifying_key())[..8]);
         let pem = signing::encode_secret(&key).map_err(|e| AuthError::Internal(e.to_string()))?;
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL").bind(now_millis()).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO signing_keys (kid, private_pem, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)")
             .bind(&kid)

@@ -183,6 +183,96 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    const LEASE: &str = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, 'test', 0)";
+
+    async fn leases(executor: impl sqlx::Executor<'_, Database = sqlx::Any>) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM leases").fetch_one(executor).await.expect("count")
+    }
+
+    /// Why the host never opens a plain (deferred) transaction on SQLite: one that reads
+    /// first and writes after another connection committed fails with SQLITE_BUSY_SNAPSHOT,
+    /// which the busy timeout does not retry.
+    #[tokio::test]
+    async fn sqlite_fails_a_deferred_transaction_that_read_before_another_writer_committed() {
+        let (store, _dir) = testing::sqlite().await;
+        let mut deferred = store.pool.begin().await.expect("begin");
+        assert_eq!(leases(&mut *deferred).await, 0);
+        sqlx::query(LEASE).bind("other").execute(&store.pool).await.expect("the other writer");
+        let failed = sqlx::query(LEASE).bind("mine").execute(&mut *deferred).await.expect_err("a stale snapshot cannot write");
+        let code = failed.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("517"), "{failed}");
+    }
+
+    /// `begin_write` takes the write lock first: another writer waits its turn (SQLite) or
+    /// goes ahead (PostgreSQL), and both writes are kept.
+    async fn a_write_transaction_that_reads_first_keeps_both_writes(store: Store) {
+        let mut tx = store.begin_write().await.expect("begin");
+        assert_eq!(leases(&mut *tx).await, 0);
+        let other = tokio::spawn({
+            let pool = store.pool.clone();
+            async move { sqlx::query(LEASE).bind("other").execute(&pool).await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if store.backend == Backend::Sqlite {
+            assert!(!other.is_finished(), "the other writer waits for the write lock");
+        }
+        sqlx::query(LEASE).bind("mine").execute(&mut *tx).await.expect("the write after the read");
+        tx.commit().await.expect("commit");
+        other.await.expect("join").expect("the other writer, after its wait");
+        assert_eq!(leases(&store.pool).await, 2);
+    }
+
+    #[tokio::test]
+    async fn write_transactions_keep_both_writes_on_sqlite() {
+        let (store, _dir) = testing::sqlite().await;
+        a_write_transaction_that_reads_first_keeps_both_writes(store).await;
+    }
+
+    #[tokio::test]
+    async fn write_transactions_keep_both_writes_on_postgres() {
+        if let Some(store) = testing::postgres().await {
+            a_write_transaction_that_reads_first_keeps_both_writes(store).await;
+        }
+    }
+
+    fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+        entries
+            .flatten()
+            .flat_map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    rust_files(&path)
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    vec![path]
+                } else {
+                    vec![]
+                }
+            })
+            .collect()
+    }
+
+    /// Every transaction in the host begins with `Store::begin_write` (this file aside),
+    /// so no write transaction can read first on a stale SQLite snapshot.
+    #[test]
+    fn every_transaction_begins_with_begin_write() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let this_file = src.join("store").join("mod.rs");
+        let mut offenders = Vec::new();
+        for file in rust_files(&src).into_iter().filter(|f| *f != this_file) {
+            let text = std::fs::read_to_string(&file).expect("read a source file");
+            for (n, line) in text.lines().enumerate() {
+                if line.contains(".begin()") || line.contains("begin_with(") || line.contains("\"BEGIN") {
+                    offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(rust_files(&src).len() > 50, "the host's sources were not found under {}", src.display());
+        assert!(offenders.is_empty(), "transactions that do not begin with Store::begin_write:\n{}", offenders.join("\n"));
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");

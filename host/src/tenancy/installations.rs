@@ -72,7 +72,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Installation>, sqlx::
 
 /// Insert or replace the row, and record what happened in the history, in one transaction.
 pub async fn save(store: &Store, inst: &Installation, action: &str, from_version: Option<&str>, actor: &str) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(&format!(
         "INSERT INTO installations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (id) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version,
@@ -96,7 +96,7 @@ pub async fn save(store: &Store, inst: &Installation, action: &str, from_version
 
 /// Remove the installation; with `purge`, its data partition too.
 pub async fn delete(store: &Store, inst: &Installation, purge: bool, actor: &str) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query("DELETE FROM installations WHERE id = $1").bind(&inst.id).execute(&mut *tx).await?;
     if purge {
         for table in ["plugin_document_index", "plugin_documents"] {
@@ -175,7 +175,7 @@ pub async fn load_tenants(store: &Store) -> Result<Vec<TenantNode>, sqlx::Error>
 
 /// Insert new nodes and rename existing ones, parents first, in one transaction.
 pub async fn save_tenants(store: &Store, nodes: &[TenantNode]) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     for node in nodes {
         sqlx::query(
             "INSERT INTO tenants (id, parent_id, kind, name, created_at) VALUES ($1, $2, $3, $4, $5)

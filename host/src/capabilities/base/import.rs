@@ -246,7 +246,7 @@ fn new_id(prefix: &str) -> String {
 
 async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &AtomicU64) -> Result<(), sqlx::Error> {
     let now = now_millis();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     match checked {
         Checked::Named(rows) => {
             let (table, extra) = if kind == ImportKind::Places { ("base_places", "address") } else { ("base_organisations", "contact") };

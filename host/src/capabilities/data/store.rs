@@ -108,7 +108,7 @@ impl Partition {
         }
         let json: serde_json::Value = serde_json::from_str(value).map_err(|e| DataError::Invalid(format!("the value is not JSON: {e}")))?;
         let now = now_millis();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let written = match expected {
             None => sqlx::query(
                 "INSERT INTO plugin_documents (plugin_id, tenant_id, collection, doc_key, body, version, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6)
@@ -149,7 +149,7 @@ impl Partition {
     pub async fn delete(&self, collection: &str, key: &str, expected: Option<u64>) -> Result<bool, DataError> {
         check_collection(collection)?;
         check_key(key)?;
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let deleted = sqlx::query(
             "DELETE FROM plugin_documents WHERE plugin_id = $1 AND tenant_id = $2 AND collection = $3 AND doc_key = $4 AND ($5 = -1 OR version = $5)",
         )

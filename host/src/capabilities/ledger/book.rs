@@ -274,10 +274,9 @@ impl Book {
         }
         let transfer_id = uuid::Uuid::now_v7().simple().to_string();
         let now = now_millis();
-        let mut tx = self.store.pool.begin().await?;
-        // The first statement writes, so SQLite takes its write lock here (waiting its turn)
-        // rather than failing to upgrade a read lock later. A key used before fails here on
-        // its unique index, and is answered from the book (replay or conflict).
+        let mut tx = self.store.begin_write().await?;
+        // A key used before fails here on its unique index, and is answered from the book
+        // (replay or conflict).
         let inserted = sqlx::query(
             "INSERT INTO ledger_transfers (id, plugin_id, tenant_id, idempotency_key, currency, from_account, to_account, amount, memo, reverses, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
