@@ -8,7 +8,7 @@ use crate::capabilities::events::{EventsConfig, Outbox, Subscription};
 use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
 use crate::packages::repo::{self as package_repo, PackageSummary};
-use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError};
+use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError, UI_CONNECT_GRANT};
 use crate::runtime::{LoadedPlugin, Runtime, RuntimeError, MAX_REQUESTS_PER_INSTANCE};
 use crate::store::{now_millis, Store};
 use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
@@ -298,6 +298,15 @@ impl Platform {
     fn check_grants(manifest: &Manifest, grants: &[String]) -> Result<Vec<String>, PlatformError> {
         let mut out: Vec<String> = Vec::new();
         for grant in grants {
+            if let Some(origin) = grant.strip_prefix(UI_CONNECT_GRANT) {
+                if !manifest.requests_grant(grant) {
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not list {origin} under [ui] connect", manifest.id)));
+                }
+                if !out.contains(grant) {
+                    out.push(grant.clone());
+                }
+                continue;
+            }
             let (name, scope) = match grant.split_once(':') {
                 Some((name, scope)) => (name, Some(scope)),
                 None => (grant.as_str(), None),
@@ -490,7 +499,9 @@ impl Platform {
         let package = self.package(&current.plugin_id, &req.version).await?;
         let grants = match &req.grants {
             Some(grants) => Self::check_grants(&package.manifest, grants)?,
-            None => current.grants.iter().filter(|g| package.manifest.requests(g)).cloned().collect(),
+            // What the new version still asks for stays granted (scopes and page origins
+            // too); anything it asks for anew needs a grant of its own.
+            None => current.grants.iter().filter(|g| package.manifest.requests_grant(g)).cloned().collect(),
         };
         if package.manifest.route_prefix() != current.route_prefix {
             return Err(PlatformError::Invalid("a new version may not change the route prefix".into()));

@@ -23,7 +23,7 @@ async function join(page, role) {
   let frame = page.frameLocator("#plugin-frame");
   await frame.locator(`input[value="${role}"]`).check();
   await frame.locator("#join-button").click();
-  // Joining needs the real name: the app asks, then goes back to the time bank.
+  // Joining needs the real name: the app asks over the page; agreed, the page joins.
   await page.locator("#consent-agree").click();
   frame = page.frameLocator("#plugin-frame");
   await frame.locator("#member-name").waitFor();

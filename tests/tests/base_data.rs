@@ -201,7 +201,7 @@ async fn plugins_get_granted_scopes_and_consented_fields_only(host: TestHost) ->
         .as_array()
         .map(|a| a.iter().filter(|e| e["subject"].as_str().unwrap_or("").starts_with("account:")).map(|e| e["outcome"].as_str().unwrap_or("").to_string()).collect())
         .unwrap_or_default();
-    assert_eq!(outcomes, ["consent-required", "allowed", "consent-required", "denied"], "newest first");
+    assert_eq!(outcomes, ["consent-required", "consent-withdrawn", "allowed", "consent-given", "consent-required", "denied"], "newest first");
     host.stop().await;
     Ok(())
 }

@@ -221,3 +221,154 @@ async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
     Ok(())
 }
 on_both_databases!(elder_parking_in_chromium, an_elder_books_a_parking_space);
+
+/// An origin on loopback for the hostile page to reach: answers "reachable" to anyone (CORS
+/// open) and counts every request that arrived, so a leak the browser did not report
+/// still shows.
+struct ExternalOrigin {
+    url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ExternalOrigin {
+    async fn serve() -> anyhow::Result<Self> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 8192];
+                    if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = "reachable";
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\naccess-control-allow-origin: *\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        Ok(Self { url, requests })
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// What a page may do; everything else it tries must end "blocked".
+const ALLOWED: [&str; 5] = ["own-route", "own-route-signed-in", "context", "storage", "granted-origin"];
+
+fn every_attack_failed(who: &str, place: &str, results: &serde_json::Value) {
+    let attempts = results.as_object().unwrap_or_else(|| panic!("{who} {place}: no results: {results}"));
+    assert_eq!(results["origin"], "null", "{who} {place}: the page must run in an opaque origin: {results}");
+    let mut attacks = 0;
+    for (name, outcome) in attempts {
+        if ["origin", "framed"].contains(&name.as_str()) {
+            continue;
+        }
+        let outcome = outcome.as_str().unwrap_or_default();
+        if ALLOWED.contains(&name.as_str()) {
+            assert_eq!(outcome, "ok", "{who} {place}: {name} should work: {outcome}");
+        } else {
+            attacks += 1;
+            assert!(outcome.starts_with("blocked"), "{who} {place}: {name} got through: {outcome}");
+        }
+    }
+    assert!(attacks >= 15, "{who} {place}: only {attacks} attacks ran: {results}");
+}
+
+/// A vendor's page gets only what the county granted, in the browser too: a hostile page,
+/// installed for the county with `data`, `identity` and one external origin, is opened by
+/// a resident, a grid worker and a county admin — in the app's frame, on its own, and as a
+/// dynamic route answering HTML with a script and a Set-Cookie for the session. Every
+/// attempt on the host's API, the admin API, another plugin, consents, the app's DOM and
+/// storage, the top window, ungranted origins and the bridge's limits fails; what the page
+/// may do (its own routes through the bridge, the granted origin) works.
+async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let (granted, requested, unrequested) = (ExternalOrigin::serve().await?, ExternalOrigin::serve().await?, ExternalOrigin::serve().await?);
+    let vendor = Vendor::new("linli-tests")?;
+    host.trust(&vendor).await?;
+    let origins = [granted.url.clone(), requested.url.clone()];
+    host.upload(vendor.package("intruder", |m| {
+        let mut ui = toml::Table::new();
+        ui.insert("connect".into(), toml::Value::Array(origins.iter().cloned().map(toml::Value::String).collect()));
+        m.insert("ui".into(), toml::Value::Table(ui));
+    })?)
+    .await?
+    .expect_status(201)?;
+    let unlisted = host.install("test-intruder", "0.1.0", "heping", &["data", &format!("ui-connect:{}", unrequested.url)], json!({})).await?;
+    assert_eq!(unlisted.status, 422, "an origin the package does not list cannot be granted: {}", unlisted.text);
+    host.install("test-intruder", "0.1.0", DEMO_COUNTY, &["data", "identity", &format!("ui-connect:{}", granted.url)], json!({})).await?.expect_status(201)?;
+    host.publish(&vendor, "hello", &["data", "identity"], &["xingfu"]).await?;
+    let people = [
+        host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?,
+        host.person(json!({ "kind": "staff", "phone": "13800000002", "display_name": "李网格员", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?,
+        host.person(json!({ "kind": "staff", "phone": "13800000005", "display_name": "周县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?,
+    ];
+
+    // The host, not the plugin, decides the security headers of what the plugin serves.
+    let html = host.client.get(format!("{}/t/xingfu/p/test-intruder/html", host.url)).send().await?;
+    let headers = html.headers().clone();
+    for dropped in ["set-cookie", "access-control-allow-origin", "access-control-allow-credentials", "x-frame-options", "strict-transport-security", "clear-site-data"] {
+        assert!(headers.get(dropped).is_none(), "{dropped} passed through: {headers:?}");
+    }
+    assert_eq!(headers.get("x-intruder").and_then(|v| v.to_str().ok()), Some("kept"), "the plugin's own headers pass");
+    assert_eq!(headers.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    let policies: Vec<String> = headers.get_all("content-security-policy").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+    assert_eq!(policies.len(), 2, "the plugin's policy is kept beside the host's, so it can only narrow it: {policies:?}");
+    assert!(policies.iter().all(|p| !p.contains("report-uri")), "no reports sent out: {policies:?}");
+    let own = policies.iter().find(|p| p.starts_with("sandbox ")).expect("the host's policy");
+    assert!(!own.contains("allow-same-origin") && !own.contains("allow-top-navigation"), "{own}");
+    assert!(own.contains(&format!("connect-src {};", granted.url)), "{own}");
+    assert!(!own.contains(&requested.url) && !own.contains(&unrequested.url), "{own}");
+    let away = host.client.get(format!("{}/t/xingfu/p/test-intruder/away", host.url)).send().await?;
+    assert!(away.headers().get("location").is_none(), "no redirect to another site through the host");
+    for path in ["/t/xingfu/p/test-intruder/ui/index.html", "/t/xingfu/p/not-installed/x", "/p/test-intruder/echo"] {
+        let reply = host.client.get(format!("{}{path}", host.url)).send().await?;
+        let policy = reply.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        assert!(policy.starts_with("sandbox allow-scripts"), "{path} ({}): {policy}", reply.status());
+    }
+
+    let query = format!("tenant=xingfu&granted={}&requested={}&unrequested={}", granted.url, requested.url, unrequested.url).replace(':', "%3A").replace('/', "%2F");
+    let accounts: Vec<String> = ["13800000001", "13800000002", "13800000005"].iter().map(|p| format!("{p}:{PASSWORD}")).collect();
+    let mut args = vec![host.url.as_str(), "{artifacts}", "xingfu", query.as_str()];
+    args.extend(accounts.iter().map(String::as_str));
+    let result = run_script(&host, "hostile_page.mjs", "hostile-page", &args).await?;
+
+    for phone in ["13800000001", "13800000002", "13800000005"] {
+        let seen = &result[phone];
+        every_attack_failed(phone, "in the app", &seen["framed"]);
+        every_attack_failed(phone, "opened on its own", &seen["top_level"]);
+        assert_eq!(seen["framed"]["framed"], true, "{phone}: {seen}");
+        assert_eq!(seen["app_url_kept"], true, "{phone}: the page navigated the app away");
+        assert_eq!(seen["me_status"], 200, "{phone}: the session ended");
+        assert_eq!(seen["session_kept"], true, "{phone}: the session cookie changed");
+        assert_eq!(seen["cookie_kept"], true, "{phone}: the plugin's route set the session cookie");
+        let route = &seen["html_route"];
+        assert_eq!(route["origin"], "null", "{phone}: {route}");
+        assert!(!route["api"].as_str().unwrap_or_default().contains("200"), "{phone}: the route's script read /api/me: {route}");
+    }
+    // Nothing reached the origins the county did not grant; the granted one was reached.
+    assert_eq!((requested.requests(), unrequested.requests()), (0, 0), "requests reached ungranted origins");
+    assert!(granted.requests() >= 6, "the granted origin got {} requests", granted.requests());
+    // The forged consent recorded nothing, for anyone.
+    for person in &people {
+        assert_eq!(person.get("/api/consents").await?.expect_status(200)?.json(), json!([]));
+    }
+    let audit = host.operator().get("/api/audit?actor=plugin:test-intruder").await?.expect_status(200)?.json();
+    assert!(audit.as_array().is_some_and(|a| a.iter().all(|e| e["outcome"] != "consent-given")), "{audit}");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(hostile_page_in_chromium, a_hostile_plugin_page_gets_nothing_beyond_its_grants);

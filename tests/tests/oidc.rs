@@ -144,7 +144,7 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     host.trust(&Vendor::new("other-co")?).await?;
     host.publish(&linli, "hello", &["data", "identity"], &["xingfu"]).await?;
     let resident = host.person(json!({ "kind": "resident", "phone": "13800000011", "display_name": "王阿姨", "password": "correct horse 11", "tenant_id": "xingfu" })).await?;
-    let account_id = resident.get("/api/me").await?.expect_status(200)?.json()["id"].as_str().context("id")?.to_string();
+    let account_id = resident.account_id.clone();
 
     // Registration: bad clients are refused with the reason, and none is stored.
     for (bad, why) in [

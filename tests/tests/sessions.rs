@@ -39,7 +39,8 @@ async fn password_sessions(host: TestHost) -> anyhow::Result<()> {
     assert_eq!(login.json()["token_type"], "Bearer");
     let (access, refresh) = tokens(&login);
     let who = me(&host, &access).await?.expect_status(200)?.json();
-    assert_eq!((who["id"].clone(), who["display_name"].clone(), who["tenant_id"].clone()), (account["id"].clone(), json!("王阿姨"), json!("xingfu")));
+    assert_eq!((who["display_name"].clone(), who["tenant_id"].clone(), who["phone"].clone()), (json!("王阿姨"), json!("xingfu"), json!("138****0001")), "{who}");
+    assert!(who.get("id").is_none() && !who.to_string().contains(account["id"].as_str().unwrap_or("?")), "the account id is not shown: {who}");
 
     // Refresh tokens rotate; a used one presented again ends the session.
     let renewed = post(&host, "/api/auth/refresh", json!({ "refresh_token": refresh })).await?.expect_status(200)?;

@@ -42,6 +42,9 @@ pub struct Manifest {
     /// Figures the plugin gives the dashboards (`[dashboard]`).
     #[serde(default)]
     pub dashboard: crate::sections::DashboardSettings,
+    /// What the plugin's pages need from the browser (`[ui]`).
+    #[serde(default, skip_serializing_if = "UiSettings::is_empty")]
+    pub ui: UiSettings,
     /// sha256 (hex) of every file in the package except the manifest and signature.
     /// Filled in by `linli plugin pack`.
     #[serde(default)]
@@ -85,6 +88,60 @@ pub struct DataSettings {
     /// collection → top-level fields that `data.query` may filter on.
     #[serde(default)]
     pub indexes: BTreeMap<String, Vec<String>>,
+}
+
+/// `[ui]`: the external origins the plugin's pages load from or connect to (like a
+/// mini-program's request domains). Each is granted by the county one by one
+/// (`ui-connect:ORIGIN`); the pages' content security policy allows exactly the granted ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UiSettings {
+    /// Origins such as `https://api.vendor.cn` or `https://maps.example.com:8443`.
+    #[serde(default)]
+    pub connect: Vec<String>,
+}
+
+impl UiSettings {
+    pub fn is_empty(&self) -> bool {
+        self.connect.is_empty()
+    }
+}
+
+/// The grant of one `[ui] connect` origin: `ui-connect:https://api.vendor.cn`.
+pub const UI_CONNECT_GRANT: &str = "ui-connect:";
+
+/// The most origins a package may ask its pages to reach.
+pub const MAX_UI_ORIGINS: usize = 16;
+
+/// An origin a page may be allowed to reach: `https://host[:port]` with a DNS name or an
+/// IP address, lower case, nothing after it; `http://` only for this machine (127.0.0.1,
+/// localhost, [::1]) while developing. Strict, because it is written into a content
+/// security policy.
+pub fn is_valid_origin(origin: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let Some((host, port)) = split_authority(authority) else { return false };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)));
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    let ipv6 = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit() || c == ':'));
+    let name = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-') && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    let scheme_ok = scheme == "https" || (scheme == "http" && loopback);
+    scheme_ok && port_ok && (name || ipv6)
+}
+
+/// `host[:port]` or `[v6][:port]`.
+fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
+    if authority.starts_with('[') {
+        let (host, rest) = authority.split_at(authority.find(']')? + 1);
+        return if rest.is_empty() { Some((host, None)) } else { Some((host, Some(rest.strip_prefix(':')?))) };
+    }
+    Some(match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +193,18 @@ impl Manifest {
 
     pub fn requests_scope(&self, capability: &str, scope: &str) -> bool {
         self.capabilities.iter().any(|c| c.name == capability && c.scopes.iter().any(|s| s == scope))
+    }
+
+    /// Whether the manifest asks for what `grant` gives: a capability (`data`), one of its
+    /// scopes (`identity:phone`) or an origin for its pages (`ui-connect:https://…`).
+    pub fn requests_grant(&self, grant: &str) -> bool {
+        if let Some(origin) = grant.strip_prefix(UI_CONNECT_GRANT) {
+            return self.ui.connect.iter().any(|o| o == origin);
+        }
+        match grant.split_once(':') {
+            Some((capability, scope)) => self.requests_scope(capability, scope),
+            None => self.requests(grant),
+        }
     }
 
     pub fn reason_for(&self, capability: &str) -> Option<&str> {
@@ -192,6 +261,17 @@ impl Manifest {
             }
         }
         self.dashboard.validate().map_err(|problem| invalid("dashboard", problem))?;
+        if self.ui.connect.len() > MAX_UI_ORIGINS {
+            return Err(invalid("ui.connect", format!("lists {} origins; at most {MAX_UI_ORIGINS}", self.ui.connect.len())));
+        }
+        for origin in &self.ui.connect {
+            if !is_valid_origin(origin) {
+                return Err(invalid(
+                    "ui.connect",
+                    format!("`{origin}` is not an origin: write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)"),
+                ));
+            }
+        }
         for (path, hash) in &self.files {
             if !is_safe_path(path) {
                 return Err(invalid("files", format!("`{path}` is not a safe relative path")));
@@ -217,6 +297,37 @@ vendor = "linli"
 name = "data"
 reason = "count visits"
 "#;
+
+    #[test]
+    fn ui_origins_are_plain_origins() {
+        for good in ["https://api.vendor.cn", "https://maps.example.com:8443", "http://127.0.0.1:3000", "http://localhost:8080", "https://[2001:db8::1]", "https://[2001:db8::1]:443"] {
+            assert!(is_valid_origin(good), "{good}");
+        }
+        for bad in [
+            "api.vendor.cn",
+            "http://api.vendor.cn",
+            "https://api.vendor.cn/",
+            "https://api.vendor.cn/path",
+            "https://*.vendor.cn",
+            "https://API.vendor.cn",
+            "https://api.vendor.cn:0",
+            "https://api.vendor.cn:99999",
+            "https://api.vendor.cn:",
+            "https://a.cn; script-src *",
+            "https://a.cn 'unsafe-eval'",
+            "https://",
+            "https://-a.cn",
+            "javascript://a.cn",
+            "https://a.cn?x",
+            "https://user@a.cn",
+        ] {
+            assert!(!is_valid_origin(bad), "{bad}");
+        }
+        let listed = format!("{GOOD}\n[ui]\nconnect = [\"https://api.vendor.cn\"]\n");
+        assert_eq!(Manifest::parse(&listed).unwrap().ui.connect, ["https://api.vendor.cn"]);
+        let bad = format!("{GOOD}\n[ui]\nconnect = [\"https://api.vendor.cn/x\"]\n");
+        assert!(Manifest::parse(&bad).unwrap_err().to_string().contains("ui.connect"));
+    }
 
     #[test]
     fn parses_and_defaults() {

@@ -167,10 +167,30 @@ async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap, b
     Ok(response)
 }
 
-/// The signed-in account.
-#[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = Account), (status = 401, body = ErrorBody)), security(("session" = [])))]
-async fn me(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Account>, ApiError> {
-    state.auth.account(&claims.sub).await?.map(Json).ok_or_else(|| AuthError::BadToken.into())
+/// The signed-in person as the app shows them: no account id (plugins and vendors' apps
+/// know a person only by a pairwise id) and the phone number masked.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub kind: crate::auth::accounts::AccountKind,
+    pub display_name: String,
+    /// Masked, e.g. `138****0001`.
+    pub phone: String,
+    /// A resident's community.
+    pub tenant_id: Option<String>,
+    pub roles: Vec<crate::auth::accounts::RoleGrant>,
+}
+
+/// The signed-in person.
+#[utoipa::path(get, path = "/api/me", tag = "auth", responses((status = 200, body = Me), (status = 401, body = ErrorBody)), security(("session" = [])))]
+async fn me(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Me>, ApiError> {
+    let account: Account = state.auth.account(&claims.sub).await?.ok_or(AuthError::BadToken)?;
+    Ok(Json(Me {
+        kind: account.kind,
+        display_name: account.display_name,
+        phone: crate::auth::accounts::mask_phone(&account.phone),
+        tenant_id: account.tenant_id,
+        roles: account.roles,
+    }))
 }
 
 /// The public keys that verify session tokens.

@@ -346,6 +346,30 @@ async fn consent_request(State(state): State<AppState>, Session(claims): Session
 pub struct GiveConsent {
     /// Profile fields, e.g. `["id-number"]`.
     fields: Vec<String>,
+    /// Where the person was asked: `app` (the app's consent page, the default) or
+    /// `plugin-page` (the app's consent screen, opened by the plugin's page through the
+    /// bridge). Kept in the audit log.
+    #[serde(default)]
+    via: Option<ConsentChannel>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsentChannel {
+    App,
+    PluginPage,
+}
+
+/// A consent given or withdrawn, in the audit log: the plugin (or web app) it concerns is
+/// the actor, the person the subject.
+async fn record_consent(state: &AppState, claims: &Claims, subject: &str, fields: &[String], outcome: Outcome, via: &str) -> Result<(), ApiError> {
+    let actor = match subject.strip_prefix("oidc:") {
+        Some(client) => format!("oidc:{client}"),
+        None => format!("plugin:{subject}"),
+    };
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let entry = audit::Read { actor, tenant_id: claims.tenant.as_deref().unwrap_or_default(), subject: format!("account:{}", claims.sub), fields: &fields, outcome, request_id: via };
+    audit::record(&state.platform.store, entry).await.map_err(db)
 }
 
 /// Consent to give the plugin these fields. Only fields the county granted it can be
@@ -358,6 +382,12 @@ async fn give_consent(State(state): State<AppState>, Session(claims): Session, P
     if let Some(unknown) = req.fields.iter().find(|f| !request.fields.iter().any(|k| &k.name == *f)) {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", format!("`{plugin}` may not ask for `{unknown}`; nothing was recorded")));
     }
+    let via = match req.via.unwrap_or(ConsentChannel::App) {
+        ConsentChannel::App => "app",
+        ConsentChannel::PluginPage => "plugin-page",
+    };
+    // Recorded first: a consent that cannot be audited is not given.
+    record_consent(&state, &claims, &plugin, &req.fields, Outcome::ConsentGiven, via).await?;
     consent::give(&state.platform.store, &claims.sub, &plugin, &req.fields).await.map_err(db)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -372,10 +402,13 @@ pub struct Revoked {
 #[utoipa::path(delete, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = Revoked)), security(("session" = [])))]
 async fn revoke_consent(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>) -> Result<Json<Revoked>, ApiError> {
     let revoked = consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(db)?;
+    if !revoked.is_empty() {
+        record_consent(&state, &claims, &plugin, &revoked, Outcome::ConsentWithdrawn, "app").await?;
+    }
     if let Some(client_id) = plugin.strip_prefix("oidc:") {
         state.oidc.revoke_sessions(&claims.sub, client_id).await?;
     }
-    Ok(Json(Revoked { revoked }))
+    Ok(Json(Revoked { revoked: u64::try_from(revoked.len()).unwrap_or(u64::MAX) }))
 }
 
 #[utoipa::path(get, path = "/api/consents", tag = "consent", responses((status = 200, body = Vec<consent::Consent>)), security(("session" = [])))]

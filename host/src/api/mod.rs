@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod devices;
 pub mod tickets;
 mod home;
+pub mod page_policy;
 pub(crate) mod oidc;
 mod plugins;
 
@@ -55,8 +56,16 @@ pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<Result<&st
 pub const SESSION_COOKIE: &str = "linli_session";
 pub const REFRESH_COOKIE: &str = "linli_refresh";
 
-/// The value of cookie `name`.
+/// The value of cookie `name`, unless a browser says another site — or a page in an opaque
+/// origin, as every plugin page is — made the request (`Sec-Fetch-Site`, `Origin: null`).
+/// Such a request never acts with the person's cookies, whatever the browser sent: plugin
+/// pages reach the host only through the app's bridge. Top-level navigations keep them (a
+/// shared link, a vendor's site sending someone to `/oidc/authorize`); SameSite=Lax
+/// already keeps them off other sites' POSTs.
 pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    if from_another_site(headers) {
+        return None;
+    }
     headers
         .get_all("cookie")
         .iter()
@@ -64,6 +73,13 @@ pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Opti
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let other_site = matches!(header("sec-fetch-site"), Some("cross-site" | "same-site")) || header("origin") == Some("null");
+    let top_level_navigation = header("sec-fetch-mode") == Some("navigate") && header("sec-fetch-dest") == Some("document");
+    other_site && !top_level_navigation
 }
 
 /// The session token of a request: the bearer token (API clients), else the app's
@@ -198,6 +214,29 @@ impl From<PlatformError> for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderMap;
+
+    fn request(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", axum::http::HeaderValue::from_static("linli_session=abc"));
+        for (name, value) in pairs {
+            headers.insert(*name, axum::http::HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn cookies_act_only_for_the_hosts_own_pages_and_top_level_navigations() {
+        let session = |pairs: &[(&'static str, &'static str)]| super::cookie(&request(pairs), super::SESSION_COOKIE).is_some();
+        assert!(session(&[]), "clients that send no fetch metadata");
+        assert!(session(&[("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")]), "the app's fetch");
+        assert!(session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")]), "a shared link");
+        assert!(!session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty"), ("origin", "null")]), "a sandboxed page's fetch");
+        assert!(!session(&[("origin", "null")]), "an opaque origin without fetch metadata");
+        assert!(!session(&[("sec-fetch-site", "same-site"), ("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "image")]), "another site's image");
+        assert!(!session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]), "a frame navigated by a sandboxed page");
+    }
+
     /// Clients generated from /openapi.json (and the API fuzzer) need every `{name}` in a
     /// path declared as a path parameter of each of its operations.
     #[test]

@@ -7,14 +7,14 @@
 //!
 //! The installation is the one at the tenant node or its nearest ancestor.
 //! `{prefix}/ui/…` serves the package's static UI assets without running the plugin.
-use super::{ApiError, AppState};
+use super::{page_policy, ApiError, AppState};
 use crate::auth::sessions::Claims;
 use crate::auth::AuthError;
 use crate::capabilities::identity::RequestUser;
 use crate::runtime::{InvokeError, LoadedPlugin, PluginRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -35,6 +35,14 @@ pub fn router() -> Router<AppState> {
         .route("/p/{prefix}/", any(with_tenant_in_header))
         .route("/p/{prefix}/{*rest}", any(with_tenant_in_header))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        // The host's own answers under a plugin's prefix (not installed, session refused,
+        // redirects) are sandboxed too; the plugin's answers already carry its policy.
+        .layer(axum::middleware::map_response(|mut response: Response| async move {
+            if !response.headers().contains_key(axum::http::header::CONTENT_SECURITY_POLICY) {
+                page_policy::apply(response.headers_mut(), &[]);
+            }
+            response
+        }))
 }
 
 #[derive(Deserialize)]
@@ -141,7 +149,7 @@ async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, rout
         Ok(out) => plugin_response(out.status, out.headers, out.body, &plugin),
         Err(e) => {
             platform.metrics.failures.with_label_values(&[plugin_id, e.kind()]).inc();
-            invoke_error(e)
+            sandboxed(invoke_error(e), &plugin)
         }
     };
     plugin.metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -169,28 +177,29 @@ fn invoke_error(e: InvokeError) -> Response {
     error.into_response()
 }
 
-/// Hop-by-hop and framing headers are the host's business, not the plugin's.
-const RESERVED_HEADERS: &[&str] = &["connection", "transfer-encoding", "content-length", "keep-alive", "upgrade", "trailer"];
-
+/// A plugin's answer as the browser gets it: the headers it may set (see `page_policy`),
+/// then the host's own.
 fn plugin_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, plugin: &LoadedPlugin) -> Response {
     let Ok(status) = StatusCode::from_u16(status) else {
         tracing::warn!(plugin = plugin.installation.plugin_id, status, "plugin answered with an invalid status");
-        return ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-response", format!("the plugin answered with status {status}")).into_response();
+        return sandboxed(ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-response", format!("the plugin answered with status {status}")).into_response(), plugin);
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if RESERVED_HEADERS.contains(&lower.as_str()) {
-            continue;
-        }
-        match (HeaderName::try_from(lower), HeaderValue::try_from(value)) {
-            (Ok(name), Ok(value)) => {
+        match page_policy::plugin_header(&name, &value) {
+            Some((name, value)) => {
                 response.headers_mut().append(name, value);
             }
-            _ => tracing::debug!(plugin = plugin.installation.plugin_id, "dropped an invalid response header"),
+            None => tracing::debug!(plugin = plugin.installation.plugin_id, header = name, "dropped a response header the host decides or that is not valid"),
         }
     }
+    sandboxed(response, plugin)
+}
+
+/// Every response under a plugin's prefix carries the host's page policy.
+fn sandboxed(mut response: Response, plugin: &LoadedPlugin) -> Response {
+    page_policy::apply(response.headers_mut(), &page_policy::granted_origins(&plugin.installation.grants));
     response
 }
 
@@ -207,6 +216,5 @@ fn serve_asset(plugin: &Arc<LoadedPlugin>, path: &str, method: &Method) -> Respo
     if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
         response.headers_mut().insert("content-type", value);
     }
-    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    response
+    sandboxed(response, plugin)
 }

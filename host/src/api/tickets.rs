@@ -241,6 +241,8 @@ pub struct TicketDetail {
     steps: Vec<Step>,
     /// The name of the node responsible now (`ticket.level_tenant_id`), for people.
     level_name: String,
+    /// The caller reported it (and so may rate it once it is resolved).
+    yours: bool,
 }
 
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "ticket id")), responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
@@ -251,7 +253,8 @@ async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     }
     let steps = state.platform.tickets.steps(&id).await?;
     let level_name = state.platform.tenants().get(&ticket.level_tenant_id).map_or_else(|| ticket.level_tenant_id.clone(), |n| n.name.clone());
-    Ok(Json(TicketDetail { ticket, steps, level_name }))
+    let yours = caller.account().is_some() && caller.account() == ticket.reporter_account.as_deref();
+    Ok(Json(TicketDetail { ticket, steps, level_name, yours }))
 }
 
 #[derive(Deserialize, ToSchema, Default)]

@@ -1,5 +1,6 @@
 //! The audit log of sensitive reads (PIPL art. 28/29): who read which fields of whom, for
-//! which tenant, and whether it was allowed. A read that cannot be recorded does not
+//! which tenant, and whether it was allowed; and every consent given or withdrawn (the
+//! actor is the plugin or web app it was given to, the subject the person). A read that cannot be recorded does not
 //! happen: callers record first and fail with the database.
 use crate::store::{now_millis, Store};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,10 @@ pub enum Outcome {
     Allowed,
     Denied,
     ConsentRequired,
+    /// The person (the subject) gave the actor consent to the fields.
+    ConsentGiven,
+    /// The person withdrew the actor's consent to the fields.
+    ConsentWithdrawn,
 }
 
 impl Outcome {
@@ -19,6 +24,8 @@ impl Outcome {
             Self::Allowed => "allowed",
             Self::Denied => "denied",
             Self::ConsentRequired => "consent-required",
+            Self::ConsentGiven => "consent-given",
+            Self::ConsentWithdrawn => "consent-withdrawn",
         }
     }
 
@@ -26,6 +33,8 @@ impl Outcome {
         match s {
             "allowed" => Self::Allowed,
             "consent-required" => Self::ConsentRequired,
+            "consent-given" => Self::ConsentGiven,
+            "consent-withdrawn" => Self::ConsentWithdrawn,
             _ => Self::Denied,
         }
     }

@@ -50,15 +50,14 @@ pub async fn give(store: &Store, account_id: &str, subject: &str, scopes: &[Stri
     tx.commit().await
 }
 
-/// Revoke every consent of the account for `subject`; the number revoked.
-pub async fn revoke(store: &Store, account_id: &str, subject: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("UPDATE consents SET revoked_at = $1 WHERE account_id = $2 AND subject = $3 AND revoked_at IS NULL")
+/// Revoke every consent of the account for `subject`; the scopes revoked.
+pub async fn revoke(store: &Store, account_id: &str, subject: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("UPDATE consents SET revoked_at = $1 WHERE account_id = $2 AND subject = $3 AND revoked_at IS NULL RETURNING scope")
         .bind(now_millis())
         .bind(account_id)
         .bind(subject)
-        .execute(&store.pool)
-        .await?;
-    Ok(done.rows_affected())
+        .fetch_all(&store.pool)
+        .await
 }
 
 /// The account's standing consents.

@@ -3,4 +3,4 @@ pub mod repo;
 pub use linli_formats::{archive, manifest, signing};
 
 pub use archive::{sha256_hex, Package, PackageError};
-pub use manifest::{CapabilityRequest, Limits, Manifest, ManifestError};
+pub use manifest::{CapabilityRequest, Limits, Manifest, ManifestError, UI_CONNECT_GRANT};

@@ -203,7 +203,7 @@ impl IdentityConfig {
                     format!("the resident has not consented to give this plugin: {}; they can at {}", missing.join(", "), consent_page(&self.plugin_id)),
                 ))
             }
-            Outcome::Allowed => {}
+            Outcome::Allowed | Outcome::ConsentGiven | Outcome::ConsentWithdrawn => {}
         }
         let phone: String = sqlx::query("SELECT phone FROM accounts WHERE id = $1")
             .bind(&user.account_id)

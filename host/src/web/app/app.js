@@ -48,6 +48,13 @@ let lang = localStorage.getItem("linli.lang") || "zh-CN";
 let elder = localStorage.getItem("linli.elder") === "1";
 const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
 const view = document.getElementById("view");
+// Views load what they show before they draw it; one whose route was left meanwhile (the
+// person moved on) must not draw over the next. Each view claims the screen when it starts.
+let claims = 0;
+function screen() {
+  const mine = ++claims;
+  return (...nodes) => { if (mine === claims) view.replaceChildren(...nodes); };
+}
 let me = null;
 
 function el(tag, attrs = {}, ...children) {
@@ -59,15 +66,22 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
+// A request as the signed-in person (the session cookie); when the 15-minute session ran
+// out, it is renewed from the refresh cookie once.
+async function userFetch(path, init) {
+  init = { ...init, credentials: "same-origin" };
   let res = await fetch(path, init);
   if (res.status === 401 && !path.startsWith("/api/auth/")) {
-    // The 15-minute session ran out: renew it from the refresh cookie once.
     const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
     if (renewed.ok) res = await fetch(path, init);
   }
+  return res;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
+  const res = await userFetch(path, init);
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
@@ -85,6 +99,7 @@ function applyLanguage() {
 }
 
 function loginView(message) {
+  const draw = screen();
   const phone = el("input", { type: "tel", id: "phone", autocomplete: "username", inputmode: "numeric" });
   const password = el("input", { type: "password", id: "password", autocomplete: "current-password" });
   const form = el("form", { class: "card", id: "login-form" },
@@ -103,10 +118,11 @@ function loginView(message) {
     sessionStorage.removeItem("linli.after-login");
     route();
   };
-  view.replaceChildren(form);
+  draw(form);
 }
 
 async function homeView() {
+  const draw = screen();
   const r = await api("GET", "/api/app/plugins");
   const list = el("section", { id: "plugins" }, el("h1", {}, t("home_title")));
   if (!r.ok || r.data.length === 0) list.append(el("p", { class: "muted" }, t("no_plugins")));
@@ -119,7 +135,7 @@ async function homeView() {
     for (const p of r.data || []) if (p.url) tiles.append(tile(p.name, "#/open?url=" + encodeURIComponent(p.url), { "data-plugin": p.plugin_id }));
     tiles.append(tile(t("inbox") + unread, "#/inbox", { id: "my-inbox" }), tile(t("tickets"), "#/tickets", { id: "my-tickets" }), tile(t("bookings"), "#/bookings", { id: "my-bookings" }));
     list.append(tiles);
-    view.replaceChildren(list);
+    draw(list);
     return;
   }
   for (const p of r.data || []) {
@@ -135,12 +151,13 @@ async function homeView() {
     el("a", { href: "#/tickets", id: "my-tickets" }, t("tickets")), " · ",
     el("a", { href: "#/bookings", id: "my-bookings" }, t("bookings")), " · ",
     el("a", { href: "#/consents", id: "my-consents" }, t("my_consents"))));
-  view.replaceChildren(list);
+  draw(list);
 }
 
 const when = (ms) => new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false });
 
 async function inboxView() {
+  const draw = screen();
   const r = await api("GET", "/api/inbox");
   const section = el("section", { id: "inbox" }, el("h1", {}, t("inbox_title")));
   const items = r.ok ? r.data.items : [];
@@ -156,10 +173,11 @@ async function inboxView() {
     section.append(card);
   }
   section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 async function ticketsView() {
+  const draw = screen();
   // Residents see what they reported; staff what is assigned to them and their area.
   const mine = me.kind === "resident" ? "" : "?mine=assigned";
   const [own, area] = await Promise.all([api("GET", "/api/tickets" + mine), me.kind === "resident" ? null : api("GET", "/api/tickets")]);
@@ -173,12 +191,13 @@ async function ticketsView() {
       el("p", { class: "muted" }, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}${x.supervised ? " · " + t("supervised") : ""}`)));
   }
   section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 async function ticketView(id) {
+  const draw = screen();
   const r = await api("GET", `/api/tickets/${encodeURIComponent(id)}`);
-  if (!r.ok) { view.replaceChildren(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
+  if (!r.ok) { draw(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
   const x = r.data.ticket;
   const steps = el("ol", { class: "steps" }, ...r.data.steps.map((s) =>
     el("li", {}, `${when(s.at)} · ${s.actor} · ${t("action_names")[s.action] || s.action}${s.note ? "：" + s.note : ""}`)));
@@ -188,16 +207,17 @@ async function ticketView(id) {
     el("p", { class: "muted" }, t("due") + when(x.due_at) + " · " + t("level") + r.data.level_name + (x.assignee_name ? " · " + t("assignee") + x.assignee_name : "")),
     x.description ? el("p", {}, x.description) : "",
     steps);
-  if (x.status === "resolved" && x.reporter_account === me.id) {
+  if (x.status === "resolved" && r.data.yours) {
     const rating = el("select", { id: "rating", "aria-label": t("rating") }, ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, "★".repeat(n))));
     const rate = el("button", { class: "primary", type: "button", id: "rate" }, t("rate"));
     rate.onclick = async () => { await api("POST", `/api/tickets/${encodeURIComponent(id)}/close`, { rating: Number(rating.value) }); ticketView(id); };
     section.append(el("p", {}, t("rating"), " ", rating, " ", rate));
   }
-  view.replaceChildren(section, el("p", {}, el("a", { href: "#/tickets" }, t("back"))));
+  draw(section, el("p", {}, el("a", { href: "#/tickets" }, t("back"))));
 }
 
 async function bookingsView() {
+  const draw = screen();
   const section = el("section", { id: "bookings" }, el("h1", {}, t("bookings_title")));
   const [r, plugins] = await Promise.all([api("GET", "/p/parking/bookings/mine"), api("GET", "/api/app/plugins")]);
   const parking = (plugins.data || []).find((p) => p.plugin_id === "parking");
@@ -213,39 +233,95 @@ async function bookingsView() {
   }
   if (parking?.url) section.append(el("p", {}, el("button", { class: "primary", type: "button", id: "book-parking", onclick: () => { location.hash = "#/open?url=" + encodeURIComponent(parking.url); } }, t("book_parking"))));
   section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
-  view.replaceChildren(section);
+  draw(section);
 }
 
-function openView(params) {
+// The plugin page on screen, with its end of the bridge (/app/bridge.js).
+let opened = null;
+
+async function openView(params) {
+  const draw = screen();
   const url = params.get("url") || "";
-  // Only the host's own plugin pages open inside the app.
-  if (!/^\/t\/[a-z0-9-]+\/p\/[a-z0-9-]+\//.test(url)) { location.hash = "#/home"; return; }
-  const frame = el("iframe", { class: "plugin-frame", src: url, title: "plugin", id: "plugin-frame" });
-  view.replaceChildren(el("p", {}, el("a", { href: "#/home" }, t("back"))), frame);
+  // Only the host's own plugin pages open inside the app, each in a sandboxed frame.
+  const match = /^\/t\/([a-z0-9-]+)\/p\/([a-z0-9-]+)\//.exec(url);
+  if (!match) { location.hash = "#/home"; return; }
+  if (opened?.url === url && view.contains(opened.frame)) {
+    // The language or the mode changed: the page follows without reloading.
+    opened.bridge.update();
+    view.querySelector("a.back").textContent = t("back");
+    document.title = `${opened.title} · ${t("brand")}`;
+    return;
+  }
+  opened?.bridge.detach();
+  const [, tenant, prefix] = match;
+  const base = `/t/${tenant}/p/${prefix}`;
+  const plugins = await api("GET", "/api/app/plugins");
+  const entry = (plugins.ok && Array.isArray(plugins.data) ? plugins.data : []).find((p) => p.url?.startsWith(base + "/"));
+  const plugin = entry?.plugin_id || prefix;
+  const frame = el("iframe", { class: "plugin-frame", id: "plugin-frame", sandbox: LinliBridge.SANDBOX, title: entry?.name || prefix, src: LinliBridge.pageUrl(url, { lang, elder }) });
+  const bridge = LinliBridge.attach({
+    frame, base, plugin, tenant,
+    context: () => ({ lang, elder }),
+    fetch: userFetch,
+    navigate: (to) => { location.hash = to ? "#/open?url=" + encodeURIComponent(to) : "#/home"; },
+    consent: () => askConsent(plugin),
+  });
+  opened = { url, frame, bridge, title: entry?.name || prefix };
+  draw(el("p", {}, el("a", { href: "#/home", class: "back" }, t("back"))), frame);
+  document.title = `${opened.title} · ${t("brand")}`;
 }
 
-async function consentView(plugin, params) {
-  const r = await api("GET", `/api/consents/${encodeURIComponent(plugin)}`);
-  if (!r.ok) { view.replaceChildren(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
-  const req = r.data;
+// The host's consent screen for `plugin`: what it asks for, why, who provides it; the
+// person decides. Resolves true when every field it asks for is consented.
+function consentCard(req, onAgree, onDecline) {
   const boxes = req.fields.map((f) => el("li", {}, `☑ ${lang === "en" ? f.label_en : f.label_zh}`));
-  const back = params.get("return") || "#/home";
-  const agree = el("button", { class: "primary", type: "button", id: "consent-agree" }, t("agree"));
-  agree.onclick = async () => {
-    const done = await api("POST", `/api/consents/${encodeURIComponent(plugin)}`, { fields: req.fields.map((f) => f.name) });
-    if (done.ok) { location.hash = back; route(); }
-  };
-  const decline = el("button", { class: "secondary", type: "button", onclick: () => { location.hash = "#/home"; } }, t("decline"));
-  view.replaceChildren(el("section", { class: "card", id: "consent" },
+  const agree = el("button", { class: "primary", type: "button", id: "consent-agree", onclick: onAgree }, t("agree"));
+  const decline = el("button", { class: "secondary", type: "button", id: "consent-decline", onclick: onDecline }, t("decline"));
+  return el("section", { class: "card", id: "consent" },
     el("h1", {}, t("consent_title")),
     el("p", {}, el("strong", {}, req.plugin_name), " ", t("consent_asks")),
     el("ul", { class: "fields" }, ...boxes),
     el("p", {}, t("consent_why"), req.reason),
     el("p", { class: "muted" }, t("consent_vendor"), req.vendor),
-    el("p", {}, agree, " ", decline)));
+    el("p", {}, agree, " ", decline));
+}
+
+async function giveConsent(plugin, req, via) {
+  const done = await api("POST", `/api/consents/${encodeURIComponent(plugin)}`, { fields: req.fields.map((f) => f.name), via });
+  return done.ok;
+}
+
+// Asked by a plugin page through the bridge: a dialog over the page, which keeps its state.
+async function askConsent(plugin) {
+  const r = await api("GET", `/api/consents/${encodeURIComponent(plugin)}`);
+  if (!r.ok || r.data.fields.length === 0) return false;
+  if (r.data.fields.every((f) => f.consented)) return true;
+  document.getElementById("consent-dialog")?.remove();
+  return new Promise((resolve) => {
+    const dialog = el("dialog", { id: "consent-dialog", "aria-labelledby": "consent-title" });
+    const close = (granted) => { dialog.close(); dialog.remove(); resolve(granted); };
+    const card = consentCard(r.data, async () => close(await giveConsent(plugin, r.data, "plugin-page")), () => close(false));
+    card.querySelector("h1").id = "consent-title";
+    dialog.append(card);
+    dialog.addEventListener("cancel", () => close(false));
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+// The consent screen as a page of its own (#/consent/{plugin}?return=…), for links.
+async function consentView(plugin, params) {
+  const draw = screen();
+  const r = await api("GET", `/api/consents/${encodeURIComponent(plugin)}`);
+  if (!r.ok) { draw(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
+  const back = params.get("return") || "#/home";
+  draw(consentCard(r.data,
+    async () => { if (await giveConsent(plugin, r.data, "app")) { location.hash = back.startsWith("#/") ? back : "#/home"; route(); } },
+    () => { location.hash = "#/home"; }));
 }
 
 async function consentsView() {
+  const draw = screen();
   const r = await api("GET", "/api/consents");
   const section = el("section", { id: "consents" }, el("h1", {}, t("consents_title")));
   const bySubject = {};
@@ -259,7 +335,7 @@ async function consentsView() {
     section.append(el("article", { class: "card", "data-subject": subject }, el("h2", {}, labels[subject]), el("p", {}, names), revoke));
   }
   section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // A vendor's web app signing in through /oidc/authorize sends people here to log in
@@ -281,6 +357,7 @@ async function loadMe() {
 
 async function route() {
   applyLanguage();
+  document.title = lang === "en" ? "Linli · community services" : "邻里 · 社区服务";
   const hash = location.hash || "#/home";
   const [path, query] = hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");

@@ -16,6 +16,7 @@ const TEXT = {
     dashboard_title: "数据看板", drill_hint: "点击下级名称或条形图查看下一级", compare: "各下级对比", tickets_by_status: "工单状态",
     usage_title: "插件访问量（近7天）", figure: "指标", children_table: "下级明细", plugin_unavailable: "插件暂未提供数据：",
     catalogue_title: "插件目录", upload: "上传插件包", upload_for: "上传到县", choose_file: "选择 .lpkg 文件", uploaded: "已上传并通过校验：",
+    ui_connect: "页面可连接的外部地址", ui_connect_note: "插件页面只能从勾选的地址加载内容、与之通信；其余地址一律被浏览器拦截。",
     plugin: "插件", version: "版本", vendor: "供应商", county: "所属县", uploaded_at: "上传时间", review_install: "审查并安装",
     review_title: "审查插件权限", description: "说明", signed_by: "签名密钥", requested: "申请的权限（逐项授予）", reason: "理由：",
     scope: "安装范围", install: "安装", installed_ok: "已安装：", limits: "资源限制", deadline: "单次请求时限", memory: "内存上限", concurrency: "并发上限",
@@ -47,6 +48,7 @@ const TEXT = {
     dashboard_title: "Dashboard", drill_hint: "Click a child's name or bar to go one level down", compare: "Children compared", tickets_by_status: "Work orders by status",
     usage_title: "Plugin requests (7 days)", figure: "Figure", children_table: "By child", plugin_unavailable: "No figures from the plugin: ",
     catalogue_title: "Plugin catalogue", upload: "Upload a package", upload_for: "For county", choose_file: "Choose a .lpkg file", uploaded: "Uploaded and verified: ",
+    ui_connect: "External origins its pages reach", ui_connect_note: "The plugin's pages may load from and connect to the ticked origins only; the browser blocks every other.",
     plugin: "Plugin", version: "Version", vendor: "Vendor", county: "County", uploaded_at: "Uploaded", review_install: "Review and install",
     review_title: "Review permissions", description: "Description", signed_by: "Signing key", requested: "Requested permissions (grant each)", reason: "Reason: ",
     scope: "Install for", install: "Install", installed_ok: "Installed: ", limits: "Limits", deadline: "Deadline per request", memory: "Memory", concurrency: "Concurrency",
@@ -306,6 +308,19 @@ async function reviewView(pluginId, version) {
       const scope = el("input", { type: "checkbox", id: `grant-${c.name}-${s}`, value: `${c.name}:${s}`, checked: true });
       boxes.push(scope);
       perm.append(el("label", { class: "inline", for: scope.id, style: "margin-left:1.6rem" }, scope, `${c.name}:${s}`));
+    }
+    perms.append(perm);
+  }
+  // External origins the plugin's pages load from or connect to: each is a grant of its
+  // own, off until the reviewer ticks it (the browser blocks every origin not granted).
+  const origins = m.ui?.connect || [];
+  if (origins.length) {
+    const perm = el("div", { class: "perm", id: "ui-connect" },
+      el("strong", {}, t("ui_connect")), el("p", { class: "reason" }, t("ui_connect_note")));
+    for (const origin of origins) {
+      const box = el("input", { type: "checkbox", id: "grant-ui-connect-" + boxes.length, value: "ui-connect:" + origin });
+      boxes.push(box);
+      perm.append(el("label", { class: "inline", for: box.id, style: "margin-left:1.6rem" }, box, origin));
     }
     perms.append(perm);
   }

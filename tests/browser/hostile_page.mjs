@@ -1,0 +1,63 @@
+// A hostile plugin's page (tests/plugins/intruder) opened by real people: each signs in to
+// the app, opens the page inside it, then the same page on its own (top-level), then a
+// dynamic route of the plugin that answers HTML with a script and a Set-Cookie for the
+// session. Run by tests/tests/browser.rs:
+//   node hostile_page.mjs BASE_URL ARTIFACT_DIR TENANT PAGE_QUERY PHONE:PASSWORD…
+// Prints {PHONE: {framed, top_level, html_route, app_url_kept, session_kept, cookie_kept}}.
+import { runFlow } from "./harness.mjs";
+
+const [base, artifacts, tenant, query, ...accounts] = process.argv.slice(2);
+const pageUrl = `/t/${tenant}/p/test-intruder/ui/index.html?${query}`;
+
+async function results(frameOrPage) {
+  await frameOrPage.locator("body[data-done='1']").waitFor({ timeout: 30000 });
+  return JSON.parse(await frameOrPage.locator("#results").innerText());
+}
+
+await runFlow(artifacts, async (first, shot, person) => {
+  const out = {};
+  for (const [index, account] of accounts.entries()) {
+    const [phone, password] = account.split(":");
+    const page = index === 0 ? first : await person();
+    page.on("console", (m) => console.error(`[${phone} console] ${m.text()}`));
+    page.on("pageerror", (e) => console.error(`[${phone} page error] ${e}`));
+    await page.goto(`${base}/app/`);
+    await page.fill("#phone", phone);
+    await page.fill("#password", password);
+    await page.click("#login-button");
+    await page.locator("#who").filter({ hasText: /\S/ }).waitFor();
+    const session = async () => (await page.context().cookies()).find((c) => c.name === "linli_session")?.value;
+    const before = await session();
+
+    // Inside the app, in its sandboxed frame.
+    const appUrl = `${base}/app/#/open?url=${encodeURIComponent(pageUrl)}`;
+    await page.goto(appUrl);
+    const framed = await results(page.frameLocator("#plugin-frame")).catch(async (e) => {
+      await shot(`${phone}-failure`, page);
+      throw e;
+    });
+    await page.waitForTimeout(500);
+    const appUrlKept = page.url() === appUrl;
+    await shot(`${phone}-1-framed`, page);
+    // Still signed in: neither the forged logout nor anything else ended the session.
+    const me = await page.evaluate(async () => (await fetch("/api/me", { credentials: "same-origin" })).status);
+
+    // The same page opened on its own.
+    const alone = await person();
+    await alone.context().addCookies(await page.context().cookies());
+    await alone.goto(`${base}${pageUrl}`);
+    const topLevel = await results(alone);
+    await shot(`${phone}-2-top-level`, alone);
+
+    // A dynamic route answering HTML with a script and Set-Cookie: linli_session=attacker.
+    await alone.goto(`${base}/t/${tenant}/p/test-intruder/html`);
+    await alone.waitForFunction(() => document.title === "done");
+    const htmlRoute = JSON.parse(await alone.locator("#out").innerText());
+    const cookies = await alone.context().cookies();
+    const cookieKept = cookies.some((c) => c.name === "linli_session" && c.value === before) && !cookies.some((c) => c.value === "attacker");
+    await alone.close();
+
+    out[phone] = { framed, top_level: topLevel, html_route: htmlRoute, app_url_kept: appUrlKept, me_status: me, session_kept: (await session()) === before, cookie_kept: cookieKept };
+  }
+  return out;
+});
