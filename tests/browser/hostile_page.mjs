@@ -2,8 +2,10 @@
 // the app, opens the page inside it, then the same page on its own (top-level), then a
 // dynamic route of the plugin that answers HTML with a script and a Set-Cookie for the
 // session. Run by tests/tests/browser.rs:
-//   node hostile_page.mjs BASE_URL ARTIFACT_DIR TENANT PAGE_QUERY PHONE:PASSWORD…
-// Prints {PHONE: {framed, top_level, html_route, app_url_kept, session_kept, cookie_kept}}.
+//   node hostile_page.mjs BASE_URL ARTIFACT_DIR TENANT PAGE_QUERY PHONE:PASSWORD[:console]…
+// (`:console`: the person also opens the page in the console, as staff do.)
+// Prints {PHONE: {framed, top_level, html_route, app_url_kept, session_kept, cookie_kept,
+// console?, console_url_kept?}}.
 import { runFlow } from "./harness.mjs";
 
 const [base, artifacts, tenant, query, ...accounts] = process.argv.slice(2);
@@ -17,7 +19,7 @@ async function results(frameOrPage) {
 await runFlow(artifacts, async (first, shot, person) => {
   const out = {};
   for (const [index, account] of accounts.entries()) {
-    const [phone, password] = account.split(":");
+    const [phone, password, alsoConsole] = account.split(":");
     const page = index === 0 ? first : await person();
     page.on("console", (m) => console.error(`[${phone} console] ${m.text()}`));
     page.on("pageerror", (e) => console.error(`[${phone} page error] ${e}`));
@@ -58,6 +60,25 @@ await runFlow(artifacts, async (first, shot, person) => {
     await alone.close();
 
     out[phone] = { framed, top_level: topLevel, html_route: htmlRoute, app_url_kept: appUrlKept, me_status: me, session_kept: (await session()) === before, cookie_kept: cookieKept };
+
+    if (alsoConsole === "console") {
+      // The console shows a plugin's (staff) page the same way: sandboxed, behind the bridge.
+      const desk = await person();
+      desk.on("pageerror", (e) => console.error(`[${phone} console page error] ${e}`));
+      await desk.goto(`${base}/console/`);
+      await desk.fill("#phone", phone);
+      await desk.fill("#password", password);
+      await desk.click("#login-button");
+      await desk.locator("#nav:not([hidden])").waitFor();
+      const deskUrl = `${base}/console/#/page?plugin=test-intruder&url=${encodeURIComponent(pageUrl)}`;
+      await desk.goto(deskUrl);
+      out[phone].console = await results(desk.frameLocator("#plugin-frame"));
+      await desk.waitForTimeout(500);
+      out[phone].console_url_kept = desk.url() === deskUrl;
+      out[phone].console_me = await desk.evaluate(async () => (await fetch("/admin/me", { credentials: "same-origin" })).status);
+      await shot(`${phone}-3-console`, desk);
+      await desk.close();
+    }
   }
   return out;
 });

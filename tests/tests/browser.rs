@@ -57,6 +57,10 @@ async fn resident_applies_for_legal_aid_in_the_app(host: TestHost) -> anyhow::Re
     assert_eq!(mine[0]["applicant_name"], "王秀英");
     let consents = resident.get("/api/consents").await?.expect_status(200)?.json();
     assert_eq!(consents.as_array().map(Vec::len), Some(2), "{consents}");
+    // The consent was asked for by the plugin's page, through the bridge: the audit log says so.
+    let audit = host.operator().get("/api/audit?actor=plugin:legal-aid&outcome=consent-given").await?.expect_status(200)?.json();
+    let entry = audit.as_array().and_then(|a| a.first()).cloned().unwrap_or_default();
+    assert_eq!((entry["request_id"].as_str(), entry["subject"].as_str()), (Some("plugin-page"), Some(format!("account:{}", resident.account_id).as_str())), "{audit}");
     host.stop().await;
     Ok(())
 }
@@ -287,8 +291,9 @@ fn every_attack_failed(who: &str, place: &str, results: &serde_json::Value) {
 
 /// A vendor's page gets only what the county granted, in the browser too: a hostile page,
 /// installed for the county with `data`, `identity` and one external origin, is opened by
-/// a resident, a grid worker and a county admin — in the app's frame, on its own, and as a
-/// dynamic route answering HTML with a script and a Set-Cookie for the session. Every
+/// a resident, a grid worker and a county admin — in the app's frame (and the console's, for
+/// the admin), on its own, and as a dynamic route answering HTML with a script and a
+/// Set-Cookie for the session. Every
 /// attempt on the host's API, the admin API, another plugin, consents, the app's DOM and
 /// storage, the top window, ungranted origins and the bridge's limits fails; what the page
 /// may do (its own routes through the bridge, the granted origin) works.
@@ -309,7 +314,11 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
     .expect_status(201)?;
     let unlisted = host.install("test-intruder", "0.1.0", "heping", &["data", &format!("ui-connect:{}", unrequested.url)], json!({})).await?;
     assert_eq!(unlisted.status, 422, "an origin the package does not list cannot be granted: {}", unlisted.text);
-    host.install("test-intruder", "0.1.0", DEMO_COUNTY, &["data", "identity", &format!("ui-connect:{}", granted.url)], json!({})).await?.expect_status(201)?;
+    let installed = host
+        .install("test-intruder", "0.1.0", DEMO_COUNTY, &["data", "identity", "identity:phone", &format!("ui-connect:{}", granted.url)], json!({}))
+        .await?
+        .expect_status(201)?
+        .json();
     host.publish(&vendor, "hello", &["data", "identity"], &["xingfu"]).await?;
     let people = [
         host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?,
@@ -341,7 +350,7 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
     }
 
     let query = format!("tenant=xingfu&granted={}&requested={}&unrequested={}", granted.url, requested.url, unrequested.url).replace(':', "%3A").replace('/', "%2F");
-    let accounts: Vec<String> = ["13800000001", "13800000002", "13800000005"].iter().map(|p| format!("{p}:{PASSWORD}")).collect();
+    let accounts = [format!("13800000001:{PASSWORD}"), format!("13800000002:{PASSWORD}"), format!("13800000005:{PASSWORD}:console")];
     let mut args = vec![host.url.as_str(), "{artifacts}", "xingfu", query.as_str()];
     args.extend(accounts.iter().map(String::as_str));
     let result = run_script(&host, "hostile_page.mjs", "hostile-page", &args).await?;
@@ -355,6 +364,11 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
         assert_eq!(seen["me_status"], 200, "{phone}: the session ended");
         assert_eq!(seen["session_kept"], true, "{phone}: the session cookie changed");
         assert_eq!(seen["cookie_kept"], true, "{phone}: the plugin's route set the session cookie");
+        if phone == "13800000005" {
+            every_attack_failed(phone, "in the console", &seen["console"]);
+            assert_eq!(seen["console_url_kept"], true, "{phone}: the page navigated the console away");
+            assert_eq!(seen["console_me"], 200, "{phone}: the console session ended");
+        }
         let route = &seen["html_route"];
         assert_eq!(route["origin"], "null", "{phone}: {route}");
         assert!(!route["api"].as_str().unwrap_or_default().contains("200"), "{phone}: the route's script read /api/me: {route}");
@@ -368,6 +382,25 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
     }
     let audit = host.operator().get("/api/audit?actor=plugin:test-intruder").await?.expect_status(200)?.json();
     assert!(audit.as_array().is_some_and(|a| a.iter().all(|e| e["outcome"] != "consent-given")), "{audit}");
+
+    // A new version asking for one more origin: upgraded without new grants, it keeps what
+    // was granted (scopes and origins) and gets nothing new.
+    let newer = format!("{}", ExternalOrigin::serve().await?.url);
+    let origins = [granted.url.clone(), requested.url.clone(), newer.clone()];
+    host.upload(vendor.package("intruder", |m| {
+        set_version("0.2.0")(m);
+        let mut ui = toml::Table::new();
+        ui.insert("connect".into(), toml::Value::Array(origins.iter().cloned().map(toml::Value::String).collect()));
+        m.insert("ui".into(), toml::Value::Table(ui));
+    })?)
+    .await?
+    .expect_status(201)?;
+    let id = installed["id"].as_str().unwrap_or_default().to_string();
+    let upgraded = host.admin("POST", &format!("/installations/{id}/upgrade"), Some(json!({ "version": "0.2.0" }))).await?.expect_status(200)?.json();
+    assert_eq!(upgraded["grants"], installed["grants"], "an upgrade keeps the grants it still asks for and adds none");
+    let policy = host.client.get(format!("{}/t/xingfu/p/test-intruder/ui/index.html", host.url)).send().await?;
+    let policy = policy.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(policy.contains(&granted.url) && !policy.contains(&newer), "{policy}");
     host.stop().await;
     Ok(())
 }

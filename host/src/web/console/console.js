@@ -16,6 +16,7 @@ const TEXT = {
     dashboard_title: "数据看板", drill_hint: "点击下级名称或条形图查看下一级", compare: "各下级对比", tickets_by_status: "工单状态",
     usage_title: "插件访问量（近7天）", figure: "指标", children_table: "下级明细", plugin_unavailable: "插件暂未提供数据：",
     catalogue_title: "插件目录", upload: "上传插件包", upload_for: "上传到县", choose_file: "选择 .lpkg 文件", uploaded: "已上传并通过校验：",
+    open_page: "打开页面", page_as_token: "以平台管理员令牌登录：插件页面看不到您的身份（插件从不以管理员身份运行）。请用工作人员账号登录以使用插件的工作页面。",
     ui_connect: "页面可连接的外部地址", ui_connect_note: "插件页面只能从勾选的地址加载内容、与之通信；其余地址一律被浏览器拦截。",
     plugin: "插件", version: "版本", vendor: "供应商", county: "所属县", uploaded_at: "上传时间", review_install: "审查并安装",
     review_title: "审查插件权限", description: "说明", signed_by: "签名密钥", requested: "申请的权限（逐项授予）", reason: "理由：",
@@ -48,6 +49,7 @@ const TEXT = {
     dashboard_title: "Dashboard", drill_hint: "Click a child's name or bar to go one level down", compare: "Children compared", tickets_by_status: "Work orders by status",
     usage_title: "Plugin requests (7 days)", figure: "Figure", children_table: "By child", plugin_unavailable: "No figures from the plugin: ",
     catalogue_title: "Plugin catalogue", upload: "Upload a package", upload_for: "For county", choose_file: "Choose a .lpkg file", uploaded: "Uploaded and verified: ",
+    open_page: "Open page", page_as_token: "Signed in with the platform admin token: plugin pages do not see who you are (a plugin never acts as the operator). Sign in with a staff account to use a plugin's staff pages.",
     ui_connect: "External origins its pages reach", ui_connect_note: "The plugin's pages may load from and connect to the ticked origins only; the browser blocks every other.",
     plugin: "Plugin", version: "Version", vendor: "Vendor", county: "County", uploaded_at: "Uploaded", review_install: "Review and install",
     review_title: "Review permissions", description: "Description", signed_by: "Signing key", requested: "Requested permissions (grant each)", reason: "Reason: ",
@@ -75,6 +77,13 @@ const TEXT = {
 let lang = localStorage.getItem("linli.lang") || "zh-CN";
 const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
 const view = document.getElementById("view");
+// Views load what they show before they draw it; one whose route was left meanwhile (the
+// person moved on) must not draw over the next. Each view claims the screen when it starts.
+let claims = 0;
+function screen() {
+  const mine = ++claims;
+  return (...nodes) => { if (mine === claims) view.replaceChildren(...nodes); };
+}
 let me = null;
 let nodes = [];        // visible tenant nodes, flattened: {id, name, kind, depth, parent}
 let refreshTimer = null;
@@ -147,6 +156,7 @@ function applyLanguage() {
 // ---- sign-in ----
 
 function loginView(message) {
+  const draw = screen();
   const phone = el("input", { type: "tel", id: "phone", autocomplete: "username" });
   const password = el("input", { type: "password", id: "password", autocomplete: "current-password" });
   const token = el("input", { type: "password", id: "token" });
@@ -170,7 +180,7 @@ function loginView(message) {
     location.hash = "#/dashboard";
     route();
   };
-  view.replaceChildren(form);
+  draw(form);
 }
 
 async function loadMe() {
@@ -189,8 +199,9 @@ async function loadMe() {
 // ---- dashboards ----
 
 async function dashboardView(tenant) {
+  const draw = screen();
   const r = await api("GET", "/api/dashboard" + (tenant ? "?tenant=" + encodeURIComponent(tenant) : ""));
-  if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
+  if (!r.ok) { draw(notice(failure(r), false)); return; }
   const d = r.data;
   const label = (k) => d.labels[k] || k;
   // Ratios (from plugin manifests) are fractions shown as percentages; a figure nothing
@@ -249,14 +260,15 @@ async function dashboardView(tenant) {
   const plugins = [...new Set(d.usage.flatMap((u) => Object.keys(u.requests)))];
   const series = plugins.map((p) => ({ label: d.plugin_names[p] || p, values: d.usage.map((u) => u.requests[p] || 0) }));
   section.append(el("div", { class: "card", id: "usage" }, el("h2", {}, t("usage_title")), Charts.legend(series), Charts.lines(d.usage.map((u) => u.day), series, { width: 760 })));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // ---- catalogue, review, install ----
 
 async function catalogueView(message) {
+  const draw = screen();
   const r = await api("GET", "/admin/packages");
-  if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
+  if (!r.ok) { draw(notice(failure(r), false)); return; }
   const counties = me.platform ? nodes.filter((n) => n.kind === "county") : nodes.filter((n) => me.roles.some((g) => g.role === "county-admin" && g.tenant === n.id));
   const section = el("section", { id: "catalogue" }, el("h1", {}, t("catalogue_title")));
   if (message) section.append(message);
@@ -286,13 +298,14 @@ async function catalogueView(message) {
       el("td", {}, el("a", { href: `#/review/${encodeURIComponent(p.plugin_id)}/${encodeURIComponent(p.version)}` }, t("review_install")))));
   }
   section.append(el("div", { class: "card" }, table));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 async function reviewView(pluginId, version) {
+  const draw = screen();
   const [packages, caps] = await Promise.all([api("GET", "/admin/packages"), api("GET", "/admin/capabilities")]);
   const p = packages.ok && packages.data.packages.find((x) => x.plugin_id === pluginId && x.version === version);
-  if (!p) { view.replaceChildren(notice(failure(packages), false)); return; }
+  if (!p) { draw(notice(failure(packages), false)); return; }
   const m = p.manifest;
   const info = (name) => (caps.data || []).find((c) => c.name === name);
   const boxes = [];
@@ -336,7 +349,7 @@ async function reviewView(pluginId, version) {
     installationsView(notice(t("installed_ok") + `${m.name} → ${nodeName(r.data.tenant_id)}`));
   };
   const limits = m.limits || {};
-  view.replaceChildren(el("section", { id: "review" },
+  draw(el("section", { id: "review" },
     el("h1", {}, `${t("review_title")} · ${m.name} ${p.version}`),
     el("div", { class: "card" },
       el("p", {}, el("strong", {}, t("description") + "："), m.description),
@@ -355,8 +368,9 @@ function isManaged(id) {
 }
 
 async function installationsView(message) {
+  const draw = screen();
   const [r, packages] = await Promise.all([api("GET", "/admin/installations"), api("GET", "/admin/packages")]);
-  if (!r.ok) { view.replaceChildren(notice(failure(r), false)); return; }
+  if (!r.ok) { draw(notice(failure(r), false)); return; }
   const section = el("section", { id: "installations" }, el("h1", {}, t("installations_title")));
   if (message) section.append(message);
   const status = el("div", { id: "installation-status" });
@@ -379,6 +393,11 @@ async function installationsView(message) {
     if (i.previous_version) {
       cell.append(el("button", { class: "secondary", type: "button", "data-action": "rollback", onclick: () => act(t("confirm_rollback")(name, i.previous_version), "POST", `/admin/installations/${encodeURIComponent(i.id)}/rollback`) }, t("rollback")));
     }
+    const entry = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest.ui_entry;
+    if (entry) {
+      const url = `/t/${i.tenant_id}/p/${i.route_prefix}/${entry}`;
+      cell.append(el("a", { class: "button secondary", "data-action": "open-page", href: `#/page?plugin=${encodeURIComponent(i.plugin_id)}&url=${encodeURIComponent(url)}` }, t("open_page")));
+    }
     const purge = el("input", { type: "checkbox", id: `purge-${i.id}` });
     cell.append(el("button", { class: "danger", type: "button", "data-action": "uninstall", onclick: () => act(t("confirm_uninstall")(name) + (purge.checked ? " " + t("purge") : ""), "DELETE", `/admin/installations/${encodeURIComponent(i.id)}?purge=${purge.checked}`) }, t("uninstall")),
       el("label", { class: "inline", for: purge.id }, purge, t("purge")));
@@ -386,7 +405,8 @@ async function installationsView(message) {
     const manifest = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest;
     const permissions = el("details", { "data-permissions": i.id }, el("summary", {}, t("permissions")));
     if (manifest) {
-      const boxes = manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`)])
+      const requested = [...manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`)]), ...(manifest.ui?.connect || []).map((o) => `ui-connect:${o}`)];
+      const boxes = requested
         .map((g) => el("input", { type: "checkbox", value: g, checked: i.grants.includes(g), id: `perm-${i.id}-${g}` }));
       permissions.append(...boxes.map((b) => el("label", { class: "inline", for: b.id }, b, b.value)),
         el("button", { class: "secondary", type: "button", "data-action": "grants", onclick: () => {
@@ -407,16 +427,17 @@ async function installationsView(message) {
       el("td", {}, ...i.grants.map((g) => el("span", { class: "tag" }, g))), cell));
   }
   section.append(el("div", { class: "card", style: "overflow-x:auto" }, table));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // ---- vendor keys ----
 
 async function keysView(message) {
+  const draw = screen();
   const r = await api("GET", "/admin/keys");
   const section = el("section", { id: "keys" }, el("h1", {}, t("keys_title")));
   if (message) section.append(message);
-  if (!r.ok) { section.append(notice(failure(r), false)); view.replaceChildren(section); return; }
+  if (!r.ok) { section.append(notice(failure(r), false)); draw(section); return; }
   section.append(el("div", { class: "card" }, el("table", {}, el("tr", {}, ...["county", "vendor", "key_id", "added"].map((k) => el("th", {}, t(k)))),
     ...r.data.keys.map((k) => el("tr", {}, el("td", {}, nodeName(k.county_id)), el("td", {}, k.vendor), el("td", {}, el("code", {}, k.key_id)), el("td", {}, when(k.added_at)))))));
   const county = nodeSelect("key-county", (n) => n.kind === "county");
@@ -430,12 +451,13 @@ async function keysView(message) {
     keysView(res.ok ? notice("✓ " + res.data.key_id) : notice(failure(res), false));
   };
   section.append(form);
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // ---- tenants and staff ----
 
 async function peopleView(message) {
+  const draw = screen();
   const r = await api("GET", "/admin/accounts");
   const section = el("section", { id: "people" }, el("h1", {}, t("people_title")));
   if (message) section.append(message);
@@ -457,12 +479,13 @@ async function peopleView(message) {
     peopleView(res.ok ? notice("✓ " + res.data.display_name) : notice(failure(res), false));
   };
   section.append(el("div", { class: "grid2" }, el("div", { class: "card" }, el("h2", {}, t("tree")), tree), el("div", {}, el("div", { class: "card" }, el("h2", {}, t("staff")), staff), form)));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // ---- base-data import ----
 
 function importView() {
+  const draw = screen();
   const kind = el("select", { id: "import-kind" }, ...Object.entries(t("import_kinds")).map(([k, v]) => el("option", { value: k }, v)));
   const tenant = nodeSelect("import-tenant");
   const file = el("input", { type: "file", id: "import-file", accept: ".csv,text/csv" });
@@ -489,7 +512,7 @@ function importView() {
     };
     poll();
   };
-  view.replaceChildren(el("section", { id: "import" }, el("h1", {}, t("import_title")), form, report));
+  draw(el("section", { id: "import" }, el("h1", {}, t("import_title")), form, report));
 }
 
 // ---- work orders ----
@@ -502,11 +525,12 @@ function dueClass(x, now) {
 }
 
 async function ticketsBoard(message) {
+  const draw = screen();
   const [r, people] = await Promise.all([api("GET", "/api/tickets?limit=200"), api("GET", "/admin/accounts")]);
   const staff = people.data?.staff || [];
   const section = el("section", { id: "tickets" }, el("h1", {}, t("tickets_title")));
   if (message) section.append(message);
-  if (!r.ok) { section.append(notice(failure(r), false)); view.replaceChildren(section); return; }
+  if (!r.ok) { section.append(notice(failure(r), false)); draw(section); return; }
   const now = Date.now();
   const board = el("div", { class: "board" });
   for (const status of ["open", "dispatched", "accepted", "resolved"]) {
@@ -540,7 +564,7 @@ async function ticketsBoard(message) {
     board.append(column);
   }
   section.append(board);
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // ---- devices and alarms ----
@@ -549,6 +573,7 @@ async function ticketsBoard(message) {
 const place = (location) => (location.label === nodeName(location.tenant) ? location.label : `${location.label} · ${nodeName(location.tenant)}`);
 
 async function devicesView() {
+  const draw = screen();
   const [devices, alarms] = await Promise.all([api("GET", "/admin/devices"), api("GET", "/admin/alarms?limit=50")]);
   const section = el("section", { id: "devices" }, el("h1", {}, t("devices_title")));
   const feed = el("table", { id: "alarm-feed" }, el("tr", {}, ...["raised", "severity", "type", "location", "actions"].map((k) => el("th", {}, t(k)))));
@@ -566,7 +591,7 @@ async function devicesView() {
       el("td", {}, d.device_type), el("td", {}, place(d.location)), el("td", {}, when(d.last_seen_at)))));
   if (!alarms.ok) section.append(notice(failure(alarms), false));
   section.append(el("div", { class: "card" }, el("h2", {}, t("alarms")), feed), el("div", { class: "card" }, el("h2", {}, t("devices")), list));
-  view.replaceChildren(section);
+  draw(section);
   // The feed is live: refresh while this view is open.
   refreshTimer = setTimeout(() => { if (location.hash.startsWith("#/devices")) devicesView(); }, 5000);
 }
@@ -574,6 +599,7 @@ async function devicesView() {
 // ---- audit ----
 
 async function auditView(params) {
+  const draw = screen();
   const actor = el("input", { type: "text", id: "audit-actor", value: params.get("actor") || "" });
   const field = el("input", { type: "text", id: "audit-field", value: params.get("field") || "" });
   const query = new URLSearchParams({ limit: "200" });
@@ -587,10 +613,51 @@ async function auditView(params) {
   if (!r.ok) section.append(notice(failure(r), false));
   else section.append(el("div", { class: "card" }, el("table", { id: "audit-entries" }, el("tr", {}, ...["at", "actor", "subject", "fields", "outcome"].map((k) => el("th", {}, t(k)))),
     ...r.data.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.subject), el("td", {}, e.fields.join(", ")), el("td", {}, e.outcome))))));
-  view.replaceChildren(section);
+  draw(section);
 }
 
 // ---- routing ----
+
+// ---- a plugin's page (staff views), sandboxed like in the resident app ----
+
+// Calls a plugin page makes through the bridge go with the staff member's own session
+// (cookie), never with the platform admin token: a plugin must not act as the operator.
+async function staffFetch(path, init) {
+  init = { ...init, credentials: "same-origin" };
+  let res = await fetch(path, init);
+  if (res.status === 401) {
+    const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
+    if (renewed.ok) res = await fetch(path, init);
+  }
+  return res;
+}
+
+let openedPage = null;
+
+function pageView(params) {
+  const draw = screen();
+  const url = params.get("url") || "";
+  const match = /^\/t\/([a-z0-9-]+)\/p\/([a-z0-9-]+)\//.exec(url);
+  if (!match) { location.hash = "#/installations"; return; }
+  openedPage?.bridge.detach();
+  const [, tenant, prefix] = match;
+  const plugin = /^[a-z0-9-]+$/.test(params.get("plugin") || "") ? params.get("plugin") : prefix;
+  const base = `/t/${tenant}/p/${prefix}`;
+  const frame = el("iframe", { class: "plugin-frame", id: "plugin-frame", sandbox: LinliBridge.SANDBOX, title: `${plugin} · ${nodeName(tenant)}`, src: LinliBridge.pageUrl(url, { lang, elder: false }) });
+  const bridge = LinliBridge.attach({
+    frame, base, plugin, tenant,
+    context: () => ({ lang, elder: false }),
+    fetch: staffFetch,
+    navigate: (to) => { location.hash = to ? `#/page?plugin=${encodeURIComponent(plugin)}&url=${encodeURIComponent(to)}` : "#/installations"; },
+    // Consent is the resident's to give, in the resident app.
+    consent: async () => false,
+  });
+  openedPage = { frame, bridge };
+  draw(el("section", { id: "plugin-page" },
+    el("h1", {}, `${plugin} · ${nodeName(tenant)}`),
+    me.platform && !me.roles.length ? notice(t("page_as_token"), false) : null,
+    frame));
+}
 
 async function route() {
   applyLanguage();
@@ -613,6 +680,7 @@ async function route() {
     case "tickets": return ticketsBoard();
     case "devices": return devicesView();
     case "audit": return auditView(params);
+    case "page": return pageView(params);
     default: location.hash = "#/dashboard";
   }
 }
