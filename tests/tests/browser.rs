@@ -267,6 +267,16 @@ impl ExternalOrigin {
     }
 }
 
+/// The hostile plugin's package at `version`, its pages asking to reach `origins`.
+fn intruder(vendor: &Vendor, version: &str, origins: &[&str]) -> anyhow::Result<Vec<u8>> {
+    vendor.package("intruder", |manifest| {
+        set_version(version)(manifest);
+        let mut ui = toml::Table::new();
+        ui.insert("connect".into(), toml::Value::Array(origins.iter().map(|o| toml::Value::String(o.to_string())).collect()));
+        manifest.insert("ui".into(), toml::Value::Table(ui));
+    })
+}
+
 /// What a page may do; everything else it tries must end "blocked".
 const ALLOWED: [&str; 5] = ["own-route", "own-route-signed-in", "context", "storage", "granted-origin"];
 
@@ -304,14 +314,7 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
     let (granted, requested, unrequested) = (ExternalOrigin::serve().await?, ExternalOrigin::serve().await?, ExternalOrigin::serve().await?);
     let vendor = Vendor::new("linli-tests")?;
     host.trust(&vendor).await?;
-    let origins = [granted.url.clone(), requested.url.clone()];
-    host.upload(vendor.package("intruder", |m| {
-        let mut ui = toml::Table::new();
-        ui.insert("connect".into(), toml::Value::Array(origins.iter().cloned().map(toml::Value::String).collect()));
-        m.insert("ui".into(), toml::Value::Table(ui));
-    })?)
-    .await?
-    .expect_status(201)?;
+    host.upload(intruder(&vendor, "0.1.0", &[&granted.url, &requested.url])?).await?.expect_status(201)?;
     let unlisted = host.install("test-intruder", "0.1.0", "heping", &["data", &format!("ui-connect:{}", unrequested.url)], json!({})).await?;
     assert_eq!(unlisted.status, 422, "an origin the package does not list cannot be granted: {}", unlisted.text);
     let installed = host
@@ -385,16 +388,8 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
 
     // A new version asking for one more origin: upgraded without new grants, it keeps what
     // was granted (scopes and origins) and gets nothing new.
-    let newer = format!("{}", ExternalOrigin::serve().await?.url);
-    let origins = [granted.url.clone(), requested.url.clone(), newer.clone()];
-    host.upload(vendor.package("intruder", |m| {
-        set_version("0.2.0")(m);
-        let mut ui = toml::Table::new();
-        ui.insert("connect".into(), toml::Value::Array(origins.iter().cloned().map(toml::Value::String).collect()));
-        m.insert("ui".into(), toml::Value::Table(ui));
-    })?)
-    .await?
-    .expect_status(201)?;
+    let newer = ExternalOrigin::serve().await?.url;
+    host.upload(intruder(&vendor, "0.2.0", &[&granted.url, &requested.url, &newer])?).await?.expect_status(201)?;
     let id = installed["id"].as_str().unwrap_or_default().to_string();
     let upgraded = host.admin("POST", &format!("/installations/{id}/upgrade"), Some(json!({ "version": "0.2.0" }))).await?.expect_status(200)?.json();
     assert_eq!(upgraded["grants"], installed["grants"], "an upgrade keeps the grants it still asks for and adds none");

@@ -66,22 +66,10 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// A request as the signed-in person (the session cookie); when the 15-minute session ran
-// out, it is renewed from the refresh cookie once.
-async function userFetch(path, init) {
-  init = { ...init, credentials: "same-origin" };
-  let res = await fetch(path, init);
-  if (res.status === 401 && !path.startsWith("/api/auth/")) {
-    const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
-    if (renewed.ok) res = await fetch(path, init);
-  }
-  return res;
-}
-
 async function api(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
-  const res = await userFetch(path, init);
+  const res = await LinliBridge.sessionFetch(path, init);
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
@@ -262,7 +250,7 @@ async function openView(params) {
   const bridge = LinliBridge.attach({
     frame, base, plugin, tenant,
     context: () => ({ lang, elder }),
-    fetch: userFetch,
+    fetch: LinliBridge.sessionFetch,
     navigate: (to) => { location.hash = to ? "#/open?url=" + encodeURIComponent(to) : "#/home"; },
     consent: () => askConsent(plugin),
   });

@@ -161,5 +161,18 @@ window.LinliBridge = (() => {
     return `${url}${sep}linli-lang=${encodeURIComponent(context.lang)}&linli-elder=${context.elder ? "1" : "0"}`;
   }
 
-  return { attach, pageUrl, SANDBOX: "allow-scripts allow-forms allow-popups allow-modals" };
+  // A request as the signed-in person, with the session cookie and never a token (the app's
+  // and the console's calls, and the calls they make for a plugin page); a session that ran
+  // out (15 minutes) is renewed from the refresh cookie once.
+  async function sessionFetch(path, init) {
+    init = { ...init, credentials: "same-origin" };
+    let res = await fetch(path, init);
+    if (res.status === 401 && !path.startsWith("/api/auth/")) {
+      const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
+      if (renewed.ok) res = await fetch(path, init);
+    }
+    return res;
+  }
+
+  return { attach, pageUrl, sessionFetch, SANDBOX: "allow-scripts allow-forms allow-popups allow-modals" };
 })();

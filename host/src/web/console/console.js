@@ -620,18 +620,6 @@ async function auditView(params) {
 
 // ---- a plugin's page (staff views), sandboxed like in the resident app ----
 
-// Calls a plugin page makes through the bridge go with the staff member's own session
-// (cookie), never with the platform admin token: a plugin must not act as the operator.
-async function staffFetch(path, init) {
-  init = { ...init, credentials: "same-origin" };
-  let res = await fetch(path, init);
-  if (res.status === 401) {
-    const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
-    if (renewed.ok) res = await fetch(path, init);
-  }
-  return res;
-}
-
 let openedPage = null;
 
 function pageView(params) {
@@ -647,7 +635,9 @@ function pageView(params) {
   const bridge = LinliBridge.attach({
     frame, base, plugin, tenant,
     context: () => ({ lang, elder: false }),
-    fetch: staffFetch,
+    // The staff member's own session, never the platform admin token: a plugin must not
+    // act as the operator.
+    fetch: LinliBridge.sessionFetch,
     navigate: (to) => { location.hash = to ? `#/page?plugin=${encodeURIComponent(plugin)}&url=${encodeURIComponent(to)}` : "#/installations"; },
     // Consent is the resident's to give, in the resident app.
     consent: async () => false,
