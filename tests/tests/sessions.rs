@@ -10,7 +10,7 @@ const PASSWORD: &str = "邻里-secret-1";
 
 async fn post(host: &TestHost, path: &str, body: Value) -> anyhow::Result<Reply> {
     let response = host.client.post(format!("{}{path}", host.url)).json(&body).send().await?;
-    Ok(reply(response).await?)
+    reply(response).await
 }
 
 async fn reply(response: reqwest::Response) -> anyhow::Result<Reply> {
@@ -97,7 +97,7 @@ fn last_sms_code(host: &TestHost, phone: &str) -> anyhow::Result<String> {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|m| m["to"] == phone)
-        .last()
+        .next_back()
         .and_then(|m| m["text"].as_str().map(str::to_string))
         .ok_or_else(|| anyhow::anyhow!("no SMS to {phone}"))?;
     Ok(text.chars().filter(char::is_ascii_digit).take(6).collect())

@@ -201,7 +201,7 @@ async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): 
     for root in areas(&state, &console, q.tenant)? {
         alarms.extend(state.platform.devices.alarms(&root, status, limit).await?);
     }
-    alarms.sort_by(|a, b| b.raised_at.cmp(&a.raised_at));
+    alarms.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
     alarms.truncate(limit as usize);
     Ok(Json(AlarmList { alarms }))
 }

@@ -101,7 +101,7 @@ impl Caller {
     }
 
     fn reaches(&self, state: &AppState, roles: &[Role], ticket: &Ticket) -> bool {
-        self.reach(state, roles).iter().any(|t| *t == ticket.tenant_id)
+        self.reach(state, roles).contains(&ticket.tenant_id)
     }
 
     fn may_see(&self, state: &AppState, ticket: &Ticket) -> bool {

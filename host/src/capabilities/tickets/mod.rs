@@ -116,7 +116,7 @@ impl Tickets {
             updated_at: now,
         };
         model::insert(&mut **tx, &ticket).await?;
-        model::add_step(&mut **tx, &ticket.id, &actor.name, "created", &ticket.description).await?;
+        model::add_step(tx, &ticket.id, &actor.name, "created", &ticket.description).await?;
         self.outbox.publish_in(tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event("created")).await?;
         self.tell_level(tx, &ticket, &format!("新工单：{}", ticket.title), &format!("{}（{}），请及时派单处理。", ticket.location, ticket.category_name)).await?;
         Ok(ticket)
@@ -186,7 +186,7 @@ impl Tickets {
         if !model::update(&mut *tx, &ticket, before.updated_at).await? {
             return Err(TicketError::Conflict(format!("ticket `{id}` changed meanwhile; read it again")));
         }
-        model::add_step(&mut *tx, id, &actor.name, verb, &note).await?;
+        model::add_step(&mut tx, id, &actor.name, verb, &note).await?;
         self.outbox.publish_in(&mut tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event(verb)).await?;
         let link = format!("/app/#/ticket/{}", ticket.id);
         let source = format!("ticket:{}", ticket.id);
@@ -238,7 +238,7 @@ impl Tickets {
                 Some(_) => format!("超时未办结，升级至{level_name}"),
                 None => format!("超时未办结，已在最高层级（{level_name}），列入督办"),
             };
-            model::add_step(&mut *tx, &next.id, "system", "escalated", &note).await?;
+            model::add_step(&mut tx, &next.id, "system", "escalated", &note).await?;
             self.outbox.publish_in(&mut tx, "ticket.changed", &next.tenant_id, &next.id, &next.event("escalated")).await?;
             self.tell_level(&mut tx, &next, &format!("工单超时升级：{}", next.title), &format!("{}（{}）{}。", next.location, next.category_name, note)).await?;
             tx.commit().await?;
