@@ -34,12 +34,20 @@ await runFlow(artifacts, async (first, shot, person) => {
     // Inside the app, in its sandboxed frame.
     const appUrl = `${base}/app/#/open?url=${encodeURIComponent(pageUrl)}`;
     await page.goto(appUrl);
-    const framed = await results(page.frameLocator("#plugin-frame")).catch(async (e) => {
+    // A resident is shown the consent screen the page asks for once; they decline.
+    const frame = page.frameLocator("#plugin-frame");
+    const asked = await Promise.race([
+      page.locator("#consent-dialog").waitFor().then(() => true),
+      frame.locator("body[data-done='1']").waitFor({ timeout: 30000 }).then(() => false),
+    ]);
+    if (asked) await page.click("#consent-decline");
+    const framed = await results(frame).catch(async (e) => {
       await shot(`${phone}-failure`, page);
       throw e;
     });
     await page.waitForTimeout(500);
     const appUrlKept = page.url() === appUrl;
+    const dialogsLeft = await page.locator("#consent-dialog").count();
     await shot(`${phone}-1-framed`, page);
     // Still signed in: neither the forged logout nor anything else ended the session.
     const me = await page.evaluate(async () => (await fetch("/api/me", { credentials: "same-origin" })).status);
@@ -59,7 +67,7 @@ await runFlow(artifacts, async (first, shot, person) => {
     const cookieKept = cookies.some((c) => c.name === "linli_session" && c.value === before) && !cookies.some((c) => c.value === "attacker");
     await alone.close();
 
-    out[phone] = { framed, top_level: topLevel, html_route: htmlRoute, app_url_kept: appUrlKept, me_status: me, session_kept: (await session()) === before, cookie_kept: cookieKept };
+    out[phone] = { framed, consent_asked: asked, consent_dialogs_left: dialogsLeft, top_level: topLevel, html_route: htmlRoute, app_url_kept: appUrlKept, me_status: me, session_kept: (await session()) === before, cookie_kept: cookieKept };
 
     if (alsoConsole === "console") {
       // The console shows a plugin's (staff) page the same way: sandboxed, behind the bridge.

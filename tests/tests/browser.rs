@@ -278,7 +278,7 @@ fn intruder(vendor: &Vendor, version: &str, origins: &[&str]) -> anyhow::Result<
 }
 
 /// What a page may do; everything else it tries must end "blocked".
-const ALLOWED: [&str; 5] = ["own-route", "own-route-signed-in", "context", "storage", "granted-origin"];
+const ALLOWED: [&str; 6] = ["own-route", "own-route-signed-in", "context", "storage", "granted-origin", "consent-declined"];
 
 fn every_attack_failed(who: &str, place: &str, results: &serde_json::Value) {
     let attempts = results.as_object().unwrap_or_else(|| panic!("{who} {place}: no results: {results}"));
@@ -364,6 +364,8 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
         every_attack_failed(phone, "opened on its own", &seen["top_level"]);
         assert_eq!(seen["framed"]["framed"], true, "{phone}: {seen}");
         assert_eq!(seen["app_url_kept"], true, "{phone}: the page navigated the app away");
+        assert_eq!(seen["consent_asked"], phone == "13800000001", "{phone}: only a resident is shown a consent screen, once");
+        assert_eq!(seen["consent_dialogs_left"], 0, "{phone}: a consent screen was left open");
         assert_eq!(seen["me_status"], 200, "{phone}: the session ended");
         assert_eq!(seen["session_kept"], true, "{phone}: the session cookie changed");
         assert_eq!(seen["cookie_kept"], true, "{phone}: the plugin's route set the session cookie");

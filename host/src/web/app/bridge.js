@@ -17,6 +17,7 @@ window.LinliBridge = (() => {
   const REQUEST_HEADERS = new Set(["content-type", "accept", "accept-language", "if-match", "if-none-match"]);
   const STORAGE_KEYS = 32;
   const STORAGE_VALUE_CHARS = 4096;
+  const CONSENT_QUIET_MS = 30000;
 
   const refuse = (code, message) => Object.assign(new Error(message), { code });
 
@@ -59,6 +60,8 @@ window.LinliBridge = (() => {
   function attach(opts) {
     const { frame, base, plugin } = opts;
     let pending = 0;
+    let consentOpen = false;
+    let consentQuietUntil = 0;
     const handlers = {
       context: () => ({ version: VERSION, plugin, tenant: opts.tenant, ...opts.context() }),
       async call(params) {
@@ -90,8 +93,19 @@ window.LinliBridge = (() => {
         if (url.origin !== location.origin || !url.pathname.startsWith(pages) || /%2f|%5c/i.test(url.pathname)) throw invalid();
         return opts.navigate(url.pathname + url.search);
       },
+      // One consent screen at a time, and none for a while after the person declined: a
+      // page must not wear them down by asking again and again.
       async consent() {
-        return { granted: await opts.consent() };
+        if (consentOpen) throw refuse("busy", "the consent screen is already open");
+        if (Date.now() < consentQuietUntil) return { granted: false };
+        consentOpen = true;
+        try {
+          const granted = await opts.consent();
+          if (!granted) consentQuietUntil = Date.now() + CONSENT_QUIET_MS;
+          return { granted };
+        } finally {
+          consentOpen = false;
+        }
       },
       resize(params) {
         const height = Number(params.height);
