@@ -226,6 +226,26 @@ async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
 }
 on_both_databases!(elder_parking_in_chromium, an_elder_books_a_parking_space);
 
+/// A community worker uses elderly care's staff page in the app, through the bridge.
+async fn a_worker_keeps_the_elders_archive(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    lab::lone_elder_home(&host).await?;
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    host.publish(&vendor, "elderly-care", &["data", "identity", "base", "devices", "devices:alarms", "tickets", "notify", "notify:sms"], &["xingfu"]).await?;
+    let worker = host.person(json!({ "kind": "staff", "phone": "13900000011", "display_name": "赵社工", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
+    let result = run_script(&host, "elderly_care.mjs", "elderly-care", &[&host.url, "{artifacts}", "13900000011", PASSWORD, "xingfu"]).await?;
+    assert!(result["elders"][0].as_str().is_some_and(|e| e.contains("王阿姨") && e.contains("3栋2单元401")), "{result}");
+    // What the page showed is what the plugin holds.
+    let records = worker.get("/t/xingfu/p/elderly-care/stats").await?.expect_status(200)?.json();
+    assert_eq!((records["elders"].as_i64(), records["records"].as_i64()), (Some(1), Some(1)), "{records}");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(elderly_care_in_chromium, a_worker_keeps_the_elders_archive);
+
 /// An origin on loopback for the hostile page to reach: answers "reachable" to anyone (CORS
 /// open) and counts every request that arrived, so a leak the browser did not report
 /// still shows.
