@@ -218,8 +218,9 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     assert_eq!(info.subject().as_str(), sub);
     assert_eq!(info.phone_number().map(|p| p.as_str()), Some("13800000011"));
     let audited = host.operator().get(&format!("/api/audit?actor=oidc:{}&field=phone", care.id)).await?.expect_status(200)?.json();
-    assert_eq!(audited.as_array().map(Vec::len), Some(1), "the phone read is audited: {audited}");
-    assert_eq!(audited[0]["subject"], format!("account:{account_id}"));
+    let outcomes: Vec<&str> = audited.as_array().into_iter().flatten().filter_map(|e| e["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["allowed", "consent-given"], "the consent and the phone read are audited, newest first: {audited}");
+    assert!(audited.as_array().into_iter().flatten().all(|e| e["subject"] == format!("account:{account_id}")), "{audited}");
 
     // Replaying the code fails and revokes what the first exchange got.
     let replay = token_request(&host, &care, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", first.verifier.secret())]).await?;
