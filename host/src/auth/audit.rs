@@ -1,7 +1,7 @@
 //! The audit log of sensitive reads (PIPL art. 28/29): who read which fields of whom, for
 //! which tenant, and whether it was allowed; and every consent given or withdrawn (the
-//! actor is the plugin or web app it was given to, the subject the person). A read that cannot be recorded does not
-//! happen: callers record first and fail with the database.
+//! actor is the plugin or web app it concerns, the subject the person). A read or a consent
+//! that cannot be recorded does not happen: callers record first and fail with the database.
 use crate::store::{now_millis, Store};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
