@@ -27,6 +27,8 @@ async function join(page, role) {
   await page.locator("#consent-agree").click();
   frame = page.frameLocator("#plugin-frame");
   await frame.locator("#member-name").waitFor();
+  // The page has finished loading what a member sees (its frame has its height).
+  await frame.locator('body[aria-busy="false"]').waitFor({ state: "attached" });
   return frame;
 }
 
@@ -51,7 +53,10 @@ await runFlow(artifacts, async (elder, shot, person) => {
   await vframe.locator("#join-button").waitFor();
   vframe = await join(volunteer, "volunteer");
   await vframe.locator(`#accept-${task}`).click();
-  await vframe.locator(`#mine [data-task="${task}"][data-status="accepted"]`).waitFor();
+  await vframe.locator(`#mine [data-task="${task}"][data-status="accepted"]`).waitFor().catch(async (e) => {
+    await shot("3-not-accepted", volunteer);
+    throw new Error(`${e.message}\nthe volunteer's page says: ${await vframe.locator("#status").innerText().catch(() => "?")}`);
+  });
   await shot("3-accepted", volunteer);
 
   await elder.reload();

@@ -89,9 +89,9 @@ async fn idle_water_meter_to_plugin(backend: Backend) -> Result<()> {
     let not_mine = lab.host.plugin("GET", "xingfu", "test-listener/devices").await?.expect_status(200)?.json();
     assert_eq!(not_mine.as_array().map(|d| d.iter().map(|d| d["id"].clone()).collect::<Vec<_>>()), Some(vec![json!("wm-401")]));
 
-    // The meter shows online, with its latest reading; the plugin sees the same.
-    let detail = lab.latest("wm-401").await?;
-    assert_eq!(detail["latest"]["flow"], 1.2);
+    // The meter shows online, with its latest reading; the plugin sees the same. Readings
+    // are written in batches, apart from the alarm's events: wait for the batch.
+    wait_until("the latest reading is recorded", || async { Ok(lab.latest("wm-401").await?["latest"]["flow"] == 1.2) }).await?;
     wait_until("last seen is recorded", || async { Ok(lab.latest("wm-401").await?["device"]["online"] == true) }).await?;
     let latest = lab.host.plugin("GET", "xingfu", "test-listener/devices/wm-401/latest").await?.expect_status(200)?.json();
     assert_eq!(latest["flow"], 1.2);
