@@ -367,9 +367,7 @@ async fn record_consent(state: &AppState, claims: &Claims, subject: &str, fields
         Some(client) => format!("oidc:{client}"),
         None => format!("plugin:{subject}"),
     };
-    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let entry = audit::Read { actor, tenant_id: claims.tenant.as_deref().unwrap_or_default(), subject: format!("account:{}", claims.sub), fields: &fields, outcome, request_id: via };
-    audit::record(&state.platform.store, entry).await.map_err(db)
+    audit::record_consent(&state.platform.store, actor, claims.tenant.as_deref().unwrap_or_default(), &claims.sub, fields, outcome, via).await.map_err(db)
 }
 
 /// Consent to give the plugin these fields. Only fields the county granted it can be

@@ -5,7 +5,7 @@
 //!   `allow-top-navigation`), so a plugin's page runs in an opaque origin whether the app
 //!   frames it or someone opens it top-level: it cannot read the host's cookies, storage or
 //!   DOM, and the host's API does not take it for the signed-in person (see
-//!   `api::session_token`). The same policy limits where the page may load from and connect
+//!   `api::cookie`). The same policy limits where the page may load from and connect
 //!   to: its host's files, plus the external origins the county granted (`ui-connect:ORIGIN`).
 //! - Of the headers a plugin writes, only content and caching headers and its own `x-…`
 //!   headers pass; cookies, CORS, HSTS, framing, reporting and authentication prompts are
@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 /// The sandbox flags of plugin pages (the same in the `<iframe sandbox>` of the app and
 /// the console): scripts, forms, dialogs, and popups that stay sandboxed.
 pub const SANDBOX_FLAGS: &str = "allow-scripts allow-forms allow-popups allow-modals";
-
 
 /// The origins an installation's pages may load from and connect to.
 pub fn granted_origins(grants: &[String]) -> Vec<&str> {
@@ -124,6 +123,13 @@ mod tests {
         let one = content_security_policy(&["https://api.vendor.cn"]);
         assert!(one.contains("connect-src https://api.vendor.cn;"), "{one}");
         assert!(one.contains("img-src 'self' data: blob: https://api.vendor.cn;"), "{one}");
+    }
+
+    /// The app's and the console's `<iframe sandbox>` (bridge.js) use the same flags.
+    #[test]
+    fn the_frames_use_the_same_sandbox_flags() {
+        let bridge = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/app/bridge.js")).expect("bridge.js");
+        assert!(bridge.contains(&format!("const SANDBOX = \"{SANDBOX_FLAGS}\";")), "bridge.js and SANDBOX_FLAGS differ");
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/p/{prefix}/{*rest}", any(with_tenant_in_header))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         // The host's own answers under a plugin's prefix (not installed, session refused,
-        // redirects) are sandboxed too; the plugin's answers already carry its policy.
+        // redirects, the plugin's failures) are sandboxed too; the plugin's answers already
+        // carry its policy with its granted origins.
         .layer(axum::middleware::map_response(|mut response: Response| async move {
             if !response.headers().contains_key(axum::http::header::CONTENT_SECURITY_POLICY) {
                 page_policy::apply(response.headers_mut(), &[]);
@@ -149,7 +150,7 @@ async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, rout
         Ok(out) => plugin_response(out.status, out.headers, out.body, &plugin),
         Err(e) => {
             platform.metrics.failures.with_label_values(&[plugin_id, e.kind()]).inc();
-            sandboxed(invoke_error(e), &plugin)
+            invoke_error(e)
         }
     };
     plugin.metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -182,7 +183,7 @@ fn invoke_error(e: InvokeError) -> Response {
 fn plugin_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, plugin: &LoadedPlugin) -> Response {
     let Ok(status) = StatusCode::from_u16(status) else {
         tracing::warn!(plugin = plugin.installation.plugin_id, status, "plugin answered with an invalid status");
-        return sandboxed(ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-response", format!("the plugin answered with status {status}")).into_response(), plugin);
+        return ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-response", format!("the plugin answered with status {status}")).into_response();
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -197,7 +198,8 @@ fn plugin_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, p
     sandboxed(response, plugin)
 }
 
-/// Every response under a plugin's prefix carries the host's page policy.
+/// What the plugin answers itself (its routes and ui files) carries the page policy with
+/// the origins its installation was granted.
 fn sandboxed(mut response: Response, plugin: &LoadedPlugin) -> Response {
     page_policy::apply(response.headers_mut(), &page_policy::granted_origins(&plugin.installation.grants));
     response

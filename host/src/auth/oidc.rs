@@ -479,9 +479,7 @@ impl Provider {
     pub async fn give_consent(&self, request: &AuthorizeRequest, account_id: &str) -> Result<(), OidcError> {
         let subject = consent_subject(&request.client.id);
         let tenant = accounts::get(&self.store, account_id).await?.and_then(|a| a.tenant_id).unwrap_or_else(|| request.client.county_id.clone());
-        let fields: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
-        let entry = audit::Read { actor: subject.clone(), tenant_id: &tenant, subject: format!("account:{account_id}"), fields: &fields, outcome: audit::Outcome::ConsentGiven, request_id: "oidc" };
-        audit::record(&self.store, entry).await?;
+        audit::record_consent(&self.store, subject.clone(), &tenant, account_id, &request.scopes, audit::Outcome::ConsentGiven, "oidc").await?;
         consent::give(&self.store, account_id, &subject, &request.scopes).await?;
         Ok(())
     }

@@ -230,9 +230,8 @@ let opened = null;
 async function openView(params) {
   const draw = screen();
   const url = params.get("url") || "";
-  // Only the host's own plugin pages open inside the app, each in a sandboxed frame.
-  const match = /^\/t\/([a-z0-9-]+)\/p\/([a-z0-9-]+)\//.exec(url);
-  if (!match) { location.hash = "#/home"; return; }
+  const route = LinliBridge.pageRoute(url);
+  if (!route) { location.hash = "#/home"; return; }
   if (opened?.url === url && view.contains(opened.frame)) {
     // The language or the mode changed: the page follows without reloading.
     opened.bridge.update();
@@ -241,20 +240,17 @@ async function openView(params) {
     return;
   }
   opened?.bridge.detach();
-  const [, tenant, prefix] = match;
-  const base = `/t/${tenant}/p/${prefix}`;
   const plugins = await api("GET", "/api/app/plugins");
-  const entry = (plugins.ok && Array.isArray(plugins.data) ? plugins.data : []).find((p) => p.url?.startsWith(base + "/"));
-  const plugin = entry?.plugin_id || prefix;
-  const frame = el("iframe", { class: "plugin-frame", id: "plugin-frame", sandbox: LinliBridge.SANDBOX, title: entry?.name || prefix, src: LinliBridge.pageUrl(url, { lang, elder }) });
-  const bridge = LinliBridge.attach({
-    frame, base, plugin, tenant,
+  const entry = (plugins.ok && Array.isArray(plugins.data) ? plugins.data : []).find((p) => p.url?.startsWith(route.base + "/"));
+  const plugin = entry?.plugin_id || route.prefix;
+  const title = entry?.name || route.prefix;
+  const { frame, bridge } = LinliBridge.open({
+    url, route, plugin, title,
     context: () => ({ lang, elder }),
-    fetch: LinliBridge.sessionFetch,
     navigate: (to) => { location.hash = to ? "#/open?url=" + encodeURIComponent(to) : "#/home"; },
     consent: () => askConsent(plugin),
   });
-  opened = { url, frame, bridge, title: entry?.name || prefix };
+  opened = { url, frame, bridge, title };
   draw(el("p", {}, el("a", { href: "#/home", class: "back" }, t("back"))), frame);
   document.title = `${opened.title} · ${t("brand")}`;
 }

@@ -18,6 +18,8 @@ window.LinliBridge = (() => {
   const STORAGE_KEYS = 32;
   const STORAGE_VALUE_CHARS = 4096;
   const CONSENT_QUIET_MS = 30000;
+  // The same flags as the host's page policy (api/page_policy.rs SANDBOX_FLAGS).
+  const SANDBOX = "allow-scripts allow-forms allow-popups allow-modals";
 
   const refuse = (code, message) => Object.assign(new Error(message), { code });
 
@@ -175,6 +177,28 @@ window.LinliBridge = (() => {
     return `${url}${sep}linli-lang=${encodeURIComponent(context.lang)}&linli-elder=${context.elder ? "1" : "0"}`;
   }
 
+  // Where a plugin page lives: only the host's own `/t/{tenant}/p/{prefix}/…` opens in a
+  // frame. Null for anything else.
+  function pageRoute(url) {
+    const match = /^\/t\/([a-z0-9-]+)\/p\/([a-z0-9-]+)\//.exec(url);
+    return match ? { tenant: match[1], prefix: match[2], base: `/t/${match[1]}/p/${match[2]}` } : null;
+  }
+
+  // A plugin page in its sandboxed frame (#plugin-frame) with the bridge attached; the
+  // calls it asks for are made with the person's session (sessionFetch).
+  // opts: url, route (pageRoute(url)), plugin, title, context, navigate, consent.
+  function open(opts) {
+    const frame = document.createElement("iframe");
+    frame.className = "plugin-frame";
+    frame.id = "plugin-frame";
+    frame.setAttribute("sandbox", SANDBOX);
+    frame.title = opts.title;
+    frame.src = pageUrl(opts.url, opts.context());
+    const { tenant, base } = opts.route;
+    const bridge = attach({ frame, base, tenant, plugin: opts.plugin, context: opts.context, fetch: sessionFetch, navigate: opts.navigate, consent: opts.consent });
+    return { frame, bridge };
+  }
+
   // A request as the signed-in person, with the session cookie and never a token (the app's
   // and the console's calls, and the calls they make for a plugin page); a session that ran
   // out (15 minutes) is renewed from the refresh cookie once.
@@ -188,5 +212,5 @@ window.LinliBridge = (() => {
     return res;
   }
 
-  return { attach, pageUrl, sessionFetch, SANDBOX: "allow-scripts allow-forms allow-popups allow-modals" };
+  return { open, pageRoute, sessionFetch };
 })();

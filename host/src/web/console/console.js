@@ -99,18 +99,15 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function api(method, path, body, contentType) {
-  const init = { method, headers: {}, credentials: "same-origin" };
+  const init = { method, headers: {} };
   const token = sessionStorage.getItem("linli.console.token");
   if (token) init.headers.authorization = "Bearer " + token;
   if (body !== undefined) {
     init.headers["content-type"] = contentType || "application/json";
     init.body = contentType ? body : JSON.stringify(body);
   }
-  let res = await fetch(path, init);
-  if (res.status === 401 && !token && !path.startsWith("/api/auth/")) {
-    const renewed = await fetch("/api/auth/refresh", { method: "POST", credentials: "same-origin" });
-    if (renewed.ok) res = await fetch(path, init);
-  }
+  // The admin token does not expire; a staff session is renewed like the app's.
+  const res = token ? await fetch(path, { ...init, credentials: "same-origin" }) : await LinliBridge.sessionFetch(path, init);
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
@@ -625,26 +622,23 @@ let openedPage = null;
 function pageView(params) {
   const draw = screen();
   const url = params.get("url") || "";
-  const match = /^\/t\/([a-z0-9-]+)\/p\/([a-z0-9-]+)\//.exec(url);
-  if (!match) { location.hash = "#/installations"; return; }
+  const route = LinliBridge.pageRoute(url);
+  if (!route) { location.hash = "#/installations"; return; }
   openedPage?.bridge.detach();
-  const [, tenant, prefix] = match;
-  const plugin = /^[a-z0-9-]+$/.test(params.get("plugin") || "") ? params.get("plugin") : prefix;
-  const base = `/t/${tenant}/p/${prefix}`;
-  const frame = el("iframe", { class: "plugin-frame", id: "plugin-frame", sandbox: LinliBridge.SANDBOX, title: `${plugin} · ${nodeName(tenant)}`, src: LinliBridge.pageUrl(url, { lang, elder: false }) });
-  const bridge = LinliBridge.attach({
-    frame, base, plugin, tenant,
+  const plugin = /^[a-z0-9-]+$/.test(params.get("plugin") || "") ? params.get("plugin") : route.prefix;
+  const title = `${plugin} · ${nodeName(route.tenant)}`;
+  // Its calls go with the staff member's own session, never the platform admin token: a
+  // plugin must not act as the operator.
+  const { frame, bridge } = LinliBridge.open({
+    url, route, plugin, title,
     context: () => ({ lang, elder: false }),
-    // The staff member's own session, never the platform admin token: a plugin must not
-    // act as the operator.
-    fetch: LinliBridge.sessionFetch,
     navigate: (to) => { location.hash = to ? `#/page?plugin=${encodeURIComponent(plugin)}&url=${encodeURIComponent(to)}` : "#/installations"; },
     // Consent is the resident's to give, in the resident app.
     consent: async () => false,
   });
   openedPage = { frame, bridge };
   draw(el("section", { id: "plugin-page" },
-    el("h1", {}, `${plugin} · ${nodeName(tenant)}`),
+    el("h1", {}, title),
     me.platform && !me.roles.length ? notice(t("page_as_token"), false) : null,
     frame));
 }
