@@ -58,8 +58,9 @@ pub async fn run(platform: Weak<Platform>, config: ClusterConfig, stop: impl Fut
     .await
 }
 
-/// Re-read the session signing keys on the same beat (another replica may have rotated
-/// them, or made the first one while this replica started).
+/// Re-read the session signing keys and the data keys on the same beat (another replica or
+/// `linli keys rotate-data` may have rotated them, or made the first ones while this
+/// replica started).
 pub async fn reload_keys(auth: Weak<crate::auth::Auth>, config: ClusterConfig, stop: impl Future<Output = ()>) {
     if config.sync_seconds == 0 {
         return;
@@ -67,6 +68,9 @@ pub async fn reload_keys(auth: Weak<crate::auth::Auth>, config: ClusterConfig, s
     every(Duration::from_secs(config.sync_seconds), auth, stop, |auth| async move {
         if let Err(e) = auth.sessions.keys.reload().await {
             tracing::warn!("could not re-read the session signing keys (trying again): {e}");
+        }
+        if let Err(e) = auth.store.vault.reload(&auth.store).await {
+            tracing::warn!("could not re-read the data keys (trying again): {e}");
         }
     })
     .await

@@ -17,6 +17,15 @@ pub struct Config {
     pub database_url: String,
     /// Bearer token for /admin; empty means one is generated into `data_dir/admin.token`.
     pub admin_token: String,
+    /// The master key (base64 of 32 bytes; `LINLI_MASTER_KEY`), which replicas share; empty
+    /// means the key file.
+    pub master_key: String,
+    /// Where the master key is kept when `master_key` is empty: `data_dir/master.key` by
+    /// default, made with mode 0600 at first start. Keep a copy apart from the database.
+    pub master_key_file: Option<PathBuf>,
+    /// `aes` (AES-256-GCM, HMAC-SHA-256; the default) or `gm` (SM4-GCM, HMAC-SM3) for the data
+    /// keys made from now on.
+    pub crypto: crate::vault::Suite,
     /// A tenants file (TOML or JSON) loaded at start; optional.
     pub tenants_file: Option<PathBuf>,
     /// The URL printed for people to open; defaults to `http://{listen}`.
@@ -39,6 +48,9 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
             admin_token: String::new(),
+            master_key: String::new(),
+            master_key_file: None,
+            crypto: Default::default(),
             tenants_file: None,
             public_url: None,
             runtime: RuntimeConfig::default(),
@@ -72,6 +84,22 @@ impl Config {
         figment.extract().map_err(|e| ConfigError(e.to_string()))
     }
 
+    /// The file the master key is read from when it is not configured inline.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| crate::vault::Keys::default_file(&self.data_dir))
+    }
+
+    /// The master key (from the setting, else the key file, made if there is none) and the
+    /// suite for new data keys.
+    pub fn keys(&self) -> Result<crate::vault::Keys, crate::vault::VaultError> {
+        let master = if self.master_key.is_empty() {
+            crate::vault::MasterKey::from_file_or_create(&self.master_key_file())?
+        } else {
+            crate::vault::MasterKey::parse(&self.master_key)?
+        };
+        Ok(crate::vault::Keys { master, suite: self.crypto })
+    }
+
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
             crate::store::sqlite_url(&self.data_dir)
@@ -101,6 +129,10 @@ mod tests {
             assert!(Config::load(Some(Path::new("linli.toml"))).is_ok(), "the test scripts' variables are not settings");
             jail.set_env("LINLI_LISTEN", "127.0.0.1:1");
             assert_eq!(Config::load(Some(Path::new("linli.toml"))).map_err(|e| e.to_string())?.listen, "127.0.0.1:1");
+            jail.create_file("gm.toml", "crypto = \"gm\"\n")?;
+            assert_eq!(Config::load(Some(Path::new("gm.toml"))).map_err(|e| e.to_string())?.crypto, crate::vault::Suite::Gm);
+            jail.create_file("sm2.toml", "crypto = \"sm2\"\n")?;
+            assert!(Config::load(Some(Path::new("sm2.toml"))).is_err(), "an unknown suite is an error");
             jail.create_file("bad.toml", "lisen = 1\n")?;
             assert!(Config::load(Some(Path::new("bad.toml"))).is_err(), "unknown keys are errors");
             assert!(Config::load(Some(Path::new("missing.toml"))).unwrap_err().to_string().contains("does not exist"));

@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod setup;
 pub mod store;
 pub mod tenancy;
+pub mod vault;
 pub mod web;
 
 use config::Config;
@@ -42,6 +43,8 @@ pub enum StartError {
     Listen { addr: String, source: std::io::Error },
     #[error("cannot use the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
 }
 
 /// A running host.
@@ -116,11 +119,39 @@ fn admin_token(config: &Config) -> Result<String, StartError> {
     Ok(token)
 }
 
+/// Open the database with the configured master key. A key file with a `.next` beside it
+/// is a master-key rotation that stopped between committing the rewrapped data keys and
+/// renaming the new key into place: whichever of the two opens the keys is kept.
+pub async fn open_store(config: &Config) -> Result<store::Store, StartError> {
+    let keys = config.keys()?;
+    let file = config.master_key_file();
+    let next = vault::sibling(&file, "next");
+    let url = config.database_url();
+    if !config.master_key.is_empty() || !next.exists() {
+        return Ok(store::Store::open(&url, keys).await?);
+    }
+    match store::Store::open(&url, keys.clone()).await {
+        Ok(store) => {
+            tracing::warn!(path = %next.display(), "a master-key rotation stopped before it changed anything; its new key is removed");
+            std::fs::remove_file(&next).map_err(|source| StartError::DataDir { path: next.display().to_string(), source })?;
+            Ok(store)
+        }
+        Err(store::StoreError::Vault(vault::VaultError::WrongMaster { .. })) => {
+            let master = vault::MasterKey::from_file_or_create(&next)?;
+            let store = store::Store::open(&url, vault::Keys { master, suite: keys.suite }).await?;
+            std::fs::rename(&next, &file).map_err(|source| StartError::DataDir { path: file.display().to_string(), source })?;
+            tracing::warn!(path = %file.display(), "finished a master-key rotation that stopped before its new key was in place");
+            Ok(store)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Open the store, start the engine, activate installations, apply an optional set-up
 /// and listen.
 pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
-    let store = store::Store::open(&config.database_url()).await?;
+    let store = open_store(&config).await?;
     let metrics = Arc::new(Metrics::new());
     let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
     let gateway: Arc<dyn auth::sms::SmsGateway> = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });

@@ -162,7 +162,7 @@ pub async fn lone_elder_home(host: &TestHost) -> Result<(String, String)> {
     if report["status"] != "done" {
         bail!("import failed: {report}");
     }
-    let store = linli_host::store::Store::open(&host.database_url).await?;
+    let store = host.store().await?;
     let (id, address): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
     Ok((id, address))
 }

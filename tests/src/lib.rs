@@ -228,6 +228,11 @@ impl TestHost {
     }
 
     /// A second replica: another host on the same database and data directory.
+    /// The host's database opened beside it, with its master key.
+    pub async fn store(&self) -> Result<linli_host::store::Store> {
+        Ok(linli_host::store::Store::open(&self.database_url, self.config.keys()?).await?)
+    }
+
     pub async fn replica(&self) -> Result<Self> {
         Self::start_config(self.config.clone(), self._temp.clone()).await
     }

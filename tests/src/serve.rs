@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 /// The admin token every `Serve` runs with.
 pub const SERVE_ADMIN_TOKEN: &str = "serve-admin-token";
+/// The master key every `Serve` runs with (`LINLI_MASTER_KEY`): replicas on one database
+/// share it, as a county's replicas share theirs through configuration.
+pub const SERVE_MASTER_KEY: &str = "bGlubGktdGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODk=";
+
+/// The keys to open the database of a `Serve` beside it.
+pub fn serve_keys() -> linli_host::vault::Keys {
+    let master = linli_host::vault::MasterKey::parse(SERVE_MASTER_KEY).expect("SERVE_MASTER_KEY is base64 of 32 bytes");
+    linli_host::vault::Keys { master, suite: Default::default() }
+}
 
 /// `linli serve` on a fixed address, so it can be killed and come back where clients
 /// expect it. Its log goes to `serve.log` in the data directory.
@@ -30,6 +39,7 @@ impl Serve {
         let env = vec![
             ("LINLI_DATABASE_URL".to_string(), database_url.to_string()),
             ("LINLI_ADMIN_TOKEN".to_string(), SERVE_ADMIN_TOKEN.to_string()),
+            ("LINLI_MASTER_KEY".to_string(), SERVE_MASTER_KEY.to_string()),
             ("LINLI_DEVICES__BROKER".to_string(), "off".to_string()),
             ("LINLI_TENANTS_FILE".to_string(), workspace_root().join("demo/tenants.toml").display().to_string()),
         ];

@@ -1,5 +1,7 @@
 //! Every end-to-end story, one module per file beside this one. `cargo test -p linli-tests
 //! browser::` (say) runs one file's stories.
+mod at_rest;
+mod backup;
 mod base_data;
 mod browser;
 mod console;

@@ -140,7 +140,7 @@ async fn ledger_survives_sigkill(backend: Backend) -> Result<()> {
     let Some(database_url) = database_url(backend, temp.path()).await? else { return Ok(()) };
     let mut serve = Serve::start(temp.path().to_path_buf(), database_url.clone()).await?;
     let members = set_up(&serve).await?;
-    let store = Store::open(&database_url).await?;
+    let store = Store::open(&database_url, linli_tests::serve::serve_keys()).await?;
 
     // Bad input: a clear error each, nothing written.
     let points = open(&serve, "xingfu", "points", "user:member0").await?;
@@ -195,7 +195,7 @@ async fn a_replica_killed_loses_nothing_acknowledged() -> Result<()> {
     let members = set_up(&a).await?;
     // B starts after the set-up: it loads the installations from the database.
     let b = Serve::start(dir_b, database_url.clone()).await?;
-    let store = Store::open(&database_url).await?;
+    let store = Store::open(&database_url, linli_tests::serve::serve_keys()).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let clients = run_clients(vec![a.url(), b.url()], members.clone(), stop.clone(), seen.clone());

@@ -117,7 +117,7 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
         (Some(4), Some(2), Some(1), Some(2), Some(2), Some(2.5)),
         "{stats}"
     );
-    let store = linli_host::store::Store::open(&host.database_url).await?;
+    let store = host.store().await?;
     assert_eq!(check_invariants(&store).await?, Vec::<String>::new());
     host.stop().await;
     Ok(())

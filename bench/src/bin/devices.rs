@@ -168,7 +168,7 @@ async fn main() -> Result<()> {
     let mut rule = linli_tests::lab::instant_rule("fall", "跌倒求助", "fall-button", "pressed");
     rule["ticket_category"] = json!("emergency");
     lab.rule(rule).await?;
-    let store = linli_host::store::Store::open(&lab.host.database_url).await?;
+    let store = lab.host.store().await?;
     let (mut to_event, mut to_ticket) = (Vec::new(), Vec::new());
     for i in 0..args.alarms {
         let sent = linli_host::store::now_millis();

@@ -3,6 +3,7 @@
 use super::AuthError;
 use crate::store::{now_millis, Store};
 use crate::tenancy::{TenantKind, TenantTree};
+use crate::vault::{Domain, ACCOUNT_PHONE};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
@@ -200,14 +201,16 @@ pub async fn create(store: &Store, tree: &TenantTree, new: &NewAccount) -> Resul
         roles: new.roles.clone(),
         created_at: now_millis(),
     };
+    let (sealed_phone, phone_index) = ACCOUNT_PHONE.seal(&store.vault, &account.id, &account.phone).map_err(sqlx::Error::from)?;
     let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
-        "INSERT INTO accounts (id, kind, phone, display_name, password_hash, tenant_id, failed_logins, locked_until, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7) ON CONFLICT (phone) DO NOTHING",
+        "INSERT INTO accounts (id, kind, phone, phone_bidx, display_name, password_hash, tenant_id, failed_logins, locked_until, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8) ON CONFLICT (phone_bidx) DO NOTHING",
     )
     .bind(&account.id)
     .bind(account.kind.as_str())
-    .bind(&account.phone)
+    .bind(sealed_phone)
+    .bind(phone_index)
     .bind(&account.display_name)
     .bind(password_hash)
     .bind(account.tenant_id.clone())
@@ -251,7 +254,7 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Account>, AuthError> 
     Ok(Some(Account {
         id: row.try_get("id")?,
         kind: if kind == "staff" { AccountKind::Staff } else { AccountKind::Resident },
-        phone: row.try_get("phone")?,
+        phone: open_phone(store, &row)?,
         display_name: row.try_get("display_name")?,
         tenant_id: row.try_get("tenant_id")?,
         roles,
@@ -276,9 +279,9 @@ pub async fn staff(store: &Store) -> Result<Vec<Account>, AuthError> {
         match out.last_mut() {
             Some(last) if last.id == id => last.roles.push(grant),
             _ => out.push(Account {
+                phone: open_phone(store, &row)?,
                 id,
                 kind: AccountKind::Staff,
-                phone: row.try_get("phone")?,
                 display_name: row.try_get("display_name")?,
                 tenant_id: None,
                 roles: vec![grant],
@@ -289,8 +292,19 @@ pub async fn staff(store: &Store) -> Result<Vec<Account>, AuthError> {
     Ok(out)
 }
 
+/// The clear phone of an account row (with `id` and `phone`).
+fn open_phone(store: &Store, row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    Ok(ACCOUNT_PHONE.open(&store.vault, &id, &row.try_get::<String, _>("phone")?)?)
+}
+
+/// The blind index accounts are found by phone with.
+fn phone_index(store: &Store, phone: &str) -> Result<String, sqlx::Error> {
+    Ok(store.vault.blind_index(Domain::Phone, phone)?)
+}
+
 pub async fn id_by_phone(store: &Store, phone: &str) -> Result<Option<String>, AuthError> {
-    let row = sqlx::query("SELECT id FROM accounts WHERE phone = $1").bind(phone).fetch_optional(&store.pool).await?;
+    let row = sqlx::query("SELECT id FROM accounts WHERE phone_bidx = $1").bind(phone_index(store, phone)?).fetch_optional(&store.pool).await?;
     Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
 
@@ -298,8 +312,8 @@ pub async fn id_by_phone(store: &Store, phone: &str) -> Result<Option<String>, A
 /// after `MAX_FAILED_LOGINS` failures in a row the account is locked for `LOCK_MINUTES`,
 /// and a locked account is refused even with the right password.
 pub async fn check_password(store: &Store, phone: &str, password: &str) -> Result<String, AuthError> {
-    let row = sqlx::query("SELECT id, password_hash, failed_logins, locked_until FROM accounts WHERE phone = $1")
-        .bind(phone)
+    let row = sqlx::query("SELECT id, password_hash, failed_logins, locked_until FROM accounts WHERE phone_bidx = $1")
+        .bind(phone_index(store, phone)?)
         .fetch_optional(&store.pool)
         .await?;
     let Some(row) = row else {

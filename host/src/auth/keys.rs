@@ -1,8 +1,10 @@
-//! Session signing keys: Ed25519, kept in the database so every replica signs and
-//! verifies alike, rotated without logging anyone out, published as a JWKS.
+//! Session signing keys: Ed25519, kept in the database (the private half sealed by the
+//! vault) so every replica signs and verifies alike, rotated without logging anyone out,
+//! published as a JWKS.
 use super::AuthError;
 use crate::packages::signing;
 use crate::store::{now_millis, Store};
+use crate::vault::SIGNING_KEY_PEM;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use jsonwebtoken::{DecodingKey, EncodingKey};
@@ -45,7 +47,7 @@ impl SigningKeys {
         let mut ring = KeyRing { signing: None, verifying: HashMap::new(), jwks: vec![] };
         for row in rows {
             let kid: String = row.try_get("kid")?;
-            let pem: String = row.try_get("private_pem")?;
+            let pem = zeroize::Zeroizing::new(SIGNING_KEY_PEM.open(&self.store.vault, &kid, &row.try_get::<String, _>("private_pem")?).map_err(sqlx::Error::from)?);
             let public: String = row.try_get("public_key")?;
             let retired: Option<i64> = row.try_get("retired_at")?;
             let verifying = signing::decode_public(&public).map_err(|e| AuthError::Internal(format!("signing key {kid}: {e}")))?;
@@ -70,12 +72,13 @@ impl SigningKeys {
     pub async fn rotate(&self) -> Result<String, AuthError> {
         let key = signing::generate();
         let kid = format!("{}-{}", now_millis() / 1000, &signing::key_id(&key.verifying_key())[..8]);
-        let pem = signing::encode_secret(&key).map_err(|e| AuthError::Internal(e.to_string()))?;
+        let pem = zeroize::Zeroizing::new(signing::encode_secret(&key).map_err(|e| AuthError::Internal(e.to_string()))?);
+        let (sealed_pem, _) = SIGNING_KEY_PEM.seal(&self.store.vault, &kid, &pem).map_err(sqlx::Error::from)?;
         let mut tx = self.store.begin_write().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL").bind(now_millis()).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO signing_keys (kid, private_pem, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)")
             .bind(&kid)
-            .bind(pem)
+            .bind(sealed_pem)
             .bind(signing::encode_public(&key.verifying_key()))
             .bind(now_millis())
             .execute(&mut *tx)

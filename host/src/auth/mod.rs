@@ -52,7 +52,7 @@ impl Default for AuthSettings {
 }
 
 pub struct Auth {
-    store: Store,
+    pub store: Store,
     pub sessions: Sessions,
     sms: Sms,
 }

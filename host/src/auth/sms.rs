@@ -42,8 +42,8 @@ pub struct Sms {
     gateway: Arc<dyn SmsGateway>,
 }
 
-fn code_hash(phone: &str, code: &str) -> String {
-    sha256_hex(format!("{phone}:{code}").as_bytes())
+fn code_hash(phone_index: &str, code: &str) -> String {
+    sha256_hex(format!("{phone_index}:{code}").as_bytes())
 }
 
 impl Sms {
@@ -51,10 +51,16 @@ impl Sms {
         Self { store, gateway }
     }
 
+    /// Codes are kept under the phone's blind index, never the number itself.
+    fn key(&self, phone: &str) -> Result<String, AuthError> {
+        self.store.vault.blind_index(crate::vault::Domain::Phone, phone).map_err(|e| AuthError::Internal(e.to_string()))
+    }
+
     /// Send a fresh code, at most one a minute per phone.
     pub async fn send_code(&self, phone: &str) -> Result<(), AuthError> {
         let now = now_millis();
-        let last: Option<i64> = sqlx::query_scalar("SELECT sent_at FROM sms_codes WHERE phone = $1").bind(phone).fetch_optional(&self.store.pool).await?;
+        let key = self.key(phone)?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT sent_at FROM sms_codes WHERE phone = $1").bind(&key).fetch_optional(&self.store.pool).await?;
         if let Some(wait) = last.map(|sent| RESEND_SECONDS - (now - sent) / 1000).filter(|wait| *wait > 0) {
             return Err(AuthError::TooSoon { seconds: wait });
         }
@@ -63,8 +69,8 @@ impl Sms {
             "INSERT INTO sms_codes (phone, code_hash, expires_at, attempts, sent_at) VALUES ($1, $2, $3, 0, $4)
              ON CONFLICT (phone) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0, sent_at = excluded.sent_at",
         )
-        .bind(phone)
-        .bind(code_hash(phone, &code))
+        .bind(&key)
+        .bind(code_hash(&key, &code))
         .bind(now + CODE_MINUTES * 60_000)
         .bind(now)
         .execute(&self.store.pool)
@@ -74,8 +80,9 @@ impl Sms {
 
     /// Use a code: right, in time, within `MAX_CODE_ATTEMPTS` tries, and only once.
     pub async fn check_code(&self, phone: &str, code: &str) -> Result<(), AuthError> {
+        let key = self.key(phone)?;
         let row = sqlx::query("SELECT code_hash, expires_at, attempts FROM sms_codes WHERE phone = $1")
-            .bind(phone)
+            .bind(&key)
             .fetch_optional(&self.store.pool)
             .await?
             .ok_or(AuthError::BadCode)?;
@@ -85,12 +92,12 @@ impl Sms {
         if expires_at <= now_millis() || attempts >= MAX_CODE_ATTEMPTS {
             return Err(AuthError::BadCode);
         }
-        if !crate::api::constant_time_eq(stored.as_bytes(), code_hash(phone, code.trim()).as_bytes()) {
-            sqlx::query("UPDATE sms_codes SET attempts = attempts + 1 WHERE phone = $1").bind(phone).execute(&self.store.pool).await?;
+        if !crate::api::constant_time_eq(stored.as_bytes(), code_hash(&key, code.trim()).as_bytes()) {
+            sqlx::query("UPDATE sms_codes SET attempts = attempts + 1 WHERE phone = $1").bind(&key).execute(&self.store.pool).await?;
             return Err(AuthError::BadCode);
         }
         // Single use: only the request that deletes the row gets in.
-        let deleted = sqlx::query("DELETE FROM sms_codes WHERE phone = $1 AND code_hash = $2").bind(phone).bind(stored).execute(&self.store.pool).await?;
+        let deleted = sqlx::query("DELETE FROM sms_codes WHERE phone = $1 AND code_hash = $2").bind(&key).bind(stored).execute(&self.store.pool).await?;
         if deleted.rows_affected() == 0 {
             return Err(AuthError::BadCode);
         }

@@ -25,7 +25,7 @@ enum Command {
         #[arg(long)]
         setup: Option<PathBuf>,
     },
-    /// Vendor signing keys.
+    /// Vendor signing keys, and the host's master and data keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -37,6 +37,26 @@ enum Command {
     },
     /// Operate a running host over its admin API.
     Admin(admin::AdminArgs),
+    /// A consistent copy of the database while the host serves (SQLite; PostgreSQL: pg_dump).
+    Backup {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of the database (SQLite), after checking it is whole and opens
+    /// with the configured master key. Stop the host first.
+    Restore {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
     /// Devices: simulate sensors over MQTT.
     Devices {
         #[command(subcommand)]
@@ -62,13 +82,46 @@ enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Print a new master key (base64) for LINLI_MASTER_KEY; replicas share one.
+    GenMaster,
+    /// Wrap every data key with a new master key. With a key file, the new key replaces it
+    /// (a stop midway is finished at the next start); with LINLI_MASTER_KEY, the new key is
+    /// written to --out for you to put in every replica's configuration.
+    RotateMaster {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the new key when the current one comes from LINLI_MASTER_KEY.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Seal every sensitive value again under a new data key, in batches, then destroy the
+    /// old key. Stopped midway, everything stays readable and running it again resumes.
+    RotateData {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Values re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+        /// How long replicas may go on sealing with the old key before it is destroyed
+        /// (they reload keys every `cluster.sync_seconds`).
+        #[arg(long, default_value_t = 10)]
+        grace_seconds: u64,
+    },
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { config, setup } => serve(config, setup),
         Command::Keys { command: KeysCommand::Gen { out, force } } => keys_gen(&out, force),
+        Command::Keys { command: KeysCommand::GenMaster } => {
+            println!("{}", crate::vault::MasterKey::generate().encode().as_str());
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::RotateMaster { config, out } } => rotate_master(config, out),
+        Command::Keys { command: KeysCommand::RotateData { config, batch, grace_seconds } } => rotate_data(config, batch, grace_seconds),
         Command::Plugin { command } => plugin::run(command),
+        Command::Backup { config, out } => backup(config, &out),
+        Command::Restore { config, from, force } => restore(config, &from, force),
         Command::Admin(args) => admin::run(args),
         Command::Devices { command: DevicesCommand::Simulate(args) } => simulate::run(args),
     }
@@ -85,6 +138,77 @@ fn serve(config: Option<PathBuf>, setup: Option<PathBuf>) -> Result<()> {
         println!("邻里 Linli is serving at {url}");
         println!("admin token: {}", server.admin_token);
         server.wait_for_signal().await;
+        Ok(())
+    })
+}
+
+fn backup(config: Option<PathBuf>, out: &std::path::Path) -> Result<()> {
+    let config = crate::config::Config::load(config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let store = crate::open_store(&config).await?;
+        let made = store.backup_to(out).await?;
+        println!("backed up {} residents in {} bytes to {}", made.residents, made.bytes, out.display());
+        println!("it opens only with master key {}: keep that key safe, apart from the backup", made.master_id);
+        Ok(())
+    })
+}
+
+fn restore(config: Option<PathBuf>, from: &std::path::Path, force: bool) -> Result<()> {
+    let config = crate::config::Config::load(config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let done = crate::store::backup::restore_sqlite(from, &config.database_url(), config.keys()?, force).await?;
+        println!("restored {} residents ({} bytes) from {}; start the host", done.residents, done.bytes, from.display());
+        Ok(())
+    })
+}
+
+fn rotate_master(config: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
+    let config = crate::config::Config::load(config.as_deref())?;
+    let inline = !config.master_key.is_empty();
+    if inline && out.is_none() {
+        anyhow::bail!("the master key comes from LINLI_MASTER_KEY (or master_key): pass --out FILE for the new one");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let store = crate::open_store(&config).await?;
+        let new = crate::vault::MasterKey::generate();
+        let file = config.master_key_file();
+        let next = out.clone().unwrap_or_else(|| crate::vault::sibling(&file, "next"));
+        let old_id = store.vault.master_id();
+        let rewrapped = crate::vault::rotate_master(&store, &new, Some(&next)).await?;
+        println!("{rewrapped} data keys are now wrapped by master key {} (was {old_id})", new.id());
+        if inline {
+            println!("the new key is in {}: set LINLI_MASTER_KEY to it on every replica, then restart them", next.display());
+        } else {
+            std::fs::rename(&next, &file).with_context(|| format!("moving {} to {}", next.display(), file.display()))?;
+            println!("the new key is in {}; replicas configured with a key file need it too", file.display());
+        }
+        println!("backups made before now open only with the old key ({old_id}): keep a copy of it as long as you keep them");
+        Ok(())
+    })
+}
+
+fn rotate_data(config: Option<PathBuf>, batch: u32, grace_seconds: u64) -> Result<()> {
+    let config = crate::config::Config::load(config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let store = crate::open_store(&config).await?;
+        let report = crate::vault::rotate_data_keys(&store, batch, std::time::Duration::from_secs(grace_seconds), |p| {
+            println!("{}: {}/{}", p.column, p.done, p.total);
+        })
+        .await?;
+        if report.resumed {
+            println!("finished the rotation an earlier run began");
+        }
+        println!("{} values sealed again under data key {}", report.resealed, report.current);
+        for id in &report.destroyed {
+            println!("destroyed the old data key {id}");
+        }
+        for (id, left) in &report.kept {
+            println!("kept the old data key {id}: {left} values still under it; run this again to finish");
+        }
         Ok(())
     })
 }

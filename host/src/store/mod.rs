@@ -1,9 +1,13 @@
 //! The database: one sqlx `Any` pool over SQLite (embedded default) or PostgreSQL, with
 //! the same migrations for both.
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use crate::vault::{Keys, Vault, VaultError};
 use sqlx::AnyPool;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub mod backup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -15,6 +19,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +33,9 @@ pub enum Backend {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The data keys: whoever opens the database needs the master key to read what is
+    /// sealed in it.
+    pub vault: Arc<Vault>,
 }
 
 /// The URL of the embedded SQLite database inside `data_dir`.
@@ -34,9 +43,15 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("linli.db").display())
 }
 
+/// Rows to a transaction when values are sealed again at start.
+const RESEAL_BATCH: u32 = 500;
+
 impl Store {
-    /// Connect and bring the schema up to date.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connect, bring the schema up to date, load the data keys with the master key in
+    /// `keys` (making them in a new database), and seal whatever is not yet under the current
+    /// key: the clear values of a database from before encryption, or the rest of an
+    /// interrupted rotation.
+    pub async fn open(url: &str, keys: Keys) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
         if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest)) {
@@ -63,7 +78,18 @@ impl Store {
         }
         let pool = options.connect(url).await.map_err(connect_err)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let store = Self { pool, backend, vault: Arc::new(Vault::new(keys)) };
+        store.vault.load(&store).await?;
+        let sealed = crate::vault::reseal(&store, RESEAL_BATCH, |p| {
+            if p.done == p.total || p.done % 10_000 < RESEAL_BATCH as u64 {
+                tracing::info!(column = p.column, done = p.done, total = p.total, "sealing sensitive values under the current data key");
+            }
+        })
+        .await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed values under the current data key");
+        }
+        Ok(store)
     }
 }
 
@@ -94,20 +120,24 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// A 32-byte secret the host keeps for itself under `name`, made on first use. The first
-/// replica to ask writes it; every replica reads the stored one, so all derive alike.
+/// A 32-byte secret the host keeps for itself under `name`, made on first use and sealed
+/// by the vault. The first replica to ask writes it; every replica reads the stored one,
+/// so all derive alike.
 pub async fn host_secret(store: &Store, name: &str) -> Result<Vec<u8>, sqlx::Error> {
+    use crate::vault::HOST_SECRET_VALUE as column;
     use rand::RngCore;
-    let mut fresh = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(fresh.as_mut());
+    let (sealed, _) = column.seal(&store.vault, name, &hex::encode(fresh.as_ref()))?;
     sqlx::query("INSERT INTO host_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(name)
-        .bind(hex::encode(fresh))
+        .bind(sealed)
         .bind(now_millis())
         .execute(&store.pool)
         .await?;
     let value: String = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = $1").bind(name).fetch_one(&store.pool).await?;
-    hex::decode(value).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    let clear = zeroize::Zeroizing::new(column.open(&store.vault, name, &value)?);
+    hex::decode(clear.as_str()).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 pub fn now_millis() -> i64 {
@@ -162,16 +192,18 @@ pub mod testing {
     //! Real databases for unit tests: a fresh SQLite file, and a fresh schema in PostgreSQL.
     use super::*;
 
+    /// The master key sits in the directory, as a host's does.
     pub async fn sqlite() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&sqlite_url(dir.path())).await.expect("open sqlite");
+        let keys = Keys::of_data_dir(dir.path()).expect("a master key");
+        let store = Store::open(&sqlite_url(dir.path()), keys).await.expect("open sqlite");
         (store, dir)
     }
 
     /// None (skip) only outside CI when no PostgreSQL answers.
     pub async fn postgres() -> Option<Store> {
         match scratch_postgres_url(&test_postgres_base()).await {
-            Ok(url) => Some(Store::open(&url).await.expect("open postgres")),
+            Ok(url) => Some(Store::open(&url, Keys { master: crate::vault::MasterKey::generate(), suite: Default::default() }).await.expect("open postgres")),
             Err(e) if may_skip_postgres() => {
                 eprintln!("skipping the PostgreSQL half of this test: {e}");
                 None

@@ -5,6 +5,7 @@ use super::records::{encode_tags, house_label, parse_id_number};
 use crate::auth::accounts::is_valid_phone;
 use crate::store::{now_millis, Store};
 use crate::tenancy::TenantTree;
+use crate::vault::{Domain, RESIDENT_ID_NUMBER, RESIDENT_PHONE};
 pub use linli_formats::csv_table::{ImportKind, Problem};
 use linli_formats::csv_table::{parse_table, Table, MAX_PROBLEMS};
 use serde::{Deserialize, Serialize};
@@ -129,15 +130,21 @@ fn split_tags(text: &str) -> Vec<String> {
     tags
 }
 
+/// Which of `ids` some resident has already, found by their blind indexes.
 async fn existing_id_numbers(store: &Store, ids: &[&str]) -> Result<HashSet<String>, sqlx::Error> {
+    let mut by_index = HashMap::with_capacity(ids.len());
+    for id in ids {
+        by_index.insert(store.vault.blind_index(Domain::IdNumber, id)?, id.to_string());
+    }
+    let indexes: Vec<&String> = by_index.keys().collect();
     let mut found = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!("SELECT id_number FROM base_residents WHERE id_number IN ({})", (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
+    for chunk in indexes.chunks(500) {
+        let sql = format!("SELECT id_number_bidx FROM base_residents WHERE id_number_bidx IN ({})", (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
         let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for id in chunk {
-            query = query.bind(*id);
+        for index in chunk {
+            query = query.bind(*index);
         }
-        found.extend(query.fetch_all(&store.pool).await?);
+        found.extend(query.fetch_all(&store.pool).await?.into_iter().filter_map(|index| by_index.get(&index).cloned()));
     }
     Ok(found)
 }
@@ -326,15 +333,20 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
                         }
                     }),
                 };
+                let id = new_id("resident");
+                let (id_number, id_number_index) = RESIDENT_ID_NUMBER.seal(&store.vault, &id, &row.id_number)?;
+                let (phone, phone_index) = RESIDENT_PHONE.seal(&store.vault, &id, &row.phone)?;
                 sqlx::query(
-                    "INSERT INTO base_residents (id, tenant_id, real_name, id_number, phone, birth_date, gender, tags, house_id, household_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO base_residents (id, tenant_id, real_name, id_number, id_number_bidx, phone, phone_bidx, birth_date, gender, tags, house_id, household_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
-                .bind(new_id("resident"))
+                .bind(&id)
                 .bind(&row.tenant_id)
                 .bind(&row.real_name)
-                .bind(&row.id_number)
-                .bind(&row.phone)
+                .bind(id_number)
+                .bind(id_number_index)
+                .bind(phone)
+                .bind(phone_index)
                 .bind(&row.birth_date)
                 .bind(row.gender)
                 .bind(encode_tags(&row.tags))

@@ -2,6 +2,7 @@
 //! (staff API, the `base` capability, profile look-ups). Each query takes the set of
 //! tenant nodes the reader may see; nothing here decides who that is.
 use crate::store::Store;
+use crate::vault::{Domain, RESIDENT_ID_NUMBER, RESIDENT_PHONE};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -153,21 +154,23 @@ pub struct ResidentPage {
 
 const RESIDENT_COLUMNS: &str = "r.id, r.tenant_id, r.real_name, r.id_number, r.phone, r.birth_date, r.gender, r.tags, r.house_id, r.household_id, h.building, h.unit, h.room";
 
-fn resident_from_row(row: &AnyRow) -> Result<Resident, sqlx::Error> {
+/// A resident row with its ID and phone numbers opened.
+fn resident_from_row(store: &Store, row: &AnyRow) -> Result<Resident, sqlx::Error> {
+    let id: String = row.try_get("id")?;
     let building: Option<String> = row.try_get("building")?;
     let unit: Option<String> = row.try_get("unit")?;
     let room: Option<String> = row.try_get("room")?;
     Ok(Resident {
-        id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
         real_name: row.try_get("real_name")?,
-        id_number: row.try_get("id_number")?,
-        phone: row.try_get("phone")?,
+        id_number: RESIDENT_ID_NUMBER.open(&store.vault, &id, &row.try_get::<String, _>("id_number")?)?,
+        phone: RESIDENT_PHONE.open(&store.vault, &id, &row.try_get::<String, _>("phone")?)?,
         birth_date: row.try_get("birth_date")?,
         gender: row.try_get("gender")?,
         tags: decode_tags(&row.try_get::<String, _>("tags")?),
         house_id: row.try_get("house_id")?,
         household_id: row.try_get("household_id")?,
+        id,
         address: match (building, unit, room) {
             (Some(b), Some(u), Some(r)) => Some(house_label(&b, &u, &r)),
             _ => None,
@@ -225,7 +228,7 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
         query = query.bind(value);
     }
     let rows = query.fetch_all(&store.pool).await?;
-    let mut items = rows.iter().map(resident_from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut items = rows.iter().map(|row| resident_from_row(store, row)).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|r| r.id.clone())
@@ -237,15 +240,15 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
 
 pub async fn resident(store: &Store, id: &str) -> Result<Option<Resident>, sqlx::Error> {
     let sql = format!("SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.id = $1");
-    sqlx::query(&sql).bind(id).fetch_optional(&store.pool).await?.as_ref().map(resident_from_row).transpose()
+    sqlx::query(&sql).bind(id).fetch_optional(&store.pool).await?.as_ref().map(|row| resident_from_row(store, row)).transpose()
 }
 
 /// The base record of an account holder: the resident with the account's phone, preferring
 /// one inside `within` (the account's community).
 pub async fn resident_by_phone(store: &Store, phone: &str, within: &[String]) -> Result<Option<Resident>, sqlx::Error> {
-    let sql = format!("SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.phone = $1 ORDER BY r.id");
-    let rows = sqlx::query(&sql).bind(phone).fetch_all(&store.pool).await?;
-    let residents = rows.iter().map(resident_from_row).collect::<Result<Vec<_>, _>>()?;
+    let sql = format!("SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.phone_bidx = $1 ORDER BY r.id");
+    let rows = sqlx::query(&sql).bind(store.vault.blind_index(Domain::Phone, phone)?).fetch_all(&store.pool).await?;
+    let residents = rows.iter().map(|row| resident_from_row(store, row)).collect::<Result<Vec<_>, _>>()?;
     Ok(residents.iter().find(|r| within.contains(&r.tenant_id)).or(residents.first()).cloned())
 }
 

@@ -209,7 +209,8 @@ impl IdentityConfig {
             .bind(&user.account_id)
             .fetch_one(&self.store.pool)
             .await
-            .and_then(|r| r.try_get("phone"))
+            .and_then(|r| r.try_get::<String, _>("phone"))
+            .and_then(|sealed| Ok(crate::vault::ACCOUNT_PHONE.open(&self.store.vault, &user.account_id, &sealed)?))
             .map_err(unavailable)?;
         let tree = self.tree.snapshot();
         let home = user.community.as_deref().map(|c| tree.subtree(c)).unwrap_or_default();

@@ -1,0 +1,333 @@
+//! Moving sealed values from key to key, in batches that each commit on their own, so a
+//! pass that is stopped (killed, even) loses nothing: every value is under the old key or
+//! the new one, both of which open until the pass has finished, and running it again goes
+//! on where it stopped.
+use super::{write_key_file, Domain, MasterKey, Purpose, Vault, VaultError, SEALED_PREFIX};
+use crate::store::{now_millis, Store};
+use sqlx::Row;
+use std::path::Path;
+use std::time::Duration;
+
+/// A column whose values are sealed, with the blind index beside it if it has one.
+#[derive(Clone, Copy, Debug)]
+pub struct SealedColumn {
+    pub table: &'static str,
+    /// The row's key, part of each value's associated data.
+    pub id: &'static str,
+    pub column: &'static str,
+    pub index: Option<(&'static str, Domain)>,
+}
+
+impl SealedColumn {
+    /// The associated data of the value in row `id`.
+    pub fn context(&self, id: &str) -> String {
+        format!("{}.{}:{id}", self.table, self.column)
+    }
+
+    /// `(sealed value, blind index)` of `clear` for row `id`.
+    pub fn seal(&self, vault: &Vault, id: &str, clear: &str) -> Result<(String, Option<String>), VaultError> {
+        let index = self.index.map(|(_, domain)| vault.blind_index(domain, clear)).transpose()?;
+        Ok((vault.seal(&self.context(id), clear)?, index))
+    }
+
+    pub fn open(&self, vault: &Vault, id: &str, sealed: &str) -> Result<String, VaultError> {
+        vault.open(&self.context(id), sealed)
+    }
+}
+
+/// Every sealed column of the schema. A column added here is sealed at the next start.
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    HOST_SECRET_VALUE,
+    SIGNING_KEY_PEM,
+    ACCOUNT_PHONE,
+    RESIDENT_ID_NUMBER,
+    RESIDENT_PHONE,
+];
+
+pub const HOST_SECRET_VALUE: SealedColumn = SealedColumn { table: "host_secrets", id: "name", column: "value", index: None };
+pub const SIGNING_KEY_PEM: SealedColumn = SealedColumn { table: "signing_keys", id: "kid", column: "private_pem", index: None };
+pub const ACCOUNT_PHONE: SealedColumn = SealedColumn { table: "accounts", id: "id", column: "phone", index: Some(("phone_bidx", Domain::Phone)) };
+pub const RESIDENT_ID_NUMBER: SealedColumn =
+    SealedColumn { table: "base_residents", id: "id", column: "id_number", index: Some(("id_number_bidx", Domain::IdNumber)) };
+pub const RESIDENT_PHONE: SealedColumn = SealedColumn { table: "base_residents", id: "id", column: "phone", index: Some(("phone_bidx", Domain::Phone)) };
+
+/// How far a pass has come over one column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub column: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Values of `column` not under the current fields key (clear ones included).
+async fn count_pending(store: &Store, column: &SealedColumn, current: &str) -> Result<u64, VaultError> {
+    let sql = format!("SELECT COUNT(*) FROM {} WHERE {} NOT LIKE $1", column.table, column.column);
+    let n: i64 = sqlx::query_scalar(&sql).bind(format!("{SEALED_PREFIX}{current}:%")).fetch_one(&store.pool).await?;
+    Ok(n.max(0) as u64)
+}
+
+/// Seal every value of every sealed column under the current fields key, with its blind
+/// index, `batch` rows to a transaction; `progress` hears of each batch. Clear values (from
+/// a database older than encryption) are sealed; values under a retired key are opened and
+/// sealed again. A row changed by someone else meanwhile is left for the next round.
+/// Returns how many values were written.
+pub async fn reseal(store: &Store, batch: u32, mut progress: impl FnMut(&Progress)) -> Result<u64, VaultError> {
+    let vault = &store.vault;
+    let current = vault.current_id(Purpose::Fields).ok_or_else(|| VaultError::UnknownKey("(no current fields key)".into()))?;
+    let pattern = format!("{SEALED_PREFIX}{current}:%");
+    let mut written = 0;
+    for column in SEALED_COLUMNS {
+        let total = count_pending(store, column, &current).await?;
+        if total == 0 {
+            continue;
+        }
+        let mut state = Progress { column: format!("{}.{}", column.table, column.column), done: 0, total };
+        let select = format!(
+            "SELECT {id}, {col} FROM {table} WHERE {col} NOT LIKE $1 AND {id} > $2 ORDER BY {id} LIMIT {batch}",
+            id = column.id,
+            col = column.column,
+            table = column.table,
+            batch = batch.max(1)
+        );
+        let update = match column.index {
+            Some((index, _)) => format!("UPDATE {} SET {} = $1, {index} = $2 WHERE {} = $3 AND {} = $4", column.table, column.column, column.id, column.column),
+            None => format!("UPDATE {} SET {} = $1 WHERE {} = $2 AND {} = $3", column.table, column.column, column.id, column.column),
+        };
+        let mut after = String::new();
+        loop {
+            let mut tx = store.begin_write().await?;
+            let rows = sqlx::query(&select).bind(&pattern).bind(&after).fetch_all(&mut *tx).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get(0)?;
+            for row in &rows {
+                let id: String = row.try_get(0)?;
+                let old: String = row.try_get(1)?;
+                let clear = if old.starts_with(SEALED_PREFIX) { column.open(vault, &id, &old)? } else { old.clone() };
+                let (sealed, index) = column.seal(vault, &id, &clear)?;
+                let mut query = sqlx::query(&update).bind(sealed);
+                if let Some(index) = index {
+                    query = query.bind(index);
+                }
+                query.bind(&id).bind(&old).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            state.done += rows.len() as u64;
+            written += rows.len() as u64;
+            progress(&state);
+        }
+    }
+    Ok(written)
+}
+
+/// Values anywhere still under `key_id`.
+async fn count_under(store: &Store, key_id: &str) -> Result<u64, VaultError> {
+    let mut n = 0;
+    for column in SEALED_COLUMNS {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE {} LIKE $1", column.table, column.column);
+        let count: i64 = sqlx::query_scalar(&sql).bind(format!("{SEALED_PREFIX}{key_id}:%")).fetch_one(&store.pool).await?;
+        n += count.max(0) as u64;
+    }
+    Ok(n)
+}
+
+/// Delete the retired fields keys that no value uses any more and that were retired at
+/// least `grace` ago (every replica has loaded their successor by then). Returns the ids
+/// destroyed and the ids kept, with how many values each still seals.
+pub async fn destroy_retired(store: &Store, grace: Duration) -> Result<(Vec<String>, Vec<(String, u64)>), VaultError> {
+    store.vault.reload(store).await?;
+    let (mut destroyed, mut kept) = (vec![], vec![]);
+    for id in store.vault.retired_ids(Purpose::Fields) {
+        let retired_at: Option<i64> = sqlx::query_scalar("SELECT retired_at FROM data_keys WHERE id = $1").bind(&id).fetch_optional(&store.pool).await?.flatten();
+        let old_enough = retired_at.is_some_and(|at| now_millis() - at >= grace.as_millis() as i64);
+        let left = count_under(store, &id).await?;
+        if left == 0 && old_enough {
+            sqlx::query("DELETE FROM data_keys WHERE id = $1 AND retired_at IS NOT NULL").bind(&id).execute(&store.pool).await?;
+            destroyed.push(id);
+        } else {
+            kept.push((id, left));
+        }
+    }
+    // Retired index keys are never read (indexes are recomputed under the current one by
+    // the pass that retired them).
+    for id in store.vault.retired_ids(Purpose::Index) {
+        sqlx::query("DELETE FROM data_keys WHERE id = $1 AND retired_at IS NOT NULL").bind(&id).execute(&store.pool).await?;
+    }
+    store.vault.reload(store).await?;
+    Ok((destroyed, kept))
+}
+
+/// Rotate the fields key: a new current key (unless an earlier rotation is still
+/// unfinished, which this one then finishes), every value sealed again under it, and the
+/// old key destroyed once `grace` has passed and a last pass found nothing left under it.
+pub async fn rotate_data_keys(store: &Store, batch: u32, grace: Duration, mut progress: impl FnMut(&Progress)) -> Result<RotationReport, VaultError> {
+    store.vault.reload(store).await?;
+    let resumed = !store.vault.retired_ids(Purpose::Fields).is_empty();
+    if !resumed {
+        store.vault.add_key(store, Purpose::Fields, true).await?;
+        store.vault.reload(store).await?;
+    }
+    let mut resealed = reseal(store, batch, &mut progress).await?;
+    // Replicas seal with the key they loaded until their next reload; wait them out,
+    // then take what they wrote meanwhile.
+    let retired_at: Option<i64> = sqlx::query_scalar("SELECT MAX(retired_at) FROM data_keys WHERE purpose = 'fields'").fetch_one(&store.pool).await?;
+    let wait = retired_at.map(|at| at + grace.as_millis() as i64 - now_millis()).unwrap_or(0);
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+    resealed += reseal(store, batch, &mut progress).await?;
+    let (destroyed, kept) = destroy_retired(store, grace).await?;
+    Ok(RotationReport { resumed, resealed, destroyed, kept, current: store.vault.current_id(Purpose::Fields).unwrap_or_default() })
+}
+
+#[derive(Debug)]
+pub struct RotationReport {
+    /// An unfinished rotation was finished instead of starting a new one.
+    pub resumed: bool,
+    pub resealed: u64,
+    pub destroyed: Vec<String>,
+    pub kept: Vec<(String, u64)>,
+    pub current: String,
+}
+
+/// Wrap every data key with `new` instead of the current master, in one transaction. The
+/// new key is written to `next_file` first: a host that finds the database wrapped by the
+/// key in that file (the rotation committed, the rename did not happen) finishes the move.
+pub async fn rotate_master(store: &Store, new: &MasterKey, next_file: Option<&Path>) -> Result<usize, VaultError> {
+    if let Some(path) = next_file {
+        write_key_file(path, new)?;
+    }
+    let vault = &store.vault;
+    vault.reload(store).await?;
+    let rows = sqlx::query("SELECT id, purpose FROM data_keys").fetch_all(&store.pool).await?;
+    let mut tx = store.begin_write().await?;
+    let mut n = 0;
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let Some(purpose) = Purpose::parse(&row.try_get::<String, _>("purpose")?) else { return Err(VaultError::UnknownKey(id)) };
+        let (suite, secret) = vault.with_ring(|ring| ring.keys.get(&id).map(|k| (k.suite, k.secret.clone()))).ok_or_else(|| VaultError::UnknownKey(id.clone()))?;
+        let wrapped = suite.seal(&new.wrapping_key(suite), super::wrap_aad(&id, purpose).as_bytes(), &secret)?;
+        use base64::Engine as _;
+        sqlx::query("UPDATE data_keys SET wrapped = $1, master_id = $2 WHERE id = $3")
+            .bind(base64::engine::general_purpose::STANDARD.encode(wrapped))
+            .bind(new.id())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        n += 1;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sealed_under;
+    use super::*;
+    use crate::store::testing;
+
+    async fn values(store: &Store) -> Vec<(String, String)> {
+        sqlx::query("SELECT id, phone FROM accounts ORDER BY id").fetch_all(&store.pool).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+    }
+
+    async fn seed(store: &Store, n: usize) {
+        for i in 0..n {
+            // Written in clear, as a database from before encryption holds them.
+            sqlx::query("INSERT INTO accounts (id, kind, phone, display_name, failed_logins, locked_until, created_at) VALUES ($1, 'staff', $2, 'x', 0, 0, 0)")
+                .bind(format!("a{i:03}"))
+                .bind(format!("1380000{i:04}"))
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+    }
+
+    fn clear_phones(store: &Store, rows: &[(String, String)]) -> Vec<String> {
+        rows.iter().map(|(id, v)| ACCOUNT_PHONE.open(&store.vault, id, v).unwrap()).collect()
+    }
+
+    async fn a_stopped_rotation_loses_nothing_and_resumes(store: Store) {
+        seed(&store, 25).await;
+        assert_eq!(reseal(&store, 10, |_| {}).await.unwrap(), 25, "the clear values of an older database are sealed");
+        let before = clear_phones(&store, &values(&store).await);
+        assert!(before.iter().all(|p| p.starts_with("1380000")));
+        assert!(values(&store).await.iter().all(|(_, v)| !v.contains("1380000")));
+        let old = store.vault.current_id(Purpose::Fields).unwrap();
+
+        // A rotation that dies after its first batch of ten has committed.
+        store.vault.add_key(&store, Purpose::Fields, true).await.unwrap();
+        store.vault.reload(&store).await.unwrap();
+        let dying = store.clone();
+        let died = tokio::spawn(async move {
+            reseal(&dying, 10, |p| {
+                if p.column == "accounts.phone" {
+                    panic!("killed after {} of {}", p.done, p.total)
+                }
+            })
+            .await
+        })
+        .await;
+        assert!(died.is_err_and(|e| e.is_panic()));
+        assert_eq!(count_under(&store, &old).await.unwrap(), 15, "the pass stopped after its first batch");
+        assert_eq!(clear_phones(&store, &values(&store).await), before, "readable midway");
+
+        let report = rotate_data_keys(&store, 10, Duration::ZERO, |_| {}).await.unwrap();
+        assert!(report.resumed, "the second run finishes the first rotation instead of starting another");
+        assert_eq!(report.resealed, 15);
+        assert_eq!(report.destroyed, vec![old.clone()]);
+        assert_eq!(count_under(&store, &old).await.unwrap(), 0);
+        assert_eq!(clear_phones(&store, &values(&store).await), before, "readable after");
+        let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_keys WHERE purpose = 'fields'").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(keys, 1, "the old key is gone");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_rotation_loses_nothing_and_resumes_on_sqlite() {
+        let (store, _dir) = testing::sqlite().await;
+        a_stopped_rotation_loses_nothing_and_resumes(store).await;
+    }
+
+    #[tokio::test]
+    async fn a_stopped_rotation_loses_nothing_and_resumes_on_postgres() {
+        if let Some(store) = testing::postgres().await {
+            a_stopped_rotation_loses_nothing_and_resumes(store).await;
+        }
+    }
+
+    async fn a_new_master_rewraps_every_key(store: Store) {
+        seed(&store, 3).await;
+        reseal(&store, 10, |_| {}).await.unwrap();
+        let before = clear_phones(&store, &values(&store).await);
+        let dir = tempfile::tempdir().unwrap();
+        let next = dir.path().join("master.key.next");
+        let new = MasterKey::generate();
+        assert_eq!(rotate_master(&store, &new, Some(&next)).await.unwrap(), 2);
+        assert_eq!(MasterKey::from_file_or_create(&next).unwrap().id(), new.id());
+        let old_vault = Vault::new(super::super::Keys { master: MasterKey::generate(), suite: Default::default() });
+        assert!(matches!(old_vault.load(&store).await, Err(VaultError::WrongMaster { .. })));
+        let renewed = Vault::new(super::super::Keys { master: new, suite: Default::default() });
+        renewed.load(&store).await.unwrap();
+        let rows = values(&store).await;
+        let after: Vec<String> = rows.iter().map(|(id, v)| ACCOUNT_PHONE.open(&renewed, id, v).unwrap()).collect();
+        assert_eq!(after, before);
+    }
+
+    #[tokio::test]
+    async fn a_new_master_rewraps_every_key_on_sqlite() {
+        let (store, _dir) = testing::sqlite().await;
+        a_new_master_rewraps_every_key(store).await;
+    }
+
+    #[tokio::test]
+    async fn a_new_master_rewraps_every_key_on_postgres() {
+        if let Some(store) = testing::postgres().await {
+            a_new_master_rewraps_every_key(store).await;
+        }
+    }
+
+    #[test]
+    fn sealed_under_names_the_key() {
+        assert!(sealed_under("enc1:fabc:xyz", "fabc"));
+        assert!(!sealed_under("enc1:fabcd:xyz", "fabc"));
+        assert!(!sealed_under("13800000001", "fabc"));
+    }
+}

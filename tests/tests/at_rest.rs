@@ -1,0 +1,122 @@
+//! What a county holds, as someone who copied the database would find it: the raw SQLite
+//! file (with its write-ahead log) and a PostgreSQL dump after the demo county's import hold
+//! no ID number, no phone number, no unkeyed hash of one, and no private key — while staff
+//! still find, log in, de-duplicate and audit by those values. Both databases.
+use linli_host::capabilities::base::demo;
+use linli_tests::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+const PASSWORD: &str = "linli-test-2026";
+
+/// Every run of ASCII digits (an `X` may close one) in `bytes`: the candidates a thief
+/// would grep a copied file for.
+fn digit_runs(bytes: &[u8]) -> HashSet<String> {
+    let mut runs = HashSet::new();
+    let mut current = String::new();
+    for &b in bytes {
+        if b.is_ascii_digit() || (b == b'X' && current.len() == 17) {
+            current.push(b as char);
+        } else {
+            if current.len() >= 11 {
+                runs.insert(current.clone());
+            }
+            current.clear();
+        }
+    }
+    if current.len() >= 11 {
+        runs.insert(current);
+    }
+    runs
+}
+
+/// The database as a thief who copied it has it.
+async fn stolen_copy(host: &TestHost) -> anyhow::Result<Vec<u8>> {
+    if host.database_url.starts_with("sqlite") {
+        let mut bytes = Vec::new();
+        for name in ["linli.db", "linli.db-wal"] {
+            let path = host.data_dir.join(name);
+            if path.exists() {
+                bytes.extend(std::fs::read(path)?);
+            }
+        }
+        anyhow::ensure!(bytes.len() > 100_000, "the SQLite file holds the import ({} bytes)", bytes.len());
+        return Ok(bytes);
+    }
+    // A scratch schema: `…?options=-csearch_path%3D{schema}`.
+    let (base, schema) = host.database_url.split_once("?options=-csearch_path%3D").ok_or_else(|| anyhow::anyhow!("no schema in {}", host.database_url))?;
+    let dump = std::process::Command::new("pg_dump").args(["--no-owner", "--schema", schema, base]).output()?;
+    anyhow::ensure!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
+    anyhow::ensure!(String::from_utf8_lossy(&dump.stdout).contains("base_residents"), "the dump holds the residents");
+    Ok(dump.stdout)
+}
+
+async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<()> {
+    // The demo county's residents (600 a grid: 3,000 in all), imported as the demo does.
+    let tree = host.server.as_ref().map(|s| s.platform.tenants()).ok_or_else(|| anyhow::anyhow!("host not running"))?;
+    let data = demo::generate(&tree, DEMO_COUNTY, 600, 7);
+    let (mut ids, mut phones) = (Vec::new(), Vec::new());
+    for (tenant, csv) in &data.residents {
+        assert_eq!(host.import_csv("residents", tenant, csv).await?["status"], "done");
+        for line in csv.lines().skip(1) {
+            let fields: Vec<&str> = line.split(',').collect();
+            ids.push(fields[1].to_string());
+            phones.push(fields[2].to_string());
+        }
+    }
+    assert!(ids.len() >= 3000, "{} residents", ids.len());
+    let county_admin = host.person(json!({ "kind": "staff", "phone": "13900000004", "display_name": "县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
+
+    // Everything still works by the values that are sealed.
+    let again = host.import_csv("residents", &data.residents[0].0, &data.residents[0].1).await?;
+    assert_eq!(again["status"], "rejected", "the same ID numbers again are duplicates: {again}");
+    assert!(again["problems"].to_string().contains("already"), "{again}");
+    let login = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13900000004", "password": PASSWORD })).send().await?;
+    Reply::from(login).await?.expect_status(200)?;
+    let list = county_admin.get("/api/base/residents?limit=5").await?.expect_status(200)?.json();
+    let first = list["items"][0].clone();
+    // The grid's worker opens the full record (admins see it masked).
+    let grid = first["tenant_id"].as_str().unwrap_or("").to_string();
+    let grid_worker = host.person(json!({ "kind": "staff", "phone": "13900000002", "display_name": "网格员", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": grid }] })).await?;
+    let detail = grid_worker.get(&format!("/api/base/residents/{}", first["id"].as_str().unwrap_or(""))).await?.expect_status(200)?.json();
+    let clear_id = detail["id_number"].as_str().unwrap_or("").to_string();
+    assert!(ids.contains(&clear_id), "staff read the clear ID number: {detail}");
+    assert!(phones.contains(&detail["phone"].as_str().unwrap_or("").to_string()), "{detail}");
+    let audit: Value = county_admin.get("/api/audit?field=id-number").await?.expect_status(200)?.json();
+    assert!(audit.to_string().contains(first["id"].as_str().unwrap_or("?")), "the read is audited: {audit}");
+
+    // A resident whose account phone is in the base data gets their record through it
+    // (the account and the record meet by blind index).
+    let phone = &phones[0];
+    host.admin("POST", "/accounts", Some(json!({ "kind": "resident", "phone": phone, "display_name": "居民", "password": PASSWORD, "tenant_id": "xingfu" })))
+        .await?
+        .expect_status(201)?;
+    let duplicate = host.admin("POST", "/accounts", Some(json!({ "kind": "resident", "phone": phone, "display_name": "又一个", "password": PASSWORD, "tenant_id": "xingfu" }))).await?;
+    assert_eq!(duplicate.status, 409, "phones stay unique through the blind index");
+
+    // Now the thief's view.
+    let copy = stolen_copy(&host).await?;
+    let runs = digit_runs(&copy);
+    let leaked_ids: Vec<&String> = ids.iter().filter(|id| runs.contains(*id)).collect();
+    let leaked_phones: Vec<&String> = phones.iter().filter(|p| runs.contains(*p)).take(5).collect();
+    assert!(leaked_ids.is_empty(), "{} ID numbers in clear, e.g. {:?}", leaked_ids.len(), leaked_ids.first());
+    assert!(leaked_phones.is_empty(), "phone numbers in clear: {leaked_phones:?}");
+    let text = String::from_utf8_lossy(&copy);
+    // The copy is the real thing: the names, which are not sealed, are in it, and the
+    // search finds a number where one stands in clear.
+    assert!(text.contains(first["real_name"].as_str().unwrap_or("?")), "the copy holds the residents' rows");
+    assert!(digit_runs(format!("x{}y,{}", phones[0], ids[0]).as_bytes()).is_superset(&HashSet::from([phones[0].clone(), ids[0].clone()])));
+    assert!(!text.contains("13900000004"), "a staff phone in clear");
+    assert!(!text.contains("PRIVATE KEY"), "a signing key's PEM in clear");
+    // An unkeyed hash of a phone (what a naive blind index would store) is not there either.
+    let naive = hex::encode(Sha256::digest(phones[0].as_bytes()));
+    assert!(!text.contains(&naive[..32]), "an unkeyed hash of a phone");
+    // Nor the master key.
+    let master = std::fs::read_to_string(host.data_dir.join("master.key"))?;
+    assert!(!text.contains(master.trim()), "the master key");
+    assert!(text.contains("enc1:"), "sealed values are there, sealed");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(a_copied_database, a_copied_database_gives_nothing_away);
