@@ -39,6 +39,8 @@ pub struct Config {
     pub tickets: crate::capabilities::tickets::TicketsConfig,
     /// Replicas sharing one database (`[cluster]`).
     pub cluster: crate::cluster::ClusterConfig,
+    /// Sign-in rate limits per client address and per account (`[limits]`).
+    pub limits: crate::api::rate_limit::RateLimitConfig,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             events: Default::default(),
             tickets: Default::default(),
             cluster: Default::default(),
+            limits: Default::default(),
         }
     }
 }

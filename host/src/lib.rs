@@ -163,6 +163,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     // The issuer of session tokens: where the host is reached.
     let issuer = config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{addr}"));
+    let https = issuer.starts_with("https://");
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
     tokio::spawn(cluster::reload_keys(Arc::downgrade(&auth), config.cluster, platform.devices.stopped()));
     if let Some(path) = &config.tenants_file {
@@ -172,8 +173,13 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
         setup.apply(&platform, &auth).await?;
     }
     let oidc = Arc::new(auth::oidc::Provider::new(platform.clone(), auth.clone()).await?);
-    let state = api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()), imports: Arc::default(), oidc };
-    let app = api::router(state.clone());
+    let rate_limits = Arc::new(api::rate_limit::RateLimits::new(config.limits));
+    tokio::spawn(cluster::every(std::time::Duration::from_secs(60), Arc::downgrade(&rate_limits), platform.devices.stopped(), |limits| async move {
+        limits.forget_idle()
+    }));
+    let state = api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()), imports: Arc::default(), oidc, rate_limits, https };
+    // The peer's address reaches the handlers, for the sign-in rate limits.
+    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {

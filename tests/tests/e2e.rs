@@ -8,6 +8,7 @@ mod console;
 mod devices;
 mod elderly_care;
 mod foundation;
+mod guards;
 mod ledger;
 mod legal_aid;
 mod oidc;

@@ -9,6 +9,8 @@ pub mod devices;
 pub mod tickets;
 mod home;
 pub mod page_policy;
+pub mod rate_limit;
+mod security_headers;
 pub(crate) mod oidc;
 mod plugins;
 
@@ -26,6 +28,9 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     pub imports: Arc<crate::capabilities::base::import::Imports>,
     pub oidc: Arc<crate::auth::oidc::Provider>,
+    pub rate_limits: Arc<rate_limit::RateLimits>,
+    /// The host is reached over HTTPS (`public_url`): responses carry HSTS.
+    pub https: bool,
 }
 
 /// The OpenAPI document of the platform's own API (admin and auth), at /openapi.json.
@@ -99,6 +104,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn router(state: AppState) -> Router {
+    let https = state.https;
     Router::new()
         .route("/", get(home::index))
         .route("/healthz", get(|| async { "ok" }))
@@ -114,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::router())
         .merge(crate::web::router())
         .merge(plugins::router())
+        .layer(axum::middleware::map_response(move |response: Response| async move { security_headers::fill_in(response, https) }))
         .with_state(state)
 }
 

@@ -327,7 +327,14 @@ fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Re
     }
 }
 
-async fn token_grant(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<crate::auth::oidc::TokenResponse, OidcError> {
+/// A token request's form and the client credentials it carries.
+struct TokenRequest {
+    form: HashMap<String, String>,
+    client_id: String,
+    secret: Option<String>,
+}
+
+fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OidcError> {
     let mut form = HashMap::new();
     for (name, value) in parse_query(&String::from_utf8_lossy(body)) {
         if form.insert(name.clone(), value).is_some() {
@@ -335,6 +342,11 @@ async fn token_grant(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
         }
     }
     let (client_id, secret) = client_credentials(headers, &form)?;
+    Ok(TokenRequest { form, client_id, secret })
+}
+
+async fn token_grant(state: &AppState, request: TokenRequest) -> Result<crate::auth::oidc::TokenResponse, OidcError> {
+    let TokenRequest { form, client_id, secret } = request;
     let client = state.oidc.authenticate(&client_id, secret.as_deref()).await?;
     let field = |name: &str| form.get(name).map(String::as_str);
     let required = |name: &str| field(name).ok_or_else(|| OidcError::OAuth { error: "invalid_request", description: format!("`{name}` is missing") });
@@ -349,9 +361,17 @@ async fn token_grant(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resu
 /// Exchange an authorization code (with its PKCE verifier) or a refresh token.
 #[utoipa::path(post, path = "/oidc/token", tag = "oidc",
     request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type = authorization_code (code, redirect_uri, code_verifier) or refresh_token (refresh_token, scope?)"),
-    responses((status = 200, description = "access_token, refresh_token, id_token"), (status = 400, description = "invalid_grant, invalid_request, …"), (status = 401, description = "invalid_client")))]
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match token_grant(&state, &headers, &body).await {
+    responses((status = 200, description = "access_token, refresh_token, id_token"), (status = 400, description = "invalid_grant, invalid_request, …"), (status = 401, description = "invalid_client"),
+        (status = 429, description = "too many requests from this address or for this client")))]
+async fn token(State(state): State<AppState>, address: super::rate_limit::ClientAddress, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match token_request(&headers, &body) {
+        Ok(request) => request,
+        Err(e) => return OAuthError(e).into_response(),
+    };
+    if let Err(limited) = state.rate_limits.check("oidc-token", &address, &request.client_id) {
+        return limited.into_response();
+    }
+    match token_grant(&state, request).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
