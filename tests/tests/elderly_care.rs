@@ -128,6 +128,17 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     assert_eq!(stats["elders"], 1);
     assert_eq!(stats["consented"], 1);
     assert_eq!(stats["records"], 1);
+
+    // The archive as a copied database shows it: the plugin's documents are there, sealed;
+    // neither the elder's address nor her daughter's name and phone stand in clear.
+    let store = host.store().await?;
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM plugin_documents").fetch_all(&store.pool).await?;
+    assert!(bodies.len() >= 3, "the archive, its contact and the visit are stored: {}", bodies.len());
+    for secret in [address.as_str(), "王小红", "13900000099"] {
+        assert!(bodies.iter().all(|b| b.starts_with("enc1:") && !b.contains(secret)), "`{secret}` in a stored document");
+    }
+    let indexed: Vec<String> = sqlx::query_scalar("SELECT field_value FROM plugin_document_index").fetch_all(&store.pool).await?;
+    assert!(indexed.iter().all(|v| v.starts_with("h:")), "{indexed:?}");
     Ok(())
 }
 

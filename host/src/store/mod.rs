@@ -89,6 +89,10 @@ impl Store {
         if sealed > 0 {
             tracing::info!(sealed, "sealed values under the current data key");
         }
+        let hashed = crate::vault::hash_clear_data_indexes(&store, RESEAL_BATCH).await?;
+        if hashed > 0 {
+            tracing::info!(hashed, "plugins' document indexes now hold blind indexes");
+        }
         Ok(store)
     }
 }

@@ -10,6 +10,10 @@
 //! - `index`: an HMAC key for blind indexes, the keyed hashes beside sealed values that
 //!   equality look-ups and uniqueness use instead of the clear value.
 //!
+//! Plugins' documents are sealed under a key of their own installation's partition,
+//! derived (HKDF) from the fields key and the partition's name, so no two installations
+//! share a key and a rotation of the fields key moves them all.
+//!
 //! A sealed value is text, `enc1:{data key id}:{base64(nonce ‖ ciphertext ‖ tag)}`, so the
 //! columns keep their types on SQLite and PostgreSQL alike, and [`reseal`] finds every value
 //! not yet under the current key with one `NOT LIKE`: the same pass seals the clear values
@@ -20,8 +24,8 @@ mod suite;
 
 pub use master::{sibling, write_key_file, MasterKey, MASTER_KEY_LEN};
 pub use rotation::{
-    destroy_retired, reseal, rotate_data_keys, rotate_master, Progress, RotationReport, SealedColumn, ACCOUNT_PHONE, HOST_SECRET_VALUE, RESIDENT_ID_NUMBER,
-    RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM,
+    data_field_index, destroy_retired, hash_clear_data_indexes, reseal, rotate_data_keys, rotate_master, Progress, RotationReport, SealedColumn, ACCOUNT_PHONE,
+    HOST_SECRET_VALUE, PLUGIN_DOCUMENT_BODY, RESIDENT_ID_NUMBER, RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM,
 };
 pub use suite::Suite;
 
@@ -101,6 +105,8 @@ impl Purpose {
 pub enum Domain {
     Phone,
     IdNumber,
+    /// A plugin's indexed document field, within its partition and collection.
+    DataField,
 }
 
 impl Domain {
@@ -108,6 +114,7 @@ impl Domain {
         match self {
             Domain::Phone => "phone",
             Domain::IdNumber => "id-number",
+            Domain::DataField => "data-field",
         }
     }
 }
@@ -176,14 +183,16 @@ impl Vault {
         self.keys.suite
     }
 
-    /// Read the data keys, making the first of each purpose, and retiring the current ones
-    /// when the configured suite changed (the next [`reseal`] moves every value over).
+    /// Read the data keys, making the first of each purpose, and retiring the current fields
+    /// key when the configured suite changed (the next [`reseal`] moves every value over).
+    /// The index key keeps the suite it was made with: plugins' indexes could not all be
+    /// recomputed, and an HMAC's suite does not weaken what it hides.
     pub async fn load(&self, store: &Store) -> Result<(), VaultError> {
         self.reload(store).await?;
         for purpose in Purpose::ALL {
             let current_suite = self.with_ring(|ring| ring.current.get(&purpose).and_then(|id| ring.keys.get(id)).map(|k| k.suite));
             match current_suite {
-                Some(suite) if suite == self.keys.suite => {}
+                Some(suite) if suite == self.keys.suite || purpose == Purpose::Index => {}
                 Some(suite) => {
                     tracing::warn!(purpose = purpose.as_str(), from = suite.as_str(), to = self.keys.suite.as_str(), "the cipher suite changed: new data key");
                     self.add_key(store, purpose, true).await?;
@@ -285,19 +294,35 @@ impl Vault {
 
     /// `clear` sealed under the current fields key, bound to `context` (`table.column:id`).
     pub fn seal(&self, context: &str, clear: &str) -> Result<String, VaultError> {
-        let (id, suite, key) = self.current(Purpose::Fields)?;
-        let sealed = suite.seal(&key, context.as_bytes(), clear.as_bytes())?;
-        Ok(format!("{SEALED_PREFIX}{id}:{}", B64.encode(sealed)))
+        self.seal_in(None, context, clear)
     }
 
     /// The clear text of a value [`Vault::seal`] made for the same `context`.
     pub fn open(&self, context: &str, sealed: &str) -> Result<String, VaultError> {
+        self.open_in(None, context, sealed)
+    }
+
+    /// Like [`Vault::seal`], under the key of partition `scope` when there is one.
+    pub fn seal_in(&self, scope: Option<&str>, context: &str, clear: &str) -> Result<String, VaultError> {
+        let (id, suite, key) = self.current(Purpose::Fields)?;
+        let key = match scope {
+            Some(scope) => partition_key(suite, &key, scope),
+            None => key,
+        };
+        let sealed = suite.seal(&key, context.as_bytes(), clear.as_bytes())?;
+        Ok(format!("{SEALED_PREFIX}{id}:{}", B64.encode(sealed)))
+    }
+
+    pub fn open_in(&self, scope: Option<&str>, context: &str, sealed: &str) -> Result<String, VaultError> {
         let rest = sealed.strip_prefix(SEALED_PREFIX).ok_or(VaultError::NotSealed)?;
         let (id, body) = rest.split_once(':').ok_or(VaultError::Tampered)?;
         let body = B64.decode(body).map_err(|_| VaultError::Tampered)?;
         let clear = self.with_ring(|ring| {
             let key = ring.keys.get(id).filter(|k| k.purpose == Purpose::Fields).ok_or_else(|| VaultError::UnknownKey(id.to_string()))?;
-            key.suite.open(&key.secret, context.as_bytes(), &body)
+            match scope {
+                Some(scope) => key.suite.open(&partition_key(key.suite, &key.secret, scope), context.as_bytes(), &body),
+                None => key.suite.open(&key.secret, context.as_bytes(), &body),
+            }
         })?;
         String::from_utf8(clear).map_err(|_| VaultError::Tampered)
     }
@@ -309,6 +334,19 @@ impl Vault {
         let (_, suite, key) = self.current(Purpose::Index)?;
         Ok(hex::encode(&suite.mac(&key, &[domain.as_str().as_bytes(), value.as_bytes()])[..16]))
     }
+}
+
+/// The key of partition `scope` under the fields key `secret`: HKDF with the suite's hash.
+fn partition_key(suite: Suite, secret: &[u8], scope: &str) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(vec![0u8; suite.key_len()]);
+    let info = format!("linli/partition/{scope}");
+    // Both hashes give 32-byte blocks and a key is at most 32 bytes: expand cannot fail.
+    let expanded = match suite {
+        Suite::Aes => hkdf::Hkdf::<sha2::Sha256>::new(None, secret).expand(info.as_bytes(), &mut out),
+        Suite::Gm => hkdf::Hkdf::<sm3::Sm3>::new(None, secret).expand(info.as_bytes(), &mut out),
+    };
+    debug_assert!(expanded.is_ok());
+    out
 }
 
 /// `true` when `value` is sealed under the data key `key_id`.

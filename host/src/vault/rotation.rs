@@ -12,26 +12,42 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug)]
 pub struct SealedColumn {
     pub table: &'static str,
-    /// The row's key, part of each value's associated data.
-    pub id: &'static str,
+    /// The row's key columns, part of each value's associated data.
+    pub keys: &'static [&'static str],
     pub column: &'static str,
     pub index: Option<(&'static str, Domain)>,
+    /// How many of the leading key columns name the partition whose own key seals the
+    /// value (0: the fields key itself).
+    pub partition: usize,
 }
 
 impl SealedColumn {
-    /// The associated data of the value in row `id`.
-    pub fn context(&self, id: &str) -> String {
-        format!("{}.{}:{id}", self.table, self.column)
+    /// The associated data of the value in the row with key `ids`.
+    pub fn context(&self, ids: &[&str]) -> String {
+        format!("{}.{}:{}", self.table, self.column, ids.join("\u{0}"))
     }
 
-    /// `(sealed value, blind index)` of `clear` for row `id`.
-    pub fn seal(&self, vault: &Vault, id: &str, clear: &str) -> Result<(String, Option<String>), VaultError> {
+    fn scope(&self, ids: &[&str]) -> Option<String> {
+        (self.partition > 0).then(|| ids[..self.partition.min(ids.len())].join("@"))
+    }
+
+    /// `(sealed value, blind index)` of `clear` for the row with key `ids`.
+    pub fn seal_row(&self, vault: &Vault, ids: &[&str], clear: &str) -> Result<(String, Option<String>), VaultError> {
         let index = self.index.map(|(_, domain)| vault.blind_index(domain, clear)).transpose()?;
-        Ok((vault.seal(&self.context(id), clear)?, index))
+        Ok((vault.seal_in(self.scope(ids).as_deref(), &self.context(ids), clear)?, index))
+    }
+
+    pub fn open_row(&self, vault: &Vault, ids: &[&str], sealed: &str) -> Result<String, VaultError> {
+        vault.open_in(self.scope(ids).as_deref(), &self.context(ids), sealed)
+    }
+
+    /// [`SealedColumn::seal_row`] for a table keyed by one column.
+    pub fn seal(&self, vault: &Vault, id: &str, clear: &str) -> Result<(String, Option<String>), VaultError> {
+        self.seal_row(vault, &[id], clear)
     }
 
     pub fn open(&self, vault: &Vault, id: &str, sealed: &str) -> Result<String, VaultError> {
-        vault.open(&self.context(id), sealed)
+        self.open_row(vault, &[id], sealed)
     }
 }
 
@@ -42,14 +58,65 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     ACCOUNT_PHONE,
     RESIDENT_ID_NUMBER,
     RESIDENT_PHONE,
+    PLUGIN_DOCUMENT_BODY,
 ];
 
-pub const HOST_SECRET_VALUE: SealedColumn = SealedColumn { table: "host_secrets", id: "name", column: "value", index: None };
-pub const SIGNING_KEY_PEM: SealedColumn = SealedColumn { table: "signing_keys", id: "kid", column: "private_pem", index: None };
-pub const ACCOUNT_PHONE: SealedColumn = SealedColumn { table: "accounts", id: "id", column: "phone", index: Some(("phone_bidx", Domain::Phone)) };
+pub const HOST_SECRET_VALUE: SealedColumn = SealedColumn { table: "host_secrets", keys: &["name"], column: "value", index: None, partition: 0 };
+pub const SIGNING_KEY_PEM: SealedColumn = SealedColumn { table: "signing_keys", keys: &["kid"], column: "private_pem", index: None, partition: 0 };
+pub const ACCOUNT_PHONE: SealedColumn = SealedColumn { table: "accounts", keys: &["id"], column: "phone", index: Some(("phone_bidx", Domain::Phone)), partition: 0 };
 pub const RESIDENT_ID_NUMBER: SealedColumn =
-    SealedColumn { table: "base_residents", id: "id", column: "id_number", index: Some(("id_number_bidx", Domain::IdNumber)) };
-pub const RESIDENT_PHONE: SealedColumn = SealedColumn { table: "base_residents", id: "id", column: "phone", index: Some(("phone_bidx", Domain::Phone)) };
+    SealedColumn { table: "base_residents", keys: &["id"], column: "id_number", index: Some(("id_number_bidx", Domain::IdNumber)), partition: 0 };
+pub const RESIDENT_PHONE: SealedColumn =
+    SealedColumn { table: "base_residents", keys: &["id"], column: "phone", index: Some(("phone_bidx", Domain::Phone)), partition: 0 };
+/// A plugin's document, under the key of its partition (plugin, installation tenant).
+pub const PLUGIN_DOCUMENT_BODY: SealedColumn =
+    SealedColumn { table: "plugin_documents", keys: &["plugin_id", "tenant_id", "collection", "doc_key"], column: "body", index: None, partition: 2 };
+
+/// Marks an indexed document field's value as a blind index (JSON text never starts so).
+const DATA_INDEX_PREFIX: &str = "h:";
+
+/// The blind index of a plugin document's indexed `field` with JSON text `value`, in the
+/// partition (plugin, tenant) and collection it belongs to: equal values match only there.
+pub fn data_field_index(vault: &Vault, plugin: &str, tenant: &str, collection: &str, field: &str, value: &str) -> Result<String, VaultError> {
+    Ok(format!("{DATA_INDEX_PREFIX}{}", vault.blind_index(Domain::DataField, &[plugin, tenant, collection, field, value].join("\u{0}"))?))
+}
+
+/// Replace the clear values in plugins' document indexes (from a database older than
+/// sealing) by their blind indexes, `batch` rows to a transaction. Returns how many.
+pub async fn hash_clear_data_indexes(store: &Store, batch: u32) -> Result<u64, VaultError> {
+    let select = format!(
+        "SELECT plugin_id, tenant_id, collection, field, field_value, doc_key FROM plugin_document_index WHERE field_value NOT LIKE '{DATA_INDEX_PREFIX}%' LIMIT {}",
+        batch.max(1)
+    );
+    let mut done = 0;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let rows = sqlx::query(&select).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let cols: Vec<String> = (0..6).map(|i| row.try_get(i)).collect::<Result<_, _>>()?;
+            let hashed = data_field_index(&store.vault, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4])?;
+            sqlx::query(
+                "UPDATE plugin_document_index SET field_value = $1
+                 WHERE plugin_id = $2 AND tenant_id = $3 AND collection = $4 AND field = $5 AND field_value = $6 AND doc_key = $7",
+            )
+            .bind(hashed)
+            .bind(&cols[0])
+            .bind(&cols[1])
+            .bind(&cols[2])
+            .bind(&cols[3])
+            .bind(&cols[4])
+            .bind(&cols[5])
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        done += rows.len() as u64;
+    }
+    Ok(done)
+}
 
 /// How far a pass has come over one column.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,33 +149,41 @@ pub async fn reseal(store: &Store, batch: u32, mut progress: impl FnMut(&Progres
             continue;
         }
         let mut state = Progress { column: format!("{}.{}", column.table, column.column), done: 0, total };
+        // Rows sealed by a batch no longer match, so each batch takes the first ones left.
         let select = format!(
-            "SELECT {id}, {col} FROM {table} WHERE {col} NOT LIKE $1 AND {id} > $2 ORDER BY {id} LIMIT {batch}",
-            id = column.id,
+            "SELECT {keys}, {col} FROM {table} WHERE {col} NOT LIKE $1 ORDER BY {keys} LIMIT {batch}",
+            keys = column.keys.join(", "),
             col = column.column,
             table = column.table,
             batch = batch.max(1)
         );
-        let update = match column.index {
-            Some((index, _)) => format!("UPDATE {} SET {} = $1, {index} = $2 WHERE {} = $3 AND {} = $4", column.table, column.column, column.id, column.column),
-            None => format!("UPDATE {} SET {} = $1 WHERE {} = $2 AND {} = $3", column.table, column.column, column.id, column.column),
+        let sets = match column.index {
+            Some((index, _)) => format!("{} = $1, {index} = $2", column.column),
+            None => format!("{} = $1", column.column),
         };
-        let mut after = String::new();
+        let first = if column.index.is_some() { 3 } else { 2 };
+        let matches: Vec<String> = column.keys.iter().chain([&column.column]).enumerate().map(|(i, k)| format!("{k} = ${}", first + i)).collect();
+        let update = format!("UPDATE {} SET {sets} WHERE {}", column.table, matches.join(" AND "));
         loop {
             let mut tx = store.begin_write().await?;
-            let rows = sqlx::query(&select).bind(&pattern).bind(&after).fetch_all(&mut *tx).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.try_get(0)?;
+            let rows = sqlx::query(&select).bind(&pattern).fetch_all(&mut *tx).await?;
+            if rows.is_empty() {
+                break;
+            }
             for row in &rows {
-                let id: String = row.try_get(0)?;
-                let old: String = row.try_get(1)?;
-                let clear = if old.starts_with(SEALED_PREFIX) { column.open(vault, &id, &old)? } else { old.clone() };
-                let (sealed, index) = column.seal(vault, &id, &clear)?;
+                let ids: Vec<String> = (0..column.keys.len()).map(|i| row.try_get(i)).collect::<Result<_, _>>()?;
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let old: String = row.try_get(column.keys.len())?;
+                let clear = if old.starts_with(SEALED_PREFIX) { column.open_row(vault, &ids, &old)? } else { old.clone() };
+                let (sealed, index) = column.seal_row(vault, &ids, &clear)?;
                 let mut query = sqlx::query(&update).bind(sealed);
                 if let Some(index) = index {
                     query = query.bind(index);
                 }
-                query.bind(&id).bind(&old).execute(&mut *tx).await?;
+                for id in &ids {
+                    query = query.bind(*id);
+                }
+                query.bind(&old).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             state.done += rows.len() as u64;
@@ -146,11 +221,6 @@ pub async fn destroy_retired(store: &Store, grace: Duration) -> Result<(Vec<Stri
         } else {
             kept.push((id, left));
         }
-    }
-    // Retired index keys are never read (indexes are recomputed under the current one by
-    // the pass that retired them).
-    for id in store.vault.retired_ids(Purpose::Index) {
-        sqlx::query("DELETE FROM data_keys WHERE id = $1 AND retired_at IS NOT NULL").bind(&id).execute(&store.pool).await?;
     }
     store.vault.reload(store).await?;
     Ok((destroyed, kept))

@@ -1,6 +1,10 @@
 //! The document store behind `linli:platform/data`, one partition per
 //! (plugin, installation tenant node). Plain async code, tested on both databases.
+//! Documents are sealed under their partition's key; indexed fields are kept as blind
+//! indexes, so `query` matches equal values only, and document keys stay clear (which is
+//! why the SDK tells vendors never to put personal data in a key).
 use crate::store::{now_millis, Store};
+use crate::vault::{data_field_index, VaultError, PLUGIN_DOCUMENT_BODY};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use sqlx::Row;
@@ -26,6 +30,12 @@ impl From<sqlx::Error> for DataError {
             sqlx::Error::Database(db) if db.is_unique_violation() => DataError::Conflict("the key was written concurrently; re-read and retry".into()),
             _ => DataError::Unavailable(e.to_string()),
         }
+    }
+}
+
+impl From<VaultError> for DataError {
+    fn from(e: VaultError) -> Self {
+        DataError::Unavailable(e.to_string())
     }
 }
 
@@ -94,9 +104,16 @@ impl Partition {
             .bind(key)
             .fetch_optional(&self.store.pool)
             .await?;
-        row.map(|r| Ok(Document { key: key.to_string(), value: r.try_get("body")?, version: to_version(r.try_get("version")?) }))
+        row.map(|r| Ok(Document { key: key.to_string(), value: self.open(collection, key, &r.try_get::<String, _>("body")?)?, version: to_version(r.try_get("version")?) }))
             .transpose()
-            .map_err(|e: sqlx::Error| e.into())
+    }
+
+    fn open(&self, collection: &str, key: &str, sealed: &str) -> Result<String, DataError> {
+        Ok(PLUGIN_DOCUMENT_BODY.open_row(&self.store.vault, &[&self.plugin_id, &self.tenant_id, collection, key], sealed)?)
+    }
+
+    fn field_index(&self, collection: &str, field: &str, value: &serde_json::Value) -> Result<String, DataError> {
+        Ok(data_field_index(&self.store.vault, &self.plugin_id, &self.tenant_id, collection, field, &value.to_string())?)
     }
 
     /// See `put` in wit/data.wit for the meaning of `expected`.
@@ -107,6 +124,7 @@ impl Partition {
             return Err(DataError::Invalid(format!("a document must be at most {MAX_DOCUMENT_BYTES} bytes")));
         }
         let json: serde_json::Value = serde_json::from_str(value).map_err(|e| DataError::Invalid(format!("the value is not JSON: {e}")))?;
+        let (sealed, _) = PLUGIN_DOCUMENT_BODY.seal_row(&self.store.vault, &[&self.plugin_id, &self.tenant_id, collection, key], value)?;
         let now = now_millis();
         let mut tx = self.store.begin_write().await?;
         let written = match expected {
@@ -128,7 +146,7 @@ impl Partition {
         .bind(&self.tenant_id)
         .bind(collection)
         .bind(key)
-        .bind(value)
+        .bind(sealed)
         .bind(now)
         .bind(expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX)).unwrap_or_default())
         .fetch_optional(&mut *tx)
@@ -192,7 +210,7 @@ impl Partition {
         .bind(limit + 1)
         .fetch_all(&self.store.pool)
         .await?;
-        page(rows, limit)
+        self.page(collection, rows, limit)
     }
 
     pub async fn query(&self, collection: &str, field: &str, value: &str, cursor: Option<&str>, limit: u32) -> Result<Page, DataError> {
@@ -215,12 +233,12 @@ impl Partition {
         .bind(&self.tenant_id)
         .bind(collection)
         .bind(field)
-        .bind(value.to_string())
+        .bind(self.field_index(collection, field, &value)?)
         .bind(after)
         .bind(limit + 1)
         .fetch_all(&self.store.pool)
         .await?;
-        page(rows, limit)
+        self.page(collection, rows, limit)
     }
 
     async fn reindex(
@@ -248,24 +266,28 @@ impl Partition {
             .bind(&self.tenant_id)
             .bind(collection)
             .bind(field)
-            .bind(field_value.to_string())
+            .bind(self.field_index(collection, field, field_value)?)
             .bind(key)
             .execute(&mut **tx)
             .await?;
         }
         Ok(())
     }
-}
 
-fn page(rows: Vec<sqlx::any::AnyRow>, limit: i64) -> Result<Page, DataError> {
-    let more = rows.len() as i64 > limit;
-    let items = rows
-        .iter()
-        .take(limit as usize)
-        .map(|r| Ok(Document { key: r.try_get("doc_key")?, value: r.try_get("body")?, version: to_version(r.try_get("version")?) }))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let next_cursor = more.then(|| items.last().map(|d| B64.encode(&d.key))).flatten();
-    Ok(Page { items, next_cursor })
+    fn page(&self, collection: &str, rows: Vec<sqlx::any::AnyRow>, limit: i64) -> Result<Page, DataError> {
+        let more = rows.len() as i64 > limit;
+        let items = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| {
+                let key: String = r.try_get("doc_key")?;
+                let value = self.open(collection, &key, &r.try_get::<String, _>("body")?)?;
+                Ok(Document { key, value, version: to_version(r.try_get("version")?) })
+            })
+            .collect::<Result<Vec<_>, DataError>>()?;
+        let next_cursor = more.then(|| items.last().map(|d| B64.encode(&d.key))).flatten();
+        Ok(Page { items, next_cursor })
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +349,42 @@ mod tests {
         let q = a.query("people", "community", "\"xingfu\"", None, 10).await.unwrap();
         assert_eq!(q.items.len(), 1);
         assert!(b.query("people", "community", "\"xingfu\"", None, 10).await.unwrap().items.is_empty());
+
+        // What a copy of the database shows: no name, no indexed value.
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM plugin_documents").fetch_all(&store.pool).await.unwrap();
+        assert!(bodies.iter().all(|b| b.starts_with("enc1:") && !b.contains("张三")), "{bodies:?}");
+        let indexed: Vec<String> = sqlx::query_scalar("SELECT field_value FROM plugin_document_index").fetch_all(&store.pool).await.unwrap();
+        assert!(!indexed.is_empty() && indexed.iter().all(|v| v.starts_with("h:") && !v.contains("xingfu")), "{indexed:?}");
+        // A document copied into another installation's partition does not open there.
+        sqlx::query("INSERT INTO plugin_documents (plugin_id, tenant_id, collection, doc_key, body, version, updated_at) SELECT plugin_id, 'heping', collection, doc_key, body, version, updated_at FROM plugin_documents WHERE tenant_id = 'xingfu' AND doc_key = 'p1'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(matches!(b.get("people", "p1").await, Err(DataError::Unavailable(_))), "moved across partitions");
+        assert_eq!(a.get("people", "p1").await.unwrap().unwrap().version, 3, "the original still opens");
+    }
+
+    /// A database from before sealing: its clear documents and index values are sealed and
+    /// hashed at the next open, and read and query as before.
+    #[tokio::test]
+    async fn clear_documents_from_an_older_database_are_sealed_at_start() {
+        let (store, dir) = testing::sqlite().await;
+        sqlx::query("INSERT INTO plugin_documents (plugin_id, tenant_id, collection, doc_key, body, version, updated_at) VALUES ('hello', 'xingfu', 'people', 'old', '{\"name\":\"李四\",\"community\":\"xingfu\"}', 4, 0)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO plugin_document_index (plugin_id, tenant_id, collection, field, field_value, doc_key) VALUES ('hello', 'xingfu', 'people', 'community', '\"xingfu\"', 'old')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.pool.close().await;
+        let reopened = Store::open(&crate::store::sqlite_url(dir.path()), crate::vault::Keys::of_data_dir(dir.path()).unwrap()).await.unwrap();
+        let body: String = sqlx::query_scalar("SELECT body FROM plugin_documents").fetch_one(&reopened.pool).await.unwrap();
+        assert!(body.starts_with("enc1:") && !body.contains("李四"));
+        let a = partition(&reopened, "xingfu");
+        assert_eq!(a.get("people", "old").await.unwrap().unwrap().value, r#"{"name":"李四","community":"xingfu"}"#);
+        let q = a.query("people", "community", "\"xingfu\"", None, 10).await.unwrap();
+        assert_eq!(q.items.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["old"]);
     }
 
     #[tokio::test]
