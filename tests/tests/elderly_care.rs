@@ -137,6 +137,10 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     for secret in [address.as_str(), "王小红", "13900000099"] {
         assert!(bodies.iter().all(|b| b.starts_with("enc1:") && !b.contains(secret)), "`{secret}` in a stored document");
     }
+    // Nor do the inbox messages that told the grid worker where she lives.
+    let messages: Vec<(String, String)> = sqlx::query_as("SELECT title, body FROM notifications").fetch_all(&store.pool).await?;
+    assert!(!messages.is_empty());
+    assert!(messages.iter().all(|(t, b)| t.starts_with("enc1:") && b.starts_with("enc1:") && !t.contains("王阿姨") && !b.contains(&address)), "{messages:?}");
     let indexed: Vec<String> = sqlx::query_scalar("SELECT field_value FROM plugin_document_index").fetch_all(&store.pool).await?;
     assert!(indexed.iter().all(|v| v.starts_with("h:")), "{indexed:?}");
     Ok(())

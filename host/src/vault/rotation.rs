@@ -59,6 +59,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     RESIDENT_ID_NUMBER,
     RESIDENT_PHONE,
     PLUGIN_DOCUMENT_BODY,
+    NOTIFICATION_TITLE,
+    NOTIFICATION_BODY,
 ];
 
 pub const HOST_SECRET_VALUE: SealedColumn = SealedColumn { table: "host_secrets", keys: &["name"], column: "value", index: None, partition: 0 };
@@ -71,6 +73,10 @@ pub const RESIDENT_PHONE: SealedColumn =
 /// A plugin's document, under the key of its partition (plugin, installation tenant).
 pub const PLUGIN_DOCUMENT_BODY: SealedColumn =
     SealedColumn { table: "plugin_documents", keys: &["plugin_id", "tenant_id", "collection", "doc_key"], column: "body", index: None, partition: 2 };
+
+/// Inbox messages: they name people and homes.
+pub const NOTIFICATION_TITLE: SealedColumn = SealedColumn { table: "notifications", keys: &["id"], column: "title", index: None, partition: 0 };
+pub const NOTIFICATION_BODY: SealedColumn = SealedColumn { table: "notifications", keys: &["id"], column: "body", index: None, partition: 0 };
 
 /// Marks an indexed document field's value as a blind index (JSON text never starts so).
 const DATA_INDEX_PREFIX: &str = "h:";

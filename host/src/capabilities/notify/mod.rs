@@ -6,6 +6,7 @@ use super::{denied, CapabilityInfo, Deadline, Grant, ScopeInfo};
 use crate::auth::sms::SmsGateway;
 use crate::runtime::bindings::linli::platform::{notify as wit, types};
 use crate::store::{now_millis, Store};
+use crate::vault::{Vault, NOTIFICATION_BODY, NOTIFICATION_TITLE};
 use crate::tenancy::{SharedTree, TenantTree};
 use serde::Serialize;
 use std::sync::Arc;
@@ -78,10 +79,14 @@ impl Notifier {
         Self { store, sms }
     }
 
-    /// Put a message in an account's inbox, inside the caller's transaction.
-    pub async fn inbox_in(conn: &mut sqlx::AnyConnection, account_id: &str, title: &str, body: &str, link: Option<&str>, source: &str) -> Result<(), sqlx::Error> {
+    /// Put a message in an account's inbox, inside the caller's transaction. Its title and
+    /// text are sealed: they name people and homes ("王阿姨家12小时未用水", 3栋2单元501).
+    pub async fn inbox_in(conn: &mut sqlx::AnyConnection, vault: &Vault, account_id: &str, title: &str, body: &str, link: Option<&str>, source: &str) -> Result<(), sqlx::Error> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let (title, _) = NOTIFICATION_TITLE.seal(vault, &id, title)?;
+        let (body, _) = NOTIFICATION_BODY.seal(vault, &id, body)?;
         sqlx::query("INSERT INTO notifications (id, account_id, title, body, link, source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&id)
             .bind(account_id)
             .bind(title)
             .bind(body)
@@ -96,7 +101,7 @@ impl Notifier {
     pub async fn send(&self, account_id: &str, title: &str, body: &str, link: Option<&str>, source: &str) -> Result<(), NotifyError> {
         check(title, body)?;
         let mut conn = self.store.pool.acquire().await?;
-        Self::inbox_in(&mut conn, account_id, title, body, link, source).await?;
+        Self::inbox_in(&mut conn, &self.store.vault, account_id, title, body, link, source).await?;
         Ok(())
     }
 
@@ -105,7 +110,7 @@ impl Notifier {
         let mut tx = self.store.begin_write().await?;
         let accounts = staff_with_role_above(&mut tx, tree, role, tenant).await?;
         for account in &accounts {
-            Self::inbox_in(&mut tx, account, title, body, link, source).await?;
+            Self::inbox_in(&mut tx, &self.store.vault, account, title, body, link, source).await?;
         }
         tx.commit().await?;
         Ok(u32::try_from(accounts.len()).unwrap_or(u32::MAX))
@@ -131,7 +136,15 @@ impl Notifier {
             .fetch_all(&self.store.pool)
             .await?;
         let unread: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE account_id = $1 AND read_at IS NULL").bind(account_id).fetch_one(&self.store.pool).await?;
-        let items = rows.into_iter().map(|(id, title, body, link, source, created_at, read_at)| Notification { id, title, body, link, source, created_at, read_at }).collect();
+        let vault = &self.store.vault;
+        let items = rows
+            .into_iter()
+            .map(|(id, title, body, link, source, created_at, read_at)| {
+                let title = NOTIFICATION_TITLE.open(vault, &id, &title)?;
+                let body = NOTIFICATION_BODY.open(vault, &id, &body)?;
+                Ok(Notification { id, title, body, link, source, created_at, read_at })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
         Ok((items, unread))
     }
 

@@ -139,7 +139,7 @@ impl Tickets {
             // hears of grid tickets only when they escalate that far.
             for account in staff_with_role_above(&mut *conn, &tree, role, &ticket.level_tenant_id).await? {
                 if !told.contains(&account) {
-                    Notifier::inbox_in(&mut *conn, &account, title, body, Some(&format!("/app/#/ticket/{}", ticket.id)), &format!("ticket:{}", ticket.id)).await?;
+                    Notifier::inbox_in(&mut *conn, &self.store.vault, &account, title, body, Some(&format!("/app/#/ticket/{}", ticket.id)), &format!("ticket:{}", ticket.id)).await?;
                     told.push(account);
                 }
             }
@@ -193,17 +193,17 @@ impl Tickets {
         match action {
             Action::Dispatch { assignee_account } => {
                 let body = format!("{}（{}），请在{}前处理。", ticket.location, ticket.category_name, model::format_time(ticket.due_at));
-                Notifier::inbox_in(&mut tx, assignee_account, &format!("派单：{}", ticket.title), &body, Some(&link), &source).await?;
+                Notifier::inbox_in(&mut tx, &self.store.vault, assignee_account, &format!("派单：{}", ticket.title), &body, Some(&link), &source).await?;
             }
             Action::Resolve { .. } => {
                 if let Some(reporter) = &ticket.reporter_account {
                     let body = format!("处理结果：{note}。请对本次服务进行评价。");
-                    Notifier::inbox_in(&mut tx, reporter, &format!("您反映的问题已处理：{}", ticket.title), &body, Some(&link), &source).await?;
+                    Notifier::inbox_in(&mut tx, &self.store.vault, reporter, &format!("您反映的问题已处理：{}", ticket.title), &body, Some(&link), &source).await?;
                 }
             }
             Action::Supervise { .. } => {
                 if let Some(assignee) = &ticket.assignee_account {
-                    Notifier::inbox_in(&mut tx, assignee, &format!("督办：{}", ticket.title), &note, Some(&link), &source).await?;
+                    Notifier::inbox_in(&mut tx, &self.store.vault, assignee, &format!("督办：{}", ticket.title), &note, Some(&link), &source).await?;
                 }
             }
             _ => {}
