@@ -141,6 +141,12 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     let messages: Vec<(String, String)> = sqlx::query_as("SELECT title, body FROM notifications").fetch_all(&store.pool).await?;
     assert!(!messages.is_empty());
     assert!(messages.iter().all(|(t, b)| t.starts_with("enc1:") && b.starts_with("enc1:") && !t.contains("王阿姨") && !b.contains(&address)), "{messages:?}");
+    // Nor the work orders opened for her, and their steps.
+    let tickets: Vec<(String, String, String)> = sqlx::query_as("SELECT title, description, location_label FROM tickets").fetch_all(&store.pool).await?;
+    assert!(!tickets.is_empty());
+    assert!(tickets.iter().all(|(t, d, l)| [t, d, l].iter().all(|v| v.starts_with("enc1:") && !v.contains(&address))), "{tickets:?}");
+    let notes: Vec<String> = sqlx::query_scalar("SELECT note FROM ticket_steps").fetch_all(&store.pool).await?;
+    assert!(notes.iter().all(|n| n.starts_with("enc1:") && !n.contains(&address)), "{notes:?}");
     let indexed: Vec<String> = sqlx::query_scalar("SELECT field_value FROM plugin_document_index").fetch_all(&store.pool).await?;
     assert!(indexed.iter().all(|v| v.starts_with("h:")), "{indexed:?}");
     Ok(())

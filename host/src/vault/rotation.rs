@@ -61,6 +61,10 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     PLUGIN_DOCUMENT_BODY,
     NOTIFICATION_TITLE,
     NOTIFICATION_BODY,
+    TICKET_TITLE,
+    TICKET_DESCRIPTION,
+    TICKET_LOCATION,
+    TICKET_STEP_NOTE,
 ];
 
 pub const HOST_SECRET_VALUE: SealedColumn = SealedColumn { table: "host_secrets", keys: &["name"], column: "value", index: None, partition: 0 };
@@ -77,6 +81,13 @@ pub const PLUGIN_DOCUMENT_BODY: SealedColumn =
 /// Inbox messages: they name people and homes.
 pub const NOTIFICATION_TITLE: SealedColumn = SealedColumn { table: "notifications", keys: &["id"], column: "title", index: None, partition: 0 };
 pub const NOTIFICATION_BODY: SealedColumn = SealedColumn { table: "notifications", keys: &["id"], column: "body", index: None, partition: 0 };
+
+/// Work orders: what happened where (`王阿姨家12小时未用水`, `3栋2单元501`).
+pub const TICKET_TITLE: SealedColumn = SealedColumn { table: "tickets", keys: &["id"], column: "title", index: None, partition: 0 };
+pub const TICKET_DESCRIPTION: SealedColumn = SealedColumn { table: "tickets", keys: &["id"], column: "description", index: None, partition: 0 };
+pub const TICKET_LOCATION: SealedColumn = SealedColumn { table: "tickets", keys: &["id"], column: "location_label", index: None, partition: 0 };
+/// A step's note, bound to its ticket (its sequence number is given by the insert itself).
+pub const TICKET_STEP_NOTE: SealedColumn = SealedColumn { table: "ticket_steps", keys: &["ticket_id"], column: "note", index: None, partition: 0 };
 
 /// Marks an indexed document field's value as a blind index (JSON text never starts so).
 const DATA_INDEX_PREFIX: &str = "h:";

@@ -115,8 +115,8 @@ impl Tickets {
             created_at: now,
             updated_at: now,
         };
-        model::insert(&mut **tx, &ticket).await?;
-        model::add_step(tx, &ticket.id, &actor.name, "created", &ticket.description).await?;
+        model::insert(&mut **tx, &self.store.vault, &ticket).await?;
+        model::add_step(tx, &self.store.vault, &ticket.id, &actor.name, "created", &ticket.description).await?;
         self.outbox.publish_in(tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event("created")).await?;
         self.tell_level(tx, &ticket, &format!("新工单：{}", ticket.title), &format!("{}（{}），请及时派单处理。", ticket.location, ticket.category_name)).await?;
         Ok(ticket)
@@ -151,7 +151,7 @@ impl Tickets {
     }
 
     pub async fn get(&self, id: &str) -> Result<Ticket, TicketError> {
-        model::get(&self.store.pool, id).await?.ok_or_else(|| TicketError::NotFound(format!("ticket `{id}`")))
+        model::get(&self.store.pool, &self.store.vault, id).await?.ok_or_else(|| TicketError::NotFound(format!("ticket `{id}`")))
     }
 
     pub async fn steps(&self, id: &str) -> Result<Vec<Step>, TicketError> {
@@ -165,7 +165,7 @@ impl Tickets {
     /// Apply one action, checking that it is allowed from the ticket's status.
     pub async fn act(&self, id: &str, actor: &Actor, action: &Action) -> Result<Ticket, TicketError> {
         let mut tx = self.store.begin_write().await?;
-        let mut ticket = model::get(&mut *tx, id).await?.ok_or_else(|| TicketError::NotFound(format!("ticket `{id}`")))?;
+        let mut ticket = model::get(&mut *tx, &self.store.vault, id).await?.ok_or_else(|| TicketError::NotFound(format!("ticket `{id}`")))?;
         let before = ticket.clone();
         let (verb, mut note) = ticket.apply(action, actor, now_millis())?;
         match action {
@@ -186,7 +186,7 @@ impl Tickets {
         if !model::update(&mut *tx, &ticket, before.updated_at).await? {
             return Err(TicketError::Conflict(format!("ticket `{id}` changed meanwhile; read it again")));
         }
-        model::add_step(&mut tx, id, &actor.name, verb, &note).await?;
+        model::add_step(&mut tx, &self.store.vault, id, &actor.name, verb, &note).await?;
         self.outbox.publish_in(&mut tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event(verb)).await?;
         let link = format!("/app/#/ticket/{}", ticket.id);
         let source = format!("ticket:{}", ticket.id);
@@ -238,7 +238,7 @@ impl Tickets {
                 Some(_) => format!("超时未办结，升级至{level_name}"),
                 None => format!("超时未办结，已在最高层级（{level_name}），列入督办"),
             };
-            model::add_step(&mut tx, &next.id, "system", "escalated", &note).await?;
+            model::add_step(&mut tx, &self.store.vault, &next.id, "system", "escalated", &note).await?;
             self.outbox.publish_in(&mut tx, "ticket.changed", &next.tenant_id, &next.id, &next.event("escalated")).await?;
             self.tell_level(&mut tx, &next, &format!("工单超时升级：{}", next.title), &format!("{}（{}）{}。", next.location, next.category_name, note)).await?;
             tx.commit().await?;

@@ -1,6 +1,7 @@
 //! The ticket, its state machine, and its rows.
 use super::Actor;
 use crate::store::Store;
+use crate::vault::{SealedColumn, Vault, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -293,17 +294,20 @@ pub fn format_time(ms: i64) -> String {
 const COLUMNS: &str = "t.id, t.tenant_id, t.level_tenant_id, t.category_id, c.name, t.title, t.description, t.location_label, t.source, t.reporter_account, t.installation_id, t.alarm_id, t.status, t.assignee_account, t.assignee_name, t.due_at, t.escalations, t.supervised, t.rating, t.feedback, t.created_at, t.updated_at";
 const FROM: &str = "FROM tickets t JOIN ticket_categories c ON c.id = t.category_id";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
+/// A ticket row with its title, description and location opened.
+fn from_row(vault: &Vault, row: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
     use sqlx::Row;
+    let id: String = row.try_get(0)?;
+    let open = |column: &SealedColumn, index: usize| -> Result<String, sqlx::Error> { Ok(column.open(vault, &id, &row.try_get::<String, _>(index)?)?) };
     Ok(Ticket {
-        id: row.try_get(0)?,
+        title: open(&TICKET_TITLE, 5)?,
+        description: open(&TICKET_DESCRIPTION, 6)?,
+        location: open(&TICKET_LOCATION, 7)?,
+        id: id.clone(),
         tenant_id: row.try_get(1)?,
         level_tenant_id: row.try_get(2)?,
         category: row.try_get(3)?,
         category_name: row.try_get(4)?,
-        title: row.try_get(5)?,
-        description: row.try_get(6)?,
-        location: row.try_get(7)?,
         source: Source::parse(&row.try_get::<String, _>(8)?),
         reporter_account: row.try_get(9)?,
         installation_id: row.try_get(10)?,
@@ -331,12 +335,16 @@ pub async fn category<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, 
     Ok(row.map(|(id, name, time_limit_minutes)| Category { id, name, time_limit_minutes }))
 }
 
-pub async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, id: &str) -> Result<Option<Ticket>, sqlx::Error> {
+pub async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, vault: &Vault, id: &str) -> Result<Option<Ticket>, sqlx::Error> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE t.id = $1")).bind(id).fetch_optional(conn).await?;
-    row.as_ref().map(from_row).transpose()
+    row.as_ref().map(|row| from_row(vault, row)).transpose()
 }
 
-pub async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, t: &Ticket) -> Result<(), sqlx::Error> {
+/// Write a new ticket; its title, description and location are sealed (they name homes).
+pub async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, vault: &Vault, t: &Ticket) -> Result<(), sqlx::Error> {
+    let (title, _) = TICKET_TITLE.seal(vault, &t.id, &t.title)?;
+    let (description, _) = TICKET_DESCRIPTION.seal(vault, &t.id, &t.description)?;
+    let (location, _) = TICKET_LOCATION.seal(vault, &t.id, &t.location)?;
     sqlx::query(
         "INSERT INTO tickets (id, tenant_id, level_tenant_id, category_id, title, description, location_label, source, reporter_account, installation_id, alarm_id,
             status, assignee_account, assignee_name, due_at, escalations, supervised, rating, feedback, created_at, updated_at)
@@ -346,9 +354,9 @@ pub async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, t:
     .bind(&t.tenant_id)
     .bind(&t.level_tenant_id)
     .bind(&t.category)
-    .bind(&t.title)
-    .bind(&t.description)
-    .bind(&t.location)
+    .bind(title)
+    .bind(description)
+    .bind(location)
     .bind(t.source.as_str())
     .bind(&t.reporter_account)
     .bind(&t.installation_id)
@@ -391,7 +399,8 @@ pub async fn update<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, t:
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn add_step(conn: &mut sqlx::AnyConnection, ticket_id: &str, actor: &str, action: &str, note: &str) -> Result<(), sqlx::Error> {
+pub async fn add_step(conn: &mut sqlx::AnyConnection, vault: &Vault, ticket_id: &str, actor: &str, action: &str, note: &str) -> Result<(), sqlx::Error> {
+    let (note, _) = TICKET_STEP_NOTE.seal(vault, ticket_id, note)?;
     sqlx::query("INSERT INTO ticket_steps (ticket_id, seq, at, actor, action, note) SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM ticket_steps WHERE ticket_id = $1")
         .bind(ticket_id)
         .bind(crate::store::now_millis())
@@ -405,7 +414,7 @@ pub async fn add_step(conn: &mut sqlx::AnyConnection, ticket_id: &str, actor: &s
 
 pub async fn steps(store: &Store, ticket_id: &str) -> Result<Vec<Step>, sqlx::Error> {
     let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as("SELECT seq, at, actor, action, note FROM ticket_steps WHERE ticket_id = $1 ORDER BY seq").bind(ticket_id).fetch_all(&store.pool).await?;
-    Ok(rows.into_iter().map(|(seq, at, actor, action, note)| Step { seq, at, actor, action, note }).collect())
+    rows.into_iter().map(|(seq, at, actor, action, note)| Ok(Step { seq, at, actor, action, note: TICKET_STEP_NOTE.open(&store.vault, ticket_id, &note)? })).collect()
 }
 
 pub async fn overdue(store: &Store, now: i64) -> Result<Vec<Ticket>, sqlx::Error> {
@@ -413,7 +422,7 @@ pub async fn overdue(store: &Store, now: i64) -> Result<Vec<Ticket>, sqlx::Error
         .bind(now)
         .fetch_all(&store.pool)
         .await?;
-    rows.iter().map(from_row).collect()
+    rows.iter().map(|row| from_row(&store.vault, row)).collect()
 }
 
 /// Which tickets to list: any combination narrows.
@@ -448,7 +457,7 @@ pub async fn list(store: &Store, filter: &TicketFilter) -> Result<Vec<Ticket>, s
             .fetch_all(&store.pool)
             .await?;
         for row in &rows {
-            out.push(from_row(row)?);
+            out.push(from_row(&store.vault, row)?);
         }
     }
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
