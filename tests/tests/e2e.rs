@@ -9,6 +9,7 @@ mod devices;
 mod elderly_care;
 mod foundation;
 mod guards;
+mod keys;
 mod ledger;
 mod legal_aid;
 mod oidc;
