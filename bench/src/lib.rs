@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const HEADER: &str = "# Benchmark results\n\n`scripts/bench` runs every benchmark and rewrites the P1–P7 sections; each names the command that produced it. Ratios compare against a baseline measured in the same run.\n\n";
+const HEADER: &str = "# Benchmark results\n\n`scripts/bench` runs every benchmark and rewrites the P1–P8 sections; each names the command that produced it. Ratios compare against a baseline measured in the same run.\n\n";
 
 /// Replace the section whose title starts with `title` (`## {title}…`) with `section`,
 /// keeping every other section in place. A new figure section (`## P<n>…`) goes among the
