@@ -227,11 +227,29 @@ impl TestHost {
         Self::start_config(self.config.clone(), self._temp.clone()).await
     }
 
-    /// A second replica: another host on the same database and data directory.
     /// The host's database opened beside it, with its master key.
     pub async fn store(&self) -> Result<linli_host::store::Store> {
         Ok(linli_host::store::Store::open(&self.database_url, self.config.keys()?).await?)
     }
+
+    /// Import the demo county's generated residents (`per_grid` in every grid, from `seed`)
+    /// as the demo does; their (ID number, phone number) pairs.
+    pub async fn import_demo_residents(&self, per_grid: usize, seed: u64) -> Result<Vec<(String, String)>> {
+        let tree = self.server.as_ref().map(|s| s.platform.tenants()).context("the host is not running")?;
+        let data = linli_host::capabilities::base::demo::generate(&tree, DEMO_COUNTY, per_grid, seed);
+        let mut residents = Vec::new();
+        for (tenant, csv) in &data.residents {
+            let report = self.import_csv("residents", tenant, csv).await?;
+            anyhow::ensure!(report["status"] == "done", "importing the demo residents of {tenant}: {report}");
+            for line in csv.lines().skip(1) {
+                let fields: Vec<&str> = line.split(',').collect();
+                residents.push((fields.get(1).unwrap_or(&"").to_string(), fields.get(2).unwrap_or(&"").to_string()));
+            }
+        }
+        Ok(residents)
+    }
+
+    /// A second replica: another host on the same database and data directory.
 
     pub async fn replica(&self) -> Result<Self> {
         Self::start_config(self.config.clone(), self._temp.clone()).await

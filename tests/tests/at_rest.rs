@@ -2,7 +2,6 @@
 //! file (with its write-ahead log) and a PostgreSQL dump after the demo county's import hold
 //! no ID number, no phone number, no unkeyed hash of one, and no private key — while staff
 //! still find, log in, de-duplicate and audit by those values. Both databases.
-use linli_host::capabilities::base::demo;
 use linli_tests::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -44,8 +43,7 @@ async fn stolen_copy(host: &TestHost) -> anyhow::Result<Vec<u8>> {
         anyhow::ensure!(bytes.len() > 100_000, "the SQLite file holds the import ({} bytes)", bytes.len());
         return Ok(bytes);
     }
-    // A scratch schema: `…?options=-csearch_path%3D{schema}`.
-    let (base, schema) = host.database_url.split_once("?options=-csearch_path%3D").ok_or_else(|| anyhow::anyhow!("no schema in {}", host.database_url))?;
+    let (base, schema) = linli_host::store::split_scratch_postgres_url(&host.database_url).ok_or_else(|| anyhow::anyhow!("no schema in {}", host.database_url))?;
     let dump = std::process::Command::new("pg_dump").args(["--no-owner", "--schema", schema, base]).output()?;
     anyhow::ensure!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
     anyhow::ensure!(String::from_utf8_lossy(&dump.stdout).contains("base_residents"), "the dump holds the residents");
@@ -54,23 +52,13 @@ async fn stolen_copy(host: &TestHost) -> anyhow::Result<Vec<u8>> {
 
 async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<()> {
     // The demo county's residents (600 a grid: 3,000 in all), imported as the demo does.
-    let tree = host.server.as_ref().map(|s| s.platform.tenants()).ok_or_else(|| anyhow::anyhow!("host not running"))?;
-    let data = demo::generate(&tree, DEMO_COUNTY, 600, 7);
-    let (mut ids, mut phones) = (Vec::new(), Vec::new());
-    for (tenant, csv) in &data.residents {
-        assert_eq!(host.import_csv("residents", tenant, csv).await?["status"], "done");
-        for line in csv.lines().skip(1) {
-            let fields: Vec<&str> = line.split(',').collect();
-            ids.push(fields[1].to_string());
-            phones.push(fields[2].to_string());
-        }
-    }
+    let (ids, phones): (Vec<String>, Vec<String>) = host.import_demo_residents(600, 7).await?.into_iter().unzip();
     assert!(ids.len() >= 3000, "{} residents", ids.len());
     let county_admin = host.person(json!({ "kind": "staff", "phone": "13900000004", "display_name": "县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
 
     // Everything still works by the values that are sealed.
-    let again = host.import_csv("residents", &data.residents[0].0, &data.residents[0].1).await?;
-    assert_eq!(again["status"], "rejected", "the same ID numbers again are duplicates: {again}");
+    let again = host.import_csv("residents", "xingfu", &format!("姓名,身份证号,手机号,网格\n又一个,{},{},xingfu-g1\n", ids[0], phones[0])).await?;
+    assert_eq!(again["status"], "rejected", "the same ID number again is a duplicate: {again}");
     assert!(again["problems"].to_string().contains("already"), "{again}");
     let login = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13900000004", "password": PASSWORD })).send().await?;
     Reply::from(login).await?.expect_status(200)?;

@@ -68,13 +68,14 @@ async fn what_it_serves(serve: &Serve, accounts: &[String]) -> Result<Value> {
     Ok(json!({ "residents": residents, "balances": balances, "alarms": alarms }))
 }
 
+/// `linli ARGS` for the host in `dir` on `database_url`, with `master` as its key.
+fn linli_with(dir: &Path, database_url: &str, master: &str, args: &[&str]) -> Result<std::process::Output> {
+    Ok(Command::new(linli_bin()).args(args).env("LINLI_DATA_DIR", dir).env("LINLI_DATABASE_URL", database_url).env("LINLI_MASTER_KEY", master).output()?)
+}
+
+/// `linli ARGS` with the hosts' master key, which must succeed; what it printed.
 fn linli(dir: &Path, database_url: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(linli_bin())
-        .args(args)
-        .env("LINLI_DATA_DIR", dir)
-        .env("LINLI_DATABASE_URL", database_url)
-        .env("LINLI_MASTER_KEY", SERVE_MASTER_KEY)
-        .output()?;
+    let out = linli_with(dir, database_url, SERVE_MASTER_KEY, args)?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     anyhow::ensure!(out.status.success(), "linli {args:?}: {text}");
     Ok(text)
@@ -95,7 +96,7 @@ async fn sqlite_backup_wipe_restore() -> Result<()> {
     let backup = dir.join("backups").join("county.db");
     let said = linli(&dir, &url, &["backup", "--out", backup.to_str().context("utf-8 path")?])?;
     assert!(said.contains("backed up 2 residents"), "{said}");
-    let again = Command::new(linli_bin()).args(["backup", "--out", backup.to_str().unwrap_or("")]).env("LINLI_DATA_DIR", &dir).env("LINLI_MASTER_KEY", SERVE_MASTER_KEY).output()?;
+    let again = linli_with(&dir, &url, SERVE_MASTER_KEY, &["backup", "--out", backup.to_str().unwrap_or("")])?;
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists already"), "never over an existing backup");
     // After the backup: a transfer the restore will not have.
     teller(&serve, reqwest::Method::POST, "/transfers", json!({ "payer": accounts[0], "payee": accounts[1], "amount": 5, "key": "after" })).await?;
@@ -105,11 +106,7 @@ async fn sqlite_backup_wipe_restore() -> Result<()> {
         let _ = std::fs::remove_file(dir.join(name));
     }
     // Restoring with another county's key is refused and puts nothing in place.
-    let stranger = Command::new(linli_bin())
-        .args(["restore", "--from", backup.to_str().unwrap_or("")])
-        .env("LINLI_DATA_DIR", &dir)
-        .env("LINLI_MASTER_KEY", linli_host::vault::MasterKey::generate().encode().as_str())
-        .output()?;
+    let stranger = linli_with(&dir, &url, linli_host::vault::MasterKey::generate().encode().as_str(), &["restore", "--from", backup.to_str().unwrap_or("")])?;
     assert!(!stranger.status.success(), "a stranger's key restores nothing");
     assert!(String::from_utf8_lossy(&stranger.stderr).contains("master key"), "{}", String::from_utf8_lossy(&stranger.stderr));
     assert!(!dir.join("linli.db").exists());
@@ -130,11 +127,11 @@ async fn postgres_dump_wipe_restore() -> Result<()> {
     let mut serve = Serve::start(dir.clone(), url.clone()).await?;
     let accounts = a_county_with_history(&serve).await?;
     let before = what_it_serves(&serve, &accounts).await?;
-    let refused = Command::new(linli_bin()).args(["backup", "--out", dir.join("x.db").to_str().unwrap_or("")]).env("LINLI_DATA_DIR", &dir).env("LINLI_DATABASE_URL", &url).env("LINLI_MASTER_KEY", SERVE_MASTER_KEY).output()?;
+    let refused = linli_with(&dir, &url, SERVE_MASTER_KEY, &["backup", "--out", dir.join("x.db").to_str().unwrap_or("")])?;
     assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_dump"), "PostgreSQL is pointed to pg_dump");
 
     // The README's commands, on the test's own schema.
-    let (base, schema) = url.split_once("?options=-csearch_path%3D").context("a scratch schema URL")?;
+    let (base, schema) = linli_host::store::split_scratch_postgres_url(&url).context("a scratch schema URL")?;
     let dump = dir.join("county.dump");
     let dumped = Command::new("pg_dump").args(["--format=custom", "--no-owner", "--schema", schema, "--file"]).arg(&dump).arg(base).output()?;
     anyhow::ensure!(dumped.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dumped.stderr));

@@ -298,8 +298,8 @@ fn open_phone(store: &Store, row: &sqlx::any::AnyRow) -> Result<String, sqlx::Er
     Ok(ACCOUNT_PHONE.open(&store.vault, &id, &row.try_get::<String, _>("phone")?)?)
 }
 
-/// The blind index accounts are found by phone with.
-fn phone_index(store: &Store, phone: &str) -> Result<String, sqlx::Error> {
+/// The blind index accounts (and SMS codes) are found by phone with.
+pub(super) fn phone_index(store: &Store, phone: &str) -> Result<String, sqlx::Error> {
     Ok(store.vault.blind_index(Domain::Phone, phone)?)
 }
 

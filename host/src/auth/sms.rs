@@ -53,7 +53,7 @@ impl Sms {
 
     /// Codes are kept under the phone's blind index, never the number itself.
     fn key(&self, phone: &str) -> Result<String, AuthError> {
-        self.store.vault.blind_index(crate::vault::Domain::Phone, phone).map_err(|e| AuthError::Internal(e.to_string()))
+        Ok(super::accounts::phone_index(&self.store, phone)?)
     }
 
     /// Send a fresh code, at most one a minute per phone.

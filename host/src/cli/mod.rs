@@ -130,8 +130,7 @@ pub fn run(cli: Cli) -> Result<()> {
 fn serve(config: Option<PathBuf>, setup: Option<PathBuf>) -> Result<()> {
     let config = crate::config::Config::load(config.as_deref())?;
     let setup = setup.map(|p| crate::setup::Setup::load(&p)).transpose()?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         let public_url = config.public_url.clone();
         let server = crate::start(config, setup).await?;
         let url = public_url.unwrap_or_else(|| server.url());
@@ -142,10 +141,14 @@ fn serve(config: Option<PathBuf>, setup: Option<PathBuf>) -> Result<()> {
     })
 }
 
+/// Run `work` to completion on a new async runtime.
+fn block_on(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")?.block_on(work)
+}
+
 fn backup(config: Option<PathBuf>, out: &std::path::Path) -> Result<()> {
     let config = crate::config::Config::load(config.as_deref())?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         let store = crate::open_store(&config).await?;
         let made = store.backup_to(out).await?;
         println!("backed up {} residents in {} bytes to {}", made.residents, made.bytes, out.display());
@@ -156,8 +159,7 @@ fn backup(config: Option<PathBuf>, out: &std::path::Path) -> Result<()> {
 
 fn restore(config: Option<PathBuf>, from: &std::path::Path, force: bool) -> Result<()> {
     let config = crate::config::Config::load(config.as_deref())?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         let done = crate::store::backup::restore_sqlite(from, &config.database_url(), config.keys()?, force).await?;
         println!("restored {} residents ({} bytes) from {}; start the host", done.residents, done.bytes, from.display());
         Ok(())
@@ -170,8 +172,7 @@ fn rotate_master(config: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
     if inline && out.is_none() {
         anyhow::bail!("the master key comes from LINLI_MASTER_KEY (or master_key): pass --out FILE for the new one");
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         let store = crate::open_store(&config).await?;
         let new = crate::vault::MasterKey::generate();
         let file = config.master_key_file();
@@ -192,8 +193,7 @@ fn rotate_master(config: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
 
 fn rotate_data(config: Option<PathBuf>, batch: u32, grace_seconds: u64) -> Result<()> {
     let config = crate::config::Config::load(config.as_deref())?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         let store = crate::open_store(&config).await?;
         let report = crate::vault::rotate_data_keys(&store, batch, std::time::Duration::from_secs(grace_seconds), |p| {
             println!("{}: {}/{}", p.column, p.done, p.total);

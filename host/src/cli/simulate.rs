@@ -137,8 +137,7 @@ async fn registered(server: &str, token: &str) -> Result<Vec<(String, String)>> 
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(simulate(args))
+    super::block_on(simulate(args))
 }
 
 async fn simulate(args: SimulateArgs) -> Result<()> {

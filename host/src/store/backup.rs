@@ -3,7 +3,7 @@
 //! with the county's master key before it replaces anything. PostgreSQL: `pg_dump` and
 //! `pg_restore` (or the server's point-in-time recovery), which do this better than a
 //! copy through the host could; the README gives the commands.
-use super::{Backend, Store, StoreError};
+use super::{sqlite_path, Backend, Store, StoreError};
 use crate::vault::Keys;
 use std::path::{Path, PathBuf};
 
@@ -24,11 +24,6 @@ pub enum BackupError {
     Open { path: PathBuf, source: Box<StoreError> },
     #[error("the database failed during the backup: {0}")]
     Database(#[from] sqlx::Error),
-}
-
-/// The file behind a `sqlite://` URL.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    url.strip_prefix("sqlite://").map(|rest| PathBuf::from(rest.split('?').next().unwrap_or(rest)))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
@@ -84,11 +79,7 @@ pub async fn restore_sqlite(from: &Path, url: &str, keys: Keys, force: bool) -> 
         return Err(BackupError::Exists(target));
     }
     let staging = crate::vault::sibling(&target, "restoring");
-    for stale in [staging.clone(), crate::vault::sibling(&staging, "wal"), crate::vault::sibling(&staging, "shm")] {
-        if stale.exists() {
-            std::fs::remove_file(&stale).map_err(io(&stale))?;
-        }
-    }
+    remove_database_files(&staging)?;
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -100,14 +91,20 @@ pub async fn restore_sqlite(from: &Path, url: &str, keys: Keys, force: bool) -> 
     let master_id = store.vault.master_id();
     // The last connection to close checkpoints the write-ahead log into the file.
     store.pool.close().await;
-    for old in [crate::vault::sibling(&target, "wal"), crate::vault::sibling(&target, "shm"), target.clone()] {
-        if old.exists() {
-            std::fs::remove_file(&old).map_err(io(&old))?;
-        }
-    }
+    remove_database_files(&target)?;
     std::fs::rename(&staging, &target).map_err(io(&target))?;
     let bytes = std::fs::metadata(&target).map_err(io(&target))?.len();
     Ok(BackupSummary { bytes, residents, master_id })
+}
+
+/// An SQLite database file with its write-ahead log and shared-memory index.
+fn remove_database_files(path: &Path) -> Result<(), BackupError> {
+    for file in [crate::vault::sibling(path, "wal"), crate::vault::sibling(path, "shm"), path.to_path_buf()] {
+        if file.exists() {
+            std::fs::remove_file(&file).map_err(io(&file))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

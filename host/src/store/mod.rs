@@ -46,6 +46,11 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 /// Rows to a transaction when values are sealed again at start.
 const RESEAL_BATCH: u32 = 500;
 
+/// The file behind a `sqlite://` URL.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    url.strip_prefix("sqlite://").map(|rest| std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+}
+
 impl Store {
     /// Connect, bring the schema up to date, load the data keys with the master key in
     /// `keys` (making them in a new database), and seal whatever is not yet under the current
@@ -54,8 +59,8 @@ impl Store {
     pub async fn open(url: &str, keys: Keys) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
-        if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest)) {
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(path) = sqlite_path(url) {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
             }
         }
@@ -182,7 +187,17 @@ pub async fn scratch_postgres_url(base: &str) -> Result<String, StoreError> {
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.map_err(connect_err)?;
     admin.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    Ok(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+    Ok(format!("{base}{sep}{SCRATCH_SCHEMA_OPTION}{schema}"))
+}
+
+/// How a scratch URL names its schema.
+const SCRATCH_SCHEMA_OPTION: &str = "options=-csearch_path%3D";
+
+/// `(the base URL, the schema)` of a URL from [`scratch_postgres_url`], for tools that take
+/// them apart (`pg_dump --schema`).
+pub fn split_scratch_postgres_url(url: &str) -> Option<(&str, &str)> {
+    let (base, schema) = url.split_once(SCRATCH_SCHEMA_OPTION)?;
+    Some((base.trim_end_matches(['?', '&']), schema))
 }
 
 /// Whether a test may skip its PostgreSQL half: only outside CI (`CI=true` makes a

@@ -1,16 +1,18 @@
 //! The master key: 32 random bytes that never enter the database. It comes from the
 //! configuration (`LINLI_MASTER_KEY`, shared by replicas) or from a key file, made with mode
 //! 0600 at first start (`data_dir/master.key`). It only wraps the data keys.
-use super::{Suite, VaultError};
+use super::{Purpose, Suite, VaultError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use hkdf::Hkdf;
 use rand::RngCore;
-use sha2::Sha256;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 pub const MASTER_KEY_LEN: usize = 32;
+
+fn wrap_aad(id: &str, purpose: Purpose) -> String {
+    format!("linli/data-key/{id}/{}", purpose.as_str())
+}
 
 #[derive(Clone)]
 pub struct MasterKey {
@@ -49,19 +51,23 @@ impl MasterKey {
 
     /// The key that wraps data keys under `suite`: derived, so that one master serves both
     /// suites and never itself meets a cipher.
-    pub(super) fn wrapping_key(&self, suite: Suite) -> Zeroizing<Vec<u8>> {
+    fn wrapping_key(&self, suite: Suite) -> Zeroizing<Vec<u8>> {
         self.derive(suite, "linli/wrap-data-keys", suite.key_len())
     }
 
     fn derive(&self, suite: Suite, info: &str, len: usize) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(vec![0u8; len]);
-        // Both hashes give 32-byte blocks and `len` is at most 32: expand cannot fail.
-        let expanded = match suite {
-            Suite::Aes => Hkdf::<Sha256>::new(None, self.bytes.as_ref()).expand(info.as_bytes(), &mut out),
-            Suite::Gm => Hkdf::<sm3::Sm3>::new(None, self.bytes.as_ref()).expand(info.as_bytes(), &mut out),
-        };
-        debug_assert!(expanded.is_ok());
-        out
+        suite.derive(self.bytes.as_ref(), info, len)
+    }
+
+    /// Data key `id` of `purpose` wrapped under `suite`, as stored in `data_keys.wrapped`; the
+    /// id and purpose are bound in, so a wrapped key cannot be passed off as another.
+    pub(super) fn wrap(&self, suite: Suite, id: &str, purpose: Purpose, secret: &[u8]) -> Result<String, VaultError> {
+        Ok(B64.encode(suite.seal(&self.wrapping_key(suite), wrap_aad(id, purpose).as_bytes(), secret)?))
+    }
+
+    pub(super) fn unwrap(&self, suite: Suite, id: &str, purpose: Purpose, wrapped: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let wrapped = B64.decode(wrapped).map_err(|_| VaultError::Tampered)?;
+        Ok(Zeroizing::new(suite.open(&self.wrapping_key(suite), wrap_aad(id, purpose).as_bytes(), &wrapped)?))
     }
 
     /// Read `path`, or make a new key there (mode 0600) when there is none.

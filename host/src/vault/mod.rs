@@ -165,10 +165,6 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn wrap_aad(id: &str, purpose: Purpose) -> String {
-    format!("linli/data-key/{id}/{}", purpose.as_str())
-}
-
 impl Vault {
     /// A vault that knows no data keys yet: [`Vault::load`] reads (and first makes) them.
     pub fn new(keys: Keys) -> Self {
@@ -228,8 +224,7 @@ impl Vault {
             let (Some(purpose), Some(suite)) = (Purpose::parse(&row.try_get::<String, _>("purpose")?), Suite::parse(&row.try_get::<String, _>("suite")?)) else {
                 return Err(VaultError::UnknownKey(id));
             };
-            let wrapped = B64.decode(row.try_get::<String, _>("wrapped")?).map_err(|_| VaultError::Tampered)?;
-            let secret = Zeroizing::new(suite.open(&self.keys.master.wrapping_key(suite), wrap_aad(&id, purpose).as_bytes(), &wrapped)?);
+            let secret = self.keys.master.unwrap(suite, &id, purpose, &row.try_get::<String, _>("wrapped")?)?;
             if !retired {
                 ring.current.insert(purpose, id.clone());
             }
@@ -258,7 +253,7 @@ impl Vault {
         let mut id_bytes = [0u8; 6];
         rand::rngs::OsRng.fill_bytes(&mut id_bytes);
         let id = format!("{}{}", &purpose.as_str()[..1], hex::encode(id_bytes));
-        let wrapped = suite.seal(&self.keys.master.wrapping_key(suite), wrap_aad(&id, purpose).as_bytes(), &secret)?;
+        let wrapped = self.keys.master.wrap(suite, &id, purpose, &secret)?;
         let mut tx = store.begin_write().await?;
         if retire {
             sqlx::query("UPDATE data_keys SET retired_at = $1 WHERE purpose = $2 AND retired_at IS NULL").bind(now_millis()).bind(purpose.as_str()).execute(&mut *tx).await?;
@@ -267,7 +262,7 @@ impl Vault {
             .bind(&id)
             .bind(purpose.as_str())
             .bind(suite.as_str())
-            .bind(B64.encode(wrapped))
+            .bind(wrapped)
             .bind(self.keys.master.id())
             .bind(now_millis())
             .execute(&mut *tx)
@@ -336,17 +331,9 @@ impl Vault {
     }
 }
 
-/// The key of partition `scope` under the fields key `secret`: HKDF with the suite's hash.
+/// The key of partition `scope` under the fields key `secret`.
 fn partition_key(suite: Suite, secret: &[u8], scope: &str) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(vec![0u8; suite.key_len()]);
-    let info = format!("linli/partition/{scope}");
-    // Both hashes give 32-byte blocks and a key is at most 32 bytes: expand cannot fail.
-    let expanded = match suite {
-        Suite::Aes => hkdf::Hkdf::<sha2::Sha256>::new(None, secret).expand(info.as_bytes(), &mut out),
-        Suite::Gm => hkdf::Hkdf::<sm3::Sm3>::new(None, secret).expand(info.as_bytes(), &mut out),
-    };
-    debug_assert!(expanded.is_ok());
-    out
+    suite.derive(secret, &format!("linli/partition/{scope}"), suite.key_len())
 }
 
 /// `true` when `value` is sealed under the data key `key_id`.

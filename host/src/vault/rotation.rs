@@ -283,26 +283,15 @@ pub async fn rotate_master(store: &Store, new: &MasterKey, next_file: Option<&Pa
     if let Some(path) = next_file {
         write_key_file(path, new)?;
     }
-    let vault = &store.vault;
-    vault.reload(store).await?;
-    let rows = sqlx::query("SELECT id, purpose FROM data_keys").fetch_all(&store.pool).await?;
+    // The ring just read holds every data key of the table, opened.
+    store.vault.reload(store).await?;
+    let rewrapped = store.vault.with_ring(|ring| ring.keys.iter().map(|(id, k)| Ok((id.clone(), new.wrap(k.suite, id, k.purpose, &k.secret)?))).collect::<Result<Vec<_>, VaultError>>())?;
     let mut tx = store.begin_write().await?;
-    let mut n = 0;
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let Some(purpose) = Purpose::parse(&row.try_get::<String, _>("purpose")?) else { return Err(VaultError::UnknownKey(id)) };
-        let (suite, secret) = vault.with_ring(|ring| ring.keys.get(&id).map(|k| (k.suite, k.secret.clone()))).ok_or_else(|| VaultError::UnknownKey(id.clone()))?;
-        let wrapped = suite.seal(&new.wrapping_key(suite), super::wrap_aad(&id, purpose).as_bytes(), &secret)?;
-        use base64::Engine as _;
-        sqlx::query("UPDATE data_keys SET wrapped = $1, master_id = $2 WHERE id = $3")
-            .bind(base64::engine::general_purpose::STANDARD.encode(wrapped))
-            .bind(new.id())
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        n += 1;
+    for (id, wrapped) in &rewrapped {
+        sqlx::query("UPDATE data_keys SET wrapped = $1, master_id = $2 WHERE id = $3").bind(wrapped).bind(new.id()).bind(id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    let n = rewrapped.len();
     Ok(n)
 }
 

@@ -5,11 +5,13 @@ use super::VaultError;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, AesGcm, Nonce};
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sm3::Sm3;
+use zeroize::Zeroizing;
 
 type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
 
@@ -80,6 +82,19 @@ impl Suite {
             Suite::Gm => Sm4Gcm::new_from_slice(key).map_err(|_| VaultError::KeyLength)?.decrypt(nonce, payload),
         }
         .map_err(|_| VaultError::Tampered)
+    }
+
+    /// `len` (at most 32) bytes derived from `secret` for `info` with HKDF over this suite's
+    /// hash.
+    pub fn derive(self, secret: &[u8], info: &str, len: usize) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(vec![0u8; len]);
+        // Both hashes give 32-byte blocks and `len` is at most 32: expand cannot fail.
+        let expanded = match self {
+            Suite::Aes => Hkdf::<Sha256>::new(None, secret).expand(info.as_bytes(), &mut out),
+            Suite::Gm => Hkdf::<Sm3>::new(None, secret).expand(info.as_bytes(), &mut out),
+        };
+        debug_assert!(expanded.is_ok());
+        out
     }
 
     /// HMAC over the parts, each followed by a zero byte so that ("ab", "c") and
