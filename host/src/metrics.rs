@@ -12,6 +12,8 @@ pub struct Metrics {
     pub installations: IntGauge,
     /// Device messages by outcome: accepted, malformed, oversized, unknown-device, bad-topic.
     pub device_messages: IntCounterVec,
+    /// MQTT clients and messages the embedded broker refused: credentials, client-id, topic.
+    pub mqtt_refused: IntCounterVec,
     /// Alarm transitions: raised, cleared, suppressed.
     pub alarms: IntCounterVec,
     /// Event deliveries by outcome: delivered, retry, dead.
@@ -32,6 +34,7 @@ impl Metrics {
         let installations = IntGauge::new("installations", "Active installations");
         let device_messages = IntCounterVec::new(Opts::new("device_messages_total", "Device messages by outcome"), &["outcome"]);
         let alarms = IntCounterVec::new(Opts::new("alarms_total", "Alarm transitions"), &["transition"]);
+        let mqtt_refused = IntCounterVec::new(Opts::new("mqtt_refused_total", "MQTT clients and messages the embedded broker refused, by reason"), &["reason"]).expect("static metric");
         let events_delivered = IntCounterVec::new(Opts::new("event_deliveries_total", "Event delivery attempts by outcome"), &["outcome"]);
         // The metric names and labels above are static and valid, so construction cannot
         // fail; registration of distinct names cannot collide.
@@ -53,10 +56,11 @@ impl Metrics {
             Box::new(device_messages.clone()),
             Box::new(alarms.clone()),
             Box::new(events_delivered.clone()),
+            Box::new(mqtt_refused.clone()),
         ] {
             let _ = registry.register(collector);
         }
-        Self { registry, requests, latency, failures, live_instances, installations, device_messages, alarms, events_delivered }
+        Self { registry, requests, latency, failures, live_instances, installations, device_messages, mqtt_refused, alarms, events_delivered }
     }
 
     pub fn render(&self) -> String {

@@ -3,6 +3,7 @@
 mod at_rest;
 mod backup;
 mod base_data;
+mod broker_auth;
 mod browser;
 mod console;
 mod devices;

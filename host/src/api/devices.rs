@@ -24,6 +24,7 @@ pub fn admin_router() -> Router<AppState> {
         .route("/devices/status", get(status))
         .route("/devices/{id}", get(device))
         .route("/devices/{id}/commands", post(send_command))
+        .route("/devices/{id}/secret", post(rotate_secret))
         .route("/alarm-rules", get(list_rules).post(put_rule))
         .route("/alarm-rules/{id}", axum::routing::delete(delete_rule))
         .route("/alarms", get(list_alarms))
@@ -40,7 +41,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct Registered {
     device: Device,
-    /// The device's HTTP ingest secret: shown only when the device is first registered.
+    /// The device's secret — its MQTT password (user name and client id: the device id) and
+    /// HTTP ingest token: shown only when the device is first registered.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
 }
@@ -54,6 +56,21 @@ async fn register_device(State(state): State<AppState>, console: Console, body: 
     let (device, secret) = state.platform.devices.register(&new).await?;
     let status = if secret.is_some() { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(Registered { device, secret })).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewSecret {
+    /// The new secret, shown this once; the old one no longer signs in.
+    secret: String,
+}
+
+/// Give a device a new secret (when it is replaced, or its secret may have leaked).
+#[utoipa::path(post, path = "/admin/devices/{id}/secret", tag = "devices", params(("id" = String, Path, description = "device id")),
+    responses((status = 200, body = NewSecret), (status = 404, body = ErrorBody)))]
+async fn rotate_secret(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<NewSecret>, ApiError> {
+    console.require_platform()?;
+    let secret = state.platform.devices.rotate_secret(&id).await?;
+    Ok(Json(NewSecret { secret }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -288,6 +305,6 @@ async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: 
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
-    register_device, list_devices, device, status, send_command, list_rules, put_rule, delete_rule, list_alarms, alarm, acknowledge, deliveries, retry_delivery, ingest
+    register_device, rotate_secret, list_devices, device, status, send_command, list_rules, put_rule, delete_rule, list_alarms, alarm, acknowledge, deliveries, retry_delivery, ingest
 ))]
 pub struct DevicesApi;

@@ -57,7 +57,7 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Devices: simulate sensors over MQTT.
+    /// Devices: simulate sensors over MQTT; broker credentials for Mosquitto.
     Devices {
         #[command(subcommand)]
         command: DevicesCommand,
@@ -69,6 +69,19 @@ enum DevicesCommand {
     /// Water meters, smoke detectors, door sensors, fall buttons and parking sensors
     /// publishing over MQTT on an accelerated clock, with scenarios.
     Simulate(simulate::SimulateArgs),
+    /// Write Mosquitto's password and ACL files (`passwd`, `acl`) from the device registry:
+    /// the host's user (`[devices] broker_username`/`broker_password`) on every device topic,
+    /// each device (user = its id, password = its secret) on its own. Point Mosquitto's
+    /// `password_file` and `acl_file` at them and set `allow_anonymous false`; send it SIGHUP
+    /// after a change (`[devices] mosquitto_files` makes the host rewrite them on every
+    /// registration).
+    BrokerAuth {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The directory to write `passwd` and `acl` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +137,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Restore { config, from, force } => restore(config, &from, force),
         Command::Admin(args) => admin::run(args),
         Command::Devices { command: DevicesCommand::Simulate(args) } => simulate::run(args),
+        Command::Devices { command: DevicesCommand::BrokerAuth { config, out } } => broker_auth(config, &out),
     }
 }
 
@@ -153,6 +167,24 @@ fn backup(config: Option<PathBuf>, out: &std::path::Path) -> Result<()> {
         let made = store.backup_to(out).await?;
         println!("backed up {} residents in {} bytes to {}", made.residents, made.bytes, out.display());
         println!("it opens only with master key {}: keep that key safe, apart from the backup", made.master_id);
+        Ok(())
+    })
+}
+
+fn broker_auth(config: Option<PathBuf>, out: &std::path::Path) -> Result<()> {
+    let config = crate::config::Config::load(config.as_deref())?;
+    block_on(async move {
+        let store = crate::open_store(&config).await?;
+        let written = crate::capabilities::devices::write_mosquitto_files(&store, &config.devices, out).await?;
+        println!("wrote {0}/passwd ({1} devices and the host's user `{2}`) and {0}/acl (topic prefix `{3}`)", out.display(), written.devices, config.devices.broker_username, config.devices.topic_prefix);
+        if !written.without_hash.is_empty() {
+            println!(
+                "left out {} devices registered before brokers needed credentials; give each a new secret (POST /admin/devices/{{id}}/secret): {}",
+                written.without_hash.len(),
+                written.without_hash.join(", ")
+            );
+        }
+        println!("Mosquitto: password_file {0}/passwd, acl_file {0}/acl, allow_anonymous false; send it SIGHUP to reread them", out.display());
         Ok(())
     })
 }

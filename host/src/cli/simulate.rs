@@ -29,11 +29,14 @@ pub struct SimulateArgs {
     /// The host's topic prefix (`[devices] topic_prefix`).
     #[arg(long, default_value = "linli")]
     prefix: String,
-    /// A device to simulate, `id:type` (repeat). Types: water-meter, smoke-detector,
-    /// door-sensor, fall-button, parking-sensor.
+    /// A device to simulate, `id:type` or `id:type:secret` (repeat). Types: water-meter,
+    /// smoke-detector, door-sensor, fall-button, parking-sensor. Each device signs in with
+    /// its id and secret (a broker that lets anyone in needs no secret).
     #[arg(long = "device")]
     devices: Vec<String>,
-    /// Also simulate every device registered on this host (needs the admin token).
+    /// Also simulate every device registered on this host (needs the admin token). The
+    /// simulator gives each of them a new secret to sign in with — the real devices' secrets
+    /// stop working: for demo and test hosts only.
     #[arg(long, env = "LINLI_SERVER")]
     server: Option<String>,
     #[arg(long, env = "LINLI_ADMIN_TOKEN", hide_env_values = true)]
@@ -61,6 +64,7 @@ pub struct SimulateArgs {
 struct Sim {
     id: String,
     kind: String,
+    secret: Option<String>,
     /// Flips for door and parking sensors.
     state: bool,
 }
@@ -125,15 +129,67 @@ fn scenario_type(scenario: Scenario) -> Option<&'static str> {
     }
 }
 
-async fn registered(server: &str, token: &str) -> Result<Vec<(String, String)>> {
-    let url = format!("{}/admin/devices", server.trim_end_matches('/'));
-    let reply = reqwest::Client::new().get(&url).bearer_auth(token).send().await.with_context(|| format!("cannot reach {url}"))?;
+/// An admin API call; the answer's JSON.
+async fn admin_call(request: reqwest::RequestBuilder, url: &str, token: &str) -> Result<Value> {
+    let reply = request.bearer_auth(token).send().await.with_context(|| format!("cannot reach {url}"))?;
     let status = reply.status();
-    let body: Value = reply.json().await.context("the device list is not JSON")?;
+    let body: Value = reply.json().await.with_context(|| format!("{url}: the answer is not JSON"))?;
     if !status.is_success() {
         bail!("{url}: {status}: {}", body["error"]["message"].as_str().unwrap_or("error"));
     }
+    Ok(body)
+}
+
+async fn registered(server: &str, token: &str) -> Result<Vec<(String, String)>> {
+    let url = format!("{}/admin/devices", server.trim_end_matches('/'));
+    let body = admin_call(reqwest::Client::new().get(&url), &url, token).await?;
     Ok(body["devices"].as_array().cloned().unwrap_or_default().iter().filter_map(|d| Some((d["id"].as_str()?.to_string(), d["device_type"].as_str()?.to_string()))).collect())
+}
+
+/// A new secret for a registered device, to sign in with.
+async fn new_secret(server: &str, token: &str, device: &str) -> Result<String> {
+    let url = format!("{}/admin/devices/{device}/secret", server.trim_end_matches('/'));
+    let body = admin_call(reqwest::Client::new().post(&url), &url, token).await?;
+    body["secret"].as_str().map(str::to_string).with_context(|| format!("{url}: no secret in the answer"))
+}
+
+/// Connect as one device (client id and user name: its id), subscribe to its commands and
+/// acknowledge each one on its own `ack` topic.
+fn connect_device(sim: &Sim, host: &str, port: u16, prefix: &str) -> AsyncClient {
+    let mut options = MqttOptions::new(sim.id.clone(), host, port);
+    options.set_keep_alive(Duration::from_secs(30));
+    if let Some(secret) = &sim.secret {
+        options.set_credentials(sim.id.clone(), secret.clone());
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let answering = client.clone();
+    let (id, prefix) = (sim.id.clone(), prefix.to_string());
+    tokio::spawn(async move {
+        let mut refused_before = false;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    refused_before = false;
+                    let _ = answering.subscribe(format!("{prefix}/devices/{id}/commands"), QoS::AtLeastOnce).await;
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    // Acknowledge every command, echoing it.
+                    let command: Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                    let ack = json!({ "id": command["id"], "ok": true, "did": command["command"] });
+                    let _ = answering.publish(format!("{prefix}/devices/{id}/ack"), QoS::AtLeastOnce, false, ack.to_string().into_bytes()).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if !refused_before {
+                        eprintln!("{id}: MQTT: {e}; retrying");
+                    }
+                    refused_before = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    client
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
@@ -143,14 +199,16 @@ pub fn run(args: SimulateArgs) -> Result<()> {
 async fn simulate(args: SimulateArgs) -> Result<()> {
     let mut sims: Vec<Sim> = Vec::new();
     for spec in &args.devices {
-        let (id, kind) = spec.split_once(':').with_context(|| format!("--device `{spec}` must be id:type"))?;
-        sims.push(Sim { id: id.to_string(), kind: kind.to_string(), state: false });
+        let mut parts = spec.splitn(3, ':');
+        let (Some(id), Some(kind)) = (parts.next(), parts.next()) else { bail!("--device `{spec}` must be id:type or id:type:secret") };
+        sims.push(Sim { id: id.to_string(), kind: kind.to_string(), secret: parts.next().map(str::to_string), state: false });
     }
     if let Some(server) = &args.server {
         let token = args.token.as_deref().context("--server needs the admin token (--token or LINLI_ADMIN_TOKEN)")?;
         for (id, kind) in registered(server, token).await? {
             if !sims.iter().any(|s| s.id == id) {
-                sims.push(Sim { id, kind, state: false });
+                let secret = new_secret(server, token, &id).await?;
+                sims.push(Sim { id, kind, secret: Some(secret), state: false });
             }
         }
     }
@@ -166,35 +224,13 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
 
     let address = args.broker.strip_prefix("mqtt://").context("--broker must be mqtt://host:port")?;
     let (host, port) = address.rsplit_once(':').context("--broker must name a port")?;
-    let mut options = MqttOptions::new(format!("linli-simulator-{}", std::process::id()), host, port.parse().context("--broker port")?);
-    options.set_keep_alive(Duration::from_secs(30));
-    let (client, mut eventloop) = AsyncClient::new(options, 10_000);
-    client.subscribe(format!("{}/devices/+/commands", args.prefix), QoS::AtLeastOnce).await?;
-    let answering = client.clone();
-    let prefix = args.prefix.clone();
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    // Acknowledge every command, echoing it.
-                    let command: Value = serde_json::from_slice(&p.payload).unwrap_or_default();
-                    let device = p.topic.split('/').rev().nth(1).unwrap_or_default().to_string();
-                    let ack = json!({ "id": command["id"], "ok": true, "did": command["command"] });
-                    let _ = answering.publish(format!("{prefix}/devices/{device}/ack"), QoS::AtLeastOnce, false, ack.to_string().into_bytes()).await;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("MQTT: {e}; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    });
+    let port: u16 = port.parse().context("--broker port")?;
+    let clients: Vec<AsyncClient> = sims.iter().map(|sim| connect_device(sim, host, port, &args.prefix)).collect();
 
     let started = Instant::now();
     let start_ms = args.start_ms.unwrap_or_else(crate::store::now_millis);
     let step_ms = i64::try_from(args.speed.saturating_mul(args.interval_ms)).unwrap_or(i64::MAX);
-    let mut sent: u64 = 0;
+    let (mut sent, mut unsent) = (0u64, 0u64);
     println!(
         "simulating {} devices on {} (prefix {}), scenario {:?}{}, {}× time",
         sims.len(),
@@ -212,15 +248,20 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
             break;
         }
         let ts = start_ms.saturating_add(step_ms.saturating_mul(i64::try_from(round).unwrap_or(i64::MAX)));
-        for sim in &mut sims {
+        for (sim, client) in sims.iter_mut().zip(&clients) {
             let is_target = target.as_deref() == Some(sim.id.as_str());
             let reading = sim.reading(round, ts, args.scenario, is_target);
-            client.publish(format!("{}/devices/{}/telemetry", args.prefix, sim.id), QoS::AtLeastOnce, false, reading.to_string().into_bytes()).await?;
-            sent += 1;
+            // A device the broker has not let in yet keeps a short queue; beyond it, readings
+            // are dropped (and counted) rather than holding up the other devices.
+            match client.try_publish(format!("{}/devices/{}/telemetry", args.prefix, sim.id), QoS::AtLeastOnce, false, reading.to_string().into_bytes()) {
+                Ok(()) => sent += 1,
+                Err(_) => unsent += 1,
+            }
         }
         round += 1;
         let device_hours = (ts - start_ms) as f64 / 3_600_000.0;
-        println!("round {round}: {sent} messages, device time +{device_hours:.1} h (real {:.0} s)", started.elapsed().as_secs_f64());
+        let dropped = if unsent > 0 { format!(", {unsent} not sent (devices not signed in)") } else { String::new() };
+        println!("round {round}: {sent} messages{dropped}, device time +{device_hours:.1} h (real {:.0} s)", started.elapsed().as_secs_f64());
     }
     // Let the last publishes leave before the client goes.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -234,8 +275,8 @@ mod tests {
 
     #[test]
     fn an_idle_target_never_uses_water_and_others_do_at_mealtimes() {
-        let mut idle = Sim { id: "wm-1".into(), kind: "water-meter".into(), state: false };
-        let mut busy = Sim { id: "wm-2".into(), kind: "water-meter".into(), state: false };
+        let mut idle = Sim { id: "wm-1".into(), kind: "water-meter".into(), secret: None, state: false };
+        let mut busy = Sim { id: "wm-2".into(), kind: "water-meter".into(), secret: None, state: false };
         // Device time in steps of 30 minutes over a day.
         let day0 = 1_763_568_000_000; // 2026-11-20 00:00 China time
         let (mut idle_use, mut busy_use) = (0.0, 0.0);
@@ -254,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_fall_is_pressed_once() {
-        let mut button = Sim { id: "fall-1".into(), kind: "fall-button".into(), state: false };
+        let mut button = Sim { id: "fall-1".into(), kind: "fall-button".into(), secret: None, state: false };
         let presses: u64 = (0..10).map(|r| button.reading(r, 0, Scenario::Fall, true)["pressed"].as_u64().unwrap_or(0)).sum();
         assert_eq!(presses, 1);
     }

@@ -2,6 +2,7 @@
 //! retention, alarm rules and alarms, and commands. `Devices` is the host-wide service;
 //! plugins see the devices and alarms of their installation's subtree.
 pub mod alarms;
+pub mod broker;
 pub mod engine;
 pub mod mqtt;
 pub mod registry;
@@ -43,6 +44,14 @@ pub struct DevicesConfig {
     pub broker: String,
     /// Where the embedded broker listens.
     pub embedded_listen: String,
+    /// How the host signs in to an external broker (the embedded one makes its own
+    /// password). An empty password signs in without credentials.
+    pub broker_username: String,
+    pub broker_password: String,
+    /// A directory where the host keeps Mosquitto's `passwd` and `acl` files current (on
+    /// every device registration and secret rotation); empty: not kept. Mosquitto rereads
+    /// them on SIGHUP.
+    pub mosquitto_files: String,
     /// Topics are `{topic_prefix}/devices/{id}/…`.
     pub topic_prefix: String,
     /// 0 (at most once) or 1 (at least once) for telemetry subscriptions.
@@ -62,6 +71,9 @@ impl Default for DevicesConfig {
         Self {
             broker: "embedded".into(),
             embedded_listen: "127.0.0.1:1884".into(),
+            broker_username: broker::HOST_USER.into(),
+            broker_password: String::new(),
+            mosquitto_files: String::new(),
             topic_prefix: "linli".into(),
             qos: 1,
             max_payload_bytes: 16 << 10,
@@ -113,7 +125,7 @@ pub struct Devices {
     /// The telemetry session, open while this replica holds device ingest.
     telemetry_session: tokio::sync::Mutex<Option<mqtt::Connection>>,
     /// Where the broker is, once `start` has worked it out.
-    broker_address: std::sync::OnceLock<(String, u16)>,
+    broker_address: std::sync::OnceLock<mqtt::BrokerAddress>,
     commands_subscribed: AtomicBool,
     telemetry_subscribed: AtomicBool,
     /// Whether this replica evaluates telemetry: one replica at a time does, the holder of
@@ -234,10 +246,10 @@ impl Devices {
     /// Take the telemetry session (once the broker's address is known: `start` opens it for
     /// a replica that already holds ingest by then).
     async fn open_telemetry_session(self: &Arc<Self>) {
-        let Some((host, port)) = self.broker_address.get() else { return };
+        let Some(broker) = self.broker_address.get() else { return };
         let mut session = self.telemetry_session.lock().await;
         if session.is_none() {
-            *session = Some(mqtt::connect(self, mqtt::Session::Telemetry, host, *port));
+            *session = Some(mqtt::connect(self, mqtt::Session::Telemetry, broker));
         }
     }
 
@@ -272,26 +284,52 @@ impl Devices {
         }
         tokio::spawn(until_stopped(self.stopped(), engine::run_retention(self.store.clone(), self.config.retention_days)));
         tokio::spawn(crate::cluster::every(Duration::from_secs(2), Arc::downgrade(self), self.stopped(), flush_last_seen));
-        let (host, port) = match self.config.broker.as_str() {
+        let broker = match self.config.broker.as_str() {
             "off" => return Ok(()),
             "embedded" => {
-                mqtt::start_embedded_broker(&self.config.embedded_listen)?;
+                let gate = broker::start_embedded(&self.config.embedded_listen)?;
+                self.answer_to(&gate);
                 let (host, port) = self.config.embedded_listen.rsplit_once(':').unwrap_or(("127.0.0.1", "1884"));
                 let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
-                (host.to_string(), port.parse().map_err(|_| DeviceError::Config(format!("embedded_listen `{}` has no port", self.config.embedded_listen)))?)
+                let port = port.parse().map_err(|_| DeviceError::Config(format!("embedded_listen `{}` has no port", self.config.embedded_listen)))?;
+                mqtt::BrokerAddress { host: host.to_string(), port, credentials: Some((broker::HOST_USER.to_string(), gate.host_secret().to_string())) }
             }
-            url => mqtt::parse_url(url)?,
+            url => {
+                let (host, port) = mqtt::parse_url(url)?;
+                let credentials = (!self.config.broker_password.is_empty()).then(|| (self.config.broker_username.clone(), self.config.broker_password.clone()));
+                mqtt::BrokerAddress { host, port, credentials }
+            }
         };
-        let connection = mqtt::connect(self, mqtt::Session::Commands, &host, port);
+        let connection = mqtt::connect(self, mqtt::Session::Commands, &broker);
         if let Ok(mut slot) = self.mqtt.lock() {
             *slot = Some(connection);
         }
-        let _ = self.broker_address.set((host, port));
+        let _ = self.broker_address.set(broker);
         if self.ingesting.load(Ordering::SeqCst) {
             let devices = self.clone();
             tokio::spawn(async move { devices.open_telemetry_session().await });
         }
         Ok(())
+    }
+
+    /// Be the embedded broker's gatekeeper: it asks this service whether a device's secret
+    /// is right, and counts its refusals in this host's metrics.
+    fn answer_to(self: &Arc<Self>, gate: &broker::Gate) {
+        let (checks, mut asked) = mpsc::channel::<broker::CredentialCheck>(256);
+        gate.attach(broker::Attached { prefix: self.config.topic_prefix.clone(), checks, refused: self.metrics.mqtt_refused.clone() });
+        let store = self.store.clone();
+        tokio::spawn(until_stopped(self.stopped(), async move {
+            while let Some(check) = asked.recv().await {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let matches = registry::secret_matches(&store, &check.device, &check.secret).await.unwrap_or_else(|e| {
+                        tracing::warn!(device = check.device, "cannot check a device's secret: {e}");
+                        false
+                    });
+                    let _ = check.reply.send(matches);
+                });
+            }
+        }));
     }
 
     /// Resolves when the service is stopped.
@@ -391,7 +429,29 @@ impl Devices {
     }
 
     pub async fn register(&self, new: &NewDevice) -> Result<(Device, Option<String>), DeviceError> {
-        registry::register(&self.store, &self.tree.snapshot(), new).await
+        let registered = registry::register(&self.store, &self.tree.snapshot(), new).await?;
+        if registered.1.is_some() {
+            self.refresh_mosquitto_files().await;
+        }
+        Ok(registered)
+    }
+
+    /// A new secret for a device (shown once); the old one stops working for new
+    /// connections at once (on Mosquitto after it rereads its files).
+    pub async fn rotate_secret(&self, id: &str) -> Result<String, DeviceError> {
+        let secret = registry::rotate_secret(&self.store, id).await?;
+        self.refresh_mosquitto_files().await;
+        Ok(secret)
+    }
+
+    /// Rewrite Mosquitto's password and ACL files where `mosquitto_files` says.
+    async fn refresh_mosquitto_files(&self) {
+        if self.config.mosquitto_files.is_empty() {
+            return;
+        }
+        if let Err(e) = write_mosquitto_files(&self.store, &self.config, std::path::Path::new(&self.config.mosquitto_files)).await {
+            tracing::error!(dir = self.config.mosquitto_files, "Mosquitto's password and ACL files not updated: {e}");
+        }
     }
 
     pub async fn device(&self, id: &str) -> Result<Device, DeviceError> {
@@ -515,6 +575,55 @@ impl Devices {
 }
 
 /// Run `task` until `stopped` resolves.
+/// What `write_mosquitto_files` wrote.
+#[derive(Debug, Default)]
+pub struct MosquittoFiles {
+    pub devices: usize,
+    /// Devices registered before brokers needed credentials: rotate their secrets.
+    pub without_hash: Vec<String>,
+}
+
+/// Write Mosquitto's `passwd` (the host's user and every device) and `acl` (each device on
+/// its own topics) into `dir`, each replaced in one rename. The host's user needs
+/// `broker_password`.
+pub async fn write_mosquitto_files(store: &Store, config: &DevicesConfig, dir: &std::path::Path) -> Result<MosquittoFiles, DeviceError> {
+    if config.broker_password.is_empty() {
+        return Err(DeviceError::Config("set [devices] broker_password (LINLI_DEVICES__BROKER_PASSWORD): the host signs in to Mosquitto with it".into()));
+    }
+    if !broker::is_host_user(&config.broker_username) {
+        return Err(DeviceError::Config(format!(
+            "[devices] broker_username `{}` must begin with `{}` (device ids may not), so no device can be the host",
+            config.broker_username,
+            broker::HOST_CLIENT_PREFIX
+        )));
+    }
+    let mut written = MosquittoFiles::default();
+    let mut passwd = format!("{}:{}\n", config.broker_username, broker::mosquitto_hash(&config.broker_password));
+    for (id, hash) in registry::broker_hashes(store).await? {
+        match hash {
+            Some(hash) => {
+                passwd.push_str(&format!("{id}:{hash}\n"));
+                written.devices += 1;
+            }
+            None => written.without_hash.push(id),
+        }
+    }
+    let acl = broker::mosquitto_acl(&config.topic_prefix, &config.broker_username);
+    let io = |what: &str, e: std::io::Error| DeviceError::Config(format!("{what} in {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create the directory", e))?;
+    for (name, text) in [("passwd", passwd), ("acl", acl)] {
+        let staged = dir.join(format!(".{name}.new"));
+        std::fs::write(&staged, text).map_err(|e| io("cannot write", e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o640)).map_err(|e| io("cannot set permissions", e))?;
+        }
+        std::fs::rename(&staged, dir.join(name)).map_err(|e| io("cannot replace", e))?;
+    }
+    Ok(written)
+}
+
 async fn until_stopped(stopped: impl std::future::Future<Output = ()>, task: impl std::future::Future<Output = ()>) {
     tokio::select! {
         _ = stopped => {}

@@ -1,5 +1,5 @@
-//! MQTT: the host is a client of a broker — the embedded one (rumqttd) by default, or an
-//! external one such as Mosquitto — on the topics (prefix `linli` unless configured:
+//! MQTT: the host is a client of a broker — the embedded one (`broker.rs`) by default, or
+//! an external one such as Mosquitto — on the topics (prefix `linli` unless configured:
 //! several hosts may share one broker under different prefixes)
 //!
 //! - `{prefix}/devices/{id}/telemetry` (device → host): a JSON object, e.g.
@@ -19,6 +19,15 @@ use std::time::Duration;
 /// (`max_payload_bytes`), so an oversized message is counted and refused, not fatal.
 const MAX_PACKET: usize = 1 << 20;
 
+/// Where the broker is and how the host signs in to it.
+#[derive(Debug, Clone)]
+pub(crate) struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+    /// User name and password; none for an external broker that lets anyone in.
+    pub credentials: Option<(String, String)>,
+}
+
 /// `mqtt://host:port` (port defaults to 1883).
 pub fn parse_url(url: &str) -> Result<(String, u16), DeviceError> {
     let rest = url
@@ -30,56 +39,6 @@ pub fn parse_url(url: &str) -> Result<(String, u16), DeviceError> {
         Some((host, port)) => Ok((host.to_string(), port.parse().map_err(|_| DeviceError::Config(format!("broker `{url}`: `{port}` is not a port")))?)),
         None => Ok((rest.to_string(), 1883)),
     }
-}
-
-/// Addresses this process already runs an embedded broker on. The broker cannot be
-/// stopped, so a host restarted inside the same process (tests) reuses it.
-static EMBEDDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// Start the embedded broker on `listen`, on its own threads.
-pub fn start_embedded_broker(listen: &str) -> Result<(), DeviceError> {
-    let mut started = EMBEDDED.lock().map_err(|_| DeviceError::Config("embedded broker registry poisoned".into()))?;
-    if started.iter().any(|l| l == listen) {
-        return Ok(());
-    }
-    // rumqttd would only log a failed bind from its thread; check first for a clear error.
-    drop(std::net::TcpListener::bind(listen).map_err(|e| {
-        DeviceError::Config(format!("the embedded MQTT broker cannot listen on {listen}: {e}; set [devices] embedded_listen, or broker = \"mqtt://…\" for an external one"))
-    })?);
-    let config = format!(
-        r#"
-id = 0
-[router]
-id = 0
-max_connections = 10010
-max_outgoing_packet_count = 200
-max_segment_size = 104857600
-max_segment_count = 10
-
-[v4.1]
-name = "v4-1"
-listen = "{listen}"
-next_connection_delay_ms = 1
-[v4.1.connections]
-connection_timeout_ms = 60000
-max_payload_size = {MAX_PACKET}
-max_inflight_count = 500
-dynamic_filters = true
-"#
-    );
-    let config: rumqttd::Config = toml::from_str(&config).map_err(|e| DeviceError::Config(format!("embedded broker configuration: {e}")))?;
-    let mut broker = rumqttd::Broker::new(config);
-    std::thread::Builder::new()
-        .name("linli-mqtt-broker".into())
-        .spawn(move || {
-            if let Err(e) = broker.start() {
-                tracing::error!("the embedded MQTT broker stopped: {e}");
-            }
-        })
-        .map_err(|e| DeviceError::Config(format!("cannot start the embedded broker: {e}")))?;
-    tracing::info!(%listen, "embedded MQTT broker listening");
-    started.push(listen.to_string());
-    Ok(())
 }
 
 /// What a connection to the broker is for.
@@ -140,8 +99,11 @@ impl Connection {
 
 /// Connect to the broker and consume device messages until the host stops or the
 /// connection is closed. Reconnects on its own; every (re)connection subscribes again.
-pub(crate) fn connect(devices: &Arc<Devices>, session: Session, host: &str, port: u16) -> Connection {
-    let mut options = MqttOptions::new(session.client_id(devices), host, port);
+pub(crate) fn connect(devices: &Arc<Devices>, session: Session, broker: &BrokerAddress) -> Connection {
+    let mut options = MqttOptions::new(session.client_id(devices), &broker.host, broker.port);
+    if let Some((user, password)) = &broker.credentials {
+        options.set_credentials(user, password);
+    }
     options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(MAX_PACKET, MAX_PACKET).set_clean_session(session == Session::Commands);
     let (client, eventloop) = AsyncClient::new(options, 4096);
     let weak = Arc::downgrade(devices);

@@ -55,6 +55,11 @@ pub fn is_valid_device_id(id: &str) -> bool {
     (2..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// A new device secret: 128 random bits, as 32 hex digits.
+fn new_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -91,20 +96,24 @@ async fn resolve_location(store: &Store, tree: &TenantTree, location: &str) -> R
 }
 
 /// Register a device (or re-register it with new details: the secret is kept). Returns
-/// the device and, for a new device, its HTTP ingest secret (shown once).
+/// the device and, for a new device, its secret (shown once): its MQTT password and HTTP
+/// ingest token.
 pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Result<(Device, Option<String>), DeviceError> {
     if !is_valid_device_id(&new.id) {
         return Err(DeviceError::Invalid(format!("device id `{}` must be 2–64 of a-z, 0-9 and -", new.id)));
+    }
+    if new.id.starts_with(super::broker::HOST_CLIENT_PREFIX) {
+        return Err(DeviceError::Invalid(format!("device id `{}`: ids beginning with `{}` are the host's own on the broker", new.id, super::broker::HOST_CLIENT_PREFIX)));
     }
     if new.device_type.trim().is_empty() || !new.device_type.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
         return Err(DeviceError::Invalid(format!("device type `{}` must be a-z, 0-9 and - (known: {})", new.device_type, KNOWN_TYPES.join(", "))));
     }
     let location = resolve_location(store, tree, &new.location).await?;
     let now = now_millis();
-    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let secret = new_secret();
     let inserted = sqlx::query(
-        "INSERT INTO devices (id, tenant_id, device_type, model, vendor, name, location_kind, location_id, location_label, secret_sha256, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO devices (id, tenant_id, device_type, model, vendor, name, location_kind, location_id, location_label, secret_sha256, broker_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&new.id)
     .bind(&location.tenant)
@@ -116,6 +125,7 @@ pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Resu
     .bind(&location.id)
     .bind(&location.label)
     .bind(secret_hash(&secret))
+    .bind(super::broker::mosquitto_hash(&secret))
     .bind(now)
     .execute(&store.pool)
     .await?;
@@ -170,6 +180,27 @@ pub async fn list(store: &Store, tenants: &[String], device_type: Option<&str>, 
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// Give a device a new secret (returned, to be shown once); the old one stops working.
+pub async fn rotate_secret(store: &Store, id: &str) -> Result<String, DeviceError> {
+    let secret = new_secret();
+    let updated = sqlx::query("UPDATE devices SET secret_sha256 = $1, broker_hash = $2 WHERE id = $3")
+        .bind(secret_hash(&secret))
+        .bind(super::broker::mosquitto_hash(&secret))
+        .bind(id)
+        .execute(&store.pool)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(DeviceError::NotFound(format!("device `{id}`")));
+    }
+    Ok(secret)
+}
+
+/// Every device's Mosquitto password hash, by id; devices registered before there was one
+/// have none (rotate their secret).
+pub async fn broker_hashes(store: &Store) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, broker_hash FROM devices ORDER BY id").fetch_all(&store.pool).await
 }
 
 pub async fn secret_matches(store: &Store, id: &str, secret: &str) -> Result<bool, sqlx::Error> {
