@@ -15,8 +15,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir`.
     pub database_url: String,
-    /// Bearer token for /admin; empty means one is generated into `data_dir/admin.token`.
+    /// Bearer token for /admin; empty means `admin_token_sha256`, else one generated into
+    /// `data_dir/admin.token` (for the demo and development).
     pub admin_token: String,
+    /// The SHA-256 (hex) of the admin token: the host then keeps no token in clear anywhere
+    /// (`printf %s TOKEN | sha256sum`).
+    pub admin_token_sha256: String,
     /// The master key (base64 of 32 bytes; `LINLI_MASTER_KEY`), which replicas share; empty
     /// means the key file.
     pub master_key: String,
@@ -50,6 +54,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
             admin_token: String::new(),
+            admin_token_sha256: String::new(),
             master_key: String::new(),
             master_key_file: None,
             crypto: Default::default(),

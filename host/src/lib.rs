@@ -45,6 +45,8 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Vault(#[from] vault::VaultError),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A running host.
@@ -54,6 +56,8 @@ pub struct Server {
     /// What the HTTP handlers share (for embedding the host's routes in another router).
     pub state: api::AppState,
     pub addr: SocketAddr,
+    /// The admin token, when this host knows it (empty when only `admin_token_sha256` is
+    /// configured).
     pub admin_token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -98,15 +102,23 @@ impl Server {
     }
 }
 
-fn admin_token(config: &Config) -> Result<String, StartError> {
+/// The admin token's SHA-256, and the token itself when the host has it.
+fn admin_token(config: &Config) -> Result<([u8; 32], String), StartError> {
+    use sha2::Digest;
+    let known = |token: String| Ok((sha2::Sha256::digest(token.as_bytes()).into(), token));
     if !config.admin_token.is_empty() {
-        return Ok(config.admin_token.clone());
+        return known(config.admin_token.clone());
+    }
+    if !config.admin_token_sha256.is_empty() {
+        let hash = hex::decode(config.admin_token_sha256.trim()).ok().and_then(|h| <[u8; 32]>::try_from(h).ok());
+        let hash = hash.ok_or_else(|| StartError::Config("admin_token_sha256 must be 64 hex digits (printf %s TOKEN | sha256sum)".into()))?;
+        return Ok((hash, String::new()));
     }
     let path = config.data_dir.join("admin.token");
     let io = |source| StartError::DataDir { path: path.display().to_string(), source };
     if let Ok(token) = std::fs::read_to_string(&path) {
         if !token.trim().is_empty() {
-            return Ok(token.trim().to_string());
+            return known(token.trim().to_string());
         }
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -116,7 +128,7 @@ fn admin_token(config: &Config) -> Result<String, StartError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     }
-    Ok(token)
+    known(token)
 }
 
 /// Open the database with the configured master key. A key file with a `.next` beside it
@@ -158,7 +170,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let services =
         platform::Services { devices: config.devices.clone(), events: config.events, tickets: config.tickets, cluster: config.cluster, sms: gateway.clone() };
     let platform = Platform::start(store, runtime, metrics, services).await?;
-    let admin_token = admin_token(&config)?;
+    let (admin_token_sha256, admin_token) = admin_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.clone(), source })?;
     // The issuer of session tokens: where the host is reached.
@@ -177,7 +189,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     tokio::spawn(cluster::every(std::time::Duration::from_secs(60), Arc::downgrade(&rate_limits), platform.devices.stopped(), |limits| async move {
         limits.forget_idle()
     }));
-    let state = api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token: Arc::from(admin_token.as_str()), imports: Arc::default(), oidc, rate_limits, https };
+    let state = api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token_sha256, imports: Arc::default(), oidc, rate_limits, https };
     // The peer's address reaches the handlers, for the sign-in rate limits.
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

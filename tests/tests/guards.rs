@@ -1,6 +1,7 @@
-//! The host's own doors: security headers on its pages and API, and sign-in rate limits
-//! per client address and per account (password, SMS, the OIDC token endpoint), answered
-//! 429 with `Retry-After`. SQLite (neither depends on the database).
+//! The host's own doors: security headers on its pages and API, sign-in rate limits per
+//! client address and per account (password, SMS, the OIDC token endpoint), answered 429
+//! with `Retry-After`, and an admin token the host knows only by its hash. SQLite (none
+//! depends on the database).
 use linli_tests::*;
 use serde_json::json;
 
@@ -75,4 +76,47 @@ async fn sign_in_attempts_are_rate_limited() -> anyhow::Result<()> {
     assert!(oidc.headers().contains_key("retry-after"));
     host.stop().await;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_token_known_only_by_its_hash() -> anyhow::Result<()> {
+    use sha2::Digest;
+    let token = "county-ops-token-2026-not-in-any-file";
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let temp = tempfile::tempdir()?;
+    let mut config = linli_host::config::Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: temp.path().to_path_buf(),
+        database_url: linli_host::store::sqlite_url(temp.path()),
+        admin_token_sha256: hash.clone(),
+        ..Default::default()
+    };
+    config.devices.broker = "off".into();
+    let server = linli_host::start(config, None).await?;
+    assert!(server.admin_token.is_empty(), "the host does not know the token itself");
+    assert!(!temp.path().join("admin.token").exists(), "no token file is written");
+    let client = reqwest::Client::new();
+    let as_token = |bearer: &str| client.get(format!("{}/admin/tenants", server.url())).bearer_auth(bearer).send();
+    assert_eq!(as_token(token).await?.status(), 200);
+    assert_eq!(as_token(&hash).await?.status(), 401, "the hash itself is no token");
+    assert_eq!(as_token("county-ops-token-2026").await?.status(), 401);
+    let found = files_containing(temp.path(), token);
+    assert!(found.is_empty(), "the token in clear in {found:?}");
+    server.stop().await;
+    Ok(())
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+            found.push(path);
+        }
+    }
+    found
 }

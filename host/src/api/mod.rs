@@ -25,7 +25,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub platform: Arc<Platform>,
     pub auth: Arc<crate::auth::Auth>,
-    pub admin_token: Arc<str>,
+    /// The SHA-256 of the admin token: the token itself is not kept.
+    pub admin_token_sha256: [u8; 32],
     pub imports: Arc<crate::capabilities::base::import::Imports>,
     pub oidc: Arc<crate::auth::oidc::Provider>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
@@ -99,6 +100,14 @@ pub(crate) fn escape_html(s: &str) -> String {
 }
 
 /// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+impl AppState {
+    /// `presented` is the admin token.
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        use sha2::Digest;
+        constant_time_eq(&sha2::Sha256::digest(presented.as_bytes()), &self.admin_token_sha256)
+    }
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -149,7 +149,11 @@ fn serve(config: Option<PathBuf>, setup: Option<PathBuf>) -> Result<()> {
         let server = crate::start(config, setup).await?;
         let url = public_url.unwrap_or_else(|| server.url());
         println!("邻里 Linli is serving at {url}");
-        println!("admin token: {}", server.admin_token);
+        if server.admin_token.is_empty() {
+            println!("admin token: the one whose SHA-256 is admin_token_sha256");
+        } else {
+            println!("admin token: {}", server.admin_token);
+        }
         server.wait_for_signal().await;
         Ok(())
     })
