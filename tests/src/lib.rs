@@ -250,7 +250,6 @@ impl TestHost {
     }
 
     /// A second replica: another host on the same database and data directory.
-
     pub async fn replica(&self) -> Result<Self> {
         Self::start_config(self.config.clone(), self._temp.clone()).await
     }

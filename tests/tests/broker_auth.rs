@@ -3,7 +3,7 @@
 //! client id), a device publishing to another's telemetry or listening to another's
 //! commands — each refused, and on the embedded broker counted — while the real device's
 //! readings still raise and clear its alarm and it answers its commands. A rotated secret
-//! replaces the old one. Once on the embedded broker, once on a Mosquitto started on its own
+//! replaces the old one (the embedded broker also ends the connection made with it). Once on the embedded broker, once on a Mosquitto started on its own
 //! port from the files `linli devices broker-auth` wrote (and that the host then keeps
 //! current). SQLite and PostgreSQL.
 use anyhow::{bail, Context, Result};
@@ -240,10 +240,17 @@ async fn on_the_embedded_broker(backend: Backend) -> Result<()> {
     assert!(refusals(&host, "client-id").await? >= 1, "a borrowed client id is counted");
     assert!(refusals(&host, "topic").await? >= 4, "the will, two subscriptions and the spoofed publish are counted");
 
-    // A rotated secret: the old one no longer signs in, the new one does.
+    // A rotated secret: the connection made with the old one is ended, the old one no longer
+    // signs in, the new one does.
+    let mut connected = device(port, "smoke-a", &secret_a).await?;
     let rotated = host.admin("POST", "/devices/smoke-a/secret", None).await?.expect_status(200)?.json();
     let new_secret = rotated["secret"].as_str().context("new secret")?;
     assert_ne!(new_secret, secret_a);
+    loop {
+        if let Incoming::Closed = connected.next().await? {
+            break;
+        }
+    }
     refused(port, "smoke-a", Some(("smoke-a", &secret_a))).await?;
     device(port, "smoke-a", new_secret).await?;
     host.stop().await;

@@ -165,11 +165,12 @@ fn connect_device(sim: &Sim, host: &str, port: u16, prefix: &str) -> AsyncClient
     let answering = client.clone();
     let (id, prefix) = (sim.id.clone(), prefix.to_string());
     tokio::spawn(async move {
-        let mut refused_before = false;
+        // Say a connection failure once, not every second until it is fixed.
+        let mut failure_reported = false;
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    refused_before = false;
+                    failure_reported = false;
                     let _ = answering.subscribe(format!("{prefix}/devices/{id}/commands"), QoS::AtLeastOnce).await;
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -180,10 +181,10 @@ fn connect_device(sim: &Sim, host: &str, port: u16, prefix: &str) -> AsyncClient
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    if !refused_before {
+                    if !failure_reported {
                         eprintln!("{id}: MQTT: {e}; retrying");
                     }
-                    refused_before = true;
+                    failure_reported = true;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

@@ -128,12 +128,14 @@ pub struct Gate {
     host_secret_sha256: [u8; 32],
     host_secret: String,
     attached: RwLock<Option<Arc<Attached>>>,
+    /// The running broker and its runtime, to end a device's connection.
+    running: std::sync::OnceLock<(ServerContext, tokio::runtime::Handle)>,
 }
 
 impl Gate {
     fn new() -> Self {
         let host_secret = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-        Self { host_secret_sha256: Sha256::digest(host_secret.as_bytes()).into(), host_secret, attached: RwLock::new(None) }
+        Self { host_secret_sha256: Sha256::digest(host_secret.as_bytes()).into(), host_secret, attached: RwLock::new(None), running: std::sync::OnceLock::new() }
     }
 
     /// The password of the host's own clients on this broker (made at its start, kept in
@@ -147,6 +149,23 @@ impl Gate {
         if let Ok(mut slot) = self.attached.write() {
             *slot = Some(Arc::new(attached));
         }
+    }
+
+    /// End the connection (and session) of the client `client_id`, if it is connected: a
+    /// device whose secret was just replaced signs in again with the new one or not at all.
+    pub fn disconnect(&self, client_id: &str) {
+        let Some((context, runtime)) = self.running.get() else { return };
+        let (context, client_id) = (context.clone(), client_id.to_string());
+        runtime.spawn(async move {
+            let shared = context.extends.shared().await;
+            let found = shared.iter().find(|entry| entry.session().is_some_and(|s| s.id.client_id.as_ref() as &str == client_id));
+            if let Some(mut entry) = found {
+                match entry.kick(true, true, true).await {
+                    Ok(_) => tracing::info!(client = client_id, "MQTT client disconnected: its secret was replaced"),
+                    Err(e) => tracing::warn!(client = client_id, "cannot disconnect an MQTT client: {e}"),
+                }
+            }
+        });
     }
 
     fn attached(&self) -> Option<Arc<Attached>> {
@@ -283,6 +302,7 @@ pub fn start_embedded(listen: &str) -> Result<Arc<Gate>, DeviceError> {
                 // The host's CPU is the host's business; rmqtt's busy check would refuse
                 // devices while plugins are loaded.
                 let context = ServerContext::new().busy_check_enable(false).build().await;
+                let _ = handler_gate.running.set((context.clone(), tokio::runtime::Handle::current()));
                 let register = context.extends.hook_mgr().register();
                 for hook in [Type::ClientAuthenticate, Type::MessagePublishCheckAcl, Type::ClientSubscribeCheckAcl] {
                     register.add(hook, Box::new(GateHandler(handler_gate.clone()))).await;

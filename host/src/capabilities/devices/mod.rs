@@ -126,6 +126,8 @@ pub struct Devices {
     telemetry_session: tokio::sync::Mutex<Option<mqtt::Connection>>,
     /// Where the broker is, once `start` has worked it out.
     broker_address: std::sync::OnceLock<mqtt::BrokerAddress>,
+    /// The embedded broker, when the host runs one.
+    gate: std::sync::OnceLock<Arc<broker::Gate>>,
     commands_subscribed: AtomicBool,
     telemetry_subscribed: AtomicBool,
     /// Whether this replica evaluates telemetry: one replica at a time does, the holder of
@@ -181,6 +183,7 @@ impl Devices {
             mqtt: Mutex::default(),
             telemetry_session: tokio::sync::Mutex::default(),
             broker_address: std::sync::OnceLock::new(),
+            gate: std::sync::OnceLock::new(),
             commands_subscribed: AtomicBool::new(false),
             telemetry_subscribed: AtomicBool::new(false),
             ingesting: AtomicBool::new(false),
@@ -289,6 +292,7 @@ impl Devices {
             "embedded" => {
                 let gate = broker::start_embedded(&self.config.embedded_listen)?;
                 self.answer_to(&gate);
+                let _ = self.gate.set(gate.clone());
                 let (host, port) = self.config.embedded_listen.rsplit_once(':').unwrap_or(("127.0.0.1", "1884"));
                 let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
                 let port = port.parse().map_err(|_| DeviceError::Config(format!("embedded_listen `{}` has no port", self.config.embedded_listen)))?;
@@ -436,10 +440,14 @@ impl Devices {
         Ok(registered)
     }
 
-    /// A new secret for a device (shown once); the old one stops working for new
-    /// connections at once (on Mosquitto after it rereads its files).
+    /// A new secret for a device (shown once); the old one stops working at once — on the
+    /// embedded broker its connection is ended too; on Mosquitto new connections are refused
+    /// after it rereads its files, while one already open stays until it ends.
     pub async fn rotate_secret(&self, id: &str) -> Result<String, DeviceError> {
         let secret = registry::rotate_secret(&self.store, id).await?;
+        if let Some(gate) = self.gate.get() {
+            gate.disconnect(id);
+        }
         self.refresh_mosquitto_files().await;
         Ok(secret)
     }
