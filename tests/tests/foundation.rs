@@ -460,6 +460,7 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
             "POST /admin/alarms/{id}/acknowledge",
             "POST /admin/devices",
             "POST /admin/devices/{id}/commands",
+            "POST /admin/devices/{id}/secret",
             "POST /admin/events/deliveries/{installation}/{seq}/retry",
             "POST /admin/installations",
             "POST /admin/installations/{id}/rollback",
