@@ -1,7 +1,8 @@
 //! What a county holds, as someone who copied the database would find it: the raw SQLite
 //! file (with its write-ahead log) and a PostgreSQL dump after the demo county's import hold
-//! no ID number, no phone number, no unkeyed hash of one, and no private key — while staff
-//! still find, log in, de-duplicate and audit by those values. Both databases.
+//! no ID number, no phone number, no unkeyed hash of one, no real name or birth date, and no
+//! private key — while staff still find, log in, de-duplicate and audit by those values.
+//! Both databases.
 use linli_tests::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -71,6 +72,17 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     let clear_id = detail["id_number"].as_str().unwrap_or("").to_string();
     assert!(ids.contains(&clear_id), "staff read the clear ID number: {detail}");
     assert!(phones.contains(&detail["phone"].as_str().unwrap_or("").to_string()), "{detail}");
+    // Found by the whole name (a blind index), and by age (the birth year, then the date).
+    let name = detail["real_name"].as_str().unwrap_or("?");
+    let by_name = grid_worker.get(&format!("/api/base/residents?name={}", name)).await?.expect_status(200)?.json();
+    assert!(by_name["items"].as_array().is_some_and(|items| items.iter().any(|r| r["id"] == first["id"])), "{by_name}");
+    let part = name.chars().take(1).collect::<String>();
+    let by_part = grid_worker.get(&format!("/api/base/residents?name={}", part)).await?.expect_status(200)?.json();
+    assert!(by_part["items"].as_array().is_some_and(|items| items.iter().all(|r| r["real_name"] == part.as_str())), "a part of a name finds only that whole name: {by_part}");
+    let age = detail["age"].as_u64().unwrap_or(0);
+    let same_age = grid_worker.get(&format!("/api/base/residents?min_age={age}&max_age={age}&limit=500")).await?.expect_status(200)?.json();
+    let items = same_age["items"].as_array().cloned().unwrap_or_default();
+    assert!(items.iter().any(|r| r["id"] == first["id"]) && items.iter().all(|r| r["age"] == age), "ages filter on the opened dates: {same_age}");
     let audit: Value = county_admin.get("/api/audit?field=id-number").await?.expect_status(200)?.json();
     assert!(audit.to_string().contains(first["id"].as_str().unwrap_or("?")), "the read is audited: {audit}");
 
@@ -91,9 +103,15 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     assert!(leaked_ids.is_empty(), "{} ID numbers in clear, e.g. {:?}", leaked_ids.len(), leaked_ids.first());
     assert!(leaked_phones.is_empty(), "phone numbers in clear: {leaked_phones:?}");
     let text = String::from_utf8_lossy(&copy);
-    // The copy is the real thing: the names, which are not sealed, are in it, and the
-    // search finds a number where one stands in clear.
-    assert!(text.contains(first["real_name"].as_str().unwrap_or("?")), "the copy holds the residents' rows");
+    // The copy is the real thing: the grid's name (not sealed) is in it, and the search
+    // finds a number where one stands in clear.
+    assert!(text.contains("第一网格"), "the copy holds the tenants' rows");
+    for resident in list["items"].as_array().into_iter().flatten() {
+        let name = resident["real_name"].as_str().unwrap_or("?");
+        assert!(!text.contains(name), "a real name in clear: {name}");
+    }
+    let birth_date = detail["birth_date"].as_str().unwrap_or("?");
+    assert!(birth_date.len() == 10 && !text.contains(birth_date), "a birth date in clear: {birth_date}");
     assert!(digit_runs(format!("x{}y,{}", phones[0], ids[0]).as_bytes()).is_superset(&HashSet::from([phones[0].clone(), ids[0].clone()])));
     assert!(!text.contains("13900000004"), "a staff phone in clear");
     assert!(!text.contains("PRIVATE KEY"), "a signing key's PEM in clear");

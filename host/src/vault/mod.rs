@@ -25,7 +25,7 @@ mod suite;
 pub use master::{sibling, write_key_file, MasterKey, MASTER_KEY_LEN};
 pub use rotation::{
     data_field_index, destroy_retired, hash_clear_data_indexes, reseal, rotate_data_keys, rotate_master, Progress, RotationReport, SealedColumn, ACCOUNT_PHONE,
-    HOST_SECRET_VALUE, NOTIFICATION_BODY, NOTIFICATION_TITLE, PLUGIN_DOCUMENT_BODY, RESIDENT_ID_NUMBER, RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE,
+    HOST_SECRET_VALUE, NOTIFICATION_BODY, NOTIFICATION_TITLE, PLUGIN_DOCUMENT_BODY, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE,
 };
 pub use suite::Suite;
 
@@ -105,6 +105,8 @@ impl Purpose {
 pub enum Domain {
     Phone,
     IdNumber,
+    /// A person's whole real name.
+    Name,
     /// A plugin's indexed document field, within its partition and collection.
     DataField,
 }
@@ -114,6 +116,7 @@ impl Domain {
         match self {
             Domain::Phone => "phone",
             Domain::IdNumber => "id-number",
+            Domain::Name => "name",
             Domain::DataField => "data-field",
         }
     }

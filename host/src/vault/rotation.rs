@@ -58,6 +58,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     ACCOUNT_PHONE,
     RESIDENT_ID_NUMBER,
     RESIDENT_PHONE,
+    RESIDENT_NAME,
+    RESIDENT_BIRTH_DATE,
     PLUGIN_DOCUMENT_BODY,
     NOTIFICATION_TITLE,
     NOTIFICATION_BODY,
@@ -74,6 +76,11 @@ pub const RESIDENT_ID_NUMBER: SealedColumn =
     SealedColumn { table: "base_residents", keys: &["id"], column: "id_number", index: Some(("id_number_bidx", Domain::IdNumber)), partition: 0 };
 pub const RESIDENT_PHONE: SealedColumn =
     SealedColumn { table: "base_residents", keys: &["id"], column: "phone", index: Some(("phone_bidx", Domain::Phone)), partition: 0 };
+/// A resident's real name, found by a blind index of the whole name.
+pub const RESIDENT_NAME: SealedColumn =
+    SealedColumn { table: "base_residents", keys: &["id"], column: "real_name", index: Some(("real_name_bidx", Domain::Name)), partition: 0 };
+/// A resident's birth date (`birth_year` beside it stays clear for age filters).
+pub const RESIDENT_BIRTH_DATE: SealedColumn = SealedColumn { table: "base_residents", keys: &["id"], column: "birth_date", index: None, partition: 0 };
 /// A plugin's document, under the key of its partition (plugin, installation tenant).
 pub const PLUGIN_DOCUMENT_BODY: SealedColumn =
     SealedColumn { table: "plugin_documents", keys: &["plugin_id", "tenant_id", "collection", "doc_key"], column: "body", index: None, partition: 2 };

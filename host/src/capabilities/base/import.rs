@@ -5,7 +5,7 @@ use super::records::{encode_tags, house_label, parse_id_number};
 use crate::auth::accounts::is_valid_phone;
 use crate::store::{now_millis, Store};
 use crate::tenancy::TenantTree;
-use crate::vault::{Domain, RESIDENT_ID_NUMBER, RESIDENT_PHONE};
+use crate::vault::{Domain, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
 pub use linli_formats::csv_table::{ImportKind, Problem};
 use linli_formats::csv_table::{parse_table, Table, MAX_PROBLEMS};
 use serde::{Deserialize, Serialize};
@@ -336,18 +336,23 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
                 let id = new_id("resident");
                 let (id_number, id_number_index) = RESIDENT_ID_NUMBER.seal(&store.vault, &id, &row.id_number)?;
                 let (phone, phone_index) = RESIDENT_PHONE.seal(&store.vault, &id, &row.phone)?;
+                let (real_name, name_index) = RESIDENT_NAME.seal(&store.vault, &id, &row.real_name)?;
+                let (birth_date, _) = RESIDENT_BIRTH_DATE.seal(&store.vault, &id, &row.birth_date)?;
+                let birth_year: Option<i64> = row.birth_date.get(..4).and_then(|year| year.parse().ok());
                 sqlx::query(
-                    "INSERT INTO base_residents (id, tenant_id, real_name, id_number, id_number_bidx, phone, phone_bidx, birth_date, gender, tags, house_id, household_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    "INSERT INTO base_residents (id, tenant_id, real_name, real_name_bidx, id_number, id_number_bidx, phone, phone_bidx, birth_date, birth_year, gender, tags, house_id, household_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&id)
                 .bind(&row.tenant_id)
-                .bind(&row.real_name)
+                .bind(real_name)
+                .bind(name_index)
                 .bind(id_number)
                 .bind(id_number_index)
                 .bind(phone)
                 .bind(phone_index)
-                .bind(&row.birth_date)
+                .bind(birth_date)
+                .bind(birth_year)
                 .bind(row.gender)
                 .bind(encode_tags(&row.tags))
                 .bind(&house_id)

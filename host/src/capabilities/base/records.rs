@@ -2,7 +2,7 @@
 //! (staff API, the `base` capability, profile look-ups). Each query takes the set of
 //! tenant nodes the reader may see; nothing here decides who that is.
 use crate::store::Store;
-use crate::vault::{Domain, RESIDENT_ID_NUMBER, RESIDENT_PHONE};
+use crate::vault::{Domain, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -143,7 +143,7 @@ pub struct ResidentFilter {
     pub tags: Vec<String>,
     pub min_age: Option<u32>,
     pub max_age: Option<u32>,
-    /// Part of the real name.
+    /// The whole real name (names are sealed: found by blind index, never by a part).
     pub name: Option<String>,
 }
 
@@ -154,7 +154,7 @@ pub struct ResidentPage {
 
 const RESIDENT_COLUMNS: &str = "r.id, r.tenant_id, r.real_name, r.id_number, r.phone, r.birth_date, r.gender, r.tags, r.house_id, r.household_id, h.building, h.unit, h.room";
 
-/// A resident row with its ID and phone numbers opened.
+/// A resident row with its sealed fields opened.
 fn resident_from_row(store: &Store, row: &AnyRow) -> Result<Resident, sqlx::Error> {
     let id: String = row.try_get("id")?;
     let building: Option<String> = row.try_get("building")?;
@@ -162,10 +162,10 @@ fn resident_from_row(store: &Store, row: &AnyRow) -> Result<Resident, sqlx::Erro
     let room: Option<String> = row.try_get("room")?;
     Ok(Resident {
         tenant_id: row.try_get("tenant_id")?,
-        real_name: row.try_get("real_name")?,
+        real_name: RESIDENT_NAME.open(&store.vault, &id, &row.try_get::<String, _>("real_name")?)?,
         id_number: RESIDENT_ID_NUMBER.open(&store.vault, &id, &row.try_get::<String, _>("id_number")?)?,
         phone: RESIDENT_PHONE.open(&store.vault, &id, &row.try_get::<String, _>("phone")?)?,
-        birth_date: row.try_get("birth_date")?,
+        birth_date: RESIDENT_BIRTH_DATE.open(&store.vault, &id, &row.try_get::<String, _>("birth_date")?)?,
         gender: row.try_get("gender")?,
         tags: decode_tags(&row.try_get::<String, _>("tags")?),
         house_id: row.try_get("house_id")?,
@@ -188,6 +188,9 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// Residents at any of `tenants`, in id order, `limit` per page.
+///
+/// Birth dates are sealed: the query narrows by the clear birth year, and the exact age
+/// bounds are checked on the opened dates, reading on until the page is full.
 pub async fn find_residents(store: &Store, tenants: &[String], filter: &ResidentFilter, cursor: Option<&str>, limit: u32) -> Result<ResidentPage, sqlx::Error> {
     if tenants.is_empty() {
         return Ok(ResidentPage { items: vec![], next_cursor: None });
@@ -207,30 +210,45 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
         next(&mut sql, " AND r.tags LIKE ?", format!("%|{}|%", literal(tag)));
     }
     let day = today();
-    // Birth dates are ISO text, so they compare in date order.
-    if let Some(min) = filter.min_age {
-        next(&mut sql, " AND r.birth_date <= ?", latest_birth_for_age(min, day).to_string());
+    // Born on or before `born_by` (old enough) and on or after `born_from` (young enough).
+    let born_by = filter.min_age.map(|min| latest_birth_for_age(min, day));
+    let born_from = filter.max_age.map(|max| latest_birth_for_age(max + 1, day) + chrono::Duration::days(1));
+    if let Some(born_by) = born_by {
+        next(&mut sql, " AND r.birth_year <= CAST(? AS INTEGER)", born_by.year().to_string());
     }
-    if let Some(max) = filter.max_age {
-        let earliest = latest_birth_for_age(max + 1, day) + chrono::Duration::days(1);
-        next(&mut sql, " AND r.birth_date >= ?", earliest.to_string());
+    if let Some(born_from) = born_from {
+        next(&mut sql, " AND r.birth_year >= CAST(? AS INTEGER)", born_from.year().to_string());
     }
-    if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
-        next(&mut sql, " AND r.real_name LIKE ?", format!("%{}%", literal(name)));
+    if let Some(name) = filter.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        next(&mut sql, " AND r.real_name_bidx = ?", store.vault.blind_index(Domain::Name, name)?);
     }
-    if let Some(cursor) = cursor {
-        next(&mut sql, " AND r.id > ?", cursor.to_string());
+    let limit = limit.clamp(1, 500) as usize;
+    let page_sql = format!("{sql} AND r.id > ${} ORDER BY r.id LIMIT {}", binds.len() + 1, limit + 1);
+    let in_bounds = |birth_date: &str| {
+        let Ok(born) = NaiveDate::parse_from_str(birth_date, "%Y-%m-%d") else { return false };
+        born_by.is_none_or(|by| born <= by) && born_from.is_none_or(|from| born >= from)
+    };
+    let mut items = Vec::new();
+    let mut after = cursor.unwrap_or_default().to_string();
+    loop {
+        let mut query = sqlx::query(&page_sql);
+        for value in &binds {
+            query = query.bind(value);
+        }
+        let rows = query.bind(&after).fetch_all(&store.pool).await?;
+        for row in &rows {
+            let resident = resident_from_row(store, row)?;
+            after = resident.id.clone();
+            if in_bounds(&resident.birth_date) {
+                items.push(resident);
+            }
+        }
+        if items.len() > limit || rows.len() <= limit {
+            break;
+        }
     }
-    let limit = limit.clamp(1, 500);
-    sql.push_str(&format!(" ORDER BY r.id LIMIT {}", limit + 1));
-    let mut query = sqlx::query(&sql);
-    for value in &binds {
-        query = query.bind(value);
-    }
-    let rows = query.fetch_all(&store.pool).await?;
-    let mut items = rows.iter().map(|row| resident_from_row(store, row)).collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
         items.last().map(|r| r.id.clone())
     } else {
         None
@@ -356,5 +374,54 @@ mod tests {
         assert_eq!(latest_birth_for_age(60, day), NaiveDate::from_ymd_opt(1966, 11, 24).unwrap());
         assert_eq!(encode_tags(&["低保".into(), "残疾".into()]), "|低保|残疾|");
         assert_eq!(decode_tags("|低保|残疾|"), vec!["低保", "残疾"]);
+    }
+
+    /// Residents as a database from before names and birth dates were sealed holds them
+    /// (the migration has filled `birth_year`): sealed at the next start, then found by the
+    /// whole name and by age.
+    #[tokio::test]
+    async fn clear_names_and_birth_dates_are_sealed_and_still_found() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        sqlx::query("INSERT INTO tenants (id, parent_id, kind, name, created_at) VALUES ('g1', NULL, 'grid', '第一网格', 0)").execute(&store.pool).await.unwrap();
+        let day = today();
+        let (old, young) = (latest_birth_for_age(70, day), latest_birth_for_age(30, day));
+        // A day short of 60: born in the year an age-60 filter lets through, so only the
+        // opened date leaves them out.
+        let almost = latest_birth_for_age(60, day) + chrono::Duration::days(1);
+        for (id, name, born, id_number, phone) in [
+            ("r0", "张三", almost, "110105196601010010", "13800000000"),
+            ("r1", "王秀英", old, "110105195001010011", "13800000001"),
+            ("r2", "李明", young, "110105199001010012", "13800000002"),
+        ] {
+            sqlx::query("INSERT INTO base_residents (id, tenant_id, real_name, id_number, phone, birth_date, birth_year, gender, tags, created_at) VALUES ($1, 'g1', $2, $3, $4, $5, $6, '女', '', 0)")
+                .bind(id)
+                .bind(name)
+                .bind(id_number)
+                .bind(phone)
+                .bind(born.to_string())
+                .bind(i64::from(born.year()))
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        crate::vault::reseal(&store, 10, |_| {}).await.unwrap();
+        let raw: Vec<(String, String)> = sqlx::query_as("SELECT real_name, birth_date FROM base_residents").fetch_all(&store.pool).await.unwrap();
+        assert!(raw.iter().all(|(name, born)| name.starts_with("enc1:") && born.starts_with("enc1:")), "{raw:?}");
+
+        let tenants = vec!["g1".to_string()];
+        let find = |filter: ResidentFilter| {
+            let (store, tenants) = (store.clone(), tenants.clone());
+            async move { find_residents(&store, &tenants, &filter, None, 1).await.unwrap().items.into_iter().map(|r| r.real_name).collect::<Vec<_>>() }
+        };
+        assert_eq!(find(ResidentFilter { name: Some(" 王秀英 ".into()), ..Default::default() }).await, ["王秀英"]);
+        assert!(find(ResidentFilter { name: Some("王".into()), ..Default::default() }).await.is_empty(), "no part of a name");
+        // One a page: 张三 is read and left out, and the page still fills.
+        assert_eq!(find(ResidentFilter { min_age: Some(60), ..Default::default() }).await, ["王秀英"]);
+        assert_eq!(find(ResidentFilter { max_age: Some(30), ..Default::default() }).await, ["李明"]);
+        assert_eq!(find(ResidentFilter { min_age: Some(31), max_age: Some(69), ..Default::default() }).await, ["张三"]);
+        assert!(find(ResidentFilter { min_age: Some(31), max_age: Some(58), ..Default::default() }).await.is_empty());
+        let page = find_residents(&store, &tenants, &ResidentFilter::default(), None, 1).await.unwrap();
+        assert_eq!((page.items.len(), page.next_cursor.as_deref()), (1, Some("r0")));
+        assert_eq!(page.items[0].birth_date, almost.to_string());
     }
 }
