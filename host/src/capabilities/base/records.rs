@@ -225,6 +225,9 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
     let limit = limit.clamp(1, 500) as usize;
     let page_sql = format!("{sql} AND r.id > ${} ORDER BY r.id LIMIT {}", binds.len() + 1, limit + 1);
     let in_bounds = |birth_date: &str| {
+        if born_by.is_none() && born_from.is_none() {
+            return true;
+        }
         let Ok(born) = NaiveDate::parse_from_str(birth_date, "%Y-%m-%d") else { return false };
         born_by.is_none_or(|by| born <= by) && born_from.is_none_or(|from| born >= from)
     };
