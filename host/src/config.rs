@@ -6,7 +6,9 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Debug is written by hand: the master key, the admin token and a database password must
+/// not reach a log through `{:?}`.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on, e.g. `127.0.0.1:8080`.
@@ -45,6 +47,29 @@ pub struct Config {
     pub cluster: crate::cluster::ClusterConfig,
     /// Sign-in rate limits per client address and per account (`[limits]`).
     pub limits: crate::api::rate_limit::RateLimitConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &crate::store::redact(&self.database_url))
+            .field("admin_token", &crate::store::redacted(&self.admin_token))
+            .field("admin_token_sha256", &self.admin_token_sha256)
+            .field("master_key", &crate::store::redacted(&self.master_key))
+            .field("master_key_file", &self.master_key_file)
+            .field("crypto", &self.crypto)
+            .field("tenants_file", &self.tenants_file)
+            .field("public_url", &self.public_url)
+            .field("runtime", &self.runtime)
+            .field("devices", &self.devices)
+            .field("events", &self.events)
+            .field("tickets", &self.tickets)
+            .field("cluster", &self.cluster)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -120,6 +145,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_names_no_secret() {
+        let mut config = Config { admin_token: "token-abc".into(), master_key: "bWFzdGVyLWtleQ==".into(), database_url: "postgres://linli:pw-xyz@db/linli".into(), ..Config::default() };
+        config.devices.broker_password = "broker-pw".into();
+        let shown = format!("{config:?}");
+        for secret in ["token-abc", "bWFzdGVyLWtleQ==", "pw-xyz", "broker-pw"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("(set, redacted)") && shown.contains("postgres://linli:***@db/linli"), "{shown}");
+    }
 
     #[test]
     fn file_then_environment() {

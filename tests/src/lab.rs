@@ -163,6 +163,7 @@ pub async fn lone_elder_home(host: &TestHost) -> Result<(String, String)> {
         bail!("import failed: {report}");
     }
     let store = host.store().await?;
-    let (id, address): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
+    let (id, sealed): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
+    let address = linli_host::vault::HOUSE_ADDRESS.open(&store.vault, &id, &sealed)?;
     Ok((id, address))
 }

@@ -86,6 +86,33 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     let audit: Value = county_admin.get("/api/audit?field=id-number").await?.expect_status(200)?.json();
     assert!(audit.to_string().contains(first["id"].as_str().unwrap_or("?")), "the read is audited: {audit}");
 
+    // A smoke detector in that resident's home raises an alarm: the device's location, the
+    // alarm, its event and the reading all name the home, and are sealed like the rest.
+    // Located by grid and address, as the residents' CSV gives it: the room is found by its
+    // blind index.
+    let address = detail["address"].as_str().unwrap_or("?").to_string();
+    let (building, rest) = address.split_once('栋').unwrap_or(("?", "?"));
+    let (unit, room) = rest.split_once("单元").unwrap_or(("?", "?"));
+    let house = format!("{grid}/{building}-{unit}-{room}");
+    host.admin("POST", "/alarm-rules", Some(linli_tests::lab::instant_rule("smoke-at-rest", "烟雾报警", "smoke-detector", "smoke"))).await?.expect_status(200)?;
+    let registered = host
+        .admin("POST", "/devices", Some(json!({ "id": "smoke-at-rest", "device_type": "smoke-detector", "location": format!("house:{house}") })))
+        .await?
+        .expect_status(201)?
+        .json();
+    assert_eq!(registered["device"]["location"]["label"], address.as_str(), "{registered}");
+    let secret = registered["secret"].as_str().unwrap_or("?");
+    let reading = json!({ "smoke": 1, "battery": 87.654321 }).to_string();
+    let sent = host.client.post(format!("{}/api/devices/smoke-at-rest/telemetry", host.url)).bearer_auth(secret).body(reading).send().await?;
+    assert_eq!(sent.status(), 202);
+    linli_tests::lab::wait_until("the smoke raises an alarm at the home", || async {
+        let alarms = host.admin("GET", "/alarms?status=active", None).await?.expect_status(200)?.json();
+        Ok(alarms["alarms"].as_array().is_some_and(|all| all.iter().any(|a| a["device_id"] == "smoke-at-rest" && a["location"]["label"] == address.as_str())))
+    })
+    .await?;
+    let device = host.admin("GET", "/devices/smoke-at-rest", None).await?.expect_status(200)?.json();
+    assert_eq!(device["latest"]["battery"], 87.654321, "the reading opens: {device}");
+
     // A resident whose account phone is in the base data gets their record through it
     // (the account and the record meet by blind index).
     let phone = &phones[0];
@@ -115,6 +142,13 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     assert!(digit_runs(format!("x{}y,{}", phones[0], ids[0]).as_bytes()).is_superset(&HashSet::from([phones[0].clone(), ids[0].clone()])));
     assert!(!text.contains("13900000004"), "a staff phone in clear");
     assert!(!text.contains("PRIVATE KEY"), "a signing key's PEM in clear");
+    // Homes: no resident's address (nor the room part of it), no reading, no alarm location.
+    for resident in list["items"].as_array().into_iter().flatten() {
+        let home = resident["address"].as_str().unwrap_or("?");
+        assert!(!text.contains(home), "a home's address in clear: {home}");
+    }
+    assert!(!text.contains(&address), "the alarmed home's address in clear: {address}");
+    assert!(!text.contains("87.654321"), "a reading in clear");
     // An unkeyed hash of a phone (what a naive blind index would store) is not there either.
     let naive = hex::encode(Sha256::digest(phones[0].as_bytes()));
     assert!(!text.contains(&naive[..32]), "an unkeyed hash of a phone");

@@ -85,7 +85,7 @@ impl Store {
         MIGRATOR.run(&pool).await?;
         let store = Self { pool, backend, vault: Arc::new(Vault::new(keys)) };
         store.vault.load(&store).await?;
-        let sealed = crate::vault::reseal(&store, RESEAL_BATCH, |p| {
+        let sealed = crate::vault::reseal_unfinished(&store, RESEAL_BATCH, |p| {
             if p.done == p.total || p.done % 10_000 < RESEAL_BATCH as u64 {
                 tracing::info!(column = p.column, done = p.done, total = p.total, "sealing sensitive values under the current data key");
             }
@@ -112,6 +112,15 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+}
+
+/// How a secret setting shows in Debug output: whether it is set, never its value.
+pub fn redacted(secret: &str) -> &'static str {
+    if secret.is_empty() {
+        "(not set)"
+    } else {
+        "(set, redacted)"
     }
 }
 

@@ -24,8 +24,10 @@ mod suite;
 
 pub use master::{sibling, write_key_file, MasterKey, MASTER_KEY_LEN};
 pub use rotation::{
-    data_field_index, destroy_retired, hash_clear_data_indexes, reseal, rotate_data_keys, rotate_master, Progress, RotationReport, SealedColumn, ACCOUNT_PHONE,
-    HOST_SECRET_VALUE, NOTIFICATION_BODY, NOTIFICATION_TITLE, PLUGIN_DOCUMENT_BODY, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE,
+    data_field_index, destroy_retired, hash_clear_data_indexes, reseal, reseal_unfinished, rotate_data_keys, rotate_master, Progress, RotationReport, SealedColumn,
+    ACCOUNT_PHONE, ALARM_LOCATION, DEVICE_COMMAND, DEVICE_COMMAND_ACK, DEVICE_LOCATION, EVENT_PAYLOAD, HOST_SECRET_VALUE, HOUSEHOLD_NAME, HOUSE_ADDRESS, HOUSE_ROOM,
+    NOTIFICATION_BODY, NOTIFICATION_TITLE, PLUGIN_DOCUMENT_BODY, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM,
+    TELEMETRY_PAYLOAD, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE,
 };
 pub use suite::Suite;
 
@@ -107,6 +109,8 @@ pub enum Domain {
     IdNumber,
     /// A person's whole real name.
     Name,
+    /// A house's room number (`501`), within its building and unit.
+    Room,
     /// A plugin's indexed document field, within its partition and collection.
     DataField,
 }
@@ -117,6 +121,7 @@ impl Domain {
             Domain::Phone => "phone",
             Domain::IdNumber => "id-number",
             Domain::Name => "name",
+            Domain::Room => "room",
             Domain::DataField => "data-field",
         }
     }

@@ -54,7 +54,9 @@ impl Suite {
     /// `nonce || ciphertext+tag`, under a fresh random nonce.
     pub fn seal(self, key: &[u8], aad: &[u8], clear: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // The thread's CSPRNG (ChaCha, seeded and reseeded from the OS) instead of a system
+        // call per value: every telemetry reading is sealed.
+        rand::thread_rng().fill_bytes(&mut nonce);
         let payload = Payload { msg: clear, aad };
         let nonce_ref = Nonce::from_slice(&nonce);
         let sealed = match self {

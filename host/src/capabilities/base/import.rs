@@ -5,7 +5,7 @@ use super::records::{encode_tags, house_label, parse_id_number};
 use crate::auth::accounts::is_valid_phone;
 use crate::store::{now_millis, Store};
 use crate::tenancy::TenantTree;
-use crate::vault::{Domain, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
+use crate::vault::{Domain, HOUSEHOLD_NAME, HOUSE_ADDRESS, HOUSE_ROOM, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
 pub use linli_formats::csv_table::{ImportKind, Problem};
 use linli_formats::csv_table::{parse_table, Table, MAX_PROBLEMS};
 use serde::{Deserialize, Serialize};
@@ -274,11 +274,11 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
                         let id = match houses.get(&key) {
                             Some(id) => id.clone(),
                             None => {
-                                let existing: Option<String> = sqlx::query("SELECT id FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room = $4")
+                                let existing: Option<String> = sqlx::query("SELECT id FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room_bidx = $4")
                                     .bind(&row.tenant_id)
                                     .bind(b)
                                     .bind(u)
-                                    .bind(r)
+                                    .bind(store.vault.blind_index(Domain::Room, r)?)
                                     .fetch_optional(&mut *tx)
                                     .await?
                                     .map(|r| r.try_get("id"))
@@ -287,13 +287,16 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
                                     Some(id) => id,
                                     None => {
                                         let id = new_id("house");
-                                        sqlx::query("INSERT INTO base_houses (id, tenant_id, building, unit, room, address, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                                        let (room, room_index) = HOUSE_ROOM.seal(&store.vault, &id, r)?;
+                                        let (address, _) = HOUSE_ADDRESS.seal(&store.vault, &id, &house_label(b, u, r))?;
+                                        sqlx::query("INSERT INTO base_houses (id, tenant_id, building, unit, room, room_bidx, address, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                                             .bind(&id)
                                             .bind(&row.tenant_id)
                                             .bind(b)
                                             .bind(u)
-                                            .bind(r)
-                                            .bind(house_label(b, u, r))
+                                            .bind(room)
+                                            .bind(room_index)
+                                            .bind(address)
                                             .bind(now)
                                             .execute(&mut *tx)
                                             .await?;
@@ -320,6 +323,7 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
                         None => {
                             let id = new_id("household");
                             let name = row.household.clone().unwrap_or_else(|| row.house.as_ref().map(|(b, u, r)| house_label(b, u, r)).unwrap_or_default());
+                            let (name, _) = HOUSEHOLD_NAME.seal(&store.vault, &id, &name)?;
                             sqlx::query("INSERT INTO base_households (id, tenant_id, house_id, name, created_at) VALUES ($1, $2, $3, $4, $5)")
                                 .bind(&id)
                                 .bind(&row.tenant_id)

@@ -2,7 +2,7 @@
 //! (staff API, the `base` capability, profile look-ups). Each query takes the set of
 //! tenant nodes the reader may see; nothing here decides who that is.
 use crate::store::Store;
-use crate::vault::{Domain, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
+use crate::vault::{Domain, HOUSE_ADDRESS, HOUSE_ROOM, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -160,6 +160,11 @@ fn resident_from_row(store: &Store, row: &AnyRow) -> Result<Resident, sqlx::Erro
     let building: Option<String> = row.try_get("building")?;
     let unit: Option<String> = row.try_get("unit")?;
     let room: Option<String> = row.try_get("room")?;
+    let house_id: Option<String> = row.try_get("house_id")?;
+    let room = match (&house_id, room) {
+        (Some(house), Some(sealed)) => Some(HOUSE_ROOM.open(&store.vault, house, &sealed)?),
+        _ => None,
+    };
     Ok(Resident {
         tenant_id: row.try_get("tenant_id")?,
         real_name: RESIDENT_NAME.open(&store.vault, &id, &row.try_get::<String, _>("real_name")?)?,
@@ -168,7 +173,7 @@ fn resident_from_row(store: &Store, row: &AnyRow) -> Result<Resident, sqlx::Erro
         birth_date: RESIDENT_BIRTH_DATE.open(&store.vault, &id, &row.try_get::<String, _>("birth_date")?)?,
         gender: row.try_get("gender")?,
         tags: decode_tags(&row.try_get::<String, _>("tags")?),
-        house_id: row.try_get("house_id")?,
+        house_id,
         household_id: row.try_get("household_id")?,
         id,
         address: match (building, unit, room) {
@@ -336,13 +341,14 @@ pub async fn houses(store: &Store, tenants: &[String], cursor: Option<&str>, lim
     let rows = query.bind(cursor.unwrap_or("")).fetch_all(&store.pool).await?;
     rows.iter()
         .map(|r| {
+            let id: String = r.try_get("id")?;
             Ok(House {
-                id: r.try_get("id")?,
                 tenant_id: r.try_get("tenant_id")?,
                 building: r.try_get("building")?,
                 unit: r.try_get("unit")?,
-                room: r.try_get("room")?,
-                address: r.try_get("address")?,
+                room: HOUSE_ROOM.open(&store.vault, &id, &r.try_get::<String, _>("room")?)?,
+                address: HOUSE_ADDRESS.open(&store.vault, &id, &r.try_get::<String, _>("address")?)?,
+                id,
             })
         })
         .collect()

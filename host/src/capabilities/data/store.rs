@@ -377,6 +377,8 @@ mod tests {
             .execute(&store.pool)
             .await
             .unwrap();
+        // An older database has no record of finished sealing passes either.
+        sqlx::query("DELETE FROM sealed_passes").execute(&store.pool).await.unwrap();
         store.pool.close().await;
         let reopened = Store::open(&crate::store::sqlite_url(dir.path()), crate::vault::Keys::of_data_dir(dir.path()).unwrap()).await.unwrap();
         let body: String = sqlx::query_scalar("SELECT body FROM plugin_documents").fetch_one(&reopened.pool).await.unwrap();

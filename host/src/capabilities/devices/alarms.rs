@@ -8,6 +8,7 @@ use crate::capabilities::events::Outbox;
 use crate::capabilities::tickets::model_time as format_time;
 use crate::capabilities::tickets::{Actor, NewTicket, Source, Tickets};
 use crate::store::{now_millis, Store};
+use crate::vault::{Vault, ALARM_LOCATION};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -43,10 +44,11 @@ type Row = (String, String, String, String, String, String, String, String, f64,
 const COLUMNS: &str =
     "id, rule_id, rule_name, device_id, device_type, tenant_id, severity, status, value, since, raised_at, repeats, acknowledged_at, acknowledged_by, cleared_at, location";
 
-fn from_row(row: Row) -> Alarm {
+fn from_row(vault: &Vault, row: Row) -> Result<Alarm, sqlx::Error> {
     let (id, rule_id, rule_name, device_id, device_type, tenant_id, severity, status, value, since, raised_at, repeats, acknowledged_at, acknowledged_by, cleared_at, location) = row;
+    let location = ALARM_LOCATION.open(vault, &id, &location)?;
     let location = serde_json::from_str(&location).unwrap_or(Location { kind: String::new(), id: String::new(), label: String::new(), tenant: tenant_id.clone() });
-    Alarm {
+    Ok(Alarm {
         id,
         rule_id,
         rule_name,
@@ -63,12 +65,12 @@ fn from_row(row: Row) -> Alarm {
         acknowledged_by,
         cleared_at,
         location,
-    }
+    })
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Alarm>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM alarms WHERE id = $1")).bind(id).fetch_optional(&store.pool).await?;
-    Ok(row.map(from_row))
+    row.map(|row| from_row(&store.vault, row)).transpose()
 }
 
 /// Alarms of the `tenants` nodes, newest first.
@@ -82,7 +84,9 @@ pub async fn list(store: &Store, tenants: &[String], status: Option<AlarmStatus>
             .bind(limit)
             .fetch_all(&store.pool)
             .await?;
-        out.extend(rows.into_iter().map(from_row));
+        for row in rows {
+            out.push(from_row(&store.vault, row)?);
+        }
     }
     out.sort_by(|a, b| b.raised_at.cmp(&a.raised_at).then_with(|| b.id.cmp(&a.id)));
     out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -133,7 +137,7 @@ pub async fn raise(store: &Store, outbox: &Outbox, tickets: &Tickets, rule: &Rul
         .bind(alarm.since)
         .bind(alarm.raised_at)
         .bind(alarm.repeats)
-        .bind(serde_json::to_string(&alarm.location).unwrap_or_default())
+        .bind(ALARM_LOCATION.seal(&store.vault, &alarm.id, &serde_json::to_string(&alarm.location).unwrap_or_default())?.0)
         .execute(&mut *tx)
         .await?;
     outbox.publish_in(&mut tx, "alarm.raised", &alarm.tenant_id, &alarm.id, &alarm.payload()).await?;
@@ -175,7 +179,7 @@ pub async fn clear(store: &Store, outbox: &Outbox, alarm_id: &str, value: f64) -
         return Ok(None);
     }
     let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM alarms WHERE id = $1")).bind(alarm_id).fetch_one(&mut *tx).await?;
-    let alarm = from_row(row);
+    let alarm = from_row(&store.vault, row)?;
     outbox.publish_in(&mut tx, "alarm.cleared", &alarm.tenant_id, &alarm.id, &alarm.payload()).await?;
     tx.commit().await?;
     outbox.wake.notify_one();
@@ -187,7 +191,7 @@ pub async fn clear(store: &Store, outbox: &Outbox, alarm_id: &str, value: f64) -
 pub async fn acknowledge(store: &Store, outbox: &Outbox, alarm_id: &str, by: &str) -> Result<Alarm, DeviceError> {
     let mut tx = store.begin_write().await?;
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM alarms WHERE id = $1")).bind(alarm_id).fetch_optional(&mut *tx).await?;
-    let alarm = from_row(row.ok_or_else(|| DeviceError::NotFound(format!("alarm `{alarm_id}`")))?);
+    let alarm = from_row(&store.vault, row.ok_or_else(|| DeviceError::NotFound(format!("alarm `{alarm_id}`")))?)?;
     match alarm.status {
         AlarmStatus::Acknowledged => return Ok(alarm),
         AlarmStatus::Cleared => return Err(DeviceError::Conflict(format!("alarm `{alarm_id}` is already cleared"))),

@@ -8,6 +8,7 @@ use super::registry::{self, Device};
 use super::rules::{Decision, RuleSpec, Tracker};
 use super::Devices;
 use crate::store::{now_millis, Store};
+use crate::vault::TELEMETRY_PAYLOAD;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -137,7 +138,7 @@ async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Resul
                         continue;
                     }
                 };
-                tracing::info!(alarm = alarm.id, rule = rule.id, device = device.id, location = alarm.location.label, "alarm raised");
+                tracing::info!(alarm = alarm.id, rule = rule.id, device = device.id, tenant = alarm.tenant_id, "alarm raised");
                 devices.metrics.alarms.with_label_values(&["raised"]).inc();
                 tracker.raised(alarm.id);
             }
@@ -200,7 +201,8 @@ async fn write_telemetry(store: &Store, rows: &[TelemetryRow]) -> Result<(), sql
         let sql = format!("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES {placeholders}");
         let mut query = sqlx::query(&sql);
         for (device, at, received_at, payload) in chunk {
-            query = query.bind(device).bind(*at).bind(*received_at).bind(payload);
+            let (sealed, _) = TELEMETRY_PAYLOAD.seal_row(&store.vault, &[device, &at.to_string()], payload)?;
+            query = query.bind(device).bind(*at).bind(*received_at).bind(sealed);
         }
         query.execute(&mut *tx).await?;
     }

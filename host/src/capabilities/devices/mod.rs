@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::runtime::bindings::linli::platform::{devices as wit, types};
 use crate::store::{now_millis, Store};
 use crate::tenancy::SharedTree;
+use crate::vault::{DEVICE_COMMAND, DEVICE_COMMAND_ACK, TELEMETRY_PAYLOAD};
 use engine::{Reading, Rejected, TelemetryRow};
 use registry::{Device, NewDevice};
 use rules::{AlarmStatus, RuleSpec, Tracker};
@@ -36,7 +37,8 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
     ],
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Debug is written by hand: the broker password stays out of logs.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DevicesConfig {
     /// `embedded` (start a broker inside the host), `mqtt://host:port` (an external
@@ -64,6 +66,24 @@ pub struct DevicesConfig {
     pub offline_after_seconds: u64,
     /// Evaluation workers; devices are spread over them by id.
     pub shards: usize,
+}
+
+impl std::fmt::Debug for DevicesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevicesConfig")
+            .field("broker", &crate::store::redact(&self.broker))
+            .field("embedded_listen", &self.embedded_listen)
+            .field("broker_username", &self.broker_username)
+            .field("broker_password", &crate::store::redacted(&self.broker_password))
+            .field("mosquitto_files", &self.mosquitto_files)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("qos", &self.qos)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("retention_days", &self.retention_days)
+            .field("offline_after_seconds", &self.offline_after_seconds)
+            .field("shards", &self.shards)
+            .finish()
+    }
 }
 
 impl Default for DevicesConfig {
@@ -100,6 +120,13 @@ pub enum DeviceError {
     Config(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl From<crate::vault::VaultError> for DeviceError {
+    /// A sealed value that does not open is a database fault like a row that does not decode.
+    fn from(e: crate::vault::VaultError) -> Self {
+        DeviceError::Database(e.into())
+    }
 }
 
 /// The host-wide device service.
@@ -477,7 +504,9 @@ impl Devices {
     }
 
     pub async fn latest_telemetry(&self, device_id: &str) -> Result<Option<(i64, String)>, DeviceError> {
-        Ok(sqlx::query_as("SELECT at, payload FROM telemetry WHERE device_id = $1 ORDER BY at DESC LIMIT 1").bind(device_id).fetch_optional(&self.store.pool).await?)
+        let latest: Option<(i64, String)> =
+            sqlx::query_as("SELECT at, payload FROM telemetry WHERE device_id = $1 ORDER BY at DESC LIMIT 1").bind(device_id).fetch_optional(&self.store.pool).await?;
+        Ok(latest.map(|(at, payload)| TELEMETRY_PAYLOAD.open_row(&self.store.vault, &[device_id, &at.to_string()], &payload).map(|payload| (at, payload))).transpose()?)
     }
 
     pub async fn set_rule(&self, rule: &RuleSpec) -> Result<(), DeviceError> {
@@ -532,7 +561,7 @@ impl Devices {
             .bind(&id)
             .bind(device_id)
             .bind(sent_by)
-            .bind(command.to_string())
+            .bind(DEVICE_COMMAND.seal(&self.store.vault, &id, &command.to_string())?.0)
             .bind(now_millis())
             .execute(&self.store.pool)
             .await?;
@@ -553,7 +582,7 @@ impl Devices {
             pending.remove(&id);
         }
         let (status, ack) = match &answer {
-            Some(ack) => ("acknowledged", Some(ack.as_str())),
+            Some(ack) => ("acknowledged", Some(DEVICE_COMMAND_ACK.seal(&self.store.vault, &id, ack)?.0)),
             None => ("timed-out", None),
         };
         sqlx::query("UPDATE device_commands SET status = $1, ack = $2, answered_at = $3 WHERE id = $4")

@@ -2,6 +2,7 @@
 use super::DeviceError;
 use crate::store::{now_millis, Store};
 use crate::tenancy::TenantTree;
+use crate::vault::{Domain, Vault, DEVICE_LOCATION, HOUSE_ADDRESS};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -76,17 +77,22 @@ async fn resolve_location(store: &Store, tree: &TenantTree, location: &str) -> R
             let [building, unit, room] = parts[..] else {
                 return Err(DeviceError::Invalid(format!("house address `{id}` must be <grid>/<building>-<unit>-<room>")));
             };
-            let found: Option<(String, String, String)> = sqlx::query_as("SELECT id, tenant_id, address FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room = $4")
-                .bind(grid)
-                .bind(building)
-                .bind(unit)
-                .bind(room)
-                .fetch_optional(&store.pool)
-                .await?;
-            let (house_id, tenant, label) = found.ok_or_else(|| DeviceError::Invalid(format!("house `{id}` does not exist in the base data")))?;
+            let found: Option<(String, String, String)> =
+                sqlx::query_as("SELECT id, tenant_id, address FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room_bidx = $4")
+                    .bind(grid)
+                    .bind(building)
+                    .bind(unit)
+                    .bind(store.vault.blind_index(Domain::Room, room)?)
+                    .fetch_optional(&store.pool)
+                    .await?;
+            let (house_id, tenant, address) = found.ok_or_else(|| DeviceError::Invalid(format!("house `{id}` does not exist in the base data")))?;
+            let label = HOUSE_ADDRESS.open(&store.vault, &house_id, &address)?;
             return Ok(Location { kind: kind.into(), id: house_id, label, tenant });
         }
-        "house" => sqlx::query_as("SELECT tenant_id, address FROM base_houses WHERE id = $1").bind(id).fetch_optional(&store.pool).await?,
+        "house" => {
+            let found: Option<(String, String)> = sqlx::query_as("SELECT tenant_id, address FROM base_houses WHERE id = $1").bind(id).fetch_optional(&store.pool).await?;
+            found.map(|(tenant, address)| HOUSE_ADDRESS.open(&store.vault, id, &address).map(|label| (tenant, label))).transpose()?
+        }
         "place" => sqlx::query_as("SELECT tenant_id, name || '（' || address || '）' FROM base_places WHERE id = $1").bind(id).fetch_optional(&store.pool).await?,
         "grid" => tree.get(id).map(|node| (node.id.clone(), node.name.clone())),
         other => return Err(DeviceError::Invalid(format!("location kind `{other}` is not one of house, place, grid"))),
@@ -109,6 +115,7 @@ pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Resu
         return Err(DeviceError::Invalid(format!("device type `{}` must be a-z, 0-9 and - (known: {})", new.device_type, KNOWN_TYPES.join(", "))));
     }
     let location = resolve_location(store, tree, &new.location).await?;
+    let (label, _) = DEVICE_LOCATION.seal(&store.vault, &new.id, &location.label)?;
     let now = now_millis();
     let secret = new_secret();
     let inserted = sqlx::query(
@@ -123,7 +130,7 @@ pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Resu
     .bind(&new.name)
     .bind(&location.kind)
     .bind(&location.id)
-    .bind(&location.label)
+    .bind(&label)
     .bind(secret_hash(&secret))
     .bind(super::broker::mosquitto_hash(&secret))
     .bind(now)
@@ -142,7 +149,7 @@ pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Resu
         .bind(&new.name)
         .bind(&location.kind)
         .bind(&location.id)
-        .bind(&location.label)
+        .bind(&label)
         .bind(&new.id)
         .execute(&store.pool)
         .await?;
@@ -155,15 +162,16 @@ pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Resu
 type Row = (String, String, String, String, String, String, String, String, String, i64, Option<i64>);
 const COLUMNS: &str = "id, tenant_id, device_type, model, vendor, name, location_kind, location_id, location_label, created_at, last_seen_at";
 
-fn from_row(row: Row, offline_after_ms: i64) -> Device {
+fn from_row(vault: &Vault, row: Row, offline_after_ms: i64) -> Result<Device, sqlx::Error> {
     let (id, tenant, device_type, model, vendor, name, kind, location_id, label, created_at, last_seen_at) = row;
+    let label = DEVICE_LOCATION.open(vault, &id, &label)?;
     let online = offline_after_ms > 0 && last_seen_at.is_some_and(|seen| now_millis().saturating_sub(seen) < offline_after_ms);
-    Device { id, device_type, model, vendor, name, location: Location { kind, id: location_id, label, tenant }, created_at, last_seen_at, online }
+    Ok(Device { id, device_type, model, vendor, name, location: Location { kind, id: location_id, label, tenant }, created_at, last_seen_at, online })
 }
 
 pub async fn get(store: &Store, id: &str, offline_after_ms: i64) -> Result<Option<Device>, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1")).bind(id).fetch_optional(&store.pool).await?;
-    Ok(row.map(|r| from_row(r, offline_after_ms)))
+    row.map(|r| from_row(&store.vault, r, offline_after_ms)).transpose()
 }
 
 /// Devices whose tenant is one of `tenants`, optionally of one type, by id.
@@ -176,7 +184,9 @@ pub async fn list(store: &Store, tenants: &[String], device_type: Option<&str>, 
             .bind(device_type.unwrap_or_default())
             .fetch_all(&store.pool)
             .await?;
-        out.extend(rows.into_iter().map(|r| from_row(r, offline_after_ms)));
+        for row in rows {
+            out.push(from_row(&store.vault, row, offline_after_ms)?);
+        }
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

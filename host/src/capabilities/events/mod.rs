@@ -11,6 +11,7 @@ pub mod dispatch;
 use crate::packages::Manifest;
 pub use linli_formats::sections::{EventSettings, Schedule};
 use crate::store::{now_millis, Store};
+use crate::vault::EVENT_PAYLOAD;
 use crate::tenancy::SharedTree;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -194,7 +195,7 @@ impl Outbox {
             .bind(kind)
             .bind(tenant_id)
             .bind(subject)
-            .bind(payload.to_string())
+            .bind(EVENT_PAYLOAD.seal(&self.store.vault, &seq.to_string(), &payload.to_string())?.0)
             .bind(now)
             .execute(&mut **tx)
             .await?;
@@ -313,7 +314,7 @@ impl Outbox {
     pub async fn event(&self, seq: i64) -> Result<Option<Event>, sqlx::Error> {
         let row: Option<(i64, String, String, String, String, i64)> =
             sqlx::query_as("SELECT seq, kind, tenant_id, subject, payload, created_at FROM platform_events WHERE seq = $1").bind(seq).fetch_optional(&self.store.pool).await?;
-        Ok(row.map(|(seq, kind, tenant_id, subject, payload, at)| Event { seq, kind, tenant_id, subject, payload, at }))
+        row.map(|(seq, kind, tenant_id, subject, payload, at)| Ok(Event { seq, kind, tenant_id, subject, payload: EVENT_PAYLOAD.open(&self.store.vault, &seq.to_string(), &payload)?, at })).transpose()
     }
 
     pub async fn delivered(&self, installation_id: &str, seq: i64) -> Result<(), sqlx::Error> {
