@@ -13,10 +13,10 @@
 //!     the host's CPU time per request (the in-process generator's work, alike for both
 //!     routes, pulls the ratios above towards 1).
 use anyhow::{Context, Result};
-use clap::Parser;
 use axum::extract::Query;
 use axum::routing::get;
 use axum::Json;
+use clap::Parser;
 use linli_bench::{closed_loop, mean, median, percentile, Target};
 use linli_host::runtime::PluginRequest;
 use linli_tests::{Backend, TestHost, Vendor};
@@ -148,8 +148,7 @@ async fn main() -> Result<()> {
 
     // The same host's router with a native handler of the same logic beside the plugin.
     let state = host.server.as_ref().context("host")?.state.clone();
-    let app = linli_host::api::router(state)
-        .route("/native/greet", get(native_greet));
+    let app = linli_host::api::router(state).route("/native/greet", get(native_greet));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -181,8 +180,14 @@ async fn main() -> Result<()> {
         );
         println!(
             "    round {round}: native {:>7.0} req/s p99 {:.2} ms | fresh {:>7.0} req/s p99 {:.2} ms ({:.2}×) | reused {:>7.0} req/s p99 {:.2} ms ({:.2}×)",
-            native.per_second, native.p99_ms, plugin.per_second, plugin.p99_ms, plugin.per_second / native.per_second,
-            warm.per_second, warm.p99_ms, warm.per_second / native.per_second
+            native.per_second,
+            native.p99_ms,
+            plugin.per_second,
+            plugin.p99_ms,
+            plugin.per_second / native.per_second,
+            warm.per_second,
+            warm.p99_ms,
+            warm.per_second / native.per_second
         );
         fresh.add(&native, &plugin);
         reused.add(&native, &warm);
@@ -211,11 +216,25 @@ async fn main() -> Result<()> {
              | P1 plugin / native throughput, median of rounds | {tr:.2}× | {rtr:.2}× | ≥ 0.8× |\n\
              | P1 plugin / native p99, median of rounds | {lr:.2}× | {rlr:.2}× | ≤ 1.5× |\n\n\
              Baseline, the same logic as a native axum handler in the same router, mean of rounds: {nr:.0} req/s, p99 {np:.2} ms.\n",
-            r = args.rounds, s = args.seconds, c = args.connections, i = args.iterations,
+            r = args.rounds,
+            s = args.seconds,
+            c = args.connections,
+            i = args.iterations,
             cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            dm = call.median_us, dp = call.p99_us, rm = reused_call.median_us, rp = reused_call.p99_us,
-            nr = native_rate, np = native_p99, pr = plugin_rate, pp = plugin_p99, rr = reused_rate, rl = reused_p99,
-            tr = throughput_ratio, lr = p99_ratio, rtr = reused_throughput_ratio, rlr = reused_p99_ratio,
+            dm = call.median_us,
+            dp = call.p99_us,
+            rm = reused_call.median_us,
+            rp = reused_call.p99_us,
+            nr = native_rate,
+            np = native_p99,
+            pr = plugin_rate,
+            pp = plugin_p99,
+            rr = reused_rate,
+            rl = reused_p99,
+            tr = throughput_ratio,
+            lr = p99_ratio,
+            rtr = reused_throughput_ratio,
+            rlr = reused_p99_ratio,
         );
         linli_bench::write_section(&path, "P1, P2 ", &section)?;
         println!("wrote {path}");
@@ -293,8 +312,15 @@ async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) 
              | native axum handler | {native:.1} µs | {nr:.0} | 1.00× |\n\
              | hello, fresh instance per request | {fresh:.1} µs | {fr:.0} | {fx:.2}× |\n\
              | hello, instance reused | {reused:.1} µs | {rr:.0} | {rx:.2}× |\n",
-            date = linli_bench::today(), r = args.rounds, s = args.seconds, c = args.connections,
-            nr = mean(&rates[0]), fr = mean(&rates[1]), rr = mean(&rates[2]), fx = native / fresh, rx = native / reused,
+            date = linli_bench::today(),
+            r = args.rounds,
+            s = args.seconds,
+            c = args.connections,
+            nr = mean(&rates[0]),
+            fr = mean(&rates[1]),
+            rr = mean(&rates[2]),
+            fx = native / fresh,
+            rx = native / reused,
         );
         linli_bench::write_section(path, "P1b ", &section)?;
         println!("wrote {path}");

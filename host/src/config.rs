@@ -148,7 +148,12 @@ mod tests {
 
     #[test]
     fn debug_output_names_no_secret() {
-        let mut config = Config { admin_token: "token-abc".into(), master_key: "bWFzdGVyLWtleQ==".into(), database_url: "postgres://linli:pw-xyz@db/linli".into(), ..Config::default() };
+        let mut config = Config {
+            admin_token: "token-abc".into(),
+            master_key: "bWFzdGVyLWtleQ==".into(),
+            database_url: "postgres://linli:pw-xyz@db/linli".into(),
+            ..Config::default()
+        };
         config.devices.broker_password = "broker-pw".into();
         let shown = format!("{config:?}");
         for secret in ["token-abc", "bWFzdGVyLWtleQ==", "pw-xyz", "broker-pw"] {
@@ -158,6 +163,8 @@ mod tests {
     }
 
     #[test]
+    // figment's Jail takes a closure returning figment's own (large) error type.
+    #[allow(clippy::result_large_err)]
     fn file_then_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("linli.toml", "listen = \"0.0.0.0:9000\"\n[runtime]\ndefault_deadline_ms = 500\n")?;

@@ -34,7 +34,8 @@ impl Metrics {
         let installations = IntGauge::new("installations", "Active installations");
         let device_messages = IntCounterVec::new(Opts::new("device_messages_total", "Device messages by outcome"), &["outcome"]);
         let alarms = IntCounterVec::new(Opts::new("alarms_total", "Alarm transitions"), &["transition"]);
-        let mqtt_refused = IntCounterVec::new(Opts::new("mqtt_refused_total", "MQTT clients and messages the embedded broker refused, by reason"), &["reason"]).expect("static metric");
+        let mqtt_refused = IntCounterVec::new(Opts::new("mqtt_refused_total", "MQTT clients and messages the embedded broker refused, by reason"), &["reason"])
+            .expect("static metric");
         let events_delivered = IntCounterVec::new(Opts::new("event_deliveries_total", "Event delivery attempts by outcome"), &["outcome"]);
         // The metric names and labels above are static and valid, so construction cannot
         // fail; registration of distinct names cannot collide.

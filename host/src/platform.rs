@@ -2,9 +2,9 @@
 //! table. Every operation checks everything before it writes, so a failed one changes
 //! nothing.
 use crate::capabilities::devices::{Devices, DevicesConfig};
+use crate::capabilities::events::{EventsConfig, Outbox, Subscription};
 use crate::capabilities::notify::Notifier;
 use crate::capabilities::tickets::{Tickets, TicketsConfig};
-use crate::capabilities::events::{EventsConfig, Outbox, Subscription};
 use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
 use crate::packages::repo::{self as package_repo, PackageSummary};
@@ -111,7 +111,21 @@ impl Platform {
         let tickets = Arc::new(Tickets::new(store.clone(), outbox.clone(), tree.clone(), tickets));
         let notifier = Arc::new(Notifier::new(store.clone(), sms));
         let devices = Devices::new(store.clone(), outbox.clone(), tickets.clone(), tree.clone(), metrics.clone(), devices).await?;
-        let platform = Arc::new(Self { store, runtime, metrics, tree, pairwise, outbox, devices, tickets, notifier, usage: Arc::default(), routes: RwLock::default(), sync_failures: Default::default(), changing: Default::default() });
+        let platform = Arc::new(Self {
+            store,
+            runtime,
+            metrics,
+            tree,
+            pairwise,
+            outbox,
+            devices,
+            tickets,
+            notifier,
+            usage: Arc::default(),
+            routes: RwLock::default(),
+            sync_failures: Default::default(),
+            changing: Default::default(),
+        });
         for inst in repo::list(&platform.store).await? {
             match platform.load(&inst, &inst.version).await {
                 Ok(loaded) => platform.activate(loaded),
@@ -167,9 +181,7 @@ impl Platform {
     fn county(&self, tenant_id: &str) -> Result<String, PlatformError> {
         let tree = self.tenants();
         let node = tree.get(tenant_id).ok_or_else(|| PlatformError::NotFound(format!("tenant `{tenant_id}` does not exist")))?;
-        tree.county_of(&node.id)
-            .map(|c| c.id.clone())
-            .ok_or_else(|| PlatformError::Invalid(format!("tenant `{tenant_id}` is not below a county")))
+        tree.county_of(&node.id).map(|c| c.id.clone()).ok_or_else(|| PlatformError::Invalid(format!("tenant `{tenant_id}` is not below a county")))
     }
 
     pub async fn trust_key(&self, county_id: &str, vendor: &str, public_key: &str) -> Result<VendorKey, PlatformError> {
@@ -284,7 +296,10 @@ impl Platform {
             requests_per_instance: overrides.requests_per_instance.or(manifest.limits.requests_per_instance).unwrap_or(1),
         };
         if limits.memory_mib > defaults.max_memory_mib {
-            return Err(PlatformError::Invalid(format!("a memory limit of {} MiB is above this host's maximum of {} MiB", limits.memory_mib, defaults.max_memory_mib)));
+            return Err(PlatformError::Invalid(format!(
+                "a memory limit of {} MiB is above this host's maximum of {} MiB",
+                limits.memory_mib, defaults.max_memory_mib
+            )));
         }
         if limits.requests_per_instance > MAX_REQUESTS_PER_INSTANCE {
             return Err(PlatformError::Invalid(format!("requests_per_instance may be at most {MAX_REQUESTS_PER_INSTANCE}")));
@@ -491,10 +506,7 @@ impl Platform {
         let current = self.existing(id).await?;
         let parse = |v: &str| Version::parse(v).map_err(|e| PlatformError::Invalid(format!("`{v}` is not a semantic version: {e}")));
         if parse(&req.version)? <= parse(&current.version)? {
-            return Err(PlatformError::Invalid(format!(
-                "{} is not newer than the installed {}; use rollback to go back",
-                req.version, current.version
-            )));
+            return Err(PlatformError::Invalid(format!("{} is not newer than the installed {}; use rollback to go back", req.version, current.version)));
         }
         let package = self.package(&current.plugin_id, &req.version).await?;
         let grants = match &req.grants {
@@ -506,13 +518,8 @@ impl Platform {
         if package.manifest.route_prefix() != current.route_prefix {
             return Err(PlatformError::Invalid("a new version may not change the route prefix".into()));
         }
-        let next = Installation {
-            version: req.version.clone(),
-            previous_version: Some(current.version.clone()),
-            grants,
-            updated_at: now_millis(),
-            ..current.clone()
-        };
+        let next =
+            Installation { version: req.version.clone(), previous_version: Some(current.version.clone()), grants, updated_at: now_millis(), ..current.clone() };
         self.apply(&next, "upgrade", Some(&current.version), actor).await?;
         tracing::info!(installation = id, from = current.version, to = next.version, "upgraded");
         Ok(next)
@@ -583,10 +590,8 @@ impl Platform {
     pub async fn rollback(&self, id: &str, actor: &str) -> Result<Installation, PlatformError> {
         let _changing = self.changing.lock().await;
         let current = self.existing(id).await?;
-        let previous = current
-            .previous_version
-            .clone()
-            .ok_or_else(|| PlatformError::Invalid(format!("installation `{id}` has no earlier version to roll back to")))?;
+        let previous =
+            current.previous_version.clone().ok_or_else(|| PlatformError::Invalid(format!("installation `{id}` has no earlier version to roll back to")))?;
         let package = self.package(&current.plugin_id, &previous).await?;
         let next = Installation {
             version: previous.clone(),

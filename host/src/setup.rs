@@ -2,12 +2,12 @@
 //! keys, packages, installations, base data (CSV files and a generated demo county) and
 //! accounts. Applying it twice changes nothing the second time,
 //! so a county can keep its set-up in version control.
+use crate::capabilities::base::demo;
+use crate::capabilities::base::import::{self, ImportKind, ImportState, Imports};
 use crate::packages::Limits;
 use crate::platform::{InstallRequest, Platform, PlatformError, UpgradeRequest};
 use crate::tenancy::tree::parse_tenants_file;
 use serde::Deserialize;
-use crate::capabilities::base::demo;
-use crate::capabilities::base::import::{self, ImportKind, ImportState, Imports};
 use std::path::{Path, PathBuf};
 
 /// Import `bytes` unless an import tagged `tag` already finished.
@@ -230,7 +230,8 @@ impl Setup {
         for import in &self.base_imports {
             let what = import.file.display().to_string();
             let bytes = std::fs::read(&import.file).map_err(|source| SetupError::Read { path: what.clone(), source })?;
-            let kind = ImportKind::parse(&import.kind).ok_or_else(|| SetupError::Import { what: what.clone(), message: format!("unknown kind `{}`", import.kind) })?;
+            let kind =
+                ImportKind::parse(&import.kind).ok_or_else(|| SetupError::Import { what: what.clone(), message: format!("unknown kind `{}`", import.kind) })?;
             import_once(platform, kind, &import.tenant, &bytes, &format!("setup:{}", crate::packages::sha256_hex(&bytes)), &what).await?;
         }
         for account in &self.accounts {

@@ -130,8 +130,8 @@ fn all_pages<T>(mut page: impl FnMut(Option<&str>) -> Result<Page<T>, Error>) ->
 }
 
 fn decode<T: DeserializeOwned>(doc: wit::Document) -> Result<Versioned<T>, Error> {
-    let value = serde_json::from_str(&doc.value)
-        .map_err(|e| Error::internal(format!("stored document `{}` does not match the expected type: {e}", doc.key)))?;
+    let value =
+        serde_json::from_str(&doc.value).map_err(|e| Error::internal(format!("stored document `{}` does not match the expected type: {e}", doc.key)))?;
     Ok(Versioned { key: doc.key, value, version: doc.version })
 }
 

@@ -77,21 +77,18 @@ pub fn __dispatch<P: Plugin>(request: bindings::linli::platform::http_types::Req
 
 /// Export a [`Plugin`] as the component's `handler`.
 #[macro_export]
+#[rustfmt::skip] // rustfmt moves the last line of this body out of its block
 macro_rules! export {
     ($plugin:ty) => {
         const _: () = {
             struct __LinliHandler;
             impl $crate::bindings::exports::linli::platform::handler::Guest for __LinliHandler {
-                fn handle(
-                    request: $crate::bindings::linli::platform::http_types::Request,
-                ) -> $crate::bindings::linli::platform::http_types::Response {
+                fn handle(request: $crate::bindings::linli::platform::http_types::Request) -> $crate::bindings::linli::platform::http_types::Response {
                     $crate::__dispatch::<$plugin>(request)
                 }
             }
             impl $crate::bindings::exports::linli::platform::event_handler::Guest for __LinliHandler {
-                fn on_event(
-                    event: $crate::events::Event,
-                ) -> Result<(), $crate::bindings::linli::platform::types::Error> {
+                fn on_event(event: $crate::events::Event) -> Result<(), $crate::bindings::linli::platform::types::Error> {
                     <$plugin as $crate::Plugin>::on_event(event).map_err(Into::into)
                 }
             }

@@ -68,8 +68,7 @@ impl Router {
             }
         }
         if path_matched {
-            Error::new(crate::ErrorCode::InvalidArgument, format!("method {} not allowed on {}", request.method, request.path))
-                .into_response_with_status(405)
+            Error::new(crate::ErrorCode::InvalidArgument, format!("method {} not allowed on {}", request.method, request.path)).into_response_with_status(405)
         } else {
             Error::not_found(format!("no route for {} {}", request.method, request.path)).into()
         }

@@ -82,7 +82,8 @@ impl Lab {
         else {
             return Ok(None);
         };
-        wait_until("the host subscribes to device topics", || async { Ok(host.admin("GET", "/devices/status", None).await?.json()["connected"] == true) }).await?;
+        wait_until("the host subscribes to device topics", || async { Ok(host.admin("GET", "/devices/status", None).await?.json()["connected"] == true) })
+            .await?;
 
         let (device, received) = device_client(&broker, &prefix).await?;
         Ok(Some(Lab { host, prefix, device, received }))
@@ -100,7 +101,12 @@ impl Lab {
 
     /// Register a device (201) and return the answer.
     pub async fn register(&self, id: &str, device_type: &str, location: &str) -> Result<Value> {
-        Ok(self.host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": location }))).await?.expect_status(201)?.json())
+        Ok(self
+            .host
+            .admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": location })))
+            .await?
+            .expect_status(201)?
+            .json())
     }
 
     pub async fn rule(&self, rule: Value) -> Result<()> {
@@ -157,7 +163,8 @@ pub fn instant_rule(id: &str, name: &str, device_type: &str, metric: &str) -> Va
 
 /// A resident aged 78 living alone in 幸福社区 第一网格, 3栋2单元401; returns (house id, address).
 pub async fn lone_elder_home(host: &TestHost) -> Result<(String, String)> {
-    let csv = format!("姓名,身份证号,手机号,网格,楼栋,单元,房号,标签\n王阿姨,{},13800000031,xingfu-g1,3,2,401,独居老人\n", crate::id_number("33078219480101012"));
+    let csv =
+        format!("姓名,身份证号,手机号,网格,楼栋,单元,房号,标签\n王阿姨,{},13800000031,xingfu-g1,3,2,401,独居老人\n", crate::id_number("33078219480101012"));
     let report = host.import_csv("residents", "xingfu", &csv).await?;
     if report["status"] != "done" {
         bail!("import failed: {report}");

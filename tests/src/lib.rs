@@ -415,7 +415,12 @@ impl TestHost {
         let account_id = created["id"].as_str().context("account id")?.to_string();
         let login = self.client.post(format!("{}/api/auth/login", self.url)).json(&json!({ "phone": phone, "password": password })).send().await?;
         let tokens = Reply::from(login).await?.expect_status(200)?.json();
-        Ok(Person { token: tokens["access_token"].as_str().context("access token")?.to_string(), account_id, url: self.url.clone(), client: self.client.clone() })
+        Ok(Person {
+            token: tokens["access_token"].as_str().context("access token")?.to_string(),
+            account_id,
+            url: self.url.clone(),
+            client: self.client.clone(),
+        })
     }
 
     /// A person holding the admin token (a platform operator).
@@ -427,7 +432,8 @@ impl TestHost {
     pub async fn publish(&self, vendor: &Vendor, crate_name: &str, grants: &[&str], tenants: &[&str]) -> Result<()> {
         let package = vendor.package(crate_name, |_| {})?;
         let uploaded = self.upload(package).await?.expect_status(201)?.json();
-        let (plugin, version) = (uploaded["plugin_id"].as_str().context("plugin id")?.to_string(), uploaded["version"].as_str().context("version")?.to_string());
+        let (plugin, version) =
+            (uploaded["plugin_id"].as_str().context("plugin id")?.to_string(), uploaded["version"].as_str().context("version")?.to_string());
         for tenant in tenants {
             self.install(&plugin, &version, tenant, grants, json!({})).await?.expect_status(201)?;
         }

@@ -44,7 +44,8 @@ async fn stolen_copy(host: &TestHost) -> anyhow::Result<Vec<u8>> {
         anyhow::ensure!(bytes.len() > 100_000, "the SQLite file holds the import ({} bytes)", bytes.len());
         return Ok(bytes);
     }
-    let (base, schema) = linli_host::store::split_scratch_postgres_url(&host.database_url).ok_or_else(|| anyhow::anyhow!("no schema in {}", host.database_url))?;
+    let (base, schema) =
+        linli_host::store::split_scratch_postgres_url(&host.database_url).ok_or_else(|| anyhow::anyhow!("no schema in {}", host.database_url))?;
     let dump = std::process::Command::new("pg_dump").args(["--no-owner", "--schema", schema, base]).output()?;
     anyhow::ensure!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
     anyhow::ensure!(String::from_utf8_lossy(&dump.stdout).contains("base_residents"), "the dump holds the residents");
@@ -78,7 +79,10 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     assert!(by_name["items"].as_array().is_some_and(|items| items.iter().any(|r| r["id"] == first["id"])), "{by_name}");
     let part = name.chars().take(1).collect::<String>();
     let by_part = grid_worker.get(&format!("/api/base/residents?name={}", part)).await?.expect_status(200)?.json();
-    assert!(by_part["items"].as_array().is_some_and(|items| items.iter().all(|r| r["real_name"] == part.as_str())), "a part of a name finds only that whole name: {by_part}");
+    assert!(
+        by_part["items"].as_array().is_some_and(|items| items.iter().all(|r| r["real_name"] == part.as_str())),
+        "a part of a name finds only that whole name: {by_part}"
+    );
     let age = detail["age"].as_u64().unwrap_or(0);
     let same_age = grid_worker.get(&format!("/api/base/residents?min_age={age}&max_age={age}&limit=500")).await?.expect_status(200)?.json();
     let items = same_age["items"].as_array().cloned().unwrap_or_default();
@@ -94,7 +98,9 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     let (building, rest) = address.split_once('栋').unwrap_or(("?", "?"));
     let (unit, room) = rest.split_once("单元").unwrap_or(("?", "?"));
     let house = format!("{grid}/{building}-{unit}-{room}");
-    host.admin("POST", "/alarm-rules", Some(linli_tests::lab::instant_rule("smoke-at-rest", "烟雾报警", "smoke-detector", "smoke"))).await?.expect_status(200)?;
+    host.admin("POST", "/alarm-rules", Some(linli_tests::lab::instant_rule("smoke-at-rest", "烟雾报警", "smoke-detector", "smoke")))
+        .await?
+        .expect_status(200)?;
     let registered = host
         .admin("POST", "/devices", Some(json!({ "id": "smoke-at-rest", "device_type": "smoke-detector", "location": format!("house:{house}") })))
         .await?
@@ -119,7 +125,9 @@ async fn a_copied_database_gives_nothing_away(host: TestHost) -> anyhow::Result<
     host.admin("POST", "/accounts", Some(json!({ "kind": "resident", "phone": phone, "display_name": "居民", "password": PASSWORD, "tenant_id": "xingfu" })))
         .await?
         .expect_status(201)?;
-    let duplicate = host.admin("POST", "/accounts", Some(json!({ "kind": "resident", "phone": phone, "display_name": "又一个", "password": PASSWORD, "tenant_id": "xingfu" }))).await?;
+    let duplicate = host
+        .admin("POST", "/accounts", Some(json!({ "kind": "resident", "phone": phone, "display_name": "又一个", "password": PASSWORD, "tenant_id": "xingfu" })))
+        .await?;
     assert_eq!(duplicate.status, 409, "phones stay unique through the blind index");
 
     // Now the thief's view.

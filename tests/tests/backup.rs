@@ -3,8 +3,8 @@
 //! the same residents, balances and open alarms. SQLite through `linli backup` / `linli
 //! restore`; PostgreSQL through `pg_dump` / `pg_restore`, the commands the README gives.
 use anyhow::{Context, Result};
-use linli_tests::serve::{Serve, SERVE_ADMIN_TOKEN, SERVE_MASTER_KEY};
 use linli_tests::lab::wait_until;
+use linli_tests::serve::{Serve, SERVE_ADMIN_TOKEN, SERVE_MASTER_KEY};
 use linli_tests::*;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -21,10 +21,21 @@ async fn a_county_with_history(serve: &Serve) -> Result<Vec<String>> {
     let vendor = Vendor::new("linli-tests")?;
     serve.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
     serve.upload(DEMO_COUNTY, vendor.package("teller", |_| {})?).await?;
-    serve.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-teller", "version": "0.1.0", "tenant_id": "xingfu", "grants": ["ledger"] }))).await?;
+    serve
+        .admin(
+            reqwest::Method::POST,
+            "/installations",
+            Some(json!({ "plugin_id": "test-teller", "version": "0.1.0", "tenant_id": "xingfu", "grants": ["ledger"] })),
+        )
+        .await?;
     let mut accounts = Vec::new();
     for owner in ["pool:issuer", "user:member"] {
-        accounts.push(teller(serve, reqwest::Method::POST, "/accounts", json!({ "currency": "hours", "owner": owner })).await?["id"].as_str().context("account id")?.to_string());
+        accounts.push(
+            teller(serve, reqwest::Method::POST, "/accounts", json!({ "currency": "hours", "owner": owner })).await?["id"]
+                .as_str()
+                .context("account id")?
+                .to_string(),
+        );
     }
     teller(serve, reqwest::Method::PUT, &format!("/accounts/{}/limits", accounts[0]), json!({ "floor": -100_000, "cap": null })).await?;
     teller(serve, reqwest::Method::POST, "/transfers", json!({ "payer": accounts[0], "payee": accounts[1], "amount": 250, "key": "seed" })).await?;
@@ -34,14 +45,28 @@ async fn a_county_with_history(serve: &Serve) -> Result<Vec<String>> {
         id_number("33078219500312002"),
         id_number("33078219800101003")
     );
-    let started = serve.http.post(format!("{}/api/base/imports?kind=residents&tenant=xingfu", serve.url())).bearer_auth(SERVE_ADMIN_TOKEN).header("content-type", "text/csv").body(csv).send().await?;
+    let started = serve
+        .http
+        .post(format!("{}/api/base/imports?kind=residents&tenant=xingfu", serve.url()))
+        .bearer_auth(SERVE_ADMIN_TOKEN)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await?;
     let id = Reply::from(started).await?.expect_status(202)?.json()["id"].as_str().context("import id")?.to_string();
     wait_until("the import is done", || async { Ok(operator_get(serve, &format!("/api/base/imports/{id}")).await?["status"] == "done") }).await?;
 
-    let device = serve.admin(reqwest::Method::POST, "/devices", Some(json!({ "id": "fall-1", "device_type": "fall-button", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" }))).await?;
+    let device = serve
+        .admin(
+            reqwest::Method::POST,
+            "/devices",
+            Some(json!({ "id": "fall-1", "device_type": "fall-button", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" })),
+        )
+        .await?;
     let secret = device["secret"].as_str().context("device secret")?.to_string();
     serve.admin(reqwest::Method::POST, "/alarm-rules", Some(linli_tests::lab::instant_rule("fall", "跌倒求助", "fall-button", "pressed"))).await?;
-    let sent = serve.http.post(format!("{}/api/devices/fall-1/telemetry", serve.url())).bearer_auth(&secret).body(json!({ "pressed": 1 }).to_string()).send().await?;
+    let sent =
+        serve.http.post(format!("{}/api/devices/fall-1/telemetry", serve.url())).bearer_auth(&secret).body(json!({ "pressed": 1 }).to_string()).send().await?;
     anyhow::ensure!(sent.status() == 202, "telemetry: {}", sent.status());
     wait_until("the fall alarm is open", || async { Ok(open_alarms(serve).await?.len() == 1) }).await?;
     Ok(accounts)
@@ -64,7 +89,11 @@ async fn what_it_serves(serve: &Serve, accounts: &[String]) -> Result<Value> {
     for account in accounts {
         balances.push(teller(serve, reqwest::Method::GET, &format!("/accounts/{account}"), json!({})).await?["balance"].clone());
     }
-    let alarms: Vec<Value> = open_alarms(serve).await?.into_iter().map(|a| json!({ "id": a["id"], "rule": a["rule_id"], "device": a["device_id"], "severity": a["severity"] })).collect();
+    let alarms: Vec<Value> = open_alarms(serve)
+        .await?
+        .into_iter()
+        .map(|a| json!({ "id": a["id"], "rule": a["rule_id"], "device": a["device_id"], "severity": a["severity"] }))
+        .collect();
     Ok(json!({ "residents": residents, "balances": balances, "alarms": alarms }))
 }
 

@@ -65,7 +65,13 @@ async fn imports_are_all_or_nothing_and_report_every_problem(host: TestHost) -> 
     let mut big = String::from("real_name,id_number,phone,grid,building,unit,room,tags\n");
     for i in 0..2000u32 {
         let grid = if i % 2 == 0 { "xingfu-g1" } else { "xingfu-g2" };
-        big.push_str(&format!("居民{i},{},139{i:08},{grid},{},{},{},\n", id_number(&format!("3307821970{:02}{:02}{:03}", i % 12 + 1, (i / 12) % 28 + 1, i / 336)), i / 100 + 1, i % 3 + 1, 100 + i % 50));
+        big.push_str(&format!(
+            "居民{i},{},139{i:08},{grid},{},{},{},\n",
+            id_number(&format!("3307821970{:02}{:02}{:03}", i % 12 + 1, (i / 12) % 28 + 1, i / 336)),
+            i / 100 + 1,
+            i % 3 + 1,
+            100 + i % 50
+        ));
     }
     let done = host.import_csv("residents", "xingfu", &big).await?;
     assert_eq!((done["status"].as_str(), done["total_rows"].as_u64(), done["processed"].as_u64()), (Some("done"), Some(2000), Some(2000)), "{done}");
@@ -123,7 +129,12 @@ async fn staff_see_their_subtree_with_sensitive_fields_masked(host: TestHost) ->
     let full = grid_worker.get(&format!("/api/base/residents/{}", wang["id"].as_str().unwrap_or(""))).await?.expect_status(200)?.json();
     assert_eq!(full["id_number"], id_number("33078219500312002"));
     let audit = county_admin.get("/api/audit?field=id-number").await?.expect_status(200)?.json();
-    assert!(audit.as_array().is_some_and(|a| a.iter().any(|e| e["subject"] == format!("resident:{}", wang["id"].as_str().unwrap_or("")) && e["outcome"] == "allowed")), "{audit}");
+    assert!(
+        audit
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["subject"] == format!("resident:{}", wang["id"].as_str().unwrap_or("")) && e["outcome"] == "allowed")),
+        "{audit}"
+    );
 
     // Residents and street admins do not read base data or the audit log.
     assert_eq!(someone.get("/api/base/residents").await?.status, 403);
@@ -162,11 +173,16 @@ async fn plugins_get_granted_scopes_and_consented_fields_only(host: TestHost) ->
 
     // A phone number without the scope: refused, and the refusal is in the audit log.
     let all = county_admin.get("/api/base/residents").await?.expect_status(200)?.json();
-    let id_of = |name: &str| all["items"].as_array().and_then(|a| a.iter().find(|r| r["real_name"] == name)).map(|r| r["id"].as_str().unwrap_or("").to_string()).unwrap_or_default();
+    let id_of = |name: &str| {
+        all["items"].as_array().and_then(|a| a.iter().find(|r| r["real_name"] == name)).map(|r| r["id"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+    };
     let denied = host.plugin("GET", "xingfu", &format!("test-nosy/phone/{}", id_of("王秀英"))).await?.json();
     assert_eq!(denied["code"], "permission-denied", "{denied}");
     let log = county_admin.get("/api/audit?actor=plugin:test-nosy&outcome=denied").await?.expect_status(200)?.json();
-    assert!(log.as_array().is_some_and(|a| a.iter().any(|e| e["fields"] == json!(["phone"]) && e["subject"] == format!("resident:{}", id_of("王秀英")))), "{log}");
+    assert!(
+        log.as_array().is_some_and(|a| a.iter().any(|e| e["fields"] == json!(["phone"]) && e["subject"] == format!("resident:{}", id_of("王秀英")))),
+        "{log}"
+    );
     // With the scope, inside the area: read and audited; outside the area: not found.
     let read = host.plugin("GET", "heping", &format!("test-nosy/phone/{}", id_of("刘德明"))).await?.json();
     assert_eq!(read["phone"], "13800000013");
@@ -199,7 +215,9 @@ async fn plugins_get_granted_scopes_and_consented_fields_only(host: TestHost) ->
         .await?
         .json()
         .as_array()
-        .map(|a| a.iter().filter(|e| e["subject"].as_str().unwrap_or("").starts_with("account:")).map(|e| e["outcome"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter().filter(|e| e["subject"].as_str().unwrap_or("").starts_with("account:")).map(|e| e["outcome"].as_str().unwrap_or("").to_string()).collect()
+        })
         .unwrap_or_default();
     assert_eq!(outcomes, ["consent-required", "consent-withdrawn", "allowed", "consent-given", "consent-required", "denied"], "newest first");
     host.stop().await;

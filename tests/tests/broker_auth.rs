@@ -113,7 +113,11 @@ async fn alarms(host: &TestHost, status: &str) -> Result<Vec<Value>> {
 }
 
 async fn register(host: &TestHost, id: &str) -> Result<String> {
-    let registered = host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": "smoke-detector", "location": "grid:heping-g1" }))).await?.expect_status(201)?.json();
+    let registered = host
+        .admin("POST", "/devices", Some(json!({ "id": id, "device_type": "smoke-detector", "location": "grid:heping-g1" })))
+        .await?
+        .expect_status(201)?
+        .json();
     Ok(registered["secret"].as_str().context("a new device's secret")?.to_string())
 }
 
@@ -232,7 +236,8 @@ async fn on_the_embedded_broker(backend: Backend) -> Result<()> {
     let secret_a = register(&host, "smoke-a").await?;
     let secret_b = register(&host, "smoke-b").await?;
     host.admin("POST", "/alarm-rules", Some(instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke"))).await?.expect_status(200)?;
-    let reserved = host.admin("POST", "/devices", Some(json!({ "id": "linli-ingest-x", "device_type": "smoke-detector", "location": "grid:heping-g1" }))).await?;
+    let reserved =
+        host.admin("POST", "/devices", Some(json!({ "id": "linli-ingest-x", "device_type": "smoke-detector", "location": "grid:heping-g1" }))).await?;
     assert_eq!(reserved.status, 422, "device ids may not take the host's names: {}", reserved.text);
 
     attacks_fail_and_the_device_works(&host, Broker::Embedded, port, &prefix, &secret_a, &secret_b).await?;

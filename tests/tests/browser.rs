@@ -33,7 +33,11 @@ async fn run_script(host: &TestHost, script: &str, flow: &str, args: &[&str]) ->
     let script = workspace_root().join("tests/browser").join(script);
     let output = tokio::task::spawn_blocking(move || Command::new("node").arg(script).args(args).output()).await??;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the browser flow failed (screenshots in target/browser-artifacts):\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser flow failed (screenshots in target/browser-artifacts):\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?)
 }
 
@@ -46,7 +50,8 @@ async fn resident_applies_for_legal_aid_in_the_app(host: TestHost) -> anyhow::Re
     host.publish(&vendor, "legal-aid", &["data", "identity", "identity:real-name", "identity:id-number"], &["demo-county"]).await?;
     let record = format!("姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n", id_number("33078219560312002"));
     assert_eq!(host.import_csv("residents", "xingfu", &record).await?["status"], "done");
-    let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
 
     let result = run_script(&host, "legal_aid.mjs", "legal-aid", &[&host.url, "{artifacts}", "13800000001", PASSWORD]).await?;
     let receipt = result["receipt"].as_str().unwrap_or_default();
@@ -60,7 +65,11 @@ async fn resident_applies_for_legal_aid_in_the_app(host: TestHost) -> anyhow::Re
     // The consent was asked for by the plugin's page, through the bridge: the audit log says so.
     let audit = host.operator().get("/api/audit?actor=plugin:legal-aid&outcome=consent-given").await?.expect_status(200)?.json();
     let entry = audit.as_array().and_then(|a| a.first()).cloned().unwrap_or_default();
-    assert_eq!((entry["request_id"].as_str(), entry["subject"].as_str()), (Some("plugin-page"), Some(format!("account:{}", resident.account_id).as_str())), "{audit}");
+    assert_eq!(
+        (entry["request_id"].as_str(), entry["subject"].as_str()),
+        (Some("plugin-page"), Some(format!("account:{}", resident.account_id).as_str())),
+        "{audit}"
+    );
     host.stop().await;
     Ok(())
 }
@@ -71,7 +80,9 @@ on_both_databases!(legal_aid_in_chromium, resident_applies_for_legal_aid_in_the_
 /// that the relying-party library exchanges for a verified ID token.
 async fn resident_signs_in_to_a_vendor_app(host: TestHost) -> anyhow::Result<()> {
     use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType};
-    use openidconnect::{AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse};
+    use openidconnect::{
+        AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
     if !browser_ready()? {
         return Ok(());
     }
@@ -79,14 +90,19 @@ async fn resident_signs_in_to_a_vendor_app(host: TestHost) -> anyhow::Result<()>
     host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     host.trust(&Vendor::new("yiyang")?).await?;
     let client = host
-        .admin("POST", "/oidc/clients", Some(json!({ "county": DEMO_COUNTY, "vendor": "yiyang", "name": "颐养之家", "redirect_uris": [CALLBACK], "scopes": ["profile"] })))
+        .admin(
+            "POST",
+            "/oidc/clients",
+            Some(json!({ "county": DEMO_COUNTY, "vendor": "yiyang", "name": "颐养之家", "redirect_uris": [CALLBACK], "scopes": ["profile"] })),
+        )
         .await?
         .expect_status(201)?
         .json();
     let (id, secret) = (client["client"]["id"].as_str().unwrap_or_default(), client["client_secret"].as_str().unwrap_or_default());
     let http = openidconnect::reqwest::Client::builder().redirect(openidconnect::reqwest::redirect::Policy::none()).build()?;
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(host.url.clone())?, &http).await?;
-    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(id.into()), Some(ClientSecret::new(secret.into()))).set_redirect_uri(RedirectUrl::new(CALLBACK.into())?);
+    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(id.into()), Some(ClientSecret::new(secret.into())))
+        .set_redirect_uri(RedirectUrl::new(CALLBACK.into())?);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize, state, nonce) = rp
         .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -118,16 +134,25 @@ async fn a_need_from_posting_to_credited_hours(host: TestHost) -> anyhow::Result
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;
     host.publish(&vendor, "time-bank", &["data", "identity", "identity:real-name", "ledger"], &["demo-county"]).await?;
-    let records = format!("姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g1\n", id_number("33078219560312002"), id_number("33078219900101001"));
+    let records = format!(
+        "姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g1\n",
+        id_number("33078219560312002"),
+        id_number("33078219900101001")
+    );
     assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
     host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
-    let volunteer = host.person(json!({ "kind": "resident", "phone": "13800000002", "display_name": "小李", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let volunteer =
+        host.person(json!({ "kind": "resident", "phone": "13800000002", "display_name": "小李", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let result = run_script(&host, "time_bank.mjs", "time-bank", &[&host.url, "{artifacts}", "13800000001", "13800000002", PASSWORD]).await?;
     let task = result["task"].as_str().unwrap_or_default();
     // What the pages showed is what the host holds.
     let mine = volunteer.get("/t/xingfu/p/time-bank/tasks/mine").await?.expect_status(200)?.json();
     let done = mine.as_array().and_then(|all| all.iter().find(|t| t["id"] == task)).cloned().unwrap_or_default();
-    assert_eq!((done["status"].as_str(), done["owner_name"].as_str(), done["counterpart_name"].as_str()), (Some("completed"), Some("王秀英"), Some("李志强")), "{mine}");
+    assert_eq!(
+        (done["status"].as_str(), done["owner_name"].as_str(), done["counterpart_name"].as_str()),
+        (Some("completed"), Some("王秀英"), Some("李志强")),
+        "{mine}"
+    );
     assert_eq!(volunteer.get("/t/xingfu/p/time-bank/me").await?.expect_status(200)?.json()["balance"], 100);
     host.stop().await;
     Ok(())
@@ -141,10 +166,12 @@ async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
     if !browser_ready()? {
         return Ok(());
     }
-    let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let worker = host.person(json!({ "kind": "staff", "phone": "13900000001", "display_name": "赵社工", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
     let fixer = host.person(json!({ "kind": "staff", "phone": "13900000002", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
-    let ticket = resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
+    let ticket =
+        resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
     let id = ticket["id"].as_str().unwrap_or_default().to_string();
     worker.post(&format!("/api/tickets/{id}/dispatch"), json!({ "assignee": fixer.account_id })).await?.expect_status(200)?;
     fixer.call("POST", &format!("/api/tickets/{id}/accept"), None).await?.expect_status(200)?;
@@ -169,17 +196,32 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     host.trust(&vendor).await?;
     let package = host.data_dir.join("hello.lpkg");
     std::fs::write(&package, vendor.package("hello", |_| {})?)?;
-    let records = format!("姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g2\n", id_number("33078219560312002"), id_number("33078219900101001"));
+    let records = format!(
+        "姓名,身份证号,手机号,网格\n王秀英,{},13800000001,xingfu-g1\n李志强,{},13800000002,xingfu-g2\n",
+        id_number("33078219560312002"),
+        id_number("33078219900101001")
+    );
     assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
     host.person(json!({ "kind": "staff", "phone": "13900000005", "display_name": "周县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
     let fixer = host.person(json!({ "kind": "staff", "phone": "13900000006", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
-    let resident = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
-    let ticket = resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let ticket =
+        resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
     // One good row and one with a wrong ID number check digit and a grid of another community.
     let bad_csv = host.data_dir.join("residents.csv");
-    std::fs::write(&bad_csv, format!("姓名,身份证号,手机号,网格\n赵六,{},13800000007,xingfu-g1\n钱七,330782199001010010,13800000008,heping-g1\n", id_number("33078219800101007")))?;
+    std::fs::write(
+        &bad_csv,
+        format!("姓名,身份证号,手机号,网格\n赵六,{},13800000007,xingfu-g1\n钱七,330782199001010010,13800000008,heping-g1\n", id_number("33078219800101007")),
+    )?;
 
-    let result = run_script(&host, "console.mjs", "console", &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu", &fixer.account_id, &bad_csv.to_string_lossy()]).await?;
+    let result = run_script(
+        &host,
+        "console.mjs",
+        "console",
+        &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu", &fixer.account_id, &bad_csv.to_string_lossy()],
+    )
+    .await?;
     assert_eq!(result["installation"], "hello@chengguan", "{result}");
     assert_eq!(result["granted"], json!(["data"]), "{result}");
     assert!(result["question"].as_str().is_some_and(|q| q.contains("城关镇")), "the confirmation names the street: {result}");
@@ -191,7 +233,11 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     assert_eq!(result["regranted"], json!(["data", "identity"]), "{result}");
     assert_eq!(installed["installation"]["grants"], json!(["data", "identity"]));
     let ticket = resident.get(&format!("/api/tickets/{}", ticket["id"].as_str().unwrap_or_default())).await?.expect_status(200)?.json();
-    assert_eq!((ticket["ticket"]["status"].as_str(), ticket["ticket"]["assignee_name"].as_str(), ticket["ticket"]["supervised"].as_bool()), (Some("dispatched"), Some("维修师傅"), Some(true)), "{ticket}");
+    assert_eq!(
+        (ticket["ticket"]["status"].as_str(), ticket["ticket"]["assignee_name"].as_str(), ticket["ticket"]["supervised"].as_bool()),
+        (Some("dispatched"), Some("维修师傅"), Some(true)),
+        "{ticket}"
+    );
     host.stop().await;
     Ok(())
 }
@@ -207,11 +253,16 @@ async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
     host.trust(&vendor).await?;
     host.publish(&vendor, "parking", &["data", "identity", "devices", "devices:command", "ledger", "notify"], &[DEMO_COUNTY]).await?;
     for (id, device_type) in [("gate-north", "gate-controller"), ("sensor-017", "parking-sensor")] {
-        host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g2" }))).await?.expect_status(201)?;
+        host.admin("POST", "/devices", Some(json!({ "id": id, "device_type": device_type, "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g2" })))
+            .await?
+            .expect_status(201)?;
     }
-    let owner = host.person(json!({ "kind": "resident", "phone": "13800000006", "display_name": "李师傅", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
-    let booker = host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
-    let space = owner.post("/t/xingfu/p/parking/spaces", json!({ "label": "B2-017", "gate": "gate-north", "sensor": "sensor-017" })).await?.expect_status(201)?.json();
+    let owner =
+        host.person(json!({ "kind": "resident", "phone": "13800000006", "display_name": "李师傅", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let booker =
+        host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let space =
+        owner.post("/t/xingfu/p/parking/spaces", json!({ "label": "B2-017", "gate": "gate-north", "sensor": "sensor-017" })).await?.expect_status(201)?.json();
     let now = now_ms();
     let window = json!({ "from": cst_minute(now - 3_600_000), "to": cst_minute(now + 48 * 3_600_000) });
     owner.post(&format!("/t/xingfu/p/parking/spaces/{}/windows", space["id"].as_str().unwrap_or_default()), window).await?.expect_status(201)?;
@@ -220,7 +271,11 @@ async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
     assert!(result["font_px"].as_f64().is_some_and(|px| px >= 20.0), "{result}");
     assert!(result["listed"].to_string().contains("浙A12345"), "{result}");
     let mine = booker.get("/t/xingfu/p/parking/bookings/mine").await?.expect_status(200)?.json();
-    assert_eq!((mine[0]["plate"].as_str(), mine[0]["space_label"].as_str(), mine[0]["status"].as_str()), (Some("浙A12345"), Some("B2-017"), Some("booked")), "{mine}");
+    assert_eq!(
+        (mine[0]["plate"].as_str(), mine[0]["space_label"].as_str(), mine[0]["status"].as_str()),
+        (Some("浙A12345"), Some("B2-017"), Some("booked")),
+        "{mine}"
+    );
     host.stop().await;
     Ok(())
 }
@@ -352,7 +407,9 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
     // The host, not the plugin, decides the security headers of what the plugin serves.
     let html = host.client.get(format!("{}/t/xingfu/p/test-intruder/html", host.url)).send().await?;
     let headers = html.headers().clone();
-    for dropped in ["set-cookie", "access-control-allow-origin", "access-control-allow-credentials", "x-frame-options", "strict-transport-security", "clear-site-data"] {
+    for dropped in
+        ["set-cookie", "access-control-allow-origin", "access-control-allow-credentials", "x-frame-options", "strict-transport-security", "clear-site-data"]
+    {
         assert!(headers.get(dropped).is_none(), "{dropped} passed through: {headers:?}");
     }
     assert_eq!(headers.get("x-intruder").and_then(|v| v.to_str().ok()), Some("kept"), "the plugin's own headers pass");
@@ -372,7 +429,8 @@ async fn a_hostile_plugin_page_gets_nothing_beyond_its_grants(host: TestHost) ->
         assert!(policy.starts_with("sandbox allow-scripts"), "{path} ({}): {policy}", reply.status());
     }
 
-    let query = format!("tenant=xingfu&granted={}&requested={}&unrequested={}", granted.url, requested.url, unrequested.url).replace(':', "%3A").replace('/', "%2F");
+    let query =
+        format!("tenant=xingfu&granted={}&requested={}&unrequested={}", granted.url, requested.url, unrequested.url).replace(':', "%3A").replace('/', "%2F");
     let accounts = [format!("13800000001:{PASSWORD}"), format!("13800000002:{PASSWORD}"), format!("13800000005:{PASSWORD}:console")];
     let mut args = vec![host.url.as_str(), "{artifacts}", "xingfu", query.as_str()];
     args.extend(accounts.iter().map(String::as_str));

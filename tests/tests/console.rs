@@ -26,7 +26,8 @@ async fn operators_act_within_their_area(host: TestHost) -> Result<()> {
     let county = host.person(staff("13900000031", "周县管理员", "county-admin", DEMO_COUNTY)).await?;
     let street = host.person(staff("13900000032", "吴镇街管理员", "street-admin", "chengguan")).await?;
     let worker = host.person(staff("13900000033", "赵社工", "community-worker", "xingfu")).await?;
-    let resident = host.person(json!({ "kind": "resident", "phone": "13900000034", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13900000034", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
 
     let me = street.get("/admin/me").await?.expect_status(200)?.json();
     assert_eq!(me["tops"], json!(["chengguan"]), "{me}");
@@ -80,7 +81,8 @@ async fn operators_act_within_their_area(host: TestHost) -> Result<()> {
     let back = street.post("/admin/installations/hello@chengguan/rollback", json!({})).await?.expect_status(200)?.json();
     assert_eq!(back["version"], version);
     // Grant identity too, then revoke data: the plugin's store is refused from then on.
-    let more = street.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": ["data", "identity"] }))).await?.expect_status(200)?.json();
+    let more =
+        street.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": ["data", "identity"] }))).await?.expect_status(200)?.json();
     assert_eq!(more["grants"], json!(["data", "identity"]));
     host.plugin("GET", "xingfu", "hello/visits").await?.expect_status(200)?;
     let refused = street.call("PUT", "/admin/installations/hello@chengguan/grants", Some(json!({ "grants": ["ledger"] }))).await?;
@@ -127,9 +129,13 @@ async fn dashboards_roll_up_the_tree(host: TestHost) -> Result<()> {
     assert_eq!(host.import_csv("residents", "nanhu-lake", &lake).await?["status"], "done");
     let county = host.person(staff("13900000041", "周县管理员", "county-admin", DEMO_COUNTY)).await?;
     let street = host.person(staff("13900000042", "吴镇街管理员", "street-admin", "chengguan")).await?;
-    let resident = host.person(json!({ "kind": "resident", "phone": "13900000043", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13900000043", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     // A resident's report: an open ticket in 幸福社区.
-    resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "description": "3栋", "location": "3栋2单元" })).await?.expect_status(201)?;
+    resident
+        .post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "description": "3栋", "location": "3栋2单元" }))
+        .await?
+        .expect_status(201)?;
     // The time bank gives per-community figures through its [dashboard] route.
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;
@@ -146,7 +152,9 @@ async fn dashboards_roll_up_the_tree(host: TestHost) -> Result<()> {
     assert_eq!(board["totals"]["elders"], 3.0);
     assert_eq!(board["totals"]["elders_alone"], 1.0);
     assert_eq!(board["totals"]["tickets_open"], 1.0);
-    let child = |board: &Value, id: &str| board["children"].as_array().and_then(|c| c.iter().find(|c| c["node"]["id"] == id)).map(|c| c["figures"].clone()).unwrap_or_default();
+    let child = |board: &Value, id: &str| {
+        board["children"].as_array().and_then(|c| c.iter().find(|c| c["node"]["id"] == id)).map(|c| c["figures"].clone()).unwrap_or_default()
+    };
     assert_eq!(child(&board, "chengguan")["residents"], 3.0);
     assert_eq!(child(&board, "nanhu")["residents"], 1.0);
     assert!(board["plugins"].as_array().is_some_and(|p| p.iter().any(|p| p["plugin_id"] == "time-bank" && p.get("error").is_none())), "{}", board["plugins"]);

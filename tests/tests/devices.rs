@@ -111,7 +111,10 @@ async fn bad_messages_are_refused_and_counted(backend: Backend) -> Result<()> {
         lab.send("door-1", json!({ "ts": DAY0 + i, "open": i % 2 })).await?;
     }
     wait_until("every good message is taken and every bad one counted", || async {
-        Ok(lab.metric("accepted").await? == 20 && lab.metric("malformed").await? == 2 && lab.metric("oversized").await? == 1 && lab.metric("unknown-device").await? == 1)
+        Ok(lab.metric("accepted").await? == 20
+            && lab.metric("malformed").await? == 2
+            && lab.metric("oversized").await? == 1
+            && lab.metric("unknown-device").await? == 1)
     })
     .await?;
     wait_until("the good device's last reading is stored", || async { Ok(lab.latest("door-1").await?["latest_at"] == DAY0 + 19) }).await?;
@@ -174,7 +177,8 @@ async fn restart_loses_nothing(backend: Backend) -> Result<()> {
     let events = events(&lab, "alarm.").await?;
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
-    let story: Vec<String> = events.iter().map(|e| format!("{} {}", e["kind"].as_str().unwrap_or(""), e["payload"]["device_id"].as_str().unwrap_or(""))).collect();
+    let story: Vec<String> =
+        events.iter().map(|e| format!("{} {}", e["kind"].as_str().unwrap_or(""), e["payload"]["device_id"].as_str().unwrap_or(""))).collect();
     assert_eq!(story, ["alarm.raised smoke-1", "alarm.raised smoke-2", "alarm.cleared smoke-1", "alarm.cleared smoke-2"]);
     let pending = lab.host.admin("GET", "/events/deliveries?status=pending", None).await?.json();
     let alarm_pending = pending["deliveries"].as_array().map(|d| d.iter().filter(|d| d["kind"] != "schedule").count());
@@ -246,14 +250,16 @@ async fn commands_and_http_ingest(backend: Backend) -> Result<()> {
         }
         seen
     });
-    let ack = lab.host.admin("POST", "/devices/park-3/commands", Some(json!({ "command": { "led": "red" }, "timeout_ms": 5000 }))).await?.expect_status(200)?.json();
+    let ack =
+        lab.host.admin("POST", "/devices/park-3/commands", Some(json!({ "command": { "led": "red" }, "timeout_ms": 5000 }))).await?.expect_status(200)?.json();
     assert_eq!(ack["ok"], true);
     assert_eq!(ack["did"]["led"], "red");
     let silent = lab.host.admin("POST", "/devices/park-3/commands", Some(json!({ "command": { "reply": false }, "timeout_ms": 300 }))).await?;
     assert_eq!(silent.status, 504, "{}", silent.text);
     assert!(silent.error_message().contains("did not acknowledge"), "{}", silent.text);
     // A plugin with devices:command does the same.
-    let via_plugin = lab.host.client.post(format!("{}/t/xingfu/p/test-listener/devices/park-3/command", lab.host.url)).json(&json!({ "led": "green" })).send().await?;
+    let via_plugin =
+        lab.host.client.post(format!("{}/t/xingfu/p/test-listener/devices/park-3/command", lab.host.url)).json(&json!({ "led": "green" })).send().await?;
     let via_plugin = Reply::from(via_plugin).await?.expect_status(200)?.json();
     assert_eq!(via_plugin["did"]["led"], "green");
     let seen = answering.await?;

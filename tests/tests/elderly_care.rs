@@ -24,7 +24,12 @@ async fn call(person: &Person, method: &str, path: &str, body: Option<Value>) ->
 
 fn sms_to(host: &TestHost, phone: &str) -> Vec<String> {
     let outbox = std::fs::read_to_string(host.data_dir.join("sms-outbox.jsonl")).unwrap_or_default();
-    outbox.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|m| m["to"] == phone).filter_map(|m| m["text"].as_str().map(str::to_string)).collect()
+    outbox
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["to"] == phone)
+        .filter_map(|m| m["text"].as_str().map(str::to_string))
+        .collect()
 }
 
 async fn inbox_titles(person: &Person) -> Result<Vec<String>> {
@@ -53,7 +58,9 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     call(&worker, "POST", &format!("/elders/{elder}/consent"), Some(json!({ "given_by": "本人" }))).await?.expect_status(200)?;
     let bad_contact = call(&worker, "POST", &format!("/elders/{elder}/contacts"), Some(json!({ "name": "女儿", "relation": "女儿", "phone": "12" }))).await?;
     assert_eq!(bad_contact.status, 400);
-    call(&worker, "POST", &format!("/elders/{elder}/contacts"), Some(json!({ "name": "王小红", "relation": "女儿", "phone": "13900000099" }))).await?.expect_status(200)?;
+    call(&worker, "POST", &format!("/elders/{elder}/contacts"), Some(json!({ "name": "王小红", "relation": "女儿", "phone": "13900000099" })))
+        .await?
+        .expect_status(200)?;
     call(&worker, "PUT", "/settings", Some(json!({ "ack_seconds": 1 }))).await?.expect_status(200)?;
 
     lab.register("wm-401", "water-meter", &format!("house:{house}")).await?;
@@ -97,7 +104,15 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     worker.post(&format!("/api/tickets/{ticket}/dispatch"), json!({ "assignee": volunteer.account_id })).await?.expect_status(200)?;
     assert!(inbox_titles(&volunteer).await?.iter().any(|t| t.starts_with("派单")));
     volunteer.call("POST", &format!("/api/tickets/{ticket}/accept"), None).await?.expect_status(200)?;
-    let visit = call(&volunteer, "POST", "/records", Some(json!({ "elder": elder, "kind": "visit", "note": "上门探访，老人在家休息，水龙头冻住已处理", "ticket": ticket }))).await?.expect_status(201)?.json();
+    let visit = call(
+        &volunteer,
+        "POST",
+        "/records",
+        Some(json!({ "elder": elder, "kind": "visit", "note": "上门探访，老人在家休息，水龙头冻住已处理", "ticket": ticket })),
+    )
+    .await?
+    .expect_status(201)?
+    .json();
     assert_eq!(visit["by"], "小陈志愿者");
     worker.post(&format!("/api/tickets/{ticket}/close"), json!({})).await?.expect_status(200)?;
     let done = worker.get(&format!("/api/tickets/{ticket}")).await?.expect_status(200)?.json();
@@ -154,8 +169,10 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
 
 async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     let Some(host) = TestHost::start_tuned(backend, |c| c.tickets.sweep_seconds = 1).await? else { return Ok(()) };
-    let resident = host.person(json!({ "kind": "resident", "phone": "13800000041", "display_name": "张大爷", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
-    let neighbour = host.person(json!({ "kind": "resident", "phone": "13800000042", "display_name": "邻居", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13800000041", "display_name": "张大爷", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let neighbour =
+        host.person(json!({ "kind": "resident", "phone": "13800000042", "display_name": "邻居", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let worker = host.person(staff("13900000021", "赵社工", "community-worker", "xingfu")).await?;
     let other = host.person(staff("13900000022", "和平社工", "community-worker", "heping")).await?;
     let street = host.person(staff("13900000023", "城关镇干部", "street-admin", "chengguan")).await?;
@@ -166,7 +183,11 @@ async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     assert_eq!(empty.status, 422);
     let unknown = resident.post("/api/tickets", json!({ "category": "nope", "title": "灯坏了" })).await?;
     assert!(unknown.error_message().contains("category"), "{}", unknown.text);
-    let ticket = resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "description": "3栋2单元楼道灯不亮", "location": "3栋2单元" })).await?.expect_status(201)?.json();
+    let ticket = resident
+        .post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "description": "3栋2单元楼道灯不亮", "location": "3栋2单元" }))
+        .await?
+        .expect_status(201)?
+        .json();
     let id = ticket["id"].as_str().context("id")?.to_string();
     assert_eq!(ticket["tenant_id"], "xingfu");
     assert_eq!(ticket["status"], "open");
@@ -204,7 +225,11 @@ async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     assert_eq!(report["status"], "done", "{report}");
     let orgs = host.operator().get("/api/base/organisations").await?.expect_status(200)?.json();
     let org = orgs.as_array().and_then(|o| o.iter().find(|o| o["name"] == "城管执法中队")).and_then(|o| o["id"].as_str()).context("organisation")?.to_string();
-    let parking = worker.post("/api/tickets", json!({ "category": "environment", "title": "占道经营", "tenant": "xingfu-g1", "location": "幸福路口" })).await?.expect_status(201)?.json();
+    let parking = worker
+        .post("/api/tickets", json!({ "category": "environment", "title": "占道经营", "tenant": "xingfu-g1", "location": "幸福路口" }))
+        .await?
+        .expect_status(201)?
+        .json();
     let parking_id = parking["id"].as_str().context("id")?.to_string();
     let both = worker.post(&format!("/api/tickets/{parking_id}/dispatch"), json!({ "assignee": fixer.account_id, "department": org })).await?;
     assert_eq!(both.status, 422, "{}", both.text);
@@ -218,7 +243,11 @@ async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     // Overdue tickets climb the tree: grid → community → street → county, then stay
     // under supervision at the top.
     host.admin("POST", "/ticket-categories", Some(json!({ "id": "urgent-test", "name": "立即处理", "time_limit_minutes": 0 }))).await?.expect_status(200)?;
-    let urgent = worker.post("/api/tickets", json!({ "category": "urgent-test", "title": "井盖缺失", "tenant": "xingfu-g1", "location": "3栋北侧" })).await?.expect_status(201)?.json();
+    let urgent = worker
+        .post("/api/tickets", json!({ "category": "urgent-test", "title": "井盖缺失", "tenant": "xingfu-g1", "location": "3栋北侧" }))
+        .await?
+        .expect_status(201)?
+        .json();
     let urgent_id = urgent["id"].as_str().context("id")?.to_string();
     wait_until("the ticket reaches the county", || async {
         let t = host.admin_get_ticket(&urgent_id).await?;
@@ -226,7 +255,8 @@ async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     })
     .await?;
     let climbed = host.admin_get_ticket(&urgent_id).await?;
-    let notes: Vec<&str> = climbed["steps"].as_array().map(|s| s.iter().filter(|s| s["action"] == "escalated").filter_map(|s| s["note"].as_str()).collect()).unwrap_or_default();
+    let notes: Vec<&str> =
+        climbed["steps"].as_array().map(|s| s.iter().filter(|s| s["action"] == "escalated").filter_map(|s| s["note"].as_str()).collect()).unwrap_or_default();
     assert!(notes.len() >= 4, "{notes:?}");
     assert!(notes[0].contains("幸福社区") && notes[1].contains("城关镇") && notes[2].contains("示范县"), "{notes:?}");
     assert!(inbox_titles(&street).await?.iter().any(|t| t.contains("超时升级")), "the street hears when it reaches them");

@@ -89,7 +89,11 @@ async fn hello_for_two_communities(host: TestHost) -> anyhow::Result<()> {
 
     // A restart serves the same installations and data from the compiled cache.
     let cache_files = |host: &TestHost| -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
-        walk(&host.data_dir.join("cache")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).filter_map(|p| Some((p.clone(), p.metadata().ok()?.modified().ok()?))).collect()
+        walk(&host.data_dir.join("cache"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .filter_map(|p| Some((p.clone(), p.metadata().ok()?.modified().ok()?)))
+            .collect()
     };
     let before = cache_files(&host);
     assert!(!before.is_empty(), "compiled components are cached on disk");
@@ -135,14 +139,28 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     assert_eq!(login.status(), 200);
     // The time bank's demo members were loaded once per community, through the plugin.
     let tokens: serde_json::Value = login.json().await?;
-    let stats = host.client.get(format!("{}/t/xingfu/p/time-bank/stats", host.url)).bearer_auth(tokens["access_token"].as_str().unwrap_or_default()).send().await?.json::<serde_json::Value>().await?;
+    let stats = host
+        .client
+        .get(format!("{}/t/xingfu/p/time-bank/stats", host.url))
+        .bearer_auth(tokens["access_token"].as_str().unwrap_or_default())
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?;
     let rows = stats.as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 4, "{stats}");
     assert!(rows.iter().all(|r| r["members"] == 80 && r["needs"].as_i64().unwrap_or(0) + r["offers"].as_i64().unwrap_or(0) > 10), "{stats}");
     // Elderly care: the archive of lone elders over 60, 王秀英 with consent and a contact.
     let admin = host.client.post(format!("{}/api/auth/login", host.url)).json(&json!({ "phone": "13800000005", "password": "linli-demo-2026" })).send().await?;
     let admin: serde_json::Value = admin.json().await?;
-    let care = host.client.get(format!("{}/t/demo-county/p/elderly-care/stats", host.url)).bearer_auth(admin["access_token"].as_str().unwrap_or_default()).send().await?.json::<serde_json::Value>().await?;
+    let care = host
+        .client
+        .get(format!("{}/t/demo-county/p/elderly-care/stats", host.url))
+        .bearer_auth(admin["access_token"].as_str().unwrap_or_default())
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?;
     assert_eq!(care["consented"], 1, "{care}");
     assert!(care["elders"].as_i64().unwrap_or(0) > 1, "{care}");
     // Shared parking: 李师傅's space, shown on 幸福社区's dashboard with the time bank's members.
@@ -303,7 +321,8 @@ async fn instance_reuse(host: TestHost) -> anyhow::Result<()> {
     host.install("test-nosy", "0.1.0", "xingfu", &["identity"], json!({})).await?.expect_status(201)?;
     host.install("test-nosy", "0.1.0", "nanhu", &["identity"], json!({ "requests_per_instance": 3 })).await?.expect_status(201)?;
     host.install("test-spin", "0.1.0", "nanhu", &[], json!({ "requests_per_instance": 100 })).await?.expect_status(201)?;
-    let account = |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": "linli-test-2026", "tenant_id": "nanhu-lake" });
+    let account =
+        |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": "linli-test-2026", "tenant_id": "nanhu-lake" });
     let (first, second) = (host.person(account("13800000201", "甲")).await?, host.person(account("13800000202", "乙")).await?);
 
     // By default every request has a fresh instance.
@@ -385,7 +404,13 @@ async fn misbehaving_plugins(host: TestHost) -> anyhow::Result<()> {
     assert_eq!(visit(&host, "xingfu").await?, 1);
 
     let metrics = host.get("/metrics").await?.text;
-    for needle in ["kind=\"timeout\",plugin=\"test-spin\"", "kind=\"memory\",plugin=\"test-hog\"", "kind=\"trap\",plugin=\"test-spin\"", "kind=\"busy\",plugin=\"test-spin\"", "linli_plugin_live_instances 0"] {
+    for needle in [
+        "kind=\"timeout\",plugin=\"test-spin\"",
+        "kind=\"memory\",plugin=\"test-hog\"",
+        "kind=\"trap\",plugin=\"test-spin\"",
+        "kind=\"busy\",plugin=\"test-spin\"",
+        "linli_plugin_live_instances 0",
+    ] {
         assert!(metrics.contains(needle), "metrics lack {needle}: {metrics}");
     }
     host.stop().await;

@@ -48,7 +48,13 @@ async fn sign_in_attempts_are_rate_limited() -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    host.admin("POST", "/accounts", Some(json!({ "kind": "resident", "phone": "13900000061", "display_name": "王", "password": PASSWORD, "tenant_id": "xingfu" }))).await?.expect_status(201)?;
+    host.admin(
+        "POST",
+        "/accounts",
+        Some(json!({ "kind": "resident", "phone": "13900000061", "display_name": "王", "password": PASSWORD, "tenant_id": "xingfu" })),
+    )
+    .await?
+    .expect_status(201)?;
     // One account guessed at: four tries, then 429 with Retry-After, even with the right
     // password; the lock-out's own counter never got to five.
     for _ in 0..4 {
@@ -60,11 +66,15 @@ async fn sign_in_attempts_are_rate_limited() -> anyhow::Result<()> {
     assert!((1..=60).contains(&wait), "Retry-After: {wait}");
     // SMS codes for the same phone count apart from passwords, and are limited alike.
     for _ in 0..4 {
-        let sent = Reply::from(host.client.post(format!("{}/api/auth/sms/login", host.url)).json(&json!({ "phone": "13900000061", "code": "000000" })).send().await?).await?;
+        let sent =
+            Reply::from(host.client.post(format!("{}/api/auth/sms/login", host.url)).json(&json!({ "phone": "13900000061", "code": "000000" })).send().await?)
+                .await?;
         assert_eq!(sent.status, 401);
     }
     // That is 9 from this address; the OIDC token endpoint shares the address's budget.
-    let token = |client: &str| host.client.post(format!("{}/oidc/token", host.url)).form(&[("grant_type", "authorization_code"), ("client_id", client), ("code", "x")]).send();
+    let token = |client: &str| {
+        host.client.post(format!("{}/oidc/token", host.url)).form(&[("grant_type", "authorization_code"), ("client_id", client), ("code", "x")]).send()
+    };
     assert_eq!(token("nobody").await?.status(), 401);
     assert_eq!(token("nobody-else").await?.status(), 401);
     assert_eq!(login(&host, "13900000062", PASSWORD).await?.status, 401, "the twelfth attempt from the address is still answered");

@@ -32,7 +32,11 @@ async fn rotate_while_down(data_dir: PathBuf, database_url: String, residents: i
     assert_eq!(under(&pool, &old).await?, residents);
 
     // One value per transaction, killed once it has begun on the residents.
-    let mut child = linli(&data_dir, &database_url).args(["keys", "rotate-data", "--batch", "1", "--grace-seconds", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut child = linli(&data_dir, &database_url)
+        .args(["keys", "rotate-data", "--batch", "1", "--grace-seconds", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
     for line in BufReader::new(stdout).lines() {
         if line?.starts_with("base_residents.id_number: ") {

@@ -47,14 +47,26 @@ async fn set_up(serve: &Serve) -> Result<Vec<String>> {
     serve.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
     serve.upload(DEMO_COUNTY, vendor.package("teller", |_| {})?).await?;
     for tenant in ["xingfu", "heping"] {
-        serve.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-teller", "version": "0.1.0", "tenant_id": tenant, "grants": ["ledger"], "limits": { "max_concurrency": 128 } }))).await?;
+        serve
+            .admin(
+                reqwest::Method::POST,
+                "/installations",
+                Some(
+                    json!({ "plugin_id": "test-teller", "version": "0.1.0", "tenant_id": tenant, "grants": ["ledger"], "limits": { "max_concurrency": 128 } }),
+                ),
+            )
+            .await?;
     }
     let issuer = open(serve, "xingfu", "hours", "pool:issuer").await?;
-    teller(serve, "xingfu", reqwest::Method::PUT, &format!("/accounts/{issuer}/limits"), json!({ "floor": -100_000_000, "cap": null })).await?.expect_status(200)?;
+    teller(serve, "xingfu", reqwest::Method::PUT, &format!("/accounts/{issuer}/limits"), json!({ "floor": -100_000_000, "cap": null }))
+        .await?
+        .expect_status(200)?;
     let mut members = Vec::new();
     for n in 0..MEMBERS {
         let member = open(serve, "xingfu", "hours", &format!("user:member{n}")).await?;
-        teller(serve, "xingfu", reqwest::Method::POST, "/transfers", json!({ "payer": issuer, "payee": member, "amount": 2_000, "key": format!("seed-{n}") })).await?.expect_status(200)?;
+        teller(serve, "xingfu", reqwest::Method::POST, "/transfers", json!({ "payer": issuer, "payee": member, "amount": 2_000, "key": format!("seed-{n}") }))
+            .await?
+            .expect_status(200)?;
         members.push(member);
     }
     Ok(members)
@@ -120,7 +132,8 @@ fn run_clients(urls: Vec<String>, members: Vec<String>, stop: Arc<AtomicBool>, s
 /// refused, the invariants hold and the members hold what was paid in.
 async fn verify(serve: &Serve, store: &Store, seen: &Seen, members: &[String]) -> Result<()> {
     assert!(seen.applied.len() > 100, "the clients got little done ({} transfers): is the host up?", seen.applied.len());
-    let in_book: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM ledger_transfers WHERE idempotency_key LIKE 'c%'").fetch_all(&store.pool).await?;
+    let in_book: Vec<String> =
+        sqlx::query_scalar("SELECT idempotency_key FROM ledger_transfers WHERE idempotency_key LIKE 'c%'").fetch_all(&store.pool).await?;
     let distinct: BTreeSet<String> = in_book.iter().cloned().collect();
     assert_eq!(in_book.len(), distinct.len(), "no key applied twice");
     assert_eq!(distinct, seen.applied, "exactly the keys the clients saw succeed are in the book");
@@ -174,7 +187,8 @@ async fn ledger_survives_sigkill(backend: Backend) -> Result<()> {
     for client in clients {
         client.await??;
     }
-    let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    // Every client has finished: what they saw is taken out of the lock before awaiting.
+    let seen = std::mem::take(&mut *seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     eprintln!("{backend:?}: {} transfers applied, {} refused at a floor or cap, across two SIGKILLs", seen.applied.len(), seen.refused.len());
     verify(&serve, &store, &seen, &members).await?;
     serve.kill()?;
@@ -207,7 +221,8 @@ async fn a_replica_killed_loses_nothing_acknowledged() -> Result<()> {
     for client in clients {
         client.await??;
     }
-    let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    // Every client has finished: what they saw is taken out of the lock before awaiting.
+    let seen = std::mem::take(&mut *seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     eprintln!("{} transfers applied ({at_kill} before replica A was killed), {} refused", seen.applied.len(), seen.refused.len());
     assert!(seen.applied.len() > at_kill + 50, "replica B carried on after A died ({at_kill} → {})", seen.applied.len());
     verify(&b, &store, &seen, &members).await?;

@@ -49,7 +49,11 @@ async fn a_case_from_application_to_rating(host: TestHost) -> anyhow::Result<()>
     // Review: missing documents stop the clock; the resident adds them and it runs again.
     let queue = reviewer.get(&format!("{base}/queue")).await?.expect_status(200)?.json();
     assert_eq!(queue[0]["receipt"], receipt.as_str());
-    let paused = reviewer.post(&format!("{base}/applications/{receipt}/request-documents"), json!({ "missing": ["欠薪证明"], "note": "请补充" })).await?.expect_status(200)?.json();
+    let paused = reviewer
+        .post(&format!("{base}/applications/{receipt}/request-documents"), json!({ "missing": ["欠薪证明"], "note": "请补充" }))
+        .await?
+        .expect_status(200)?
+        .json();
     assert_eq!((paused["status"].as_str(), paused["clock_paused"].as_bool()), (Some("awaiting-documents"), Some(true)));
     let lawyers = reviewer.get(&format!("{base}/lawyers")).await?.expect_status(200)?.json();
     let lawyer_id = lawyers[0]["id"].as_str().unwrap_or_default().to_string();

@@ -114,7 +114,14 @@ fn attempt(rp: &Rp, scopes: &[&str]) -> Attempt {
 /// Allow on the consent screen; the code the client gets.
 async fn consent(host: &TestHost, browser: &Browser, attempt: &Attempt) -> Result<String> {
     let screen = browser.get(&attempt.url).await?.expect_status(200)?;
-    let back = location(&browser.post_form(&format!("{}/oidc/authorize", host.url), &[("request", &hidden(&screen.text, "request")?), ("form_token", &hidden(&screen.text, "form_token")?), ("decision", "allow")]).await?)?;
+    let back = location(
+        &browser
+            .post_form(
+                &format!("{}/oidc/authorize", host.url),
+                &[("request", &hidden(&screen.text, "request")?), ("form_token", &hidden(&screen.text, "form_token")?), ("decision", "allow")],
+            )
+            .await?,
+    )?;
     assert_eq!(param(&back, "state")?.as_deref(), Some(attempt.state.secret().as_str()));
     param(&back, "code")?.context("code")
 }
@@ -143,7 +150,9 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     host.trust(&linli).await?;
     host.trust(&Vendor::new("other-co")?).await?;
     host.publish(&linli, "hello", &["data", "identity"], &["xingfu"]).await?;
-    let resident = host.person(json!({ "kind": "resident", "phone": "13800000011", "display_name": "王阿姨", "password": "correct horse 11", "tenant_id": "xingfu" })).await?;
+    let resident = host
+        .person(json!({ "kind": "resident", "phone": "13800000011", "display_name": "王阿姨", "password": "correct horse 11", "tenant_id": "xingfu" }))
+        .await?;
     let account_id = resident.account_id.clone();
 
     // Registration: bad clients are refused with the reason, and none is stored.
@@ -160,9 +169,31 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     }
     assert_eq!(host.admin("GET", "/oidc/clients", None).await?.expect_status(200)?.json()["clients"], json!([]));
 
-    let care = register(&host, json!({ "county": DEMO_COUNTY, "vendor": "linli", "name": "颐养之家", "redirect_uris": [CARE_CALLBACK], "scopes": ["profile", "phone"] })).await?;
+    let care = register(
+        &host,
+        json!({ "county": DEMO_COUNTY, "vendor": "linli", "name": "颐养之家", "redirect_uris": [CARE_CALLBACK], "scopes": ["profile", "phone"] }),
+    )
+    .await?;
     // The public client through the CLI, as an operator would.
-    let printed = linli_tests::linli(&["admin", "--server", &host.url, "--token", &host.admin_token, "add-oidc-client", "--county", DEMO_COUNTY, "--vendor", "other-co", "--name", "停车宝", "--redirect-uri", APP_CALLBACK, "--scope", "profile", "--public"])?;
+    let printed = linli_tests::linli(&[
+        "admin",
+        "--server",
+        &host.url,
+        "--token",
+        &host.admin_token,
+        "add-oidc-client",
+        "--county",
+        DEMO_COUNTY,
+        "--vendor",
+        "other-co",
+        "--name",
+        "停车宝",
+        "--redirect-uri",
+        APP_CALLBACK,
+        "--scope",
+        "profile",
+        "--public",
+    ])?;
     let printed: Value = serde_json::from_str(&printed)?;
     let other = Registered { id: printed["client"]["id"].as_str().context("client id")?.to_string(), secret: None };
     assert_eq!((printed["client"]["public"].as_bool(), printed["client_secret"].is_null()), (Some(true), true));
@@ -172,7 +203,13 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     assert!(!listed.to_string().contains(care.secret.as_deref().unwrap_or("-")), "the secret is shown once only");
 
     // Browser apps of other origins may call the token endpoint (no cookies involved).
-    let preflight = host.client.request(reqwest::Method::OPTIONS, format!("{}/oidc/token", host.url)).header("origin", "https://care.example.cn").header("access-control-request-method", "POST").send().await?;
+    let preflight = host
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/oidc/token", host.url))
+        .header("origin", "https://care.example.cn")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await?;
     assert_eq!(preflight.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"*"[..]));
     assert!(preflight.headers().get("access-control-allow-credentials").is_none());
     let http = openidconnect::reqwest::Client::builder().redirect(openidconnect::reqwest::redirect::Policy::none()).build()?;
@@ -195,16 +232,25 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let screen = browser.get(&first.url).await?.expect_status(200)?;
     assert!(screen.text.contains("颐养之家") && screen.text.contains("你的手机号") && screen.text.contains("你的姓名"), "{}", screen.text);
     assert_eq!(screen.headers.get("x-frame-options").map(|v| v.as_bytes()), Some(&b"DENY"[..]));
-    let english = Reply::from(browser.http.get(&first.url).header("cookie", format!("linli_session={}", resident.token)).header("accept-language", "en-GB,en").send().await?).await?;
+    let english = Reply::from(
+        browser.http.get(&first.url).header("cookie", format!("linli_session={}", resident.token)).header("accept-language", "en-GB,en").send().await?,
+    )
+    .await?;
     assert!(english.text.contains("Your mobile number"), "{}", english.text);
     // A decision form not made for this user is refused; no code is issued.
-    let forged = browser.post_form(&format!("{}/oidc/authorize", host.url), &[("request", &hidden(&screen.text, "request")?), ("form_token", "forged"), ("decision", "allow")]).await?;
+    let forged = browser
+        .post_form(&format!("{}/oidc/authorize", host.url), &[("request", &hidden(&screen.text, "request")?), ("form_token", "forged"), ("decision", "allow")])
+        .await?;
     assert_eq!(forged.status, 400);
     assert_eq!(resident.get("/api/consents").await?.expect_status(200)?.json(), json!([]));
     let code = consent(&host, &browser, &first).await?;
 
     // The exchange, with the real library: the ID token verifies against the JWKS (EdDSA).
-    let tokens = care_rp.exchange_code(AuthorizationCode::new(code.clone()))?.set_pkce_verifier(PkceCodeVerifier::new(first.verifier.secret().clone())).request_async(&http).await?;
+    let tokens = care_rp
+        .exchange_code(AuthorizationCode::new(code.clone()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(first.verifier.secret().clone()))
+        .request_async(&http)
+        .await?;
     let verifier = care_rp.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
     let id_token = tokens.id_token().context("id token")?;
     let claims: &CoreIdTokenClaims = id_token.claims(&verifier, &first.nonce)?;
@@ -223,7 +269,12 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     assert!(audited.as_array().into_iter().flatten().all(|e| e["subject"] == format!("account:{account_id}")), "{audited}");
 
     // Replaying the code fails and revokes what the first exchange got.
-    let replay = token_request(&host, &care, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", first.verifier.secret())]).await?;
+    let replay = token_request(
+        &host,
+        &care,
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", first.verifier.secret())],
+    )
+    .await?;
     assert_eq!((replay.status, oauth_error(&replay).as_str()), (400, "invalid_grant"));
     assert_eq!(userinfo_status(&host, tokens.access_token().secret()).await?, 401);
     let revoked_refresh = tokens.refresh_token().context("refresh token")?;
@@ -236,7 +287,17 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     assert!(back.starts_with(CARE_CALLBACK), "{back}");
     let code = param(&back, "code")?.context("code")?;
     // PKCE: a wrong or missing verifier fails (and uses the code up).
-    let wrong = token_request(&host, &care, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", PkceCodeChallenge::new_random_sha256().1.secret())]).await?;
+    let wrong = token_request(
+        &host,
+        &care,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CARE_CALLBACK),
+            ("code_verifier", PkceCodeChallenge::new_random_sha256().1.secret()),
+        ],
+    )
+    .await?;
     assert_eq!(oauth_error(&wrong), "invalid_grant");
     let third = attempt(&care_rp, &["profile"]);
     let code = param(&location(&browser.get(&third.url).await?)?, "code")?.context("code")?;
@@ -246,10 +307,20 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let fourth = attempt(&care_rp, &["profile"]);
     let code = param(&location(&browser.get(&fourth.url).await?)?, "code")?.context("code")?;
     let impostor = Registered { id: care.id.clone(), secret: Some("not-the-secret".into()) };
-    let bad_secret = token_request(&host, &impostor, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", fourth.verifier.secret())]).await?;
+    let bad_secret = token_request(
+        &host,
+        &impostor,
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", fourth.verifier.secret())],
+    )
+    .await?;
     assert_eq!((bad_secret.status, oauth_error(&bad_secret).as_str()), (401, "invalid_client"));
     // The code of one client redeemed by another.
-    let stolen = token_request(&host, &other, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", fourth.verifier.secret())]).await?;
+    let stolen = token_request(
+        &host,
+        &other,
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CARE_CALLBACK), ("code_verifier", fourth.verifier.secret())],
+    )
+    .await?;
     assert_eq!(oauth_error(&stolen), "invalid_grant");
     let tokens = care_rp.exchange_code(AuthorizationCode::new(code))?.set_pkce_verifier(fourth.verifier).request_async(&http).await?;
     assert_eq!(userinfo_status(&host, tokens.access_token().secret()).await?, 200);
@@ -263,7 +334,8 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     }
     assert_eq!(userinfo_status(&host, &resident.token).await?, 401);
     let care_refresh = tokens.refresh_token().context("refresh")?.clone();
-    let at_host = Reply::from(host.client.post(format!("{}/api/auth/refresh", host.url)).json(&json!({ "refresh_token": care_refresh.secret() })).send().await?).await?;
+    let at_host =
+        Reply::from(host.client.post(format!("{}/api/auth/refresh", host.url)).json(&json!({ "refresh_token": care_refresh.secret() })).send().await?).await?;
     assert_eq!(at_host.status, 401);
     let at_other = token_request(&host, &other, &[("grant_type", "refresh_token"), ("refresh_token", care_refresh.secret())]).await?;
     assert_eq!(oauth_error(&at_other), "invalid_grant");
@@ -272,21 +344,38 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let other_tokens = other_rp.exchange_code(AuthorizationCode::new(other_code))?.set_pkce_verifier(fifth.verifier).request_async(&http).await?;
     let other_id_token = other_tokens.id_token().context("id token")?;
     assert!(other_id_token.claims(&verifier, &fifth.nonce).is_err(), "another client's ID token is refused (audience)");
-    let other_sub = other_id_token.claims(&other_rp.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]), &fifth.nonce)?.subject().as_str().to_string();
+    let other_sub = other_id_token
+        .claims(&other_rp.id_token_verifier().set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]), &fifth.nonce)?
+        .subject()
+        .as_str()
+        .to_string();
     assert_ne!(other_sub, sub, "another vendor gets another id");
 
     // Refresh rotates; the used token cannot be used again, and trying ends the session.
     let refreshed = care_rp.exchange_refresh_token(&care_refresh)?.request_async(&http).await?;
     assert_eq!(userinfo_status(&host, refreshed.access_token().secret()).await?, 200);
-    let narrowed = care_rp.exchange_refresh_token(refreshed.refresh_token().context("refresh")?)?.add_scope(Scope::new("openid".into())).request_async(&http).await?;
+    let narrowed =
+        care_rp.exchange_refresh_token(refreshed.refresh_token().context("refresh")?)?.add_scope(Scope::new("openid".into())).request_async(&http).await?;
     let info: CoreUserInfoClaims = care_rp.user_info(AccessToken::new(narrowed.access_token().secret().clone()), None)?.request_async(&http).await?;
     assert!(info.phone_number().is_none() && info.name().is_none(), "a narrowed refresh gives fewer claims");
-    let widened = token_request(&host, &care, &[("grant_type", "refresh_token"), ("refresh_token", narrowed.refresh_token().context("refresh")?.secret()), ("scope", "openid profile")]).await?;
+    let widened = token_request(
+        &host,
+        &care,
+        &[("grant_type", "refresh_token"), ("refresh_token", narrowed.refresh_token().context("refresh")?.secret()), ("scope", "openid profile")],
+    )
+    .await?;
     assert_eq!(widened.status, 200, "the granted scope, asked for again: {}", widened.text);
     assert_eq!(widened.json()["scope"], "openid profile");
-    let beyond = token_request(&host, &care, &[("grant_type", "refresh_token"), ("refresh_token", widened.json()["refresh_token"].as_str().unwrap_or_default()), ("scope", "openid phone")]).await?;
+    let beyond = token_request(
+        &host,
+        &care,
+        &[("grant_type", "refresh_token"), ("refresh_token", widened.json()["refresh_token"].as_str().unwrap_or_default()), ("scope", "openid phone")],
+    )
+    .await?;
     assert_eq!(oauth_error(&beyond), "invalid_scope", "this sign-in was for openid and profile only");
-    let widened = token_request(&host, &care, &[("grant_type", "refresh_token"), ("refresh_token", widened.json()["refresh_token"].as_str().unwrap_or_default())]).await?;
+    let widened =
+        token_request(&host, &care, &[("grant_type", "refresh_token"), ("refresh_token", widened.json()["refresh_token"].as_str().unwrap_or_default())])
+            .await?;
     assert_eq!(widened.status, 200, "a refused scope does not use the refresh token up: {}", widened.text);
     let reused = token_request(&host, &care, &[("grant_type", "refresh_token"), ("refresh_token", care_refresh.secret())]).await?;
     assert_eq!(oauth_error(&reused), "invalid_grant");
@@ -304,7 +393,9 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let plain = base.url.replace("code_challenge_method=S256", "code_challenge_method=plain");
     assert_eq!(param(&location(&browser.get(&plain).await?)?, "error")?.as_deref(), Some("invalid_request"));
     let encoded_callback = url::form_urlencoded::byte_serialize(CARE_CALLBACK.as_bytes()).collect::<String>();
-    for wrong in ["https://care.example.cn/callback/x", "https://care.example.cn/callback?x=1", "https://care.example.cn.evil.cn/callback", "https://evil.cn/callback"] {
+    for wrong in
+        ["https://care.example.cn/callback/x", "https://care.example.cn/callback?x=1", "https://care.example.cn.evil.cn/callback", "https://evil.cn/callback"]
+    {
         let tampered = base.url.replace(&encoded_callback, &url::form_urlencoded::byte_serialize(wrong.as_bytes()).collect::<String>());
         assert_ne!(tampered, base.url);
         let shown = browser.get(&tampered).await?;
@@ -320,10 +411,24 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     let denied = attempt(&other_rp, &["profile"]);
     let screen = browser.get(&format!("{}&prompt=consent", denied.url)).await?.expect_status(200)?;
     let request = hidden(&screen.text, "request")?;
-    let back = location(&browser.post_form(&format!("{}/oidc/authorize", host.url), &[("request", &request), ("form_token", &hidden(&screen.text, "form_token")?), ("decision", "deny")]).await?)?;
+    let back = location(
+        &browser
+            .post_form(
+                &format!("{}/oidc/authorize", host.url),
+                &[("request", &request), ("form_token", &hidden(&screen.text, "form_token")?), ("decision", "deny")],
+            )
+            .await?,
+    )?;
     assert_eq!(param(&back, "error")?.as_deref(), Some("access_denied"));
     let mine = resident.get("/api/consents").await?.expect_status(200)?.json();
-    let listed: Vec<(String, String, String)> = mine.as_array().into_iter().flatten().map(|c| (c["subject"].as_str().unwrap_or("").to_string(), c["label"].as_str().unwrap_or("").to_string(), c["scope"].as_str().unwrap_or("").to_string())).collect();
+    let listed: Vec<(String, String, String)> = mine
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (c["subject"].as_str().unwrap_or("").to_string(), c["label"].as_str().unwrap_or("").to_string(), c["scope"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
     assert!(listed.contains(&(format!("oidc:{}", care.id), "颐养之家".to_string(), "phone".to_string())), "{mine}");
     let sixth = attempt(&care_rp, &["profile"]);
     let code = param(&location(&browser.get(&sixth.url).await?)?, "code")?.context("code")?;
@@ -339,7 +444,9 @@ async fn oidc_sign_in(host: TestHost) -> Result<()> {
     host.admin("POST", "/tenants", Some(json!({ "tenants": [{ "id": "far-county", "name": "远方县", "children": [{ "id": "far-street", "name": "远方街道", "children": [{ "id": "far-community", "name": "远方社区" }] }] }] })))
         .await?
         .expect_status(200)?;
-    let stranger = host.person(json!({ "kind": "resident", "phone": "13800000012", "display_name": "远方居民", "password": "correct horse 12", "tenant_id": "far-community" })).await?;
+    let stranger = host
+        .person(json!({ "kind": "resident", "phone": "13800000012", "display_name": "远方居民", "password": "correct horse 12", "tenant_id": "far-community" }))
+        .await?;
     let away = attempt(&care_rp, &["profile"]);
     let back = location(&Browser::new(Some(&stranger.token))?.get(&away.url).await?)?;
     assert_eq!(param(&back, "error")?.as_deref(), Some("access_denied"));

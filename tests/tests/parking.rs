@@ -72,7 +72,8 @@ async fn sharing_a_space(backend: Backend) -> Result<()> {
     // The owner registers the space and shares today and tomorrow.
     let bad_gate = call(&owner, "POST", "/spaces", Some(json!({ "label": "B2-017", "gate": "sensor-017" }))).await?;
     assert_eq!(bad_gate.status, 400, "a parking sensor is not a gate: {}", bad_gate.text);
-    let space = call(&owner, "POST", "/spaces", Some(json!({ "label": "B2-017", "gate": "gate-north", "sensor": "sensor-017" }))).await?.expect_status(201)?.json();
+    let space =
+        call(&owner, "POST", "/spaces", Some(json!({ "label": "B2-017", "gate": "gate-north", "sensor": "sensor-017" }))).await?.expect_status(201)?.json();
     let space_id = space["id"].as_str().context("space id")?.to_string();
     assert_eq!(space_id, "xingfu:B2-017");
     let now = now_ms() / MINUTE * MINUTE;
@@ -93,7 +94,10 @@ async fn sharing_a_space(backend: Backend) -> Result<()> {
         (json!({ "space": space_id, "from": cst_minute(from), "to": cst_minute(to), "plate": "AB12345" }), "not a plate"),
         (json!({ "space": space_id, "from": cst_minute(to), "to": cst_minute(from), "plate": "浙A12345" }), "ends before it starts"),
         (json!({ "space": space_id, "from": "tomorrow", "to": cst_minute(to), "plate": "浙A12345" }), "not a time"),
-        (json!({ "space": space_id, "from": cst_minute(now + 49 * 60 * MINUTE), "to": cst_minute(now + 50 * 60 * MINUTE), "plate": "浙A12345" }), "outside the window"),
+        (
+            json!({ "space": space_id, "from": cst_minute(now + 49 * 60 * MINUTE), "to": cst_minute(now + 50 * 60 * MINUTE), "plate": "浙A12345" }),
+            "outside the window",
+        ),
     ] {
         let refused = call(&booker, "POST", "/bookings", Some(body)).await?;
         assert!(matches!(refused.status, 400 | 409), "{why}: {} {}", refused.status, refused.text);
@@ -150,9 +154,12 @@ async fn sharing_a_space(backend: Backend) -> Result<()> {
     tariff["overstay_grace_minutes"] = json!(0);
     assert_eq!(call(&booker, "PUT", "/tariff", Some(tariff.clone())).await?.status, 403, "staff set the tariff");
     call(&staff, "PUT", "/tariff", Some(tariff)).await?.expect_status(200)?;
-    let second = call(&owner, "POST", "/spaces", Some(json!({ "label": "B2-018", "gate": "gate-north", "sensor": "sensor-017" }))).await?.expect_status(201)?.json();
+    let second =
+        call(&owner, "POST", "/spaces", Some(json!({ "label": "B2-018", "gate": "gate-north", "sensor": "sensor-017" }))).await?.expect_status(201)?.json();
     let second = second["id"].as_str().context("space id")?.to_string();
-    call(&owner, "POST", &format!("/spaces/{second}/windows"), Some(json!({ "from": cst_minute(now - 60 * MINUTE), "to": cst_minute(now + 60 * MINUTE) }))).await?.expect_status(201)?;
+    call(&owner, "POST", &format!("/spaces/{second}/windows"), Some(json!({ "from": cst_minute(now - 60 * MINUTE), "to": cst_minute(now + 60 * MINUTE) })))
+        .await?
+        .expect_status(201)?;
     let start = now_ms() / MINUTE * MINUTE;
     let short = book(&rival, &second, start, start + MINUTE, "浙C77777").await?.expect_status(201)?.json();
     lab.send("sensor-017", json!({ "occupied": 1 })).await?;

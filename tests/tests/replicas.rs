@@ -28,7 +28,9 @@ async fn changes_on_one_replica_reach_the_other(backend: Backend) -> Result<()> 
     wait_until("replica B serves the plugin installed through A", || async { Ok(status(&client, greet(&b)).await? == 200) }).await?;
 
     // Signed in on A, known on B.
-    let resident = a.person(json!({ "kind": "resident", "phone": "13900000051", "display_name": "王阿姨", "password": "replica-test-2026", "tenant_id": "xingfu" })).await?;
+    let resident = a
+        .person(json!({ "kind": "resident", "phone": "13900000051", "display_name": "王阿姨", "password": "replica-test-2026", "tenant_id": "xingfu" }))
+        .await?;
     let me: serde_json::Value = client.get(format!("{}/api/me", b.url)).bearer_auth(&resident.token).send().await?.json().await?;
     assert_eq!(me["display_name"], "王阿姨", "{me}");
 
@@ -52,15 +54,13 @@ async fn changes_on_one_replica_reach_the_other(backend: Backend) -> Result<()> 
         .expect_status(200)?;
     wait_until("replica B knows the new community", || async { Ok(b.operator().get("/api/dashboard?tenant=xinyuan").await?.status == 200) }).await?;
     b.install("hello", "0.1.0", "xinyuan", &["data"], json!({})).await?.expect_status(201)?;
-    wait_until("replica A serves the new community", || async {
-        Ok(status(&client, format!("{}/t/xinyuan/p/hello/visits", a.url)).await? == 200)
-    })
-    .await?;
+    wait_until("replica A serves the new community", || async { Ok(status(&client, format!("{}/t/xinyuan/p/hello/visits", a.url)).await? == 200) }).await?;
 
     // An alarm rule set through A is in force on B.
     let rule = instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
     a.admin("POST", "/alarm-rules", Some(rule)).await?.expect_status(200)?;
-    wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
+    wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) })
+        .await?;
 
     // Uninstalled through B: A stops serving.
     b.admin("DELETE", "/installations/hello@xingfu", None).await?;
@@ -80,10 +80,13 @@ async fn one_replica_evaluates_device_readings(backend: Backend) -> Result<()> {
     lab.register("smoke-1", "smoke-detector", "grid:xingfu-g1").await?;
     let rule = instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
     lab.rule(rule).await?;
-    wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
+    wait_until("replica B has the rule", || async { Ok(b.admin("GET", "/alarm-rules", None).await?.json()["rules"].as_array().is_some_and(|r| r.len() == 1)) })
+        .await?;
     let alarms = |status: &'static str| {
         let b = &b;
-        async move { Ok::<_, anyhow::Error>(b.admin("GET", &format!("/alarms?status={status}"), None).await?.json()["alarms"].as_array().cloned().unwrap_or_default()) }
+        async move {
+            Ok::<_, anyhow::Error>(b.admin("GET", &format!("/alarms?status={status}"), None).await?.json()["alarms"].as_array().cloned().unwrap_or_default())
+        }
     };
     lab.send("smoke-1", json!({ "smoke": 1 })).await?;
     wait_until("the alarm is raised", || async { Ok(alarms("active").await?.len() == 1) }).await?;
@@ -139,13 +142,26 @@ async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
     a.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
     a.upload(DEMO_COUNTY, vendor.package("listener", |_| {})?).await?;
     let grants = json!(["data", "devices", "devices:alarms"]);
-    a.admin(reqwest::Method::POST, "/installations", Some(json!({ "plugin_id": "test-listener", "version": "0.1.0", "tenant_id": DEMO_COUNTY, "grants": grants }))).await?;
-    a.admin(reqwest::Method::POST, "/devices", Some(json!({ "id": "smoke-k", "device_type": "smoke-detector", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" }))).await?;
+    a.admin(
+        reqwest::Method::POST,
+        "/installations",
+        Some(json!({ "plugin_id": "test-listener", "version": "0.1.0", "tenant_id": DEMO_COUNTY, "grants": grants })),
+    )
+    .await?;
+    a.admin(
+        reqwest::Method::POST,
+        "/devices",
+        Some(json!({ "id": "smoke-k", "device_type": "smoke-detector", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" })),
+    )
+    .await?;
     let rule = instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
     a.admin(reqwest::Method::POST, "/alarm-rules", Some(rule)).await?;
     let mut b = replica("b")?;
     b.spawn().await?;
-    wait_until("replica B has the rule", || async { Ok(b.admin(reqwest::Method::GET, "/alarm-rules", None).await?["rules"].as_array().is_some_and(|r| r.len() == 1)) }).await?;
+    wait_until("replica B has the rule", || async {
+        Ok(b.admin(reqwest::Method::GET, "/alarm-rules", None).await?["rules"].as_array().is_some_and(|r| r.len() == 1))
+    })
+    .await?;
 
     let (device, _commands) = linli_tests::lab::device_client(&broker, &prefix).await?;
     let send = |smoke: u8| {
@@ -154,7 +170,11 @@ async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
     };
     let alarms = |status: &'static str| {
         let b = &b;
-        async move { Ok::<_, anyhow::Error>(b.admin(reqwest::Method::GET, &format!("/alarms?status={status}"), None).await?["alarms"].as_array().cloned().unwrap_or_default()) }
+        async move {
+            Ok::<_, anyhow::Error>(
+                b.admin(reqwest::Method::GET, &format!("/alarms?status={status}"), None).await?["alarms"].as_array().cloned().unwrap_or_default(),
+            )
+        }
     };
     let log = || {
         let b = &b;

@@ -4,7 +4,6 @@
 use linli_tests::*;
 use serde_json::{json, Value};
 
-
 const PHONE: &str = "13800000001";
 const PASSWORD: &str = "邻里-secret-1";
 
@@ -39,7 +38,11 @@ async fn password_sessions(host: TestHost) -> anyhow::Result<()> {
     assert_eq!(login.json()["token_type"], "Bearer");
     let (access, refresh) = tokens(&login);
     let who = me(&host, &access).await?.expect_status(200)?.json();
-    assert_eq!((who["display_name"].clone(), who["tenant_id"].clone(), who["phone"].clone()), (json!("王阿姨"), json!("xingfu"), json!("138****0001")), "{who}");
+    assert_eq!(
+        (who["display_name"].clone(), who["tenant_id"].clone(), who["phone"].clone()),
+        (json!("王阿姨"), json!("xingfu"), json!("138****0001")),
+        "{who}"
+    );
     assert!(who.get("id").is_none() && !who.to_string().contains(account["id"].as_str().unwrap_or("?")), "the account id is not shown: {who}");
 
     // Refresh tokens rotate; a used one presented again ends the session.
@@ -96,8 +99,7 @@ fn last_sms_code(host: &TestHost, phone: &str) -> anyhow::Result<String> {
     let text = outbox
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["to"] == phone)
-        .next_back()
+        .rfind(|m| m["to"] == phone)
         .and_then(|m| m["text"].as_str().map(str::to_string))
         .ok_or_else(|| anyhow::anyhow!("no SMS to {phone}"))?;
     Ok(text.chars().filter(char::is_ascii_digit).take(6).collect())
@@ -162,7 +164,10 @@ async fn accounts_are_validated(host: TestHost) -> anyhow::Result<()> {
         (json!({ "kind": "resident", "phone": "13800000002", "display_name": "x", "tenant_id": "chengguan" }), "not a community"),
         (json!({ "kind": "resident", "phone": "13800000002", "display_name": "x", "tenant_id": "xingfu", "password": "short" }), "at least 8"),
         (json!({ "kind": "staff", "phone": "13800000002", "display_name": "x", "roles": [] }), "at least one role"),
-        (json!({ "kind": "staff", "phone": "13800000002", "display_name": "x", "roles": [{ "role": "county-admin", "tenant": "xingfu" }] }), "county-admin is held at a county"),
+        (
+            json!({ "kind": "staff", "phone": "13800000002", "display_name": "x", "roles": [{ "role": "county-admin", "tenant": "xingfu" }] }),
+            "county-admin is held at a county",
+        ),
         (json!({ "kind": "staff", "phone": "13800000002", "display_name": "x", "roles": [{ "role": "grid-worker", "tenant": "nowhere" }] }), "does not exist"),
     ];
     for (body, needle) in cases {
@@ -256,7 +261,12 @@ async fn identity_in_plugins(host: TestHost) -> anyhow::Result<()> {
     host.admin("POST", "/accounts", Some(staff)).await?.expect_status(201)?;
     let (staff_token, _) = tokens(&post(&host, "/api/auth/login", json!({ "phone": "13800000009", "password": "grid-worker-1" })).await?.expect_status(200)?);
     let seen = get("/t/xingfu/p/hello/me".into(), Some(staff_token)).await?.expect_status(200)?.json();
-    let mut roles: Vec<String> = seen["roles"].as_array().into_iter().flatten().map(|g| format!("{}@{}", g["role"].as_str().unwrap_or(""), g["tenant"].as_str().unwrap_or(""))).collect();
+    let mut roles: Vec<String> = seen["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| format!("{}@{}", g["role"].as_str().unwrap_or(""), g["tenant"].as_str().unwrap_or("")))
+        .collect();
     roles.sort();
     assert_eq!(roles, ["county-admin@demo-county", "grid-worker@xingfu-g1"], "the volunteer role in 和平 does not reach 幸福");
     assert_eq!(seen["kind"], "staff");

@@ -70,13 +70,8 @@ async fn the_demo_set_up_succeeds_at_every_start_beside_another_writer() -> anyh
         // The set-up is whole: the last step's result (the parking space seeded through the
         // plugin) and the generated residents are there.
         let client = reqwest::Client::new();
-        let board: serde_json::Value = client
-            .get(format!("{}/api/dashboard?tenant=xingfu", server.url()))
-            .bearer_auth(&server.admin_token)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let board: serde_json::Value =
+            client.get(format!("{}/api/dashboard?tenant=xingfu", server.url())).bearer_auth(&server.admin_token).send().await?.json().await?;
         assert_eq!(board["totals"]["parking.spaces"], json!(1.0), "start {start}: {}", board["totals"]);
         let residents: serde_json::Value =
             client.get(format!("{}/api/base/residents?limit=1", server.url())).bearer_auth(&server.admin_token).send().await?.json().await?;

@@ -48,7 +48,8 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
     join(&daughter, &["family"]).await?;
 
     // A need and an offer that match; bad input is refused.
-    let need = json!({ "kind": "need", "category": "就医陪同", "title": "陪我去县医院复查", "starts_at": "2026-11-25T09:00", "minutes": 90, "place": "幸福社区3栋" });
+    let need =
+        json!({ "kind": "need", "category": "就医陪同", "title": "陪我去县医院复查", "starts_at": "2026-11-25T09:00", "minutes": 90, "place": "幸福社区3栋" });
     for (field, value) in [("category", json!("打麻将")), ("starts_at", json!("明天上午")), ("minutes", json!(10)), ("place", json!(" "))] {
         let mut bad = need.clone();
         bad[field] = value;
@@ -57,7 +58,8 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
     }
     let need = elder.post(&format!("{BASE}/tasks"), need).await?.expect_status(201)?.json();
     let need_id = need["id"].as_str().unwrap_or_default().to_string();
-    let offer = json!({ "kind": "offer", "category": "就医陪同", "title": "周三上午可陪同就医", "starts_at": "2026-11-25T10:00", "minutes": 120, "place": "幸福社区" });
+    let offer =
+        json!({ "kind": "offer", "category": "就医陪同", "title": "周三上午可陪同就医", "starts_at": "2026-11-25T10:00", "minutes": 120, "place": "幸福社区" });
     assert_eq!(daughter.post(&format!("{BASE}/tasks"), offer.clone()).await?.status, 403, "offers are for volunteers");
     let offer = volunteer.post(&format!("{BASE}/tasks"), offer).await?.expect_status(201)?.json();
     let matched = volunteer.get(&format!("{BASE}/tasks/{need_id}/matches")).await?.expect_status(200)?.json();
@@ -81,7 +83,10 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
     // Donations: to the community pool, retried safely; never beyond the balance.
     let donated = volunteer.post(&format!("{BASE}/donations"), json!({ "to": "pool", "amount": 50, "key": "d1" })).await?.expect_status(200)?.json();
     assert_eq!(donated["balance"], 100);
-    assert_eq!(volunteer.post(&format!("{BASE}/donations"), json!({ "to": "pool", "amount": 50, "key": "d1" })).await?.expect_status(200)?.json()["replayed"], true);
+    assert_eq!(
+        volunteer.post(&format!("{BASE}/donations"), json!({ "to": "pool", "amount": 50, "key": "d1" })).await?.expect_status(200)?.json()["replayed"],
+        true
+    );
     let too_much = volunteer.post(&format!("{BASE}/donations"), json!({ "to": "pool", "amount": 1_000, "key": "d2" })).await?;
     assert_eq!((too_much.status, too_much.error_code().as_str()), (429, "limit-exceeded"));
     assert_eq!(volunteer.post(&format!("{BASE}/donations"), json!({ "to": "pool", "amount": 0, "key": "d3" })).await?.status, 400);
@@ -91,7 +96,8 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
     let shopping = json!({ "kind": "need", "category": "代购", "title": "帮忙买米和油", "starts_at": "2026-11-26T16:00", "minutes": 60, "place": "幸福社区", "payment": "hours" });
     let shopping = volunteer.post(&format!("{BASE}/tasks"), shopping).await?.expect_status(201)?.json();
     let shopping_id = shopping["id"].as_str().unwrap_or_default().to_string();
-    let helper = host.person(json!({ "kind": "resident", "phone": "13800000004", "display_name": "小赵", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let helper =
+        host.person(json!({ "kind": "resident", "phone": "13800000004", "display_name": "小赵", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let record = format!("姓名,身份证号,手机号,网格\n赵小明,{},13800000004,xingfu-g2\n", id_number("33078219950909001"));
     assert_eq!(host.import_csv("residents", "xingfu", &record).await?["status"], "done");
     join(&helper, &["volunteer"]).await?;
@@ -113,7 +119,14 @@ async fn need_to_credited_hours(host: TestHost) -> anyhow::Result<()> {
     let stats = elder.get(&format!("{BASE}/stats")).await?.expect_status(200)?.json();
     let xingfu = stats.as_array().and_then(|rows| rows.iter().find(|r| r["community"] == "xingfu")).cloned().unwrap_or_default();
     assert_eq!(
-        (xingfu["members"].as_i64(), xingfu["needs"].as_i64(), xingfu["offers"].as_i64(), xingfu["matched"].as_i64(), xingfu["completed"].as_i64(), xingfu["hours_credited"].as_f64()),
+        (
+            xingfu["members"].as_i64(),
+            xingfu["needs"].as_i64(),
+            xingfu["offers"].as_i64(),
+            xingfu["matched"].as_i64(),
+            xingfu["completed"].as_i64(),
+            xingfu["hours_credited"].as_f64()
+        ),
         (Some(4), Some(2), Some(1), Some(2), Some(2), Some(2.5)),
         "{stats}"
     );

@@ -17,10 +17,7 @@ async fn a_new_plugin_from_the_template_builds_signs_and_serves() -> anyhow::Res
     assert!(linli(&["plugin", "new", "Bad Name"]).unwrap_err().to_string().contains("not a valid plugin id"));
 
     // Built with its own target directory, kept under target/ so reruns are quick.
-    let build = Command::new(linli_bin())
-        .args(["plugin", "build", dir_arg])
-        .env("CARGO_TARGET_DIR", target_dir().join("vendor-cli-test"))
-        .output()?;
+    let build = Command::new(linli_bin()).args(["plugin", "build", dir_arg]).env("CARGO_TARGET_DIR", target_dir().join("vendor-cli-test")).output()?;
     assert!(build.status.success(), "plugin build failed: {}", String::from_utf8_lossy(&build.stderr));
     let wasm = dir.join("dist/plugin.wasm");
     assert_eq!(linli_host::runtime::wasm_kind(&std::fs::read(&wasm)?), linli_host::runtime::WasmKind::Component);
@@ -42,7 +39,8 @@ async fn a_new_plugin_from_the_template_builds_signs_and_serves() -> anyhow::Res
     // Packing a core module is refused with a hint.
     let core = work.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0")?;
-    let refused = linli(&["plugin", "pack", dir_arg, "--wasm", core.to_str().unwrap_or_default(), "--out", work.path().join("x.lpkg").to_str().unwrap_or_default()]);
+    let refused =
+        linli(&["plugin", "pack", dir_arg, "--wasm", core.to_str().unwrap_or_default(), "--out", work.path().join("x.lpkg").to_str().unwrap_or_default()]);
     assert!(refused.unwrap_err().to_string().contains("not a WebAssembly component"));
 
     // The county installs it; residents use it.
@@ -50,12 +48,7 @@ async fn a_new_plugin_from_the_template_builds_signs_and_serves() -> anyhow::Res
     host.trust(&vendor).await?;
     host.upload(std::fs::read(&package)?).await?.expect_status(201)?;
     host.install("notes", "0.1.0", "xingfu", &["data"], json!({})).await?.expect_status(201)?;
-    let created = host
-        .client
-        .post(format!("{}/t/xingfu/p/notes/notes", host.url))
-        .json(&json!({ "author": "王阿姨", "text": "周六上午义诊" }))
-        .send()
-        .await?;
+    let created = host.client.post(format!("{}/t/xingfu/p/notes/notes", host.url)).json(&json!({ "author": "王阿姨", "text": "周六上午义诊" })).send().await?;
     assert_eq!(created.status(), 201);
     let empty = host.client.post(format!("{}/t/xingfu/p/notes/notes", host.url)).json(&json!({ "author": "x", "text": " " })).send().await?;
     assert_eq!(empty.status(), 400);

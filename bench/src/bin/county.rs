@@ -94,7 +94,8 @@ async fn residents(serve: &Serve, count: usize) -> Result<Vec<(String, String)>>
         serve
             .admin(reqwest::Method::POST, "/accounts", Some(json!({ "kind": "resident", "phone": phone, "display_name": format!("居民{n}"), "password": "bench-password-2026", "tenant_id": community })))
             .await?;
-        let login = serve.http.post(format!("{}/api/auth/login", serve.url())).json(&json!({ "phone": phone, "password": "bench-password-2026" })).send().await?;
+        let login =
+            serve.http.post(format!("{}/api/auth/login", serve.url())).json(&json!({ "phone": phone, "password": "bench-password-2026" })).send().await?;
         let tokens = Reply::from(login).await?.expect_status(200)?.json();
         out.push((community.to_string(), tokens["access_token"].as_str().context("access token")?.to_string()));
     }
@@ -179,11 +180,28 @@ async fn main() -> Result<()> {
     // At the target rate nothing may fail. Driven flat out, a plugin may answer a few
     // requests 503 `busy` at its own concurrency limit (parking's is 16 against 32 clients):
     // that is the limit doing its job, so it is counted and shown, not fatal.
-    anyhow::ensure!(offered.errors == 0, "requests failed at {} req/s: {} (first: {})", args.rate, offered.errors, offered.first_error.as_deref().unwrap_or("-"));
+    anyhow::ensure!(
+        offered.errors == 0,
+        "requests failed at {} req/s: {} (first: {})",
+        args.rate,
+        offered.errors,
+        offered.first_error.as_deref().unwrap_or("-")
+    );
     let only_busy = most.first_error.as_deref().is_none_or(|e| e.contains("503") && e.contains("\"busy\""));
-    anyhow::ensure!(only_busy && most.errors * 1000 <= most.requests.max(1), "requests failed flat out: {} of {} (first: {})", most.errors, most.requests, most.first_error.as_deref().unwrap_or("-"));
+    anyhow::ensure!(
+        only_busy && most.errors * 1000 <= most.requests.max(1),
+        "requests failed flat out: {} of {} (first: {})",
+        most.errors,
+        most.requests,
+        most.first_error.as_deref().unwrap_or("-")
+    );
     let shed_note = match &most.first_error {
-        Some(first) if most.errors > 0 => format!(" Flat out, {} of {} requests were refused 503 `busy` by a plugin at its concurrency limit (first: {}).", most.errors, most.requests, first.split(" {").next().unwrap_or(first)),
+        Some(first) if most.errors > 0 => format!(
+            " Flat out, {} of {} requests were refused 503 `busy` by a plugin at its concurrency limit (first: {}).",
+            most.errors,
+            most.requests,
+            first.split(" {").next().unwrap_or(first)
+        ),
         _ => String::new(),
     };
 

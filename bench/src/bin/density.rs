@@ -58,7 +58,8 @@ fn community(n: usize) -> String {
 fn tree(communities: usize) -> Value {
     let streets: Vec<Value> = (0..communities.div_ceil(20))
         .map(|s| {
-            let children: Vec<Value> = (s * 20..((s + 1) * 20).min(communities)).map(|n| json!({ "id": community(n), "name": format!("社区{}", n + 1) })).collect();
+            let children: Vec<Value> =
+                (s * 20..((s + 1) * 20).min(communities)).map(|n| json!({ "id": community(n), "name": format!("社区{}", n + 1) })).collect();
             json!({ "id": format!("st{:02}", s + 1), "name": format!("街道{}", s + 1), "children": children })
         })
         .collect();

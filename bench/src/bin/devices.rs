@@ -192,27 +192,36 @@ async fn main() -> Result<()> {
         let sent = linli_host::store::now_millis();
         lab.send("fall-bench", json!({ "pressed": 1 })).await?;
         let alarm_id = loop {
-            let open: Option<String> = sqlx::query_scalar("SELECT id FROM alarms WHERE device_id = 'fall-bench' AND status = 'active'").fetch_optional(&store.pool).await?;
+            let open: Option<String> =
+                sqlx::query_scalar("SELECT id FROM alarms WHERE device_id = 'fall-bench' AND status = 'active'").fetch_optional(&store.pool).await?;
             if let Some(id) = open {
                 break id;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
         wait_until("the event is delivered", || async {
-            let delivered: Option<Option<i64>> = sqlx::query_scalar("SELECT d.delivered_at FROM event_deliveries d JOIN platform_events e ON e.seq = d.seq WHERE e.subject = $1 AND e.kind = 'alarm.raised'")
-                .bind(&alarm_id)
-                .fetch_optional(&store.pool)
-                .await?;
+            let delivered: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT d.delivered_at FROM event_deliveries d JOIN platform_events e ON e.seq = d.seq WHERE e.subject = $1 AND e.kind = 'alarm.raised'",
+            )
+            .bind(&alarm_id)
+            .fetch_optional(&store.pool)
+            .await?;
             Ok(delivered.flatten().is_some())
         })
         .await?;
-        let delivered: i64 = sqlx::query_scalar("SELECT d.delivered_at FROM event_deliveries d JOIN platform_events e ON e.seq = d.seq WHERE e.subject = $1 AND e.kind = 'alarm.raised'").bind(&alarm_id).fetch_one(&store.pool).await?;
+        let delivered: i64 = sqlx::query_scalar(
+            "SELECT d.delivered_at FROM event_deliveries d JOIN platform_events e ON e.seq = d.seq WHERE e.subject = $1 AND e.kind = 'alarm.raised'",
+        )
+        .bind(&alarm_id)
+        .fetch_one(&store.pool)
+        .await?;
         let ticket: i64 = sqlx::query_scalar("SELECT created_at FROM tickets WHERE alarm_id = $1").bind(&alarm_id).fetch_one(&store.pool).await?;
         to_event.push((delivered - sent) as f64);
         to_ticket.push((ticket - sent) as f64);
         lab.send("fall-bench", json!({ "pressed": 0 })).await?;
         wait_until("the alarm clears", || async {
-            let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alarms WHERE device_id = 'fall-bench' AND status <> 'cleared'").fetch_one(&store.pool).await?;
+            let open: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM alarms WHERE device_id = 'fall-bench' AND status <> 'cleared'").fetch_one(&store.pool).await?;
             Ok(open == 0)
         })
         .await?;

@@ -45,7 +45,9 @@ async fn round(backend: Backend, per_grid: usize) -> Result<Option<(usize, f64, 
     let rows: Vec<(String, String, String)> = data
         .residents
         .iter()
-        .flat_map(|(_, csv)| csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).map(|f| (f[0].to_string(), f[1].to_string(), f[2].to_string())).collect::<Vec<_>>())
+        .flat_map(|(_, csv)| {
+            csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).map(|f| (f[0].to_string(), f[1].to_string(), f[2].to_string())).collect::<Vec<_>>()
+        })
         .collect();
     let started = Instant::now();
     for (tenant, csv) in &data.residents {
@@ -88,7 +90,12 @@ async fn main() -> Result<()> {
             continue;
         }
         let share = median(&mut shares);
-        println!("{name}: {count} residents; import {:.0}/s, sealing alone {:.0}/s; sealing is {:.1}% of the import time", mean(&imports), mean(&sealings), share * 100.0);
+        println!(
+            "{name}: {count} residents; import {:.0}/s, sealing alone {:.0}/s; sealing is {:.1}% of the import time",
+            mean(&imports),
+            mean(&sealings),
+            share * 100.0
+        );
         table.push_str(&format!("| {name} | {count} | {:.0} | {:.0} | {:.1}% |\n", mean(&imports), mean(&sealings), share * 100.0));
     }
     if let Some(path) = args.write {

@@ -102,7 +102,14 @@ async fn measure(store: Store, args: &Args, round_tag: &str) -> Result<Figures> 
     sqlx::query("CREATE TABLE IF NOT EXISTS bench_balances (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)").execute(&store.pool).await?;
     for n in 0..MEMBERS {
         let member = book.open_account("hours", &format!("user:m{n}")).await?;
-        book.transfer(&TransferRequest { from: issuer.id.clone(), to: member.id.clone(), amount: 1_000_000, idempotency_key: format!("seed-{n}"), memo: String::new() }).await?;
+        book.transfer(&TransferRequest {
+            from: issuer.id.clone(),
+            to: member.id.clone(),
+            amount: 1_000_000,
+            idempotency_key: format!("seed-{n}"),
+            memo: String::new(),
+        })
+        .await?;
         members.push(member.id);
         sqlx::query("INSERT INTO bench_balances (id, balance) VALUES ($1, 1000000)").bind(n as i64).execute(&store.pool).await?;
     }
@@ -138,7 +145,13 @@ async fn measure(store: Store, args: &Args, round_tag: &str) -> Result<Figures> 
                 if a == b {
                     return Ok(false);
                 }
-                let request = TransferRequest { from: members[a].clone(), to: members[b].clone(), amount: (next() % 100 + 1) as i64, idempotency_key: format!("{tag}-{client}-{n}"), memo: String::new() };
+                let request = TransferRequest {
+                    from: members[a].clone(),
+                    to: members[b].clone(),
+                    amount: (next() % 100 + 1) as i64,
+                    idempotency_key: format!("{tag}-{client}-{n}"),
+                    memo: String::new(),
+                };
                 match book.transfer(&request).await {
                     Ok(_) => Ok(true),
                     Err(LedgerError::Limit(_)) => Ok(false),
@@ -167,7 +180,13 @@ async fn main() -> Result<()> {
     let mut rows = Vec::new();
     for (name, url) in [
         ("SQLite", Some(linli_host::store::sqlite_url(temp.path()))),
-        ("PostgreSQL", linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base()).await.map_err(|e| println!("PostgreSQL is not reachable ({e}); its row is left out")).ok()),
+        (
+            "PostgreSQL",
+            linli_host::store::scratch_postgres_url(&linli_host::store::test_postgres_base())
+                .await
+                .map_err(|e| println!("PostgreSQL is not reachable ({e}); its row is left out"))
+                .ok(),
+        ),
     ] {
         let Some(url) = url else { continue };
         println!("{name}: {} clients, {} rounds of {} s per side, alternating", args.clients, args.rounds, args.seconds);
@@ -200,10 +219,7 @@ async fn main() -> Result<()> {
         );
         for (name, f) in &rows {
             let target = if *name == "PostgreSQL" { "≥ 2,000/s" } else { "" };
-            section.push_str(&format!(
-                "| {name} | {:.0} | {:.0} | {:.2}× | hold ({} transfers) | {target} |\n",
-                f.ledger, f.baseline, f.ratio, f.transfers
-            ));
+            section.push_str(&format!("| {name} | {:.0} | {:.0} | {:.2}× | hold ({} transfers) | {target} |\n", f.ledger, f.baseline, f.ratio, f.transfers));
         }
         linli_bench::write_section(&path, "P6 ", &section)?;
         println!("wrote {path}");

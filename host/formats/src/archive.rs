@@ -169,10 +169,7 @@ mod tests {
 
     fn sample() -> Package {
         let manifest = Manifest::parse("id = \"hello\"\nname = \"Hello\"\nversion = \"1.0.0\"\nvendor = \"v\"\n").unwrap();
-        let files = BTreeMap::from([
-            ("plugin.wasm".to_string(), b"\0asm".to_vec()),
-            ("ui/index.html".to_string(), b"<p>hi</p>".to_vec()),
-        ]);
+        let files = BTreeMap::from([("plugin.wasm".to_string(), b"\0asm".to_vec()), ("ui/index.html".to_string(), b"<p>hi</p>".to_vec())]);
         Package::build(manifest, files).unwrap()
     }
 

@@ -81,7 +81,11 @@ pub fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) 
     let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
         Ok(text) => text,
         Err(e) => {
-            problems.push(Problem { row: 0, column: String::new(), problem: format!("the file is not UTF-8 text (byte {}); save it as \"CSV UTF-8\"", e.valid_up_to()) });
+            problems.push(Problem {
+                row: 0,
+                column: String::new(),
+                problem: format!("the file is not UTF-8 text (byte {}); save it as \"CSV UTF-8\"", e.valid_up_to()),
+            });
             return None;
         }
     };
@@ -120,12 +124,18 @@ pub fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) 
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         if problems.len() >= MAX_PROBLEMS {
-            problems.push(Problem { row: i + 2, column: String::new(), problem: format!("more than {MAX_PROBLEMS} problems; stopped reading here (is this the right file?)") });
+            problems.push(Problem {
+                row: i + 2,
+                column: String::new(),
+                problem: format!("more than {MAX_PROBLEMS} problems; stopped reading here (is this the right file?)"),
+            });
             break;
         }
         match record {
             Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
-            Ok(r) if r.len() != header.len() => problems.push(Problem { row: i + 2, column: String::new(), problem: format!("has {} fields, the header has {}", r.len(), header.len()) }),
+            Ok(r) if r.len() != header.len() => {
+                problems.push(Problem { row: i + 2, column: String::new(), problem: format!("has {} fields, the header has {}", r.len(), header.len()) })
+            }
             Ok(r) => rows.push(r),
             Err(e) => problems.push(Problem { row: i + 2, column: String::new(), problem: format!("cannot read this row: {e}") }),
         }

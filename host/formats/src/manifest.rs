@@ -120,13 +120,18 @@ pub const MAX_UI_ORIGINS: usize = 16;
 pub fn is_valid_origin(origin: &str) -> bool {
     let Some((scheme, authority)) = origin.split_once("://") else { return false };
     let Some((host, port)) = split_authority(authority) else { return false };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n)));
     let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
     let ipv6 = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit() || c == ':'));
     let name = !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
-            !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-') && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         });
     let scheme_ok = scheme == "https" || (scheme == "http" && loopback);
     scheme_ok && port_ok && (name || ipv6)
@@ -268,7 +273,9 @@ impl Manifest {
             if !is_valid_origin(origin) {
                 return Err(invalid(
                     "ui.connect",
-                    format!("`{origin}` is not an origin: write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)"),
+                    format!(
+                        "`{origin}` is not an origin: write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)"
+                    ),
                 ));
             }
         }
@@ -300,7 +307,14 @@ reason = "count visits"
 
     #[test]
     fn ui_origins_are_plain_origins() {
-        for good in ["https://api.vendor.cn", "https://maps.example.com:8443", "http://127.0.0.1:3000", "http://localhost:8080", "https://[2001:db8::1]", "https://[2001:db8::1]:443"] {
+        for good in [
+            "https://api.vendor.cn",
+            "https://maps.example.com:8443",
+            "http://127.0.0.1:3000",
+            "http://localhost:8080",
+            "https://[2001:db8::1]",
+            "https://[2001:db8::1]:443",
+        ] {
             assert!(is_valid_origin(good), "{good}");
         }
         for bad in [

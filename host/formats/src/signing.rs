@@ -43,9 +43,7 @@ pub fn generate() -> SigningKey {
 }
 
 pub fn encode_secret(key: &SigningKey) -> Result<String, KeyError> {
-    key.to_pkcs8_pem(Default::default())
-        .map(|pem| pem.to_string())
-        .map_err(|e| KeyError::BadSecretKey(e.to_string()))
+    key.to_pkcs8_pem(Default::default()).map(|pem| pem.to_string()).map_err(|e| KeyError::BadSecretKey(e.to_string()))
 }
 
 pub fn decode_secret(pem: &str) -> Result<SigningKey, KeyError> {

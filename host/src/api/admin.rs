@@ -1,9 +1,9 @@
 //! The operators' JSON API, behind the console (`/console/`). The admin token acts
 //! everywhere; staff sessions act within their roles' subtrees (see [`super::console`]).
 use super::console::{installation_tenant, Console};
+use super::parse_json as parse;
 use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
-use super::parse_json as parse;
 use crate::auth::accounts::{Account, NewAccount};
 use crate::capabilities::CapabilityInfo;
 use crate::packages::repo::PackageSummary;
@@ -39,8 +39,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/me", get(whoami))
         .layer(middleware::from_fn_with_state(state, super::console::require_operator))
 }
-
-
 
 #[derive(Serialize, ToSchema)]
 pub struct Loaded {
@@ -148,10 +146,13 @@ async fn packages(State(state): State<AppState>, console: Console) -> Result<Jso
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PackageSummary), (status = 403, description = "signed by a key the county does not trust", body = ErrorBody),
         (status = 409, description = "this version was uploaded with other content", body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn upload(State(state): State<AppState>, console: Console, Query(filter): Query<CountyFilter>, body: Bytes) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
-    let county = filter
-        .county
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
+async fn upload(
+    State(state): State<AppState>,
+    console: Console,
+    Query(filter): Query<CountyFilter>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
+    let county = filter.county.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
     console.require_county(&county)?;
     let summary = state.platform.upload(&county, body.to_vec()).await?;
     Ok((StatusCode::CREATED, Json(summary)))

@@ -1,16 +1,16 @@
 //! Login, sessions and the current user: `/api/auth/…`, `/api/me`, and the public keys at
 //! `/.well-known/jwks.json`.
+use super::parse_json as parse;
 use super::rate_limit::ClientAddress;
 use super::{ApiError, AppState, ErrorBody};
-use super::parse_json as parse;
 use crate::auth::accounts::Account;
 use crate::auth::sessions::{Claims, Tokens};
 use crate::auth::AuthError;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -63,7 +63,6 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordLogin {
@@ -96,9 +95,7 @@ impl RefreshRequest {
     /// The refresh token from the body, else from the app's cookie.
     fn token(body: &[u8], headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
         let req: RefreshRequest = if body.is_empty() { RefreshRequest::default() } else { parse(body)? };
-        req.refresh_token
-            .or_else(|| super::cookie(headers, super::REFRESH_COOKIE).map(str::to_string))
-            .ok_or_else(|| AuthError::BadRefreshToken.into())
+        req.refresh_token.or_else(|| super::cookie(headers, super::REFRESH_COOKIE).map(str::to_string)).ok_or_else(|| AuthError::BadRefreshToken.into())
     }
 }
 

@@ -110,7 +110,9 @@ impl Operator {
         match tenant {
             None => Ok(reach),
             Some(t) if reach.iter().any(|r| r == t) => Ok(state.platform.tenants().subtree(t)),
-            Some(t) if state.platform.tenants().get(t).is_none() => Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
+            Some(t) if state.platform.tenants().get(t).is_none() => {
+                Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist")))
+            }
             Some(t) => Err(forbidden(format!("`{t}` is outside the area of your roles"))),
         }
     }
@@ -202,7 +204,8 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, Query
     responses((status = 200, body = ResidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn get_resident(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Result<Json<ResidentView>, ApiError> {
     let store = &state.platform.store;
-    let resident = records::resident(store, &id).await.map_err(db)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no resident `{id}`")))?;
+    let resident =
+        records::resident(store, &id).await.map_err(db)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no resident `{id}`")))?;
     let scope = operator.scope(&state, &BASE_ROLES, None)?;
     if !scope.contains(&resident.tenant_id) {
         return Err(forbidden(format!("resident `{id}` lives outside the area of your roles")));
@@ -252,15 +255,18 @@ pub struct ImportQuery {
 /// is written. Answers at once; poll the report for progress.
 #[utoipa::path(post, path = "/api/base/imports", tag = "base", params(ImportQuery), request_body(content = String, content_type = "text/csv"),
     responses((status = 202, body = ImportReport), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("session" = [])))]
-async fn start_import(State(state): State<AppState>, operator: Operator, Query(q): Query<ImportQuery>, body: axum::body::Bytes) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    let kind = ImportKind::parse(&q.kind).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", format!("`{}` is not an import kind (residents, places, organisations)", q.kind)))?;
+async fn start_import(
+    State(state): State<AppState>,
+    operator: Operator,
+    Query(q): Query<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+    let kind = ImportKind::parse(&q.kind).ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", format!("`{}` is not an import kind (residents, places, organisations)", q.kind))
+    })?;
     operator.scope(&state, &IMPORTING_ROLES, Some(&q.tenant))?;
     let platform = &state.platform;
-    let report = state
-        .imports
-        .start(platform.store.clone(), platform.tenants(), kind, &q.tenant, body.to_vec(), &operator.id())
-        .await
-        .map_err(import_error)?;
+    let report = state.imports.start(platform.store.clone(), platform.tenants(), kind, &q.tenant, body.to_vec(), &operator.id()).await.map_err(import_error)?;
     Ok((StatusCode::ACCEPTED, Json(report)))
 }
 
@@ -330,7 +336,12 @@ async fn consent_request(State(state): State<AppState>, Session(claims): Session
         .iter()
         .filter_map(|g| g.strip_prefix("identity:"))
         .filter_map(|name| info.scopes.iter().find(|s| s.name == name))
-        .map(|s| ConsentField { name: s.name.into(), label_zh: s.summary_zh.into(), label_en: s.summary_en.into(), consented: consented.iter().any(|c| c == s.name) })
+        .map(|s| ConsentField {
+            name: s.name.into(),
+            label_zh: s.summary_zh.into(),
+            label_en: s.summary_en.into(),
+            consented: consented.iter().any(|c| c == s.name),
+        })
         .collect();
     Ok(Json(ConsentRequest {
         plugin_id: plugin,
@@ -374,11 +385,20 @@ async fn record_consent(state: &AppState, claims: &Claims, subject: &str, fields
 /// consented to.
 #[utoipa::path(post, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), request_body = GiveConsent,
     responses((status = 204, description = "recorded"), (status = 422, body = ErrorBody)), security(("session" = [])))]
-async fn give_consent(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
+async fn give_consent(
+    State(state): State<AppState>,
+    Session(claims): Session,
+    Path(plugin): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
     let req: GiveConsent = super::parse_json(&body)?;
     let Json(request) = consent_request(State(state.clone()), Session(claims.clone()), Path(plugin.clone())).await?;
     if let Some(unknown) = req.fields.iter().find(|f| !request.fields.iter().any(|k| &k.name == *f)) {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", format!("`{plugin}` may not ask for `{unknown}`; nothing was recorded")));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-argument",
+            format!("`{plugin}` may not ask for `{unknown}`; nothing was recorded"),
+        ));
     }
     let via = match req.via.unwrap_or(ConsentChannel::App) {
         ConsentChannel::App => "app",
@@ -471,5 +491,18 @@ async fn app_plugins(State(state): State<AppState>, Session(claims): Session) ->
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_residents, get_resident, list_places, list_organisations, start_import, import_report, search_audit, consent_request, give_consent, revoke_consent, my_consents, app_plugins))]
+#[openapi(paths(
+    list_residents,
+    get_resident,
+    list_places,
+    list_organisations,
+    start_import,
+    import_report,
+    search_audit,
+    consent_request,
+    give_consent,
+    revoke_consent,
+    my_consents,
+    app_plugins
+))]
 pub struct BaseApi;

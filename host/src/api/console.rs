@@ -111,8 +111,7 @@ impl Console {
         if self.everywhere {
             return tree.roots().iter().map(|n| n.id.clone()).collect();
         }
-        let mut tops: Vec<String> =
-            self.view.iter().filter(|n| !tree.ancestors(n).skip(1).any(|a| self.view.contains(&a.id))).cloned().collect();
+        let mut tops: Vec<String> = self.view.iter().filter(|n| !tree.ancestors(n).skip(1).any(|a| self.view.contains(&a.id))).cloned().collect();
         tops.sort();
         tops
     }
@@ -172,7 +171,8 @@ pub async fn require_operator(State(state): State<AppState>, request: Request, n
         }
     };
     if !console.everywhere && console.view.is_empty() {
-        return forbidden("管理后台需要县级、镇街管理员或社区工作者角色 (the console needs a county admin, street admin or community worker role)").into_response();
+        return forbidden("管理后台需要县级、镇街管理员或社区工作者角色 (the console needs a county admin, street admin or community worker role)")
+            .into_response();
     }
     parts.extensions.insert(console);
     next.run(Request::from_parts(parts, body)).await

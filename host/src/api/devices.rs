@@ -211,7 +211,10 @@ pub struct AlarmList {
 async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): Query<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(AlarmStatus::parse(s).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not active, acknowledged or cleared")))?),
+        Some(s) => Some(
+            AlarmStatus::parse(s)
+                .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not active, acknowledged or cleared")))?,
+        ),
     };
     let limit = q.limit.unwrap_or(100);
     let mut alarms = Vec::new();
@@ -305,6 +308,20 @@ async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: 
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
-    register_device, rotate_secret, list_devices, device, status, send_command, list_rules, put_rule, delete_rule, list_alarms, alarm, acknowledge, deliveries, retry_delivery, ingest
+    register_device,
+    rotate_secret,
+    list_devices,
+    device,
+    status,
+    send_command,
+    list_rules,
+    put_rule,
+    delete_rule,
+    list_alarms,
+    alarm,
+    acknowledge,
+    deliveries,
+    retry_delivery,
+    ingest
 ))]
 pub struct DevicesApi;

@@ -6,13 +6,13 @@ pub mod base;
 pub mod console;
 pub mod dashboard;
 pub mod devices;
-pub mod tickets;
 mod home;
+pub(crate) mod oidc;
 pub mod page_policy;
+mod plugins;
 pub mod rate_limit;
 mod security_headers;
-pub(crate) mod oidc;
-mod plugins;
+pub mod tickets;
 
 use crate::platform::{Platform, PlatformError};
 use axum::http::{HeaderValue, StatusCode};
@@ -247,10 +247,16 @@ mod tests {
         assert!(session(&[]), "clients that send no fetch metadata");
         assert!(session(&[("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")]), "the app's fetch");
         assert!(session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")]), "a shared link");
-        assert!(!session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty"), ("origin", "null")]), "a sandboxed page's fetch");
+        assert!(
+            !session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty"), ("origin", "null")]),
+            "a sandboxed page's fetch"
+        );
         assert!(!session(&[("origin", "null")]), "an opaque origin without fetch metadata");
         assert!(!session(&[("sec-fetch-site", "same-site"), ("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "image")]), "another site's image");
-        assert!(!session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]), "a frame navigated by a sandboxed page");
+        assert!(
+            !session(&[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]),
+            "a frame navigated by a sandboxed page"
+        );
     }
 
     /// Clients generated from /openapi.json (and the API fuzzer) need every `{name}` in a
@@ -264,13 +270,8 @@ mod tests {
         for (path, operations) in paths {
             let names: Vec<&str> = path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
             for (method, operation) in operations.as_object().into_iter().flatten() {
-                let declared: Vec<&str> = operation["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| p["in"] == "path")
-                    .filter_map(|p| p["name"].as_str())
-                    .collect();
+                let declared: Vec<&str> =
+                    operation["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect();
                 missing.extend(names.iter().filter(|n| !declared.contains(n)).map(|n| format!("{method} {path}: {n}")));
             }
         }

@@ -115,11 +115,19 @@ impl Lang {
             .map(|(_, v)| v.as_str())
             .or_else(|| headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
             .unwrap_or("");
-        if asked.trim_start().to_ascii_lowercase().starts_with("en") { Lang::En } else { Lang::Zh }
+        if asked.trim_start().to_ascii_lowercase().starts_with("en") {
+            Lang::En
+        } else {
+            Lang::Zh
+        }
     }
 
     fn pick_text(self, zh: &'static str, en: &'static str) -> &'static str {
-        if self == Lang::En { en } else { zh }
+        if self == Lang::En {
+            en
+        } else {
+            zh
+        }
     }
 }
 
@@ -230,18 +238,22 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(q
 }
 
 fn consent_screen(state: &AppState, lang: Lang, request: &AuthorizeRequest, account: &Account, query: &str) -> Response {
-    let items: String = request
-        .scopes
-        .iter()
-        .filter_map(|s| scope_info(s))
-        .map(|s| format!("<li>{}</li>", escape(lang.pick_text(s.label_zh, s.label_en))))
-        .collect();
+    let items: String =
+        request.scopes.iter().filter_map(|s| scope_info(s)).map(|s| format!("<li>{}</li>", escape(lang.pick_text(s.label_zh, s.label_en)))).collect();
     let target = url::Url::parse(&request.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     let form_token = state.oidc.form_token(&account.id, query);
     let target = escape(&target);
     let (asks, returns, allow, deny, signed_in_as) = match lang {
-        Lang::Zh => ("请求使用你的邻里账号登录，并获取：", format!("同意后将返回 {target}。你可以随时在邻里 App 的「我的授权」中撤回。"), "同意", "拒绝", "当前账号："),
-        Lang::En => ("asks to sign you in with your Linli account and to get:", format!("Allowing returns you to {target}. You can withdraw this at any time under “My consents” in the Linli app."), "Allow", "Deny", "Signed in as: "),
+        Lang::Zh => {
+            ("请求使用你的邻里账号登录，并获取：", format!("同意后将返回 {target}。你可以随时在邻里 App 的「我的授权」中撤回。"), "同意", "拒绝", "当前账号：")
+        }
+        Lang::En => (
+            "asks to sign you in with your Linli account and to get:",
+            format!("Allowing returns you to {target}. You can withdraw this at any time under “My consents” in the Linli app."),
+            "Allow",
+            "Deny",
+            "Signed in as: ",
+        ),
     };
     let body = format!(
         "<div class=\"card\"><p><strong id=\"client-name\">{name}</strong> <small>({vendor})</small> {asks}</p><ul id=\"scopes\">{items}</ul>\
@@ -278,7 +290,11 @@ async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Err(e) => return rejected(lang, AuthorizeError::ShowUser(e)),
     };
     if !state.oidc.check_form_token(&account.id, field("request"), field("form_token")) {
-        return error_page(lang, StatusCode::BAD_REQUEST, lang.pick_text("这个授权表单不是发给当前账号的，或已被改动。", "This consent form was not shown to the signed-in account, or it was changed."));
+        return error_page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            lang.pick_text("这个授权表单不是发给当前账号的，或已被改动。", "This consent form was not shown to the signed-in account, or it was changed."),
+        );
     }
     if !state.oidc.serves(&state.oidc.tree(), &request.client, &account) {
         return rejected(lang, request.not_served());

@@ -72,7 +72,8 @@ const PLUGIN_HEADERS: &[&str] = &[
 ];
 
 /// `x-` headers that are browser security switches, not the plugin's own data.
-const RESERVED_X_HEADERS: &[&str] = &["x-frame-options", "x-content-type-options", "x-xss-protection", "x-dns-prefetch-control", "x-permitted-cross-domain-policies"];
+const RESERVED_X_HEADERS: &[&str] =
+    &["x-frame-options", "x-content-type-options", "x-xss-protection", "x-dns-prefetch-control", "x-permitted-cross-domain-policies"];
 
 /// What is left of a header the plugin wrote: `None` drops it.
 pub fn plugin_header(name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {

@@ -54,7 +54,14 @@ struct Route {
     rest: String,
 }
 
-async fn with_tenant_in_path(State(state): State<AppState>, Path(mut route): Path<Route>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn with_tenant_in_path(
+    State(state): State<AppState>,
+    Path(mut route): Path<Route>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let tenant = route.tenant.take().unwrap_or_default();
     let session = match session_of(&state, &headers).await {
         Ok(session) => session,
@@ -107,7 +114,16 @@ fn request_id() -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn dispatch(state: AppState, tenant: String, session: Option<Claims>, route: Route, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    state: AppState,
+    tenant: String,
+    session: Option<Claims>,
+    route: Route,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Route { prefix, rest, .. } = route;
     let platform = &state.platform;
     let tree = platform.tenants();

@@ -172,7 +172,10 @@ async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> R
             (community, Source::Resident, Some(c.sub.clone()))
         }
         Caller::Staff(_) | Caller::Platform => {
-            let tenant = request.tenant.clone().ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `tenant` the ticket is about"))?;
+            let tenant = request
+                .tenant
+                .clone()
+                .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `tenant` the ticket is about"))?;
             if !caller.reach(&state, &HANDLING).contains(&tenant) {
                 return Err(forbidden(format!("`{tenant}` is outside the area of your roles")));
             }
@@ -212,11 +215,15 @@ pub struct TicketList {
 async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<TicketList>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not open, dispatched, accepted, resolved or closed")))?),
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not open, dispatched, accepted, resolved or closed"))
+        })?),
     };
     let mut filter = TicketFilter { status, limit: q.limit.unwrap_or(100), ..Default::default() };
     match (q.mine.as_deref(), &caller) {
-        (Some("reported"), _) | (_, Caller::Resident(_)) => filter.reporter_account = Some(caller.account().ok_or_else(|| forbidden("the operator reports nothing"))?.to_string()),
+        (Some("reported"), _) | (_, Caller::Resident(_)) => {
+            filter.reporter_account = Some(caller.account().ok_or_else(|| forbidden("the operator reports nothing"))?.to_string())
+        }
         (Some("assigned"), _) => filter.assignee_account = Some(caller.account().ok_or_else(|| forbidden("nothing is assigned to the operator"))?.to_string()),
         (Some(other), _) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("mine=`{other}` is not reported or assigned"))),
         (None, _) => {
@@ -294,7 +301,13 @@ async fn act(State(state): State<AppState>, caller: Caller, Path((id, action)): 
         "dispatch" if caller.reaches(&state, &DISPATCHING, &ticket) => match (&request.assignee, &request.department) {
             (Some(account), None) => Action::Dispatch { assignee_account: account.clone() },
             (None, Some(organisation)) => Action::DispatchToDepartment { organisation: organisation.clone() },
-            _ => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name either the `assignee` (a staff account) or the `department` (an organisation)")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-argument",
+                    "name either the `assignee` (a staff account) or the `department` (an organisation)",
+                ))
+            }
         },
         "accept" if is_assignee || (ticket.assignee_account.is_none() && handles) => Action::Accept,
         "comment" if is_reporter || is_assignee || handles => Action::Comment { note: note() },

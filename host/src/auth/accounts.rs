@@ -233,10 +233,8 @@ pub async fn create(store: &Store, tree: &TenantTree, new: &NewAccount) -> Resul
 }
 
 pub async fn get(store: &Store, id: &str) -> Result<Option<Account>, AuthError> {
-    let Some(row) = sqlx::query("SELECT id, kind, phone, display_name, tenant_id, created_at FROM accounts WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&store.pool)
-        .await?
+    let Some(row) =
+        sqlx::query("SELECT id, kind, phone, display_name, tenant_id, created_at FROM accounts WHERE id = $1").bind(id).fetch_optional(&store.pool).await?
     else {
         return Ok(None);
     };

@@ -84,7 +84,15 @@ pub async fn record(store: &Store, read: Read<'_>) -> Result<(), sqlx::Error> {
 /// A consent `account_id` gave (`ConsentGiven`) or withdrew (`ConsentWithdrawn`) to `actor`
 /// (`plugin:<id>` or `oidc:<client id>`) for `fields`; `channel` says where the person was
 /// asked (`app`, `plugin-page`, `oidc`).
-pub async fn record_consent(store: &Store, actor: String, tenant_id: &str, account_id: &str, fields: &[String], outcome: Outcome, channel: &str) -> Result<(), sqlx::Error> {
+pub async fn record_consent(
+    store: &Store,
+    actor: String,
+    tenant_id: &str,
+    account_id: &str,
+    fields: &[String],
+    outcome: Outcome,
+    channel: &str,
+) -> Result<(), sqlx::Error> {
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
     record(store, Read { actor, tenant_id, subject: format!("account:{account_id}"), fields: &fields, outcome, request_id: channel }).await
 }

@@ -19,11 +19,7 @@ const STANDING_SCOPES: &str = "SELECT scope FROM consents WHERE account_id = $1 
 
 /// The scopes of `wanted` that the account has consented to for `subject`.
 pub async fn granted(store: &Store, account_id: &str, subject: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(STANDING_SCOPES)
-        .bind(account_id)
-        .bind(subject)
-        .fetch_all(&store.pool)
-        .await
+    sqlx::query_scalar(STANDING_SCOPES).bind(account_id).bind(subject).fetch_all(&store.pool).await
 }
 
 /// Record consent to `scopes`; scopes already consented are left as they are.
@@ -32,11 +28,7 @@ pub async fn give(store: &Store, account_id: &str, subject: &str, scopes: &[Stri
     // Read what stands inside the write transaction, so two consents given at once cannot
     // both add the same scope.
     let mut tx = store.begin_write().await?;
-    let have: Vec<String> = sqlx::query_scalar(STANDING_SCOPES)
-        .bind(account_id)
-        .bind(subject)
-        .fetch_all(&mut *tx)
-        .await?;
+    let have: Vec<String> = sqlx::query_scalar(STANDING_SCOPES).bind(account_id).bind(subject).fetch_all(&mut *tx).await?;
     for scope in scopes.iter().filter(|s| !have.contains(s)) {
         sqlx::query("INSERT INTO consents (id, account_id, subject, scope, granted_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(uuid::Uuid::new_v4().simple().to_string())

@@ -40,14 +40,17 @@ impl SigningKeys {
 
     /// Re-read the keys (after another replica rotated them, say).
     pub async fn reload(&self) -> Result<(), AuthError> {
-        let rows = sqlx::query("SELECT kid, private_pem, public_key, retired_at FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid")
-            .bind(now_millis() - self.grace_ms)
-            .fetch_all(&self.store.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT kid, private_pem, public_key, retired_at FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid",
+        )
+        .bind(now_millis() - self.grace_ms)
+        .fetch_all(&self.store.pool)
+        .await?;
         let mut ring = KeyRing { signing: None, verifying: HashMap::new(), jwks: vec![] };
         for row in rows {
             let kid: String = row.try_get("kid")?;
-            let pem = zeroize::Zeroizing::new(SIGNING_KEY_PEM.open(&self.store.vault, &kid, &row.try_get::<String, _>("private_pem")?).map_err(sqlx::Error::from)?);
+            let pem =
+                zeroize::Zeroizing::new(SIGNING_KEY_PEM.open(&self.store.vault, &kid, &row.try_get::<String, _>("private_pem")?).map_err(sqlx::Error::from)?);
             let public: String = row.try_get("public_key")?;
             let retired: Option<i64> = row.try_get("retired_at")?;
             let verifying = signing::decode_public(&public).map_err(|e| AuthError::Internal(format!("signing key {kid}: {e}")))?;

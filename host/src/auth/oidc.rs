@@ -35,7 +35,9 @@ pub struct ScopeInfo {
 }
 
 pub const SCOPES: [ScopeInfo; 3] = [
-    ScopeInfo { name: "openid", label_zh: "识别你的身份（该服务商专用的匿名编号）", label_en: "Recognise you (an id only this vendor gets)" },
+    ScopeInfo {
+        name: "openid", label_zh: "识别你的身份（该服务商专用的匿名编号）", label_en: "Recognise you (an id only this vendor gets)"
+    },
     ScopeInfo { name: "profile", label_zh: "你的姓名", label_en: "Your name" },
     ScopeInfo { name: "phone", label_zh: "你的手机号", label_en: "Your mobile number" },
 ];
@@ -363,10 +365,19 @@ impl Provider {
     /// Disable a client: it can no longer sign anyone in, and every token it holds ends.
     pub async fn disable(&self, id: &str) -> Result<Client, OidcError> {
         let now = now_millis();
-        let done = sqlx::query("UPDATE oidc_clients SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL").bind(id).bind(now).execute(&self.store.pool).await?;
+        let done =
+            sqlx::query("UPDATE oidc_clients SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL").bind(id).bind(now).execute(&self.store.pool).await?;
         if done.rows_affected() > 0 {
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL").bind(id).bind(now).execute(&self.store.pool).await?;
-            sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL").bind(id).bind(now).execute(&self.store.pool).await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&self.store.pool)
+                .await?;
+            sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&self.store.pool)
+                .await?;
             tracing::info!(client = id, "OIDC client disabled and its tokens revoked");
         }
         self.client(id).await?.ok_or_else(|| OidcError::NotFound(format!("no OIDC client `{id}`")))
@@ -528,18 +539,24 @@ impl Provider {
     /// Exchange a code (RFC 6749 §4.1.3 with RFC 7636 §4.6). A code works once; a second
     /// exchange revokes whatever the first one got.
     pub async fn exchange_code(&self, client: &Client, code: &str, redirect_uri: Option<&str>, verifier: Option<&str>) -> Result<TokenResponse, OidcError> {
-        let row = sqlx::query("SELECT client_id, account_id, redirect_uri, scope, nonce, code_challenge, family, expires_at, used_at FROM oidc_codes WHERE code_hash = $1")
-            .bind(sha256_hex(code.as_bytes()))
-            .fetch_optional(&self.store.pool)
-            .await?
-            .ok_or_else(|| invalid_grant("unknown authorization code"))?;
+        let row = sqlx::query(
+            "SELECT client_id, account_id, redirect_uri, scope, nonce, code_challenge, family, expires_at, used_at FROM oidc_codes WHERE code_hash = $1",
+        )
+        .bind(sha256_hex(code.as_bytes()))
+        .fetch_optional(&self.store.pool)
+        .await?
+        .ok_or_else(|| invalid_grant("unknown authorization code"))?;
         let code_client: String = row.try_get("client_id")?;
         if code_client != client.id {
             return Err(invalid_grant("the code was issued to another client"));
         }
         let family: String = row.try_get("family")?;
         let hash = sha256_hex(code.as_bytes());
-        let claimed = sqlx::query("UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL").bind(&hash).bind(now_millis()).execute(&self.store.pool).await?;
+        let claimed = sqlx::query("UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+            .bind(&hash)
+            .bind(now_millis())
+            .execute(&self.store.pool)
+            .await?;
         if claimed.rows_affected() == 0 {
             self.auth.sessions.revoke_family(&family).await?;
             tracing::warn!(client = client.id, "an authorization code was presented twice; the tokens it gave are revoked");
@@ -671,11 +688,12 @@ impl Provider {
     /// After a resident withdraws consent from a client: end every session the client has
     /// for them.
     pub async fn revoke_sessions(&self, account_id: &str, client_id: &str) -> Result<(), OidcError> {
-        let families: Vec<String> = sqlx::query_scalar("SELECT DISTINCT family FROM refresh_tokens WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL")
-            .bind(account_id)
-            .bind(client_id)
-            .fetch_all(&self.store.pool)
-            .await?;
+        let families: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT family FROM refresh_tokens WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL")
+                .bind(account_id)
+                .bind(client_id)
+                .fetch_all(&self.store.pool)
+                .await?;
         for family in families {
             self.auth.sessions.revoke_family(&family).await?;
         }

@@ -136,7 +136,12 @@ impl Sessions {
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, AuthError> {
         let rotated = self.rotate_refresh(refresh_token, None).await?;
         let account = super::accounts::get(&self.store, &rotated.account_id).await?.ok_or(AuthError::BadRefreshToken)?;
-        Ok(Tokens { access_token: self.access_token(&account)?, token_type: "Bearer".into(), expires_in: self.access_seconds, refresh_token: rotated.refresh_token })
+        Ok(Tokens {
+            access_token: self.access_token(&account)?,
+            token_type: "Bearer".into(),
+            expires_in: self.access_seconds,
+            refresh_token: rotated.refresh_token,
+        })
     }
 
     /// Use up a refresh token and make its successor in the same family. The token must
@@ -157,7 +162,8 @@ impl Sessions {
         if owner.as_deref() != client || revoked.is_some() || expires_at <= now {
             return Err(AuthError::BadRefreshToken);
         }
-        let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL").bind(&id).bind(now).execute(&self.store.pool).await?;
+        let claimed =
+            sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL").bind(&id).bind(now).execute(&self.store.pool).await?;
         if claimed.rows_affected() == 0 {
             self.revoke_family(&family).await?;
             tracing::warn!(account = account_id, "a used refresh token was presented again; the session is revoked");
@@ -171,8 +177,16 @@ impl Sessions {
     /// End a session: its refresh tokens and, for an OIDC client, its access tokens.
     pub(crate) async fn revoke_family(&self, family: &str) -> Result<(), AuthError> {
         let now = now_millis();
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL").bind(family).bind(now).execute(&self.store.pool).await?;
-        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL").bind(family).bind(now).execute(&self.store.pool).await?;
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL")
+            .bind(family)
+            .bind(now)
+            .execute(&self.store.pool)
+            .await?;
+        sqlx::query("UPDATE oidc_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL")
+            .bind(family)
+            .bind(now)
+            .execute(&self.store.pool)
+            .await?;
         Ok(())
     }
 
@@ -216,7 +230,15 @@ mod tests {
     use crate::store::testing;
 
     fn account() -> Account {
-        Account { id: "a1".into(), kind: AccountKind::Resident, phone: "13800000001".into(), display_name: "王".into(), tenant_id: Some("xingfu".into()), roles: Vec::<RoleGrant>::new(), created_at: 0 }
+        Account {
+            id: "a1".into(),
+            kind: AccountKind::Resident,
+            phone: "13800000001".into(),
+            display_name: "王".into(),
+            tenant_id: Some("xingfu".into()),
+            roles: Vec::<RoleGrant>::new(),
+            created_at: 0,
+        }
     }
 
     async fn exercise(store: Store) {

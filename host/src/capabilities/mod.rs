@@ -214,7 +214,13 @@ impl crate::runtime::bindings::linli::platform::http_types::Host for InstanceSta
 /// What every capability's host call does around its work: `permission-denied` when the
 /// installation was not granted `name`, else `op` on the installation's grant, bounded by
 /// the request's deadline, with the capability's errors mapped to WIT errors.
-pub async fn call<G, T, E, F>(grant: &Option<Arc<G>>, deadline: Deadline, name: &'static str, to_wit: fn(E) -> types::Error, op: impl FnOnce(Arc<G>) -> F) -> Result<T, types::Error>
+pub async fn call<G, T, E, F>(
+    grant: &Option<Arc<G>>,
+    deadline: Deadline,
+    name: &'static str,
+    to_wit: fn(E) -> types::Error,
+    op: impl FnOnce(Arc<G>) -> F,
+) -> Result<T, types::Error>
 where
     F: std::future::Future<Output = Result<T, E>>,
 {

@@ -180,7 +180,13 @@ fn broker_auth(config: Option<PathBuf>, out: &std::path::Path) -> Result<()> {
     block_on(async move {
         let store = crate::open_store(&config).await?;
         let written = crate::capabilities::devices::write_mosquitto_files(&store, &config.devices, out).await?;
-        println!("wrote {0}/passwd ({1} devices and the host's user `{2}`) and {0}/acl (topic prefix `{3}`)", out.display(), written.devices, config.devices.broker_username, config.devices.topic_prefix);
+        println!(
+            "wrote {0}/passwd ({1} devices and the host's user `{2}`) and {0}/acl (topic prefix `{3}`)",
+            out.display(),
+            written.devices,
+            config.devices.broker_username,
+            config.devices.topic_prefix
+        );
         if !written.without_hash.is_empty() {
             println!(
                 "left out {} devices registered before brokers needed credentials; give each a new secret (POST /admin/devices/{{id}}/secret): {}",

@@ -143,7 +143,13 @@ async fn admin_call(request: reqwest::RequestBuilder, url: &str, token: &str) ->
 async fn registered(server: &str, token: &str) -> Result<Vec<(String, String)>> {
     let url = format!("{}/admin/devices", server.trim_end_matches('/'));
     let body = admin_call(reqwest::Client::new().get(&url), &url, token).await?;
-    Ok(body["devices"].as_array().cloned().unwrap_or_default().iter().filter_map(|d| Some((d["id"].as_str()?.to_string(), d["device_type"].as_str()?.to_string()))).collect())
+    Ok(body["devices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| Some((d["id"].as_str()?.to_string(), d["device_type"].as_str()?.to_string())))
+        .collect())
 }
 
 /// A new secret for a registered device, to sign in with.
@@ -219,7 +225,9 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     let target = match (&args.target, scenario_type(args.scenario)) {
         (Some(t), _) if !sims.iter().any(|s| &s.id == t) => bail!("--target `{t}` is not among the simulated devices"),
         (Some(t), _) => Some(t.clone()),
-        (None, Some(kind)) => Some(sims.iter().find(|s| s.kind == kind).map(|s| s.id.clone()).with_context(|| format!("the scenario needs a {kind}, and none is simulated"))?),
+        (None, Some(kind)) => {
+            Some(sims.iter().find(|s| s.kind == kind).map(|s| s.id.clone()).with_context(|| format!("the scenario needs a {kind}, and none is simulated"))?)
+        }
         (None, None) => None,
     };
 

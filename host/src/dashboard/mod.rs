@@ -6,8 +6,8 @@
 pub mod usage;
 
 use crate::platform::{Platform, PlatformError};
-pub use linli_formats::sections::{DashboardSettings, FigureSpec, RatioSpec};
 use crate::tenancy::tree::TenantTree;
+pub use linli_formats::sections::{DashboardSettings, FigureSpec, RatioSpec};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -181,10 +181,12 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
         rollup.add(&tenant, "elders", count(row, "elders"));
         rollup.add(&tenant, "elders_alone", count(row, "alone"));
     }
-    let born_in_boundary_year = sqlx::query("SELECT id, tenant_id, birth_date, tags FROM base_residents WHERE birth_year = $1").bind(boundary_year).fetch_all(pool).await?;
+    let born_in_boundary_year =
+        sqlx::query("SELECT id, tenant_id, birth_date, tags FROM base_residents WHERE birth_year = $1").bind(boundary_year).fetch_all(pool).await?;
     for row in &born_in_boundary_year {
         let id: String = row.try_get("id")?;
-        let birth_date = crate::vault::RESIDENT_BIRTH_DATE.open(&platform.store.vault, &id, &row.try_get::<String, _>("birth_date")?).map_err(sqlx::Error::from)?;
+        let birth_date =
+            crate::vault::RESIDENT_BIRTH_DATE.open(&platform.store.vault, &id, &row.try_get::<String, _>("birth_date")?).map_err(sqlx::Error::from)?;
         if chrono::NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d").is_ok_and(|born| born <= elder_born_by) {
             let tenant: String = row.try_get("tenant_id")?;
             rollup.add(&tenant, "elders", 1.0);
@@ -230,12 +232,8 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
     }
 
     let plugins = plugin_figures(platform, &tree, node_id, &mut rollup, &mut labels).await?;
-    let plugin_names: BTreeMap<String, String> = platform
-        .installations()
-        .await?
-        .iter()
-        .filter_map(|i| platform.loaded(&i.id).map(|p| (i.plugin_id.clone(), p.manifest.name.clone())))
-        .collect();
+    let plugin_names: BTreeMap<String, String> =
+        platform.installations().await?.iter().filter_map(|i| platform.loaded(&i.id).map(|p| (i.plugin_id.clone(), p.manifest.name.clone()))).collect();
 
     let first_day = (crate::capabilities::base::records::today() - chrono::Days::new(6)).format("%Y-%m-%d").to_string();
     let mut by_day: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

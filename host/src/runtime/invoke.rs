@@ -233,7 +233,13 @@ fn arm_deadline(store: &mut Store<InstanceState>, started: Instant, deadline_ms:
 impl Runtime {
     /// A store for one call into `plugin`, with the capabilities prepared for `context`
     /// and the epoch deadline armed.
-    fn store_for(&self, plugin: &LoadedPlugin, tenant: &str, request_id: &str, user: Option<Arc<RequestUser>>) -> (Store<InstanceState>, MemoryOutputPipe, Instant) {
+    fn store_for(
+        &self,
+        plugin: &LoadedPlugin,
+        tenant: &str,
+        request_id: &str,
+        user: Option<Arc<RequestUser>>,
+    ) -> (Store<InstanceState>, MemoryOutputPipe, Instant) {
         let limits = plugin.installation.limits;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let started = Instant::now();
@@ -282,7 +288,8 @@ impl Runtime {
             }
         };
         let request_id = request.request_id;
-        let wit_request = http_types::Request { method: request.method, path: request.path, query: request.query, headers: request.headers, body: request.body };
+        let wit_request =
+            http_types::Request { method: request.method, path: request.path, query: request.query, headers: request.headers, body: request.body };
         self.metrics.live_instances.inc();
         let _live = scopeguard(|| self.metrics.live_instances.dec());
         let run = async {
@@ -300,7 +307,9 @@ impl Runtime {
                 log_dropped(&plugin, &store, &request_id);
                 let served = served + 1;
                 // A full stderr capture would make the guest's next write fail.
-                if let Some(caller) = caller.filter(|_| served < plugin.installation.limits.requests_per_instance && stderr.contents().len() < STDERR_CAPTURE / 2) {
+                if let Some(caller) =
+                    caller.filter(|_| served < plugin.installation.limits.requests_per_instance && stderr.contents().len() < STDERR_CAPTURE / 2)
+                {
                     plugin.park(WarmInstance { caller, store, instance, stderr, served }, &self.idle_instances, self.config.max_idle_instances);
                 }
                 Ok(PluginResponse { status: response.status, headers: response.headers, body: response.body })
@@ -361,7 +370,14 @@ fn log_dropped(plugin: &LoadedPlugin, store: &Store<InstanceState>, request_id: 
 }
 
 /// Tell the operator what went wrong in a failed call, with an id to find the log line by.
-fn classify(plugin: &LoadedPlugin, store: &Store<InstanceState>, stderr: &MemoryOutputPipe, started: Instant, request_id: &str, error: wasmtime::Error) -> InvokeError {
+fn classify(
+    plugin: &LoadedPlugin,
+    store: &Store<InstanceState>,
+    stderr: &MemoryOutputPipe,
+    started: Instant,
+    request_id: &str,
+    error: wasmtime::Error,
+) -> InvokeError {
     log_dropped(plugin, store, request_id);
     let limits = plugin.installation.limits;
     let error_id = error_id();
@@ -400,4 +416,3 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
     }
     Guard(Some(f))
 }
-

@@ -1,7 +1,7 @@
 //! The database: one sqlx `Any` pool over SQLite (embedded default) or PostgreSQL, with
 //! the same migrations for both.
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use crate::vault::{Keys, Vault, VaultError};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::AnyPool;
 use std::path::Path;
 use std::sync::Arc;
@@ -159,10 +159,7 @@ pub async fn host_secret(store: &Store, name: &str) -> Result<Vec<u8>, sqlx::Err
 }
 
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 /// The PostgreSQL that tests use: `LINLI_TEST_POSTGRES_URL`, else the local `test` database.

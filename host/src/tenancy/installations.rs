@@ -154,7 +154,15 @@ pub async fn history(store: &Store, installation_id: &str) -> Result<Vec<History
         .fetch_all(&store.pool)
         .await?;
     rows.iter()
-        .map(|r| Ok(HistoryEntry { action: r.try_get("action")?, from_version: r.try_get("from_version")?, to_version: r.try_get("to_version")?, at: r.try_get("at")?, actor: r.try_get("actor")? }))
+        .map(|r| {
+            Ok(HistoryEntry {
+                action: r.try_get("action")?,
+                from_version: r.try_get("from_version")?,
+                to_version: r.try_get("to_version")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+            })
+        })
         .collect()
 }
 
@@ -235,4 +243,3 @@ pub async fn vendor_keys(store: &Store, county_id: Option<&str>) -> Result<Vec<V
         })
         .collect()
 }
-

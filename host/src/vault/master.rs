@@ -73,7 +73,9 @@ impl MasterKey {
     /// Read `path`, or make a new key there (mode 0600) when there is none.
     pub fn from_file_or_create(path: &Path) -> Result<Self, VaultError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text).map_err(|_| VaultError::MasterFile { path: path.to_path_buf(), problem: "it does not hold a base64 32-byte key".into() }),
+            Ok(text) => {
+                Self::parse(&text).map_err(|_| VaultError::MasterFile { path: path.to_path_buf(), problem: "it does not hold a base64 32-byte key".into() })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate();
                 write_key_file(path, &key)?;

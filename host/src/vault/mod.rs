@@ -24,10 +24,10 @@ mod suite;
 
 pub use master::{sibling, write_key_file, MasterKey, MASTER_KEY_LEN};
 pub use rotation::{
-    data_field_index, destroy_retired, hash_clear_data_indexes, reseal, reseal_unfinished, rotate_data_keys, rotate_master, Progress, RotationReport, SealedColumn,
-    ACCOUNT_PHONE, ALARM_LOCATION, DEVICE_COMMAND, DEVICE_COMMAND_ACK, DEVICE_LOCATION, EVENT_PAYLOAD, HOST_SECRET_VALUE, HOUSEHOLD_NAME, HOUSE_ADDRESS, HOUSE_ROOM,
-    NOTIFICATION_BODY, NOTIFICATION_TITLE, PLUGIN_DOCUMENT_BODY, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM,
-    TELEMETRY_PAYLOAD, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE,
+    data_field_index, destroy_retired, hash_clear_data_indexes, reseal, reseal_unfinished, rotate_data_keys, rotate_master, Progress, RotationReport,
+    SealedColumn, ACCOUNT_PHONE, ALARM_LOCATION, DEVICE_COMMAND, DEVICE_COMMAND_ACK, DEVICE_LOCATION, EVENT_PAYLOAD, HOST_SECRET_VALUE, HOUSEHOLD_NAME,
+    HOUSE_ADDRESS, HOUSE_ROOM, NOTIFICATION_BODY, NOTIFICATION_TITLE, PLUGIN_DOCUMENT_BODY, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME,
+    RESIDENT_PHONE, SEALED_COLUMNS, SIGNING_KEY_PEM, TELEMETRY_PAYLOAD, TICKET_DESCRIPTION, TICKET_LOCATION, TICKET_STEP_NOTE, TICKET_TITLE,
 };
 pub use suite::Suite;
 
@@ -229,7 +229,8 @@ impl Vault {
                 ring.keys.insert(id, DataKey { purpose, suite, secret, retired });
                 continue;
             }
-            let (Some(purpose), Some(suite)) = (Purpose::parse(&row.try_get::<String, _>("purpose")?), Suite::parse(&row.try_get::<String, _>("suite")?)) else {
+            let (Some(purpose), Some(suite)) = (Purpose::parse(&row.try_get::<String, _>("purpose")?), Suite::parse(&row.try_get::<String, _>("suite")?))
+            else {
                 return Err(VaultError::UnknownKey(id));
             };
             let secret = self.keys.master.unwrap(suite, &id, purpose, &row.try_get::<String, _>("wrapped")?)?;
@@ -264,7 +265,11 @@ impl Vault {
         let wrapped = self.keys.master.wrap(suite, &id, purpose, &secret)?;
         let mut tx = store.begin_write().await?;
         if retire {
-            sqlx::query("UPDATE data_keys SET retired_at = $1 WHERE purpose = $2 AND retired_at IS NULL").bind(now_millis()).bind(purpose.as_str()).execute(&mut *tx).await?;
+            sqlx::query("UPDATE data_keys SET retired_at = $1 WHERE purpose = $2 AND retired_at IS NULL")
+                .bind(now_millis())
+                .bind(purpose.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query("INSERT INTO data_keys (id, purpose, suite, wrapped, master_id, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) ON CONFLICT DO NOTHING")
             .bind(&id)
@@ -393,7 +398,8 @@ mod tests {
         assert_eq!(gm.open("t.c:1", &before).unwrap(), "110105194912310021");
         let after = gm.seal("t.c:1", "110105194912310021").unwrap();
         assert_ne!(store.vault.current_id(Purpose::Fields), gm.current_id(Purpose::Fields));
-        let suite: String = sqlx::query_scalar("SELECT suite FROM data_keys WHERE retired_at IS NULL AND purpose = 'fields'").fetch_one(&store.pool).await.unwrap();
+        let suite: String =
+            sqlx::query_scalar("SELECT suite FROM data_keys WHERE retired_at IS NULL AND purpose = 'fields'").fetch_one(&store.pool).await.unwrap();
         assert_eq!(suite, "gm");
         assert_eq!(gm.open("t.c:1", &after).unwrap(), "110105194912310021");
     }

@@ -81,7 +81,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
 
 pub const HOST_SECRET_VALUE: SealedColumn = SealedColumn { table: "host_secrets", keys: &["name"], column: "value", index: None, partition: 0 };
 pub const SIGNING_KEY_PEM: SealedColumn = SealedColumn { table: "signing_keys", keys: &["kid"], column: "private_pem", index: None, partition: 0 };
-pub const ACCOUNT_PHONE: SealedColumn = SealedColumn { table: "accounts", keys: &["id"], column: "phone", index: Some(("phone_bidx", Domain::Phone)), partition: 0 };
+pub const ACCOUNT_PHONE: SealedColumn =
+    SealedColumn { table: "accounts", keys: &["id"], column: "phone", index: Some(("phone_bidx", Domain::Phone)), partition: 0 };
 pub const RESIDENT_ID_NUMBER: SealedColumn =
     SealedColumn { table: "base_residents", keys: &["id"], column: "id_number", index: Some(("id_number_bidx", Domain::IdNumber)), partition: 0 };
 pub const RESIDENT_PHONE: SealedColumn =
@@ -109,7 +110,8 @@ pub const TICKET_STEP_NOTE: SealedColumn = SealedColumn { table: "ticket_steps",
 /// Where people live: a house's room (found by its blind index within building and unit,
 /// which stay clear: coarse, like the birth year) and its address label; a household's name
 /// (`王家`, or the house's label).
-pub const HOUSE_ROOM: SealedColumn = SealedColumn { table: "base_houses", keys: &["id"], column: "room", index: Some(("room_bidx", Domain::Room)), partition: 0 };
+pub const HOUSE_ROOM: SealedColumn =
+    SealedColumn { table: "base_houses", keys: &["id"], column: "room", index: Some(("room_bidx", Domain::Room)), partition: 0 };
 pub const HOUSE_ADDRESS: SealedColumn = SealedColumn { table: "base_houses", keys: &["id"], column: "address", index: None, partition: 0 };
 pub const HOUSEHOLD_NAME: SealedColumn = SealedColumn { table: "base_households", keys: &["id"], column: "name", index: None, partition: 0 };
 
@@ -340,7 +342,8 @@ pub async fn destroy_retired(store: &Store, grace: Duration) -> Result<(Vec<Stri
     store.vault.reload(store).await?;
     let (mut destroyed, mut kept) = (vec![], vec![]);
     for id in store.vault.retired_ids(Purpose::Fields) {
-        let retired_at: Option<i64> = sqlx::query_scalar("SELECT retired_at FROM data_keys WHERE id = $1").bind(&id).fetch_optional(&store.pool).await?.flatten();
+        let retired_at: Option<i64> =
+            sqlx::query_scalar("SELECT retired_at FROM data_keys WHERE id = $1").bind(&id).fetch_optional(&store.pool).await?.flatten();
         let old_enough = retired_at.is_some_and(|at| now_millis() - at >= grace.as_millis() as i64);
         let left = count_under(store, &id).await?;
         if left == 0 && old_enough {
@@ -396,7 +399,9 @@ pub async fn rotate_master(store: &Store, new: &MasterKey, next_file: Option<&Pa
     }
     // The ring just read holds every data key of the table, opened.
     store.vault.reload(store).await?;
-    let rewrapped = store.vault.with_ring(|ring| ring.keys.iter().map(|(id, k)| Ok((id.clone(), new.wrap(k.suite, id, k.purpose, &k.secret)?))).collect::<Result<Vec<_>, VaultError>>())?;
+    let rewrapped = store.vault.with_ring(|ring| {
+        ring.keys.iter().map(|(id, k)| Ok((id.clone(), new.wrap(k.suite, id, k.purpose, &k.secret)?))).collect::<Result<Vec<_>, VaultError>>()
+    })?;
     let mut tx = store.begin_write().await?;
     for (id, wrapped) in &rewrapped {
         sqlx::query("UPDATE data_keys SET wrapped = $1, master_id = $2 WHERE id = $3").bind(wrapped).bind(new.id()).bind(id).execute(&mut *tx).await?;
@@ -519,7 +524,10 @@ mod tests {
             .execute(&store.pool)
             .await
             .unwrap();
-        sqlx::query("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES ('wm-1', 1700000000000, 0, '{\"flow\":2.5}')").execute(&store.pool).await.unwrap();
+        sqlx::query("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES ('wm-1', 1700000000000, 0, '{\"flow\":2.5}')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         assert_eq!(reseal(&store, 10, |_| {}).await.unwrap(), 2);
         let event: String = sqlx::query_scalar("SELECT payload FROM platform_events WHERE seq = 7").fetch_one(&store.pool).await.unwrap();
         assert!(event.starts_with(SEALED_PREFIX) && !event.contains("3栋"));
@@ -531,7 +539,10 @@ mod tests {
 
         // A clear value written after the passes finished is left to a forced pass; a start
         // (`reseal_unfinished`) trusts the record until it names another key.
-        sqlx::query("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES ('wm-1', 1700000060000, 0, '{\"flow\":0}')").execute(&store.pool).await.unwrap();
+        sqlx::query("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES ('wm-1', 1700000060000, 0, '{\"flow\":0}')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         assert_eq!(reseal_unfinished(&store, 10, |_| {}).await.unwrap(), 0, "nothing is scanned again");
         store.vault.add_key(&store, Purpose::Fields, true).await.unwrap();
         store.vault.reload(&store).await.unwrap();

@@ -192,7 +192,11 @@ fn sync_archive() -> Result<serde_json::Value, Error> {
 
 /// The consented elder living at `location` in `tenant` (devices at a house carry its address).
 fn elder_at(location: &str, tenant: &str) -> Result<Option<Elder>, Error> {
-    Ok(elders().list_all("")?.into_iter().map(|v| v.value).find(|e| e.consent.is_some() && e.tenant == tenant && !e.address.is_empty() && e.address == location))
+    Ok(elders()
+        .list_all("")?
+        .into_iter()
+        .map(|v| v.value)
+        .find(|e| e.consent.is_some() && e.tenant == tenant && !e.address.is_empty() && e.address == location))
 }
 
 fn notify_people(alert: &Alert, elder: Option<&Elder>) -> Result<(), Error> {
@@ -206,7 +210,12 @@ fn notify_people(alert: &Alert, elder: Option<&Elder>) -> Result<(), Error> {
         "fall" => "跌倒求助",
         _ => "烟雾报警",
     };
-    let body = format!("{}（{}）。{}", alert.location, alert.elder_name.as_deref().unwrap_or("未建档"), if is_emergency(&alert.kind) { "已派工单，请立即处置。" } else { "已短信通知家属，等待确认。" });
+    let body = format!(
+        "{}（{}）。{}",
+        alert.location,
+        alert.elder_name.as_deref().unwrap_or("未建档"),
+        if is_emergency(&alert.kind) { "已派工单，请立即处置。" } else { "已短信通知家属，等待确认。" }
+    );
     notify::staff("grid-worker", &alert.tenant, title, &body, Some("/app/"))?;
     Ok(())
 }
@@ -259,7 +268,11 @@ fn on_alarm_raised(event: &events::Event) -> Result<(), Error> {
         alert.history.push("紧急情况，已立即派单".into());
     }
     notify_people(&alert, elder.as_ref())?;
-    alert.history.push(if elder.as_ref().is_some_and(|e| !e.contacts.is_empty()) { "已短信通知紧急联系人".into() } else { "已通知网格员".into() });
+    alert.history.push(if elder.as_ref().is_some_and(|e| !e.contacts.is_empty()) {
+        "已短信通知紧急联系人".into()
+    } else {
+        "已通知网格员".into()
+    });
     alerts().insert(&alert.id, &alert).map(|_| ()).or_else(|e| if e.code == ErrorCode::Conflict { Ok(()) } else { Err(e) })
 }
 
@@ -291,7 +304,13 @@ fn check_alerts(now: u64) -> Result<(), Error> {
             a.ticket = Some(ticket.clone());
             a.history.push("家属未在规定时间内确认，已派工单上门探访".into());
         })?;
-        notify::staff("grid-worker", &alert.tenant, "独居老人未确认平安，已派工单", &format!("{}（{}）", alert.location, alert.elder_name.as_deref().unwrap_or("")), Some("/app/"))?;
+        notify::staff(
+            "grid-worker",
+            &alert.tenant,
+            "独居老人未确认平安，已派工单",
+            &format!("{}（{}）", alert.location, alert.elder_name.as_deref().unwrap_or("")),
+            Some("/app/"),
+        )?;
     }
     Ok(())
 }
@@ -304,12 +323,15 @@ fn on_ticket_changed(event: &events::Event) -> Result<(), Error> {
     }
     if matches!(ticket.change.as_str(), "resolved" | "closed" | "dispatched" | "escalated") {
         alerts().modify(&alarm, |a: &mut Alert| {
-            let line = format!("工单{}", match ticket.change.as_str() {
-                "resolved" => "已办结",
-                "closed" => "已关闭",
-                "dispatched" => "已派给处理人",
-                _ => "超时升级",
-            });
+            let line = format!(
+                "工单{}",
+                match ticket.change.as_str() {
+                    "resolved" => "已办结",
+                    "closed" => "已关闭",
+                    "dispatched" => "已派给处理人",
+                    _ => "超时升级",
+                }
+            );
             if a.history.last() != Some(&line) {
                 a.history.push(line);
             }
@@ -423,7 +445,7 @@ impl Plugin for ElderlyCare {
             .get("/alerts", |_, _| {
                 require_helper()?;
                 let mut list: Vec<Alert> = alerts().list_all("")?.into_iter().map(|v| v.value).collect();
-                list.sort_by(|a, b| b.raised_at.cmp(&a.raised_at));
+                list.sort_by_key(|alarm| std::cmp::Reverse(alarm.raised_at));
                 Ok(Response::json(200, &list))
             })
             .post("/alerts/:id/acknowledge", |_, params| {
@@ -431,11 +453,14 @@ impl Plugin for ElderlyCare {
                 let id = params.require("id")?;
                 let current = alerts().get(id)?.ok_or_else(|| Error::not_found(format!("no alert `{id}`")))?.value;
                 if current.status != AlertStatus::Notified {
-                    return Err(Error::conflict(format!("这条提醒已经{} (already handled)", match current.status {
-                        AlertStatus::Acknowledged => "确认",
-                        AlertStatus::Ticketed => "派单",
-                        _ => "处理",
-                    })));
+                    return Err(Error::conflict(format!(
+                        "这条提醒已经{} (already handled)",
+                        match current.status {
+                            AlertStatus::Acknowledged => "确认",
+                            AlertStatus::Ticketed => "派单",
+                            _ => "处理",
+                        }
+                    )));
                 }
                 // The host alarm too, so the console shows someone took care of it.
                 if let Err(e) = devices::acknowledge(id) {
@@ -496,13 +521,16 @@ impl Plugin for ElderlyCare {
             .get("/stats", |_, _| {
                 let all: Vec<Elder> = elders().list_all("")?.into_iter().map(|v| v.value).collect();
                 let care: Vec<Alert> = alerts().list_all("")?.into_iter().map(|v| v.value).collect();
-                Ok(Response::json(200, &json!({
-                    "elders": all.len(),
-                    "consented": all.iter().filter(|e| e.consent.is_some()).count(),
-                    "alerts_open": care.iter().filter(|a| a.status != AlertStatus::Resolved && a.status != AlertStatus::Acknowledged).count(),
-                    "alerts_total": care.len(),
-                    "records": records().list_all("")?.len(),
-                })))
+                Ok(Response::json(
+                    200,
+                    &json!({
+                        "elders": all.len(),
+                        "consented": all.iter().filter(|e| e.consent.is_some()).count(),
+                        "alerts_open": care.iter().filter(|a| a.status != AlertStatus::Resolved && a.status != AlertStatus::Acknowledged).count(),
+                        "alerts_total": care.len(),
+                        "records": records().list_all("")?.len(),
+                    }),
+                ))
             })
     }
 

@@ -122,7 +122,12 @@ fn visible(receipt: &str, user: &User) -> Result<linli_sdk::data::Versioned<Appl
 }
 
 /// Change an application under compare-and-swap, after `check` accepts its current state.
-fn change(receipt: &str, user: &User, check: impl Fn(&Application) -> Result<(), Error>, apply: impl Fn(&mut Application, &Calendar)) -> Result<Response, Error> {
+fn change(
+    receipt: &str,
+    user: &User,
+    check: impl Fn(&Application) -> Result<(), Error>,
+    apply: impl Fn(&mut Application, &Calendar),
+) -> Result<Response, Error> {
     let calendar = calendar()?;
     for _ in 0..5 {
         let found = visible(receipt, user)?;
@@ -245,11 +250,13 @@ impl Plugin for LegalAid {
             .get("/categories", |_, _| Ok(Response::json(200, &CATEGORIES)))
             .get("/whoami", |_, _| {
                 let user = identity::current_user()?;
-                let roles = user.as_ref().map(|u| json!({
-                    "name": u.display_name,
-                    "reviewer": is_reviewer(u),
-                    "lawyer": identity::has_role(u, "lawyer"),
-                }));
+                let roles = user.as_ref().map(|u| {
+                    json!({
+                        "name": u.display_name,
+                        "reviewer": is_reviewer(u),
+                        "lawyer": identity::has_role(u, "lawyer"),
+                    })
+                });
                 Ok(Response::json(200, &roles))
             })
             .post("/applications", |req, _| apply(req))

@@ -213,12 +213,10 @@ const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂�
 pub fn normalise_plate(text: &str) -> Result<String, Error> {
     let plate: String = text.chars().filter(|c| !c.is_whitespace() && *c != '·' && *c != '-').flat_map(char::to_uppercase).collect();
     let mut chars = plate.chars();
-    let ok = chars.next().is_some_and(|c| PROVINCES.contains(c))
-        && chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && {
-            let rest: Vec<char> = chars.collect();
-            (5..=6).contains(&rest.len()) && rest.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        };
+    let ok = chars.next().is_some_and(|c| PROVINCES.contains(c)) && chars.next().is_some_and(|c| c.is_ascii_uppercase()) && {
+        let rest: Vec<char> = chars.collect();
+        (5..=6).contains(&rest.len()) && rest.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
     if ok {
         Ok(plate)
     } else {
@@ -313,13 +311,14 @@ fn publish_window(user: &User, space_id: &str, from: u64, to: u64) -> Result<Spa
         return Err(Error::conflict("与已发布的时段重叠 (overlaps a window already published)"));
     }
     let window = Window { id: format!("w{from}"), from, to };
-    Ok(spaces().modify(space_id, |s: &mut Space| {
-        if !s.windows.iter().any(|w| overlaps(w.from, w.to, from, to)) {
-            s.windows.push(window.clone());
-            s.windows.sort_by_key(|w| w.from);
-        }
-    })?
-    .value)
+    Ok(spaces()
+        .modify(space_id, |s: &mut Space| {
+            if !s.windows.iter().any(|w| overlaps(w.from, w.to, from, to)) {
+                s.windows.push(window.clone());
+                s.windows.sort_by_key(|w| w.from);
+            }
+        })?
+        .value)
 }
 
 fn withdraw_window(user: &User, space_id: &str, window_id: &str) -> Result<Space, Error> {
@@ -457,7 +456,8 @@ fn book(user: &User, body: &NewBooking) -> Result<Booking, Error> {
     sync_gate(&mut booking, now)?;
     // The booking stands whether or not the owner's message goes out.
     let text = format!("{} {}–{}，车牌 {}", space.label, format_time(from), format_time(to), booking.plate);
-    if let Err(e) = notify::user(&space.owner, "您的车位有新预约", &text, Some(&format!("/t/{}/p/parking/ui/index.html#booking-{id}", space.community))) {
+    if let Err(e) = notify::user(&space.owner, "您的车位有新预约", &text, Some(&format!("/t/{}/p/parking/ui/index.html#booking-{id}", space.community)))
+    {
         log::warn(&format!("booking {id}: the owner was not notified: {}", e.message));
     }
     Ok(booking)
@@ -473,7 +473,9 @@ fn release(space_id: &str, booking_id: &str) -> Result<(), Error> {
 fn sync_gate(booking: &mut Booking, now: u64) -> Result<(), Error> {
     let want_whitelisted = booking.status == Status::Booked;
     let command = match (want_whitelisted, booking.gate_state) {
-        (true, GateState::Pending) => json!({ "command": "whitelist-add", "plate": booking.plate, "from": booking.from, "to": booking.to, "booking": booking.id }),
+        (true, GateState::Pending) => {
+            json!({ "command": "whitelist-add", "plate": booking.plate, "from": booking.from, "to": booking.to, "booking": booking.id })
+        }
         (false, GateState::Whitelisted) => json!({ "command": "whitelist-remove", "plate": booking.plate, "booking": booking.id }),
         (false, GateState::Pending) => {
             booking.gate_state = GateState::Removed;
@@ -638,12 +640,16 @@ fn sweep(now: u64) -> Result<(), Error> {
         if occupied(&space) == Some(true) {
             let text = format!("{} 车位预约已于 {} 结束，车辆 {} 仍在位，请尽快驶离。", space.label, format_time(booking.to), booking.plate);
             let link = format!("/t/{}/p/parking/ui/index.html#booking-{}", booking.community, booking.id);
-            let told = notify::user(&booking.user, "停车已超时", &text, Some(&link)).and_then(|()| notify::user(&booking.owner, "您的车位有车辆超时停放", &text, None));
-            report(&doc.key, told.and_then(|()| {
-                booking.overstay_notified = true;
-                booking.history.push(format!("{} 超时停车，已提醒", format_time(now)));
-                save(&booking)
-            }));
+            let told = notify::user(&booking.user, "停车已超时", &text, Some(&link))
+                .and_then(|()| notify::user(&booking.owner, "您的车位有车辆超时停放", &text, None));
+            report(
+                &doc.key,
+                told.and_then(|()| {
+                    booking.overstay_notified = true;
+                    booking.history.push(format!("{} 超时停车，已提醒", format_time(now)));
+                    save(&booking)
+                }),
+            );
         }
     }
     Ok(())
@@ -790,7 +796,7 @@ impl Plugin for Parking {
             .get("/bookings/mine", |_, _| {
                 let user = identity::require_user()?;
                 let mut list: Vec<Booking> = bookings().query_all("user", &user.id)?.into_iter().map(|v| v.value).collect();
-                list.sort_by(|a, b| b.from.cmp(&a.from));
+                list.sort_by_key(|booking| std::cmp::Reverse(booking.from));
                 Ok(Response::json(200, &list.iter().map(booking_view).collect::<Vec<_>>()))
             })
             .get("/bookings/of-my-spaces", |_, _| {
@@ -799,7 +805,7 @@ impl Plugin for Parking {
                 for space in spaces().query_all("owner", &user.id)? {
                     list.extend(bookings().query_all("space", &space.key)?.into_iter().map(|v| v.value));
                 }
-                list.sort_by(|a, b| b.from.cmp(&a.from));
+                list.sort_by_key(|booking| std::cmp::Reverse(booking.from));
                 Ok(Response::json(200, &list.iter().map(booking_view).collect::<Vec<_>>()))
             })
             .get("/bookings", |_, _| {
@@ -808,7 +814,7 @@ impl Plugin for Parking {
                     return Err(Error::new(ErrorCode::PermissionDenied, "仅限社区工作人员 (staff only)"));
                 }
                 let mut list: Vec<Booking> = bookings().list_all("")?.into_iter().map(|v| v.value).collect();
-                list.sort_by(|a, b| b.from.cmp(&a.from));
+                list.sort_by_key(|booking| std::cmp::Reverse(booking.from));
                 Ok(Response::json(200, &list.iter().map(booking_view).collect::<Vec<_>>()))
             })
             .get("/bookings/:id", |_, params| {

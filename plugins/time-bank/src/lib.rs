@@ -9,17 +9,7 @@ use chrono::NaiveDateTime;
 use linli_sdk::identity::{ProfileField, User};
 use linli_sdk::prelude::*;
 
-pub const CATEGORIES: &[&str] = &[
-    "陪伴",
-    "助餐",
-    "代购",
-    "保洁",
-    "就医陪同",
-    "理发",
-    "维修",
-    "学习辅导",
-    "其他",
-];
+pub const CATEGORIES: &[&str] = &["陪伴", "助餐", "代购", "保洁", "就医陪同", "理发", "维修", "学习辅导", "其他"];
 const MEMBER_ROLES: &[&str] = &["volunteer", "elder", "family"];
 const HOURS: &str = "hours";
 /// Credits are hundredths of an hour.
@@ -129,13 +119,7 @@ pub fn matches<'a>(task: &Task, candidates: &'a [Task]) -> Vec<&'a Task> {
     };
     let mut found: Vec<(i64, &Task)> = candidates
         .iter()
-        .filter(|c| {
-            c.kind != task.kind
-                && c.status == Status::Open
-                && c.category == task.category
-                && c.community == task.community
-                && c.owner != task.owner
-        })
+        .filter(|c| c.kind != task.kind && c.status == Status::Open && c.category == task.category && c.community == task.community && c.owner != task.owner)
         .filter_map(|c| c.starts().map(|s| ((s - start).num_minutes().abs(), c)))
         .filter(|(distance, _)| *distance <= 24 * 60)
         .collect();
@@ -157,25 +141,14 @@ fn counters() -> Collection<u64> {
 
 /// Now in China Standard Time.
 fn now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    chrono::DateTime::from_timestamp(secs + 8 * 3600, 0)
-        .unwrap_or_default()
-        .naive_utc()
-        .format("%Y-%m-%dT%H:%M")
-        .to_string()
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    chrono::DateTime::from_timestamp(secs + 8 * 3600, 0).unwrap_or_default().naive_utc().format("%Y-%m-%dT%H:%M").to_string()
 }
 
 fn require_member() -> Result<(User, Member), Error> {
     let user = identity::require_user()?;
-    let member = members().get(&user.id)?.map(|m| m.value).ok_or_else(|| {
-        Error::new(
-            ErrorCode::PermissionDenied,
-            "请先加入时间银行 (join the time bank first)",
-        )
-    })?;
+    let member =
+        members().get(&user.id)?.map(|m| m.value).ok_or_else(|| Error::new(ErrorCode::PermissionDenied, "请先加入时间银行 (join the time bank first)"))?;
     Ok((user, member))
 }
 
@@ -224,15 +197,8 @@ struct Join {
 fn join(req: &Request) -> Result<Response, Error> {
     let user = identity::require_user()?;
     let input: Join = req.json()?;
-    if input.roles.is_empty()
-        || input
-            .roles
-            .iter()
-            .any(|r| !MEMBER_ROLES.contains(&r.as_str()))
-    {
-        return Err(Error::invalid(
-            "身份须为 volunteer（志愿者）、elder（老人）或 family（家属）之一或多个",
-        ));
+    if input.roles.is_empty() || input.roles.iter().any(|r| !MEMBER_ROLES.contains(&r.as_str())) {
+        return Err(Error::invalid("身份须为 volunteer（志愿者）、elder（老人）或 family（家属）之一或多个"));
     }
     if let Some(existing) = members().get(&user.id)? {
         return Ok(Response::json(200, &existing.value));
@@ -245,26 +211,13 @@ fn join(req: &Request) -> Result<Response, Error> {
         }
         Err(e) => return Err(e),
     };
-    let community = user
-        .community
-        .clone()
-        .unwrap_or_else(|| req.tenant().to_string());
+    let community = user.community.clone().unwrap_or_else(|| req.tenant().to_string());
     let account = ledger::account(HOURS, &ledger::user(&user.id))?;
-    let member = Member {
-        id: user.id.clone(),
-        name,
-        community,
-        roles: input.roles,
-        account: account.id,
-        joined_at: now(),
-    };
+    let member = Member { id: user.id.clone(), name, community, roles: input.roles, account: account.id, joined_at: now() };
     match members().insert(&user.id, &member) {
         Ok(_) => Ok(Response::json(201, &member)),
         // Joined concurrently (a double click): the first one stands.
-        Err(e) if e.code == ErrorCode::Conflict => Ok(Response::json(
-            200,
-            &members().get(&user.id)?.map(|m| m.value),
-        )),
+        Err(e) if e.code == ErrorCode::Conflict => Ok(Response::json(200, &members().get(&user.id)?.map(|m| m.value))),
         Err(e) => Err(e),
     }
 }
@@ -287,39 +240,25 @@ fn post_task(req: &Request) -> Result<Response, Error> {
     let (_, member) = require_member()?;
     let input: NewTask = req.json()?;
     if !CATEGORIES.contains(&input.category.as_str()) {
-        return Err(Error::invalid(format!(
-            "类别须为：{}",
-            CATEGORIES.join("、")
-        )));
+        return Err(Error::invalid(format!("类别须为：{}", CATEGORIES.join("、"))));
     }
     if input.title.trim().is_empty() || input.title.chars().count() > 60 {
-        return Err(Error::invalid(
-            "请填写 1–60 字的标题 (a title of 1–60 characters)",
-        ));
+        return Err(Error::invalid("请填写 1–60 字的标题 (a title of 1–60 characters)"));
     }
     if NaiveDateTime::parse_from_str(&input.starts_at, "%Y-%m-%dT%H:%M").is_err() {
-        return Err(Error::invalid(
-            "时间格式须为 2026-11-25T09:00 (starts_at as 2026-11-25T09:00)",
-        ));
+        return Err(Error::invalid("时间格式须为 2026-11-25T09:00 (starts_at as 2026-11-25T09:00)"));
     }
-    if !(15..=480).contains(&input.minutes) || input.minutes % 15 != 0 {
-        return Err(Error::invalid(
-            "时长须为 15 分钟的整数倍，最长 8 小时 (minutes: a multiple of 15, at most 480)",
-        ));
+    if !(15..=480).contains(&input.minutes) || !input.minutes.is_multiple_of(15) {
+        return Err(Error::invalid("时长须为 15 分钟的整数倍，最长 8 小时 (minutes: a multiple of 15, at most 480)"));
     }
     if input.place.trim().is_empty() {
         return Err(Error::invalid("请填写地点 (place is required)"));
     }
     if input.kind == Kind::Offer && !member.roles.iter().any(|r| r == "volunteer") {
-        return Err(Error::new(
-            ErrorCode::PermissionDenied,
-            "只有志愿者可以发布服务 (only volunteers offer services)",
-        ));
+        return Err(Error::new(ErrorCode::PermissionDenied, "只有志愿者可以发布服务 (only volunteers offer services)"));
     }
     if input.kind == Kind::Offer && input.payment == Payment::Hours {
-        return Err(Error::invalid(
-            "用时间币支付只适用于需求 (paying with hours applies to needs)",
-        ));
+        return Err(Error::invalid("用时间币支付只适用于需求 (paying with hours applies to needs)"));
     }
     let n = counters().update("task", |n| *n += 1)?.value;
     let task = Task {
@@ -346,11 +285,7 @@ fn post_task(req: &Request) -> Result<Response, Error> {
         if balance < task.credits() {
             return Err(Error::new(
                 ErrorCode::LimitExceeded,
-                format!(
-                    "时间币不足：需要 {:.2}，现有 {:.2} (not enough hours)",
-                    task.credits() as f64 / 100.0,
-                    balance as f64 / 100.0
-                ),
+                format!("时间币不足：需要 {:.2}，现有 {:.2} (not enough hours)", task.credits() as f64 / 100.0, balance as f64 / 100.0),
             ));
         }
     }
@@ -359,15 +294,9 @@ fn post_task(req: &Request) -> Result<Response, Error> {
 }
 
 /// Change a task under compare-and-swap after `check` accepts it.
-fn change_task(
-    id: &str,
-    check: impl Fn(&Task) -> Result<(), Error>,
-    apply: impl Fn(&mut Task),
-) -> Result<Task, Error> {
+fn change_task(id: &str, check: impl Fn(&Task) -> Result<(), Error>, apply: impl Fn(&mut Task)) -> Result<Task, Error> {
     for _ in 0..5 {
-        let found = tasks()
-            .get(id)?
-            .ok_or_else(|| Error::not_found(format!("没有编号为 {id} 的需求或服务")))?;
+        let found = tasks().get(id)?.ok_or_else(|| Error::not_found(format!("没有编号为 {id} 的需求或服务")))?;
         check(&found.value)?;
         let mut task = found.value;
         apply(&mut task);
@@ -377,9 +306,7 @@ fn change_task(
             Err(e) => return Err(e),
         }
     }
-    Err(Error::conflict(
-        "正被他人同时修改，请重试 (changed concurrently; retry)",
-    ))
+    Err(Error::conflict("正被他人同时修改，请重试 (changed concurrently; retry)"))
 }
 
 fn accept(id: &str) -> Result<Response, Error> {
@@ -394,10 +321,7 @@ fn accept(id: &str) -> Result<Response, Error> {
                 return Err(Error::invalid("不能接自己发布的 (that is your own)"));
             }
             if task.kind == Kind::Need && !member.roles.iter().any(|r| r == "volunteer") {
-                return Err(Error::new(
-                    ErrorCode::PermissionDenied,
-                    "只有志愿者可以接单 (only volunteers take on needs)",
-                ));
+                return Err(Error::new(ErrorCode::PermissionDenied, "只有志愿者可以接单 (only volunteers take on needs)"));
             }
             Ok(())
         },
@@ -414,46 +338,24 @@ fn accept(id: &str) -> Result<Response, Error> {
 /// transfer's key is the task's, so a retried confirmation never pays twice.
 fn confirm(id: &str) -> Result<Response, Error> {
     let (user, _) = require_member()?;
-    let task = tasks()
-        .get(id)?
-        .map(|t| t.value)
-        .ok_or_else(|| Error::not_found(format!("没有编号为 {id} 的需求或服务")))?;
+    let task = tasks().get(id)?.map(|t| t.value).ok_or_else(|| Error::not_found(format!("没有编号为 {id} 的需求或服务")))?;
     if task.recipient() != Some(user.id.as_str()) {
-        return Err(Error::new(
-            ErrorCode::PermissionDenied,
-            "只有接受服务的一方可以确认完成 (only the recipient confirms)",
-        ));
+        return Err(Error::new(ErrorCode::PermissionDenied, "只有接受服务的一方可以确认完成 (only the recipient confirms)"));
     }
     if task.status == Status::Completed {
         return Ok(Response::json(200, &task));
     }
     if task.status != Status::Accepted {
-        return Err(Error::conflict(
-            "尚未有人接单，或已取消 (not accepted, or cancelled)",
-        ));
+        return Err(Error::conflict("尚未有人接单，或已取消 (not accepted, or cancelled)"));
     }
-    let volunteer = task
-        .volunteer()
-        .ok_or_else(|| Error::internal("accepted task without a volunteer"))?;
-    let volunteer = members()
-        .get(volunteer)?
-        .map(|m| m.value)
-        .ok_or_else(|| Error::internal("the volunteer is no longer a member"))?;
+    let volunteer = task.volunteer().ok_or_else(|| Error::internal("accepted task without a volunteer"))?;
+    let volunteer = members().get(volunteer)?.map(|m| m.value).ok_or_else(|| Error::internal("the volunteer is no longer a member"))?;
     let payer = match task.payment {
         Payment::Bank => issuer()?.id,
-        Payment::Hours => members()
-            .get(&user.id)?
-            .map(|m| m.value.account)
-            .ok_or_else(|| Error::internal("member without an account"))?,
+        Payment::Hours => members().get(&user.id)?.map(|m| m.value.account).ok_or_else(|| Error::internal("member without an account"))?,
     };
     let memo = format!("{} {}（{}）", task.category, task.title, task.id);
-    let receipt = ledger::transfer(
-        &payer,
-        &volunteer.account,
-        task.credits(),
-        &format!("task-{}", task.id),
-        &memo,
-    )?;
+    let receipt = ledger::transfer(&payer, &volunteer.account, task.credits(), &format!("task-{}", task.id), &memo)?;
     let task = change_task(
         id,
         |task| {
@@ -477,15 +379,10 @@ fn cancel(id: &str) -> Result<Response, Error> {
         id,
         |task| {
             if task.owner != member.id {
-                return Err(Error::new(
-                    ErrorCode::PermissionDenied,
-                    "只有发布者可以取消 (only who posted it cancels)",
-                ));
+                return Err(Error::new(ErrorCode::PermissionDenied, "只有发布者可以取消 (only who posted it cancels)"));
             }
             if !matches!(task.status, Status::Open | Status::Accepted) {
-                return Err(Error::conflict(
-                    "已完成或已取消 (already done or cancelled)",
-                ));
+                return Err(Error::conflict("已完成或已取消 (already done or cancelled)"));
             }
             Ok(())
         },
@@ -513,33 +410,13 @@ fn donate(req: &Request) -> Result<Response, Error> {
         return Err(Error::invalid("key is required (one per donation)"));
     }
     let payee = if input.to == "pool" {
-        ledger::account(
-            HOURS,
-            &ledger::pool(&format!("donations-{}", member.community)),
-        )?
-        .id
+        ledger::account(HOURS, &ledger::pool(&format!("donations-{}", member.community)))?.id
     } else {
-        members()
-            .get(&input.to)?
-            .map(|m| m.value.account)
-            .ok_or_else(|| Error::not_found("没有这位会员 (no such member)"))?
+        members().get(&input.to)?.map(|m| m.value.account).ok_or_else(|| Error::not_found("没有这位会员 (no such member)"))?
     };
-    let memo = if input.memo.trim().is_empty() {
-        "捐赠时间币".to_string()
-    } else {
-        input.memo.trim().to_string()
-    };
-    let receipt = ledger::transfer(
-        &member.account,
-        &payee,
-        input.amount,
-        &format!("donate-{}-{}", member.id, input.key),
-        &memo,
-    )?;
-    Ok(Response::json(
-        200,
-        &json!({ "transfer_id": receipt.transfer_id, "balance": receipt.payer_balance, "replayed": receipt.replayed }),
-    ))
+    let memo = if input.memo.trim().is_empty() { "捐赠时间币".to_string() } else { input.memo.trim().to_string() };
+    let receipt = ledger::transfer(&member.account, &payee, input.amount, &format!("donate-{}-{}", member.id, input.key), &memo)?;
+    Ok(Response::json(200, &json!({ "transfer_id": receipt.transfer_id, "balance": receipt.payer_balance, "replayed": receipt.replayed })))
 }
 
 fn me() -> Result<Response, Error> {
@@ -550,19 +427,13 @@ fn me() -> Result<Response, Error> {
     let account = ledger::get_account(&member.account)?;
     let history = ledger::history(&member.account, None, 20)?;
     let movements: Vec<_> = history.items.iter().map(|m| json!({ "amount": m.amount, "balance_after": m.balance_after, "memo": m.memo, "at": m.at })).collect();
-    Ok(Response::json(
-        200,
-        &json!({ "member": member, "balance": account.balance, "movements": movements }),
-    ))
+    Ok(Response::json(200, &json!({ "member": member, "balance": account.balance, "movements": movements })))
 }
 
 /// Per community: members, needs posted, needs matched (accepted or done), services
 /// completed and hours credited.
 fn stats() -> Result<Response, Error> {
-    let mut by_community: std::collections::BTreeMap<
-        String,
-        serde_json::Map<String, serde_json::Value>,
-    > = Default::default();
+    let mut by_community: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> = Default::default();
     let mut bump = |community: &str, key: &str, by: i64| {
         let entry = by_community.entry(community.to_string()).or_default();
         let now = entry.get(key).and_then(|v| v.as_i64()).unwrap_or(0);
@@ -611,10 +482,7 @@ struct DemoSeed {
 fn seed_demo(req: &Request) -> Result<Response, Error> {
     let user = identity::require_user()?;
     if !identity::has_role(&user, "county-admin") {
-        return Err(Error::new(
-            ErrorCode::PermissionDenied,
-            "only a county admin loads demo data",
-        ));
+        return Err(Error::new(ErrorCode::PermissionDenied, "only a county admin loads demo data"));
     }
     let input: DemoSeed = req.json()?;
     let first_day = match &input.first_day {
@@ -626,19 +494,10 @@ fn seed_demo(req: &Request) -> Result<Response, Error> {
     }
     let marker = format!("demo-seeded-{}", input.community);
     if counters().get(&marker)?.is_some() {
-        return Ok(Response::json(
-            200,
-            &json!({ "seeded": false, "reason": "already seeded" }),
-        ));
+        return Ok(Response::json(200, &json!({ "seeded": false, "reason": "already seeded" })));
     }
-    const SURNAMES: &[&str] = &[
-        "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡",
-        "郭",
-    ];
-    const GIVEN: &[&str] = &[
-        "秀英", "建国", "桂兰", "志强", "丽华", "海燕", "国平", "玉梅", "晓东", "春生", "淑珍",
-        "明辉", "佳怡", "子涵", "文静", "浩然",
-    ];
+    const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭"];
+    const GIVEN: &[&str] = &["秀英", "建国", "桂兰", "志强", "丽华", "海燕", "国平", "玉梅", "晓东", "春生", "淑珍", "明辉", "佳怡", "子涵", "文静", "浩然"];
     const TITLES: &[(&str, &str)] = &[
         ("陪伴", "下午陪老人聊天散步"),
         ("助餐", "帮忙从食堂送午饭"),
@@ -650,9 +509,7 @@ fn seed_demo(req: &Request) -> Result<Response, Error> {
         ("学习辅导", "辅导孩子功课"),
     ];
     let issuer = issuer()?;
-    let mut state: u64 = input.community.bytes().fold(0x2026_1124_u64, |h, b| {
-        h.wrapping_mul(31).wrapping_add(u64::from(b))
-    }) | 1;
+    let mut state: u64 = input.community.bytes().fold(0x2026_1124_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) | 1;
     let mut next = move || {
         state ^= state << 13;
         state ^= state >> 7;
@@ -669,32 +526,16 @@ fn seed_demo(req: &Request) -> Result<Response, Error> {
             4..=7 => vec!["elder".into()],
             _ => vec!["family".into(), "volunteer".into()],
         };
-        let name = format!(
-            "{}{}",
-            SURNAMES[(next() % SURNAMES.len() as u64) as usize],
-            GIVEN[(next() % GIVEN.len() as u64) as usize]
-        );
+        let name = format!("{}{}", SURNAMES[(next() % SURNAMES.len() as u64) as usize], GIVEN[(next() % GIVEN.len() as u64) as usize]);
         let account = ledger::account(HOURS, &ledger::user(&id))?;
-        let member = Member {
-            id: id.clone(),
-            name: name.clone(),
-            community: community.clone(),
-            roles: roles.clone(),
-            account: account.id.clone(),
-            joined_at: now(),
-        };
+        let member =
+            Member { id: id.clone(), name: name.clone(), community: community.clone(), roles: roles.clone(), account: account.id.clone(), joined_at: now() };
         members().put(&id, &member)?;
         made += 1;
         let volunteer = roles.iter().any(|r| r == "volunteer");
         if volunteer {
             let saved = (next() % 20 + 1) as i64 * PER_HOUR;
-            ledger::transfer(
-                &issuer.id,
-                &account.id,
-                saved,
-                &format!("demo-saved-{id}"),
-                "历史服务时长（演示数据）",
-            )?;
+            ledger::transfer(&issuer.id, &account.id, saved, &format!("demo-saved-{id}"), "历史服务时长（演示数据）")?;
         }
         // Every other member has something open: elders a need, volunteers an offer.
         if next() % 2 == 0 {
@@ -709,11 +550,7 @@ fn seed_demo(req: &Request) -> Result<Response, Error> {
                 owner_name: name.clone(),
                 community: community.clone(),
                 category: category.into(),
-                title: if volunteer {
-                    format!("可提供：{title}")
-                } else {
-                    title.to_string()
-                },
+                title: if volunteer { format!("可提供：{title}") } else { title.to_string() },
                 details: String::new(),
                 starts_at: format!("{}T{hour:02}:00", day.format("%Y-%m-%d")),
                 minutes: 60 + (next() % 4) as u32 * 30,
@@ -730,10 +567,7 @@ fn seed_demo(req: &Request) -> Result<Response, Error> {
         }
     }
     counters().put(&marker, &1)?;
-    Ok(Response::json(
-        200,
-        &json!({ "seeded": true, "members": made, "tasks": posted }),
-    ))
+    Ok(Response::json(200, &json!({ "seeded": true, "members": made, "tasks": posted })))
 }
 
 struct TimeBank;
@@ -754,14 +588,7 @@ impl Plugin for TimeBank {
                 let community = req.query_param("community").unwrap_or_else(|| member.community.clone());
                 let mut found: Vec<Task> = all_tasks(Some(("status", &status)))?
                     .into_iter()
-                    .filter(|t| {
-                        kind.as_deref().is_none_or(|k| {
-                            serde_json::to_value(t.kind)
-                                .ok()
-                                .and_then(|v| v.as_str().map(|s| s == k))
-                                .unwrap_or(false)
-                        })
-                    })
+                    .filter(|t| kind.as_deref().is_none_or(|k| serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(|s| s == k)).unwrap_or(false)))
                     .filter(|t| category.as_deref().is_none_or(|c| t.category == c))
                     .filter(|t| community == "all" || t.community == community)
                     .collect();
@@ -778,22 +605,13 @@ impl Plugin for TimeBank {
             .get("/tasks/:id/matches", |_, params| {
                 require_member()?;
                 let id = params.require("id")?;
-                let task = tasks()
-                    .get(id)?
-                    .map(|t| t.value)
-                    .ok_or_else(|| Error::not_found(format!("没有编号为 {id} 的需求或服务")))?;
+                let task = tasks().get(id)?.map(|t| t.value).ok_or_else(|| Error::not_found(format!("没有编号为 {id} 的需求或服务")))?;
                 let open = all_tasks(Some(("status", "open")))?;
                 Ok(Response::json(200, &matches(&task, &open)))
             })
-            .post("/tasks/:id/accept", |_, params| {
-                accept(params.require("id")?)
-            })
-            .post("/tasks/:id/confirm", |_, params| {
-                confirm(params.require("id")?)
-            })
-            .post("/tasks/:id/cancel", |_, params| {
-                cancel(params.require("id")?)
-            })
+            .post("/tasks/:id/accept", |_, params| accept(params.require("id")?))
+            .post("/tasks/:id/confirm", |_, params| confirm(params.require("id")?))
+            .post("/tasks/:id/cancel", |_, params| cancel(params.require("id")?))
             .post("/donations", |req, _| donate(req))
             .get("/stats", |_, _| stats())
             .post("/demo/seed", |req, _| seed_demo(req))
@@ -839,10 +657,7 @@ mod tests {
             task("E", Kind::Offer, "陪伴", "xingfu", "2026-11-27T09:00"),
             task("F", Kind::Need, "陪伴", "xingfu", "2026-11-25T09:00"),
         ];
-        let found: Vec<&str> = matches(&need, &offers)
-            .iter()
-            .map(|t| t.id.as_str())
-            .collect();
+        let found: Vec<&str> = matches(&need, &offers).iter().map(|t| t.id.as_str()).collect();
         assert_eq!(found, vec!["B", "A"]);
     }
 

@@ -8,9 +8,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write;
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高", "郑", "梁", "谢", "宋", "唐"];
+const SURNAMES: &[&str] =
+    &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高", "郑", "梁", "谢", "宋", "唐"];
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "桂英", "建国", "建华", "国庆", "志强", "玉兰", "淑珍", "子轩", "梓涵", "浩然", "雨桐", "欣怡", "宇航", "诗涵", "文博", "佳怡", "海燕", "红梅", "春生", "秋菊", "德明", "美华",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "桂英", "建国", "建华", "国庆", "志强",
+    "玉兰", "淑珍", "子轩", "梓涵", "浩然", "雨桐", "欣怡", "宇航", "诗涵", "文博", "佳怡", "海燕", "红梅", "春生", "秋菊", "德明", "美华",
 ];
 /// 浙江省某县, for the region part of the ID numbers.
 const REGION: &str = "330782";
@@ -94,7 +96,8 @@ pub fn generate(tree: &TenantTree, county: &str, per_node: usize, seed: u64) -> 
                 while !seen_ids.insert(id.clone()) {
                     id = id_number(&mut rng, age, male, year_now);
                 }
-                let real_name = if member == 0 || rng.gen_bool(0.6) { format!("{surname_family}{}", GIVEN[rng.gen_range(0..GIVEN.len())]) } else { name(&mut rng) };
+                let real_name =
+                    if member == 0 || rng.gen_bool(0.6) { format!("{surname_family}{}", GIVEN[rng.gen_range(0..GIVEN.len())]) } else { name(&mut rng) };
                 let phone = format!("1{}{:09}", ["3", "5", "7", "8", "9"][rng.gen_range(0..5)], rng.gen_range(0..1_000_000_000u64));
                 let mut tags = Vec::new();
                 if lone_elder {
@@ -132,7 +135,13 @@ pub fn generate(tree: &TenantTree, county: &str, per_node: usize, seed: u64) -> 
         if node.ends_with("-g1") || node == community {
             let community_name = tree.get(&community).map(|c| c.name.clone()).unwrap_or_default();
             let mut p = String::from("名称,类型,网格,地址\n");
-            for (kind, suffix, at) in [("服务中心", "党群服务中心", "1号"), ("养老", "日间照料中心", "3号"), ("医疗", "社区卫生服务站", "5号"), ("文体", "老年活动室", "7号"), ("停车", "公共停车场", "9号")] {
+            for (kind, suffix, at) in [
+                ("服务中心", "党群服务中心", "1号"),
+                ("养老", "日间照料中心", "3号"),
+                ("医疗", "社区卫生服务站", "5号"),
+                ("文体", "老年活动室", "7号"),
+                ("停车", "公共停车场", "9号"),
+            ] {
                 let _ = writeln!(p, "{community_name}{suffix},{kind},{node},{community_name}中心路{at}");
             }
             places.push((node.clone(), p));
@@ -143,7 +152,8 @@ pub fn generate(tree: &TenantTree, county: &str, per_node: usize, seed: u64) -> 
     communities.dedup();
     for community in &communities {
         let community_name = tree.get(community).map(|c| c.name.clone()).unwrap_or_default();
-        for (suffix, kind) in [("居民委员会", "自治组织"), ("业主委员会", "自治组织"), ("物业服务中心", "物业"), ("志愿服务队", "志愿组织")] {
+        for (suffix, kind) in [("居民委员会", "自治组织"), ("业主委员会", "自治组织"), ("物业服务中心", "物业"), ("志愿服务队", "志愿组织")]
+        {
             let _ = writeln!(orgs, "{community_name}{suffix},{kind},{community},0571-8{:07}", rng.gen_range(0..10_000_000));
         }
     }

@@ -6,8 +6,8 @@ use crate::auth::accounts::is_valid_phone;
 use crate::store::{now_millis, Store};
 use crate::tenancy::TenantTree;
 use crate::vault::{Domain, HOUSEHOLD_NAME, HOUSE_ADDRESS, HOUSE_ROOM, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
-pub use linli_formats::csv_table::{ImportKind, Problem};
 use linli_formats::csv_table::{parse_table, Table, MAX_PROBLEMS};
+pub use linli_formats::csv_table::{ImportKind, Problem};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -139,7 +139,10 @@ async fn existing_id_numbers(store: &Store, ids: &[&str]) -> Result<HashSet<Stri
     let indexes: Vec<&String> = by_index.keys().collect();
     let mut found = HashSet::new();
     for chunk in indexes.chunks(500) {
-        let sql = format!("SELECT id_number_bidx FROM base_residents WHERE id_number_bidx IN ({})", (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "));
+        let sql = format!(
+            "SELECT id_number_bidx FROM base_residents WHERE id_number_bidx IN ({})",
+            (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for index in chunk {
             query = query.bind(*index);
@@ -149,18 +152,31 @@ async fn existing_id_numbers(store: &Store, ids: &[&str]) -> Result<HashSet<Stri
     Ok(found)
 }
 
+/// Records a problem (row, column, what is wrong) while the list has room.
+type ReportProblem<'a> = dyn FnMut(usize, &str, String, &mut Vec<Problem>) + 'a;
+
 /// Check every row; `problems` gets everything wrong.
-async fn check(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, table: &Table, progress: &AtomicU64, problems: &mut Vec<Problem>) -> Result<Checked, sqlx::Error> {
+async fn check(
+    store: &Store,
+    tree: &TenantTree,
+    kind: ImportKind,
+    scope: &str,
+    table: &Table,
+    progress: &AtomicU64,
+    problems: &mut Vec<Problem>,
+) -> Result<Checked, sqlx::Error> {
     let mut problem = |row: usize, column: &str, text: String, problems: &mut Vec<Problem>| {
         if problems.len() < MAX_PROBLEMS {
             problems.push(Problem { row: row + 2, column: column.into(), problem: text });
         }
     };
-    let tenant_of = |row: usize, value: &str, problems: &mut Vec<Problem>, problem: &mut dyn FnMut(usize, &str, String, &mut Vec<Problem>)| -> Option<String> {
+    let tenant_of = |row: usize, value: &str, problems: &mut Vec<Problem>, problem: &mut ReportProblem<'_>| -> Option<String> {
         match tree.get(value) {
             None if value.is_empty() => problem(row, "grid", "is empty".into(), problems),
             None => problem(row, "grid", format!("`{value}` is not a tenant node of this platform"), problems),
-            Some(node) if !tree.is_within(&node.id, scope) => problem(row, "grid", format!("`{value}` is outside `{scope}`, where this import is made"), problems),
+            Some(node) if !tree.is_within(&node.id, scope) => {
+                problem(row, "grid", format!("`{value}` is outside `{scope}`, where this import is made"), problems)
+            }
             Some(node) => return Some(node.id.clone()),
         }
         None
@@ -259,7 +275,15 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
             let (table, extra) = if kind == ImportKind::Places { ("base_places", "address") } else { ("base_organisations", "contact") };
             let sql = format!("INSERT INTO {table} (id, tenant_id, name, kind, {extra}, created_at) VALUES ($1, $2, $3, $4, $5, $6)");
             for row in rows {
-                sqlx::query(&sql).bind(new_id(if kind == ImportKind::Places { "place" } else { "org" })).bind(&row.tenant_id).bind(&row.name).bind(&row.kind).bind(&row.extra).bind(now).execute(&mut *tx).await?;
+                sqlx::query(&sql)
+                    .bind(new_id(if kind == ImportKind::Places { "place" } else { "org" }))
+                    .bind(&row.tenant_id)
+                    .bind(&row.name)
+                    .bind(&row.kind)
+                    .bind(&row.extra)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 progress.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -274,15 +298,16 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
                         let id = match houses.get(&key) {
                             Some(id) => id.clone(),
                             None => {
-                                let existing: Option<String> = sqlx::query("SELECT id FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room_bidx = $4")
-                                    .bind(&row.tenant_id)
-                                    .bind(b)
-                                    .bind(u)
-                                    .bind(store.vault.blind_index(Domain::Room, r)?)
-                                    .fetch_optional(&mut *tx)
-                                    .await?
-                                    .map(|r| r.try_get("id"))
-                                    .transpose()?;
+                                let existing: Option<String> =
+                                    sqlx::query("SELECT id FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room_bidx = $4")
+                                        .bind(&row.tenant_id)
+                                        .bind(b)
+                                        .bind(u)
+                                        .bind(store.vault.blind_index(Domain::Room, r)?)
+                                        .fetch_optional(&mut *tx)
+                                        .await?
+                                        .map(|r| r.try_get("id"))
+                                        .transpose()?;
                                 let id = match existing {
                                     Some(id) => id,
                                     None => {
@@ -394,7 +419,15 @@ async fn save_report(store: &Store, report: &ImportReport, started_by: &str) -> 
 
 impl Imports {
     /// Start an import in the background and return its first report; poll `report`.
-    pub async fn start(self: &Arc<Self>, store: Store, tree: Arc<TenantTree>, kind: ImportKind, scope: &str, bytes: Vec<u8>, started_by: &str) -> Result<ImportReport, ImportError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        store: Store,
+        tree: Arc<TenantTree>,
+        kind: ImportKind,
+        scope: &str,
+        bytes: Vec<u8>,
+        started_by: &str,
+    ) -> Result<ImportReport, ImportError> {
         if tree.get(scope).is_none() {
             return Err(ImportError::Invalid(format!("tenant `{scope}` does not exist")));
         }
@@ -479,7 +512,8 @@ impl Imports {
 /// Whether an import recorded as `started_by` finished (set-ups tag theirs, so that
 /// applying a set-up again does not import twice).
 pub async fn done_by(store: &Store, started_by: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM base_imports WHERE started_by = $1 AND status = 'done'").bind(started_by).fetch_one(&store.pool).await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM base_imports WHERE started_by = $1 AND status = 'done'").bind(started_by).fetch_one(&store.pool).await?;
     Ok(n > 0)
 }
 
@@ -505,7 +539,11 @@ async fn run(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, by
                     Ok(()) => ImportState::Done,
                     Err(e) => {
                         tracing::error!("base import failed while writing (rolled back): {e}");
-                        problems.push(Problem { row: 0, column: String::new(), problem: format!("the database failed while writing; nothing was imported: {e}") });
+                        problems.push(Problem {
+                            row: 0,
+                            column: String::new(),
+                            problem: format!("the database failed while writing; nothing was imported: {e}"),
+                        });
                         ImportState::Failed
                     }
                 };

@@ -19,7 +19,12 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
     summary_zh: "社区基础数据（只读）：居民、房屋、场所、组织，限于安装所在辖区",
     summary_en: "Community base data, read-only: residents, houses, places, organisations within the installation's area",
     always_granted: false,
-    scopes: &[ScopeInfo { name: "phone", summary_zh: "居民手机号（每次读取均记入审计日志）", summary_en: "Residents' phone numbers (every read is audited)", needs_consent: false }],
+    scopes: &[ScopeInfo {
+        name: "phone",
+        summary_zh: "居民手机号（每次读取均记入审计日志）",
+        summary_en: "Residents' phone numbers (every read is audited)",
+        needs_consent: false,
+    }],
 };
 
 pub struct BaseConfig {

@@ -152,7 +152,8 @@ pub struct ResidentPage {
     pub next_cursor: Option<String>,
 }
 
-const RESIDENT_COLUMNS: &str = "r.id, r.tenant_id, r.real_name, r.id_number, r.phone, r.birth_date, r.gender, r.tags, r.house_id, r.household_id, h.building, h.unit, h.room";
+const RESIDENT_COLUMNS: &str =
+    "r.id, r.tenant_id, r.real_name, r.id_number, r.phone, r.birth_date, r.gender, r.tags, r.house_id, r.household_id, h.building, h.unit, h.room";
 
 /// A resident row with its sealed fields opened.
 fn resident_from_row(store: &Store, row: &AnyRow) -> Result<Resident, sqlx::Error> {
@@ -296,15 +297,14 @@ async fn named_things(store: &Store, table: &str, extra: &str, tenants: &[String
     if tenants.is_empty() {
         return Ok(vec![]);
     }
-    let sql = format!("SELECT id, tenant_id, name, kind, {extra} FROM {table} WHERE tenant_id IN ({}) ORDER BY name, id LIMIT 1000", placeholders(1, tenants.len()));
+    let sql =
+        format!("SELECT id, tenant_id, name, kind, {extra} FROM {table} WHERE tenant_id IN ({}) ORDER BY name, id LIMIT 1000", placeholders(1, tenants.len()));
     let mut query = sqlx::query(&sql);
     for t in tenants {
         query = query.bind(t);
     }
     let rows = query.fetch_all(&store.pool).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("tenant_id")?, r.try_get("name")?, r.try_get("kind")?, r.try_get(extra)?)))
-        .collect()
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("tenant_id")?, r.try_get("name")?, r.try_get("kind")?, r.try_get(extra)?))).collect()
 }
 
 pub async fn places(store: &Store, tenants: &[String]) -> Result<Vec<Place>, sqlx::Error> {
@@ -391,7 +391,10 @@ mod tests {
     #[tokio::test]
     async fn clear_names_and_birth_dates_are_sealed_and_still_found() {
         let (store, _dir) = crate::store::testing::sqlite().await;
-        sqlx::query("INSERT INTO tenants (id, parent_id, kind, name, created_at) VALUES ('g1', NULL, 'grid', '第一网格', 0)").execute(&store.pool).await.unwrap();
+        sqlx::query("INSERT INTO tenants (id, parent_id, kind, name, created_at) VALUES ('g1', NULL, 'grid', '第一网格', 0)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         let day = today();
         let (old, young) = (latest_birth_for_age(70, day), latest_birth_for_age(30, day));
         // A day short of 60: born in the year an age-60 filter lets through, so only the

@@ -104,8 +104,14 @@ impl Partition {
             .bind(key)
             .fetch_optional(&self.store.pool)
             .await?;
-        row.map(|r| Ok(Document { key: key.to_string(), value: self.open(collection, key, &r.try_get::<String, _>("body")?)?, version: to_version(r.try_get("version")?) }))
-            .transpose()
+        row.map(|r| {
+            Ok(Document {
+                key: key.to_string(),
+                value: self.open(collection, key, &r.try_get::<String, _>("body")?)?,
+                version: to_version(r.try_get("version")?),
+            })
+        })
+        .transpose()
     }
 
     fn open(&self, collection: &str, key: &str, sealed: &str) -> Result<String, DataError> {
@@ -217,9 +223,7 @@ impl Partition {
         check_collection(collection)?;
         let limit = check_limit(limit)?;
         if !self.indexes.get(collection).is_some_and(|fields| fields.iter().any(|f| f == field)) {
-            return Err(DataError::Invalid(format!(
-                "`{collection}.{field}` is not an indexed field; declare it in linli.toml under [data.indexes]"
-            )));
+            return Err(DataError::Invalid(format!("`{collection}.{field}` is not an indexed field; declare it in linli.toml under [data.indexes]")));
         }
         let value: serde_json::Value = serde_json::from_str(value).map_err(|e| DataError::Invalid(format!("the query value is not JSON: {e}")))?;
         let after = decode_cursor(cursor)?;
@@ -259,17 +263,15 @@ impl Partition {
         let Some(object) = value.and_then(|v| v.as_object()) else { return Ok(()) };
         for field in fields {
             let Some(field_value) = object.get(field) else { continue };
-            sqlx::query(
-                "INSERT INTO plugin_document_index (plugin_id, tenant_id, collection, field, field_value, doc_key) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&self.plugin_id)
-            .bind(&self.tenant_id)
-            .bind(collection)
-            .bind(field)
-            .bind(self.field_index(collection, field, field_value)?)
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query("INSERT INTO plugin_document_index (plugin_id, tenant_id, collection, field, field_value, doc_key) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&self.plugin_id)
+                .bind(&self.tenant_id)
+                .bind(collection)
+                .bind(field)
+                .bind(self.field_index(collection, field, field_value)?)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }

@@ -45,9 +45,27 @@ const COLUMNS: &str =
     "id, rule_id, rule_name, device_id, device_type, tenant_id, severity, status, value, since, raised_at, repeats, acknowledged_at, acknowledged_by, cleared_at, location";
 
 fn from_row(vault: &Vault, row: Row) -> Result<Alarm, sqlx::Error> {
-    let (id, rule_id, rule_name, device_id, device_type, tenant_id, severity, status, value, since, raised_at, repeats, acknowledged_at, acknowledged_by, cleared_at, location) = row;
+    let (
+        id,
+        rule_id,
+        rule_name,
+        device_id,
+        device_type,
+        tenant_id,
+        severity,
+        status,
+        value,
+        since,
+        raised_at,
+        repeats,
+        acknowledged_at,
+        acknowledged_by,
+        cleared_at,
+        location,
+    ) = row;
     let location = ALARM_LOCATION.open(vault, &id, &location)?;
-    let location = serde_json::from_str(&location).unwrap_or(Location { kind: String::new(), id: String::new(), label: String::new(), tenant: tenant_id.clone() });
+    let location =
+        serde_json::from_str(&location).unwrap_or(Location { kind: String::new(), id: String::new(), label: String::new(), tenant: tenant_id.clone() });
     Ok(Alarm {
         id,
         rule_id,
@@ -78,12 +96,13 @@ pub async fn list(store: &Store, tenants: &[String], status: Option<AlarmStatus>
     let limit = i64::from(limit.clamp(1, 500));
     let mut out = Vec::new();
     for tenant in tenants {
-        let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM alarms WHERE tenant_id = $1 AND ($2 = '' OR status = $2) ORDER BY raised_at DESC LIMIT $3"))
-            .bind(tenant)
-            .bind(status.map(AlarmStatus::as_str).unwrap_or_default())
-            .bind(limit)
-            .fetch_all(&store.pool)
-            .await?;
+        let rows: Vec<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM alarms WHERE tenant_id = $1 AND ($2 = '' OR status = $2) ORDER BY raised_at DESC LIMIT $3"))
+                .bind(tenant)
+                .bind(status.map(AlarmStatus::as_str).unwrap_or_default())
+                .bind(limit)
+                .fetch_all(&store.pool)
+                .await?;
         for row in rows {
             out.push(from_row(&store.vault, row)?);
         }
@@ -154,7 +173,10 @@ pub async fn raise(store: &Store, outbox: &Outbox, tickets: &Tickets, rule: &Rul
             installation_id: None,
             alarm_id: Some(alarm.id.clone()),
         };
-        tickets.create_in(&mut tx, &new, &Actor::system()).await.map_err(|e| DeviceError::Unavailable(format!("the alarm's ticket could not be opened: {e}")))?;
+        tickets
+            .create_in(&mut tx, &new, &Actor::system())
+            .await
+            .map_err(|e| DeviceError::Unavailable(format!("the alarm's ticket could not be opened: {e}")))?;
     }
     tx.commit().await?;
     outbox.wake.notify_one();

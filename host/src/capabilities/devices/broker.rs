@@ -135,7 +135,12 @@ pub struct Gate {
 impl Gate {
     fn new() -> Self {
         let host_secret = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-        Self { host_secret_sha256: Sha256::digest(host_secret.as_bytes()).into(), host_secret, attached: RwLock::new(None), running: std::sync::OnceLock::new() }
+        Self {
+            host_secret_sha256: Sha256::digest(host_secret.as_bytes()).into(),
+            host_secret,
+            attached: RwLock::new(None),
+            running: std::sync::OnceLock::new(),
+        }
     }
 
     /// The password of the host's own clients on this broker (made at its start, kept in
@@ -284,7 +289,8 @@ pub fn start_embedded(listen: &str) -> Result<Arc<Gate>, DeviceError> {
     if let Some((_, gate)) = started.iter().find(|(l, _)| l == listen) {
         return Ok(gate.clone());
     }
-    let address: std::net::SocketAddr = listen.parse().map_err(|_| DeviceError::Config(format!("embedded_listen `{listen}` must be an address such as 127.0.0.1:1884")))?;
+    let address: std::net::SocketAddr =
+        listen.parse().map_err(|_| DeviceError::Config(format!("embedded_listen `{listen}` must be an address such as 127.0.0.1:1884")))?;
     let gate = Arc::new(Gate::new());
     let (bound_tx, bound) = std::sync::mpsc::channel::<Result<(), String>>();
     let handler_gate = gate.clone();

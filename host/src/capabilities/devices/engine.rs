@@ -2,13 +2,13 @@
 //! handed to one of a few shard workers by device id, so each device's readings are
 //! evaluated in order, without locks, while devices spread over the cores. Telemetry rows
 //! and last-seen times are written in batches behind the workers.
-pub use linli_formats::telemetry::{parse_reading, Reading, Rejected};
 use super::alarms;
 use super::registry::{self, Device};
 use super::rules::{Decision, RuleSpec, Tracker};
 use super::Devices;
 use crate::store::{now_millis, Store};
 use crate::vault::TELEMETRY_PAYLOAD;
+pub use linli_formats::telemetry::{parse_reading, Reading, Rejected};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +58,14 @@ const DEVICE_TTL: Duration = Duration::from_secs(30);
 const REPEAT_FLUSH: i64 = 50;
 
 pub async fn run_shard(devices: Arc<Devices>, mut readings: mpsc::Receiver<Reading>) {
-    let mut shard = Shard { devices: HashMap::new(), unknown: HashMap::new(), trackers: HashMap::new(), applicable: HashMap::new(), repeats: HashMap::new(), generation: 0 };
+    let mut shard = Shard {
+        devices: HashMap::new(),
+        unknown: HashMap::new(),
+        trackers: HashMap::new(),
+        applicable: HashMap::new(),
+        repeats: HashMap::new(),
+        generation: 0,
+    };
     while let Some(reading) = readings.recv().await {
         if let Err(e) = handle(&devices, &mut shard, reading).await {
             tracing::warn!("a device reading could not be processed: {e}");
@@ -108,8 +115,11 @@ async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Resul
     let stale = shard.applicable.get(&device.id).is_none_or(|(v, _)| *v != version);
     if stale {
         let tree = devices.tree.snapshot();
-        let mut chosen: Vec<Arc<RuleSpec>> =
-            all_rules.iter().filter(|r| r.applies_to(&device.id, &device.device_type) && tree.is_within(&device.location.tenant, &r.tenant_id)).cloned().collect();
+        let mut chosen: Vec<Arc<RuleSpec>> = all_rules
+            .iter()
+            .filter(|r| r.applies_to(&device.id, &device.device_type) && tree.is_within(&device.location.tenant, &r.tenant_id))
+            .cloned()
+            .collect();
         // A rule for this one device replaces type rules on the same metric.
         let overridden: Vec<String> = chosen.iter().filter(|r| r.device_id.is_some()).map(|r| r.metric.clone()).collect();
         chosen.retain(|r| r.device_id.is_some() || !overridden.contains(&r.metric));

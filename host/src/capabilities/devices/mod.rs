@@ -187,7 +187,14 @@ async fn restore_trackers(store: &Store) -> Result<HashMap<(String, String), Tra
 
 impl Devices {
     /// Load rules and open alarms. Nothing runs until `start`.
-    pub async fn new(store: Store, outbox: Arc<Outbox>, tickets: Arc<super::tickets::Tickets>, tree: SharedTree, metrics: Arc<Metrics>, config: DevicesConfig) -> Result<Arc<Self>, DeviceError> {
+    pub async fn new(
+        store: Store,
+        outbox: Arc<Outbox>,
+        tickets: Arc<super::tickets::Tickets>,
+        tree: SharedTree,
+        metrics: Arc<Metrics>,
+        config: DevicesConfig,
+    ) -> Result<Arc<Self>, DeviceError> {
         let shard_count = config.shards.max(1);
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..shard_count).map(|_| mpsc::channel(4096)).unzip();
         let (telemetry, telemetry_rx) = mpsc::channel(16_384);
@@ -504,9 +511,13 @@ impl Devices {
     }
 
     pub async fn latest_telemetry(&self, device_id: &str) -> Result<Option<(i64, String)>, DeviceError> {
-        let latest: Option<(i64, String)> =
-            sqlx::query_as("SELECT at, payload FROM telemetry WHERE device_id = $1 ORDER BY at DESC LIMIT 1").bind(device_id).fetch_optional(&self.store.pool).await?;
-        Ok(latest.map(|(at, payload)| TELEMETRY_PAYLOAD.open_row(&self.store.vault, &[device_id, &at.to_string()], &payload).map(|payload| (at, payload))).transpose()?)
+        let latest: Option<(i64, String)> = sqlx::query_as("SELECT at, payload FROM telemetry WHERE device_id = $1 ORDER BY at DESC LIMIT 1")
+            .bind(device_id)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        Ok(latest
+            .map(|(at, payload)| TELEMETRY_PAYLOAD.open_row(&self.store.vault, &[device_id, &at.to_string()], &payload).map(|payload| (at, payload)))
+            .transpose()?)
     }
 
     pub async fn set_rule(&self, rule: &RuleSpec) -> Result<(), DeviceError> {
@@ -554,7 +565,12 @@ impl Devices {
     /// Publish a command and wait for the device's acknowledgement.
     pub async fn send_command(&self, device_id: &str, command: &serde_json::Value, timeout: Duration, sent_by: &str) -> Result<String, DeviceError> {
         self.device(device_id).await?;
-        let client = self.mqtt.lock().ok().and_then(|c| c.as_ref().map(|c| c.client.clone())).ok_or_else(|| DeviceError::Unavailable("no MQTT broker is configured ([devices] broker = \"off\")".into()))?;
+        let client = self
+            .mqtt
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.client.clone()))
+            .ok_or_else(|| DeviceError::Unavailable("no MQTT broker is configured ([devices] broker = \"off\")".into()))?;
         let id = uuid::Uuid::now_v7().to_string();
         let message = serde_json::json!({ "id": id, "command": command });
         sqlx::query("INSERT INTO device_commands (id, device_id, sent_by, command, status, sent_at) VALUES ($1, $2, $3, $4, 'sent', $5)")

@@ -90,10 +90,13 @@ async fn resolve_location(store: &Store, tree: &TenantTree, location: &str) -> R
             return Ok(Location { kind: kind.into(), id: house_id, label, tenant });
         }
         "house" => {
-            let found: Option<(String, String)> = sqlx::query_as("SELECT tenant_id, address FROM base_houses WHERE id = $1").bind(id).fetch_optional(&store.pool).await?;
+            let found: Option<(String, String)> =
+                sqlx::query_as("SELECT tenant_id, address FROM base_houses WHERE id = $1").bind(id).fetch_optional(&store.pool).await?;
             found.map(|(tenant, address)| HOUSE_ADDRESS.open(&store.vault, id, &address).map(|label| (tenant, label))).transpose()?
         }
-        "place" => sqlx::query_as("SELECT tenant_id, name || '（' || address || '）' FROM base_places WHERE id = $1").bind(id).fetch_optional(&store.pool).await?,
+        "place" => {
+            sqlx::query_as("SELECT tenant_id, name || '（' || address || '）' FROM base_places WHERE id = $1").bind(id).fetch_optional(&store.pool).await?
+        }
         "grid" => tree.get(id).map(|node| (node.id.clone(), node.name.clone())),
         other => return Err(DeviceError::Invalid(format!("location kind `{other}` is not one of house, place, grid"))),
     };
@@ -109,7 +112,11 @@ pub async fn register(store: &Store, tree: &TenantTree, new: &NewDevice) -> Resu
         return Err(DeviceError::Invalid(format!("device id `{}` must be 2–64 of a-z, 0-9 and -", new.id)));
     }
     if new.id.starts_with(super::broker::HOST_CLIENT_PREFIX) {
-        return Err(DeviceError::Invalid(format!("device id `{}`: ids beginning with `{}` are the host's own on the broker", new.id, super::broker::HOST_CLIENT_PREFIX)));
+        return Err(DeviceError::Invalid(format!(
+            "device id `{}`: ids beginning with `{}` are the host's own on the broker",
+            new.id,
+            super::broker::HOST_CLIENT_PREFIX
+        )));
     }
     if new.device_type.trim().is_empty() || !new.device_type.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
         return Err(DeviceError::Invalid(format!("device type `{}` must be a-z, 0-9 and - (known: {})", new.device_type, KNOWN_TYPES.join(", "))));
@@ -225,7 +232,11 @@ pub async fn flush_last_seen(store: &Store, seen: &[(String, i64)]) -> Result<()
     }
     let mut tx = store.begin_write().await?;
     for (id, at) in seen {
-        sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)").bind(*at).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)")
+            .bind(*at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await
 }

@@ -188,11 +188,18 @@ impl AlarmStatus {
 pub enum Decision {
     Nothing,
     /// Raise a new alarm with this value; the condition began at `since`.
-    Raise { value: f64, since: i64 },
+    Raise {
+        value: f64,
+        since: i64,
+    },
     /// The open alarm saw the condition again.
-    Repeat { value: f64 },
+    Repeat {
+        value: f64,
+    },
     /// Clear the open alarm.
-    Clear { value: f64 },
+    Clear {
+        value: f64,
+    },
     /// The condition held long enough but the rule is within its suppression window.
     Suppressed,
 }

@@ -9,10 +9,10 @@
 pub mod dispatch;
 
 use crate::packages::Manifest;
-pub use linli_formats::sections::{EventSettings, Schedule};
 use crate::store::{now_millis, Store};
-use crate::vault::EVENT_PAYLOAD;
 use crate::tenancy::SharedTree;
+use crate::vault::EVENT_PAYLOAD;
+pub use linli_formats::sections::{EventSettings, Schedule};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
@@ -174,7 +174,14 @@ impl Outbox {
     }
 
     /// Publish inside the caller's transaction. Returns the event's sequence number.
-    pub async fn publish_in(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, kind: &str, tenant_id: &str, subject: &str, payload: &serde_json::Value) -> Result<i64, sqlx::Error> {
+    pub async fn publish_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        kind: &str,
+        tenant_id: &str,
+        subject: &str,
+        payload: &serde_json::Value,
+    ) -> Result<i64, sqlx::Error> {
         let recipients = self.subscribers(kind, tenant_id);
         self.publish_to(tx, kind, tenant_id, subject, payload, &recipients).await
     }
@@ -293,13 +300,14 @@ impl Outbox {
         let lease_until = now.saturating_add(i64::try_from(self.config.lease_ms).unwrap_or(i64::MAX));
         let mut out = Vec::with_capacity(heads.len());
         for (installation_id, seq, attempts, _, lease) in heads {
-            let claimed = sqlx::query("UPDATE event_deliveries SET lease_until = $1 WHERE installation_id = $2 AND seq = $3 AND status = 'pending' AND lease_until = $4")
-                .bind(lease_until)
-                .bind(&installation_id)
-                .bind(seq)
-                .bind(lease)
-                .execute(&self.store.pool)
-                .await?;
+            let claimed =
+                sqlx::query("UPDATE event_deliveries SET lease_until = $1 WHERE installation_id = $2 AND seq = $3 AND status = 'pending' AND lease_until = $4")
+                    .bind(lease_until)
+                    .bind(&installation_id)
+                    .bind(seq)
+                    .bind(lease)
+                    .execute(&self.store.pool)
+                    .await?;
             if claimed.rows_affected() != 1 {
                 continue;
             }
@@ -313,8 +321,14 @@ impl Outbox {
 
     pub async fn event(&self, seq: i64) -> Result<Option<Event>, sqlx::Error> {
         let row: Option<(i64, String, String, String, String, i64)> =
-            sqlx::query_as("SELECT seq, kind, tenant_id, subject, payload, created_at FROM platform_events WHERE seq = $1").bind(seq).fetch_optional(&self.store.pool).await?;
-        row.map(|(seq, kind, tenant_id, subject, payload, at)| Ok(Event { seq, kind, tenant_id, subject, payload: EVENT_PAYLOAD.open(&self.store.vault, &seq.to_string(), &payload)?, at })).transpose()
+            sqlx::query_as("SELECT seq, kind, tenant_id, subject, payload, created_at FROM platform_events WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&self.store.pool)
+                .await?;
+        row.map(|(seq, kind, tenant_id, subject, payload, at)| {
+            Ok(Event { seq, kind, tenant_id, subject, payload: EVENT_PAYLOAD.open(&self.store.vault, &seq.to_string(), &payload)?, at })
+        })
+        .transpose()
     }
 
     pub async fn delivered(&self, installation_id: &str, seq: i64) -> Result<(), sqlx::Error> {
@@ -347,7 +361,8 @@ impl Outbox {
 
     /// Deliveries, newest first, optionally of one installation and status.
     pub async fn deliveries(&self, installation_id: Option<&str>, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryRow>, sqlx::Error> {
-        let rows: Vec<(String, i64, String, String, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+        type Row = (String, i64, String, String, String, i64, Option<String>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT d.installation_id, d.seq, e.kind, e.subject, d.status, d.attempts, d.last_error, d.delivered_at
              FROM event_deliveries d JOIN platform_events e ON e.seq = d.seq
              WHERE ($1 = '' OR d.installation_id = $1) AND ($2 = '' OR d.status = $2)
@@ -360,7 +375,16 @@ impl Outbox {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(installation_id, seq, kind, subject, status, attempts, last_error, delivered_at)| DeliveryRow { installation_id, seq, kind, subject, status, attempts, last_error, delivered_at })
+            .map(|(installation_id, seq, kind, subject, status, attempts, last_error, delivered_at)| DeliveryRow {
+                installation_id,
+                seq,
+                kind,
+                subject,
+                status,
+                attempts,
+                last_error,
+                delivered_at,
+            })
             .collect())
     }
 

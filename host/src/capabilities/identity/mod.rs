@@ -4,12 +4,12 @@ use crate::auth::accounts::AccountKind;
 use crate::auth::audit::{self, Outcome};
 use crate::auth::consent;
 use crate::capabilities::base::records;
-use crate::tenancy::SharedTree;
-use sqlx::Row;
 use crate::runtime::bindings::linli::platform::{identity as wit, types};
 use crate::store::Store;
+use crate::tenancy::SharedTree;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use sqlx::Row;
 use std::sync::Arc;
 
 pub const INFO: CapabilityInfo = CapabilityInfo {
@@ -46,7 +46,15 @@ pub struct RequestUser {
 impl RequestUser {
     /// The user as a plugin at `tenant` sees them: only roles that reach `tenant` (held at
     /// it, above it or below it).
-    pub fn at(tree: &crate::tenancy::TenantTree, account_id: String, display_name: String, kind: AccountKind, community: Option<String>, roles: Vec<crate::auth::accounts::RoleGrant>, tenant: &str) -> Self {
+    pub fn at(
+        tree: &crate::tenancy::TenantTree,
+        account_id: String,
+        display_name: String,
+        kind: AccountKind,
+        community: Option<String>,
+        roles: Vec<crate::auth::accounts::RoleGrant>,
+        tenant: &str,
+    ) -> Self {
         let roles = roles
             .into_iter()
             .filter(|grant| tree.is_within(tenant, &grant.tenant) || tree.is_within(&grant.tenant, tenant))
@@ -94,7 +102,11 @@ impl PairwiseIds {
 
     /// The account behind a pairwise id a plugin of `vendor` was given.
     pub async fn account_of(store: &Store, vendor: &str, pairwise_id: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT account_id FROM pairwise_ids WHERE vendor = $1 AND pairwise_id = $2").bind(vendor).bind(pairwise_id).fetch_optional(&store.pool).await
+        sqlx::query_scalar("SELECT account_id FROM pairwise_ids WHERE vendor = $1 AND pairwise_id = $2")
+            .bind(vendor)
+            .bind(pairwise_id)
+            .fetch_optional(&store.pool)
+            .await
     }
 
     pub fn id(&self, vendor: &str, account_id: &str) -> String {
@@ -194,7 +206,10 @@ impl IdentityConfig {
             Outcome::Denied => {
                 return Err(error(
                     types::ErrorCode::PermissionDenied,
-                    format!("this installation was not granted {}; the county operator can grant it", not_granted.iter().map(|n| format!("`identity:{n}`")).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "this installation was not granted {}; the county operator can grant it",
+                        not_granted.iter().map(|n| format!("`identity:{n}`")).collect::<Vec<_>>().join(", ")
+                    ),
                 ))
             }
             Outcome::ConsentRequired => {
@@ -215,7 +230,8 @@ impl IdentityConfig {
         let tree = self.tree.snapshot();
         let home = user.community.as_deref().map(|c| tree.subtree(c)).unwrap_or_default();
         let record = records::resident_by_phone(&self.store, &phone, &home).await.map_err(unavailable)?;
-        let needs_record = || error(types::ErrorCode::NotFound, "the resident has no real-name record in the community's base data yet; the community office can add it");
+        let needs_record =
+            || error(types::ErrorCode::NotFound, "the resident has no real-name record in the community's base data yet; the community office can add it");
         fields
             .iter()
             .map(|field| {
@@ -226,7 +242,11 @@ impl IdentityConfig {
                     wit::ProfileField::BirthDate => record.as_ref().ok_or_else(needs_record)?.birth_date.clone(),
                     wit::ProfileField::Address => {
                         let record = record.as_ref().ok_or_else(needs_record)?;
-                        let community = tree.ancestors(&record.tenant_id).find(|n| n.kind == crate::tenancy::TenantKind::Community).map(|n| n.name.clone()).unwrap_or_default();
+                        let community = tree
+                            .ancestors(&record.tenant_id)
+                            .find(|n| n.kind == crate::tenancy::TenantKind::Community)
+                            .map(|n| n.name.clone())
+                            .unwrap_or_default();
                         format!("{community}{}", record.address.clone().unwrap_or_default())
                     }
                 };
@@ -249,7 +269,8 @@ impl IdentityConfig {
             .map_err(unavailable)?;
         let mut staff: Vec<wit::User> = Vec::new();
         for row in rows {
-            let (id, name, tenant): (String, String, String) = (row.try_get("id").map_err(unavailable)?, row.try_get("display_name").map_err(unavailable)?, row.try_get("tenant_id").map_err(unavailable)?);
+            let (id, name, tenant): (String, String, String) =
+                (row.try_get("id").map_err(unavailable)?, row.try_get("display_name").map_err(unavailable)?, row.try_get("tenant_id").map_err(unavailable)?);
             if !reach.contains(&tenant) {
                 continue;
             }
@@ -268,7 +289,10 @@ impl wit::Host for IdentityState {
     async fn current_user(&mut self) -> Result<Option<wit::User>, types::Error> {
         let config = self.config.clone().ok_or_else(|| denied(INFO.name))?;
         let Some(user) = self.user.clone() else { return Ok(None) };
-        let id = self.deadline.bound(INFO.name, async { config.pairwise.remember(&config.store, &config.vendor, &user.account_id).await.map_err(unavailable) }).await?;
+        let id = self
+            .deadline
+            .bound(INFO.name, async { config.pairwise.remember(&config.store, &config.vendor, &user.account_id).await.map_err(unavailable) })
+            .await?;
         Ok(Some(wit::User {
             id,
             display_name: user.display_name.clone(),
@@ -283,7 +307,8 @@ impl wit::Host for IdentityState {
 
     async fn profile(&mut self, fields: Vec<wit::ProfileField>) -> Result<Vec<wit::ProfileEntry>, types::Error> {
         let config = self.config.clone().ok_or_else(|| denied(INFO.name))?;
-        let user = self.user.clone().ok_or_else(|| error(types::ErrorCode::PermissionDenied, "nobody is signed in; profile fields are the signed-in resident's"))?;
+        let user =
+            self.user.clone().ok_or_else(|| error(types::ErrorCode::PermissionDenied, "nobody is signed in; profile fields are the signed-in resident's"))?;
         if fields.is_empty() {
             return Ok(vec![]);
         }

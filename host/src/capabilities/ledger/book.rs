@@ -111,7 +111,10 @@ pub struct Book {
 impl Book {
     pub async fn open_account(&self, currency: &str, owner: &str) -> Result<Account, LedgerError> {
         let settings = self.currencies.get(currency).ok_or_else(|| {
-            LedgerError::Invalid(format!("unknown currency `{currency}`; the manifest declares: {}", self.currencies.keys().cloned().collect::<Vec<_>>().join(", ")))
+            LedgerError::Invalid(format!(
+                "unknown currency `{currency}`; the manifest declares: {}",
+                self.currencies.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
         })?;
         check_owner(owner)?;
         sqlx::query(
@@ -128,13 +131,14 @@ impl Book {
         .bind(now_millis())
         .execute(&self.store.pool)
         .await?;
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE plugin_id = $1 AND tenant_id = $2 AND currency = $3 AND owner = $4"))
-            .bind(&self.plugin_id)
-            .bind(&self.tenant_id)
-            .bind(currency)
-            .bind(owner)
-            .fetch_one(&self.store.pool)
-            .await?;
+        let row =
+            sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE plugin_id = $1 AND tenant_id = $2 AND currency = $3 AND owner = $4"))
+                .bind(&self.plugin_id)
+                .bind(&self.tenant_id)
+                .bind(currency)
+                .bind(owner)
+                .fetch_one(&self.store.pool)
+                .await?;
         Ok(account_from_row(&row)?)
     }
 
@@ -231,12 +235,14 @@ impl Book {
     /// The transfer an idempotency key was used for: its receipt if it was the same
     /// transfer, `conflict` if not.
     async fn replay(&self, request: &TransferRequest, reverses: Option<&str>) -> Result<Option<Receipt>, LedgerError> {
-        let Some(row) = sqlx::query("SELECT id, from_account, to_account, amount, reverses FROM ledger_transfers WHERE plugin_id = $1 AND tenant_id = $2 AND idempotency_key = $3")
-            .bind(&self.plugin_id)
-            .bind(&self.tenant_id)
-            .bind(&request.idempotency_key)
-            .fetch_optional(&self.store.pool)
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT id, from_account, to_account, amount, reverses FROM ledger_transfers WHERE plugin_id = $1 AND tenant_id = $2 AND idempotency_key = $3",
+        )
+        .bind(&self.plugin_id)
+        .bind(&self.tenant_id)
+        .bind(&request.idempotency_key)
+        .fetch_optional(&self.store.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -248,8 +254,15 @@ impl Book {
             return Err(LedgerError::Conflict(format!("the idempotency key `{}` was already used for a different transfer", request.idempotency_key)));
         }
         let transfer_id: String = row.try_get("id")?;
-        let balances = sqlx::query("SELECT account_id, balance_after FROM ledger_movements WHERE transfer_id = $1").bind(&transfer_id).fetch_all(&self.store.pool).await?;
-        let after = |account: &str| balances.iter().find(|r| r.try_get::<String, _>("account_id").ok().as_deref() == Some(account)).and_then(|r| r.try_get::<i64, _>("balance_after").ok()).unwrap_or_default();
+        let balances =
+            sqlx::query("SELECT account_id, balance_after FROM ledger_movements WHERE transfer_id = $1").bind(&transfer_id).fetch_all(&self.store.pool).await?;
+        let after = |account: &str| {
+            balances
+                .iter()
+                .find(|r| r.try_get::<String, _>("account_id").ok().as_deref() == Some(account))
+                .and_then(|r| r.try_get::<i64, _>("balance_after").ok())
+                .unwrap_or_default()
+        };
         Ok(Some(Receipt { from_balance: after(&request.from), to_balance: after(&request.to), transfer_id, replayed: true }))
     }
 
@@ -311,11 +324,12 @@ impl Book {
         let mut to_balance = 0;
         for (account, delta) in legs {
             let guard = if delta < 0 { "balance + $1 >= floor" } else { "(cap IS NULL OR balance + $1 <= cap)" };
-            let balance: Option<i64> = sqlx::query_scalar(&format!("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND {guard} RETURNING balance"))
-                .bind(delta)
-                .bind(&account.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let balance: Option<i64> =
+                sqlx::query_scalar(&format!("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND {guard} RETURNING balance"))
+                    .bind(delta)
+                    .bind(&account.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let Some(balance) = balance else {
                 tx.rollback().await?;
                 return Err(if delta < 0 {
@@ -374,11 +388,20 @@ impl Book {
 /// Tests check it after hammering the ledger; operators can run it as an audit.
 pub async fn check_invariants(store: &Store) -> Result<Vec<String>, sqlx::Error> {
     let mut problems = Vec::new();
-    let sums = sqlx::query("SELECT plugin_id, tenant_id, currency, CAST(SUM(balance) AS BIGINT) AS total FROM ledger_accounts GROUP BY plugin_id, tenant_id, currency").fetch_all(&store.pool).await?;
+    let sums = sqlx::query(
+        "SELECT plugin_id, tenant_id, currency, CAST(SUM(balance) AS BIGINT) AS total FROM ledger_accounts GROUP BY plugin_id, tenant_id, currency",
+    )
+    .fetch_all(&store.pool)
+    .await?;
     for row in &sums {
         let total: i64 = row.try_get("total")?;
         if total != 0 {
-            problems.push(format!("{}@{} {}: balances sum to {total}", row.try_get::<String, _>("plugin_id")?, row.try_get::<String, _>("tenant_id")?, row.try_get::<String, _>("currency")?));
+            problems.push(format!(
+                "{}@{} {}: balances sum to {total}",
+                row.try_get::<String, _>("plugin_id")?,
+                row.try_get::<String, _>("tenant_id")?,
+                row.try_get::<String, _>("currency")?
+            ));
         }
     }
     let accounts = sqlx::query(
@@ -387,7 +410,8 @@ pub async fn check_invariants(store: &Store) -> Result<Vec<String>, sqlx::Error>
     .fetch_all(&store.pool)
     .await?;
     for row in &accounts {
-        let (id, balance, floor, cap, moved): (String, i64, i64, Option<i64>, i64) = (row.try_get("id")?, row.try_get("balance")?, row.try_get("floor")?, row.try_get("cap")?, row.try_get("moved")?);
+        let (id, balance, floor, cap, moved): (String, i64, i64, Option<i64>, i64) =
+            (row.try_get("id")?, row.try_get("balance")?, row.try_get("floor")?, row.try_get("cap")?, row.try_get("moved")?);
         if balance != moved {
             problems.push(format!("account {id}: balance {balance} but movements sum to {moved}"));
         }

@@ -120,7 +120,11 @@ impl From<Movement> for wit::Movement {
 impl wit::Host for LedgerState {
     async fn currencies(&mut self) -> Result<Vec<wit::Currency>, types::Error> {
         self.with(|book| async move {
-            Ok(book.currencies.iter().map(|(code, c)| wit::Currency { code: code.clone(), name: c.name.clone(), decimals: c.decimals, floor: c.floor, cap: c.cap }).collect())
+            Ok(book
+                .currencies
+                .iter()
+                .map(|(code, c)| wit::Currency { code: code.clone(), name: c.name.clone(), decimals: c.decimals, floor: c.floor, cap: c.cap })
+                .collect())
         })
         .await
     }
@@ -139,7 +143,8 @@ impl wit::Host for LedgerState {
     }
 
     async fn transfer(&mut self, request: wit::TransferRequest) -> Result<wit::Receipt, types::Error> {
-        let request = TransferRequest { from: request.payer, to: request.payee, amount: request.amount, idempotency_key: request.idempotency_key, memo: request.memo };
+        let request =
+            TransferRequest { from: request.payer, to: request.payee, amount: request.amount, idempotency_key: request.idempotency_key, memo: request.memo };
         self.with(|book| async move { book.transfer(&request).await }).await.map(Into::into)
     }
 

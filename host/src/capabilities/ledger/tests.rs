@@ -52,7 +52,10 @@ async fn rules(store: Store) {
         let e = book.transfer(&request).await.unwrap_err();
         assert!(e.to_string().contains(why), "{request:?}: {e}");
     }
-    assert_eq!(book.open_account("euro", "user:alice").await.unwrap_err(), LedgerError::Invalid("unknown currency `euro`; the manifest declares: hours, points".into()));
+    assert_eq!(
+        book.open_account("euro", "user:alice").await.unwrap_err(),
+        LedgerError::Invalid("unknown currency `euro`; the manifest declares: hours, points".into())
+    );
     assert!(matches!(book.open_account("hours", "alice").await, Err(LedgerError::Invalid(_))));
     assert!(matches!(book.account(&other_tenant.id).await, Err(LedgerError::NotFound(_))), "another tenant's account is not visible");
     assert_eq!(movements(&store).await, before, "nothing changed");

@@ -6,8 +6,8 @@ use super::{denied, CapabilityInfo, Deadline, Grant, ScopeInfo};
 use crate::auth::sms::SmsGateway;
 use crate::runtime::bindings::linli::platform::{notify as wit, types};
 use crate::store::{now_millis, Store};
-use crate::vault::{Vault, NOTIFICATION_BODY, NOTIFICATION_TITLE};
 use crate::tenancy::{SharedTree, TenantTree};
+use crate::vault::{Vault, NOTIFICATION_BODY, NOTIFICATION_TITLE};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -17,7 +17,12 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
     summary_zh: "向居民和工作人员的站内信箱发送通知",
     summary_en: "Send notifications to the in-app inbox of residents and staff",
     always_granted: false,
-    scopes: &[ScopeInfo { name: "sms", summary_zh: "发送短信（如通知老人的紧急联系人）", summary_en: "Send text messages (e.g. to an elder's emergency contact)", needs_consent: false }],
+    scopes: &[ScopeInfo {
+        name: "sms",
+        summary_zh: "发送短信（如通知老人的紧急联系人）",
+        summary_en: "Send text messages (e.g. to an elder's emergency contact)",
+        needs_consent: false,
+    }],
 };
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -29,6 +34,15 @@ pub struct Notification {
     pub source: String,
     pub created_at: i64,
     pub read_at: Option<i64>,
+}
+
+/// An inbox message as its sender writes it (`source`: who sent it, e.g. `plugin:<id>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Notice<'a> {
+    pub title: &'a str,
+    pub body: &'a str,
+    pub link: Option<&'a str>,
+    pub source: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +80,11 @@ fn check(title: &str, body: &str) -> Result<(), NotifyError> {
 pub async fn staff_with_role_above(conn: &mut sqlx::AnyConnection, tree: &TenantTree, role: &str, tenant: &str) -> Result<Vec<String>, sqlx::Error> {
     let mut accounts = Vec::new();
     for node in tree.ancestors(tenant) {
-        let found: Vec<String> = sqlx::query_scalar("SELECT account_id FROM account_roles WHERE role = $1 AND tenant_id = $2").bind(role).bind(&node.id).fetch_all(&mut *conn).await?;
+        let found: Vec<String> = sqlx::query_scalar("SELECT account_id FROM account_roles WHERE role = $1 AND tenant_id = $2")
+            .bind(role)
+            .bind(&node.id)
+            .fetch_all(&mut *conn)
+            .await?;
         accounts.extend(found);
     }
     accounts.sort();
@@ -81,7 +99,15 @@ impl Notifier {
 
     /// Put a message in an account's inbox, inside the caller's transaction. Its title and
     /// text are sealed: they name people and homes ("王阿姨家12小时未用水", 3栋2单元501).
-    pub async fn inbox_in(conn: &mut sqlx::AnyConnection, vault: &Vault, account_id: &str, title: &str, body: &str, link: Option<&str>, source: &str) -> Result<(), sqlx::Error> {
+    pub async fn inbox_in(
+        conn: &mut sqlx::AnyConnection,
+        vault: &Vault,
+        account_id: &str,
+        title: &str,
+        body: &str,
+        link: Option<&str>,
+        source: &str,
+    ) -> Result<(), sqlx::Error> {
         let id = uuid::Uuid::now_v7().to_string();
         let (title, _) = NOTIFICATION_TITLE.seal(vault, &id, title)?;
         let (body, _) = NOTIFICATION_BODY.seal(vault, &id, body)?;
@@ -105,12 +131,13 @@ impl Notifier {
         Ok(())
     }
 
-    pub async fn to_staff(&self, tree: &TenantTree, role: &str, tenant: &str, title: &str, body: &str, link: Option<&str>, source: &str) -> Result<u32, NotifyError> {
-        check(title, body)?;
+    /// Send `notice` to every staff member with `role` at `tenant` or above it.
+    pub async fn to_staff(&self, tree: &TenantTree, role: &str, tenant: &str, notice: &Notice<'_>) -> Result<u32, NotifyError> {
+        check(notice.title, notice.body)?;
         let mut tx = self.store.begin_write().await?;
         let accounts = staff_with_role_above(&mut tx, tree, role, tenant).await?;
         for account in &accounts {
-            Self::inbox_in(&mut tx, &self.store.vault, account, title, body, link, source).await?;
+            Self::inbox_in(&mut tx, &self.store.vault, account, notice.title, notice.body, notice.link, notice.source).await?;
         }
         tx.commit().await?;
         Ok(u32::try_from(accounts.len()).unwrap_or(u32::MAX))
@@ -130,12 +157,17 @@ impl Notifier {
     /// The account's inbox, newest first.
     pub async fn inbox(&self, account_id: &str, limit: u32) -> Result<(Vec<Notification>, i64), NotifyError> {
         type Row = (String, String, String, Option<String>, String, i64, Option<i64>);
-        let rows: Vec<Row> = sqlx::query_as("SELECT id, title, body, link, source, created_at, read_at FROM notifications WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, title, body, link, source, created_at, read_at FROM notifications WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(i64::from(limit.clamp(1, 200)))
+        .fetch_all(&self.store.pool)
+        .await?;
+        let unread: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE account_id = $1 AND read_at IS NULL")
             .bind(account_id)
-            .bind(i64::from(limit.clamp(1, 200)))
-            .fetch_all(&self.store.pool)
+            .fetch_one(&self.store.pool)
             .await?;
-        let unread: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE account_id = $1 AND read_at IS NULL").bind(account_id).fetch_one(&self.store.pool).await?;
         let vault = &self.store.vault;
         let items = rows
             .into_iter()
@@ -230,7 +262,9 @@ impl wit::Host for NotifyState {
             if !tree.is_within(&tenant, &g.tenant_id) {
                 return Err(NotifyError::NotFound(format!("tenant `{tenant}` is not within this installation's area")));
             }
-            g.notifier.to_staff(&tree, &role, &tenant, &message.title, &message.body, message.link.as_deref(), &format!("plugin:{}", g.plugin_id)).await
+            let source = format!("plugin:{}", g.plugin_id);
+            let notice = Notice { title: &message.title, body: &message.body, link: message.link.as_deref(), source: &source };
+            g.notifier.to_staff(&tree, &role, &tenant, &notice).await
         })
         .await
     }

@@ -104,7 +104,10 @@ impl From<Ticket> for wit::Ticket {
 impl wit::Host for TicketsState {
     async fn categories(&mut self) -> Result<Vec<wit::Category>, types::Error> {
         let categories = self.with(|g| async move { g.tickets.categories().await }).await?;
-        Ok(categories.into_iter().map(|c| wit::Category { id: c.id, name: c.name, time_limit_minutes: u32::try_from(c.time_limit_minutes).unwrap_or(u32::MAX) }).collect())
+        Ok(categories
+            .into_iter()
+            .map(|c| wit::Category { id: c.id, name: c.name, time_limit_minutes: u32::try_from(c.time_limit_minutes).unwrap_or(u32::MAX) })
+            .collect())
     }
 
     async fn create(&mut self, ticket: wit::NewTicket) -> Result<wit::Ticket, types::Error> {
@@ -135,11 +138,12 @@ impl wit::Host for TicketsState {
     }
 
     async fn steps(&mut self, id: String) -> Result<Vec<wit::Step>, types::Error> {
-        let steps = self.with(|g| async move {
-            g.own(&id).await?;
-            g.tickets.steps(&id).await
-        })
-        .await?;
+        let steps = self
+            .with(|g| async move {
+                g.own(&id).await?;
+                g.tickets.steps(&id).await
+            })
+            .await?;
         Ok(steps.into_iter().map(|s| wit::Step { at: u64::try_from(s.at).unwrap_or_default(), actor: s.actor, action: s.action, note: s.note }).collect())
     }
 
@@ -147,7 +151,9 @@ impl wit::Host for TicketsState {
         self.with(|g| async move {
             let status = match status.as_deref() {
                 None => None,
-                Some(s) => Some(Status::parse(s).ok_or_else(|| TicketError::Invalid(format!("status `{s}` is not open, dispatched, accepted, resolved or closed")))?),
+                Some(s) => {
+                    Some(Status::parse(s).ok_or_else(|| TicketError::Invalid(format!("status `{s}` is not open, dispatched, accepted, resolved or closed")))?)
+                }
             };
             g.tickets.list(&TicketFilter { installation_id: Some(g.installation_id.clone()), status, limit, ..Default::default() }).await
         })

@@ -89,7 +89,8 @@ impl Tickets {
             return Err(TicketError::Invalid(format!("tenant `{}` does not exist", new.tenant_id)));
         }
         new.validate()?;
-        let category = model::category(&mut **tx, &new.category).await?.ok_or_else(|| TicketError::Invalid(format!("category `{}` does not exist", new.category)))?;
+        let category =
+            model::category(&mut **tx, &new.category).await?.ok_or_else(|| TicketError::Invalid(format!("category `{}` does not exist", new.category)))?;
         let now = now_millis();
         let ticket = Ticket {
             id: uuid::Uuid::now_v7().to_string(),
@@ -118,7 +119,8 @@ impl Tickets {
         model::insert(&mut **tx, &self.store.vault, &ticket).await?;
         model::add_step(tx, &self.store.vault, &ticket.id, &actor.name, "created", &ticket.description).await?;
         self.outbox.publish_in(tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event("created")).await?;
-        self.tell_level(tx, &ticket, &format!("新工单：{}", ticket.title), &format!("{}（{}），请及时派单处理。", ticket.location, ticket.category_name)).await?;
+        self.tell_level(tx, &ticket, &format!("新工单：{}", ticket.title), &format!("{}（{}），请及时派单处理。", ticket.location, ticket.category_name))
+            .await?;
         Ok(ticket)
     }
 
@@ -139,7 +141,16 @@ impl Tickets {
             // hears of grid tickets only when they escalate that far.
             for account in staff_with_role_above(&mut *conn, &tree, role, &ticket.level_tenant_id).await? {
                 if !told.contains(&account) {
-                    Notifier::inbox_in(&mut *conn, &self.store.vault, &account, title, body, Some(&format!("/app/#/ticket/{}", ticket.id)), &format!("ticket:{}", ticket.id)).await?;
+                    Notifier::inbox_in(
+                        &mut *conn,
+                        &self.store.vault,
+                        &account,
+                        title,
+                        body,
+                        Some(&format!("/app/#/ticket/{}", ticket.id)),
+                        &format!("ticket:{}", ticket.id),
+                    )
+                    .await?;
                     told.push(account);
                 }
             }
@@ -170,13 +181,17 @@ impl Tickets {
         let (verb, mut note) = ticket.apply(action, actor, now_millis())?;
         match action {
             Action::Dispatch { assignee_account } => {
-                let name: Option<String> = sqlx::query_scalar("SELECT display_name FROM accounts WHERE id = $1 AND kind = 'staff'").bind(assignee_account).fetch_optional(&mut *tx).await?;
+                let name: Option<String> = sqlx::query_scalar("SELECT display_name FROM accounts WHERE id = $1 AND kind = 'staff'")
+                    .bind(assignee_account)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let name = name.ok_or_else(|| TicketError::Invalid(format!("`{assignee_account}` is not a staff account")))?;
                 note = format!("派给 {name}");
                 ticket.assignee_name = Some(name);
             }
             Action::DispatchToDepartment { organisation } => {
-                let name: Option<String> = sqlx::query_scalar("SELECT name FROM base_organisations WHERE id = $1").bind(organisation).fetch_optional(&mut *tx).await?;
+                let name: Option<String> =
+                    sqlx::query_scalar("SELECT name FROM base_organisations WHERE id = $1").bind(organisation).fetch_optional(&mut *tx).await?;
                 let name = name.ok_or_else(|| TicketError::Invalid(format!("organisation `{organisation}` does not exist in the base data")))?;
                 note = format!("派往部门：{name}");
                 ticket.assignee_name = Some(name);
@@ -198,7 +213,8 @@ impl Tickets {
             Action::Resolve { .. } => {
                 if let Some(reporter) = &ticket.reporter_account {
                     let body = format!("处理结果：{note}。请对本次服务进行评价。");
-                    Notifier::inbox_in(&mut tx, &self.store.vault, reporter, &format!("您反映的问题已处理：{}", ticket.title), &body, Some(&link), &source).await?;
+                    Notifier::inbox_in(&mut tx, &self.store.vault, reporter, &format!("您反映的问题已处理：{}", ticket.title), &body, Some(&link), &source)
+                        .await?;
                 }
             }
             Action::Supervise { .. } => {
@@ -240,7 +256,8 @@ impl Tickets {
             };
             model::add_step(&mut tx, &self.store.vault, &next.id, "system", "escalated", &note).await?;
             self.outbox.publish_in(&mut tx, "ticket.changed", &next.tenant_id, &next.id, &next.event("escalated")).await?;
-            self.tell_level(&mut tx, &next, &format!("工单超时升级：{}", next.title), &format!("{}（{}）{}。", next.location, next.category_name, note)).await?;
+            self.tell_level(&mut tx, &next, &format!("工单超时升级：{}", next.title), &format!("{}（{}）{}。", next.location, next.category_name, note))
+                .await?;
             tx.commit().await?;
             escalated += 1;
         }

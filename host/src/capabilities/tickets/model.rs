@@ -164,17 +164,30 @@ impl NewTicket {
 /// What someone does to a ticket.
 #[derive(Debug, Clone)]
 pub enum Action {
-    Dispatch { assignee_account: String },
+    Dispatch {
+        assignee_account: String,
+    },
     /// To a department (an organisation of the base data); whoever of the staff handling
     /// the area accepts it becomes the assignee.
-    DispatchToDepartment { organisation: String },
+    DispatchToDepartment {
+        organisation: String,
+    },
     /// By the assignee, or for a department's ticket by a staff member taking it on.
     Accept,
-    Comment { note: String },
-    Resolve { note: String },
+    Comment {
+        note: String,
+    },
+    Resolve {
+        note: String,
+    },
     /// By the resident who reported it (with a rating) or by staff (without).
-    Close { rating: Option<i64>, feedback: Option<String> },
-    Supervise { note: String },
+    Close {
+        rating: Option<i64>,
+        feedback: Option<String>,
+    },
+    Supervise {
+        note: String,
+    },
 }
 
 impl Ticket {
@@ -326,12 +339,14 @@ fn from_row(vault: &Vault, row: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Erro
 }
 
 pub async fn categories(store: &Store) -> Result<Vec<Category>, sqlx::Error> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as("SELECT id, name, time_limit_minutes FROM ticket_categories ORDER BY id").fetch_all(&store.pool).await?;
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT id, name, time_limit_minutes FROM ticket_categories ORDER BY id").fetch_all(&store.pool).await?;
     Ok(rows.into_iter().map(|(id, name, time_limit_minutes)| Category { id, name, time_limit_minutes }).collect())
 }
 
 pub async fn category<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, id: &str) -> Result<Option<Category>, sqlx::Error> {
-    let row: Option<(String, String, i64)> = sqlx::query_as("SELECT id, name, time_limit_minutes FROM ticket_categories WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    let row: Option<(String, String, i64)> =
+        sqlx::query_as("SELECT id, name, time_limit_minutes FROM ticket_categories WHERE id = $1").bind(id).fetch_optional(conn).await?;
     Ok(row.map(|(id, name, time_limit_minutes)| Category { id, name, time_limit_minutes }))
 }
 
@@ -413,15 +428,22 @@ pub async fn add_step(conn: &mut sqlx::AnyConnection, vault: &Vault, ticket_id: 
 }
 
 pub async fn steps(store: &Store, ticket_id: &str) -> Result<Vec<Step>, sqlx::Error> {
-    let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as("SELECT seq, at, actor, action, note FROM ticket_steps WHERE ticket_id = $1 ORDER BY seq").bind(ticket_id).fetch_all(&store.pool).await?;
-    rows.into_iter().map(|(seq, at, actor, action, note)| Ok(Step { seq, at, actor, action, note: TICKET_STEP_NOTE.open(&store.vault, ticket_id, &note)? })).collect()
+    let rows: Vec<(i64, i64, String, String, String)> =
+        sqlx::query_as("SELECT seq, at, actor, action, note FROM ticket_steps WHERE ticket_id = $1 ORDER BY seq")
+            .bind(ticket_id)
+            .fetch_all(&store.pool)
+            .await?;
+    rows.into_iter()
+        .map(|(seq, at, actor, action, note)| Ok(Step { seq, at, actor, action, note: TICKET_STEP_NOTE.open(&store.vault, ticket_id, &note)? }))
+        .collect()
 }
 
 pub async fn overdue(store: &Store, now: i64) -> Result<Vec<Ticket>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE t.status IN ('open', 'dispatched', 'accepted') AND t.due_at < $1 ORDER BY t.due_at LIMIT 500"))
-        .bind(now)
-        .fetch_all(&store.pool)
-        .await?;
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE t.status IN ('open', 'dispatched', 'accepted') AND t.due_at < $1 ORDER BY t.due_at LIMIT 500"))
+            .bind(now)
+            .fetch_all(&store.pool)
+            .await?;
     rows.iter().map(|row| from_row(&store.vault, row)).collect()
 }
 

@@ -5,14 +5,12 @@ struct Hog;
 
 impl Plugin for Hog {
     fn router() -> Router {
-        Router::new()
-            .get("/ping", |_, _| Ok(Response::text(200, "pong")))
-            .get("/hog", |_, _| {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
-                }
-            })
+        Router::new().get("/ping", |_, _| Ok(Response::text(200, "pong"))).get("/hog", |_, _| {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+            }
+        })
     }
 }
 

@@ -57,7 +57,10 @@ impl Plugin for Listener {
             .post("/cure", |_, _| Ok(Response::json(200, &set_switches(|s| s.poison.clear())?)))
             .get("/devices", |_, _| {
                 let list = devices::list(None)?;
-                Ok(Response::json(200, &list.iter().map(|d| json!({ "id": d.id, "type": d.device_type, "online": d.online, "location": d.location.label })).collect::<Vec<_>>()))
+                Ok(Response::json(
+                    200,
+                    &list.iter().map(|d| json!({ "id": d.id, "type": d.device_type, "online": d.online, "location": d.location.label })).collect::<Vec<_>>(),
+                ))
             })
             .get("/devices/:id/latest", |_, params| Ok(Response::json(200, &devices::latest(params.require("id")?)?)))
             .get("/alarms", |req, _| {
