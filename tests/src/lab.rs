@@ -115,8 +115,7 @@ impl Lab {
     }
 
     pub async fn alarms(&self, status: &str) -> Result<Vec<Value>> {
-        let reply = self.host.admin("GET", &format!("/alarms?status={status}"), None).await?.expect_status(200)?;
-        Ok(reply.json()["alarms"].as_array().cloned().unwrap_or_default())
+        self.host.alarms(status).await
     }
 
     /// The device with its latest reading.
@@ -126,9 +125,7 @@ impl Lab {
 
     /// `linli_device_messages_total` for one outcome.
     pub async fn metric(&self, outcome: &str) -> Result<u64> {
-        let text = self.host.get("/metrics").await?.text;
-        let line = format!("linli_device_messages_total{{outcome=\"{outcome}\"}} ");
-        Ok(text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+        self.host.counter("linli_device_messages_total", "outcome", outcome).await
     }
 
     /// Readings of an idle water meter (flow 0) every hour of device time, from `from`

@@ -296,6 +296,19 @@ impl TestHost {
         Reply::from(self.client.get(format!("{}{path}", self.url)).send().await?).await
     }
 
+    /// The alarms with `status` (`active`, `acknowledged`, `cleared`), as the operator sees them.
+    pub async fn alarms(&self, status: &str) -> Result<Vec<Value>> {
+        let reply = self.admin("GET", &format!("/alarms?status={status}"), None).await?.expect_status(200)?;
+        Ok(reply.json()["alarms"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A counter from `/metrics`, `name{label="value"}`; 0 while it has not been counted.
+    pub async fn counter(&self, name: &str, label: &str, value: &str) -> Result<u64> {
+        let text = self.get("/metrics").await?.text;
+        let line = format!("{name}{{{label}=\"{value}\"}} ");
+        Ok(text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+    }
+
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await;

@@ -103,13 +103,7 @@ async fn refused(port: u16, client_id: &str, login: Option<(&str, &str)>) -> Res
 }
 
 async fn refusals(host: &TestHost, reason: &str) -> Result<u64> {
-    let text = host.get("/metrics").await?.text;
-    let line = format!("linli_mqtt_refused_total{{reason=\"{reason}\"}} ");
-    Ok(text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
-}
-
-async fn alarms(host: &TestHost, status: &str) -> Result<Vec<Value>> {
-    Ok(host.admin("GET", &format!("/alarms?status={status}"), None).await?.expect_status(200)?.json()["alarms"].as_array().cloned().unwrap_or_default())
+    host.counter("linli_mqtt_refused_total", "reason", reason).await
 }
 
 async fn register(host: &TestHost, id: &str) -> Result<String> {
@@ -190,7 +184,7 @@ async fn attacks_fail_and_the_device_works(host: &TestHost, broker: Broker, port
     let codes = real.suback().await?;
     assert!(matches!(codes[..], [SubscribeReasonCode::Success(_)]), "its own commands: {codes:?}");
     real.client.publish(telemetry("smoke-a"), QoS::AtLeastOnce, false, json!({ "smoke": 1 }).to_string().into_bytes()).await?;
-    wait_until("smoke-a's alarm is raised", || async { Ok(alarms(host, "active").await?.iter().any(|a| a["device_id"] == "smoke-a")) }).await?;
+    wait_until("smoke-a's alarm is raised", || async { Ok(host.alarms("active").await?.iter().any(|a| a["device_id"] == "smoke-a")) }).await?;
     let command = {
         let asked = host.admin("POST", "/devices/smoke-a/commands", Some(json!({ "command": { "beep": true }, "timeout_ms": 10_000 })));
         let answer = async {
@@ -210,12 +204,12 @@ async fn attacks_fail_and_the_device_works(host: &TestHost, broker: Broker, port
     };
     assert_eq!(command["ok"], true, "{command}");
     real.client.publish(telemetry("smoke-a"), QoS::AtLeastOnce, false, json!({ "smoke": 0 }).to_string().into_bytes()).await?;
-    wait_until("smoke-a's alarm clears", || async { Ok(alarms(host, "cleared").await?.iter().any(|a| a["device_id"] == "smoke-a")) }).await?;
+    wait_until("smoke-a's alarm clears", || async { Ok(host.alarms("cleared").await?.iter().any(|a| a["device_id"] == "smoke-a")) }).await?;
 
     // What smoke-a wrote as smoke-b never arrived.
     let b = host.admin("GET", "/devices/smoke-b", None).await?.expect_status(200)?.json();
     assert!(b["latest"].is_null(), "nothing reached the host as smoke-b: {b}");
-    assert!(!alarms(host, "active").await?.iter().chain(alarms(host, "cleared").await?.iter()).any(|a| a["device_id"] == "smoke-b"), "no alarm for smoke-b");
+    assert!(!host.alarms("active").await?.iter().chain(host.alarms("cleared").await?.iter()).any(|a| a["device_id"] == "smoke-b"), "no alarm for smoke-b");
     Ok(())
 }
 

@@ -99,17 +99,12 @@ pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
 impl AppState {
-    /// `presented` is the admin token.
+    /// `presented` is the admin token (compared without an early exit).
     pub fn is_admin_token(&self, presented: &str) -> bool {
         use sha2::Digest;
-        constant_time_eq(&sha2::Sha256::digest(presented.as_bytes()), &self.admin_token_sha256)
+        crate::vault::constant_time_eq(&sha2::Sha256::digest(presented.as_bytes()), &self.admin_token_sha256)
     }
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn router(state: AppState) -> Router {

@@ -394,7 +394,7 @@ impl Provider {
             (None, None) => Ok(client),
             (None, Some(_)) => Err(OidcError::InvalidClient("a public client has no secret".into())),
             (Some(_), None) => Err(OidcError::InvalidClient("this client must authenticate with its secret".into())),
-            (Some(hash), Some(secret)) if crate::api::constant_time_eq(sha256_hex(secret.as_bytes()).as_bytes(), hash.as_bytes()) => Ok(client),
+            (Some(hash), Some(secret)) if crate::vault::constant_time_eq(sha256_hex(secret.as_bytes()).as_bytes(), hash.as_bytes()) => Ok(client),
             (Some(_), Some(_)) => Err(OidcError::InvalidClient("wrong client secret".into())),
         }
     }
@@ -507,7 +507,7 @@ impl Provider {
     }
 
     pub fn check_form_token(&self, account_id: &str, request_query: &str, token: &str) -> bool {
-        crate::api::constant_time_eq(self.form_token(account_id, request_query).as_bytes(), token.as_bytes())
+        crate::vault::constant_time_eq(self.form_token(account_id, request_query).as_bytes(), token.as_bytes())
     }
 
     /// Issue a code for the signed-in, consenting account; returns where to send the user.
@@ -573,7 +573,7 @@ impl Provider {
         let verifier = verifier.ok_or_else(|| invalid_grant("code_verifier is missing (PKCE)"))?;
         let valid_verifier = (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
         let computed = B64URL.encode(Sha256::digest(verifier.as_bytes()));
-        if !valid_verifier || !crate::api::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+        if !valid_verifier || !crate::vault::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
             return Err(invalid_grant("code_verifier does not match the code_challenge (PKCE)"));
         }
         let account_id: String = row.try_get("account_id")?;

@@ -92,7 +92,7 @@ impl Sms {
         if expires_at <= now_millis() || attempts >= MAX_CODE_ATTEMPTS {
             return Err(AuthError::BadCode);
         }
-        if !crate::api::constant_time_eq(stored.as_bytes(), code_hash(&key, code.trim()).as_bytes()) {
+        if !crate::vault::constant_time_eq(stored.as_bytes(), code_hash(&key, code.trim()).as_bytes()) {
             sqlx::query("UPDATE sms_codes SET attempts = attempts + 1 WHERE phone = $1").bind(&key).execute(&self.store.pool).await?;
             return Err(AuthError::BadCode);
         }

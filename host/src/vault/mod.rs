@@ -43,6 +43,12 @@ use zeroize::Zeroizing;
 
 const SEALED_PREFIX: &str = "enc1:";
 
+/// Whether two secrets (or their hashes) are equal, compared without an early exit so the
+/// time taken does not reveal how much of a guess matched (RustCrypto's `subtle`).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("the master key must be base64 of {MASTER_KEY_LEN} random bytes (make one with `linli keys gen-master`)")]
@@ -380,6 +386,14 @@ mod tests {
 
     /// A copied database without the master key: the host refuses to start and says why;
     /// the data keys in the file are useless without it.
+    #[test]
+    fn secrets_compare_equal_only_when_whole() {
+        assert!(constant_time_eq(b"8f3a9c", b"8f3a9c"));
+        assert!(!constant_time_eq(b"8f3a9c", b"8f3a9d"));
+        assert!(!constant_time_eq(b"8f3a9c", b"8f3a"), "a prefix is not the secret");
+        assert!(!constant_time_eq(b"", b"8f3a9c"));
+    }
+
     #[tokio::test]
     async fn another_master_key_opens_nothing() {
         let (store, dir) = testing::sqlite().await;

@@ -222,7 +222,7 @@ pub async fn broker_hashes(store: &Store) -> Result<Vec<(String, Option<String>)
 
 pub async fn secret_matches(store: &Store, id: &str, secret: &str) -> Result<bool, sqlx::Error> {
     let stored: Option<String> = sqlx::query_scalar("SELECT secret_sha256 FROM devices WHERE id = $1").bind(id).fetch_optional(&store.pool).await?;
-    Ok(stored.is_some_and(|hash| crate::api::constant_time_eq(hash.as_bytes(), secret_hash(secret).as_bytes())))
+    Ok(stored.is_some_and(|hash| crate::vault::constant_time_eq(hash.as_bytes(), secret_hash(secret).as_bytes())))
 }
 
 /// Write the last-seen times gathered since the last flush.
