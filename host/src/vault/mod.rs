@@ -384,8 +384,6 @@ mod tests {
         assert_ne!(index, vault.blind_index(Domain::Phone, "13800000002").unwrap());
     }
 
-    /// A copied database without the master key: the host refuses to start and says why;
-    /// the data keys in the file are useless without it.
     #[test]
     fn secrets_compare_equal_only_when_whole() {
         assert!(constant_time_eq(b"8f3a9c", b"8f3a9c"));
@@ -394,6 +392,8 @@ mod tests {
         assert!(!constant_time_eq(b"", b"8f3a9c"));
     }
 
+    /// A copied database without the master key: the host refuses to start and says why;
+    /// the data keys in the file are useless without it.
     #[tokio::test]
     async fn another_master_key_opens_nothing() {
         let (store, dir) = testing::sqlite().await;
