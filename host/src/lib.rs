@@ -3,6 +3,7 @@
 //! See `shared/DESIGN.md` for the architecture and README.md for the tour.
 pub mod api;
 pub mod auth;
+pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod cluster;

@@ -19,8 +19,8 @@ pub mod log;
 pub mod notify;
 pub mod tickets;
 
+use crate::bindings::linli::platform::types;
 use crate::packages::Manifest;
-use crate::runtime::bindings::linli::platform::types;
 use crate::runtime::InstanceState;
 use crate::store::Store;
 use serde::Serialize;
@@ -193,7 +193,7 @@ impl Deadline {
 }
 
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-    use crate::runtime::bindings::linli::platform as wit;
+    use crate::bindings::linli::platform as wit;
     wit::types::add_to_linker::<_, HasSelf<InstanceState>>(linker, |s| s)?;
     wit::http_types::add_to_linker::<_, HasSelf<InstanceState>>(linker, |s| s)?;
     wit::log::add_to_linker::<_, HasSelf<log::LogState>>(linker, |s| &mut s.caps.log)?;
@@ -208,8 +208,8 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
 }
 
 // The type-only interfaces have empty host traits.
-impl crate::runtime::bindings::linli::platform::types::Host for InstanceState {}
-impl crate::runtime::bindings::linli::platform::http_types::Host for InstanceState {}
+impl crate::bindings::linli::platform::types::Host for InstanceState {}
+impl crate::bindings::linli::platform::http_types::Host for InstanceState {}
 
 /// What every capability's host call does around its work: `permission-denied` when the
 /// installation was not granted `name`, else `op` on the installation's grant, bounded by

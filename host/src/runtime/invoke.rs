@@ -1,8 +1,8 @@
 //! One request = one fresh instance of an installation's pre-linked component, unless the
 //! installation lets an instance serve several requests of one caller (`requests_per_instance`).
-use super::bindings::linli::platform::http_types;
-use super::bindings::{subscriber, HttpPlugin, PluginPre};
 use super::{InstanceState, Runtime};
+use crate::bindings::linli::platform::http_types;
+use crate::bindings::{subscriber, HttpPlugin, PluginPre};
 use crate::capabilities::identity::RequestUser;
 use crate::capabilities::{Configured, Deadline, RequestContext};
 use crate::metrics::RouteMetrics;

@@ -1,7 +1,7 @@
 //! The wasmtime engine: pooling allocator, epoch deadlines, memory limits, a compiled
 //! component cache, one pre-instantiated component per installation and a fresh
 //! instance per request.
-pub mod bindings;
+use crate::bindings;
 mod cache;
 mod invoke;
 

@@ -7,7 +7,7 @@ pub mod records;
 
 use super::{denied, CapabilityInfo, Deadline, Grant, ScopeInfo};
 use crate::auth::audit::{self, Outcome};
-use crate::runtime::bindings::linli::platform::{base as wit, types};
+use crate::bindings::linli::platform::{base as wit, types};
 use crate::store::Store;
 use crate::tenancy::SharedTree;
 use records::{age_on, today, Resident, ResidentFilter};

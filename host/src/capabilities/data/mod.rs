@@ -4,8 +4,8 @@ mod store;
 pub use store::{DataError, Document, Page, Partition};
 
 use super::{CapabilityInfo, Deadline, Grant};
+use crate::bindings::linli::platform::{data as wit, types};
 use crate::packages::Manifest;
-use crate::runtime::bindings::linli::platform::{data as wit, types};
 use std::sync::Arc;
 
 pub const INFO: CapabilityInfo = CapabilityInfo {

@@ -10,8 +10,8 @@ pub mod rules;
 
 use super::events::Outbox;
 use super::{CapabilityInfo, Deadline, Grant, ScopeInfo};
+use crate::bindings::linli::platform::{devices as wit, types};
 use crate::metrics::Metrics;
-use crate::runtime::bindings::linli::platform::{devices as wit, types};
 use crate::store::{now_millis, Store};
 use crate::tenancy::SharedTree;
 use crate::vault::{DEVICE_COMMAND, DEVICE_COMMAND_ACK, TELEMETRY_PAYLOAD};

@@ -6,8 +6,8 @@ pub mod book;
 pub use book::{Account, Book, CurrencySettings, LedgerError, LedgerSettings, Movement, Receipt, TransferRequest};
 
 use super::{CapabilityInfo, Deadline, Grant};
+use crate::bindings::linli::platform::{ledger as wit, types};
 use crate::packages::Manifest;
-use crate::runtime::bindings::linli::platform::{ledger as wit, types};
 use std::sync::Arc;
 
 pub const INFO: CapabilityInfo = CapabilityInfo {

@@ -1,6 +1,6 @@
 //! `linli:platform/log`: plugin log lines in the host's log, tagged with who wrote them.
 use super::CapabilityInfo;
-use crate::runtime::bindings::linli::platform::log as wit;
+use crate::bindings::linli::platform::log as wit;
 
 pub const INFO: CapabilityInfo = CapabilityInfo {
     name: "log",

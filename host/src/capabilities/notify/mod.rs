@@ -4,7 +4,7 @@
 use super::identity::PairwiseIds;
 use super::{denied, CapabilityInfo, Deadline, Grant, ScopeInfo};
 use crate::auth::sms::SmsGateway;
-use crate::runtime::bindings::linli::platform::{notify as wit, types};
+use crate::bindings::linli::platform::{notify as wit, types};
 use crate::store::{now_millis, Store};
 use crate::tenancy::{SharedTree, TenantTree};
 use crate::vault::{Vault, NOTIFICATION_BODY, NOTIFICATION_TITLE};

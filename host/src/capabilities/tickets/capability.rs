@@ -1,7 +1,7 @@
 //! `linli:platform/tickets` for plugins: tickets of the installation's area.
 use super::{Action, Actor, NewTicket, Source, Status, Ticket, TicketError, TicketFilter, Tickets};
+use crate::bindings::linli::platform::{tickets as wit, types};
 use crate::capabilities::{CapabilityInfo, Deadline, Grant};
-use crate::runtime::bindings::linli::platform::{tickets as wit, types};
 use crate::tenancy::SharedTree;
 use std::sync::Arc;
 

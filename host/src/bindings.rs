@@ -1,4 +1,5 @@
-//! Host-side bindings generated from wit/. Never edited by hand.
+//! Host-side bindings generated from wit/. Never edited by hand. They sit at the bottom of
+//! the layers: the capabilities implement their traits, the runtime links and calls them.
 //!
 //! Everything is async: guests run on the Tokio workers as fibers, yield at epoch ticks,
 //! and host calls (database, later network) await without blocking a thread.
