@@ -31,7 +31,7 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// `aes` (AES-256-GCM, HMAC-SHA-256; the default) or `gm` (SM4-GCM, HMAC-SM3) for the data
     /// keys made from now on.
-    pub crypto: crate::vault::Suite,
+    pub crypto: crate::store::vault::Suite,
     /// A tenants file (TOML or JSON) loaded at start; optional.
     pub tenants_file: Option<PathBuf>,
     /// The URL printed for people to open; defaults to `http://{listen}`.
@@ -44,7 +44,7 @@ pub struct Config {
     /// Work orders: how often overdue ones are escalated (`[tickets]`).
     pub tickets: crate::capabilities::tickets::TicketsConfig,
     /// Replicas sharing one database (`[cluster]`).
-    pub cluster: crate::cluster::ClusterConfig,
+    pub cluster: crate::platform::cluster::ClusterConfig,
     /// Sign-in rate limits per client address and per account (`[limits]`).
     pub limits: crate::api::rate_limit::RateLimitConfig,
 }
@@ -119,18 +119,18 @@ impl Config {
 
     /// The file the master key is read from when it is not configured inline.
     pub fn master_key_file(&self) -> PathBuf {
-        self.master_key_file.clone().unwrap_or_else(|| crate::vault::Keys::default_file(&self.data_dir))
+        self.master_key_file.clone().unwrap_or_else(|| crate::store::vault::Keys::default_file(&self.data_dir))
     }
 
     /// The master key (from the setting, else the key file, made if there is none) and the
     /// suite for new data keys.
-    pub fn keys(&self) -> Result<crate::vault::Keys, crate::vault::VaultError> {
+    pub fn keys(&self) -> Result<crate::store::vault::Keys, crate::store::vault::VaultError> {
         let master = if self.master_key.is_empty() {
-            crate::vault::MasterKey::from_file_or_create(&self.master_key_file())?
+            crate::store::vault::MasterKey::from_file_or_create(&self.master_key_file())?
         } else {
-            crate::vault::MasterKey::parse(&self.master_key)?
+            crate::store::vault::MasterKey::parse(&self.master_key)?
         };
-        Ok(crate::vault::Keys { master, suite: self.crypto })
+        Ok(crate::store::vault::Keys { master, suite: self.crypto })
     }
 
     pub fn database_url(&self) -> String {
@@ -181,7 +181,7 @@ mod tests {
             jail.set_env("LINLI_LISTEN", "127.0.0.1:1");
             assert_eq!(Config::load(Some(Path::new("linli.toml"))).map_err(|e| e.to_string())?.listen, "127.0.0.1:1");
             jail.create_file("gm.toml", "crypto = \"gm\"\n")?;
-            assert_eq!(Config::load(Some(Path::new("gm.toml"))).map_err(|e| e.to_string())?.crypto, crate::vault::Suite::Gm);
+            assert_eq!(Config::load(Some(Path::new("gm.toml"))).map_err(|e| e.to_string())?.crypto, crate::store::vault::Suite::Gm);
             jail.create_file("sm2.toml", "crypto = \"sm2\"\n")?;
             assert!(Config::load(Some(Path::new("sm2.toml"))).is_err(), "an unknown suite is an error");
             jail.create_file("bad.toml", "lisen = 1\n")?;

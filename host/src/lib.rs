@@ -1,29 +1,28 @@
 //! Linli (邻里): a WebAssembly plugin host for smart-community services.
 //!
-//! See `shared/DESIGN.md` for the architecture and README.md for the tour.
-pub mod api;
-pub mod auth;
-pub mod bindings;
-pub mod capabilities;
-pub mod cli;
-pub mod cluster;
-pub mod config;
-pub mod dashboard;
-pub mod metrics;
-pub mod packages;
-pub mod platform;
+//! The layers, bottom first, are in docs/ARCHITECTURE.md; README.md says where to start.
+// The lower layers, from linli-core: the compiler keeps them from reaching up.
+pub use linli_core::{auth, bindings, capabilities, metrics, packages, store, tenancy, usage, util};
+
 pub mod runtime;
-pub mod setup;
-pub mod store;
-pub mod tenancy;
-pub mod vault;
+
+pub mod dashboard;
+pub mod platform;
+
+pub mod api;
+pub mod oidc;
 pub mod web;
+
+pub mod cli;
+pub mod config;
+pub mod setup;
 
 use config::Config;
 use metrics::Metrics;
 use platform::Platform;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use store::vault;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +38,7 @@ pub enum StartError {
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
-    Oidc(#[from] auth::oidc::OidcError),
+    Oidc(#[from] oidc::OidcError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("cannot use the data directory {path}: {source}")]
@@ -178,16 +177,16 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     let issuer = config.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{addr}"));
     let https = issuer.starts_with("https://");
     let auth = Arc::new(auth::Auth::new(platform.store.clone(), issuer, auth::AuthSettings::default(), gateway).await?);
-    tokio::spawn(cluster::reload_keys(Arc::downgrade(&auth), config.cluster, platform.devices.stopped()));
+    tokio::spawn(platform::cluster::reload_keys(Arc::downgrade(&auth), config.cluster, platform.devices.stopped()));
     if let Some(path) = &config.tenants_file {
         setup::Setup { tenants_file: Some(path.clone()), ..Default::default() }.apply(&platform, &auth).await?;
     }
     if let Some(setup) = setup {
         setup.apply(&platform, &auth).await?;
     }
-    let oidc = Arc::new(auth::oidc::Provider::new(platform.clone(), auth.clone()).await?);
+    let oidc = Arc::new(oidc::Provider::new(platform.clone(), auth.clone()).await?);
     let rate_limits = Arc::new(api::rate_limit::RateLimits::new(config.limits));
-    tokio::spawn(cluster::every(std::time::Duration::from_secs(60), Arc::downgrade(&rate_limits), platform.devices.stopped(), |limits| async move {
+    tokio::spawn(util::every(std::time::Duration::from_secs(60), Arc::downgrade(&rate_limits), platform.devices.stopped(), |limits| async move {
         limits.forget_idle()
     }));
     let state = api::AppState { platform: platform.clone(), auth: auth.clone(), admin_token_sha256, imports: Arc::default(), oidc, rate_limits, https };

@@ -168,6 +168,6 @@ pub async fn lone_elder_home(host: &TestHost) -> Result<(String, String)> {
     }
     let store = host.store().await?;
     let (id, sealed): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
-    let address = linli_host::vault::HOUSE_ADDRESS.open(&store.vault, &id, &sealed)?;
+    let address = linli_host::store::vault::HOUSE_ADDRESS.open(&store.vault, &id, &sealed)?;
     Ok((id, address))
 }

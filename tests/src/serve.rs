@@ -14,9 +14,9 @@ pub const SERVE_ADMIN_TOKEN: &str = "serve-admin-token";
 pub const SERVE_MASTER_KEY: &str = "bGlubGktdGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODk=";
 
 /// The keys to open the database of a `Serve` beside it.
-pub fn serve_keys() -> linli_host::vault::Keys {
-    let master = linli_host::vault::MasterKey::parse(SERVE_MASTER_KEY).expect("SERVE_MASTER_KEY is base64 of 32 bytes");
-    linli_host::vault::Keys { master, suite: Default::default() }
+pub fn serve_keys() -> linli_host::store::vault::Keys {
+    let master = linli_host::store::vault::MasterKey::parse(SERVE_MASTER_KEY).expect("SERVE_MASTER_KEY is base64 of 32 bytes");
+    linli_host::store::vault::Keys { master, suite: Default::default() }
 }
 
 /// `linli serve` on a fixed address, so it can be killed and come back where clients

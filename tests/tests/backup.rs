@@ -135,7 +135,8 @@ async fn sqlite_backup_wipe_restore() -> Result<()> {
         let _ = std::fs::remove_file(dir.join(name));
     }
     // Restoring with another county's key is refused and puts nothing in place.
-    let stranger = linli_with(&dir, &url, linli_host::vault::MasterKey::generate().encode().as_str(), &["restore", "--from", backup.to_str().unwrap_or("")])?;
+    let stranger =
+        linli_with(&dir, &url, linli_host::store::vault::MasterKey::generate().encode().as_str(), &["restore", "--from", backup.to_str().unwrap_or("")])?;
     assert!(!stranger.status.success(), "a stranger's key restores nothing");
     assert!(String::from_utf8_lossy(&stranger.stderr).contains("master key"), "{}", String::from_utf8_lossy(&stranger.stderr));
     assert!(!dir.join("linli.db").exists());

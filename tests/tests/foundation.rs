@@ -426,13 +426,22 @@ async fn the_openapi_document_describes_the_live_admin_api() -> anyhow::Result<(
     let doc = host.get("/openapi.json").await?.expect_status(200)?.json();
     let mut operations = Vec::new();
     for (path, methods) in doc["paths"].as_object().into_iter().flatten() {
-        for method in methods.as_object().into_iter().flatten().map(|(m, _)| m.to_uppercase()) {
+        for (method, operation) in methods.as_object().into_iter().flatten() {
+            let method = method.to_uppercase();
             let url = format!("{}{}", host.url, path.replace("{id}", "hello@xingfu"));
             let reply = host.client.request(method.parse()?, url).send().await?;
+            // What the document says about credentials holds for a caller without any.
+            let needs_credentials = operation["security"].as_array().is_some_and(|s| !s.is_empty());
             if path.starts_with("/admin/") {
                 assert_eq!(reply.status(), 401, "{method} {path} should exist and need the admin token");
+                assert!(needs_credentials, "{method} {path} should declare the admin token or a staff session");
+            } else if needs_credentials {
+                assert_eq!(reply.status(), 401, "{method} {path} declares credentials and should refuse a caller without");
             } else {
                 assert_ne!(reply.status(), 404, "{method} {path} should exist");
+                // A refresh token in the body is no security scheme; such operations document their 401.
+                let documents_401 = operation["responses"].get("401").is_some();
+                assert!(reply.status() != 401 || documents_401, "{method} {path} declares no credentials but refused a caller without");
             }
             operations.push(format!("{method} {path}"));
         }

@@ -51,14 +51,14 @@ async fn the_demo_set_up_succeeds_at_every_start_beside_another_writer() -> anyh
         std::os::unix::fs::symlink(&compiled, data.path().join("cache"))?;
         let database_url = sqlite_url(data.path());
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(busy_writer(Store::open(&database_url, linli_host::vault::Keys::of_data_dir(data.path())?).await?, stop.clone()));
+        let writer = tokio::spawn(busy_writer(Store::open(&database_url, linli_host::store::vault::Keys::of_data_dir(data.path())?).await?, stop.clone()));
         let mut config = linli_host::config::Config {
             listen: "127.0.0.1:0".into(),
             data_dir: data.path().to_path_buf(),
             database_url,
             // The background writers run as in the demo, only faster: the replica sync, the
             // ingest lease and the key reload every second.
-            cluster: linli_host::cluster::ClusterConfig { sync_seconds: 1 },
+            cluster: linli_host::platform::cluster::ClusterConfig { sync_seconds: 1 },
             ..Default::default()
         };
         config.devices.broker = "off".into();

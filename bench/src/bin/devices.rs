@@ -144,7 +144,7 @@ fn sealing_alone(store: &linli_host::store::Store, devices: u64, n: u64) -> Resu
         .collect();
     let started = Instant::now();
     for (device, at, payload) in &readings {
-        std::hint::black_box(linli_host::vault::TELEMETRY_PAYLOAD.seal_row(&store.vault, &[device, at], payload)?);
+        std::hint::black_box(linli_host::store::vault::TELEMETRY_PAYLOAD.seal_row(&store.vault, &[device, at], payload)?);
     }
     Ok(started.elapsed().as_secs_f64() / n.max(1) as f64)
 }

@@ -10,7 +10,7 @@
 use anyhow::{bail, Context, Result};
 use linli_bench::{mean, median};
 use linli_host::capabilities::base::demo;
-use linli_host::vault::{RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
+use linli_host::store::vault::{RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
 use linli_tests::{Backend, TestHost, DEMO_COUNTY};
 use std::time::Instant;
 

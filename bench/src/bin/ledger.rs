@@ -190,7 +190,7 @@ async fn main() -> Result<()> {
     ] {
         let Some(url) = url else { continue };
         println!("{name}: {} clients, {} rounds of {} s per side, alternating", args.clients, args.rounds, args.seconds);
-        let figures = measure(Store::open(&url, linli_host::vault::Keys::of_data_dir(temp.path())?).await?, &args, name).await?;
+        let figures = measure(Store::open(&url, linli_host::store::vault::Keys::of_data_dir(temp.path())?).await?, &args, name).await?;
         println!(
             "    mean: baseline {:.0}/s, ledger {:.0}/s; ledger / baseline (median of rounds) {:.2}×; {} transfers, invariants {}",
             figures.baseline,

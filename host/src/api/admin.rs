@@ -80,18 +80,21 @@ pub struct TrustKey {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CountyFilter {
     /// A county id.
     county: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Purge {
     /// Also delete the installation's data.
     #[serde(default)]
     purge: bool,
 }
 
+/// The tenant tree (county, street, community, grid) as far as the caller may see.
 #[utoipa::path(get, path = "/admin/tenants", tag = "tenants", responses((status = 200, body = TenantsDocument)))]
 async fn tenants(State(state): State<AppState>, console: Console) -> Json<TenantsDocument> {
     let tree = state.platform.tenants();
@@ -109,6 +112,7 @@ async fn load_tenants(State(state): State<AppState>, console: Console, body: Byt
     Ok(Json(Loaded { loaded }))
 }
 
+/// The vendor keys trusted for package signatures.
 #[utoipa::path(get, path = "/admin/keys", tag = "keys", params(CountyFilter), responses((status = 200, body = KeyList)))]
 async fn keys(State(state): State<AppState>, console: Console, Query(filter): Query<CountyFilter>) -> Result<Json<KeyList>, ApiError> {
     let visible = console.visible_counties(&state.platform.tenants());
@@ -127,11 +131,13 @@ async fn trust_key(State(state): State<AppState>, console: Console, body: Bytes)
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+/// The capabilities a plugin may request, with their scopes, for reviewing grants.
 #[utoipa::path(get, path = "/admin/capabilities", tag = "packages", responses((status = 200, body = [CapabilityInfo])))]
 async fn capabilities() -> Json<&'static [CapabilityInfo]> {
     Json(crate::capabilities::KNOWN)
 }
 
+/// The packages uploaded so far.
 #[utoipa::path(get, path = "/admin/packages", tag = "packages", responses((status = 200, body = PackageList)))]
 async fn packages(State(state): State<AppState>, console: Console) -> Result<Json<PackageList>, ApiError> {
     let visible = console.visible_counties(&state.platform.tenants());
@@ -158,6 +164,7 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(summary)))
 }
 
+/// Installations in the caller's area: plugin, tenant, version, grants.
 #[utoipa::path(get, path = "/admin/installations", tag = "installations", responses((status = 200, body = InstallationList)))]
 async fn installations(State(state): State<AppState>, console: Console) -> Result<Json<InstallationList>, ApiError> {
     let tree = state.platform.tenants();
@@ -176,6 +183,7 @@ async fn install(State(state): State<AppState>, console: Console, body: Bytes) -
     Ok((StatusCode::CREATED, Json(inst)))
 }
 
+/// One installation and what operators did to it, oldest first.
 #[utoipa::path(get, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = InstallationDetail), (status = 404, body = ErrorBody)))]
 async fn installation(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<InstallationDetail>, ApiError> {
@@ -254,6 +262,7 @@ async fn rotate_signing_key(State(state): State<AppState>, console: Console) -> 
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantFilter {
     /// A tenant node: only what lies in its subtree.
     tenant: Option<String>,
@@ -304,6 +313,7 @@ pub struct Whoami {
     tops: Vec<String>,
 }
 
+/// Who the caller is: the platform operator or a staff member, with their area.
 #[utoipa::path(get, path = "/admin/me", tag = "accounts", responses((status = 200, body = Whoami)))]
 async fn whoami(State(state): State<AppState>, console: Console) -> Json<Whoami> {
     let tops = console.tops(&state.platform.tenants());

@@ -139,6 +139,7 @@ async fn send_sms_code(State(state): State<AppState>, address: ClientAddress, bo
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Sign in with a code sent by SMS.
 #[utoipa::path(post, path = "/api/auth/sms/login", tag = "auth", request_body = SmsLogin,
     responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 429, description = "too many attempts", body = ErrorBody)))]
 async fn login_sms(State(state): State<AppState>, address: ClientAddress, body: axum::body::Bytes) -> Result<SignedIn, ApiError> {
@@ -156,7 +157,7 @@ async fn refresh(State(state): State<AppState>, headers: axum::http::HeaderMap, 
 }
 
 /// End the session the refresh token belongs to.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "logged out")))]
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "logged out"), (status = 401, description = "no refresh token, or not a valid one", body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Result<axum::response::Response, ApiError> {
     let token = RefreshRequest::token(&body, &headers)?;
     state.auth.sessions.logout(&token).await?;

@@ -154,6 +154,7 @@ fn view(r: Resident, reveal_phone: bool, reveal_id: bool) -> ResidentView {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResidentQuery {
     /// A node inside your area; all of it when left out.
     tenant: Option<String>,
@@ -226,16 +227,19 @@ async fn get_resident(State(state): State<AppState>, operator: Operator, Path(id
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantQuery {
     tenant: Option<String>,
 }
 
+/// Places (地) in a tenant.
 #[utoipa::path(get, path = "/api/base/places", tag = "base", params(TenantQuery), responses((status = 200, body = Vec<Place>)), security(("session" = [])))]
 async fn list_places(State(state): State<AppState>, operator: Operator, Query(q): Query<TenantQuery>) -> Result<Json<Vec<Place>>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
     Ok(Json(records::places(&state.platform.store, &scope).await.map_err(db)?))
 }
 
+/// Organisations (组织) in a tenant.
 #[utoipa::path(get, path = "/api/base/organisations", tag = "base", params(TenantQuery), responses((status = 200, body = Vec<Organisation>)), security(("session" = [])))]
 async fn list_organisations(State(state): State<AppState>, operator: Operator, Query(q): Query<TenantQuery>) -> Result<Json<Vec<Organisation>>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
@@ -243,6 +247,7 @@ async fn list_organisations(State(state): State<AppState>, operator: Operator, Q
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// residents | places | organisations
     kind: String,
@@ -278,6 +283,7 @@ fn import_error(e: crate::capabilities::base::import::ImportError) -> ApiError {
     }
 }
 
+/// The progress and problems of a base-data import.
 #[utoipa::path(get, path = "/api/base/imports/{id}", tag = "base", params(("id" = String, Path, description = "import id")), responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn import_report(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Result<Json<ImportReport>, ApiError> {
     let report = state.imports.report(&state.platform.store, &id).await.map_err(import_error)?;
@@ -429,6 +435,7 @@ async fn revoke_consent(State(state): State<AppState>, Session(claims): Session,
     Ok(Json(Revoked { revoked: u64::try_from(revoked.len()).unwrap_or(u64::MAX) }))
 }
 
+/// The signed-in resident's consents to plugins and vendors' apps.
 #[utoipa::path(get, path = "/api/consents", tag = "consent", responses((status = 200, body = Vec<consent::Consent>)), security(("session" = [])))]
 async fn my_consents(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Vec<consent::Consent>>, ApiError> {
     let mut consents = consent::list(&state.platform.store, &claims.sub).await.map_err(db)?;

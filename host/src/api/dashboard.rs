@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DashboardQuery {
     /// The node to show (default: the highest one your roles reach).
     tenant: Option<String>,

@@ -74,6 +74,7 @@ async fn rotate_secret(State(state): State<AppState>, console: Console, Path(id)
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeviceQuery {
     /// A tenant node: devices in its subtree (default: all).
     tenant: Option<String>,
@@ -99,6 +100,7 @@ fn areas(state: &AppState, console: &Console, tenant: Option<String>) -> Result<
     }
 }
 
+/// Devices in the caller's area.
 #[utoipa::path(get, path = "/admin/devices", tag = "devices", params(DeviceQuery), responses((status = 200, body = DeviceList)))]
 async fn list_devices(State(state): State<AppState>, console: Console, Query(q): Query<DeviceQuery>) -> Result<Json<DeviceList>, ApiError> {
     let mut devices = Vec::new();
@@ -116,6 +118,7 @@ pub struct DeviceDetail {
     latest_at: Option<i64>,
 }
 
+/// One device with its latest reading.
 #[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices", params(("id" = String, Path, description = "device id")), responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)))]
 async fn device(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
     let device = state.platform.devices.device(&id).await?;
@@ -139,6 +142,7 @@ pub struct DevicesStatus {
     deliveries: BTreeMap<String, i64>,
 }
 
+/// The device link: which broker, whether connected, event deliveries by status.
 #[utoipa::path(get, path = "/admin/devices/status", tag = "devices", responses((status = 200, body = DevicesStatus)))]
 async fn status(State(state): State<AppState>) -> Result<Json<DevicesStatus>, ApiError> {
     let devices = &state.platform.devices;
@@ -173,6 +177,7 @@ pub struct RuleList {
     rules: Vec<RuleSpec>,
 }
 
+/// The alarm rules in force, built-in and added.
 #[utoipa::path(get, path = "/admin/alarm-rules", tag = "devices", responses((status = 200, body = RuleList)))]
 async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
     Json(RuleList { rules: state.platform.devices.rules() })
@@ -187,6 +192,7 @@ async fn put_rule(State(state): State<AppState>, console: Console, body: Bytes) 
     Ok(Json(rule))
 }
 
+/// Remove an alarm rule the county added.
 #[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", params(("id" = String, Path, description = "rule id")), responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_rule(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     console.require_platform()?;
@@ -195,6 +201,7 @@ async fn delete_rule(State(state): State<AppState>, console: Console, Path(id): 
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AlarmQuery {
     tenant: Option<String>,
     /// `active`, `acknowledged` or `cleared`.
@@ -207,6 +214,7 @@ pub struct AlarmList {
     alarms: Vec<Alarm>,
 }
 
+/// Alarms in the caller's area, newest first, optionally by status.
 #[utoipa::path(get, path = "/admin/alarms", tag = "devices", params(AlarmQuery), responses((status = 200, body = AlarmList)))]
 async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): Query<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
     let status = match q.status.as_deref() {
@@ -226,6 +234,7 @@ async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): 
     Ok(Json(AlarmList { alarms }))
 }
 
+/// One alarm with its device, rule and location.
 #[utoipa::path(get, path = "/admin/alarms/{id}", tag = "devices", params(("id" = String, Path, description = "alarm id")), responses((status = 200, body = Alarm), (status = 404, body = ErrorBody)))]
 async fn alarm(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Alarm>, ApiError> {
     let alarm = state.platform.devices.alarm(&id).await?;
@@ -241,6 +250,7 @@ pub struct AcknowledgeRequest {
     by: Option<String>,
 }
 
+/// Acknowledge an alarm: someone is dealing with it.
 #[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", params(("id" = String, Path, description = "alarm id")), request_body = AcknowledgeRequest,
     responses((status = 200, body = Alarm), (status = 409, body = ErrorBody, description = "already cleared")))]
 async fn acknowledge(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
@@ -251,6 +261,7 @@ async fn acknowledge(State(state): State<AppState>, console: Console, Path(id): 
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeliveryQuery {
     installation: Option<String>,
     /// `pending`, `delivered` or `dead`.

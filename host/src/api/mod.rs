@@ -28,7 +28,7 @@ pub struct AppState {
     /// The SHA-256 of the admin token: the token itself is not kept.
     pub admin_token_sha256: [u8; 32],
     pub imports: Arc<crate::capabilities::base::import::Imports>,
-    pub oidc: Arc<crate::auth::oidc::Provider>,
+    pub oidc: Arc<crate::oidc::Provider>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
     /// The host is reached over HTTPS (`public_url`): responses carry HSTS.
     pub https: bool,
@@ -44,7 +44,54 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(devices::DevicesApi::openapi());
     doc.merge(tickets::TicketsApi::openapi());
     doc.merge(dashboard::DashboardApi::openapi());
+    declare_common_answers(&mut doc);
     doc
+}
+
+/// What the extractors and the admin middleware answer, declared once for every operation
+/// they guard rather than on each handler: who may call (`/admin`: the admin token or a staff
+/// session; operations that declare `session`: a session; the rest: anyone), 401 and 403
+/// where credentials are needed, 400 where parameters or a body are read. The server is the
+/// host that served the document.
+fn declare_common_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Server};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build()
+    };
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.responses.insert("Unauthenticated".into(), RefOr::T(error("No credentials, or a token or session that is not valid (any more).")));
+    components.responses.insert("PermissionDenied".into(), RefOr::T(error("The caller's roles do not reach this operation or this tenant.")));
+    components.responses.insert("InvalidArgument".into(), RefOr::T(error("A parameter or the body is missing or not valid; the message says which.")));
+    doc.servers = Some(vec![Server::new("/")]);
+    // Operations say who may call them; nothing is inherited from the document.
+    doc.security = None;
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let admin = path.starts_with("/admin/");
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let answers = &mut operation.responses.responses;
+            let mut declare = |status: &str, name: &str| {
+                answers.entry(status.to_string()).or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+            };
+            if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) || operation.request_body.is_some() {
+                declare("400", "InvalidArgument");
+            }
+            if admin {
+                operation.security =
+                    Some(vec![SecurityRequirement::new("admin_token", Vec::<String>::new()), SecurityRequirement::new("session", Vec::<String>::new())]);
+                declare("401", "Unauthenticated");
+                declare("403", "PermissionDenied");
+            } else if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                declare("401", "Unauthenticated");
+            } else {
+                operation.security = Some(Vec::new());
+            }
+        }
+    }
 }
 
 /// A JSON body, with parse errors reported in the API's error format (400).
@@ -103,7 +150,7 @@ impl AppState {
     /// `presented` is the admin token (compared without an early exit).
     pub fn is_admin_token(&self, presented: &str) -> bool {
         use sha2::Digest;
-        crate::vault::constant_time_eq(&sha2::Sha256::digest(presented.as_bytes()), &self.admin_token_sha256)
+        crate::store::vault::constant_time_eq(&sha2::Sha256::digest(presented.as_bytes()), &self.admin_token_sha256)
     }
 }
 

@@ -4,8 +4,8 @@
 //! vendors' web apps alike.
 use super::{escape_html as escape, parse_json, ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Account;
-use crate::auth::oidc::{scope_info, AuthorizeError, AuthorizeRequest, Client, NewClient, OidcError, Registered};
 use crate::auth::AuthError;
+use crate::oidc::{scope_info, AuthorizeError, AuthorizeRequest, Client, NewClient, OidcError, Registered};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -199,7 +199,7 @@ fn to_login(params: &[(String, String)], fresh: bool) -> Response {
     params(("client_id" = String, Query), ("redirect_uri" = String, Query), ("response_type" = String, Query, description = "code"),
            ("scope" = String, Query, description = "openid, optionally profile and phone"), ("state" = Option<String>, Query), ("nonce" = Option<String>, Query),
            ("code_challenge" = String, Query), ("code_challenge_method" = String, Query, description = "S256"), ("prompt" = Option<String>, Query, description = "none, login or consent")),
-    responses((status = 303, description = "to the client, to the login page, or the consent screen (200)"), (status = 400, description = "unknown client or redirect URI")))]
+    responses((status = 200, description = "the consent screen", content_type = "text/html", body = String), (status = 303, description = "to the client with a code or an error, or to the login page"), (status = 400, description = "unknown client or redirect URI")))]
 async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let params = parse_query(&query);
@@ -361,7 +361,7 @@ fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OidcE
     Ok(TokenRequest { form, client_id, secret })
 }
 
-async fn token_grant(state: &AppState, request: TokenRequest) -> Result<crate::auth::oidc::TokenResponse, OidcError> {
+async fn token_grant(state: &AppState, request: TokenRequest) -> Result<crate::oidc::TokenResponse, OidcError> {
     let TokenRequest { form, client_id, secret } = request;
     let client = state.oidc.authenticate(&client_id, secret.as_deref()).await?;
     let field = |name: &str| form.get(name).map(String::as_str);
@@ -429,6 +429,7 @@ async fn register_client(State(state): State<AppState>, body: Bytes) -> Result<(
     Ok((StatusCode::CREATED, Json(state.oidc.register(&new).await?)))
 }
 
+/// The OpenID Connect clients registered for vendors' web apps.
 #[utoipa::path(get, path = "/admin/oidc/clients", tag = "oidc", responses((status = 200, body = ClientList)))]
 async fn list_clients(State(state): State<AppState>) -> Result<Json<ClientList>, ApiError> {
     Ok(Json(ClientList { clients: state.oidc.clients().await? }))

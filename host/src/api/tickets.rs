@@ -141,7 +141,8 @@ impl From<NotifyError> for ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/api/tickets/categories", tag = "tickets", responses((status = 200, body = Vec<Category>)))]
+/// The work order categories and their time limits.
+#[utoipa::path(get, path = "/api/tickets/categories", tag = "tickets", responses((status = 200, body = Vec<Category>)), security(("session" = []), ("admin_token" = [])))]
 async fn categories(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<Category>>, ApiError> {
     Ok(Json(state.platform.tickets.categories().await?))
 }
@@ -163,7 +164,7 @@ pub struct NewTicketRequest {
 
 /// Report a problem (resident) or open a ticket (staff).
 #[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = NewTicketRequest,
-    responses((status = 201, body = Ticket), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)), security(("session" = [])))]
+    responses((status = 201, body = Ticket), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
 async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     let request: NewTicketRequest = parse_json(&body)?;
     let (tenant, source, reporter) = match &caller {
@@ -198,6 +199,7 @@ async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> R
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<String>,
     /// `reported` (mine), `assigned` (to me) or absent (everything my roles reach).
@@ -211,7 +213,8 @@ pub struct TicketList {
     tickets: Vec<Ticket>,
 }
 
-#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(ListQuery), responses((status = 200, body = TicketList)), security(("session" = [])))]
+/// Work orders the caller may see: by status, tenant, or reported by / assigned to the caller.
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(ListQuery), responses((status = 200, body = TicketList)), security(("session" = []), ("admin_token" = [])))]
 async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<TicketList>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
@@ -252,7 +255,8 @@ pub struct TicketDetail {
     yours: bool,
 }
 
-#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "ticket id")), responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
+/// One work order with its steps.
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "ticket id")), responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
 async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TicketDetail>, ApiError> {
     let ticket = state.platform.tickets.get(&id).await?;
     if !caller.may_see(&state, &ticket) {
@@ -286,7 +290,7 @@ pub struct ActRequest {
 /// `dispatch`, `accept`, `comment`, `resolve`, `close` or `supervise`.
 #[utoipa::path(post, path = "/api/tickets/{id}/{action}", tag = "tickets", params(("id" = String, Path, description = "ticket id"), ("action" = String, Path, description = "dispatch, accept, comment, resolve, close or supervise")), request_body = ActRequest,
     responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "not allowed from the ticket's status")),
-    security(("session" = [])))]
+    security(("session" = []), ("admin_token" = [])))]
 async fn act(State(state): State<AppState>, caller: Caller, Path((id, action)): Path<(String, String)>, body: Bytes) -> Result<Json<Ticket>, ApiError> {
     let request: ActRequest = if body.is_empty() { ActRequest::default() } else { parse_json(&body)? };
     let ticket = state.platform.tickets.get(&id).await?;
@@ -327,12 +331,14 @@ pub struct Inbox {
     unread: i64,
 }
 
+/// The signed-in person's notifications and how many are unread.
 #[utoipa::path(get, path = "/api/inbox", tag = "tickets", responses((status = 200, body = Inbox)), security(("session" = [])))]
 async fn inbox(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Inbox>, ApiError> {
     let (items, unread) = state.platform.notifier.inbox(&claims.sub, 100).await?;
     Ok(Json(Inbox { items, unread }))
 }
 
+/// Mark a notification as read.
 #[utoipa::path(post, path = "/api/inbox/{id}/read", tag = "tickets", params(("id" = String, Path, description = "message id")), responses((status = 204), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn mark_read(State(state): State<AppState>, Session(claims): Session, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     state.platform.notifier.mark_read(&claims.sub, &id).await?;

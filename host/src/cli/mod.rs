@@ -62,6 +62,9 @@ enum Command {
         #[command(subcommand)]
         command: DevicesCommand,
     },
+    /// Print the OpenAPI document of the host's HTTP API (what `/openapi.json` serves), to
+    /// generate a client without a running host.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -127,7 +130,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve { config, setup } => serve(config, setup),
         Command::Keys { command: KeysCommand::Gen { out, force } } => keys_gen(&out, force),
         Command::Keys { command: KeysCommand::GenMaster } => {
-            println!("{}", crate::vault::MasterKey::generate().encode().as_str());
+            println!("{}", crate::store::vault::MasterKey::generate().encode().as_str());
             Ok(())
         }
         Command::Keys { command: KeysCommand::RotateMaster { config, out } } => rotate_master(config, out),
@@ -138,6 +141,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Admin(args) => admin::run(args),
         Command::Devices { command: DevicesCommand::Simulate(args) } => simulate::run(args),
         Command::Devices { command: DevicesCommand::BrokerAuth { config, out } } => broker_auth(config, &out),
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&crate::api::openapi())?);
+            Ok(())
+        }
     }
 }
 
@@ -216,11 +223,11 @@ fn rotate_master(config: Option<PathBuf>, out: Option<PathBuf>) -> Result<()> {
     }
     block_on(async move {
         let store = crate::open_store(&config).await?;
-        let new = crate::vault::MasterKey::generate();
+        let new = crate::store::vault::MasterKey::generate();
         let file = config.master_key_file();
-        let next = out.clone().unwrap_or_else(|| crate::vault::sibling(&file, "next"));
+        let next = out.clone().unwrap_or_else(|| crate::store::vault::sibling(&file, "next"));
         let old_id = store.vault.master_id();
-        let rewrapped = crate::vault::rotate_master(&store, &new, Some(&next)).await?;
+        let rewrapped = crate::store::vault::rotate_master(&store, &new, Some(&next)).await?;
         println!("{rewrapped} data keys are now wrapped by master key {} (was {old_id})", new.id());
         if inline {
             println!("the new key is in {}: set LINLI_MASTER_KEY to it on every replica, then restart them", next.display());
@@ -237,7 +244,7 @@ fn rotate_data(config: Option<PathBuf>, batch: u32, grace_seconds: u64) -> Resul
     let config = crate::config::Config::load(config.as_deref())?;
     block_on(async move {
         let store = crate::open_store(&config).await?;
-        let report = crate::vault::rotate_data_keys(&store, batch, std::time::Duration::from_secs(grace_seconds), |p| {
+        let report = crate::store::vault::rotate_data_keys(&store, batch, std::time::Duration::from_secs(grace_seconds), |p| {
             println!("{}: {}/{}", p.column, p.done, p.total);
         })
         .await?;

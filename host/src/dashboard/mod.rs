@@ -3,7 +3,7 @@
 //! drills down one level. Figures come from the host's own tables (base data, alarms,
 //! tickets, plugin usage) and from plugins that declare a `[dashboard]` route giving
 //! per-community sums; everything is rolled up along the tenant tree here.
-pub mod usage;
+use crate::usage;
 
 use crate::platform::{Platform, PlatformError};
 use crate::tenancy::tree::TenantTree;
@@ -161,7 +161,7 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
 
     // Birth dates are sealed: whole years before the 60th birthday's year count in SQL; the
     // residents born in that year are opened and counted by their date.
-    let elder_born_by = crate::capabilities::base::records::today() - chrono::Months::new(60 * 12);
+    let elder_born_by = crate::util::today() - chrono::Months::new(60 * 12);
     let boundary_year = i64::from(chrono::Datelike::year(&elder_born_by));
     // Tags are stored `|a|b|`.
     let alone_tag = format!("|{LIVES_ALONE}|");
@@ -186,7 +186,7 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
     for row in &born_in_boundary_year {
         let id: String = row.try_get("id")?;
         let birth_date =
-            crate::vault::RESIDENT_BIRTH_DATE.open(&platform.store.vault, &id, &row.try_get::<String, _>("birth_date")?).map_err(sqlx::Error::from)?;
+            crate::store::vault::RESIDENT_BIRTH_DATE.open(&platform.store.vault, &id, &row.try_get::<String, _>("birth_date")?).map_err(sqlx::Error::from)?;
         if chrono::NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d").is_ok_and(|born| born <= elder_born_by) {
             let tenant: String = row.try_get("tenant_id")?;
             rollup.add(&tenant, "elders", 1.0);
@@ -235,7 +235,7 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
     let plugin_names: BTreeMap<String, String> =
         platform.installations().await?.iter().filter_map(|i| platform.loaded(&i.id).map(|p| (i.plugin_id.clone(), p.manifest.name.clone()))).collect();
 
-    let first_day = (crate::capabilities::base::records::today() - chrono::Days::new(6)).format("%Y-%m-%d").to_string();
+    let first_day = (crate::util::today() - chrono::Days::new(6)).format("%Y-%m-%d").to_string();
     let mut by_day: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for row in usage::since(&platform.store, &first_day).await? {
         if !tree.is_within(&row.tenant_id, node_id) {
@@ -248,7 +248,7 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
         *by_day.entry(row.day).or_default().entry(row.plugin_id).or_default() += row.requests;
     }
     let usage = (0..7u64)
-        .map(|back| (crate::capabilities::base::records::today() - chrono::Days::new(6 - back)).format("%Y-%m-%d").to_string())
+        .map(|back| (crate::util::today() - chrono::Days::new(6 - back)).format("%Y-%m-%d").to_string())
         .map(|day| UsageDay { requests: by_day.remove(&day).unwrap_or_default(), day })
         .collect();
 

@@ -53,8 +53,11 @@ impl ComponentCache {
         }
         // SAFETY: the file was written by `put` below from `Component::serialize` of this
         // engine configuration (the directory is keyed by its compatibility hash), in the
-        // host's own data directory, which only the host writes.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        // host's own data directory, which only the host writes. The one unsafe block of
+        // the host (the workspace lints refuse unsafe code elsewhere).
+        #[allow(unsafe_code)]
+        let cached = unsafe { Component::deserialize_file(engine, &path) };
+        match cached {
             Ok(component) => Lookup::Hit(component),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "discarding an unusable cached component: {e}");

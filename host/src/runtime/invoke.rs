@@ -220,7 +220,13 @@ fn error_id() -> String {
 
 fn caps_for(plugin: &LoadedPlugin, tenant: &str, request_id: &str, user: Option<Arc<RequestUser>>, started: Instant) -> crate::capabilities::InstanceCaps {
     let deadline = Deadline(started + Duration::from_millis(plugin.installation.limits.deadline_ms));
-    plugin.configured.prepare(plugin.plugin_id.clone(), RequestContext { tenant_id: Arc::from(tenant), request_id: request_id.to_string(), user, deadline })
+    plugin.configured.prepare(&RequestContext {
+        plugin_id: plugin.plugin_id.clone(),
+        tenant_id: Arc::from(tenant),
+        request_id: request_id.to_string(),
+        user,
+        deadline,
+    })
 }
 
 /// Past the deadline the guest is interrupted; until then it yields at every epoch tick.

@@ -7,7 +7,7 @@ mod invoke;
 
 pub use invoke::{InvokeError, LoadedPlugin, PluginRequest, PluginResponse};
 
-use crate::capabilities::{self, InstanceCaps};
+use crate::capabilities::{self, HasCapabilities, InstanceCaps};
 use crate::metrics::Metrics;
 use crate::packages::Manifest;
 use bindings::PluginPre;
@@ -84,6 +84,12 @@ pub struct InstanceState {
     table: ResourceTable,
     limiter: invoke::MemoryLimiter,
     pub caps: InstanceCaps,
+}
+
+impl HasCapabilities for InstanceState {
+    fn capabilities(&mut self) -> &mut InstanceCaps {
+        &mut self.caps
+    }
 }
 
 impl WasiView for InstanceState {

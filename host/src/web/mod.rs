@@ -1,6 +1,5 @@
 //! The web apps the host serves itself, embedded in the binary: the resident app at
 //! `/app/` and the operators' console at `/console/`.
-use crate::api::AppState;
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +15,8 @@ struct ResidentApp;
 #[folder = "src/web/console/"]
 struct Console;
 
-pub fn router() -> Router<AppState> {
+/// The pages need no state: they reach the host through its HTTP API like any client.
+pub fn router<State: Clone + Send + Sync + 'static>() -> Router<State> {
     Router::new()
         .route("/app", get(|| async { Redirect::permanent("/app/") }))
         .route("/app/", get(|| async { asset::<ResidentApp>("index.html") }))

@@ -1,0 +1,197 @@
+//! `linli:platform/tickets` for plugins: tickets of the installation's area.
+use super::{Action, Actor, NewTicket, Source, Status, Ticket, TicketError, TicketFilter, Tickets};
+use crate::bindings::linli::platform::{tickets as wit, types};
+use crate::capabilities::{Capability, CapabilityInfo, Deadline, Grant, RequestContext};
+use crate::tenancy::SharedTree;
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker};
+
+pub const INFO: CapabilityInfo = CapabilityInfo {
+    name: "tickets",
+    interface: "linli:platform/tickets",
+    summary_zh: "工单：创建、查看、备注和办结辖区内的工单",
+    summary_en: "Work orders: create, read, comment on and resolve tickets within the installation's area",
+    always_granted: false,
+    scopes: &[],
+};
+
+pub struct TicketsGrant {
+    tickets: Arc<Tickets>,
+    tree: SharedTree,
+    plugin_id: String,
+    installation_id: String,
+    tenant_id: String,
+}
+
+impl TicketsGrant {
+    fn actor(&self) -> Actor {
+        Actor { name: format!("plugin:{}", self.plugin_id), account: None }
+    }
+
+    /// A ticket of this installation's area, or `not-found`.
+    async fn own(&self, id: &str) -> Result<Ticket, TicketError> {
+        let ticket = self.tickets.get(id).await?;
+        if self.tree.snapshot().is_within(&ticket.tenant_id, &self.tenant_id) {
+            Ok(ticket)
+        } else {
+            Err(TicketError::NotFound(format!("ticket `{id}`")))
+        }
+    }
+}
+
+pub struct TicketsState {
+    grant: Option<Arc<TicketsGrant>>,
+    deadline: Deadline,
+}
+
+impl TicketsState {
+    pub fn new(grant: Option<Arc<TicketsGrant>>, deadline: Deadline) -> Self {
+        Self { grant, deadline }
+    }
+
+    async fn with<T, F>(&self, op: impl FnOnce(Arc<TicketsGrant>) -> F) -> Result<T, types::Error>
+    where
+        F: std::future::Future<Output = Result<T, TicketError>>,
+    {
+        crate::capabilities::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
+    }
+}
+
+fn to_wit(e: TicketError) -> types::Error {
+    let code = match &e {
+        TicketError::Invalid(_) => types::ErrorCode::InvalidArgument,
+        TicketError::NotFound(_) => types::ErrorCode::NotFound,
+        TicketError::Conflict(_) => types::ErrorCode::Conflict,
+        TicketError::Forbidden(_) => types::ErrorCode::PermissionDenied,
+        TicketError::Database(_) => types::ErrorCode::Unavailable,
+    };
+    types::Error { code, message: e.to_string() }
+}
+
+impl From<Ticket> for wit::Ticket {
+    fn from(t: Ticket) -> Self {
+        Self {
+            id: t.id,
+            category: t.category,
+            title: t.title,
+            description: t.description,
+            status: t.status.as_str().to_string(),
+            tenant: t.tenant_id,
+            level: t.level_tenant_id,
+            location: t.location,
+            assignee: t.assignee_name,
+            due_at: u64::try_from(t.due_at).unwrap_or_default(),
+            escalations: u32::try_from(t.escalations).unwrap_or_default(),
+            supervised: t.supervised,
+            rating: t.rating.and_then(|r| u8::try_from(r).ok()),
+            alarm: t.alarm_id,
+            created_at: u64::try_from(t.created_at).unwrap_or_default(),
+        }
+    }
+}
+
+/// The WIT adapter the registry links (see `capabilities::Capability`).
+pub struct Adapter;
+
+impl Capability for Adapter {
+    const INFO: CapabilityInfo = INFO;
+    type Configured = TicketsGrant;
+    type State = TicketsState;
+
+    fn configure(grant: &Grant<'_>) -> TicketsGrant {
+        TicketsGrant {
+            tickets: grant.tickets.clone(),
+            tree: grant.tree.clone(),
+            plugin_id: grant.plugin_id.to_string(),
+            installation_id: crate::tenancy::Installation::new_id(grant.plugin_id, grant.tenant_id),
+            tenant_id: grant.tenant_id.to_string(),
+        }
+    }
+
+    fn prepare(configured: Option<Arc<TicketsGrant>>, request: &RequestContext) -> TicketsState {
+        TicketsState::new(configured, request.deadline)
+    }
+
+    fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, project: fn(&mut T) -> &mut TicketsState) -> wasmtime::Result<()> {
+        wit::add_to_linker::<T, HasSelf<TicketsState>>(linker, project)
+    }
+}
+
+impl wit::Host for TicketsState {
+    async fn categories(&mut self) -> Result<Vec<wit::Category>, types::Error> {
+        let categories = self.with(|g| async move { g.tickets.categories().await }).await?;
+        Ok(categories
+            .into_iter()
+            .map(|c| wit::Category { id: c.id, name: c.name, time_limit_minutes: u32::try_from(c.time_limit_minutes).unwrap_or(u32::MAX) })
+            .collect())
+    }
+
+    async fn create(&mut self, ticket: wit::NewTicket) -> Result<wit::Ticket, types::Error> {
+        self.with(|g| async move {
+            let tenant = ticket.tenant.unwrap_or_else(|| g.tenant_id.clone());
+            if !g.tree.snapshot().is_within(&tenant, &g.tenant_id) {
+                return Err(TicketError::Invalid(format!("tenant `{tenant}` is not within this installation's area")));
+            }
+            let new = NewTicket {
+                tenant_id: tenant,
+                category: ticket.category,
+                title: ticket.title,
+                description: ticket.description,
+                location: ticket.location,
+                source: Source::Plugin,
+                reporter_account: None,
+                installation_id: Some(g.installation_id.clone()),
+                alarm_id: ticket.alarm,
+            };
+            g.tickets.create(&new, &g.actor()).await
+        })
+        .await
+        .map(Into::into)
+    }
+
+    async fn get(&mut self, id: String) -> Result<wit::Ticket, types::Error> {
+        self.with(|g| async move { g.own(&id).await }).await.map(Into::into)
+    }
+
+    async fn steps(&mut self, id: String) -> Result<Vec<wit::Step>, types::Error> {
+        let steps = self
+            .with(|g| async move {
+                g.own(&id).await?;
+                g.tickets.steps(&id).await
+            })
+            .await?;
+        Ok(steps.into_iter().map(|s| wit::Step { at: u64::try_from(s.at).unwrap_or_default(), actor: s.actor, action: s.action, note: s.note }).collect())
+    }
+
+    async fn list_created(&mut self, status: Option<String>, limit: u32) -> Result<Vec<wit::Ticket>, types::Error> {
+        self.with(|g| async move {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => {
+                    Some(Status::parse(s).ok_or_else(|| TicketError::Invalid(format!("status `{s}` is not open, dispatched, accepted, resolved or closed")))?)
+                }
+            };
+            g.tickets.list(&TicketFilter { installation_id: Some(g.installation_id.clone()), status, limit, ..Default::default() }).await
+        })
+        .await
+        .map(|list| list.into_iter().map(Into::into).collect())
+    }
+
+    async fn comment(&mut self, id: String, note: String) -> Result<wit::Ticket, types::Error> {
+        self.with(|g| async move {
+            g.own(&id).await?;
+            g.tickets.act(&id, &g.actor(), &Action::Comment { note }).await
+        })
+        .await
+        .map(Into::into)
+    }
+
+    async fn resolve(&mut self, id: String, note: String) -> Result<wit::Ticket, types::Error> {
+        self.with(|g| async move {
+            g.own(&id).await?;
+            g.tickets.act(&id, &g.actor(), &Action::Resolve { note }).await
+        })
+        .await
+        .map(Into::into)
+    }
+}
