@@ -1,6 +1,7 @@
 //! The operators' JSON API, behind the console (`/console/`). The admin token acts
 //! everywhere; staff sessions act within their roles' subtrees (see [`super::console`]).
 use super::console::{installation_tenant, Console};
+use super::extract::{AppJson, AppPath, AppQuery};
 use super::parse_json as parse;
 use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
@@ -12,7 +13,7 @@ use crate::tenancy::installations::{HistoryEntry, VendorKey};
 use crate::tenancy::tree::TenantsDocument;
 use crate::tenancy::Installation;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
@@ -114,7 +115,7 @@ async fn load_tenants(State(state): State<AppState>, console: Console, body: Byt
 
 /// The vendor keys trusted for package signatures.
 #[utoipa::path(get, path = "/admin/keys", tag = "keys", params(CountyFilter), responses((status = 200, body = KeyList)))]
-async fn keys(State(state): State<AppState>, console: Console, Query(filter): Query<CountyFilter>) -> Result<Json<KeyList>, ApiError> {
+async fn keys(State(state): State<AppState>, console: Console, AppQuery(filter): AppQuery<CountyFilter>) -> Result<Json<KeyList>, ApiError> {
     let visible = console.visible_counties(&state.platform.tenants());
     let mut keys = state.platform.vendor_keys(filter.county.as_deref()).await?;
     keys.retain(|k| visible.as_ref().is_none_or(|v| v.contains(&k.county_id)));
@@ -124,8 +125,7 @@ async fn keys(State(state): State<AppState>, console: Console, Query(filter): Qu
 /// Trust a vendor's signing key for a county.
 #[utoipa::path(post, path = "/admin/keys", tag = "keys", request_body = TrustKey,
     responses((status = 201, body = VendorKey), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn trust_key(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<VendorKey>), ApiError> {
-    let req: TrustKey = parse(&body)?;
+async fn trust_key(State(state): State<AppState>, console: Console, AppJson(req): AppJson<TrustKey>) -> Result<(StatusCode, Json<VendorKey>), ApiError> {
     console.require_county(&req.county)?;
     let key = state.platform.trust_key(&req.county, &req.vendor, &req.public_key).await?;
     Ok((StatusCode::CREATED, Json(key)))
@@ -155,7 +155,7 @@ async fn packages(State(state): State<AppState>, console: Console) -> Result<Jso
 async fn upload(
     State(state): State<AppState>,
     console: Console,
-    Query(filter): Query<CountyFilter>,
+    AppQuery(filter): AppQuery<CountyFilter>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
     let county = filter.county.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
@@ -176,8 +176,7 @@ async fn installations(State(state): State<AppState>, console: Console) -> Resul
 /// Install an uploaded package at a tenant node, granting a subset of what it requests.
 #[utoipa::path(post, path = "/admin/installations", tag = "installations", request_body = InstallRequest,
     responses((status = 201, body = Installation), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn install(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<Installation>), ApiError> {
-    let req: InstallRequest = parse(&body)?;
+async fn install(State(state): State<AppState>, console: Console, AppJson(req): AppJson<InstallRequest>) -> Result<(StatusCode, Json<Installation>), ApiError> {
     console.require_manages(&req.tenant_id)?;
     let inst = state.platform.install(&req, &console.actor()).await?;
     Ok((StatusCode::CREATED, Json(inst)))
@@ -186,7 +185,7 @@ async fn install(State(state): State<AppState>, console: Console, body: Bytes) -
 /// One installation and what operators did to it, oldest first.
 #[utoipa::path(get, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = InstallationDetail), (status = 404, body = ErrorBody)))]
-async fn installation(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<InstallationDetail>, ApiError> {
+async fn installation(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<InstallationDetail>, ApiError> {
     console.require_concerns(&state.platform.tenants(), installation_tenant(&id))?;
     let (installation, history) = state.platform.installation(&id).await?;
     Ok(Json(InstallationDetail { installation, history }))
@@ -195,7 +194,7 @@ async fn installation(State(state): State<AppState>, console: Console, Path(id):
 /// Move to a newer version; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/upgrade", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     request_body = UpgradeRequest, responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn upgrade(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
+async fn upgrade(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
     console.require_manages(installation_tenant(&id))?;
     let req: UpgradeRequest = parse(&body)?;
     Ok(Json(state.platform.upgrade(&id, &req, &console.actor()).await?))
@@ -212,7 +211,7 @@ pub struct GrantsRequest {
 /// Grant or revoke permissions of an installation; version and data are kept.
 #[utoipa::path(put, path = "/admin/installations/{id}/grants", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     request_body = GrantsRequest, responses((status = 200, body = Installation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn set_grants(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
+async fn set_grants(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
     console.require_manages(installation_tenant(&id))?;
     let req: GrantsRequest = parse(&body)?;
     Ok(Json(state.platform.set_grants(&id, &req.grants, &console.actor()).await?))
@@ -221,7 +220,7 @@ async fn set_grants(State(state): State<AppState>, console: Console, Path(id): P
 /// Go back to the version before the last upgrade; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/rollback", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn rollback(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Installation>, ApiError> {
+async fn rollback(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<Installation>, ApiError> {
     console.require_manages(installation_tenant(&id))?;
     Ok(Json(state.platform.rollback(&id, &console.actor()).await?))
 }
@@ -229,7 +228,12 @@ async fn rollback(State(state): State<AppState>, console: Console, Path(id): Pat
 /// Remove an installation; its data is kept unless `purge=true`.
 #[utoipa::path(delete, path = "/admin/installations/{id}", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT"), Purge),
     responses((status = 204, description = "uninstalled"), (status = 404, body = ErrorBody)))]
-async fn uninstall(State(state): State<AppState>, console: Console, Path(id): Path<String>, Query(purge): Query<Purge>) -> Result<StatusCode, ApiError> {
+async fn uninstall(
+    State(state): State<AppState>,
+    console: Console,
+    AppPath(id): AppPath<String>,
+    AppQuery(purge): AppQuery<Purge>,
+) -> Result<StatusCode, ApiError> {
     console.require_manages(installation_tenant(&id))?;
     state.platform.uninstall(&id, purge.purge, &console.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -238,8 +242,7 @@ async fn uninstall(State(state): State<AppState>, console: Console, Path(id): Pa
 /// Create a resident or staff account. Staff roles are scoped to tenant nodes.
 #[utoipa::path(post, path = "/admin/accounts", tag = "accounts", request_body = NewAccount,
     responses((status = 201, body = Account), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_account(State(state): State<AppState>, console: Console, body: Bytes) -> Result<(StatusCode, Json<Account>), ApiError> {
-    let new: NewAccount = parse(&body)?;
+async fn create_account(State(state): State<AppState>, console: Console, AppJson(new): AppJson<NewAccount>) -> Result<(StatusCode, Json<Account>), ApiError> {
     for node in new.roles.iter().map(|g| g.tenant.as_str()).chain(new.tenant_id.as_deref()) {
         console.require_manages(node)?;
     }
@@ -284,7 +287,7 @@ pub struct StaffList {
 
 /// Staff holding a role in the operator's area (or below `tenant`).
 #[utoipa::path(get, path = "/admin/accounts", tag = "accounts", params(TenantFilter), responses((status = 200, body = StaffList), (status = 403, body = ErrorBody)))]
-async fn staff_accounts(State(state): State<AppState>, console: Console, Query(filter): Query<TenantFilter>) -> Result<Json<StaffList>, ApiError> {
+async fn staff_accounts(State(state): State<AppState>, console: Console, AppQuery(filter): AppQuery<TenantFilter>) -> Result<Json<StaffList>, ApiError> {
     let tree = state.platform.tenants();
     let within = match &filter.tenant {
         Some(t) => {

@@ -1,5 +1,6 @@
 //! Login, sessions and the current user: `/api/auth/…`, `/api/me`, and the public keys at
 //! `/.well-known/jwks.json`.
+use super::extract::AppJson;
 use super::parse_json as parse;
 use super::rate_limit::ClientAddress;
 use super::{ApiError, AppState, ErrorBody};
@@ -122,8 +123,7 @@ impl axum::response::IntoResponse for SignedIn {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = PasswordLogin,
     responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 423, description = "locked", body = ErrorBody),
         (status = 429, description = "too many attempts from this address or for this phone", body = ErrorBody)))]
-async fn login(State(state): State<AppState>, address: ClientAddress, body: axum::body::Bytes) -> Result<SignedIn, ApiError> {
-    let req: PasswordLogin = parse(&body)?;
+async fn login(State(state): State<AppState>, address: ClientAddress, AppJson(req): AppJson<PasswordLogin>) -> Result<SignedIn, ApiError> {
     state.rate_limits.check("login", &address, req.phone.trim())?;
     Ok(SignedIn(state.auth.login_password(req.phone.trim(), &req.password).await?))
 }
@@ -132,8 +132,7 @@ async fn login(State(state): State<AppState>, address: ClientAddress, body: axum
 /// an account.
 #[utoipa::path(post, path = "/api/auth/sms/send", tag = "auth", request_body = SmsRequest,
     responses((status = 202, description = "sent if the phone has an account"), (status = 429, body = ErrorBody)))]
-async fn send_sms_code(State(state): State<AppState>, address: ClientAddress, body: axum::body::Bytes) -> Result<StatusCode, ApiError> {
-    let req: SmsRequest = parse(&body)?;
+async fn send_sms_code(State(state): State<AppState>, address: ClientAddress, AppJson(req): AppJson<SmsRequest>) -> Result<StatusCode, ApiError> {
     state.rate_limits.check("sms-send", &address, req.phone.trim())?;
     state.auth.send_sms_code(req.phone.trim()).await?;
     Ok(StatusCode::ACCEPTED)
@@ -142,8 +141,7 @@ async fn send_sms_code(State(state): State<AppState>, address: ClientAddress, bo
 /// Sign in with a code sent by SMS.
 #[utoipa::path(post, path = "/api/auth/sms/login", tag = "auth", request_body = SmsLogin,
     responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 429, description = "too many attempts", body = ErrorBody)))]
-async fn login_sms(State(state): State<AppState>, address: ClientAddress, body: axum::body::Bytes) -> Result<SignedIn, ApiError> {
-    let req: SmsLogin = parse(&body)?;
+async fn login_sms(State(state): State<AppState>, address: ClientAddress, AppJson(req): AppJson<SmsLogin>) -> Result<SignedIn, ApiError> {
     state.rate_limits.check("sms-login", &address, req.phone.trim())?;
     Ok(SignedIn(state.auth.login_sms(req.phone.trim(), &req.code).await?))
 }

@@ -7,6 +7,7 @@
 //!
 //! The admin token counts as a platform operator: every tenant, sensitive fields masked.
 use super::auth::Session;
+use super::extract::{AppJson, AppPath, AppQuery};
 use super::{ApiError, AppState, ErrorBody};
 use crate::auth::accounts::{mask_phone, AccountKind, Role};
 use crate::auth::audit::{self, Outcome};
@@ -15,7 +16,7 @@ use crate::auth::sessions::Claims;
 use crate::capabilities::base::import::{ImportKind, ImportReport};
 use crate::capabilities::base::records::{self, age_on, mask_id_number, today, Organisation, Place, Resident, ResidentFilter};
 use crate::capabilities::{self as caps};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -180,7 +181,7 @@ pub struct ResidentList {
 /// to community and grid workers, who contact residents.
 #[utoipa::path(get, path = "/api/base/residents", tag = "base", params(ResidentQuery),
     responses((status = 200, body = ResidentList), (status = 403, body = ErrorBody)), security(("session" = [])))]
-async fn list_residents(State(state): State<AppState>, operator: Operator, Query(q): Query<ResidentQuery>) -> Result<Json<ResidentList>, ApiError> {
+async fn list_residents(State(state): State<AppState>, operator: Operator, AppQuery(q): AppQuery<ResidentQuery>) -> Result<Json<ResidentList>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
     let reveal = operator.reach(&state, &REVEALING_ROLES);
     let filter = ResidentFilter {
@@ -203,7 +204,7 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, Query
 /// phone in full, and that read is written to the audit log.
 #[utoipa::path(get, path = "/api/base/residents/{id}", tag = "base", params(("id" = String, Path, description = "resident id")),
     responses((status = 200, body = ResidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("session" = [])))]
-async fn get_resident(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Result<Json<ResidentView>, ApiError> {
+async fn get_resident(State(state): State<AppState>, operator: Operator, AppPath(id): AppPath<String>) -> Result<Json<ResidentView>, ApiError> {
     let store = &state.platform.store;
     let resident =
         records::resident(store, &id).await.map_err(db)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no resident `{id}`")))?;
@@ -234,14 +235,18 @@ pub struct TenantQuery {
 
 /// Places (地) in a tenant.
 #[utoipa::path(get, path = "/api/base/places", tag = "base", params(TenantQuery), responses((status = 200, body = Vec<Place>)), security(("session" = [])))]
-async fn list_places(State(state): State<AppState>, operator: Operator, Query(q): Query<TenantQuery>) -> Result<Json<Vec<Place>>, ApiError> {
+async fn list_places(State(state): State<AppState>, operator: Operator, AppQuery(q): AppQuery<TenantQuery>) -> Result<Json<Vec<Place>>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
     Ok(Json(records::places(&state.platform.store, &scope).await.map_err(db)?))
 }
 
 /// Organisations (组织) in a tenant.
 #[utoipa::path(get, path = "/api/base/organisations", tag = "base", params(TenantQuery), responses((status = 200, body = Vec<Organisation>)), security(("session" = [])))]
-async fn list_organisations(State(state): State<AppState>, operator: Operator, Query(q): Query<TenantQuery>) -> Result<Json<Vec<Organisation>>, ApiError> {
+async fn list_organisations(
+    State(state): State<AppState>,
+    operator: Operator,
+    AppQuery(q): AppQuery<TenantQuery>,
+) -> Result<Json<Vec<Organisation>>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
     Ok(Json(records::organisations(&state.platform.store, &scope).await.map_err(db)?))
 }
@@ -263,7 +268,7 @@ pub struct ImportQuery {
 async fn start_import(
     State(state): State<AppState>,
     operator: Operator,
-    Query(q): Query<ImportQuery>,
+    AppQuery(q): AppQuery<ImportQuery>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
     let kind = ImportKind::parse(&q.kind).ok_or_else(|| {
@@ -285,7 +290,7 @@ fn import_error(e: crate::capabilities::base::import::ImportError) -> ApiError {
 
 /// The progress and problems of a base-data import.
 #[utoipa::path(get, path = "/api/base/imports/{id}", tag = "base", params(("id" = String, Path, description = "import id")), responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody)), security(("session" = [])))]
-async fn import_report(State(state): State<AppState>, operator: Operator, Path(id): Path<String>) -> Result<Json<ImportReport>, ApiError> {
+async fn import_report(State(state): State<AppState>, operator: Operator, AppPath(id): AppPath<String>) -> Result<Json<ImportReport>, ApiError> {
     let report = state.imports.report(&state.platform.store, &id).await.map_err(import_error)?;
     let report = report.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no import `{id}`")))?;
     operator.scope(&state, &IMPORTING_ROLES, Some(&report.tenant_id))?;
@@ -295,7 +300,11 @@ async fn import_report(State(state): State<AppState>, operator: Operator, Path(i
 /// Search the audit log of sensitive reads in your county (county admins).
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(audit::Search),
     responses((status = 200, body = Vec<audit::Entry>), (status = 403, body = ErrorBody)), security(("session" = [])))]
-async fn search_audit(State(state): State<AppState>, operator: Operator, Query(search): Query<audit::Search>) -> Result<Json<Vec<audit::Entry>>, ApiError> {
+async fn search_audit(
+    State(state): State<AppState>,
+    operator: Operator,
+    AppQuery(search): AppQuery<audit::Search>,
+) -> Result<Json<Vec<audit::Entry>>, ApiError> {
     let scope = operator.scope(&state, &[Role::CountyAdmin], None)?;
     Ok(Json(audit::search(&state.platform.store, &scope, &search).await.map_err(db)?))
 }
@@ -326,7 +335,7 @@ fn resident(claims: &Claims) -> Result<&str, ApiError> {
 /// The fields the plugin serving the resident's community may ask for (granted by the
 /// county), and which of them the resident has consented to.
 #[utoipa::path(get, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = ConsentRequest), (status = 404, body = ErrorBody)), security(("session" = [])))]
-async fn consent_request(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>) -> Result<Json<ConsentRequest>, ApiError> {
+async fn consent_request(State(state): State<AppState>, Session(claims): Session, AppPath(plugin): AppPath<String>) -> Result<Json<ConsentRequest>, ApiError> {
     let community = resident(&claims)?;
     let loaded = state
         .platform
@@ -394,11 +403,10 @@ async fn record_consent(state: &AppState, claims: &Claims, subject: &str, fields
 async fn give_consent(
     State(state): State<AppState>,
     Session(claims): Session,
-    Path(plugin): Path<String>,
-    body: axum::body::Bytes,
+    AppPath(plugin): AppPath<String>,
+    AppJson(req): AppJson<GiveConsent>,
 ) -> Result<StatusCode, ApiError> {
-    let req: GiveConsent = super::parse_json(&body)?;
-    let Json(request) = consent_request(State(state.clone()), Session(claims.clone()), Path(plugin.clone())).await?;
+    let Json(request) = consent_request(State(state.clone()), Session(claims.clone()), AppPath(plugin.clone())).await?;
     if let Some(unknown) = req.fields.iter().find(|f| !request.fields.iter().any(|k| &k.name == *f)) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -424,7 +432,7 @@ pub struct Revoked {
 /// Withdraw every consent given to the plugin (or to a vendor's web app, `oidc:<client
 /// id>`); its next request for a field needs a new one. A web app's sign-ins end too.
 #[utoipa::path(delete, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = Revoked)), security(("session" = [])))]
-async fn revoke_consent(State(state): State<AppState>, Session(claims): Session, Path(plugin): Path<String>) -> Result<Json<Revoked>, ApiError> {
+async fn revoke_consent(State(state): State<AppState>, Session(claims): Session, AppPath(plugin): AppPath<String>) -> Result<Json<Revoked>, ApiError> {
     let revoked = consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(db)?;
     if !revoked.is_empty() {
         record_consent(&state, &claims, &plugin, &revoked, Outcome::ConsentWithdrawn, "app").await?;

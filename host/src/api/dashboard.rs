@@ -1,10 +1,11 @@
 //! `GET /api/dashboard`: the three-level dashboards for staff, within their roles'
 //! subtrees (county → street → community → grid).
 use super::base::Operator;
+use super::extract::AppQuery;
 use super::{ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Role;
 use crate::dashboard::Overview;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -29,7 +30,7 @@ struct DashboardQuery {
 #[utoipa::path(get, path = "/api/dashboard", tag = "dashboard", params(DashboardQuery),
     responses((status = 200, body = Overview), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = []), ("admin_token" = [])))]
-async fn dashboard(State(state): State<AppState>, operator: Operator, Query(q): Query<DashboardQuery>) -> Result<Json<Overview>, ApiError> {
+async fn dashboard(State(state): State<AppState>, operator: Operator, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Json<Overview>, ApiError> {
     let reach = operator.reach(&state, &DASHBOARD_ROLES);
     let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "permission-denied", m);
     if reach.is_empty() {

@@ -1,6 +1,7 @@
 //! Devices, alarm rules, alarms and event deliveries for operators (`/admin/…`), and the
 //! HTTP ingest fallback for devices (`POST /api/devices/{id}/telemetry`).
 use super::console::Console;
+use super::extract::{AppPath, AppQuery};
 use super::{parse_json, ApiError, AppState, ErrorBody};
 use crate::capabilities::devices::alarms::Alarm;
 use crate::capabilities::devices::registry::{self, Device, NewDevice};
@@ -8,7 +9,7 @@ use crate::capabilities::devices::rules::{AlarmStatus, RuleSpec};
 use crate::capabilities::events::DeliveryRow;
 use crate::store::now_millis;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -67,7 +68,7 @@ pub struct NewSecret {
 /// Give a device a new secret (when it is replaced, or its secret may have leaked).
 #[utoipa::path(post, path = "/admin/devices/{id}/secret", tag = "devices", params(("id" = String, Path, description = "device id")),
     responses((status = 200, body = NewSecret), (status = 404, body = ErrorBody)))]
-async fn rotate_secret(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<NewSecret>, ApiError> {
+async fn rotate_secret(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<NewSecret>, ApiError> {
     console.require_platform()?;
     let secret = state.platform.devices.rotate_secret(&id).await?;
     Ok(Json(NewSecret { secret }))
@@ -102,7 +103,7 @@ fn areas(state: &AppState, console: &Console, tenant: Option<String>) -> Result<
 
 /// Devices in the caller's area.
 #[utoipa::path(get, path = "/admin/devices", tag = "devices", params(DeviceQuery), responses((status = 200, body = DeviceList)))]
-async fn list_devices(State(state): State<AppState>, console: Console, Query(q): Query<DeviceQuery>) -> Result<Json<DeviceList>, ApiError> {
+async fn list_devices(State(state): State<AppState>, console: Console, AppQuery(q): AppQuery<DeviceQuery>) -> Result<Json<DeviceList>, ApiError> {
     let mut devices = Vec::new();
     for root in areas(&state, &console, q.tenant)? {
         devices.extend(state.platform.devices.devices(&root, q.device_type.as_deref()).await?);
@@ -120,7 +121,7 @@ pub struct DeviceDetail {
 
 /// One device with its latest reading.
 #[utoipa::path(get, path = "/admin/devices/{id}", tag = "devices", params(("id" = String, Path, description = "device id")), responses((status = 200, body = DeviceDetail), (status = 404, body = ErrorBody)))]
-async fn device(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<DeviceDetail>, ApiError> {
+async fn device(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<DeviceDetail>, ApiError> {
     let device = state.platform.devices.device(&id).await?;
     console.require_sees(&device.location.tenant)?;
     let latest = state.platform.devices.latest_telemetry(&id).await?;
@@ -163,7 +164,7 @@ pub struct CommandRequest {
 /// Send a command over MQTT and wait for the device's acknowledgement.
 #[utoipa::path(post, path = "/admin/devices/{id}/commands", tag = "devices", params(("id" = String, Path, description = "device id")), request_body = CommandRequest,
     responses((status = 200, description = "the device's acknowledgement (JSON)"), (status = 504, body = ErrorBody, description = "no acknowledgement in time")))]
-async fn send_command(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn send_command(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Response, ApiError> {
     console.require_platform()?;
     let request: CommandRequest = parse_json(&body)?;
     let timeout = Duration::from_millis(request.timeout_ms.unwrap_or(5_000).clamp(1, 30_000));
@@ -194,7 +195,7 @@ async fn put_rule(State(state): State<AppState>, console: Console, body: Bytes) 
 
 /// Remove an alarm rule the county added.
 #[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", params(("id" = String, Path, description = "rule id")), responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_rule(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_rule(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<StatusCode, ApiError> {
     console.require_platform()?;
     state.platform.devices.delete_rule(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -216,7 +217,7 @@ pub struct AlarmList {
 
 /// Alarms in the caller's area, newest first, optionally by status.
 #[utoipa::path(get, path = "/admin/alarms", tag = "devices", params(AlarmQuery), responses((status = 200, body = AlarmList)))]
-async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): Query<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
+async fn list_alarms(State(state): State<AppState>, console: Console, AppQuery(q): AppQuery<AlarmQuery>) -> Result<Json<AlarmList>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(
@@ -236,7 +237,7 @@ async fn list_alarms(State(state): State<AppState>, console: Console, Query(q): 
 
 /// One alarm with its device, rule and location.
 #[utoipa::path(get, path = "/admin/alarms/{id}", tag = "devices", params(("id" = String, Path, description = "alarm id")), responses((status = 200, body = Alarm), (status = 404, body = ErrorBody)))]
-async fn alarm(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Json<Alarm>, ApiError> {
+async fn alarm(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<Alarm>, ApiError> {
     let alarm = state.platform.devices.alarm(&id).await?;
     console.require_sees(&alarm.tenant_id)?;
     Ok(Json(alarm))
@@ -253,7 +254,7 @@ pub struct AcknowledgeRequest {
 /// Acknowledge an alarm: someone is dealing with it.
 #[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", params(("id" = String, Path, description = "alarm id")), request_body = AcknowledgeRequest,
     responses((status = 200, body = Alarm), (status = 409, body = ErrorBody, description = "already cleared")))]
-async fn acknowledge(State(state): State<AppState>, console: Console, Path(id): Path<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
+async fn acknowledge(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
     let request: AcknowledgeRequest = if body.is_empty() { AcknowledgeRequest::default() } else { parse_json(&body)? };
     console.require_sees(&state.platform.devices.alarm(&id).await?.tenant_id)?;
     let by = request.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| console.display_name());
@@ -276,7 +277,7 @@ pub struct DeliveryList {
 
 /// Event deliveries to plugins, newest first: what is pending, delivered, dead-lettered.
 #[utoipa::path(get, path = "/admin/events/deliveries", tag = "devices", params(DeliveryQuery), responses((status = 200, body = DeliveryList)))]
-async fn deliveries(State(state): State<AppState>, console: Console, Query(q): Query<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
+async fn deliveries(State(state): State<AppState>, console: Console, AppQuery(q): AppQuery<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
     console.require_platform()?;
     let rows = state
         .platform
@@ -289,7 +290,7 @@ async fn deliveries(State(state): State<AppState>, console: Console, Query(q): Q
 
 /// Queue a dead-lettered event again (after the plugin was fixed).
 #[utoipa::path(post, path = "/admin/events/deliveries/{installation}/{seq}/retry", tag = "devices", params(("installation" = String, Path, description = "PLUGIN@TENANT"), ("seq" = i64, Path, description = "the event's sequence number")), responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn retry_delivery(State(state): State<AppState>, console: Console, Path((installation, seq)): Path<(String, i64)>) -> Result<StatusCode, ApiError> {
+async fn retry_delivery(State(state): State<AppState>, console: Console, AppPath((installation, seq)): AppPath<(String, i64)>) -> Result<StatusCode, ApiError> {
     console.require_platform()?;
     if state.platform.outbox.retry_dead(&installation, seq).await.map_err(crate::platform::PlatformError::from)? {
         Ok(StatusCode::NO_CONTENT)
@@ -303,7 +304,7 @@ async fn retry_delivery(State(state): State<AppState>, console: Console, Path((i
 #[utoipa::path(post, path = "/api/devices/{id}/telemetry", tag = "devices", params(("id" = String, Path, description = "device id")),
     request_body(content = String, description = "a JSON object, e.g. {\"ts\": 1764000000000, \"flow\": 0.0}"),
     responses((status = 202, description = "accepted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+async fn ingest(State(state): State<AppState>, AppPath(id): AppPath<String>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
     let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send the device's secret as `Authorization: Bearer <secret>`");
     let secret = super::bearer_token(&headers).and_then(Result::ok).ok_or_else(unauthenticated)?;
     if !registry::secret_matches(&state.platform.store, &id, secret).await.map_err(crate::platform::PlatformError::from)? {

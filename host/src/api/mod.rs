@@ -6,6 +6,7 @@ pub mod base;
 pub mod console;
 pub mod dashboard;
 pub mod devices;
+pub mod extract;
 mod home;
 pub(crate) mod oidc;
 pub mod page_policy;

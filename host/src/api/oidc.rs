@@ -2,12 +2,13 @@
 //! token, userinfo; and the operators' client registry at `/admin/oidc/clients`.
 //! The user agent's session is the resident app's cookie, so one login serves plugins and
 //! vendors' web apps alike.
-use super::{escape_html as escape, parse_json, ApiError, AppState, ErrorBody};
+use super::extract::{AppJson, AppPath};
+use super::{escape_html as escape, ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Account;
 use crate::auth::AuthError;
 use crate::oidc::{scope_info, AuthorizeError, AuthorizeRequest, Client, NewClient, OidcError, Registered};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{delete, get};
@@ -424,8 +425,7 @@ pub struct ClientList {
 /// only.
 #[utoipa::path(post, path = "/admin/oidc/clients", tag = "oidc", request_body = NewClient,
     responses((status = 201, body = Registered), (status = 422, body = ErrorBody)))]
-async fn register_client(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let new: NewClient = parse_json(&body)?;
+async fn register_client(State(state): State<AppState>, AppJson(new): AppJson<NewClient>) -> Result<(StatusCode, Json<Registered>), ApiError> {
     Ok((StatusCode::CREATED, Json(state.oidc.register(&new).await?)))
 }
 
@@ -437,7 +437,7 @@ async fn list_clients(State(state): State<AppState>) -> Result<Json<ClientList>,
 
 /// Disable a client: no new sign-ins, and its tokens stop working.
 #[utoipa::path(delete, path = "/admin/oidc/clients/{id}", tag = "oidc", params(("id" = String, Path, description = "client id")), responses((status = 200, body = Client), (status = 404, body = ErrorBody)))]
-async fn disable_client(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Client>, ApiError> {
+async fn disable_client(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Json<Client>, ApiError> {
     Ok(Json(state.oidc.disable(&id).await?))
 }
 

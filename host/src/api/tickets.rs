@@ -7,13 +7,14 @@
 //! - The admin token acts as a county admin everywhere.
 use super::auth::Session;
 use super::base::Operator;
+use super::extract::{AppJson, AppPath, AppQuery};
 use super::{parse_json, ApiError, AppState, ErrorBody};
 use crate::auth::accounts::{AccountKind, Role};
 use crate::auth::sessions::Claims;
 use crate::capabilities::notify::{Notification, NotifyError};
 use crate::capabilities::tickets::{Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -39,8 +40,7 @@ pub fn admin_router() -> Router<AppState> {
 
 /// Add or change a ticket category and its time limit.
 #[utoipa::path(post, path = "/admin/ticket-categories", tag = "tickets", request_body = Category, responses((status = 200, body = Category), (status = 422, body = ErrorBody)))]
-async fn put_category(State(state): State<AppState>, body: Bytes) -> Result<Json<Category>, ApiError> {
-    let category: Category = parse_json(&body)?;
+async fn put_category(State(state): State<AppState>, AppJson(category): AppJson<Category>) -> Result<Json<Category>, ApiError> {
     state.platform.tickets.set_category(&category).await?;
     Ok(Json(category))
 }
@@ -165,8 +165,7 @@ pub struct NewTicketRequest {
 /// Report a problem (resident) or open a ticket (staff).
 #[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = NewTicketRequest,
     responses((status = 201, body = Ticket), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
-async fn create(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
-    let request: NewTicketRequest = parse_json(&body)?;
+async fn create(State(state): State<AppState>, caller: Caller, AppJson(request): AppJson<NewTicketRequest>) -> Result<Response, ApiError> {
     let (tenant, source, reporter) = match &caller {
         Caller::Resident(c) => {
             let community = c.tenant.clone().ok_or_else(|| forbidden("your account has no community; ask your community to link it"))?;
@@ -215,7 +214,7 @@ pub struct TicketList {
 
 /// Work orders the caller may see: by status, tenant, or reported by / assigned to the caller.
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(ListQuery), responses((status = 200, body = TicketList)), security(("session" = []), ("admin_token" = [])))]
-async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Json<TicketList>, ApiError> {
+async fn list(State(state): State<AppState>, caller: Caller, AppQuery(q): AppQuery<ListQuery>) -> Result<Json<TicketList>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -257,7 +256,7 @@ pub struct TicketDetail {
 
 /// One work order with its steps.
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "ticket id")), responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
-async fn detail(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<TicketDetail>, ApiError> {
+async fn detail(State(state): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> Result<Json<TicketDetail>, ApiError> {
     let ticket = state.platform.tickets.get(&id).await?;
     if !caller.may_see(&state, &ticket) {
         return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
@@ -291,7 +290,7 @@ pub struct ActRequest {
 #[utoipa::path(post, path = "/api/tickets/{id}/{action}", tag = "tickets", params(("id" = String, Path, description = "ticket id"), ("action" = String, Path, description = "dispatch, accept, comment, resolve, close or supervise")), request_body = ActRequest,
     responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "not allowed from the ticket's status")),
     security(("session" = []), ("admin_token" = [])))]
-async fn act(State(state): State<AppState>, caller: Caller, Path((id, action)): Path<(String, String)>, body: Bytes) -> Result<Json<Ticket>, ApiError> {
+async fn act(State(state): State<AppState>, caller: Caller, AppPath((id, action)): AppPath<(String, String)>, body: Bytes) -> Result<Json<Ticket>, ApiError> {
     let request: ActRequest = if body.is_empty() { ActRequest::default() } else { parse_json(&body)? };
     let ticket = state.platform.tickets.get(&id).await?;
     if !caller.may_see(&state, &ticket) {
@@ -340,7 +339,7 @@ async fn inbox(State(state): State<AppState>, Session(claims): Session) -> Resul
 
 /// Mark a notification as read.
 #[utoipa::path(post, path = "/api/inbox/{id}/read", tag = "tickets", params(("id" = String, Path, description = "message id")), responses((status = 204), (status = 404, body = ErrorBody)), security(("session" = [])))]
-async fn mark_read(State(state): State<AppState>, Session(claims): Session, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn mark_read(State(state): State<AppState>, Session(claims): Session, AppPath(id): AppPath<String>) -> Result<StatusCode, ApiError> {
     state.platform.notifier.mark_read(&claims.sub, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

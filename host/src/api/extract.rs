@@ -1,0 +1,53 @@
+//! The API's extractors: axum's `Json`, `Query` and `Path`, whose rejections are the API's
+//! JSON error (`{"error": {"code": "invalid-argument", …}}`) instead of axum's plain text, so
+//! a client reads every failure the same way.
+use super::{parse_json, ApiError};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+/// A JSON body. Like the rest of the API it does not insist on a `Content-Type`.
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "invalid-argument", format!("the request body could not be read: {}", e.body_text())))?;
+        Ok(Self(parse_json(&body)?))
+    }
+}
+
+/// The query string.
+pub struct AppQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the query is not valid: {}", e.body_text())))
+    }
+}
+
+/// The path parameters.
+pub struct AppPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AppPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            // A route without the parameters it reads is the host's mistake, not the caller's.
+            Err(e @ PathRejection::MissingPathParams(_)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.body_text())),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the path is not valid: {}", e.body_text()))),
+        }
+    }
+}
