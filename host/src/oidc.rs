@@ -70,6 +70,27 @@ pub enum OidcError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::errors::Classified for OidcError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::NotFound(_) => K::NotFound,
+            Self::Auth(e) => e.kind(),
+            // The authorize and token endpoints answer these in OAuth's own form; anywhere
+            // else they are the provider failing.
+            Self::Unredirectable(_) | Self::OAuth { .. } | Self::InvalidClient(_) | Self::Database(_) => K::Unavailable,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Auth(e) => e.code(),
+            other => other.kind().code(),
+        }
+    }
+}
+
 fn oauth(error: &'static str, description: impl Into<String>) -> OidcError {
     OidcError::OAuth { error, description: description.into() }
 }

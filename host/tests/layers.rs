@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom first: (layer, crate, modules). `start` is linli-host's lib.rs itself.
 const LAYERS: &[(u32, &str, &[&str])] = &[
-    (1, "linli-core", &["bindings", "metrics", "util"]),
+    (1, "linli-core", &["bindings", "errors", "metrics", "util"]),
     (2, "linli-core", &["store"]),
     (3, "linli-core", &["packages", "tenancy"]),
     (4, "linli-core", &["auth", "usage"]),

@@ -29,26 +29,11 @@ pub fn router() -> Router<AppState> {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        use AuthError as E;
-        let (status, code) = match &e {
-            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
-            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            E::BadCredentials => (StatusCode::UNAUTHORIZED, "bad-credentials"),
-            E::Locked { .. } => (StatusCode::LOCKED, "locked"),
-            E::BadCode => (StatusCode::UNAUTHORIZED, "bad-code"),
-            E::TooSoon { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-soon"),
-            E::BadToken => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            E::BadRefreshToken => (StatusCode::UNAUTHORIZED, "bad-refresh-token"),
-            E::Internal(_) | E::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        let retry_after = match e {
+            AuthError::TooSoon { seconds } => u32::try_from(seconds).ok(),
+            _ => None,
         };
-        if status.is_server_error() {
-            tracing::error!("{e}");
-        }
-        let mut error = ApiError::new(status, code, e.to_string());
-        if let E::TooSoon { seconds } = e {
-            error.retry_after = u32::try_from(seconds).ok();
-        }
-        error
+        ApiError { retry_after, ..ApiError::of(e) }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod rate_limit;
 mod security_headers;
 pub mod tickets;
 
+use crate::errors::{Classified, ErrorKind};
 use crate::platform::{Platform, PlatformError};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -172,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::router())
         .merge(crate::web::router())
         .merge(plugins::router())
+        .layer(axum::middleware::map_response(log_server_errors))
         .layer(axum::middleware::map_response(move |response: Response| async move { security_headers::fill_in(response, https) }))
         .with_state(state)
 }
@@ -211,18 +213,26 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<u32>,
+    /// A failure of the host or a backend (from a domain error of kind `unavailable` or
+    /// `internal`): logged once by `log_server_errors`. A plugin's own failures are the
+    /// runtime's to log.
+    log: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, log: false }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let logged = self.log.then(|| ServerError(self.message.clone()));
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(logged) = logged {
+            response.extensions_mut().insert(logged);
+        }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
         }
@@ -230,45 +240,62 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn device_status(e: &crate::capabilities::devices::DeviceError) -> (StatusCode, &'static str) {
-    use crate::capabilities::devices::DeviceError as D;
-    match e {
-        D::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
-        D::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
-        D::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-        D::Denied(_) => (StatusCode::FORBIDDEN, "permission-denied"),
-        D::Unavailable(_) => (StatusCode::GATEWAY_TIMEOUT, "unavailable"),
-        D::Config(_) | D::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+/// The one table of HTTP answers to the kinds of failure (`errors::ErrorKind`).
+pub fn http_status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid | ErrorKind::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Denied => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Locked => StatusCode::LOCKED,
+        ErrorKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<crate::capabilities::devices::DeviceError> for ApiError {
-    fn from(e: crate::capabilities::devices::DeviceError) -> Self {
-        let (status, code) = device_status(&e);
-        if status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT {
-            tracing::error!("{e}");
-        }
-        ApiError::new(status, code, e.to_string())
+impl ApiError {
+    /// A domain error, answered by its kind and code.
+    pub fn of<E: Classified>(e: E) -> Self {
+        let status = http_status(e.kind());
+        Self { log: status.is_server_error(), ..ApiError::new(status, e.code(), e.to_string()) }
     }
 }
 
-impl From<PlatformError> for ApiError {
-    fn from(e: PlatformError) -> Self {
-        use PlatformError as E;
-        let (status, code) = match &e {
-            E::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
-            E::Invalid(_) | E::Tenants(_) | E::Capability(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
-            E::Package(_) | E::Runtime(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-package"),
-            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            E::Untrusted(_) => (StatusCode::FORBIDDEN, "untrusted-key"),
-            E::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            E::Devices(d) => device_status(d),
-        };
-        if status.is_server_error() {
-            tracing::error!("{e}");
+macro_rules! answered_by_kind {
+    ($($error:ty),+ $(,)?) => {
+        $(impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                ApiError::of(e)
+            }
+        })+
+    };
+}
+
+answered_by_kind!(
+    crate::capabilities::devices::DeviceError,
+    PlatformError,
+    crate::capabilities::tickets::TicketError,
+    crate::capabilities::notify::NotifyError,
+    crate::oidc::OidcError,
+);
+
+/// What a failed request logs. A server error carries its message to the logging middleware
+/// (`log_server_errors`) in the response's extensions; the conversions log nothing.
+#[derive(Clone)]
+struct ServerError(String);
+
+/// Log every server error once, where the response leaves: the host's faults and failing
+/// backends, not a device that did not answer in time (504).
+async fn log_server_errors(response: Response) -> Response {
+    if let Some(ServerError(message)) = response.extensions().get::<ServerError>() {
+        if response.status() != StatusCode::GATEWAY_TIMEOUT {
+            tracing::error!(status = response.status().as_u16(), "{message}");
         }
-        ApiError::new(status, code, e.to_string())
     }
+    response
 }
 
 #[cfg(test)]

@@ -76,20 +76,6 @@ impl IntoResponse for OAuthError {
     }
 }
 
-impl From<OidcError> for ApiError {
-    fn from(e: OidcError) -> Self {
-        match e {
-            OidcError::Invalid(message) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", message),
-            OidcError::NotFound(message) => ApiError::new(StatusCode::NOT_FOUND, "not-found", message),
-            OidcError::Auth(e) => e.into(),
-            other => {
-                tracing::error!("OIDC: {other}");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", other.to_string())
-            }
-        }
-    }
-}
-
 // ---- discovery ----
 
 /// The OpenID Provider configuration (OIDC discovery).

@@ -11,7 +11,7 @@ use super::extract::{AppJson, AppPath, AppQuery};
 use super::{parse_json, ApiError, AppState, ErrorBody};
 use crate::auth::accounts::{AccountKind, Role};
 use crate::auth::sessions::Claims;
-use crate::capabilities::notify::{Notification, NotifyError};
+use crate::capabilities::notify::Notification;
 use crate::capabilities::tickets::{Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
@@ -112,33 +112,6 @@ impl Caller {
 
 fn forbidden(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "permission-denied", message)
-}
-
-impl From<TicketError> for ApiError {
-    fn from(e: TicketError) -> Self {
-        let (status, code) = match &e {
-            TicketError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
-            TicketError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
-            TicketError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            TicketError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission-denied"),
-            TicketError::Database(_) => {
-                tracing::error!("tickets: {e}");
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
-        };
-        ApiError::new(status, code, e.to_string())
-    }
-}
-
-impl From<NotifyError> for ApiError {
-    fn from(e: NotifyError) -> Self {
-        let (status, code) = match &e {
-            NotifyError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument"),
-            NotifyError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
-            NotifyError::Gateway(_) | NotifyError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        };
-        ApiError::new(status, code, e.to_string())
-    }
 }
 
 /// The work order categories and their time limits.

@@ -45,6 +45,29 @@ pub enum PlatformError {
     Devices(#[from] crate::capabilities::devices::DeviceError),
 }
 
+impl crate::errors::Classified for PlatformError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::NotFound(_) => K::NotFound,
+            Self::Invalid(_) | Self::Tenants(_) | Self::Capability(_) | Self::Package(_) | Self::Runtime(_) => K::Invalid,
+            Self::Conflict(_) => K::Conflict,
+            Self::Untrusted(_) => K::Denied,
+            Self::Database(_) => K::Unavailable,
+            Self::Devices(e) => e.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Package(_) | Self::Runtime(_) => "invalid-package",
+            Self::Untrusted(_) => "untrusted-key",
+            Self::Devices(e) => e.code(),
+            other => other.kind().code(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {

@@ -39,6 +39,31 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::errors::Classified for AuthError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::Conflict(_) => K::Conflict,
+            Self::BadCredentials | Self::BadCode | Self::BadToken | Self::BadRefreshToken => K::Unauthenticated,
+            Self::Locked { .. } => K::Locked,
+            Self::TooSoon { .. } => K::TooMany,
+            Self::Internal(_) | Self::Database(_) => K::Unavailable,
+        }
+    }
+
+    /// Sign-in failures name what to do next: another password, a new code, a new login.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadCredentials => "bad-credentials",
+            Self::BadCode => "bad-code",
+            Self::BadRefreshToken => "bad-refresh-token",
+            Self::TooSoon { .. } => "too-soon",
+            other => other.kind().code(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct AuthSettings {
     pub access_seconds: i64,

@@ -117,17 +117,16 @@ async fn every_capability_not_granted_answers_permission_denied() {
 
 #[tokio::test]
 async fn the_call_path_denies_answers_and_keeps_the_deadline() {
-    let to_wit = |e: String| types::Error { code: types::ErrorCode::Internal, message: e };
     let later = Deadline(Instant::now() + Duration::from_secs(5));
-    let denied = call(&None::<Arc<u32>>, later, "data", to_wit, |_| async { Ok::<_, String>(1) }).await;
+    let denied = call(&None::<Arc<u32>>, later, "data", |_| async { Ok::<_, data::DataError>(1) }).await;
     assert_denied("data", denied);
-    let answered = call(&Some(Arc::new(41u32)), later, "data", to_wit, |grant| async move { Ok::<_, String>(*grant + 1) }).await;
+    let answered = call(&Some(Arc::new(41u32)), later, "data", |grant| async move { Ok::<_, data::DataError>(*grant + 1) }).await;
     assert_eq!(answered.ok(), Some(42));
     let soon = Deadline(Instant::now() + Duration::from_millis(20));
     let granted = Some(Arc::new(0u32));
-    let slow = call(&granted, soon, "data", to_wit, |_| async {
+    let slow = call(&granted, soon, "data", |_| async {
         tokio::time::sleep(Duration::from_secs(10)).await;
-        Ok::<_, String>(0)
+        Ok::<_, data::DataError>(0)
     });
     let started = Instant::now();
     match slow.await {

@@ -238,19 +238,15 @@ impl crate::bindings::linli::platform::http_types::Host for TypeOnly {}
 
 /// What every capability's host call does around its work: `permission-denied` when the
 /// installation was not granted `name`, else `op` on the installation's grant, bounded by
-/// the request's deadline, with the capability's errors mapped to WIT errors.
-pub async fn call<G, T, E, F>(
-    grant: &Option<Arc<G>>,
-    deadline: Deadline,
-    name: &'static str,
-    to_wit: fn(E) -> types::Error,
-    op: impl FnOnce(Arc<G>) -> F,
-) -> Result<T, types::Error>
+/// the request's deadline, with the capability's errors answered by their kind
+/// (`errors::ErrorKind::wit_code`).
+pub async fn call<G, T, E, F>(grant: &Option<Arc<G>>, deadline: Deadline, name: &'static str, op: impl FnOnce(Arc<G>) -> F) -> Result<T, types::Error>
 where
+    E: crate::errors::Classified,
     F: std::future::Future<Output = Result<T, E>>,
 {
     let grant = grant.clone().ok_or_else(|| denied(name))?;
-    deadline.bound(name, async move { op(grant).await.map_err(to_wit) }).await
+    deadline.bound(name, async move { op(grant).await.map_err(crate::errors::to_wit) }).await
 }
 
 /// The error every call of a capability the installation was not granted answers with.

@@ -35,17 +35,8 @@ impl DataState {
     where
         F: std::future::Future<Output = Result<T, DataError>>,
     {
-        super::call(&self.partition, self.deadline, INFO.name, to_wit, op).await
+        super::call(&self.partition, self.deadline, INFO.name, op).await
     }
-}
-
-fn to_wit(e: DataError) -> types::Error {
-    let code = match e {
-        DataError::Invalid(_) => types::ErrorCode::InvalidArgument,
-        DataError::Conflict(_) => types::ErrorCode::Conflict,
-        DataError::Unavailable(_) => types::ErrorCode::Unavailable,
-    };
-    types::Error { code, message: e.to_string() }
 }
 
 impl From<Document> for wit::Document {

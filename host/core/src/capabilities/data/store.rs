@@ -24,6 +24,17 @@ pub enum DataError {
     Unavailable(String),
 }
 
+impl crate::errors::Classified for DataError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::Conflict(_) => K::Conflict,
+            Self::Unavailable(_) => K::Unavailable,
+        }
+    }
+}
+
 impl From<sqlx::Error> for DataError {
     fn from(e: sqlx::Error) -> Self {
         match &e {

@@ -123,6 +123,22 @@ pub enum DeviceError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::errors::Classified for DeviceError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::NotFound(_) => K::NotFound,
+            Self::Conflict(_) => K::Conflict,
+            // A device that did not answer a command in time.
+            Self::Unavailable(_) => K::Timeout,
+            Self::Denied(_) => K::Denied,
+            Self::Config(_) => K::Internal,
+            Self::Database(_) => K::Unavailable,
+        }
+    }
+}
+
 impl From<crate::store::vault::VaultError> for DeviceError {
     /// A sealed value that does not open is a database fault like a row that does not decode.
     fn from(e: crate::store::vault::VaultError) -> Self {
@@ -729,20 +745,8 @@ impl DevicesState {
     where
         F: std::future::Future<Output = Result<T, DeviceError>>,
     {
-        super::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
+        super::call(&self.grant, self.deadline, INFO.name, op).await
     }
-}
-
-fn to_wit(e: DeviceError) -> types::Error {
-    let code = match &e {
-        DeviceError::Invalid(_) => types::ErrorCode::InvalidArgument,
-        DeviceError::NotFound(_) => types::ErrorCode::NotFound,
-        DeviceError::Conflict(_) => types::ErrorCode::Conflict,
-        DeviceError::Unavailable(_) | DeviceError::Database(_) => types::ErrorCode::Unavailable,
-        DeviceError::Denied(_) => types::ErrorCode::PermissionDenied,
-        DeviceError::Config(_) => types::ErrorCode::Internal,
-    };
-    types::Error { code, message: e.to_string() }
 }
 
 fn scope_denied(scope: &str) -> DeviceError {

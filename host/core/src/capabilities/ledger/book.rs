@@ -25,6 +25,19 @@ pub enum LedgerError {
     Unavailable(String),
 }
 
+impl crate::errors::Classified for LedgerError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::NotFound(_) => K::NotFound,
+            Self::Limit(_) => K::LimitExceeded,
+            Self::Conflict(_) => K::Conflict,
+            Self::Unavailable(_) => K::Unavailable,
+        }
+    }
+}
+
 impl From<sqlx::Error> for LedgerError {
     fn from(e: sqlx::Error) -> Self {
         LedgerError::Unavailable(e.to_string())

@@ -37,19 +37,8 @@ impl LedgerState {
     where
         F: std::future::Future<Output = Result<T, LedgerError>>,
     {
-        super::call(&self.book, self.deadline, INFO.name, to_wit, op).await
+        super::call(&self.book, self.deadline, INFO.name, op).await
     }
-}
-
-fn to_wit(e: LedgerError) -> types::Error {
-    let code = match e {
-        LedgerError::Invalid(_) => types::ErrorCode::InvalidArgument,
-        LedgerError::NotFound(_) => types::ErrorCode::NotFound,
-        LedgerError::Limit(_) => types::ErrorCode::LimitExceeded,
-        LedgerError::Conflict(_) => types::ErrorCode::Conflict,
-        LedgerError::Unavailable(_) => types::ErrorCode::Unavailable,
-    };
-    types::Error { code, message: e.to_string() }
 }
 
 impl From<Account> for wit::Account {

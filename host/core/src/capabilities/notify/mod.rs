@@ -58,6 +58,17 @@ pub enum NotifyError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::errors::Classified for NotifyError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::NotFound(_) => K::NotFound,
+            Self::Gateway(_) | Self::Database(_) => K::Unavailable,
+        }
+    }
+}
+
 /// The host-wide notification service.
 pub struct Notifier {
     pub store: Store,
@@ -220,17 +231,8 @@ impl NotifyState {
     where
         F: std::future::Future<Output = Result<T, NotifyError>>,
     {
-        super::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
+        super::call(&self.grant, self.deadline, INFO.name, op).await
     }
-}
-
-fn to_wit(e: NotifyError) -> types::Error {
-    let code = match &e {
-        NotifyError::Invalid(_) => types::ErrorCode::InvalidArgument,
-        NotifyError::NotFound(_) => types::ErrorCode::NotFound,
-        NotifyError::Gateway(_) | NotifyError::Database(_) => types::ErrorCode::Unavailable,
-    };
-    types::Error { code, message: e.to_string() }
 }
 
 /// The WIT adapter the registry links (see `capabilities::Capability`).
@@ -290,6 +292,6 @@ impl wit::Host for NotifyState {
         if !grant.sms {
             return Err(types::Error { code: types::ErrorCode::PermissionDenied, message: "this installation was not granted `notify:sms`".into() });
         }
-        grant.notifier.sms(&phone, &text).map_err(to_wit)
+        grant.notifier.sms(&phone, &text).map_err(crate::errors::to_wit)
     }
 }

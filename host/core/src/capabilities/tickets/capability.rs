@@ -53,19 +53,8 @@ impl TicketsState {
     where
         F: std::future::Future<Output = Result<T, TicketError>>,
     {
-        crate::capabilities::call(&self.grant, self.deadline, INFO.name, to_wit, op).await
+        crate::capabilities::call(&self.grant, self.deadline, INFO.name, op).await
     }
-}
-
-fn to_wit(e: TicketError) -> types::Error {
-    let code = match &e {
-        TicketError::Invalid(_) => types::ErrorCode::InvalidArgument,
-        TicketError::NotFound(_) => types::ErrorCode::NotFound,
-        TicketError::Conflict(_) => types::ErrorCode::Conflict,
-        TicketError::Forbidden(_) => types::ErrorCode::PermissionDenied,
-        TicketError::Database(_) => types::ErrorCode::Unavailable,
-    };
-    types::Error { code, message: e.to_string() }
 }
 
 impl From<Ticket> for wit::Ticket {

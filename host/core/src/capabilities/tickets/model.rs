@@ -18,6 +18,19 @@ pub enum TicketError {
     Database(#[from] sqlx::Error),
 }
 
+impl crate::errors::Classified for TicketError {
+    fn kind(&self) -> crate::errors::ErrorKind {
+        use crate::errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::NotFound(_) => K::NotFound,
+            Self::Conflict(_) => K::Conflict,
+            Self::Forbidden(_) => K::Denied,
+            Self::Database(_) => K::Unavailable,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
