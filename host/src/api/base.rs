@@ -7,9 +7,10 @@
 //!
 //! The admin token counts as a platform operator: every tenant, sensitive fields masked.
 use super::auth::Session;
+use super::caller::Caller;
 use super::extract::{AppJson, AppPath, AppQuery};
 use super::{ApiError, AppState, ErrorBody};
-use crate::auth::accounts::{mask_phone, AccountKind, Role};
+use crate::auth::accounts::{mask_phone, Role};
 use crate::auth::audit::{self, Outcome};
 use crate::auth::consent;
 use crate::auth::sessions::Claims;
@@ -55,16 +56,11 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(Ok(token)) = super::bearer_token(&parts.headers) {
-            if state.is_admin_token(token) {
-                return Ok(Operator::Platform);
-            }
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Platform => Ok(Operator::Platform),
+            Caller::Staff(claims) => Ok(Operator::Staff(claims)),
+            Caller::Resident(_) => Err(forbidden("this needs a staff account")),
         }
-        let Session(claims) = Session::from_request_parts(parts, state).await?;
-        if claims.kind != AccountKind::Staff {
-            return Err(forbidden("this needs a staff account"));
-        }
-        Ok(Operator::Staff(claims))
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod base;
+pub mod caller;
 pub mod console;
 pub mod dashboard;
 pub mod devices;

@@ -7,15 +7,14 @@
 //! - The admin token acts as a county admin everywhere.
 use super::auth::Session;
 use super::base::Operator;
+use super::caller::Caller;
 use super::extract::{AppJson, AppPath, AppQuery};
 use super::{parse_json, ApiError, AppState, ErrorBody};
-use crate::auth::accounts::{AccountKind, Role};
-use crate::auth::sessions::Claims;
+use crate::auth::accounts::Role;
 use crate::capabilities::notify::Notification;
 use crate::capabilities::tickets::{Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,30 +50,6 @@ const HANDLING: [Role; 4] = [Role::GridWorker, Role::CommunityWorker, Role::Stre
 const DISPATCHING: [Role; 3] = [Role::CommunityWorker, Role::StreetAdmin, Role::CountyAdmin];
 /// Roles that supervise.
 const SUPERVISING: [Role; 2] = [Role::StreetAdmin, Role::CountyAdmin];
-
-/// Whoever calls: the platform operator, a staff member, or a resident.
-enum Caller {
-    Platform,
-    Staff(Claims),
-    Resident(Claims),
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(Ok(token)) = super::bearer_token(&parts.headers) {
-            if state.is_admin_token(token) {
-                return Ok(Caller::Platform);
-            }
-        }
-        let Session(claims) = Session::from_request_parts(parts, state).await?;
-        Ok(match claims.kind {
-            AccountKind::Staff => Caller::Staff(claims),
-            AccountKind::Resident => Caller::Resident(claims),
-        })
-    }
-}
 
 impl Caller {
     fn actor(&self) -> Actor {
