@@ -174,7 +174,8 @@ function loginView(message) {
       if (!r.ok) { error.textContent = t("login_failed") + failure(r); return; }
     }
     if (!(await loadMe())) { sessionStorage.removeItem("linli.console.token"); error.textContent = t("no_console"); return; }
-    location.hash = "#/dashboard";
+    // A deep link that asked for the sign-in first is kept; otherwise the dashboards.
+    if (!location.hash || location.hash.startsWith("#/login")) location.hash = "#/dashboard";
     route();
   };
   draw(form);
@@ -183,13 +184,15 @@ function loginView(message) {
 async function loadMe() {
   const r = await api("GET", "/admin/me");
   me = r.ok ? r.data : null;
-  document.getElementById("who").textContent = me ? me.display_name + (me.roles.length ? " · " + me.roles.map((g) => roleName(g.role)).join("、") : "") : "";
-  document.getElementById("logout").hidden = !me;
-  document.getElementById("nav").hidden = !me;
   if (me) {
     const tree = await api("GET", "/admin/tenants");
     nodes = tree.ok ? flatten(tree.data.tenants) : [];
   }
+  // The navigation shows once the console knows who is here and what they see: a click on it
+  // (or a deep link opened meanwhile) must not be overtaken by the sign-in finishing.
+  document.getElementById("who").textContent = me ? me.display_name + (me.roles.length ? " · " + me.roles.map((g) => roleName(g.role)).join("、") : "") : "";
+  document.getElementById("logout").hidden = !me;
+  document.getElementById("nav").hidden = !me;
   return !!me;
 }
 
