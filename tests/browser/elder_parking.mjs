@@ -27,7 +27,9 @@ await runFlow(artifacts, async (page, shot) => {
   await frame.locator("#plate").fill(plate);
   await frame.locator("#search").click();
   await frame.locator(".offer button.book").first().click();
-  await frame.locator("#status.ok").waitFor();
+  // The plugin's answer either way, so a refusal fails with its reason rather than a timeout.
+  await frame.locator("#status.ok, #status.error:not(:empty)").waitFor();
+  if (await frame.locator("#status.error").count()) throw new Error(`the booking was refused: ${await frame.locator("#status").innerText()}`);
   const booked = await frame.locator("#status").innerText();
   await frame.locator('#my-bookings .booking[data-status="booked"]').first().waitFor();
   await shot("3-booked");

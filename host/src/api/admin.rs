@@ -1,8 +1,7 @@
 //! The operators' JSON API, behind the console (`/console/`). The admin token acts
 //! everywhere; staff sessions act within their roles' subtrees (see [`super::console`]).
-use super::console::{installation_tenant, Console};
+use super::console::{installation_tenant, Console, ManagedInstallation};
 use super::extract::{AppJson, AppPath, AppQuery};
-use super::parse_json as parse;
 use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
 use crate::auth::accounts::{Account, NewAccount};
@@ -23,7 +22,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/tenants", get(tenants).post(load_tenants))
+        .route("/tenants", get(tenants))
         .route("/keys", get(keys).post(trust_key))
         .route("/capabilities", get(capabilities))
         .route("/packages", get(packages).post(upload).layer(DefaultBodyLimit::max(crate::packages::archive::MAX_PACKAGE_BYTES)))
@@ -33,10 +32,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/installations/{id}/rollback", post(rollback))
         .route("/installations/{id}/grants", axum::routing::put(set_grants))
         .route("/accounts", get(staff_accounts).post(create_account))
-        .route("/signing-keys/rotate", post(rotate_signing_key))
-        .merge(super::oidc::admin_router().route_layer(middleware::from_fn(super::console::platform_only)))
         .merge(super::devices::admin_router())
-        .merge(super::tickets::admin_router().route_layer(middleware::from_fn(super::console::platform_only)))
+        .merge(
+            Router::new()
+                .route("/tenants", post(load_tenants))
+                .route("/signing-keys/rotate", post(rotate_signing_key))
+                .merge(super::oidc::admin_router())
+                .merge(super::devices::platform_router())
+                .merge(super::tickets::admin_router())
+                .route_layer(middleware::from_fn(super::console::platform_only)),
+        )
         .route("/me", get(whoami))
         .layer(middleware::from_fn_with_state(state, super::console::require_operator))
 }
@@ -106,9 +111,7 @@ async fn tenants(State(state): State<AppState>, console: Console) -> Json<Tenant
 /// Add tenants to the tree or rename them; existing tenants cannot move.
 #[utoipa::path(post, path = "/admin/tenants", tag = "tenants", request_body = TenantsDocument,
     responses((status = 200, body = Loaded), (status = 422, body = ErrorBody)))]
-async fn load_tenants(State(state): State<AppState>, console: Console, body: Bytes) -> Result<Json<Loaded>, ApiError> {
-    console.require_platform()?;
-    let doc: TenantsDocument = parse(&body)?;
+async fn load_tenants(State(state): State<AppState>, AppJson(doc): AppJson<TenantsDocument>) -> Result<Json<Loaded>, ApiError> {
     let loaded = state.platform.load_tenants(&doc.tenants).await?;
     Ok(Json(Loaded { loaded }))
 }
@@ -194,9 +197,11 @@ async fn installation(State(state): State<AppState>, console: Console, AppPath(i
 /// Move to a newer version; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/upgrade", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     request_body = UpgradeRequest, responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn upgrade(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
-    console.require_manages(installation_tenant(&id))?;
-    let req: UpgradeRequest = parse(&body)?;
+async fn upgrade(
+    State(state): State<AppState>,
+    ManagedInstallation { id, console }: ManagedInstallation,
+    AppJson(req): AppJson<UpgradeRequest>,
+) -> Result<Json<Installation>, ApiError> {
     Ok(Json(state.platform.upgrade(&id, &req, &console.actor()).await?))
 }
 
@@ -211,17 +216,18 @@ pub struct GrantsRequest {
 /// Grant or revoke permissions of an installation; version and data are kept.
 #[utoipa::path(put, path = "/admin/installations/{id}/grants", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     request_body = GrantsRequest, responses((status = 200, body = Installation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn set_grants(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Json<Installation>, ApiError> {
-    console.require_manages(installation_tenant(&id))?;
-    let req: GrantsRequest = parse(&body)?;
+async fn set_grants(
+    State(state): State<AppState>,
+    ManagedInstallation { id, console }: ManagedInstallation,
+    AppJson(req): AppJson<GrantsRequest>,
+) -> Result<Json<Installation>, ApiError> {
     Ok(Json(state.platform.set_grants(&id, &req.grants, &console.actor()).await?))
 }
 
 /// Go back to the version before the last upgrade; the data is kept.
 #[utoipa::path(post, path = "/admin/installations/{id}/rollback", tag = "installations", params(("id" = String, Path, description = "PLUGIN@TENANT")),
     responses((status = 200, body = Installation), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn rollback(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<Installation>, ApiError> {
-    console.require_manages(installation_tenant(&id))?;
+async fn rollback(State(state): State<AppState>, ManagedInstallation { id, console }: ManagedInstallation) -> Result<Json<Installation>, ApiError> {
     Ok(Json(state.platform.rollback(&id, &console.actor()).await?))
 }
 
@@ -230,11 +236,9 @@ async fn rollback(State(state): State<AppState>, console: Console, AppPath(id): 
     responses((status = 204, description = "uninstalled"), (status = 404, body = ErrorBody)))]
 async fn uninstall(
     State(state): State<AppState>,
-    console: Console,
-    AppPath(id): AppPath<String>,
+    ManagedInstallation { id, console }: ManagedInstallation,
     AppQuery(purge): AppQuery<Purge>,
 ) -> Result<StatusCode, ApiError> {
-    console.require_manages(installation_tenant(&id))?;
     state.platform.uninstall(&id, purge.purge, &console.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -259,8 +263,7 @@ pub struct Rotated {
 /// Start signing sessions with a new key; tokens signed with the old one stay valid
 /// until they expire.
 #[utoipa::path(post, path = "/admin/signing-keys/rotate", tag = "accounts", responses((status = 200, body = Rotated)))]
-async fn rotate_signing_key(State(state): State<AppState>, console: Console) -> Result<Json<Rotated>, ApiError> {
-    console.require_platform()?;
+async fn rotate_signing_key(State(state): State<AppState>) -> Result<Json<Rotated>, ApiError> {
     Ok(Json(Rotated { kid: state.auth.sessions.keys.rotate().await? }))
 }
 

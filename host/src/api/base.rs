@@ -59,18 +59,9 @@ impl FromRequestParts<AppState> for Operator {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Platform => Ok(Operator::Platform),
             Caller::Staff(claims) => Ok(Operator::Staff(claims)),
-            Caller::Resident(_) => Err(forbidden("this needs a staff account")),
+            Caller::Resident(_) => Err(ApiError::forbidden("this needs a staff account")),
         }
     }
-}
-
-fn forbidden(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "permission-denied", message)
-}
-
-fn db(e: sqlx::Error) -> ApiError {
-    tracing::error!("base API: {e}");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable; retry later")
 }
 
 impl Operator {
@@ -102,7 +93,7 @@ impl Operator {
     fn scope(&self, state: &AppState, roles: &[Role], tenant: Option<&str>) -> Result<Vec<String>, ApiError> {
         let reach = self.reach(state, roles);
         if reach.is_empty() {
-            return Err(forbidden("none of your roles gives access to base data"));
+            return Err(ApiError::forbidden("none of your roles gives access to base data"));
         }
         match tenant {
             None => Ok(reach),
@@ -110,7 +101,7 @@ impl Operator {
             Some(t) if state.platform.tenants().get(t).is_none() => {
                 Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist")))
             }
-            Some(t) => Err(forbidden(format!("`{t}` is outside the area of your roles"))),
+            Some(t) => Err(ApiError::forbidden(format!("`{t}` is outside the area of your roles"))),
         }
     }
 }
@@ -187,8 +178,8 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, AppQu
         name: q.name.clone(),
     };
     let store = &state.platform.store;
-    let page = records::find_residents(store, &scope, &filter, q.cursor.as_deref(), q.limit.unwrap_or(50)).await.map_err(db)?;
-    let total_in_scope = records::count_residents(store, &scope).await.map_err(db)?;
+    let page = records::find_residents(store, &scope, &filter, q.cursor.as_deref(), q.limit.unwrap_or(50)).await.map_err(ApiError::database)?;
+    let total_in_scope = records::count_residents(store, &scope).await.map_err(ApiError::database)?;
     let items = page.items.into_iter().map(|r| {
         let phone = reveal.contains(&r.tenant_id);
         view(r, phone, false)
@@ -202,11 +193,13 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, AppQu
     responses((status = 200, body = ResidentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn get_resident(State(state): State<AppState>, operator: Operator, AppPath(id): AppPath<String>) -> Result<Json<ResidentView>, ApiError> {
     let store = &state.platform.store;
-    let resident =
-        records::resident(store, &id).await.map_err(db)?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no resident `{id}`")))?;
+    let resident = records::resident(store, &id)
+        .await
+        .map_err(ApiError::database)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no resident `{id}`")))?;
     let scope = operator.scope(&state, &BASE_ROLES, None)?;
     if !scope.contains(&resident.tenant_id) {
-        return Err(forbidden(format!("resident `{id}` lives outside the area of your roles")));
+        return Err(ApiError::forbidden(format!("resident `{id}` lives outside the area of your roles")));
     }
     let reveal = operator.reach(&state, &REVEALING_ROLES).contains(&resident.tenant_id);
     if reveal {
@@ -218,7 +211,7 @@ async fn get_resident(State(state): State<AppState>, operator: Operator, AppPath
             outcome: Outcome::Allowed,
             request_id: "",
         };
-        audit::record(store, read).await.map_err(db)?;
+        audit::record(store, read).await.map_err(ApiError::database)?;
     }
     Ok(Json(view(resident, reveal, reveal)))
 }
@@ -233,7 +226,7 @@ pub struct TenantQuery {
 #[utoipa::path(get, path = "/api/base/places", tag = "base", params(TenantQuery), responses((status = 200, body = Vec<Place>)), security(("session" = [])))]
 async fn list_places(State(state): State<AppState>, operator: Operator, AppQuery(q): AppQuery<TenantQuery>) -> Result<Json<Vec<Place>>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
-    Ok(Json(records::places(&state.platform.store, &scope).await.map_err(db)?))
+    Ok(Json(records::places(&state.platform.store, &scope).await.map_err(ApiError::database)?))
 }
 
 /// Organisations (组织) in a tenant.
@@ -244,7 +237,7 @@ async fn list_organisations(
     AppQuery(q): AppQuery<TenantQuery>,
 ) -> Result<Json<Vec<Organisation>>, ApiError> {
     let scope = operator.scope(&state, &BASE_ROLES, q.tenant.as_deref())?;
-    Ok(Json(records::organisations(&state.platform.store, &scope).await.map_err(db)?))
+    Ok(Json(records::organisations(&state.platform.store, &scope).await.map_err(ApiError::database)?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -280,7 +273,7 @@ fn import_error(e: crate::capabilities::base::import::ImportError) -> ApiError {
     use crate::capabilities::base::import::ImportError as E;
     match e {
         E::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", m),
-        E::Database(e) => db(e),
+        E::Database(e) => ApiError::database(e),
     }
 }
 
@@ -302,7 +295,7 @@ async fn search_audit(
     AppQuery(search): AppQuery<audit::Search>,
 ) -> Result<Json<Vec<audit::Entry>>, ApiError> {
     let scope = operator.scope(&state, &[Role::CountyAdmin], None)?;
-    Ok(Json(audit::search(&state.platform.store, &scope, &search).await.map_err(db)?))
+    Ok(Json(audit::search(&state.platform.store, &scope, &search).await.map_err(ApiError::database)?))
 }
 
 /// What a plugin asks of a resident, for the consent screen.
@@ -325,7 +318,7 @@ pub struct ConsentField {
 }
 
 fn resident(claims: &Claims) -> Result<&str, ApiError> {
-    claims.tenant.as_deref().ok_or_else(|| forbidden("consents are given by residents"))
+    claims.tenant.as_deref().ok_or_else(|| ApiError::forbidden("consents are given by residents"))
 }
 
 /// The fields the plugin serving the resident's community may ask for (granted by the
@@ -339,7 +332,7 @@ async fn consent_request(State(state): State<AppState>, Session(claims): Session
         .into_iter()
         .find(|p| p.manifest.id == plugin)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{plugin}` is not installed for your community")))?;
-    let consented = consent::granted(&state.platform.store, &claims.sub, &plugin).await.map_err(db)?;
+    let consented = consent::granted(&state.platform.store, &claims.sub, &plugin).await.map_err(ApiError::database)?;
     let info = caps::identity::INFO;
     let fields = loaded
         .installation
@@ -389,7 +382,9 @@ async fn record_consent(state: &AppState, claims: &Claims, subject: &str, fields
         Some(client) => format!("oidc:{client}"),
         None => format!("plugin:{subject}"),
     };
-    audit::record_consent(&state.platform.store, actor, claims.tenant.as_deref().unwrap_or_default(), &claims.sub, fields, outcome, via).await.map_err(db)
+    audit::record_consent(&state.platform.store, actor, claims.tenant.as_deref().unwrap_or_default(), &claims.sub, fields, outcome, via)
+        .await
+        .map_err(ApiError::database)
 }
 
 /// Consent to give the plugin these fields. Only fields the county granted it can be
@@ -416,7 +411,7 @@ async fn give_consent(
     };
     // Recorded first: a consent that cannot be audited is not given.
     record_consent(&state, &claims, &plugin, &req.fields, Outcome::ConsentGiven, via).await?;
-    consent::give(&state.platform.store, &claims.sub, &plugin, &req.fields).await.map_err(db)?;
+    consent::give(&state.platform.store, &claims.sub, &plugin, &req.fields).await.map_err(ApiError::database)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -429,7 +424,7 @@ pub struct Revoked {
 /// id>`); its next request for a field needs a new one. A web app's sign-ins end too.
 #[utoipa::path(delete, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = Revoked)), security(("session" = [])))]
 async fn revoke_consent(State(state): State<AppState>, Session(claims): Session, AppPath(plugin): AppPath<String>) -> Result<Json<Revoked>, ApiError> {
-    let revoked = consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(db)?;
+    let revoked = consent::revoke(&state.platform.store, &claims.sub, &plugin).await.map_err(ApiError::database)?;
     if !revoked.is_empty() {
         record_consent(&state, &claims, &plugin, &revoked, Outcome::ConsentWithdrawn, "app").await?;
     }
@@ -442,7 +437,7 @@ async fn revoke_consent(State(state): State<AppState>, Session(claims): Session,
 /// The signed-in resident's consents to plugins and vendors' apps.
 #[utoipa::path(get, path = "/api/consents", tag = "consent", responses((status = 200, body = Vec<consent::Consent>)), security(("session" = [])))]
 async fn my_consents(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Vec<consent::Consent>>, ApiError> {
-    let mut consents = consent::list(&state.platform.store, &claims.sub).await.map_err(db)?;
+    let mut consents = consent::list(&state.platform.store, &claims.sub).await.map_err(ApiError::database)?;
     let serving = claims.tenant.as_deref().map(|t| state.platform.serving(t)).unwrap_or_default();
     let mut labels: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
     for consent in &mut consents {

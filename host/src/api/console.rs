@@ -6,6 +6,7 @@
 //!   roll back, uninstall, staff accounts); county admins also hold the county's vendor
 //!   keys and package uploads; community workers see their subtree.
 use super::base::Operator;
+use super::extract::AppPath;
 use super::{ApiError, AppState};
 use crate::auth::accounts::Role;
 use crate::auth::sessions::Claims;
@@ -34,12 +35,8 @@ pub struct Console {
     pub claims: Option<Claims>,
 }
 
-fn forbidden(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "permission-denied", message)
-}
-
 fn outside(node: &str) -> ApiError {
-    forbidden(format!("`{node}` 不在您的管辖范围内 (outside the area of your roles)"))
+    ApiError::forbidden(format!("`{node}` 不在您的管辖范围内 (outside the area of your roles)"))
 }
 
 fn subtrees(tree: &TenantTree, claims: &Claims, roles: &[Role]) -> BTreeSet<String> {
@@ -136,7 +133,7 @@ impl Console {
         if self.manages(node) {
             Ok(())
         } else {
-            Err(forbidden(format!("只有县级或镇街管理员可以变更 `{node}` (changing it needs a county or street admin role there)")))
+            Err(ApiError::forbidden(format!("只有县级或镇街管理员可以变更 `{node}` (changing it needs a county or street admin role there)")))
         }
     }
 
@@ -144,7 +141,7 @@ impl Console {
         if self.holds_county(county) {
             Ok(())
         } else {
-            Err(forbidden(format!("只有 `{county}` 的县级管理员可以这样做 (this needs the county admin role of `{county}`)")))
+            Err(ApiError::forbidden(format!("只有 `{county}` 的县级管理员可以这样做 (this needs the county admin role of `{county}`)")))
         }
     }
 
@@ -152,7 +149,7 @@ impl Console {
         if self.everywhere {
             Ok(())
         } else {
-            Err(forbidden("这是平台级设置，需要平台管理员令牌 (a platform-wide setting: it needs the admin token)"))
+            Err(ApiError::forbidden("这是平台级设置，需要平台管理员令牌 (a platform-wide setting: it needs the admin token)"))
         }
     }
 }
@@ -171,7 +168,7 @@ pub async fn require_operator(State(state): State<AppState>, request: Request, n
         }
     };
     if !console.everywhere && console.view.is_empty() {
-        return forbidden("管理后台需要县级、镇街管理员或社区工作者角色 (the console needs a county admin, street admin or community worker role)")
+        return ApiError::forbidden("管理后台需要县级、镇街管理员或社区工作者角色 (the console needs a county admin, street admin or community worker role)")
             .into_response();
     }
     parts.extensions.insert(console);
@@ -183,7 +180,7 @@ pub async fn platform_only(request: Request, next: Next) -> Response {
     match request.extensions().get::<Console>().map(Console::require_platform) {
         Some(Ok(())) => next.run(request).await,
         Some(Err(e)) => e.into_response(),
-        None => forbidden("the console middleware did not run for this route").into_response(),
+        None => ApiError::forbidden("the console middleware did not run for this route").into_response(),
     }
 }
 
@@ -202,4 +199,22 @@ impl FromRequestParts<AppState> for Console {
 /// The tenant of an installation id (`PLUGIN@TENANT`).
 pub fn installation_tenant(id: &str) -> &str {
     id.split_once('@').map_or("", |(_, tenant)| tenant)
+}
+
+/// The installation of the path (`/installations/{id}/…`) with its operator, who manages
+/// the installation's tenant. Checked before a body is read.
+pub struct ManagedInstallation {
+    pub id: String,
+    pub console: Console,
+}
+
+impl FromRequestParts<AppState> for ManagedInstallation {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let console = Console::from_request_parts(parts, state).await?;
+        let AppPath(id) = AppPath::<String>::from_request_parts(parts, state).await?;
+        console.require_manages(installation_tenant(&id))?;
+        Ok(Self { id, console })
+    }
 }

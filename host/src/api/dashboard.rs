@@ -32,9 +32,8 @@ struct DashboardQuery {
     security(("session" = []), ("admin_token" = [])))]
 async fn dashboard(State(state): State<AppState>, operator: Operator, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Json<Overview>, ApiError> {
     let reach = operator.reach(&state, &DASHBOARD_ROLES);
-    let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "permission-denied", m);
     if reach.is_empty() {
-        return Err(forbidden("数据看板需要管理员、社区工作者或网格员角色 (the dashboards need a staff role over an area)".into()));
+        return Err(ApiError::forbidden("数据看板需要管理员、社区工作者或网格员角色 (the dashboards need a staff role over an area)"));
     }
     let tree = state.platform.tenants();
     let reach_set: std::collections::BTreeSet<&str> = reach.iter().map(String::as_str).collect();
@@ -44,8 +43,8 @@ async fn dashboard(State(state): State<AppState>, operator: Operator, AppQuery(q
     let node = match q.tenant {
         Some(t) if reached(&t) => t,
         Some(t) if tree.get(&t).is_none() => return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
-        Some(t) => return Err(forbidden(format!("`{t}` 不在您的管辖范围内 (outside the area of your roles)"))),
-        None => tops.first().map(|t| t.to_string()).ok_or_else(|| forbidden("no area".into()))?,
+        Some(t) => return Err(ApiError::forbidden(format!("`{t}` 不在您的管辖范围内 (outside the area of your roles)"))),
+        None => tops.first().map(|t| t.to_string()).ok_or_else(|| ApiError::forbidden("no area"))?,
     };
     let top = tops.iter().find(|t| tree.is_within(&node, t)).map(|t| t.as_str());
     let overview = crate::dashboard::overview(&state.platform, &node, top).await?;

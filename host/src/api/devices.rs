@@ -1,8 +1,8 @@
 //! Devices, alarm rules, alarms and event deliveries for operators (`/admin/…`), and the
 //! HTTP ingest fallback for devices (`POST /api/devices/{id}/telemetry`).
 use super::console::Console;
-use super::extract::{AppPath, AppQuery};
-use super::{parse_json, ApiError, AppState, ErrorBody};
+use super::extract::{AppJson, AppPath, AppQuery, OptionalJson};
+use super::{ApiError, AppState, ErrorBody};
 use crate::capabilities::devices::alarms::Alarm;
 use crate::capabilities::devices::registry::{self, Device, NewDevice};
 use crate::capabilities::devices::rules::{AlarmStatus, RuleSpec};
@@ -19,18 +19,27 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
+/// What staff see in their area: devices, rules, alarms (and acknowledging them).
 pub fn admin_router() -> Router<AppState> {
     Router::new()
-        .route("/devices", get(list_devices).post(register_device))
+        .route("/devices", get(list_devices))
         .route("/devices/status", get(status))
         .route("/devices/{id}", get(device))
-        .route("/devices/{id}/commands", post(send_command))
-        .route("/devices/{id}/secret", post(rotate_secret))
-        .route("/alarm-rules", get(list_rules).post(put_rule))
-        .route("/alarm-rules/{id}", axum::routing::delete(delete_rule))
+        .route("/alarm-rules", get(list_rules))
         .route("/alarms", get(list_alarms))
         .route("/alarms/{id}", get(alarm))
         .route("/alarms/{id}/acknowledge", post(acknowledge))
+}
+
+/// Platform-wide settings, mounted behind `console::platform_only`: the devices themselves,
+/// their commands and secrets, the rules, and event deliveries.
+pub fn platform_router() -> Router<AppState> {
+    Router::new()
+        .route("/devices", post(register_device))
+        .route("/devices/{id}/commands", post(send_command))
+        .route("/devices/{id}/secret", post(rotate_secret))
+        .route("/alarm-rules", post(put_rule))
+        .route("/alarm-rules/{id}", axum::routing::delete(delete_rule))
         .route("/events/deliveries", get(deliveries))
         .route("/events/deliveries/{installation}/{seq}/retry", post(retry_delivery))
 }
@@ -51,9 +60,7 @@ pub struct Registered {
 /// Register a device at a house, place or grid (re-registering updates its details).
 #[utoipa::path(post, path = "/admin/devices", tag = "devices", request_body = NewDevice,
     responses((status = 201, body = Registered), (status = 200, body = Registered, description = "updated"), (status = 422, body = ErrorBody)))]
-async fn register_device(State(state): State<AppState>, console: Console, body: Bytes) -> Result<Response, ApiError> {
-    console.require_platform()?;
-    let new: NewDevice = parse_json(&body)?;
+async fn register_device(State(state): State<AppState>, AppJson(new): AppJson<NewDevice>) -> Result<Response, ApiError> {
     let (device, secret) = state.platform.devices.register(&new).await?;
     let status = if secret.is_some() { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(Registered { device, secret })).into_response())
@@ -68,8 +75,7 @@ pub struct NewSecret {
 /// Give a device a new secret (when it is replaced, or its secret may have leaked).
 #[utoipa::path(post, path = "/admin/devices/{id}/secret", tag = "devices", params(("id" = String, Path, description = "device id")),
     responses((status = 200, body = NewSecret), (status = 404, body = ErrorBody)))]
-async fn rotate_secret(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<Json<NewSecret>, ApiError> {
-    console.require_platform()?;
+async fn rotate_secret(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<Json<NewSecret>, ApiError> {
     let secret = state.platform.devices.rotate_secret(&id).await?;
     Ok(Json(NewSecret { secret }))
 }
@@ -164,9 +170,7 @@ pub struct CommandRequest {
 /// Send a command over MQTT and wait for the device's acknowledgement.
 #[utoipa::path(post, path = "/admin/devices/{id}/commands", tag = "devices", params(("id" = String, Path, description = "device id")), request_body = CommandRequest,
     responses((status = 200, description = "the device's acknowledgement (JSON)"), (status = 504, body = ErrorBody, description = "no acknowledgement in time")))]
-async fn send_command(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Response, ApiError> {
-    console.require_platform()?;
-    let request: CommandRequest = parse_json(&body)?;
+async fn send_command(State(state): State<AppState>, AppPath(id): AppPath<String>, AppJson(request): AppJson<CommandRequest>) -> Result<Response, ApiError> {
     let timeout = Duration::from_millis(request.timeout_ms.unwrap_or(5_000).clamp(1, 30_000));
     let ack = state.platform.devices.send_command(&id, &request.command, timeout, "admin").await?;
     let ack: serde_json::Value = serde_json::from_str(&ack).unwrap_or(serde_json::Value::String(ack));
@@ -186,17 +190,14 @@ async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
 
 /// Create or replace an alarm rule (by id). Takes effect for the next reading.
 #[utoipa::path(post, path = "/admin/alarm-rules", tag = "devices", request_body = RuleSpec, responses((status = 200, body = RuleSpec), (status = 422, body = ErrorBody)))]
-async fn put_rule(State(state): State<AppState>, console: Console, body: Bytes) -> Result<Json<RuleSpec>, ApiError> {
-    console.require_platform()?;
-    let rule: RuleSpec = parse_json(&body)?;
+async fn put_rule(State(state): State<AppState>, AppJson(rule): AppJson<RuleSpec>) -> Result<Json<RuleSpec>, ApiError> {
     state.platform.devices.set_rule(&rule).await?;
     Ok(Json(rule))
 }
 
 /// Remove an alarm rule the county added.
 #[utoipa::path(delete, path = "/admin/alarm-rules/{id}", tag = "devices", params(("id" = String, Path, description = "rule id")), responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_rule(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>) -> Result<StatusCode, ApiError> {
-    console.require_platform()?;
+async fn delete_rule(State(state): State<AppState>, AppPath(id): AppPath<String>) -> Result<StatusCode, ApiError> {
     state.platform.devices.delete_rule(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -254,8 +255,12 @@ pub struct AcknowledgeRequest {
 /// Acknowledge an alarm: someone is dealing with it.
 #[utoipa::path(post, path = "/admin/alarms/{id}/acknowledge", tag = "devices", params(("id" = String, Path, description = "alarm id")), request_body = AcknowledgeRequest,
     responses((status = 200, body = Alarm), (status = 409, body = ErrorBody, description = "already cleared")))]
-async fn acknowledge(State(state): State<AppState>, console: Console, AppPath(id): AppPath<String>, body: Bytes) -> Result<Json<Alarm>, ApiError> {
-    let request: AcknowledgeRequest = if body.is_empty() { AcknowledgeRequest::default() } else { parse_json(&body)? };
+async fn acknowledge(
+    State(state): State<AppState>,
+    console: Console,
+    AppPath(id): AppPath<String>,
+    OptionalJson(request): OptionalJson<AcknowledgeRequest>,
+) -> Result<Json<Alarm>, ApiError> {
     console.require_sees(&state.platform.devices.alarm(&id).await?.tenant_id)?;
     let by = request.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| console.display_name());
     Ok(Json(state.platform.devices.acknowledge(&id, &by).await?))
@@ -277,8 +282,7 @@ pub struct DeliveryList {
 
 /// Event deliveries to plugins, newest first: what is pending, delivered, dead-lettered.
 #[utoipa::path(get, path = "/admin/events/deliveries", tag = "devices", params(DeliveryQuery), responses((status = 200, body = DeliveryList)))]
-async fn deliveries(State(state): State<AppState>, console: Console, AppQuery(q): AppQuery<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
-    console.require_platform()?;
+async fn deliveries(State(state): State<AppState>, AppQuery(q): AppQuery<DeliveryQuery>) -> Result<Json<DeliveryList>, ApiError> {
     let rows = state
         .platform
         .outbox
@@ -290,8 +294,7 @@ async fn deliveries(State(state): State<AppState>, console: Console, AppQuery(q)
 
 /// Queue a dead-lettered event again (after the plugin was fixed).
 #[utoipa::path(post, path = "/admin/events/deliveries/{installation}/{seq}/retry", tag = "devices", params(("installation" = String, Path, description = "PLUGIN@TENANT"), ("seq" = i64, Path, description = "the event's sequence number")), responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn retry_delivery(State(state): State<AppState>, console: Console, AppPath((installation, seq)): AppPath<(String, i64)>) -> Result<StatusCode, ApiError> {
-    console.require_platform()?;
+async fn retry_delivery(State(state): State<AppState>, AppPath((installation, seq)): AppPath<(String, i64)>) -> Result<StatusCode, ApiError> {
     if state.platform.outbox.retry_dead(&installation, seq).await.map_err(crate::platform::PlatformError::from)? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -16,11 +16,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), "invalid-argument", format!("the request body could not be read: {}", e.body_text())))?;
-        Ok(Self(parse_json(&body)?))
+        Ok(Self(parse_json(&read_body(request, state).await?)?))
     }
+}
+
+/// A JSON body that may be left out: an empty body is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = read_body(request, state).await?;
+        Ok(Self(if body.is_empty() { T::default() } else { parse_json(&body)? }))
+    }
+}
+
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::new(e.status(), "invalid-argument", format!("the request body could not be read: {}", e.body_text())))
 }
 
 /// The query string.

@@ -214,25 +214,35 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<u32>,
-    /// A failure of the host or a backend (from a domain error of kind `unavailable` or
-    /// `internal`): logged once by `log_server_errors`. A plugin's own failures are the
+    /// What to log of a failure of the host or a backend (a domain error of kind
+    /// `unavailable` or `internal`, a database error): logged once by `log_server_errors`,
+    /// and it may say more than the caller is told. A plugin's own failures are the
     /// runtime's to log.
-    log: bool,
+    log: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, log: false }
+        Self { status, code, message: message.into(), retry_after: None, log: None }
+    }
+
+    /// The caller's roles do not allow this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission-denied", message)
+    }
+
+    /// The database failed: the caller is asked to retry, the log gets the cause.
+    pub fn database(e: sqlx::Error) -> Self {
+        Self { log: Some(format!("database: {e}")), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable; retry later") }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let logged = self.log.then(|| ServerError(self.message.clone()));
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(logged) = logged {
-            response.extensions_mut().insert(logged);
+        if let Some(cause) = self.log {
+            ServerError::attach(&mut response, cause);
         }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
@@ -261,7 +271,8 @@ impl ApiError {
     /// A domain error, answered by its kind and code.
     pub fn of<E: Classified>(e: E) -> Self {
         let status = http_status(e.kind());
-        Self { log: status.is_server_error(), ..ApiError::new(status, e.code(), e.to_string()) }
+        let message = e.to_string();
+        Self { log: status.is_server_error().then(|| message.clone()), ..ApiError::new(status, e.code(), message) }
     }
 }
 
@@ -286,7 +297,15 @@ answered_by_kind!(
 /// What a failed request logs. A server error carries its message to the logging middleware
 /// (`log_server_errors`) in the response's extensions; the conversions log nothing.
 #[derive(Clone)]
-struct ServerError(String);
+pub(crate) struct ServerError(String);
+
+impl ServerError {
+    /// Hand `cause` to the logging middleware with a response that is not an `ApiError`
+    /// (the OAuth endpoints' errors, the sign-in pages).
+    pub(crate) fn attach(response: &mut Response, cause: String) {
+        response.extensions_mut().insert(Self(cause));
+    }
+}
 
 /// Log every server error once, where the response leaves: the host's faults and failing
 /// backends, not a device that did not answer in time (504).

@@ -57,10 +57,10 @@ impl IntoResponse for OAuthError {
             OidcError::NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request"),
             OidcError::Auth(_) | OidcError::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
         };
-        if status.is_server_error() {
-            tracing::error!("OIDC: {}", self.0);
-        }
         let mut response = (status, Json(serde_json::json!({ "error": error, "error_description": self.0.to_string() }))).into_response();
+        if status.is_server_error() {
+            super::ServerError::attach(&mut response, format!("OIDC: {}", self.0));
+        }
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match error {
@@ -147,8 +147,9 @@ fn rejected(lang: Lang, e: AuthorizeError) -> Response {
         AuthorizeError::Redirect(url) => Redirect::to(&url).into_response(),
         AuthorizeError::ShowUser(OidcError::Unredirectable(message)) => error_page(lang, StatusCode::BAD_REQUEST, &message),
         AuthorizeError::ShowUser(other) => {
-            tracing::error!("OIDC authorize: {other}");
-            error_page(lang, StatusCode::SERVICE_UNAVAILABLE, &other.to_string())
+            let mut response = error_page(lang, StatusCode::SERVICE_UNAVAILABLE, &other.to_string());
+            super::ServerError::attach(&mut response, format!("OIDC authorize: {other}"));
+            response
         }
     }
 }

@@ -8,12 +8,11 @@
 use super::auth::Session;
 use super::base::Operator;
 use super::caller::Caller;
-use super::extract::{AppJson, AppPath, AppQuery};
-use super::{parse_json, ApiError, AppState, ErrorBody};
+use super::extract::{AppJson, AppPath, AppQuery, OptionalJson};
+use super::{ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Role;
 use crate::capabilities::notify::Notification;
 use crate::capabilities::tickets::{Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -85,10 +84,6 @@ impl Caller {
     }
 }
 
-fn forbidden(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "permission-denied", message)
-}
-
 /// The work order categories and their time limits.
 #[utoipa::path(get, path = "/api/tickets/categories", tag = "tickets", responses((status = 200, body = Vec<Category>)), security(("session" = []), ("admin_token" = [])))]
 async fn categories(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<Category>>, ApiError> {
@@ -116,7 +111,7 @@ pub struct NewTicketRequest {
 async fn create(State(state): State<AppState>, caller: Caller, AppJson(request): AppJson<NewTicketRequest>) -> Result<Response, ApiError> {
     let (tenant, source, reporter) = match &caller {
         Caller::Resident(c) => {
-            let community = c.tenant.clone().ok_or_else(|| forbidden("your account has no community; ask your community to link it"))?;
+            let community = c.tenant.clone().ok_or_else(|| ApiError::forbidden("your account has no community; ask your community to link it"))?;
             (community, Source::Resident, Some(c.sub.clone()))
         }
         Caller::Staff(_) | Caller::Platform => {
@@ -125,7 +120,7 @@ async fn create(State(state): State<AppState>, caller: Caller, AppJson(request):
                 .clone()
                 .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `tenant` the ticket is about"))?;
             if !caller.reach(&state, &HANDLING).contains(&tenant) {
-                return Err(forbidden(format!("`{tenant}` is outside the area of your roles")));
+                return Err(ApiError::forbidden(format!("`{tenant}` is outside the area of your roles")));
             }
             (tenant, Source::Staff, None)
         }
@@ -172,18 +167,20 @@ async fn list(State(state): State<AppState>, caller: Caller, AppQuery(q): AppQue
     let mut filter = TicketFilter { status, limit: q.limit.unwrap_or(100), ..Default::default() };
     match (q.mine.as_deref(), &caller) {
         (Some("reported"), _) | (_, Caller::Resident(_)) => {
-            filter.reporter_account = Some(caller.account().ok_or_else(|| forbidden("the operator reports nothing"))?.to_string())
+            filter.reporter_account = Some(caller.account().ok_or_else(|| ApiError::forbidden("the operator reports nothing"))?.to_string())
         }
-        (Some("assigned"), _) => filter.assignee_account = Some(caller.account().ok_or_else(|| forbidden("nothing is assigned to the operator"))?.to_string()),
+        (Some("assigned"), _) => {
+            filter.assignee_account = Some(caller.account().ok_or_else(|| ApiError::forbidden("nothing is assigned to the operator"))?.to_string())
+        }
         (Some(other), _) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("mine=`{other}` is not reported or assigned"))),
         (None, _) => {
             let reach = caller.reach(&state, &HANDLING);
             if reach.is_empty() {
-                return Err(forbidden("none of your roles handles tickets"));
+                return Err(ApiError::forbidden("none of your roles handles tickets"));
             }
             filter.tenants = Some(match &q.tenant {
                 Some(t) if reach.contains(t) => state.platform.tenants().subtree(t),
-                Some(t) => return Err(forbidden(format!("`{t}` is outside the area of your roles"))),
+                Some(t) => return Err(ApiError::forbidden(format!("`{t}` is outside the area of your roles"))),
                 None => reach,
             });
         }
@@ -238,8 +235,12 @@ pub struct ActRequest {
 #[utoipa::path(post, path = "/api/tickets/{id}/{action}", tag = "tickets", params(("id" = String, Path, description = "ticket id"), ("action" = String, Path, description = "dispatch, accept, comment, resolve, close or supervise")), request_body = ActRequest,
     responses((status = 200, body = Ticket), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "not allowed from the ticket's status")),
     security(("session" = []), ("admin_token" = [])))]
-async fn act(State(state): State<AppState>, caller: Caller, AppPath((id, action)): AppPath<(String, String)>, body: Bytes) -> Result<Json<Ticket>, ApiError> {
-    let request: ActRequest = if body.is_empty() { ActRequest::default() } else { parse_json(&body)? };
+async fn act(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((id, action)): AppPath<(String, String)>,
+    OptionalJson(request): OptionalJson<ActRequest>,
+) -> Result<Json<Ticket>, ApiError> {
     let ticket = state.platform.tickets.get(&id).await?;
     if !caller.may_see(&state, &ticket) {
         return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
@@ -266,7 +267,7 @@ async fn act(State(state): State<AppState>, caller: Caller, AppPath((id, action)
         "close" if is_reporter => Action::Close { rating: request.rating, feedback: request.feedback.clone() },
         "close" if handles => Action::Close { rating: None, feedback: None },
         "supervise" if caller.reaches(&state, &SUPERVISING, &ticket) => Action::Supervise { note: note() },
-        "dispatch" | "accept" | "comment" | "resolve" | "close" | "supervise" => return Err(forbidden(format!("you may not {action} this ticket"))),
+        "dispatch" | "accept" | "comment" | "resolve" | "close" | "supervise" => return Err(ApiError::forbidden(format!("you may not {action} this ticket"))),
         other => return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{other}` is not an action on tickets"))),
     };
     Ok(Json(state.platform.tickets.act(&id, &caller.actor(), &action).await?))

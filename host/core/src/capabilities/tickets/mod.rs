@@ -3,10 +3,10 @@
 //! host-wide service used by the API (residents, staff), by alarm rules and by plugins
 //! through `linli:platform/tickets`. Every change is one transaction: the ticket, a step
 //! of its trace, the `ticket.changed` event and the inbox notifications.
-mod capability;
+mod adapter;
 mod model;
 
-pub use capability::{Adapter, TicketsGrant, TicketsState, INFO};
+pub use adapter::{Adapter, TicketsGrant, TicketsState, INFO};
 pub use model::{format_time as model_time, Action, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
 
 use super::events::Outbox;

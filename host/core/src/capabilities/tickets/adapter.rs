@@ -1,4 +1,4 @@
-//! `linli:platform/tickets` for plugins: tickets of the installation's area.
+//! The WIT adapter of `tickets` for plugins: tickets of the installation's area.
 use super::{Action, Actor, NewTicket, Source, Status, Ticket, TicketError, TicketFilter, Tickets};
 use crate::bindings::linli::platform::{tickets as wit, types};
 use crate::capabilities::{Capability, CapabilityInfo, Deadline, Grant, RequestContext};
