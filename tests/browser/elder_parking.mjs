@@ -3,7 +3,7 @@
 // Run by tests/tests/browser.rs:
 //   node elder_parking.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PLATE
 // Prints {"font_px", "booked", "listed"} on success.
-import { runFlow } from "./harness.mjs";
+import { assertElderTargets, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password, plate] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -13,6 +13,7 @@ await runFlow(artifacts, async (page, shot) => {
   await page.click("#login-button");
   await page.locator("#plugins").waitFor();
   await shot("1-standard");
+  await audit(page, "the app's home");
 
   await page.click("#elder");
   await page.locator("html.elder .tiles").waitFor();
@@ -20,10 +21,17 @@ await runFlow(artifacts, async (page, shot) => {
   const tileHeight = await page.locator('.tiles button[data-plugin="parking"]').evaluate((b) => b.getBoundingClientRect().height);
   if (fontPx < 20 || tileHeight < 64) throw new Error(`elder mode: type ${fontPx}px, tile ${tileHeight}px`);
   await shot("2-elder-home");
+  await audit(page, "the app's home, elder mode");
+  await assertElderTargets(page, "the app's home");
 
   await page.click('.tiles button[data-plugin="parking"]');
   const frame = page.frameLocator("#plugin-frame");
   await frame.locator("html.elder #search").waitFor();
+  const parkingPage = await pluginFrame(page);
+  await audit(page, "the app around the parking page, elder mode");
+  await assertElderTargets(page, "the app around the parking page");
+  await audit(parkingPage, "the parking page, elder mode");
+  await assertElderTargets(parkingPage, "the parking page");
   await frame.locator("#plate").fill(plate);
   await frame.locator("#search").click();
   await frame.locator(".offer button.book").first().click();
@@ -38,5 +46,7 @@ await runFlow(artifacts, async (page, shot) => {
   await page.locator("#bookings article[data-booking]").first().waitFor();
   const listed = await page.locator("#bookings article[data-booking]").allInnerTexts();
   await shot("4-my-bookings");
+  await audit(page, "my bookings, elder mode");
+  await assertElderTargets(page, "my bookings");
   return { font_px: fontPx, booked, listed };
 });

@@ -3,7 +3,7 @@
 // visit. Run by tests/tests/browser.rs:
 //   node elderly_care.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD TENANT
 // Prints {"elders", "stats"} on success.
-import { runFlow } from "./harness.mjs";
+import { audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password, tenant] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -16,6 +16,7 @@ await runFlow(artifacts, async (page, shot) => {
   const frame = page.frameLocator("#plugin-frame");
   await frame.locator("#stats").filter({ hasText: "档案 0 人" }).waitFor();
   await shot("1-empty");
+  await audit(await pluginFrame(page), "the elderly-care page");
 
   await frame.locator("#sync").click();
   await frame.locator("#elders .card").first().waitFor();

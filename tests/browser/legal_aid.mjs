@@ -2,7 +2,7 @@
 // applies and sees the receipt. Run by tests/tests/browser.rs:
 //   node legal_aid.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD
 // Prints {"receipt": …} on success; on failure saves a screenshot and exits non-zero.
-import { runFlow } from "./harness.mjs";
+import { audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -15,7 +15,8 @@ await runFlow(artifacts, async (page, shot) => {
   const legalAid = page.locator('[data-plugin="legal-aid"]');
   await legalAid.waitFor();
   await shot("2-home");
-  await legalAid.locator("button").click();
+  await audit(page, "the app's home");
+  await legalAid.click();
 
   let frame = page.frameLocator("#plugin-frame");
   await frame.locator("#category option").first().waitFor({ state: "attached" });
@@ -28,6 +29,7 @@ await runFlow(artifacts, async (page, shot) => {
   // page, what legal aid asks for and why. The page itself never sees the screen.
   await page.locator("#consent-dialog #consent-agree").waitFor();
   const consentText = await page.locator("#consent").innerText();
+  await audit(page, "the consent screen over the legal-aid page");
   for (const expected of ["法律援助", "身份证号", "实名姓名"]) {
     if (!consentText.includes(expected)) throw new Error(`the consent screen does not mention ${expected}: ${consentText}`);
   }

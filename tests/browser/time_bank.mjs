@@ -4,7 +4,7 @@
 // tests/tests/browser.rs:
 //   node time_bank.mjs BASE_URL ARTIFACT_DIR ELDER_PHONE VOLUNTEER_PHONE PASSWORD
 // Prints {"task": id, "balance": text} on success; on failure saves a screenshot and exits non-zero.
-import { runFlow } from "./harness.mjs";
+import { audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, elderPhone, volunteerPhone, password] = process.argv.slice(2);
 
@@ -15,7 +15,7 @@ async function logInAndOpen(page, phone) {
   await page.click("#login-button");
   const card = page.locator('[data-plugin="time-bank"]').first();
   await card.waitFor();
-  await card.locator("button").click();
+  await card.click();
   return page.frameLocator("#plugin-frame");
 }
 
@@ -27,6 +27,7 @@ async function join(page, role) {
   await page.locator("#consent-agree").click();
   frame = page.frameLocator("#plugin-frame");
   await frame.locator("#member-name").waitFor();
+  await audit(await pluginFrame(page), "the time-bank page");
   // The page has finished loading what a member sees (its frame has its height).
   await frame.locator('body[aria-busy="false"]').waitFor({ state: "attached" });
   return frame;

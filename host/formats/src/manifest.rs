@@ -45,6 +45,12 @@ pub struct Manifest {
     /// What the plugin's pages need from the browser (`[ui]`).
     #[serde(default, skip_serializing_if = "UiSettings::is_empty")]
     pub ui: UiSettings,
+    /// How the resident app lists it (`[app]`).
+    #[serde(default, skip_serializing_if = "crate::listing::AppSettings::is_default")]
+    pub app: crate::listing::AppSettings,
+    /// Name, description and reasons in the app's other languages (`[translations.en]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, crate::listing::Translation>,
     /// sha256 (hex) of every file in the package except the manifest and signature.
     /// Filled in by `linli plugin pack`.
     #[serde(default)]
@@ -266,6 +272,10 @@ impl Manifest {
             }
         }
         self.dashboard.validate().map_err(|problem| invalid("dashboard", problem))?;
+        self.app.validate().map_err(|problem| invalid("app", problem))?;
+        let requested: Vec<&str> = self.capabilities.iter().map(|c| c.name.as_str()).collect();
+        let figures: Vec<&str> = self.dashboard.figures.iter().map(|f| f.key.as_str()).chain(self.dashboard.ratios.iter().map(|r| r.key.as_str())).collect();
+        crate::listing::validate_translations(&self.translations, &requested, &figures).map_err(|problem| invalid("translations", problem))?;
         if self.ui.connect.len() > MAX_UI_ORIGINS {
             return Err(invalid("ui.connect", format!("lists {} origins; at most {MAX_UI_ORIGINS}", self.ui.connect.len())));
         }
@@ -366,6 +376,30 @@ reason = "count visits"
         assert!(Manifest::parse(&no_reason).unwrap_err().to_string().contains("reason"));
         let traversal = format!("{GOOD}\n[files]\n\"../etc/passwd\" = \"{}\"\n", "0".repeat(64));
         assert!(Manifest::parse(&traversal).unwrap_err().to_string().contains("safe"));
+    }
+
+    #[test]
+    fn app_listing_and_translations() {
+        let listed = format!(
+            "{GOOD}\n[app]\naudience = \"staff\"\ncategory = \"care\"\nicon = \"care\"\n[translations.en]\nname = \"Hello\"\n[translations.en.reasons]\ndata = \"counts visits\"\n"
+        );
+        let m = Manifest::parse(&listed).unwrap();
+        assert_eq!(m.app.audience, crate::listing::Audience::Staff);
+        assert_eq!(m.translations["en"].reasons["data"], "counts visits");
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+        assert!(Manifest::parse(GOOD).unwrap().app.is_default());
+        for (bad, named) in [
+            ("[app]\ncategory = \"games\"", "games"),
+            ("[app]\nicon = \"https://evil.example/x.svg\"", "icon"),
+            ("[app]\naudience = \"everyone\"", "audience"),
+            ("[translations.fr]\nname = \"Bonjour\"", "fr"),
+            ("[translations.en]\nname = \" \"", "name"),
+            ("[translations.en.reasons]\nledger = \"money\"", "ledger"),
+            ("[translations.en.figures]\nvisits = \"Visits\"", "visits"),
+        ] {
+            let error = Manifest::parse(&format!("{GOOD}\n{bad}\n")).unwrap_err().to_string();
+            assert!(error.contains(named), "{bad}: {error}");
+        }
     }
 
     #[test]

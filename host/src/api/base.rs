@@ -17,6 +17,7 @@ use crate::auth::sessions::Claims;
 use crate::capabilities::base::import::{ImportKind, ImportReport};
 use crate::capabilities::base::records::{self, age_on, mask_id_number, today, Organisation, Place, Resident, ResidentFilter};
 use crate::capabilities::{self as caps};
+use crate::packages::listing::Audience;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -306,6 +307,11 @@ pub struct ConsentRequest {
     pub vendor: String,
     /// Why, in the vendor's words (from the manifest).
     pub reason: String,
+    /// The plugin's name and the reason in English, when the manifest gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_name_en: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_en: Option<String>,
     pub fields: Vec<ConsentField>,
 }
 
@@ -347,11 +353,14 @@ async fn consent_request(State(state): State<AppState>, Session(claims): Session
             consented: consented.iter().any(|c| c == s.name),
         })
         .collect();
+    let english = loaded.manifest.translations.get("en");
     Ok(Json(ConsentRequest {
         plugin_id: plugin,
         plugin_name: loaded.manifest.name.clone(),
         vendor: loaded.manifest.vendor.clone(),
         reason: loaded.manifest.reason_for("identity").unwrap_or_default().to_string(),
+        plugin_name_en: english.and_then(|t| t.name.clone()),
+        reason_en: english.and_then(|t| t.reasons.get("identity").cloned()),
         fields,
     }))
 }
@@ -464,10 +473,22 @@ pub struct AppPlugin {
     pub tenant_name: String,
     /// The page to open, when the plugin has one.
     pub url: Option<String>,
+    /// The name and description in English, when the manifest gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_en: Option<String>,
+    /// The group the home lists it under (`care`, `life`, `affairs`, `neighbours`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The app's icon for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
 }
 
 /// The plugins serving the signed-in user: a resident's community, or the nodes of a staff
-/// member's roles.
+/// member's roles. Plugins for staff are listed to staff only; plugins for nobody (demos,
+/// pages reached from another plugin) are not listed.
 #[utoipa::path(get, path = "/api/app/plugins", tag = "app", responses((status = 200, body = Vec<AppPlugin>), (status = 401, body = ErrorBody)), security(("session" = [])))]
 async fn app_plugins(State(state): State<AppState>, Session(claims): Session) -> Result<Json<Vec<AppPlugin>>, ApiError> {
     let tree = state.platform.tenants();
@@ -481,6 +502,15 @@ async fn app_plugins(State(state): State<AppState>, Session(claims): Session) ->
         let mut serving = state.platform.serving(&node);
         serving.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
         for plugin in serving {
+            let listed = match plugin.manifest.app.audience {
+                Audience::Residents => true,
+                Audience::Staff => !claims.roles.is_empty(),
+                Audience::Nobody => false,
+            };
+            if !listed {
+                continue;
+            }
+            let english = plugin.manifest.translations.get("en");
             let prefix = &plugin.installation.route_prefix;
             let url = plugin.manifest.ui_entry.as_ref().map(|entry| format!("/t/{node}/p/{prefix}/{entry}"));
             out.push(AppPlugin {
@@ -490,6 +520,10 @@ async fn app_plugins(State(state): State<AppState>, Session(claims): Session) ->
                 tenant_id: node.clone(),
                 tenant_name: tenant_name.clone(),
                 url,
+                name_en: english.and_then(|t| t.name.clone()),
+                description_en: english.and_then(|t| t.description.clone()),
+                category: plugin.manifest.app.category.clone(),
+                icon: plugin.manifest.app.icon.clone(),
             });
         }
     }

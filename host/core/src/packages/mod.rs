@@ -1,6 +1,6 @@
 //! Package format, manifest, sha256 + ed25519 signature, vendor keys.
 pub mod repo;
-pub use linli_formats::{archive, manifest, signing};
+pub use linli_formats::{archive, listing, manifest, signing};
 
 pub use archive::{sha256_hex, Package, PackageError};
 pub use manifest::{CapabilityRequest, Limits, Manifest, ManifestError, UI_CONNECT_GRANT};

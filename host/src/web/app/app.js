@@ -1,105 +1,228 @@
 // The resident app: one login for every plugin. Sessions live in HttpOnly cookies set by
 // /api/auth/login, so this script never holds a token. Routes are hash fragments:
-// #/login, #/home, #/open?url=…, #/consent/{plugin}?return=…, #/consents, #/inbox,
-// #/tickets, #/ticket/{id}, #/bookings. The elder-friendly mode (适老化: larger type, high
-// contrast, large touch targets, a simpler home) is a switch in the header, remembered on
-// the device and applied to plugin pages too (through /app/kit.js).
+// #/login, #/home, #/services, #/inbox, #/me, #/open?url=…, #/consent/{plugin}?return=…,
+// #/consents, #/tickets, #/ticket/{id}, #/bookings. The tab bar (首页 · 办事 · 消息 · 我的)
+// is on every page once signed in; logging out is under 我的. The elder-friendly mode (适老化: larger type, high
+// contrast, every control at least 60 px, a simpler home) is a switch in the header,
+// remembered on the device and applied to plugin pages too (through /app/kit.js).
 "use strict";
 
 const TEXT = {
   "zh-CN": {
-    brand: "邻里", logout: "退出", other: "English",
-    login_title: "登录", phone: "手机号", password: "密码", login: "登录",
-    login_failed: "登录失败：", home_title: "我的社区服务", no_plugins: "本社区还没有安装服务。",
-    open: "打开", back: "← 返回首页", my_consents: "我的授权",
+    brand: "邻里", app_title: "邻里 · 社区服务", logout: "退出登录", other: "English", skip: "跳到主要内容",
+    login_title: "登录", phone: "手机号", password: "密码", login: "登录", login_failed: "登录未成功：",
+    hello: (name) => `${name}，您好`, home_title: "我的社区服务", no_plugins: "本社区还没有开通服务。",
+    search: "搜索服务", search_none: "没有找到相关服务。", frequent: "常用服务",
+    categories: { care: "养老助老", life: "生活服务", affairs: "办事服务", neighbours: "邻里互助", other: "更多服务" },
+    open: "打开", back: "返回", back_home: "返回首页",
+    tabs: { home: "首页", services: "办事", inbox: "消息", me: "我的" }, tabs_label: "主导航",
+    services_title: "办事", my_affairs: "我的办事", all_services: "全部服务", serving: (name) => `服务范围：${name}`,
+    me_title: "我的", my_consents: "我的授权", display: "显示", language: "语言",
     consent_title: "个人信息授权", consent_asks: "申请使用您的以下信息：", consent_why: "用途：",
     consent_vendor: "提供方：", agree: "同意并继续", decline: "不同意",
     consents_title: "我的授权", no_consents: "您还没有向任何服务授权个人信息。", revoke: "撤回授权",
-    revoked: "已撤回", field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", openid: "登录身份", profile: "姓名" },
-    inbox: "消息", inbox_title: "我的消息", no_messages: "暂无消息。", unread: "未读", mark_read: "标为已读",
-    tickets: "工单", tickets_title: "我的工单", no_tickets: "暂无工单。", ticket_title: "工单详情", due: "办理时限：",
-    level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度（1–5）", supervised: "督办中",
+    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", openid: "登录身份", profile: "姓名" },
+    inbox: "消息", inbox_title: "我的消息", no_messages: "暂无消息。", unread: (n) => `${n} 条未读`, mark_read: "标为已读", see_ticket: "查看工单",
+    tickets: "我的工单", tickets_title: "我的工单", no_tickets: "暂无工单。", ticket_title: "工单详情", due: "办理时限：",
+    level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度", stars: (n) => `${n} 星`, supervised: "督办中",
     status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
     action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
     elder_on: "长辈模式", elder_off: "标准模式", bookings: "我的预约", bookings_title: "我的停车预约", no_bookings: "暂无预约。",
-    no_parking: "本社区还没有开通共享停车。", book_parking: "预约车位", plate: "车牌",
+    no_parking: "本社区还没有开通共享停车。", book_parking: "预约车位",
     booking_status: { booked: "已预约", completed: "已结束", cancelled: "已取消" }, fee: "费用", yuan: "元",
+    errors: {
+      "bad-credentials": "手机号或密码不正确。", locked: "登录失败次数过多，账号暂时锁定，请稍后再试或使用短信验证码登录。",
+      "rate-limited": "尝试次数过多，请稍后再试。", "too-many-requests": "操作太频繁，请稍后再试。", "too-soon": "验证码刚刚发送过，请稍后再试。",
+      unauthenticated: "登录已过期，请重新登录。", "permission-denied": "您没有权限进行此操作。", "not-found": "没有找到相关内容。",
+      "invalid-argument": "填写的内容有误，请检查后重试。", conflict: "内容已被更改，请刷新后重试。", unavailable: "服务暂时不可用，请稍后再试。",
+      network: "网络连接失败，请检查网络后重试。",
+    },
+    error_generic: "操作未成功，请稍后再试。",
   },
   en: {
-    brand: "Linli", logout: "Log out", other: "中文",
-    login_title: "Log in", phone: "Mobile number", password: "Password", login: "Log in",
-    login_failed: "Login failed: ", home_title: "My community services", no_plugins: "No services are installed for your community yet.",
-    open: "Open", back: "← Home", my_consents: "My consents",
+    brand: "Linli", app_title: "Linli · community services", logout: "Log out", other: "中文", skip: "Skip to the content",
+    login_title: "Log in", phone: "Mobile number", password: "Password", login: "Log in", login_failed: "Not logged in: ",
+    hello: (name) => `Hello, ${name}`, home_title: "My community services", no_plugins: "No services are available for your community yet.",
+    search: "Search services", search_none: "No service matches.", frequent: "Used most",
+    categories: { care: "Elderly care", life: "Daily life", affairs: "Public services", neighbours: "Neighbours", other: "More services" },
+    open: "Open", back: "Back", back_home: "Home",
+    tabs: { home: "Home", services: "Services", inbox: "Messages", me: "Me" }, tabs_label: "Main navigation",
+    services_title: "Services", my_affairs: "My requests", all_services: "All services", serving: (name) => `Serving: ${name}`,
+    me_title: "Me", my_consents: "My consents", display: "Display", language: "Language",
     consent_title: "Consent to share personal data", consent_asks: "asks to use:", consent_why: "Why: ",
     consent_vendor: "Provided by: ", agree: "Agree and continue", decline: "Decline",
     consents_title: "My consents", no_consents: "You have not shared personal data with any service.", revoke: "Withdraw",
-    revoked: "Withdrawn", field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", openid: "Sign-in identity", profile: "Name" },
-    inbox: "Messages", inbox_title: "My messages", no_messages: "No messages.", unread: "unread", mark_read: "Mark read",
-    tickets: "Tickets", tickets_title: "My tickets", no_tickets: "No tickets.", ticket_title: "Ticket", due: "Due: ",
-    level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction (1–5)", supervised: "under supervision",
+    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", openid: "Sign-in identity", profile: "Name" },
+    inbox: "Messages", inbox_title: "My messages", no_messages: "No messages.", unread: (n) => `${n} unread`, mark_read: "Mark read", see_ticket: "See the ticket",
+    tickets: "My tickets", tickets_title: "My tickets", no_tickets: "No tickets.", ticket_title: "Ticket", due: "Due: ",
+    level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction", stars: (n) => `${n} star${n === 1 ? "" : "s"}`, supervised: "under supervision",
     status_names: { open: "Waiting for dispatch", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
     action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
     elder_on: "Large & simple", elder_off: "Standard view", bookings: "My bookings", bookings_title: "My parking bookings", no_bookings: "No bookings.",
-    no_parking: "Shared parking is not available in your community yet.", book_parking: "Book a space", plate: "Plate",
+    no_parking: "Shared parking is not available in your community yet.", book_parking: "Book a space",
     booking_status: { booked: "Booked", completed: "Finished", cancelled: "Cancelled" }, fee: "Fee", yuan: "CNY",
+    errors: {
+      "bad-credentials": "Wrong mobile number or password.", locked: "Too many failed logins: try again later or log in with an SMS code.",
+      "rate-limited": "Too many attempts; try again later.", "too-many-requests": "Too many requests; try again later.", "too-soon": "A code was sent a moment ago; try again later.",
+      unauthenticated: "Your session ended; please log in again.", "permission-denied": "You may not do this.", "not-found": "Not found.",
+      "invalid-argument": "Something you entered is not valid; check it and try again.", conflict: "This changed meanwhile; reload and try again.", unavailable: "The service is unavailable; try again later.",
+      network: "No connection; check the network and try again.",
+    },
+    error_generic: "That did not work; try again later.",
   },
 };
-let lang = localStorage.getItem("linli.lang") || "zh-CN";
+let lang = localStorage.getItem("linli.lang") === "en" ? "en" : "zh-CN";
 let elder = localStorage.getItem("linli.elder") === "1";
 const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
 const view = document.getElementById("view");
+let me = null;
+let unread = 0;
+
 // Views load what they show before they draw it; one whose route was left meanwhile (the
-// person moved on) must not draw over the next. Each view claims the screen when it starts.
+// person moved on) must not draw over the next. Each view claims the screen when it starts;
+// drawing sets the document's title from the view's heading and moves the focus there, so a
+// screen reader announces the new page.
 let claims = 0;
 function screen() {
   const mine = ++claims;
-  return (...nodes) => { if (mine === claims) view.replaceChildren(...nodes); };
+  return (...nodes) => {
+    if (mine !== claims) return;
+    view.replaceChildren(...nodes);
+    const heading = view.querySelector("h1");
+    document.title = heading ? `${heading.textContent} · ${t("brand")}` : t("app_title");
+    if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+    window.scrollTo(0, 0);
+  };
 }
-let me = null;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (k === "onclick" || k === "onsubmit") node[k] = v; else node.setAttribute(k, v);
+    if (k.startsWith("on")) node[k] = v; else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  for (const c of children) if (c !== undefined && c !== null && c !== "") node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return node;
+}
+
+// The app's icons, drawn here: a plugin names one (manifest `[app] icon`) and ships no image.
+const ICON_PATHS = {
+  care: "M12 21s-7-4.4-7-10a4 4 0 0 1 7-2.6A4 4 0 0 1 19 11c0 5.6-7 10-7 10z",
+  parking: "M6 21V3h7a5 5 0 0 1 0 10H6",
+  legal: "M12 3v18M5 21h14M4 8h16M7 8l-3 7h6zM17 8l-3 7h6z",
+  time: "M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 3",
+  repair: "M14 6a4 4 0 0 0 5 5l-9 9a2 2 0 0 1-3-3l9-9a4 4 0 0 0-2-2z",
+  home: "M3 11l9-8 9 8M5 9v12h14V9M10 21v-6h4v6",
+  health: "M9 3h6v6h6v6h-6v6H9v-6H3V9h6z",
+  chat: "M4 5h16v11H9l-5 4z",
+  star: "M12 3l2.8 5.8 6.2.9-4.5 4.4 1 6.3L12 17.4 6.5 20.4l1-6.3L3 9.7l6.2-.9z",
+  bell: "M6 17V11a6 6 0 0 1 12 0v6l2 2H4zM10 21h4",
+  tickets: "M5 3h14v18H5zM9 8h6M9 12h6M9 16h4",
+  bookings: "M4 5h16v16H4zM4 10h16M9 3v4M15 3v4",
+  inbox: "M4 5h16v14H4zM4 6l8 7 8-7",
+  me: "M12 3a4 4 0 1 0 0 8a4 4 0 1 0 0-8M4 21c1-5 15-5 16 0",
+  services: "M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z",
+  consent: "M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6zM8.5 12l2.5 2.5 4.5-5",
+  search: "M10 3a7 7 0 1 0 0 14a7 7 0 1 0 0-14M15 15l6 6",
+};
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", ICON_PATHS[name] || ICON_PATHS.services);
+  svg.append(path);
+  return svg;
 }
 
 async function api(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
-  const res = await LinliBridge.sessionFetch(path, init);
+  let res;
+  try { res = await LinliBridge.sessionFetch(path, init); } catch { return { ok: false, status: 0, data: { error: { code: "network" } } }; }
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   return { ok: res.ok, status: res.status, data };
 }
 
+// What went wrong, in the person's language: the host's error code picks the text; its
+// English message is for developers and stays out of the screen.
+function problem(r) {
+  const code = r?.data?.error?.code;
+  return t("errors")[code] || t("error_generic");
+}
+const problemLine = (r) => el("p", { class: "error", role: "alert", "data-code": r?.data?.error?.code || r?.status }, problem(r));
+
+// A plugin's name and description in the person's language.
+const nameOf = (p) => (lang === "en" && p.name_en) || p.name;
+const descriptionOf = (p) => (lang === "en" && p.description_en) || p.description;
+
+// Which services this person opens most, counted on this device only.
+function usage() {
+  try { return JSON.parse(localStorage.getItem("linli.used") || "{}") || {}; } catch { return {}; }
+}
+function countUse(plugin) {
+  const used = usage();
+  used[plugin] = (used[plugin] || 0) + 1;
+  localStorage.setItem("linli.used", JSON.stringify(used));
+}
+
+let pluginsLoaded = null;
+async function plugins() {
+  const r = await api("GET", "/api/app/plugins");
+  pluginsLoaded = r.ok && Array.isArray(r.data) ? r.data : [];
+  return pluginsLoaded;
+}
+const openHash = (p) => "#/open?url=" + encodeURIComponent(p.url);
+
 function applyLanguage() {
   document.documentElement.lang = lang;
   document.documentElement.classList.toggle("elder", elder);
-  document.getElementById("lang").textContent = t("other");
+  const other = document.getElementById("lang");
+  other.textContent = t("other");
+  other.lang = lang === "en" ? "zh-CN" : "en";
   const toggle = document.getElementById("elder");
   toggle.textContent = elder ? t("elder_off") : t("elder_on");
   toggle.setAttribute("aria-pressed", String(elder));
   document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
 }
 
+// The tab bar: where the person is, and how many messages are unread.
+const TABS = [["home", "#/home", "tab-home"], ["services", "#/services", "tab-services"], ["inbox", "#/inbox", "my-inbox"], ["me", "#/me", "tab-me"]];
+function drawTabs(current) {
+  const nav = document.getElementById("tabs");
+  nav.hidden = !me;
+  nav.setAttribute("aria-label", t("tabs_label"));
+  nav.replaceChildren(...TABS.map(([name, href, id]) => {
+    const link = el("a", { href, id, "data-tab": name, "aria-current": name === current ? "page" : undefined }, icon(name), el("span", {}, t("tabs")[name]));
+    if (name === "inbox" && unread > 0) link.append(el("span", { class: "badge" }, el("span", { "aria-hidden": "true" }, String(unread)), el("span", { class: "sr" }, t("unread")(unread))));
+    return link;
+  }));
+}
+async function refreshUnread() {
+  const r = await api("GET", "/api/inbox");
+  unread = r.ok ? r.data.unread : 0;
+  return r;
+}
+
+const backLink = (href = "#/home", label = t("back_home")) => el("a", { href, class: "back" }, el("span", { "aria-hidden": "true" }, "← "), label);
+
 function loginView(message) {
   const draw = screen();
-  const phone = el("input", { type: "tel", id: "phone", autocomplete: "username", inputmode: "numeric" });
-  const password = el("input", { type: "password", id: "password", autocomplete: "current-password" });
+  const phone = el("input", { type: "tel", id: "phone", autocomplete: "username", inputmode: "numeric", required: true });
+  const password = el("input", { type: "password", id: "password", autocomplete: "current-password", required: true });
+  const error = el("p", { class: "error", id: "login-error", role: "alert" }, message || "");
   const form = el("form", { class: "card", id: "login-form" },
-    el("h2", {}, t("login_title")),
+    el("h1", {}, t("login_title")),
     el("label", { for: "phone" }, t("phone")), phone,
     el("label", { for: "password" }, t("password")), password,
-    el("p", { class: "error", id: "login-error" }, message || ""),
+    error,
     el("button", { class: "primary", type: "submit", id: "login-button" }, t("login")));
   form.onsubmit = async (e) => {
     e.preventDefault();
     const r = await api("POST", "/api/auth/login", { phone: phone.value.trim(), password: password.value });
-    if (!r.ok) { document.getElementById("login-error").textContent = t("login_failed") + (r.data?.error?.message || r.status); return; }
+    if (!r.ok) { error.textContent = t("login_failed") + problem(r); error.dataset.code = r.data?.error?.code || ""; return; }
     await loadMe();
     if (continueSignIn()) return;
     location.hash = sessionStorage.getItem("linli.after-login") || "#/home";
@@ -109,83 +232,158 @@ function loginView(message) {
   draw(form);
 }
 
+// A service on the home: its icon and name; opening it counts for "used most".
+function serviceButton(p, cls = "service") {
+  return el("button", { class: cls, type: "button", "data-plugin": p.plugin_id, onclick: () => { location.hash = openHash(p); } }, icon(p.icon), el("span", { class: "label" }, nameOf(p)));
+}
+
+function grouped(list) {
+  const order = [...Object.keys(TEXT["zh-CN"].categories)];
+  const groups = new Map(order.map((c) => [c, []]));
+  for (const p of list) groups.get(order.includes(p.category) ? p.category : "other").push(p);
+  return [...groups].filter(([, items]) => items.length > 0);
+}
+
 async function homeView() {
   const draw = screen();
-  const r = await api("GET", "/api/app/plugins");
-  const list = el("section", { id: "plugins" }, el("h1", {}, t("home_title")));
-  if (!r.ok || r.data.length === 0) list.append(el("p", { class: "muted" }, t("no_plugins")));
+  const [list] = await Promise.all([plugins(), refreshUnread()]);
+  drawTabs("home");
+  const openable = list.filter((p) => p.url);
+  const section = el("section", { id: "plugins" }, el("h1", {}, me ? t("hello")(me.display_name) : t("home_title")));
+  if (openable.length === 0) section.append(el("p", { class: "muted" }, t("no_plugins")));
   if (elder) {
-    // The simple home: one big tile per service and for messages, tickets and bookings.
-    const inbox = await api("GET", "/api/inbox");
-    const unread = inbox.ok && inbox.data.unread > 0 ? ` (${inbox.data.unread})` : "";
-    const tile = (label, hash, attrs = {}) => el("button", { class: "tile", type: "button", onclick: () => { location.hash = hash; }, ...attrs }, label);
+    // The simple home: one big tile per service, then the person's own things.
+    const tile = (label, hash, attrs = {}, name = "services") => el("button", { class: "tile", type: "button", onclick: () => { location.hash = hash; }, ...attrs }, icon(name), el("span", {}, label));
     const tiles = el("div", { class: "tiles" });
-    for (const p of r.data || []) if (p.url) tiles.append(tile(p.name, "#/open?url=" + encodeURIComponent(p.url), { "data-plugin": p.plugin_id }));
-    tiles.append(tile(t("inbox") + unread, "#/inbox", { id: "my-inbox" }), tile(t("tickets"), "#/tickets", { id: "my-tickets" }), tile(t("bookings"), "#/bookings", { id: "my-bookings" }));
-    list.append(tiles);
-    draw(list);
+    for (const p of byUse(openable)) tiles.append(tile(nameOf(p), openHash(p), { "data-plugin": p.plugin_id }, p.icon));
+    tiles.append(
+      tile(t("inbox") + (unread > 0 ? ` · ${t("unread")(unread)}` : ""), "#/inbox", { id: "elder-inbox" }, "inbox"),
+      tile(t("tickets"), "#/tickets", { id: "my-tickets" }, "tickets"),
+      tile(t("bookings"), "#/bookings", { id: "my-bookings" }, "bookings"));
+    section.append(tiles);
+    draw(section);
     return;
   }
-  for (const p of r.data || []) {
-    const card = el("article", { class: "card plugin", "data-plugin": p.plugin_id },
-      el("h2", {}, p.name), el("p", { class: "muted" }, `${p.tenant_name} · ${p.description}`));
-    if (p.url) card.append(el("button", { class: "primary", type: "button", onclick: () => { location.hash = "#/open?url=" + encodeURIComponent(p.url); } }, t("open")));
-    list.append(card);
+  const search = el("input", { type: "search", id: "search", autocomplete: "off", "aria-label": t("search"), placeholder: t("search") });
+  const none = el("p", { class: "muted", id: "search-none", hidden: true }, t("search_none"));
+  const body = el("div", { id: "service-groups" });
+  const used = usage();
+  const frequent = byUse(openable).filter((p) => used[p.plugin_id] > 0).slice(0, 4);
+  if (frequent.length > 0) body.append(group("frequent", t("frequent"), frequent));
+  for (const [category, items] of grouped(openable)) body.append(group(category, t("categories")[category], items));
+  search.oninput = () => {
+    const q = search.value.trim().toLowerCase();
+    let shown = 0;
+    for (const button of body.querySelectorAll("button.service")) {
+      const p = openable.find((x) => x.plugin_id === button.dataset.plugin);
+      const match = !q || [p.name, p.name_en, p.description, p.description_en].some((s) => s && s.toLowerCase().includes(q));
+      button.hidden = !match;
+      if (match) shown += 1;
+    }
+    for (const g of body.querySelectorAll(".group")) g.hidden = !g.querySelector("button.service:not([hidden])");
+    none.hidden = shown > 0;
+  };
+  section.append(el("div", { class: "search" }, icon("search"), search), none, body);
+  draw(section);
+}
+
+function group(id, title, items) {
+  return el("section", { class: "group", "data-group": id, "aria-labelledby": `group-${id}` },
+    el("h2", { id: `group-${id}` }, title),
+    el("div", { class: "grid" }, ...items.map((p) => serviceButton(p))));
+}
+
+const byUse = (list) => { const used = usage(); return [...list].sort((a, b) => (used[b.plugin_id] || 0) - (used[a.plugin_id] || 0)); };
+
+// 办事: the person's own requests, then every service with what it does.
+async function servicesView() {
+  const draw = screen();
+  const [list] = await Promise.all([plugins(), refreshUnread()]);
+  drawTabs("services");
+  const mine = el("ul", { class: "menu" },
+    el("li", {}, el("a", { href: "#/tickets", id: "my-tickets" }, icon("tickets"), el("span", {}, t("tickets")))),
+    el("li", {}, el("a", { href: "#/bookings", id: "my-bookings" }, icon("bookings"), el("span", {}, t("bookings")))));
+  const all = el("div", { class: "service-list" });
+  for (const p of list.filter((x) => x.url)) {
+    all.append(el("article", { class: "card plugin", "data-plugin": p.plugin_id },
+      el("h3", {}, icon(p.icon), el("span", {}, nameOf(p))),
+      el("p", {}, descriptionOf(p)),
+      el("p", { class: "muted" }, t("serving")(p.tenant_name)),
+      el("button", { class: "primary", type: "button", onclick: () => { location.hash = openHash(p); } }, t("open"))));
   }
-  const inbox = await api("GET", "/api/inbox");
-  const unread = inbox.ok && inbox.data.unread > 0 ? ` (${inbox.data.unread} ${t("unread")})` : "";
-  list.append(el("p", {},
-    el("a", { href: "#/inbox", id: "my-inbox" }, t("inbox") + unread), " · ",
-    el("a", { href: "#/tickets", id: "my-tickets" }, t("tickets")), " · ",
-    el("a", { href: "#/bookings", id: "my-bookings" }, t("bookings")), " · ",
-    el("a", { href: "#/consents", id: "my-consents" }, t("my_consents"))));
-  draw(list);
+  draw(el("section", { id: "services" }, el("h1", {}, t("services_title")),
+    el("h2", {}, t("my_affairs")), mine,
+    el("h2", {}, t("all_services")), all));
 }
 
 const when = (ms) => new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false });
 
 async function inboxView() {
   const draw = screen();
-  const r = await api("GET", "/api/inbox");
+  const r = await refreshUnread();
+  drawTabs("inbox");
   const section = el("section", { id: "inbox" }, el("h1", {}, t("inbox_title")));
+  if (!r.ok) section.append(problemLine(r));
   const items = r.ok ? r.data.items : [];
-  if (items.length === 0) section.append(el("p", { class: "muted" }, t("no_messages")));
+  if (r.ok && items.length === 0) section.append(el("p", { class: "muted" }, t("no_messages")));
   for (const n of items) {
     const card = el("article", { class: "card" + (n.read_at ? "" : " unread"), "data-source": n.source },
       el("h2", {}, n.title), el("p", {}, n.body), el("p", { class: "muted" }, when(n.created_at)));
+    const actions = el("p", { class: "actions" });
     const ticket = /^ticket:(.+)$/.exec(n.source);
-    if (ticket) card.append(el("a", { href: "#/ticket/" + encodeURIComponent(ticket[1]) }, t("ticket_title")), " ");
+    if (ticket) actions.append(el("a", { href: "#/ticket/" + encodeURIComponent(ticket[1]), class: "button-link" }, t("see_ticket")));
     if (!n.read_at) {
-      card.append(el("button", { class: "secondary", type: "button", onclick: async () => { await api("POST", `/api/inbox/${encodeURIComponent(n.id)}/read`); inboxView(); } }, t("mark_read")));
+      actions.append(el("button", { class: "secondary", type: "button", onclick: async () => { await api("POST", `/api/inbox/${encodeURIComponent(n.id)}/read`); inboxView(); } }, t("mark_read")));
     }
+    if (actions.childNodes.length) card.append(actions);
     section.append(card);
   }
-  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
   draw(section);
+}
+
+// 我的: who is signed in, their consents, the display and the language.
+async function meView() {
+  const draw = screen();
+  await refreshUnread();
+  drawTabs("me");
+  const elderSwitch = el("button", { class: "secondary", type: "button", id: "elder-switch", "aria-pressed": String(elder), onclick: () => document.getElementById("elder").click() }, elder ? t("elder_off") : t("elder_on"));
+  const langSwitch = el("button", { class: "secondary", type: "button", id: "lang-switch", lang: lang === "en" ? "zh-CN" : "en", onclick: () => document.getElementById("lang").click() }, t("other"));
+  draw(el("section", { id: "me" }, el("h1", {}, t("me_title")),
+    el("div", { class: "card" }, el("h2", {}, me.display_name), el("p", { class: "muted" }, me.phone)),
+    el("ul", { class: "menu" },
+      el("li", {}, el("a", { href: "#/consents", id: "my-consents" }, icon("consent"), el("span", {}, t("my_consents")))),
+      el("li", {}, el("a", { href: "#/tickets" }, icon("tickets"), el("span", {}, t("tickets")))),
+      el("li", {}, el("a", { href: "#/bookings" }, icon("bookings"), el("span", {}, t("bookings"))))),
+    el("div", { class: "card settings" },
+      el("p", {}, el("span", { class: "setting" }, t("display")), elderSwitch),
+      el("p", {}, el("span", { class: "setting" }, t("language")), langSwitch)),
+    el("p", {}, el("button", { class: "secondary", type: "button", id: "logout", onclick: logout }, t("logout")))));
 }
 
 async function ticketsView() {
   const draw = screen();
   // Residents see what they reported; staff what is assigned to them and their area.
   const mine = me.kind === "resident" ? "" : "?mine=assigned";
-  const [own, area] = await Promise.all([api("GET", "/api/tickets" + mine), me.kind === "resident" ? null : api("GET", "/api/tickets")]);
+  const [own, area] = await Promise.all([api("GET", "/api/tickets" + mine), me.kind === "resident" ? null : api("GET", "/api/tickets"), refreshUnread()]);
+  drawTabs("services");
   const seen = new Set();
   const all = [...(own?.ok ? own.data.tickets : []), ...(area?.ok ? area.data.tickets : [])].filter((x) => !seen.has(x.id) && seen.add(x.id));
-  const section = el("section", { id: "tickets" }, el("h1", {}, t("tickets_title")));
-  if (all.length === 0) section.append(el("p", { class: "muted" }, t("no_tickets")));
+  const section = el("section", { id: "tickets" }, backLink("#/services", t("back")), el("h1", {}, t("tickets_title")));
+  if (!own.ok) section.append(problemLine(own));
+  else if (all.length === 0) section.append(el("p", { class: "muted" }, t("no_tickets")));
   for (const x of all) {
     section.append(el("article", { class: "card", "data-ticket": x.id },
       el("h2", {}, el("a", { href: "#/ticket/" + encodeURIComponent(x.id) }, x.title)),
       el("p", { class: "muted" }, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}${x.supervised ? " · " + t("supervised") : ""}`)));
   }
-  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
   draw(section);
 }
 
 async function ticketView(id) {
   const draw = screen();
   const r = await api("GET", `/api/tickets/${encodeURIComponent(id)}`);
-  if (!r.ok) { draw(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
+  drawTabs("services");
+  if (!r.ok) { draw(backLink("#/tickets", t("back")), el("h1", {}, t("ticket_title")), problemLine(r)); return; }
   const x = r.data.ticket;
   const steps = el("ol", { class: "steps" }, ...r.data.steps.map((s) =>
     el("li", {}, `${when(s.at)} · ${s.actor} · ${t("action_names")[s.action] || s.action}${s.note ? "：" + s.note : ""}`)));
@@ -196,31 +394,31 @@ async function ticketView(id) {
     x.description ? el("p", {}, x.description) : "",
     steps);
   if (x.status === "resolved" && r.data.yours) {
-    const rating = el("select", { id: "rating", "aria-label": t("rating") }, ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, "★".repeat(n))));
+    const rating = el("select", { id: "rating" }, ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, t("stars")(n))));
     const rate = el("button", { class: "primary", type: "button", id: "rate" }, t("rate"));
     rate.onclick = async () => { await api("POST", `/api/tickets/${encodeURIComponent(id)}/close`, { rating: Number(rating.value) }); ticketView(id); };
-    section.append(el("p", {}, t("rating"), " ", rating, " ", rate));
+    section.append(el("p", { class: "rate" }, el("label", { for: "rating" }, t("rating")), rating, rate));
   }
-  draw(section, el("p", {}, el("a", { href: "#/tickets" }, t("back"))));
+  draw(backLink("#/tickets", t("back")), section);
 }
 
 async function bookingsView() {
   const draw = screen();
-  const section = el("section", { id: "bookings" }, el("h1", {}, t("bookings_title")));
-  const [r, plugins] = await Promise.all([api("GET", "/p/parking/bookings/mine"), api("GET", "/api/app/plugins")]);
-  const parking = (plugins.data || []).find((p) => p.plugin_id === "parking");
+  const [r, list] = await Promise.all([api("GET", "/p/parking/bookings/mine"), plugins(), refreshUnread()]);
+  drawTabs("services");
+  const section = el("section", { id: "bookings" }, backLink("#/services", t("back")), el("h1", {}, t("bookings_title")));
+  const parking = list.find((p) => p.plugin_id === "parking");
   if (!parking) section.append(el("p", { class: "muted" }, t("no_parking")));
-  else if (!r.ok) section.append(el("p", { class: "error" }, r.data?.error?.message || r.status));
+  else if (!r.ok) section.append(problemLine(r));
   else if (r.data.length === 0) section.append(el("p", { class: "muted" }, t("no_bookings")));
-  for (const b of r.ok ? r.data : []) {
+  for (const b of r.ok && Array.isArray(r.data) ? r.data : []) {
     const fee = b.charged ?? b.quoted_fee;
     section.append(el("article", { class: "card", "data-booking": b.id },
       el("h2", {}, `${b.space_label} · ${b.plate}`),
       el("p", {}, `${b.from.replace("T", " ")} – ${b.to.replace("T", " ")}`),
       el("p", { class: "muted" }, `${t("booking_status")[b.status] || b.status} · ${t("fee")} ${(fee / 100).toFixed(2)} ${t("yuan")}`)));
   }
-  if (parking?.url) section.append(el("p", {}, el("button", { class: "primary", type: "button", id: "book-parking", onclick: () => { location.hash = "#/open?url=" + encodeURIComponent(parking.url); } }, t("book_parking"))));
-  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
+  if (parking?.url) section.append(el("p", {}, el("button", { class: "primary", type: "button", id: "book-parking", onclick: () => { location.hash = openHash(parking); } }, t("book_parking"))));
   draw(section);
 }
 
@@ -228,46 +426,53 @@ async function bookingsView() {
 let opened = null;
 
 async function openView(params) {
-  const draw = screen();
   const url = params.get("url") || "";
   const route = LinliBridge.pageRoute(url);
   if (!route) { location.hash = "#/home"; return; }
   if (opened?.url === url && view.contains(opened.frame)) {
     // The language or the mode changed: the page follows without reloading.
     opened.bridge.update();
-    view.querySelector("a.back").textContent = t("back");
-    document.title = `${opened.title} · ${t("brand")}`;
+    const entry = pluginsLoaded?.find((p) => p.plugin_id === opened.plugin);
+    if (entry) { opened.frame.title = nameOf(entry); view.querySelector("h1").textContent = nameOf(entry); }
+    view.querySelector("a.back").replaceWith(backLink());
+    document.title = `${view.querySelector("h1").textContent} · ${t("brand")}`;
+    drawTabs(null);
     return;
   }
+  const draw = screen();
   opened?.bridge.detach();
-  const plugins = await api("GET", "/api/app/plugins");
-  const entry = (plugins.ok && Array.isArray(plugins.data) ? plugins.data : []).find((p) => p.url?.startsWith(route.base + "/"));
+  const list = await plugins();
+  const entry = list.find((p) => p.url?.startsWith(route.base + "/"));
   const plugin = entry?.plugin_id || route.prefix;
-  const title = entry?.name || route.prefix;
+  const title = entry ? nameOf(entry) : route.prefix;
+  if (entry) countUse(plugin);
   const { frame, bridge } = LinliBridge.open({
     url, route, plugin, title,
     context: () => ({ lang, elder }),
     navigate: (to) => { location.hash = to ? "#/open?url=" + encodeURIComponent(to) : "#/home"; },
     consent: () => askConsent(plugin),
   });
-  opened = { url, frame, bridge, title };
-  draw(el("p", {}, el("a", { href: "#/home", class: "back" }, t("back"))), frame);
-  document.title = `${opened.title} · ${t("brand")}`;
+  opened = { url, frame, bridge, plugin };
+  drawTabs(null);
+  // The page shows its own title; the heading here names it for screen readers and the tab.
+  draw(el("div", { class: "page-head" }, backLink(), el("h1", { class: "sr" }, title)), frame);
 }
 
 // The host's consent screen for `plugin`: what it asks for, why, who provides it; the
 // person decides. Resolves true when every field it asks for is consented.
 function consentCard(req, onAgree, onDecline) {
-  const boxes = req.fields.map((f) => el("li", {}, `☑ ${lang === "en" ? f.label_en : f.label_zh}`));
+  const boxes = req.fields.map((f) => el("li", {}, el("span", { "aria-hidden": "true" }, "☑ "), lang === "en" ? f.label_en : f.label_zh));
   const agree = el("button", { class: "primary", type: "button", id: "consent-agree", onclick: onAgree }, t("agree"));
   const decline = el("button", { class: "secondary", type: "button", id: "consent-decline", onclick: onDecline }, t("decline"));
+  const name = (lang === "en" && req.plugin_name_en) || req.plugin_name;
+  const reason = (lang === "en" && req.reason_en) || req.reason;
   return el("section", { class: "card", id: "consent" },
     el("h1", {}, t("consent_title")),
-    el("p", {}, el("strong", {}, req.plugin_name), " ", t("consent_asks")),
+    el("p", {}, el("strong", {}, name), " ", t("consent_asks")),
     el("ul", { class: "fields" }, ...boxes),
-    el("p", {}, t("consent_why"), req.reason),
+    el("p", {}, t("consent_why"), reason),
     el("p", { class: "muted" }, t("consent_vendor"), req.vendor),
-    el("p", {}, agree, " ", decline));
+    el("p", { class: "actions" }, agree, decline));
 }
 
 async function giveConsent(plugin, req, via) {
@@ -281,9 +486,10 @@ async function askConsent(plugin) {
   if (!r.ok || r.data.fields.length === 0) return false;
   if (r.data.fields.every((f) => f.consented)) return true;
   document.getElementById("consent-dialog")?.remove();
+  const returnFocus = document.activeElement;
   return new Promise((resolve) => {
     const dialog = el("dialog", { id: "consent-dialog", "aria-labelledby": "consent-title" });
-    const close = (granted) => { dialog.close(); dialog.remove(); resolve(granted); };
+    const close = (granted) => { dialog.close(); dialog.remove(); returnFocus?.focus?.(); resolve(granted); };
     const card = consentCard(r.data, async () => close(await giveConsent(plugin, r.data, "plugin-page")), () => close(false));
     card.querySelector("h1").id = "consent-title";
     dialog.append(card);
@@ -297,7 +503,8 @@ async function askConsent(plugin) {
 async function consentView(plugin, params) {
   const draw = screen();
   const r = await api("GET", `/api/consents/${encodeURIComponent(plugin)}`);
-  if (!r.ok) { draw(el("p", { class: "error" }, r.data?.error?.message || r.status)); return; }
+  drawTabs("me");
+  if (!r.ok) { draw(el("h1", {}, t("consent_title")), problemLine(r)); return; }
   const back = params.get("return") || "#/home";
   draw(consentCard(r.data,
     async () => { if (await giveConsent(plugin, r.data, "app")) { location.hash = back.startsWith("#/") ? back : "#/home"; route(); } },
@@ -307,18 +514,19 @@ async function consentView(plugin, params) {
 async function consentsView() {
   const draw = screen();
   const r = await api("GET", "/api/consents");
-  const section = el("section", { id: "consents" }, el("h1", {}, t("consents_title")));
+  drawTabs("me");
+  const section = el("section", { id: "consents" }, backLink("#/me", t("back")), el("h1", {}, t("consents_title")));
   const bySubject = {};
   const labels = {};
   for (const c of r.data || []) { (bySubject[c.subject] ||= []).push(c.scope); labels[c.subject] = c.label || c.subject; }
-  if (Object.keys(bySubject).length === 0) section.append(el("p", { class: "muted" }, t("no_consents")));
+  if (!r.ok) section.append(problemLine(r));
+  else if (Object.keys(bySubject).length === 0) section.append(el("p", { class: "muted" }, t("no_consents")));
   for (const [subject, scopes] of Object.entries(bySubject)) {
-    const names = scopes.map((s) => t("field_names")[s] || s).join("、");
+    const names = scopes.map((s) => t("field_names")[s] || s).join(lang === "en" ? ", " : "、");
     const revoke = el("button", { class: "secondary", type: "button" }, t("revoke"));
     revoke.onclick = async () => { await api("DELETE", `/api/consents/${encodeURIComponent(subject)}`); consentsView(); };
     section.append(el("article", { class: "card", "data-subject": subject }, el("h2", {}, labels[subject]), el("p", {}, names), revoke));
   }
-  section.append(el("p", {}, el("a", { href: "#/home" }, t("back"))));
   draw(section);
 }
 
@@ -336,21 +544,30 @@ async function loadMe() {
   const r = await api("GET", "/api/me");
   me = r.ok ? r.data : null;
   document.getElementById("who").textContent = me ? me.display_name : "";
-  document.getElementById("logout").hidden = !me;
+}
+
+async function logout() {
+  await api("POST", "/api/auth/logout");
+  me = null;
+  document.getElementById("who").textContent = "";
+  location.hash = "#/login";
+  route();
 }
 
 async function route() {
   applyLanguage();
-  document.title = lang === "en" ? "Linli · community services" : "邻里 · 社区服务";
   const hash = location.hash || "#/home";
   const [path, query] = hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");
   if (!me && path !== "/login") {
     sessionStorage.setItem("linli.after-login", hash);
+    drawTabs(null);
     return loginView();
   }
-  if (path === "/login") return loginView();
+  if (path === "/login") { drawTabs(null); return loginView(); }
   if (path === "/home") return homeView();
+  if (path === "/services") return servicesView();
+  if (path === "/me") return meView();
   if (path === "/open") return openView(params);
   if (path === "/consents") return consentsView();
   if (path === "/inbox") return inboxView();
@@ -365,7 +582,7 @@ async function route() {
 
 document.getElementById("elder").onclick = () => { elder = !elder; localStorage.setItem("linli.elder", elder ? "1" : "0"); route(); };
 document.getElementById("lang").onclick = () => { lang = lang === "en" ? "zh-CN" : "en"; localStorage.setItem("linli.lang", lang); route(); };
-document.getElementById("logout").onclick = async () => { await api("POST", "/api/auth/logout"); me = null; location.hash = "#/login"; route(); };
+document.getElementById("skip").onclick = (e) => { e.preventDefault(); (view.querySelector("h1") || view).focus(); };
 window.addEventListener("hashchange", route);
 // `fresh` (prompt=login): log in again even with a session.
 loadMe().then(() => (new URLSearchParams(location.search).has("fresh") ? false : continueSignIn()) || route());
