@@ -1,15 +1,18 @@
 // An operator in the admin console: uploads a package, reviews the permissions it asks
 // for (each with its reason), grants a subset, installs it for one street after
 // confirming; dispatches an open work order from the board and supervises it (督办); then
-// opens the dashboards and drills down county → street → community.
+// reads the ticket's trace and exports the board as CSV; a base-data import with a bad row is
+// rejected with its validation report; opens the dashboards and drills down county → street
+// → community. Then a community worker signs in: no vendor keys, uploads, installs or
+// uninstalls are offered. axe-core checks every page on the way.
 // Run by tests/tests/browser.rs:
-// A base-data import with a bad row is rejected with its validation report.
-//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID BAD_CSV
-// Prints {"installation", "reasons", "granted", "question", "problems", "path", "residents"} on success.
-import { runFlow } from "./harness.mjs";
+//   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID BAD_CSV WORKER_PHONE
+// Prints {"installation", "reasons", "granted", "granted_names", "regranted", "question",
+// "problems", "path", "residents", "trace", "csv", "worker"} on success.
+import { audit, runFlow } from "./harness.mjs";
 
-const [base, artifacts, phone, password, packageFile, street, community, assignee, badCsv] = process.argv.slice(2);
-await runFlow(artifacts, async (page, shot) => {
+const [base, artifacts, phone, password, packageFile, street, community, assignee, badCsv, workerPhone] = process.argv.slice(2);
+await runFlow(artifacts, async (page, shot, person) => {
   await page.goto(`${base}/console/`);
   await page.fill("#phone", phone);
   await page.fill("#password", password);
@@ -25,6 +28,7 @@ await runFlow(artifacts, async (page, shot) => {
   const reasons = await page.locator("#permissions .perm .reason").allInnerTexts();
   if (reasons.length < 2 || reasons.some((r) => r.replace(/^理由：/, "").trim() === "")) throw new Error(`every requested permission shows its reason: ${reasons}`);
   await shot("2-review");
+  await audit(page, "the console: the permission review");
 
   // Grant a subset (not identity), for one street, confirmed.
   await page.uncheck("#grant-identity");
@@ -37,8 +41,11 @@ await runFlow(artifacts, async (page, shot) => {
   const row = page.locator(`#installations tr[data-installation$="@${street}"]`);
   await row.waitFor();
   const installation = await row.getAttribute("data-installation");
-  const granted = await row.locator(".tag").allInnerTexts();
+  // Grants are shown by name (数据存储), their codes kept for the machine.
+  const granted = await row.locator(".tag[data-grant]").evaluateAll((tags) => tags.map((tag) => tag.dataset.grant));
+  const grantedNames = await row.locator(".tag[data-grant]").allInnerTexts();
   await shot("4-installed");
+  await audit(page, "the console: the installations");
 
   // Later the county grants identity after all (reviewed in place, confirmed).
   await row.locator("details[data-permissions] summary").click();
@@ -46,8 +53,8 @@ await runFlow(artifacts, async (page, shot) => {
   await row.locator('button[data-action="grants"]').click();
   await page.locator("#confirm[open]").waitFor();
   await page.click("#confirm-ok");
-  await page.locator(`#installations tr[data-installation="${installation}"] .tag`, { hasText: "identity" }).waitFor();
-  const regranted = await page.locator(`#installations tr[data-installation="${installation}"] .tag`).allInnerTexts();
+  await page.locator(`#installations tr[data-installation="${installation}"] .tag[data-grant="identity"]`).waitFor();
+  const regranted = await page.locator(`#installations tr[data-installation="${installation}"] .tag[data-grant]`).evaluateAll((tags) => tags.map((tag) => tag.dataset.grant));
 
   // The work-order board: dispatch the open ticket, then supervise it with a note.
   await page.click('nav a[href="#/tickets"]');
@@ -61,6 +68,15 @@ await runFlow(artifacts, async (page, shot) => {
   await dispatched.locator('button[data-action="supervise"]').click();
   await page.locator('.column[data-status="dispatched"] .ticket .tag.bad', { hasText: "督办中" }).waitFor();
   await shot("5-board");
+  await audit(page, "the console: the ticket board");
+
+  // The ticket's trace, and the board as a CSV file.
+  const card = page.locator('.column[data-status="dispatched"] .ticket').first();
+  await card.locator("details.trace summary").click();
+  await card.locator("details.trace ol.steps li").nth(2).waitFor();
+  const trace = await card.locator("details.trace ol.steps li").allInnerTexts();
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
+  const csv = (await streamText(await download.createReadStream())).replace(/^\ufeff/, "").split("\r\n")[1];
 
   // An import with a mistake: the report lists it, and nothing is written.
   await page.click('nav a[href="#/import"]');
@@ -73,12 +89,14 @@ await runFlow(artifacts, async (page, shot) => {
   const verdict = await page.locator("#import-report p").first().innerText();
   if (!verdict.includes("已拒绝")) throw new Error(`the import was not rejected: ${verdict}`);
   await shot("6-import-report");
+  await audit(page, "the console: the import report");
 
   // Dashboards: county → street (the table's link) → community (the chart's bar).
   await page.click('nav a[href="#/dashboard"]');
   await page.locator("#dashboard #kpis").waitFor();
   await page.locator("#compare-chart svg").waitFor();
   await shot("7-county");
+  await audit(page, "the console: the county dashboard");
   await page.click(`a[data-drill="${street}"]`);
   await page.locator(`#dashboard[data-tenant="${street}"]`).waitFor();
   await shot("8-street");
@@ -88,5 +106,26 @@ await runFlow(artifacts, async (page, shot) => {
   const residents = Number(await page.locator('#kpis [data-figure="residents"] .value').innerText());
   await page.locator("#usage svg").waitFor();
   await shot("9-community");
-  return { installation, reasons, granted, regranted, question, problems, path, residents };
+  await audit(page, "the console: the community dashboard");
+
+  // A community worker sees the area, not the county's keys or the installs.
+  const worker = await person();
+  await worker.goto(`${base}/console/`);
+  await worker.fill("#phone", workerPhone);
+  await worker.fill("#password", password);
+  await worker.click("#login-button");
+  await worker.locator("#dashboard").waitFor();
+  const menu = await worker.locator("#nav a:visible").allInnerTexts();
+  await worker.click('nav a[href="#/installations"]');
+  await worker.locator("#installations tr[data-installation]").first().waitFor();
+  const offered = await worker.locator('#installations [data-action="uninstall"], #installations [data-action="rollback"], #installations [data-action="grants"]').count();
+  await shot("10-worker-installations", worker);
+  await audit(worker, "the console: a community worker's installations");
+  return { installation, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, worker: { menu, offered } };
 }, { viewport: { width: 1280, height: 900 } });
+
+async function streamText(stream) {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}

@@ -204,6 +204,7 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
     host.person(json!({ "kind": "staff", "phone": "13900000005", "display_name": "周县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
     let fixer = host.person(json!({ "kind": "staff", "phone": "13900000006", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
+    host.person(json!({ "kind": "staff", "phone": "13900000008", "display_name": "社区干事", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
     let resident =
         host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let ticket =
@@ -219,11 +220,36 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
         &host,
         "console.mjs",
         "console",
-        &[&host.url, "{artifacts}", "13900000005", PASSWORD, &package.to_string_lossy(), "chengguan", "xingfu", &fixer.account_id, &bad_csv.to_string_lossy()],
+        &[
+            &host.url,
+            "{artifacts}",
+            "13900000005",
+            PASSWORD,
+            &package.to_string_lossy(),
+            "chengguan",
+            "xingfu",
+            &fixer.account_id,
+            &bad_csv.to_string_lossy(),
+            "13900000008",
+        ],
     )
     .await?;
     assert_eq!(result["installation"], "hello@chengguan", "{result}");
     assert_eq!(result["granted"], json!(["data"]), "{result}");
+    assert_eq!(result["granted_names"], json!(["数据存储"]), "grants are shown by name: {result}");
+    let trace = result["trace"].to_string();
+    for step in ["创建", "派单", "督办"] {
+        assert!(trace.contains(step), "the ticket's trace shows {step}: {result}");
+    }
+    assert!(result["csv"].as_str().is_some_and(|row| row.contains("维修师傅") && row.contains("已派单")), "the CSV export has the ticket: {result}");
+    // A community worker is offered neither the county's keys, uploads and audit log nor
+    // changes to installations.
+    let menu = result["worker"]["menu"].to_string();
+    for hidden in ["供应商密钥", "插件目录", "审计日志"] {
+        assert!(!menu.contains(hidden), "a community worker's menu offers {hidden}: {result}");
+    }
+    assert!(menu.contains("已安装插件") && menu.contains("工单看板"), "{result}");
+    assert_eq!(result["worker"]["offered"], 0, "no install actions for a community worker: {result}");
     assert!(result["question"].as_str().is_some_and(|q| q.contains("城关镇")), "the confirmation names the street: {result}");
     assert_eq!(result["path"], json!(["示范县", "城关镇", "幸福社区"]), "{result}");
     assert!(result["problems"].as_i64().is_some_and(|n| n >= 2), "both mistakes are reported: {result}");

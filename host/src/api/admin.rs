@@ -317,13 +317,25 @@ pub struct Whoami {
     roles: Vec<crate::auth::accounts::RoleGrant>,
     /// Where the console opens: the highest nodes the operator sees.
     tops: Vec<String>,
+    /// What the console offers (the host checks each action again): installing, upgrading
+    /// and staff accounts somewhere in the operator's area…
+    manages: bool,
+    /// …and a county's vendor keys, package uploads and audit log.
+    county_admin: bool,
 }
 
 /// Who the caller is: the platform operator or a staff member, with their area.
 #[utoipa::path(get, path = "/admin/me", tag = "accounts", responses((status = 200, body = Whoami)))]
 async fn whoami(State(state): State<AppState>, console: Console) -> Json<Whoami> {
     let tops = console.tops(&state.platform.tenants());
-    Json(Whoami { display_name: console.display_name(), platform: console.everywhere, roles: console.claims.map(|c| c.roles).unwrap_or_default(), tops })
+    Json(Whoami {
+        display_name: console.display_name(),
+        platform: console.everywhere,
+        manages: console.manages_any(),
+        county_admin: console.holds_any_county(),
+        roles: console.claims.map(|c| c.roles).unwrap_or_default(),
+        tops,
+    })
 }
 
 /// The OpenAPI document of the admin API, served at /openapi.json.

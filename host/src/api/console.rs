@@ -145,6 +145,16 @@ impl Console {
         }
     }
 
+    /// Whether the operator may change anything (install, upgrade, staff accounts) somewhere.
+    pub fn manages_any(&self) -> bool {
+        self.everywhere || !self.manage.is_empty()
+    }
+
+    /// Whether the operator holds a county's vendor keys, package uploads and audit log.
+    pub fn holds_any_county(&self) -> bool {
+        self.everywhere || !self.counties.is_empty()
+    }
+
     pub fn require_platform(&self) -> Result<(), ApiError> {
         if self.everywhere {
             Ok(())

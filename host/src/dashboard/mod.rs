@@ -59,31 +59,43 @@ pub struct Overview {
     pub totals: Figures,
     /// One entry per child node (drill down by opening a child).
     pub children: Vec<ChildFigures>,
-    /// Figure key → label (中文 (English)).
+    /// Figure key → label in Chinese.
     pub labels: BTreeMap<String, String>,
+    /// Figure key → label in English, where there is one (plugins give theirs in
+    /// `[translations.en.figures]`).
+    pub labels_en: BTreeMap<String, String>,
     pub plugins: Vec<PluginPanel>,
     /// The last 7 days, oldest first.
     pub usage: Vec<UsageDay>,
     /// Plugin id → display name, for the installed plugins.
     pub plugin_names: BTreeMap<String, String>,
+    /// Plugin id → display name in English, where the manifest gives one.
+    pub plugin_names_en: BTreeMap<String, String>,
     /// Unix milliseconds.
     pub generated_at: i64,
 }
 
-const BASE_LABELS: &[(&str, &str)] = &[
-    ("residents", "居民 (residents)"),
-    ("elders", "60岁以上老人 (elders 60+)"),
-    ("elders_alone", "独居老人 (elders living alone)"),
-    ("alarms_active", "未处理告警 (active alarms)"),
-    ("alarms_acknowledged", "处置中告警 (alarms being handled)"),
-    ("alarms_30d", "近30天告警 (alarms in 30 days)"),
-    ("tickets_open", "待派单 (waiting for dispatch)"),
-    ("tickets_dispatched", "已派单 (dispatched)"),
-    ("tickets_accepted", "处理中 (in progress)"),
-    ("tickets_resolved", "已办结 (resolved)"),
-    ("tickets_closed", "已关闭 (closed)"),
-    ("tickets_overdue", "超时未办结 (overdue)"),
-    ("tickets_supervised", "督办中 (under supervision)"),
+/// Figure key → label, per language.
+struct Labels {
+    zh: BTreeMap<String, String>,
+    en: BTreeMap<String, String>,
+}
+
+/// The host's own figures: key, Chinese label, English label.
+const BASE_LABELS: &[(&str, &str, &str)] = &[
+    ("residents", "居民", "Residents"),
+    ("elders", "60岁以上老人", "Elders 60+"),
+    ("elders_alone", "独居老人", "Elders living alone"),
+    ("alarms_active", "未处理告警", "Active alarms"),
+    ("alarms_acknowledged", "处置中告警", "Alarms being handled"),
+    ("alarms_30d", "近30天告警", "Alarms in 30 days"),
+    ("tickets_open", "待派单", "Waiting for dispatch"),
+    ("tickets_dispatched", "已派单", "Dispatched"),
+    ("tickets_accepted", "处理中", "In progress"),
+    ("tickets_resolved", "已办结", "Resolved"),
+    ("tickets_closed", "已关闭", "Closed"),
+    ("tickets_overdue", "超时未办结", "Overdue"),
+    ("tickets_supervised", "督办中", "Under supervision"),
 ];
 
 fn node_ref(tree: &TenantTree, id: &str) -> Option<NodeRef> {
@@ -154,7 +166,10 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
         }
     }
     path.reverse();
-    let mut labels: BTreeMap<String, String> = BASE_LABELS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut labels = Labels {
+        zh: BASE_LABELS.iter().map(|(k, zh, _)| (k.to_string(), zh.to_string())).collect(),
+        en: BASE_LABELS.iter().map(|(k, _, en)| (k.to_string(), en.to_string())).collect(),
+    };
     let mut rollup = Rollup::new(&tree, node_id, &children);
     let now = crate::store::now_millis();
     let pool = &platform.store.pool;
@@ -232,8 +247,10 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
     }
 
     let plugins = plugin_figures(platform, &tree, node_id, &mut rollup, &mut labels).await?;
-    let plugin_names: BTreeMap<String, String> =
-        platform.installations().await?.iter().filter_map(|i| platform.loaded(&i.id).map(|p| (i.plugin_id.clone(), p.manifest.name.clone()))).collect();
+    let loaded: Vec<_> = platform.installations().await?.iter().filter_map(|i| platform.loaded(&i.id).map(|p| (i.plugin_id.clone(), p))).collect();
+    let plugin_names: BTreeMap<String, String> = loaded.iter().map(|(id, p)| (id.clone(), p.manifest.name.clone())).collect();
+    let plugin_names_en: BTreeMap<String, String> =
+        loaded.iter().filter_map(|(id, p)| p.manifest.translations.get("en").and_then(|t| t.name.clone()).map(|name| (id.clone(), name))).collect();
 
     let first_day = (crate::util::today() - chrono::Days::new(6)).format("%Y-%m-%d").to_string();
     let mut by_day: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
@@ -243,7 +260,9 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
         }
         let key = format!("usage.{}", row.plugin_id);
         let name = plugin_names.get(&row.plugin_id).unwrap_or(&row.plugin_id);
-        labels.entry(key.clone()).or_insert_with(|| format!("{name} · 近7天访问 (requests, 7 days)"));
+        let name_en = plugin_names_en.get(&row.plugin_id).unwrap_or(&row.plugin_id);
+        labels.zh.entry(key.clone()).or_insert_with(|| format!("{name} · 近7天访问"));
+        labels.en.entry(key.clone()).or_insert_with(|| format!("{name_en} · requests, 7 days"));
         rollup.add(&row.tenant_id, &key, row.requests as f64);
         *by_day.entry(row.day).or_default().entry(row.plugin_id).or_default() += row.requests;
     }
@@ -254,7 +273,19 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
 
     let Rollup { totals, children: child_figures, .. } = rollup;
     let children = children.into_iter().zip(child_figures).map(|(node, figures)| ChildFigures { node, figures }).collect();
-    Ok(Some(Overview { node, path, totals, children, labels, plugins, usage, plugin_names, generated_at: now }))
+    Ok(Some(Overview {
+        node,
+        path,
+        totals,
+        children,
+        labels: labels.zh,
+        labels_en: labels.en,
+        plugins,
+        usage,
+        plugin_names,
+        plugin_names_en,
+        generated_at: now,
+    }))
 }
 
 /// Ask every installation serving the node (at it, above it or below it) whose manifest
@@ -264,7 +295,7 @@ async fn plugin_figures(
     tree: &TenantTree,
     node_id: &str,
     rollup: &mut Rollup<'_>,
-    labels: &mut BTreeMap<String, String>,
+    labels: &mut Labels,
 ) -> Result<Vec<PluginPanel>, PlatformError> {
     let mut panels: BTreeMap<String, PluginPanel> = BTreeMap::new();
     let mut ratios: BTreeMap<String, Vec<RatioSpec>> = BTreeMap::new();
@@ -281,8 +312,13 @@ async fn plugin_figures(
             error: None,
         });
         ratios.insert(installation.plugin_id.clone(), settings.ratios.clone());
-        for spec in settings.figures.iter().map(|f| (&f.key, &f.label)).chain(settings.ratios.iter().map(|r| (&r.key, &r.label))) {
-            labels.insert(format!("{}.{}", installation.plugin_id, spec.0), spec.1.clone());
+        let english = plugin.manifest.translations.get("en");
+        for (key, label) in settings.figures.iter().map(|f| (&f.key, &f.label)).chain(settings.ratios.iter().map(|r| (&r.key, &r.label))) {
+            let full_key = format!("{}.{}", installation.plugin_id, key);
+            if let Some(label_en) = english.and_then(|t| t.figures.get(key)) {
+                labels.en.insert(full_key.clone(), label_en.clone());
+            }
+            labels.zh.insert(full_key, label.clone());
         }
         match ask(platform, plugin.clone(), &route).await {
             Ok(rows) => {

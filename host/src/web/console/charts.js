@@ -12,9 +12,18 @@ const Charts = (() => {
     return node;
   };
   const fit = (text, max) => (text.length > max ? text.slice(0, max - 1) + "…" : text);
+  // What a chart shows, as text for screen readers (the chart is one image to them): its
+  // title, then every value.
+  const sep = () => (document.documentElement.lang === "en" ? "; " : "；");
+  const described = (root, title, parts) => {
+    root.setAttribute("aria-label", `${title}${document.documentElement.lang === "en" ? ": " : "："}${parts.length ? parts.join(sep()) : "—"}`);
+    return root;
+  };
+  // Room on the left for the longest value label of an axis.
+  const axisRoom = (labels) => 12 + 8 * Math.max(1, ...labels.map((l) => String(l).length));
 
   // Horizontal bars, one per item: [{id, label, value, text}]. `onpick(item)` on click.
-  function bars(items, { onpick, width = 520, format = (v) => String(v) } = {}) {
+  function bars(items, { onpick, width = 520, format = (v) => String(v), title = "" } = {}) {
     const row = 26, left = 120, right = 70;
     const height = Math.max(1, items.length) * row + 8;
     const max = Math.max(1e-9, ...items.map((i) => i.value || 0));
@@ -31,11 +40,11 @@ const Charts = (() => {
       root.append(g);
     });
     if (items.length === 0) root.append(svg("text", { x: 8, y: 18 }, "—"));
-    return root;
+    return described(root, title, items.map((i) => `${i.label} ${format(i.value || 0)}`));
   }
 
   // Horizontal stacked bars: items [{id, label, values: {key: n}}], series [{key, label}].
-  function stacked(items, series, { onpick, width = 520 } = {}) {
+  function stacked(items, series, { onpick, width = 520, title = "" } = {}) {
     const row = 26, left = 120, right = 40;
     const height = Math.max(1, items.length) * row + 8;
     const total = (i) => series.reduce((s, k) => s + (i.values[k.key] || 0), 0);
@@ -59,13 +68,14 @@ const Charts = (() => {
       if (onpick) { g.style.cursor = "pointer"; g.addEventListener("click", () => onpick(item)); }
       root.append(g);
     });
-    return root;
+    const parts = items.map((i) => `${i.label} ${series.filter((k) => i.values[k.key]).map((k) => `${k.label} ${i.values[k.key]}`).join(", ") || "0"}`);
+    return described(root, title, parts);
   }
 
   // Lines over days: days ["2026-11-22", …], series [{label, values: [n per day]}].
-  function lines(days, series, { width = 520, height = 200 } = {}) {
-    const left = 40, bottom = 24, top = 10, right = 10;
+  function lines(days, series, { width = 520, height = 200, title = "" } = {}) {
     const max = Math.max(1, ...series.flatMap((s) => s.values));
+    const left = axisRoom([max]), bottom = 24, top = 10, right = 10;
     const x = (i) => left + (days.length <= 1 ? 0 : (i / (days.length - 1)) * (width - left - right));
     const y = (v) => top + (1 - v / max) * (height - top - bottom);
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, style: "max-width:100%;height:auto", role: "img", class: "chart-lines" });
@@ -82,7 +92,7 @@ const Charts = (() => {
         root.append(dot);
       });
     });
-    return root;
+    return described(root, title, series.map((s) => `${s.label} ${s.values.reduce((a, b) => a + b, 0)}（${days[0] || ""}–${days[days.length - 1] || ""}）`));
   }
 
   function legend(series) {

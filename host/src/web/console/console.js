@@ -37,6 +37,14 @@ const TEXT = {
     devices_title: "设备与告警", devices: "设备", alarms: "告警动态", online: "在线", offline: "离线", last_seen: "最后上报", location: "位置",
     type: "类型", acknowledge: "确认处置", severity: "级别", raised: "发生时间", alarm_states: { active: "未处理", acknowledged: "处置中", cleared: "已恢复" },
     audit_title: "审计日志", actor: "操作者", subject: "对象", fields: "字段", outcome: "结果", at: "时间", search: "查询",
+    severity_names: { info: "提示", warning: "一般", major: "重要", critical: "紧急" },
+    device_types: { "water-meter": "水表", "fall-button": "跌倒求助按钮", "smoke-detector": "烟雾报警器", "door-sensor": "门磁", "parking-sensor": "车位检测器", "gate-controller": "道闸" },
+    outcome_names: { allowed: "已读取", denied: "已拒绝", "consent-required": "待本人授权", "consent-given": "本人已授权", "consent-withdrawn": "本人已撤回" },
+    actor_kinds: { plugin: "插件", account: "账号", resident: "居民", client: "第三方应用", staff: "工作人员" },
+    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址" },
+    action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
+    urgent: "紧急", installed_at: "已安装：", review: "审查", choose: "请选择…", filter: "筛选", search_tickets: "搜索标题、地点或类别",
+    all_categories: "全部类别", export_csv: "导出 CSV", trace: "办理过程", ticket_detail: "详情", no_tickets: "没有符合条件的工单。",
     capability_names: { data: "数据存储", identity: "身份", base: "社区基础数据", ledger: "账本", devices: "设备", tickets: "工单", notify: "通知", log: "日志" },
     role_names: { "county-admin": "县级管理员", "street-admin": "镇街管理员", "community-worker": "社区工作者", "grid-worker": "网格员", volunteer: "志愿者", lawyer: "律师", "vendor-developer": "供应商开发者" },
   },
@@ -70,6 +78,14 @@ const TEXT = {
     devices_title: "Devices & alarms", devices: "Devices", alarms: "Alarm feed", online: "online", offline: "offline", last_seen: "Last seen", location: "Location",
     type: "Type", acknowledge: "Acknowledge", severity: "Severity", raised: "Raised", alarm_states: { active: "Active", acknowledged: "Acknowledged", cleared: "Cleared" },
     audit_title: "Audit log", actor: "Actor", subject: "Subject", fields: "Fields", outcome: "Outcome", at: "At", search: "Search",
+    severity_names: { info: "Info", warning: "Warning", major: "Major", critical: "Critical" },
+    device_types: { "water-meter": "Water meter", "fall-button": "Fall button", "smoke-detector": "Smoke detector", "door-sensor": "Door sensor", "parking-sensor": "Parking sensor", "gate-controller": "Gate" },
+    outcome_names: { allowed: "Read", denied: "Refused", "consent-required": "Consent needed", "consent-given": "Consent given", "consent-withdrawn": "Consent withdrawn" },
+    actor_kinds: { plugin: "Plugin", account: "Account", resident: "Resident", client: "Client app", staff: "Staff" },
+    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address" },
+    action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
+    urgent: "Urgent", installed_at: "Installed at: ", review: "Review", choose: "Choose…", filter: "Filter", search_tickets: "Search title, place or category",
+    all_categories: "All categories", export_csv: "Export CSV", trace: "Trace", ticket_detail: "Details", no_tickets: "No ticket matches.",
     capability_names: { data: "Data store", identity: "Identity", base: "Community base data", ledger: "Ledger", devices: "Devices", tickets: "Work orders", notify: "Notifications", log: "Log" },
     role_names: { "county-admin": "County admin", "street-admin": "Street admin", "community-worker": "Community worker", "grid-worker": "Grid worker", volunteer: "Volunteer", lawyer: "Lawyer", "vendor-developer": "Vendor developer" },
   },
@@ -118,6 +134,26 @@ const failure = (r) => r.data?.error?.message || `HTTP ${r.status}`;
 const when = (ms) => (ms ? new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false }) : "—");
 const nodeName = (id) => nodes.find((n) => n.id === id)?.name || id;
 const roleName = (r) => t("role_names")[r] || r;
+// Codes as people read them: a device type, a severity, an audit outcome.
+const named = (table, code) => t(table)[code] || code;
+// A grant as the operator reads it: "身份 · 实名姓名" for `identity:real-name`.
+let capabilityInfo = [];
+function grantName(grant) {
+  if (grant.startsWith("ui-connect:")) return `${t("ui_connect")} · ${grant.slice("ui-connect:".length)}`;
+  const [name, scope] = grant.split(":");
+  const capability = t("capability_names")[name] || name;
+  if (!scope) return capability;
+  const info = capabilityInfo.find((c) => c.name === name)?.scopes.find((x) => x.name === scope);
+  return `${capability} · ${info ? (lang === "en" ? info.summary_en : info.summary_zh) : scope}`;
+}
+// An audit actor or subject (`plugin:legal-aid`, `account:6ac1…`) as a kind and a name.
+function partyName(party) {
+  const [kind, id] = party.split(/:(.*)/s);
+  const plugin = kind === "plugin" && packagesSeen.find((p) => p.plugin_id === id);
+  const label = plugin ? ((lang === "en" && plugin.manifest.translations?.en?.name) || plugin.manifest.name) : id;
+  return `${t("actor_kinds")[kind] || kind} · ${label}`;
+}
+let packagesSeen = [];
 
 function ask(text) {
   const dialog = document.getElementById("confirm");
@@ -192,6 +228,12 @@ async function loadMe() {
   // (or a deep link opened meanwhile) must not be overtaken by the sign-in finishing.
   document.getElementById("who").textContent = me ? me.display_name + (me.roles.length ? " · " + me.roles.map((g) => roleName(g.role)).join("、") : "") : "";
   document.getElementById("logout").hidden = !me;
+  // The menu offers what the operator's roles allow (the host checks every action again).
+  if (me) {
+    for (const link of document.querySelectorAll("#nav a[data-needs]")) link.hidden = !me[link.dataset.needs];
+    const caps = await api("GET", "/admin/capabilities");
+    capabilityInfo = caps.ok ? caps.data : [];
+  }
   document.getElementById("nav").hidden = !me;
   return !!me;
 }
@@ -203,7 +245,8 @@ async function dashboardView(tenant) {
   const r = await api("GET", "/api/dashboard" + (tenant ? "?tenant=" + encodeURIComponent(tenant) : ""));
   if (!r.ok) { draw(notice(failure(r), false)); return; }
   const d = r.data;
-  const label = (k) => d.labels[k] || k;
+  // The figures' names in the console's language (plugins give theirs in their manifest).
+  const label = (k) => (lang === "en" && d.labels_en?.[k]) || d.labels[k] || k;
   // Ratios (from plugin manifests) are fractions shown as percentages; a figure nothing
   // was counted for is 0, a ratio without a denominator has no value.
   const ratios = new Set(d.plugins.flatMap((p) => p.ratios));
@@ -240,11 +283,11 @@ async function dashboardView(tenant) {
     if (keys.includes("residents")) pick.value = "residents";
     const chartBox = el("div", { id: "compare-chart" });
     const draw = () => chartBox.replaceChildren(Charts.bars(d.children.map((c) => ({ id: c.node.id, label: c.node.name, value: c.figures[pick.value] || 0 })),
-      { onpick: (item) => drill(item.id), format: (v) => fmt(pick.value, v) }));
+      { onpick: (item) => drill(item.id), format: (v) => fmt(pick.value, v), title: `${t("compare")} · ${label(pick.value)}` }));
     pick.onchange = draw;
     draw();
     const statuses = ["open", "dispatched", "accepted", "resolved", "closed"].map((s) => ({ key: "tickets_" + s, label: t("status_names")[s] }));
-    const ticketChart = Charts.stacked(d.children.map((c) => ({ id: c.node.id, label: c.node.name, values: c.figures })), statuses, { onpick: (item) => drill(item.id) });
+    const ticketChart = Charts.stacked(d.children.map((c) => ({ id: c.node.id, label: c.node.name, values: c.figures })), statuses, { onpick: (item) => drill(item.id), title: t("tickets_by_status") });
     section.append(el("div", { class: "grid2" },
       el("div", { class: "card" }, el("h2", {}, t("compare")), el("p", { class: "muted" }, t("drill_hint")), el("label", { for: "compare-figure" }, t("figure")), pick, chartBox),
       el("div", { class: "card" }, el("h2", {}, t("tickets_by_status")), Charts.legend(statuses), ticketChart)));
@@ -254,12 +297,12 @@ async function dashboardView(tenant) {
       ...d.children.map((c) => el("tr", { "data-child": c.node.id },
         el("td", { class: "name" }, el("a", { href: "#/dashboard/" + encodeURIComponent(c.node.id), "data-drill": c.node.id }, c.node.name)),
         ...columns.map((k) => el("td", {}, fmt(k, c.figures[k]))))));
-    section.append(el("div", { class: "card" }, el("h2", {}, t("children_table")), el("div", { style: "overflow-x:auto" }, table)));
+    section.append(el("div", { class: "card" }, el("h2", {}, t("children_table")), table));
   }
   for (const p of d.plugins.filter((p) => p.error)) section.append(notice(t("plugin_unavailable") + `${p.name}: ${p.error}`, false));
   const plugins = [...new Set(d.usage.flatMap((u) => Object.keys(u.requests)))];
-  const series = plugins.map((p) => ({ label: d.plugin_names[p] || p, values: d.usage.map((u) => u.requests[p] || 0) }));
-  section.append(el("div", { class: "card", id: "usage" }, el("h2", {}, t("usage_title")), Charts.legend(series), Charts.lines(d.usage.map((u) => u.day), series, { width: 760 })));
+  const series = plugins.map((p) => ({ label: (lang === "en" && d.plugin_names_en?.[p]) || d.plugin_names[p] || p, values: d.usage.map((u) => u.requests[p] || 0) }));
+  section.append(el("div", { class: "card", id: "usage" }, el("h2", {}, t("usage_title")), Charts.legend(series), Charts.lines(d.usage.map((u) => u.day), series, { width: 760, title: t("usage_title") })));
   draw(section);
 }
 
@@ -267,8 +310,10 @@ async function dashboardView(tenant) {
 
 async function catalogueView(message) {
   const draw = screen();
-  const r = await api("GET", "/admin/packages");
+  const [r, installed] = await Promise.all([api("GET", "/admin/packages"), api("GET", "/admin/installations")]);
   if (!r.ok) { draw(notice(failure(r), false)); return; }
+  packagesSeen = r.data.packages;
+  const installations = installed.ok ? installed.data.installations : [];
   const counties = me.platform ? nodes.filter((n) => n.kind === "county") : nodes.filter((n) => me.roles.some((g) => g.role === "county-admin" && g.tenant === n.id));
   const section = el("section", { id: "catalogue" }, el("h1", {}, t("catalogue_title")));
   if (message) section.append(message);
@@ -295,10 +340,17 @@ async function catalogueView(message) {
     table.append(el("tr", { "data-package": `${p.plugin_id}@${p.version}` },
       el("td", {}, el("strong", {}, p.manifest.name), el("br"), el("span", { class: "muted" }, p.plugin_id)),
       el("td", {}, p.version), el("td", {}, p.vendor), el("td", {}, nodeName(p.county_id)), el("td", {}, when(p.uploaded_at)),
-      el("td", {}, el("a", { href: `#/review/${encodeURIComponent(p.plugin_id)}/${encodeURIComponent(p.version)}` }, t("review_install")))));
+      actionsFor(p)));
   }
   section.append(el("div", { class: "card" }, table));
   draw(section);
+
+  // A version already installed says where; the review can still install it elsewhere.
+  function actionsFor(p) {
+    const at = installations.filter((i) => i.plugin_id === p.plugin_id && i.version === p.version).map((i) => nodeName(i.tenant_id));
+    const review = el("a", { href: `#/review/${encodeURIComponent(p.plugin_id)}/${encodeURIComponent(p.version)}` }, at.length ? t("review") : t("review_install"));
+    return el("td", {}, at.length ? el("span", { class: "tag ok" }, t("installed_at") + at.join("、")) : null, at.length ? el("br") : null, review);
+  }
 }
 
 async function reviewView(pluginId, version) {
@@ -382,15 +434,17 @@ async function installationsView(message) {
     if (!res.ok) { status.replaceChildren(notice(failure(res), false)); return; }
     installationsView(notice("✓ " + question.replace(/[？?]$/, "")));
   };
+  packagesSeen = packages.data?.packages || [];
   for (const i of r.data.installations) {
+    const manages = me.platform || isManaged(i.tenant_id);
     const name = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id)?.manifest.name || i.plugin_id;
     const versions = (packages.data?.packages || []).filter((p) => p.plugin_id === i.plugin_id && p.version !== i.version).map((p) => p.version);
     const cell = el("td", {});
-    if (versions.length) {
+    if (manages && versions.length) {
       const pick = el("select", { id: `upgrade-${i.id}` }, ...versions.map((v) => el("option", { value: v }, v)));
       cell.append(pick, el("button", { class: "secondary", type: "button", onclick: () => act(t("confirm_upgrade")(name, pick.value), "POST", `/admin/installations/${encodeURIComponent(i.id)}/upgrade`, { version: pick.value }) }, t("upgrade")));
     }
-    if (i.previous_version) {
+    if (manages && i.previous_version) {
       cell.append(el("button", { class: "secondary", type: "button", "data-action": "rollback", onclick: () => act(t("confirm_rollback")(name, i.previous_version), "POST", `/admin/installations/${encodeURIComponent(i.id)}/rollback`) }, t("rollback")));
     }
     const entry = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest.ui_entry;
@@ -399,16 +453,16 @@ async function installationsView(message) {
       cell.append(el("a", { class: "button secondary", "data-action": "open-page", href: `#/page?plugin=${encodeURIComponent(i.plugin_id)}&url=${encodeURIComponent(url)}` }, t("open_page")));
     }
     const purge = el("input", { type: "checkbox", id: `purge-${i.id}` });
-    cell.append(el("button", { class: "danger", type: "button", "data-action": "uninstall", onclick: () => act(t("confirm_uninstall")(name) + (purge.checked ? " " + t("purge") : ""), "DELETE", `/admin/installations/${encodeURIComponent(i.id)}?purge=${purge.checked}`) }, t("uninstall")),
+    if (manages) cell.append(el("button", { class: "danger", type: "button", "data-action": "uninstall", onclick: () => act(t("confirm_uninstall")(name) + (purge.checked ? " " + t("purge") : ""), "DELETE", `/admin/installations/${encodeURIComponent(i.id)}?purge=${purge.checked}`) }, t("uninstall")),
       el("label", { class: "inline", for: purge.id }, purge, t("purge")));
     // Grant or revoke what the installed version requests.
     const manifest = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest;
     const permissions = el("details", { "data-permissions": i.id }, el("summary", {}, t("permissions")));
-    if (manifest) {
+    if (manifest && manages) {
       const requested = [...manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`)]), ...(manifest.ui?.connect || []).map((o) => `ui-connect:${o}`)];
       const boxes = requested
         .map((g) => el("input", { type: "checkbox", value: g, checked: i.grants.includes(g), id: `perm-${i.id}-${g}` }));
-      permissions.append(...boxes.map((b) => el("label", { class: "inline", for: b.id }, b, b.value)),
+      permissions.append(...boxes.map((b) => el("label", { class: "inline", for: b.id, "data-grant": b.value }, b, grantName(b.value))),
         el("button", { class: "secondary", type: "button", "data-action": "grants", onclick: () => {
           const grants = boxes.filter((b) => b.checked).map((b) => b.value);
           act(t("confirm_grants")(name, grants), "PUT", `/admin/installations/${encodeURIComponent(i.id)}/grants`, { grants });
@@ -422,9 +476,9 @@ async function installationsView(message) {
       history.append(el("ul", {}, ...(h.data?.history || []).map((e) => el("li", {}, `${when(e.at)} · ${e.action} · ${e.from_version || ""} → ${e.to_version || ""}${e.actor ? " · " + e.actor : ""}`))));
     };
     table.append(el("tr", { "data-installation": i.id },
-      el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), permissions, history),
+      el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), manages ? permissions : null, history),
       el("td", {}, nodeName(i.tenant_id)), el("td", {}, i.version + (i.previous_version ? ` (← ${i.previous_version})` : "")),
-      el("td", {}, ...i.grants.map((g) => el("span", { class: "tag" }, g))), cell));
+      el("td", {}, ...i.grants.map((g) => el("span", { class: "tag", "data-grant": g }, grantName(g)))), cell));
   }
   section.append(el("div", { class: "card", style: "overflow-x:auto" }, table));
   draw(section);
@@ -467,8 +521,12 @@ async function peopleView(message) {
   const name = el("input", { type: "text", id: "staff-name" });
   const phone = el("input", { type: "tel", id: "staff-phone" });
   const password = el("input", { type: "password", id: "staff-password", autocomplete: "new-password" });
-  const role = el("select", { id: "staff-role" }, ...Object.keys(TEXT["zh-CN"].role_names).map((k) => el("option", { value: k }, roleName(k))));
+  // Nothing chosen for the operator: a new account's role and area are picked on purpose.
+  const role = el("select", { id: "staff-role", required: true }, el("option", { value: "" }, t("choose")), ...Object.keys(TEXT["zh-CN"].role_names).map((k) => el("option", { value: k }, roleName(k))));
   const tenant = nodeSelect("staff-tenant", (n) => me.platform || isManaged(n.id));
+  tenant.required = true;
+  tenant.prepend(el("option", { value: "" }, t("choose")));
+  tenant.value = "";
   const form = el("form", { class: "card" }, el("h2", {}, t("new_staff")),
     el("label", { for: "staff-name" }, t("name")), name, el("label", { for: "staff-phone" }, t("phone")), phone,
     el("label", { for: "staff-password" }, t("password")), password, el("label", { for: "staff-role" }, t("role")), role,
@@ -478,7 +536,7 @@ async function peopleView(message) {
     const res = await api("POST", "/admin/accounts", { kind: "staff", display_name: name.value.trim(), phone: phone.value.trim(), password: password.value, roles: [{ role: role.value, tenant: tenant.value }] });
     peopleView(res.ok ? notice("✓ " + res.data.display_name) : notice(failure(res), false));
   };
-  section.append(el("div", { class: "grid2" }, el("div", { class: "card" }, el("h2", {}, t("tree")), tree), el("div", {}, el("div", { class: "card" }, el("h2", {}, t("staff")), staff), form)));
+  section.append(el("div", { class: "grid2" }, el("div", { class: "card" }, el("h2", {}, t("tree")), tree), el("div", {}, el("div", { class: "card" }, el("h2", {}, t("staff")), staff), me.manages ? form : null)));
   draw(section);
 }
 
@@ -524,47 +582,105 @@ function dueClass(x, now) {
   return x.due_at - now < span / 4 ? "due-soon" : "";
 }
 
-async function ticketsBoard(message) {
+// Roles that handle tickets: the only people a ticket is dispatched to.
+const HANDLING_ROLES = ["grid-worker", "community-worker", "street-admin", "county-admin"];
+// Alarm tickets first (a smoke alarm in an elder's home is not a routine visit), then the
+// overdue, then by time limit.
+const isUrgent = (x) => x.source === "alarm" && !["resolved", "closed"].includes(x.status);
+function ticketOrder(a, b, now) {
+  const rank = (x) => (isUrgent(x) ? 0 : dueClass(x, now) === "overdue" ? 1 : dueClass(x, now) === "due-soon" ? 2 : 3);
+  return rank(a) - rank(b) || a.due_at - b.due_at;
+}
+
+// A CSV file of the tickets shown, downloaded by the browser (UTF-8 with a byte-order mark
+// so that spreadsheet programs read the Chinese).
+function downloadCsv(tickets) {
+  const header = ["id", "title", "category", "location", "status", "level", "assignee", "due", "created", "supervised"];
+  const cell = (v) => `"${String(v ?? "").replaceAll('"', '""')}"`;
+  const rows = tickets.map((x) => [x.id, x.title, x.category_name, x.location, t("status_names")[x.status] || x.status, nodeName(x.level_tenant_id), x.assignee_name || "", when(x.due_at), when(x.created_at), x.supervised ? t("supervised") : ""]);
+  const text = "\ufeff" + [header, ...rows].map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+  const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" })), download: `tickets-${new Date().toISOString().slice(0, 10)}.csv` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+async function ticketsBoard(message, filters = {}) {
   const draw = screen();
   const [r, people] = await Promise.all([api("GET", "/api/tickets?limit=200"), api("GET", "/admin/accounts")]);
-  const staff = people.data?.staff || [];
+  const staff = (people.data?.staff || []).filter((s) => s.roles.some((g) => HANDLING_ROLES.includes(g.role)));
   const section = el("section", { id: "tickets" }, el("h1", {}, t("tickets_title")));
   if (message) section.append(message);
   if (!r.ok) { section.append(notice(failure(r), false)); draw(section); return; }
   const now = Date.now();
+  const all = r.data.tickets;
+  const search = el("input", { type: "search", id: "ticket-search", value: filters.q || "", "aria-label": t("search_tickets"), placeholder: t("search_tickets") });
+  const categories = [...new Map(all.map((x) => [x.category, x.category_name])).entries()];
+  const category = el("select", { id: "ticket-category", "aria-label": t("all_categories") }, el("option", { value: "" }, t("all_categories")), ...categories.map(([k, v]) => el("option", { value: k }, v)));
+  category.value = filters.category || "";
+  const shown = () => {
+    const q = search.value.trim().toLowerCase();
+    return all.filter((x) => (!category.value || x.category === category.value) && (!q || [x.title, x.location, x.category_name, x.description].some((v) => v?.toLowerCase().includes(q))));
+  };
   const board = el("div", { class: "board" });
-  for (const status of ["open", "dispatched", "accepted", "resolved"]) {
-    const items = r.data.tickets.filter((x) => x.status === status || (status === "resolved" && x.status === "closed"));
-    const column = el("div", { class: "column", "data-status": status }, el("h2", {}, `${t("status_names")[status]} (${items.length})`));
-    for (const x of items) {
-      const cls = dueClass(x, now);
-      const tag = cls === "overdue" ? el("span", { class: "tag bad" }, t("overdue")) : cls === "due-soon" ? el("span", { class: "tag warn" }, t("due_soon")) : x.status === "resolved" || x.status === "closed" ? null : el("span", { class: "tag ok" }, t("on_time"));
-      const card = el("div", { class: "ticket " + cls, "data-ticket": x.id },
-        el("strong", {}, x.title), el("br"),
-        el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}${x.assignee_name ? " · " + x.assignee_name : ""}`), el("br"),
-        tag, x.supervised ? el("span", { class: "tag bad" }, t("supervised")) : null,
-        el("span", { class: "muted" }, `${t("due")} ${when(x.due_at)}`));
-      if (x.status === "open" && staff.length) {
-        const who = el("select", { "aria-label": t("assignee") }, ...staff.map((s) => el("option", { value: s.id }, `${s.display_name} · ${s.roles.map((g) => roleName(g.role)).join("、")}`)));
-        card.append(el("br"), who, el("button", { class: "primary", type: "button", "data-action": "dispatch", onclick: async () => {
-          const res = await api("POST", `/api/tickets/${encodeURIComponent(x.id)}/dispatch`, { assignee: who.value });
-          ticketsBoard(res.ok ? notice("✓ " + t("dispatch") + "：" + x.title) : notice(failure(res), false));
-        } }, t("dispatch")));
-      }
-      if (!["resolved", "closed"].includes(x.status) && !x.supervised) {
-        card.append(el("br"), el("button", { class: "secondary", type: "button", "data-action": "supervise", onclick: async () => {
-          const note = prompt(t("supervise_note"), lang === "en" ? "Please handle this today." : "请于今日内办结。");
-          if (note === null) return;
-          const res = await api("POST", `/api/tickets/${encodeURIComponent(x.id)}/supervise`, { note });
-          ticketsBoard(res.ok ? notice("✓ " + t("supervise") + "：" + x.title) : notice(failure(res), false));
-        } }, t("supervise")));
-      }
-      column.append(card);
-    }
-    board.append(column);
-  }
-  section.append(board);
+  const drawBoard = () => {
+    const tickets = shown().sort((a, b) => ticketOrder(a, b, now));
+    board.replaceChildren(...["open", "dispatched", "accepted", "resolved"].map((status) => column(status, tickets.filter((x) => x.status === status || (status === "resolved" && x.status === "closed")))));
+    if (tickets.length === 0) board.prepend(el("p", { class: "muted", id: "no-tickets" }, t("no_tickets")));
+  };
+  search.oninput = drawBoard;
+  category.onchange = drawBoard;
+  const exportButton = el("button", { class: "secondary", type: "button", id: "export-csv", onclick: () => downloadCsv(shown().sort((a, b) => ticketOrder(a, b, now))) }, t("export_csv"));
+  section.append(el("div", { class: "card toolbar", role: "search" }, search, category, exportButton), board);
+  drawBoard();
   draw(section);
+
+  function column(status, items) {
+    const box = el("div", { class: "column", "data-status": status }, el("h2", {}, `${t("status_names")[status]} (${items.length})`));
+    for (const x of items) box.append(card(x));
+    return box;
+  }
+
+  function card(x) {
+    const cls = dueClass(x, now);
+    const tag = cls === "overdue" ? el("span", { class: "tag bad" }, t("overdue")) : cls === "due-soon" ? el("span", { class: "tag warn" }, t("due_soon")) : x.status === "resolved" || x.status === "closed" ? null : el("span", { class: "tag ok" }, t("on_time"));
+    const card = el("div", { class: "ticket " + cls + (isUrgent(x) ? " urgent" : ""), "data-ticket": x.id, "data-urgent": isUrgent(x) ? "1" : null },
+      isUrgent(x) ? el("span", { class: "tag urgent" }, t("urgent")) : null,
+      el("strong", {}, x.title), el("br"),
+      el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}${x.assignee_name ? " · " + x.assignee_name : ""}`), el("br"),
+      tag, x.supervised ? el("span", { class: "tag bad" }, t("supervised")) : null,
+      el("span", { class: "muted" }, `${t("due")} ${when(x.due_at)}`));
+    // Only people who handle tickets, and none picked for the operator.
+    if (x.status === "open" && staff.length) {
+      const who = el("select", { "aria-label": t("assignee") }, el("option", { value: "" }, t("choose")),
+        ...staff.map((s) => el("option", { value: s.id }, `${s.display_name} · ${s.roles.filter((g) => HANDLING_ROLES.includes(g.role)).map((g) => roleName(g.role)).join("、")}`)));
+      card.append(el("br"), who, el("button", { class: "primary", type: "button", "data-action": "dispatch", onclick: async () => {
+        if (!who.value) { who.focus(); return; }
+        const res = await api("POST", `/api/tickets/${encodeURIComponent(x.id)}/dispatch`, { assignee: who.value });
+        ticketsBoard(res.ok ? notice("✓ " + t("dispatch") + "：" + x.title) : notice(failure(res), false), { q: search.value, category: category.value });
+      } }, t("dispatch")));
+    }
+    if (!["resolved", "closed"].includes(x.status) && !x.supervised) {
+      card.append(el("br"), el("button", { class: "secondary", type: "button", "data-action": "supervise", onclick: async () => {
+        const note = prompt(t("supervise_note"), lang === "en" ? "Please handle this today." : "请于今日内办结。");
+        if (note === null) return;
+        const res = await api("POST", `/api/tickets/${encodeURIComponent(x.id)}/supervise`, { note });
+        ticketsBoard(res.ok ? notice("✓ " + t("supervise") + "：" + x.title) : notice(failure(res), false), { q: search.value, category: category.value });
+      } }, t("supervise")));
+    }
+    // The ticket's trace, loaded when opened.
+    const detail = el("details", { class: "trace" }, el("summary", {}, t("ticket_detail")));
+    detail.ontoggle = async () => {
+      if (!detail.open || detail.dataset.loaded) return;
+      const d = await api("GET", `/api/tickets/${encodeURIComponent(x.id)}`);
+      detail.dataset.loaded = "1";
+      if (!d.ok) { detail.append(notice(failure(d), false)); return; }
+      detail.append(x.description ? el("p", {}, x.description) : "", el("h3", {}, t("trace")),
+        el("ol", { class: "steps" }, ...d.data.steps.map((step) => el("li", {}, `${when(step.at)} · ${step.actor} · ${t("action_names")?.[step.action] || step.action}${step.note ? "：" + step.note : ""}`))));
+    };
+    card.append(detail);
+    return card;
+  }
 }
 
 // ---- devices and alarms ----
@@ -583,12 +699,12 @@ async function devicesView() {
     if (a.status === "active") {
       cell.append(el("button", { class: "secondary", type: "button", onclick: async () => { await api("POST", `/admin/alarms/${encodeURIComponent(a.id)}/acknowledge`, {}); devicesView(); } }, t("acknowledge")));
     }
-    feed.append(el("tr", { "data-alarm": a.id }, el("td", {}, when(a.raised_at)), el("td", {}, a.severity), el("td", {}, `${a.rule_name} · ${a.device_type}`), el("td", {}, place(a.location)), cell));
+    feed.append(el("tr", { "data-alarm": a.id }, el("td", {}, when(a.raised_at)), el("td", {}, el("span", { class: "tag " + (a.severity === "critical" || a.severity === "major" ? "bad" : "warn") }, named("severity_names", a.severity))), el("td", {}, `${a.rule_name} · ${named("device_types", a.device_type)}`), el("td", {}, place(a.location)), cell));
   }
   const list = el("table", { id: "device-list" }, el("tr", {}, ...["devices", "type", "location", "last_seen"].map((k) => el("th", {}, t(k)))),
     ...(devices.data?.devices || []).map((d) => el("tr", { "data-device": d.id },
       el("td", {}, d.name, " ", el("span", { class: "tag " + (d.online ? "ok" : "bad") }, d.online ? t("online") : t("offline"))),
-      el("td", {}, d.device_type), el("td", {}, place(d.location)), el("td", {}, when(d.last_seen_at)))));
+      el("td", {}, named("device_types", d.device_type)), el("td", {}, place(d.location)), el("td", {}, when(d.last_seen_at)))));
   if (!alarms.ok) section.append(notice(failure(alarms), false));
   section.append(el("div", { class: "card" }, el("h2", {}, t("alarms")), feed), el("div", { class: "card" }, el("h2", {}, t("devices")), list));
   draw(section);
@@ -605,14 +721,16 @@ async function auditView(params) {
   const query = new URLSearchParams({ limit: "200" });
   if (actor.value) query.set("actor", actor.value);
   if (field.value) query.set("field", field.value);
-  const r = await api("GET", "/api/audit?" + query);
+  const [r, packages] = await Promise.all([api("GET", "/api/audit?" + query), api("GET", "/admin/packages")]);
+  if (packages.ok) packagesSeen = packages.data.packages;
   const form = el("form", { class: "card" }, el("label", { class: "inline", for: "audit-actor" }, t("actor"), actor), el("label", { class: "inline", for: "audit-field" }, t("fields"), field),
     el("button", { class: "primary", type: "submit" }, t("search")));
   form.onsubmit = (e) => { e.preventDefault(); location.hash = "#/audit?" + new URLSearchParams({ actor: actor.value, field: field.value }); };
   const section = el("section", { id: "audit" }, el("h1", {}, t("audit_title")), form);
   if (!r.ok) section.append(notice(failure(r), false));
   else section.append(el("div", { class: "card" }, el("table", { id: "audit-entries" }, el("tr", {}, ...["at", "actor", "subject", "fields", "outcome"].map((k) => el("th", {}, t(k)))),
-    ...r.data.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.actor), el("td", {}, e.subject), el("td", {}, e.fields.join(", ")), el("td", {}, e.outcome))))));
+    ...r.data.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", { title: e.actor }, partyName(e.actor)), el("td", { title: e.subject }, partyName(e.subject)),
+      el("td", {}, e.fields.map((f) => t("field_names")?.[f] || f).join(lang === "en" ? ", " : "、")), el("td", {}, named("outcome_names", e.outcome)))))));
   draw(section);
 }
 
