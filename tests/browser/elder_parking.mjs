@@ -3,7 +3,7 @@
 // Run by tests/tests/browser.rs:
 //   node elder_parking.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PLATE
 // Prints {"font_px", "booked", "listed"} on success.
-import { assertElderTargets, audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertElderTargets, assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password, plate] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -14,6 +14,7 @@ await runFlow(artifacts, async (page, shot) => {
   await page.locator("#plugins").waitFor();
   await shot("1-standard");
   await audit(page, "the app's home");
+  await assertNoEnglish(page, "the app's home");
 
   await page.click("#elder");
   await page.locator("html.elder .tiles").waitFor();
@@ -23,6 +24,7 @@ await runFlow(artifacts, async (page, shot) => {
   await shot("2-elder-home");
   await audit(page, "the app's home, elder mode");
   await assertElderTargets(page, "the app's home");
+  await assertNoEnglish(page, "the app's home, elder mode");
 
   await page.click('.tiles button[data-plugin="parking"]');
   const frame = page.frameLocator("#plugin-frame");
@@ -32,6 +34,7 @@ await runFlow(artifacts, async (page, shot) => {
   await assertElderTargets(page, "the app around the parking page");
   await audit(parkingPage, "the parking page, elder mode");
   await assertElderTargets(parkingPage, "the parking page");
+  await assertNoEnglish(parkingPage, "the parking page");
   await frame.locator("#plate").fill(plate);
   await frame.locator("#search").click();
   await frame.locator(".offer button.book").first().click();
@@ -48,5 +51,6 @@ await runFlow(artifacts, async (page, shot) => {
   await shot("4-my-bookings");
   await audit(page, "my bookings, elder mode");
   await assertElderTargets(page, "my bookings");
+  await assertNoEnglish(page, "my bookings", [plate.replace(/[^A-Za-z]/g, "")].filter((w) => w.length > 1));
   return { font_px: fontPx, booked, listed };
 });

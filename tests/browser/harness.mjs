@@ -68,3 +68,28 @@ export async function runFlow(artifacts, flow, { viewport = { width: 420, height
     await browser.close();
   }
 }
+
+// A zh-CN screen shows no English: every visible text has no word of two or more Latin
+// letters, except inside elements marked `lang="en"` (the switch to English), code and
+// what the caller names in `allowed` (proper names, codes the person typed).
+export async function assertNoEnglish(target, label, allowed = []) {
+  const words = await target.evaluate((allowedWords) => {
+    const found = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const parent = node.parentElement;
+      if (!parent || parent.closest('[lang="en"], code, script, style, [hidden]')) continue;
+      const box = parent.getBoundingClientRect();
+      if (box.width === 0 && box.height === 0) continue;
+      for (const word of node.textContent.match(/[A-Za-z]{2,}/g) || []) if (!allowedWords.includes(word)) found.add(word);
+    }
+    for (const element of document.querySelectorAll("[aria-label], [title], [placeholder], img[alt]")) {
+      if (element.closest('[lang="en"]')) continue;
+      for (const attribute of ["aria-label", "title", "placeholder", "alt"]) {
+        for (const word of element.getAttribute(attribute)?.match(/[A-Za-z]{2,}/g) || []) if (!allowedWords.includes(word)) found.add(`${word} (${attribute})`);
+      }
+    }
+    return [...found];
+  }, allowed);
+  if (words.length > 0) throw new Error(`English on the zh-CN screen ${label}: ${words.join(", ")}`);
+}

@@ -2,7 +2,7 @@
 // applies and sees the receipt. Run by tests/tests/browser.rs:
 //   node legal_aid.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD
 // Prints {"receipt": …} on success; on failure saves a screenshot and exits non-zero.
-import { audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -30,6 +30,7 @@ await runFlow(artifacts, async (page, shot) => {
   await page.locator("#consent-dialog #consent-agree").waitFor();
   const consentText = await page.locator("#consent").innerText();
   await audit(page, "the consent screen over the legal-aid page");
+  await assertNoEnglish(page, "the consent screen", ["linli"]);
   for (const expected of ["法律援助", "身份证号", "实名姓名"]) {
     if (!consentText.includes(expected)) throw new Error(`the consent screen does not mention ${expected}: ${consentText}`);
   }

@@ -1,8 +1,14 @@
 // A resident whose report was resolved finds the message in the app's inbox, opens the
-// ticket, reads its trace and rates it. Run by tests/tests/browser.rs:
+// ticket, reads its trace and rates it. Then she reports a broken light with a photo from the
+// home (报事报修) and finds it under 我的工单, the photo shown. Run by tests/tests/browser.rs:
 //   node tickets.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD
-// Prints {"ticket": …, "steps": […]} on success; on failure saves a screenshot and exits non-zero.
-import { audit, pluginFrame, runFlow } from "./harness.mjs";
+// Prints {"ticket": …, "steps": […], "reported": {"id", "photo_width", "listed"}} on success;
+// on failure saves a screenshot and exits non-zero.
+import { writeFileSync } from "node:fs";
+import { assertNoEnglish, audit, runFlow } from "./harness.mjs";
+
+// A photo of 8×8 red pixels (PNG): the app shrinks it to a JPEG before sending it.
+const PHOTO = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4IaCHFTEMLQkAvr9BgQuV42AAAAAASUVORK5CYII=", "base64");
 
 const [base, artifacts, phone, password] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -22,10 +28,12 @@ await runFlow(artifacts, async (page, shot) => {
   await message.waitFor();
   await shot("2-inbox");
   await audit(page, "the inbox");
+  await assertNoEnglish(page, "the inbox");
   await message.locator("a").click();
 
   await page.locator("#ticket ol.steps li").first().waitFor();
   await audit(page, "a ticket's detail");
+  await assertNoEnglish(page, "a ticket's detail");
   const steps = await page.locator("#ticket ol.steps li").allInnerTexts();
   const trace = steps.join(" | ");
   for (const expected of ["创建", "派单", "接单", "办结", "已更换灯泡"]) {
@@ -39,5 +47,32 @@ await runFlow(artifacts, async (page, shot) => {
   await page.locator("#ticket", { hasText: "已关闭" }).waitFor();
   await shot("4-rated");
   const ticket = decodeURIComponent(new URL(page.url()).hash.replace("#/ticket/", ""));
-  return { ticket, steps };
+
+  // 报事报修 from the home, with a photo.
+  await page.goto(`${base}/app/#/home`);
+  await page.click("#report-problem");
+  await page.locator("#report-form").waitFor();
+  await audit(page, "the report form");
+  await assertNoEnglish(page, "the report form");
+  await page.selectOption("#report-category", "repair");
+  await page.fill("#report-title-input", "单元门禁坏了");
+  await page.fill("#report-where", "5栋1单元");
+  await page.fill("#report-description", "刷卡没有反应");
+  const photoFile = `${artifacts}/photo.png`;
+  writeFileSync(photoFile, PHOTO);
+  await page.setInputFiles("#report-photos", photoFile);
+  await shot("5-report");
+  await page.click("#report-send");
+  const photo = page.locator("#ticket .photos img").first();
+  await photo.waitFor();
+  await page.waitForFunction(() => document.querySelector("#ticket .photos img")?.complete);
+  const photoWidth = await photo.evaluate((img) => img.naturalWidth);
+  const reported = decodeURIComponent(new URL(page.url()).hash.replace("#/ticket/", ""));
+  await audit(page, "a reported ticket with its photo");
+  await assertNoEnglish(page, "a reported ticket");
+  await shot("6-reported");
+  await page.goto(`${base}/app/#/tickets`);
+  await page.locator(`#tickets article[data-ticket="${reported}"]`).waitFor();
+  const listed = await page.locator(`#tickets article[data-ticket="${reported}"]`).innerText();
+  return { ticket, steps, reported: { id: reported, photo_width: photoWidth, listed } };
 });

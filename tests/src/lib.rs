@@ -417,6 +417,18 @@ impl Person {
     pub async fn post(&self, path: &str, body: Value) -> Result<Reply> {
         self.call("POST", path, Some(body)).await
     }
+
+    /// POST `bytes` as `content_type` (a photo, a file).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Result<Reply> {
+        let request = self.client.post(format!("{}{path}", self.url)).bearer_auth(&self.token).header("content-type", content_type).body(bytes);
+        Reply::from(request.send().await?).await
+    }
+
+    /// GET an answer that is not text (an image): status, headers and the bytes.
+    pub async fn get_bytes(&self, path: &str) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>)> {
+        let response = self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await?;
+        Ok((response.status().as_u16(), response.headers().clone(), response.bytes().await?.to_vec()))
+    }
 }
 
 impl TestHost {

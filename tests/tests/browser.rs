@@ -159,9 +159,12 @@ async fn a_need_from_posting_to_credited_hours(host: TestHost) -> anyhow::Result
 }
 on_both_databases!(time_bank_in_chromium, a_need_from_posting_to_credited_hours);
 
+/// The first bytes of a PNG: enough for the host to take it for one.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
 /// A resident reports a broken light over the API; staff dispatch and resolve it; in
 /// Chromium the resident finds the message in the app, opens the ticket, reads its trace
-/// and rates it.
+/// and rates it; then she reports a broken door with a photo from the app's home.
 async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
     if !browser_ready()? {
         return Ok(());
@@ -180,6 +183,36 @@ async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
     assert_eq!(result["ticket"], id.as_str(), "{result}");
     let closed = resident.get(&format!("/api/tickets/{id}")).await?.expect_status(200)?.json();
     assert_eq!((closed["ticket"]["status"].as_str(), closed["ticket"]["rating"].as_i64()), (Some("closed"), Some(5)), "{closed}");
+
+    // 报事报修 in the app: the ticket is hers, in her community, with the photo the app
+    // shrank to a JPEG; it is listed under 我的工单 and the photo shows.
+    let reported = result["reported"]["id"].as_str().unwrap_or_default().to_string();
+    let detail = resident.get(&format!("/api/tickets/{reported}")).await?.expect_status(200)?.json();
+    assert_eq!(
+        (
+            detail["ticket"]["title"].as_str(),
+            detail["ticket"]["location"].as_str(),
+            detail["ticket"]["tenant_id"].as_str(),
+            detail["ticket"]["source"].as_str()
+        ),
+        (Some("单元门禁坏了"), Some("5栋1单元"), Some("xingfu"), Some("resident")),
+        "{detail}"
+    );
+    assert_eq!(detail["photos"], json!([1]), "{detail}");
+    assert!(result["reported"]["photo_width"].as_i64().is_some_and(|w| w >= 1), "the photo shows in the app: {result}");
+    assert!(result["reported"]["listed"].as_str().is_some_and(|t| t.contains("单元门禁坏了") && t.contains("待派单")), "{result}");
+    let (status, headers, image) = resident.get_bytes(&format!("/api/tickets/{reported}/photos/1")).await?;
+    assert_eq!((status, headers.get("content-type").and_then(|v| v.to_str().ok())), (200, Some("image/jpeg")));
+    assert!(image.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG");
+    // The community's worker sees it; another resident does not, and nobody adds a script
+    // dressed as a photo.
+    assert_eq!(worker.get_bytes(&format!("/api/tickets/{reported}/photos/1")).await?.0, 200);
+    let neighbour =
+        host.person(json!({ "kind": "resident", "phone": "13800000002", "display_name": "李大爷", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    assert_eq!(neighbour.get_bytes(&format!("/api/tickets/{reported}/photos/1")).await?.0, 404);
+    assert_eq!(neighbour.post_bytes(&format!("/api/tickets/{reported}/photos"), "image/png", PNG_SIGNATURE.to_vec()).await?.status, 404);
+    let svg = resident.post_bytes(&format!("/api/tickets/{reported}/photos"), "image/jpeg", b"<svg onload=alert(1)></svg>".to_vec()).await?;
+    assert_eq!((svg.status, svg.error_code()), (422, "invalid-argument".to_string()), "{}", svg.text);
     host.stop().await;
     Ok(())
 }

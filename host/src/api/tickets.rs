@@ -12,7 +12,8 @@ use super::extract::{AppJson, AppPath, AppQuery, OptionalJson};
 use super::{ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Role;
 use crate::capabilities::notify::Notification;
-use crate::capabilities::tickets::{Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
+use crate::capabilities::tickets::{photos, Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/tickets", get(list).post(create))
         .route("/api/tickets/categories", get(categories))
         .route("/api/tickets/{id}", get(detail))
+        .route("/api/tickets/{id}/photos", post(add_photo).layer(axum::extract::DefaultBodyLimit::max(photos::MAX_PHOTO_BYTES + 1024)))
+        .route("/api/tickets/{id}/photos/{n}", get(photo))
         .route("/api/tickets/{id}/{action}", post(act))
         .route("/api/inbox", get(inbox))
         .route("/api/inbox/{id}/read", post(mark_read))
@@ -197,6 +200,8 @@ pub struct TicketDetail {
     level_name: String,
     /// The caller reported it (and so may rate it once it is resolved).
     yours: bool,
+    /// The numbers of its photos (`GET /api/tickets/{id}/photos/{n}`).
+    photos: Vec<i64>,
 }
 
 /// One work order with its steps.
@@ -209,7 +214,57 @@ async fn detail(State(state): State<AppState>, caller: Caller, AppPath(id): AppP
     let steps = state.platform.tickets.steps(&id).await?;
     let level_name = state.platform.tenants().get(&ticket.level_tenant_id).map_or_else(|| ticket.level_tenant_id.clone(), |n| n.name.clone());
     let yours = caller.account().is_some() && caller.account() == ticket.reporter_account.as_deref();
-    Ok(Json(TicketDetail { ticket, steps, level_name, yours }))
+    let photos = state.platform.tickets.photo_numbers(&id).await?;
+    Ok(Json(TicketDetail { ticket, steps, level_name, yours, photos }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AddedPhoto {
+    /// The photo's number within the ticket.
+    n: i64,
+}
+
+/// Add a photo to a ticket the caller may see (the reporter, its handlers): the image as the
+/// body, a JPEG, PNG or WebP of at most 2 MiB; at most 4 per ticket.
+#[utoipa::path(post, path = "/api/tickets/{id}/photos", tag = "tickets", params(("id" = String, Path, description = "ticket id")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 201, body = AddedPhoto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the ticket is closed or has 4 photos"), (status = 422, body = ErrorBody)),
+    security(("session" = []), ("admin_token" = [])))]
+async fn add_photo(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<AddedPhoto>), ApiError> {
+    let ticket = state.platform.tickets.get(&id).await?;
+    if !caller.may_see(&state, &ticket) {
+        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
+    }
+    if ticket.status == Status::Closed {
+        return Err(TicketError::Conflict("the ticket is closed".into()).into());
+    }
+    let who = caller.account().map_or_else(|| "operator".to_string(), str::to_string);
+    let n = state.platform.tickets.add_photo(&id, &body, &who).await?;
+    Ok((StatusCode::CREATED, Json(AddedPhoto { n })))
+}
+
+/// One photo of a ticket the caller may see, as the image.
+#[utoipa::path(get, path = "/api/tickets/{id}/photos/{n}", tag = "tickets", params(("id" = String, Path, description = "ticket id"), ("n" = i64, Path, description = "the photo's number")),
+    responses((status = 200, description = "the image", content_type = "image/jpeg"), (status = 404, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
+async fn photo(State(state): State<AppState>, caller: Caller, AppPath((id, n)): AppPath<(String, i64)>) -> Result<Response, ApiError> {
+    let ticket = state.platform.tickets.get(&id).await?;
+    if !caller.may_see(&state, &ticket) {
+        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
+    }
+    let photo = state.platform.tickets.photo(&id, n).await?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, photo.content_type),
+        (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+        // Shown as an image only: never a document that could run anything.
+        (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_string()),
+        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+    ];
+    Ok((headers, photo.bytes).into_response())
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -294,5 +349,5 @@ async fn mark_read(State(state): State<AppState>, Session(claims): Session, AppP
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(categories, put_category, create, list, detail, act, inbox, mark_read))]
+#[openapi(paths(categories, put_category, create, list, detail, add_photo, photo, act, inbox, mark_read))]
 pub struct TicketsApi;

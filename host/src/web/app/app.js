@@ -1,7 +1,7 @@
 // The resident app: one login for every plugin. Sessions live in HttpOnly cookies set by
 // /api/auth/login, so this script never holds a token. Routes are hash fragments:
 // #/login, #/home, #/services, #/inbox, #/me, #/open?url=…, #/consent/{plugin}?return=…,
-// #/consents, #/tickets, #/ticket/{id}, #/bookings. The tab bar (首页 · 办事 · 消息 · 我的)
+// #/consents, #/tickets, #/ticket/{id}, #/bookings, #/report (报事报修). The tab bar (首页 · 办事 · 消息 · 我的)
 // is on every page once signed in; logging out is under 我的. The elder-friendly mode (适老化: larger type, high
 // contrast, every control at least 60 px, a simpler home) is a switch in the header,
 // remembered on the device and applied to plugin pages too (through /app/kit.js).
@@ -27,6 +27,9 @@ const TEXT = {
     level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度", stars: (n) => `${n} 星`, supervised: "督办中",
     status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
     action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
+    report: "报事报修", report_title: "报事报修", report_category: "问题类别", report_what: "简要说明", report_what_hint: "如：楼道灯坏了",
+    report_details: "详细描述（选填）", report_where: "地点", report_where_hint: "如：3栋2单元楼道", report_photos: (n) => `照片（选填，最多 ${n} 张）`,
+    report_send: "提交", report_sending: "正在提交…", choose: "请选择…", report_photo_failed: "工单已提交，但有照片未能上传：", photos: "照片",
     elder_on: "长辈模式", elder_off: "标准模式", bookings: "我的预约", bookings_title: "我的停车预约", no_bookings: "暂无预约。",
     no_parking: "本社区还没有开通共享停车。", book_parking: "预约车位",
     booking_status: { booked: "已预约", completed: "已结束", cancelled: "已取消" }, fee: "费用", yuan: "元",
@@ -58,6 +61,9 @@ const TEXT = {
     level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction", stars: (n) => `${n} star${n === 1 ? "" : "s"}`, supervised: "under supervision",
     status_names: { open: "Waiting for dispatch", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
     action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
+    report: "Report a problem", report_title: "Report a problem", report_category: "Kind of problem", report_what: "In a few words", report_what_hint: "e.g. the stairway light is broken",
+    report_details: "Details (optional)", report_where: "Where", report_where_hint: "e.g. building 3, unit 2, stairway", report_photos: (n) => `Photos (optional, up to ${n})`,
+    report_send: "Send", report_sending: "Sending…", choose: "Choose…", report_photo_failed: "The report was sent, but a photo could not be added: ", photos: "Photos",
     elder_on: "Large & simple", elder_off: "Standard view", bookings: "My bookings", bookings_title: "My parking bookings", no_bookings: "No bookings.",
     no_parking: "Shared parking is not available in your community yet.", book_parking: "Book a space",
     booking_status: { booked: "Booked", completed: "Finished", cancelled: "Cancelled" }, fee: "Fee", yuan: "CNY",
@@ -123,6 +129,7 @@ const ICON_PATHS = {
   services: "M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z",
   consent: "M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6zM8.5 12l2.5 2.5 4.5-5",
   search: "M10 3a7 7 0 1 0 0 14a7 7 0 1 0 0-14M15 15l6 6",
+  report: "M12 3l9 16H3zM12 10v4M12 17v.5",
 };
 function icon(name) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -257,6 +264,7 @@ async function homeView() {
     const tiles = el("div", { class: "tiles" });
     for (const p of byUse(openable)) tiles.append(tile(nameOf(p), openHash(p), { "data-plugin": p.plugin_id }, p.icon));
     tiles.append(
+      tile(t("report"), "#/report", { id: "report-problem" }, "report"),
       tile(t("inbox") + (unread > 0 ? ` · ${t("unread")(unread)}` : ""), "#/inbox", { id: "elder-inbox" }, "inbox"),
       tile(t("tickets"), "#/tickets", { id: "my-tickets" }, "tickets"),
       tile(t("bookings"), "#/bookings", { id: "my-bookings" }, "bookings"));
@@ -283,7 +291,8 @@ async function homeView() {
     for (const g of body.querySelectorAll(".group")) g.hidden = !g.querySelector("button.service:not([hidden])");
     none.hidden = shown > 0;
   };
-  section.append(el("div", { class: "search" }, icon("search"), search), none, body);
+  const quick = el("div", { class: "quick" }, el("a", { href: "#/report", id: "report-problem", class: "quick-action" }, icon("report"), el("span", {}, t("report"))));
+  section.append(quick, el("div", { class: "search" }, icon("search"), search), none, body);
   draw(section);
 }
 
@@ -301,6 +310,7 @@ async function servicesView() {
   const [list] = await Promise.all([plugins(), refreshUnread()]);
   drawTabs("services");
   const mine = el("ul", { class: "menu" },
+    el("li", {}, el("a", { href: "#/report" }, icon("report"), el("span", {}, t("report")))),
     el("li", {}, el("a", { href: "#/tickets", id: "my-tickets" }, icon("tickets"), el("span", {}, t("tickets")))),
     el("li", {}, el("a", { href: "#/bookings", id: "my-bookings" }, icon("bookings"), el("span", {}, t("bookings")))));
   const all = el("div", { class: "service-list" });
@@ -392,6 +402,7 @@ async function ticketView(id) {
     el("p", {}, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}`),
     el("p", { class: "muted" }, t("due") + when(x.due_at) + " · " + t("level") + r.data.level_name + (x.assignee_name ? " · " + t("assignee") + x.assignee_name : "")),
     x.description ? el("p", {}, x.description) : "",
+    photosOf(x, r.data.photos),
     steps);
   if (x.status === "resolved" && r.data.yours) {
     const rating = el("select", { id: "rating" }, ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, t("stars")(n))));
@@ -399,7 +410,73 @@ async function ticketView(id) {
     rate.onclick = async () => { await api("POST", `/api/tickets/${encodeURIComponent(id)}/close`, { rating: Number(rating.value) }); ticketView(id); };
     section.append(el("p", { class: "rate" }, el("label", { for: "rating" }, t("rating")), rating, rate));
   }
-  draw(backLink("#/tickets", t("back")), section);
+  const left = sessionStorage.getItem("linli.notice");
+  sessionStorage.removeItem("linli.notice");
+  draw(backLink("#/tickets", t("back")), left ? el("p", { class: "error", role: "alert" }, left) : "", section);
+}
+
+const MAX_PHOTOS = 4;
+
+function photosOf(ticket, numbers) {
+  if (!numbers?.length) return "";
+  return el("div", { class: "photos", role: "group", "aria-label": t("photos") }, ...numbers.map((n) =>
+    el("a", { href: `/api/tickets/${encodeURIComponent(ticket.id)}/photos/${n}`, target: "_blank", rel: "noopener" },
+      el("img", { src: `/api/tickets/${encodeURIComponent(ticket.id)}/photos/${n}`, alt: `${t("photos")} ${n} · ${ticket.title}`, loading: "lazy" }))));
+}
+
+// A phone's photo is several megabytes; it is sent as a JPEG of at most 1600 px, which shows
+// a broken light as well and fits the host's limit.
+async function shrink(file) {
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("encode"))), "image/jpeg", 0.82));
+}
+
+// 报事报修: what, where, a photo or two; the ticket goes to the community's board.
+async function reportView() {
+  const draw = screen();
+  const [categories] = await Promise.all([api("GET", "/api/tickets/categories"), refreshUnread()]);
+  drawTabs("services");
+  // Nothing chosen for her: a wrong default would send a broken light to the alarm desk.
+  const category = el("select", { id: "report-category", required: true }, el("option", { value: "" }, t("choose")),
+    ...(categories.ok ? categories.data : []).filter((c) => c.id !== "device-alarm").map((c) => el("option", { value: c.id }, c.name)));
+  const title = el("input", { type: "text", id: "report-title-input", required: true, maxlength: "100", placeholder: t("report_what_hint") });
+  const description = el("textarea", { id: "report-description", rows: "3", maxlength: "4000" });
+  const where = el("input", { type: "text", id: "report-where", maxlength: "200", placeholder: t("report_where_hint") });
+  const photos = el("input", { type: "file", id: "report-photos", accept: "image/*", capture: "environment", multiple: true });
+  const status = el("div", { id: "report-status", role: "status" });
+  const send = el("button", { class: "primary", type: "submit", id: "report-send" }, t("report_send"));
+  const form = el("form", { class: "card", id: "report-form" },
+    el("label", { for: "report-category" }, t("report_category")), category,
+    el("label", { for: "report-title-input" }, t("report_what")), title,
+    el("label", { for: "report-where" }, t("report_where")), where,
+    el("label", { for: "report-description" }, t("report_details")), description,
+    el("label", { for: "report-photos" }, t("report_photos")(MAX_PHOTOS)), photos,
+    status, send);
+  if (!categories.ok) form.prepend(problemLine(categories));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    send.disabled = true;
+    status.textContent = t("report_sending");
+    const r = await api("POST", "/api/tickets", { category: category.value, title: title.value.trim(), description: description.value.trim(), location: where.value.trim() });
+    if (!r.ok) { send.disabled = false; status.replaceChildren(problemLine(r)); return; }
+    const failed = [];
+    for (const file of [...photos.files].slice(0, MAX_PHOTOS)) {
+      try {
+        const res = await LinliBridge.sessionFetch(`/api/tickets/${encodeURIComponent(r.data.id)}/photos`, { method: "POST", headers: { "content-type": "image/jpeg" }, body: await shrink(file) });
+        if (!res.ok) failed.push(file.name);
+      } catch {
+        failed.push(file.name);
+      }
+    }
+    if (failed.length) sessionStorage.setItem("linli.notice", t("report_photo_failed") + failed.join(lang === "en" ? ", " : "、"));
+    location.hash = "#/ticket/" + encodeURIComponent(r.data.id);
+  };
+  draw(el("section", { id: "report" }, backLink("#/services", t("back")), el("h1", {}, t("report_title")), form));
 }
 
 async function bookingsView() {
@@ -573,6 +650,7 @@ async function route() {
   if (path === "/inbox") return inboxView();
   if (path === "/tickets") return ticketsView();
   if (path === "/bookings") return bookingsView();
+  if (path === "/report") return reportView();
   const ticket = path.match(/^\/ticket\/([0-9a-f-]+)$/);
   if (ticket) return ticketView(ticket[1]);
   const consent = path.match(/^\/consent\/([a-z0-9-]+)$/);

@@ -43,7 +43,7 @@ const TEXT = {
     actor_kinds: { plugin: "插件", account: "账号", resident: "居民", client: "第三方应用", staff: "工作人员" },
     field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址" },
     action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
-    urgent: "紧急", installed_at: "已安装：", review: "审查", choose: "请选择…", filter: "筛选", search_tickets: "搜索标题、地点或类别",
+    photo: "照片", urgent: "紧急", installed_at: "已安装：", review: "审查", choose: "请选择…", filter: "筛选", search_tickets: "搜索标题、地点或类别",
     all_categories: "全部类别", export_csv: "导出 CSV", trace: "办理过程", ticket_detail: "详情", no_tickets: "没有符合条件的工单。",
     capability_names: { data: "数据存储", identity: "身份", base: "社区基础数据", ledger: "账本", devices: "设备", tickets: "工单", notify: "通知", log: "日志" },
     role_names: { "county-admin": "县级管理员", "street-admin": "镇街管理员", "community-worker": "社区工作者", "grid-worker": "网格员", volunteer: "志愿者", lawyer: "律师", "vendor-developer": "供应商开发者" },
@@ -84,7 +84,7 @@ const TEXT = {
     actor_kinds: { plugin: "Plugin", account: "Account", resident: "Resident", client: "Client app", staff: "Staff" },
     field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address" },
     action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
-    urgent: "Urgent", installed_at: "Installed at: ", review: "Review", choose: "Choose…", filter: "Filter", search_tickets: "Search title, place or category",
+    photo: "Photo", urgent: "Urgent", installed_at: "Installed at: ", review: "Review", choose: "Choose…", filter: "Filter", search_tickets: "Search title, place or category",
     all_categories: "All categories", export_csv: "Export CSV", trace: "Trace", ticket_detail: "Details", no_tickets: "No ticket matches.",
     capability_names: { data: "Data store", identity: "Identity", base: "Community base data", ledger: "Ledger", devices: "Devices", tickets: "Work orders", notify: "Notifications", log: "Log" },
     role_names: { "county-admin": "County admin", "street-admin": "Street admin", "community-worker": "Community worker", "grid-worker": "Grid worker", volunteer: "Volunteer", lawyer: "Lawyer", "vendor-developer": "Vendor developer" },
@@ -675,7 +675,9 @@ async function ticketsBoard(message, filters = {}) {
       const d = await api("GET", `/api/tickets/${encodeURIComponent(x.id)}`);
       detail.dataset.loaded = "1";
       if (!d.ok) { detail.append(notice(failure(d), false)); return; }
-      detail.append(x.description ? el("p", {}, x.description) : "", el("h3", {}, t("trace")),
+      const photos = (d.data.photos || []).map((n) => el("a", { href: `/api/tickets/${encodeURIComponent(x.id)}/photos/${n}`, target: "_blank", rel: "noopener" },
+        el("img", { src: `/api/tickets/${encodeURIComponent(x.id)}/photos/${n}`, alt: `${t("photo")} ${n}`, class: "ticket-photo", loading: "lazy" })));
+      detail.append(x.description ? el("p", {}, x.description) : "", photos.length ? el("p", { class: "photos" }, ...photos) : "", el("h3", {}, t("trace")),
         el("ol", { class: "steps" }, ...d.data.steps.map((step) => el("li", {}, `${when(step.at)} · ${step.actor} · ${t("action_names")?.[step.action] || step.action}${step.note ? "：" + step.note : ""}`))));
     };
     card.append(detail);

@@ -5,6 +5,7 @@
 //! of its trace, the `ticket.changed` event and the inbox notifications.
 mod adapter;
 mod model;
+pub mod photos;
 
 pub use adapter::{Adapter, TicketsGrant, TicketsState, INFO};
 pub use model::{format_time as model_time, Action, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};

@@ -68,6 +68,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     TICKET_DESCRIPTION,
     TICKET_LOCATION,
     TICKET_STEP_NOTE,
+    TICKET_PHOTO,
     HOUSE_ROOM,
     HOUSE_ADDRESS,
     HOUSEHOLD_NAME,
@@ -104,6 +105,8 @@ pub const NOTIFICATION_BODY: SealedColumn = SealedColumn { table: "notifications
 pub const TICKET_TITLE: SealedColumn = SealedColumn { table: "tickets", keys: &["id"], column: "title", index: None, partition: 0 };
 pub const TICKET_DESCRIPTION: SealedColumn = SealedColumn { table: "tickets", keys: &["id"], column: "description", index: None, partition: 0 };
 pub const TICKET_LOCATION: SealedColumn = SealedColumn { table: "tickets", keys: &["id"], column: "location_label", index: None, partition: 0 };
+/// A photo of a ticket (base64), bound to its ticket and number.
+pub const TICKET_PHOTO: SealedColumn = SealedColumn { table: "ticket_photos", keys: &["ticket_id", "n"], column: "image", index: None, partition: 0 };
 /// A step's note, bound to its ticket (its sequence number is given by the insert itself).
 pub const TICKET_STEP_NOTE: SealedColumn = SealedColumn { table: "ticket_steps", keys: &["ticket_id"], column: "note", index: None, partition: 0 };
 
