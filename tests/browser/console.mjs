@@ -9,7 +9,7 @@
 //   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID BAD_CSV WORKER_PHONE
 // Prints {"installation", "reasons", "granted", "granted_names", "regranted", "question",
 // "problems", "path", "residents", "trace", "csv", "worker"} on success.
-import { audit, runFlow } from "./harness.mjs";
+import { assertNoEnglish, audit, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password, packageFile, street, community, assignee, badCsv, workerPhone] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot, person) => {
@@ -46,6 +46,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   const grantedNames = await row.locator(".tag[data-grant]").allInnerTexts();
   await shot("4-installed");
   await audit(page, "the console: the installations");
+  await assertNoEnglish(page, "the installations", ["hello", "chengguan"]);
 
   // Later the county grants identity after all (reviewed in place, confirmed).
   await row.locator("details[data-permissions] summary").click();
@@ -69,6 +70,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   await page.locator('.column[data-status="dispatched"] .ticket .tag.bad', { hasText: "督办中" }).waitFor();
   await shot("5-board");
   await audit(page, "the console: the ticket board");
+  await assertNoEnglish(page, "the ticket board", ["CSV"]);
 
   // The ticket's trace, and the board as a CSV file.
   const card = page.locator('.column[data-status="dispatched"] .ticket').first();
@@ -97,6 +99,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   await page.locator("#compare-chart svg").waitFor();
   await shot("7-county");
   await audit(page, "the console: the county dashboard");
+  await assertNoEnglish(page, "the county dashboard");
   await page.click(`a[data-drill="${street}"]`);
   await page.locator(`#dashboard[data-tenant="${street}"]`).waitFor();
   await shot("8-street");

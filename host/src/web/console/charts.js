@@ -75,7 +75,8 @@ const Charts = (() => {
   // Lines over days: days ["2026-11-22", …], series [{label, values: [n per day]}].
   function lines(days, series, { width = 520, height = 200, title = "" } = {}) {
     const max = Math.max(1, ...series.flatMap((s) => s.values));
-    const left = axisRoom([max]), bottom = 24, top = 10, right = 10;
+    // Room on the right for the last day's label, centred on the last point.
+    const left = axisRoom([max]), bottom = 24, top = 10, right = 24;
     const x = (i) => left + (days.length <= 1 ? 0 : (i / (days.length - 1)) * (width - left - right));
     const y = (v) => top + (1 - v / max) * (height - top - bottom);
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, style: "max-width:100%;height:auto", role: "img", class: "chart-lines" });

@@ -182,7 +182,9 @@ function flatten(specs, depth = 0, parent = null, out = []) {
 
 function applyLanguage() {
   document.documentElement.lang = lang;
-  document.getElementById("lang").textContent = t("other");
+  const other = document.getElementById("lang");
+  other.textContent = t("other");
+  other.lang = lang === "en" ? "zh-CN" : "en";
   document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
 }
 
