@@ -124,7 +124,8 @@ await runFlow(artifacts, async (page, shot, person) => {
   const offered = await worker.locator('#installations [data-action="uninstall"], #installations [data-action="rollback"], #installations [data-action="grants"]').count();
   await shot("10-worker-installations", worker);
   await audit(worker, "the console: a community worker's installations");
-  return { installation, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, worker: { menu, offered } };
+  const scope = await worker.locator(`#installations tr[data-installation="${installation}"] td`).nth(1).innerText();
+  return { installation, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, worker: { menu, offered, scope } };
 }, { viewport: { width: 1280, height: 900 } });
 
 async function streamText(stream) {

@@ -283,6 +283,7 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     }
     assert!(menu.contains("已安装插件") && menu.contains("工单看板"), "{result}");
     assert_eq!(result["worker"]["offered"], 0, "no install actions for a community worker: {result}");
+    assert_eq!(result["worker"]["scope"], "城关镇", "the street above the worker's community is named: {result}");
     assert!(result["question"].as_str().is_some_and(|q| q.contains("城关镇")), "the confirmation names the street: {result}");
     assert_eq!(result["path"], json!(["示范县", "城关镇", "幸福社区"]), "{result}");
     assert!(result["problems"].as_i64().is_some_and(|n| n >= 2), "both mistakes are reported: {result}");

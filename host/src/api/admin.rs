@@ -65,6 +65,8 @@ pub struct PackageList {
 #[derive(Serialize, ToSchema)]
 pub struct InstallationList {
     installations: Vec<Installation>,
+    /// The names of the installations' tenants, which may lie above the caller's own area.
+    tenant_names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -173,7 +175,8 @@ async fn installations(State(state): State<AppState>, console: Console) -> Resul
     let tree = state.platform.tenants();
     let mut installations = state.platform.installations().await?;
     installations.retain(|i| console.concerns(&tree, &i.tenant_id));
-    Ok(Json(InstallationList { installations }))
+    let tenant_names = installations.iter().filter_map(|i| tree.get(&i.tenant_id).map(|n| (i.tenant_id.clone(), n.name.clone()))).collect();
+    Ok(Json(InstallationList { installations, tenant_names }))
 }
 
 /// Install an uploaded package at a tenant node, granting a subset of what it requests.

@@ -437,6 +437,8 @@ async function installationsView(message) {
     installationsView(notice("✓ " + question.replace(/[？?]$/, "")));
   };
   packagesSeen = packages.data?.packages || [];
+  // A tenant above the operator's own area is named by the host.
+  const tenantName = (id) => r.data.tenant_names?.[id] || nodeName(id);
   for (const i of r.data.installations) {
     const manages = me.platform || isManaged(i.tenant_id);
     const name = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id)?.manifest.name || i.plugin_id;
@@ -479,7 +481,7 @@ async function installationsView(message) {
     };
     table.append(el("tr", { "data-installation": i.id },
       el("td", {}, el("strong", {}, name), el("br"), el("span", { class: "muted" }, i.id), manages ? permissions : null, history),
-      el("td", {}, nodeName(i.tenant_id)), el("td", {}, i.version + (i.previous_version ? ` (← ${i.previous_version})` : "")),
+      el("td", {}, tenantName(i.tenant_id)), el("td", {}, i.version + (i.previous_version ? ` (← ${i.previous_version})` : "")),
       el("td", {}, ...i.grants.map((g) => el("span", { class: "tag", "data-grant": g }, grantName(g)))), cell));
   }
   section.append(el("div", { class: "card", style: "overflow-x:auto" }, table));

@@ -55,7 +55,14 @@ impl Tickets {
             .bind(added_by)
             .bind(now_millis())
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Another photo took this number meanwhile (PostgreSQL lets both read it).
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    TicketError::Conflict("another photo was added at the same moment; send this one again".into())
+                }
+                other => other.into(),
+            })?;
         tx.commit().await?;
         Ok(n)
     }
