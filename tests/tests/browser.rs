@@ -203,6 +203,9 @@ async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
     assert!(result["reported"]["listed"].as_str().is_some_and(|t| t.contains("单元门禁坏了") && t.contains("待派单")), "{result}");
     let (status, headers, image) = resident.get_bytes(&format!("/api/tickets/{reported}/photos/1")).await?;
     assert_eq!((status, headers.get("content-type").and_then(|v| v.to_str().ok())), (200, Some("image/jpeg")));
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-security-policy").contains("sandbox") && header("content-security-policy").contains("frame-ancestors 'none'"), "{headers:?}");
     assert!(image.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG");
     // The community's worker sees it; another resident does not, and nobody adds a script
     // dressed as a photo.

@@ -85,6 +85,15 @@ impl Caller {
         let own = self.account().is_some_and(|a| ticket.reporter_account.as_deref() == Some(a) || ticket.assignee_account.as_deref() == Some(a));
         own || self.reaches(state, &HANDLING, ticket)
     }
+
+    /// Ticket `id` if the caller may see it; `not-found` otherwise, as if it did not exist.
+    async fn visible_ticket(&self, state: &AppState, id: &str) -> Result<Ticket, ApiError> {
+        let ticket = state.platform.tickets.get(id).await?;
+        if !self.may_see(state, &ticket) {
+            return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
+        }
+        Ok(ticket)
+    }
 }
 
 /// The work order categories and their time limits.
@@ -207,10 +216,7 @@ pub struct TicketDetail {
 /// One work order with its steps.
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "ticket id")), responses((status = 200, body = TicketDetail), (status = 404, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
 async fn detail(State(state): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> Result<Json<TicketDetail>, ApiError> {
-    let ticket = state.platform.tickets.get(&id).await?;
-    if !caller.may_see(&state, &ticket) {
-        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
-    }
+    let ticket = caller.visible_ticket(&state, &id).await?;
     let steps = state.platform.tickets.steps(&id).await?;
     let level_name = state.platform.tenants().get(&ticket.level_tenant_id).map_or_else(|| ticket.level_tenant_id.clone(), |n| n.name.clone());
     let yours = caller.account().is_some() && caller.account() == ticket.reporter_account.as_deref();
@@ -236,10 +242,7 @@ async fn add_photo(
     AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<AddedPhoto>), ApiError> {
-    let ticket = state.platform.tickets.get(&id).await?;
-    if !caller.may_see(&state, &ticket) {
-        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
-    }
+    let ticket = caller.visible_ticket(&state, &id).await?;
     if ticket.status == Status::Closed {
         return Err(TicketError::Conflict("the ticket is closed".into()).into());
     }
@@ -252,17 +255,15 @@ async fn add_photo(
 #[utoipa::path(get, path = "/api/tickets/{id}/photos/{n}", tag = "tickets", params(("id" = String, Path, description = "ticket id"), ("n" = i64, Path, description = "the photo's number")),
     responses((status = 200, description = "the image", content_type = "image/jpeg"), (status = 404, body = ErrorBody)), security(("session" = []), ("admin_token" = [])))]
 async fn photo(State(state): State<AppState>, caller: Caller, AppPath((id, n)): AppPath<(String, i64)>) -> Result<Response, ApiError> {
-    let ticket = state.platform.tickets.get(&id).await?;
-    if !caller.may_see(&state, &ticket) {
-        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
-    }
+    caller.visible_ticket(&state, &id).await?;
     let photo = state.platform.tickets.photo(&id, n).await?;
+    // `nosniff` and the rest come from the security-headers layer, as for every API answer;
+    // the policy here adds `sandbox`: opened on its own, the image is never a document that
+    // could run anything.
     let headers = [
         (axum::http::header::CONTENT_TYPE, photo.content_type),
         (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string()),
-        // Shown as an image only: never a document that could run anything.
-        (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_string()),
-        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'; sandbox".to_string()),
     ];
     Ok((headers, photo.bytes).into_response())
 }
@@ -296,10 +297,7 @@ async fn act(
     AppPath((id, action)): AppPath<(String, String)>,
     OptionalJson(request): OptionalJson<ActRequest>,
 ) -> Result<Json<Ticket>, ApiError> {
-    let ticket = state.platform.tickets.get(&id).await?;
-    if !caller.may_see(&state, &ticket) {
-        return Err(TicketError::NotFound(format!("ticket `{id}`")).into());
-    }
+    let ticket = caller.visible_ticket(&state, &id).await?;
     let note = || request.note.clone().unwrap_or_default();
     let is_reporter = caller.account().is_some() && caller.account() == ticket.reporter_account.as_deref();
     let is_assignee = caller.account().is_some() && caller.account() == ticket.assignee_account.as_deref();
