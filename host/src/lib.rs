@@ -2,7 +2,7 @@
 //!
 //! The layers, bottom first, are in docs/ARCHITECTURE.md; README.md says where to start.
 // The lower layers, from linli-core: the compiler keeps them from reaching up.
-pub use linli_core::{auth, bindings, capabilities, errors, metrics, packages, store, tenancy, usage, util};
+pub use linli_core::{auth, bindings, capabilities, errors, help, metrics, packages, store, tenancy, usage, util};
 
 pub mod runtime;
 

@@ -56,6 +56,16 @@ pub struct Setup {
     /// Alarm rules to create or replace.
     #[serde(default)]
     pub alarm_rules: Vec<crate::capabilities::devices::rules::RuleSpec>,
+    /// Duty lines (值班电话) that 一键求助 gives residents, per tenant node.
+    #[serde(default)]
+    pub duty_lines: Vec<DutyLineSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutyLineSpec {
+    pub tenant: String,
+    pub phone: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +148,8 @@ pub enum SetupError {
     Syntax { path: String, message: String },
     #[error("{what}: {source}")]
     Step { what: String, source: PlatformError },
+    #[error("the duty line of {tenant}: {source}")]
+    DutyLine { tenant: String, source: crate::help::HelpError },
     #[error("importing {what}: {message}")]
     Import { what: String, message: String },
     #[error("creating the account {phone}: {source}")]
@@ -245,6 +257,11 @@ impl Setup {
         }
         for rule in &self.alarm_rules {
             platform.devices.set_rule(rule).await.map_err(|e| step(format!("alarm rule {}", rule.id))(e.into()))?;
+        }
+        for line in &self.duty_lines {
+            crate::help::set_duty_line(&platform.store, &platform.tenants(), &line.tenant, Some(&line.phone), "setup")
+                .await
+                .map_err(|source| SetupError::DutyLine { tenant: line.tenant.clone(), source })?;
         }
         for call in &self.plugin_requests {
             call_plugin(platform, auth, call).await?;

@@ -37,6 +37,14 @@ pub fn profile_field(field: ProfileField) -> Result<String, Error> {
     profile(&[field])?.into_iter().next().map(|e| e.value).ok_or_else(|| Error::new(crate::ErrorCode::Internal, "the host returned no value"))
 }
 
+/// The signed-in resident's own record in the community base data (the id the `base` calls
+/// take), `None` when her community has no record of her yet. Request the scope
+/// `resident-record` of `identity`; like a profile field it needs her consent
+/// (`consent-required` until she gives it) and every call is audited.
+pub fn resident_record() -> Result<Option<String>, Error> {
+    Ok(wit::resident_record()?)
+}
+
 /// Where in the resident app a resident consents to this plugin's requests.
 pub fn consent_page(plugin_id: &str) -> String {
     format!("/app/#/consent/{plugin_id}")

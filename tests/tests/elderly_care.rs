@@ -43,7 +43,8 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     let (house, address) = lone_elder_home(host).await?;
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;
-    host.publish(&vendor, CARE, &["data", "identity", "base", "devices", "devices:alarms", "tickets", "notify", "notify:sms"], &["xingfu"]).await?;
+    host.publish(&vendor, CARE, &["data", "identity", "base", "base:contacts", "devices", "devices:alarms", "tickets", "notify", "notify:sms"], &["xingfu"])
+        .await?;
     let worker = host.person(staff("13900000011", "赵社工", "community-worker", "xingfu")).await?;
     let grid = host.person(staff("13900000012", "李网格员", "grid-worker", "xingfu-g1")).await?;
     let volunteer = host.person(staff("13900000013", "小陈志愿者", "volunteer", "xingfu")).await?;
@@ -145,10 +146,11 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     assert_eq!(stats["records"], 1);
 
     // The archive as a copied database shows it: the plugin's documents are there, sealed;
-    // neither the elder's address nor her daughter's name and phone stand in clear.
+    // neither the elder's address nor her daughter's name and phone stand in clear (the
+    // contact itself is the host's, sealed in `resident_contacts`).
     let store = host.store().await?;
     let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM plugin_documents").fetch_all(&store.pool).await?;
-    assert!(bodies.len() >= 3, "the archive, its contact and the visit are stored: {}", bodies.len());
+    assert!(bodies.len() >= 3, "the archive, its alerts and the visit are stored: {}", bodies.len());
     for secret in [address.as_str(), "王小红", "13900000099"] {
         assert!(bodies.iter().all(|b| b.starts_with("enc1:") && !b.contains(secret)), "`{secret}` in a stored document");
     }
@@ -275,3 +277,128 @@ impl AdminTickets for TestHost {
 
 on_both_backends!(lone_elder_water_meter);
 on_both_backends!(tickets_from_report_to_rating);
+
+/// 一键求助 and the elder's family, through the real Mosquitto: her own page (after her
+/// consent to the plugin knowing her record), her emergency contacts (one list, the host's:
+/// the page and the app show the same), a one-time code her daughter enters to follow her;
+/// a fall reaches the daughter's page, inbox and phone. She presses 一键求助: an urgent ticket
+/// for her grid, a text to her daughter, the duty line set for her community; pressing again
+/// does not call twice. Refused: a guessed code, a stranger answering her alerts, staff
+/// calling for help, a worker setting the duty line, the plugin once the county takes
+/// `base:contacts` back. Her contacts are sealed at rest.
+async fn one_tap_help_and_family(backend: Backend) -> Result<()> {
+    let Some(lab) = Lab::start(backend, |c| c.tickets.sweep_seconds = 3600).await? else { return Ok(()) };
+    let host = &lab.host;
+    let (house, address) = lone_elder_home(host).await?;
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let grants = ["data", "identity", "identity:resident-record", "base", "base:contacts", "devices", "devices:alarms", "tickets", "notify", "notify:sms"];
+    host.publish(&vendor, CARE, &grants, &["xingfu"]).await?;
+    let worker = host.person(staff("13900000011", "赵社工", "community-worker", "xingfu")).await?;
+    call(&worker, "POST", "/elders/sync", None).await?.expect_status(200)?;
+    let elder_id = call(&worker, "GET", "/elders", None).await?.expect_status(200)?.json()[0]["id"].as_str().context("elder id")?.to_string();
+    call(&worker, "POST", &format!("/elders/{elder_id}/consent"), Some(json!({ "given_by": "本人" }))).await?.expect_status(200)?;
+    let resident = |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": PASSWORD, "tenant_id": "xingfu" });
+    // Her account's phone is the one in her base record (lone_elder_home).
+    let elder = host.person(resident("13800000031", "王阿姨")).await?;
+    let daughter = host.person(resident("13900000099", "王小红")).await?;
+    let stranger = host.person(resident("13900000098", "路人甲")).await?;
+
+    // Her page needs her consent to the plugin knowing which record is hers.
+    let asked = call(&elder, "GET", "/mine", None).await?;
+    assert_eq!((asked.status, asked.json()["error"]["code"].as_str()), (403, Some("consent-required")), "{}", asked.text);
+    elder.post("/api/consents/elderly-care", json!({ "fields": ["resident-record"] })).await?.expect_status(204)?;
+    let mine = call(&elder, "GET", "/mine", None).await?.expect_status(200)?.json();
+    assert_eq!((mine["elder"]["id"].as_str(), mine["elder"]["address"].as_str()), (Some(elder_id.as_str()), Some(address.as_str())), "{mine}");
+    assert_eq!(mine["contacts"], json!([]));
+    assert_eq!(call(&elder, "GET", "/viewer", None).await?.expect_status(200)?.json()["helper"], false, "a resident gets no care desk");
+    assert_eq!(call(&elder, "GET", "/elders", None).await?.status, 403, "nor the archive");
+
+    // Her contacts: bad ones refused, nothing lost; the app shows what the page saved.
+    let bad = call(&elder, "PUT", "/mine/contacts", Some(json!({ "contacts": [{ "name": "王小红", "relation": "女儿", "phone": "12345" }] }))).await?;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let daughter_contact = json!({ "name": "王小红", "relation": "女儿", "phone": "13900000099" });
+    call(&elder, "PUT", "/mine/contacts", Some(json!({ "contacts": [daughter_contact] }))).await?.expect_status(200)?;
+    let in_app = elder.get("/api/me/contacts").await?.expect_status(200)?.json();
+    assert_eq!(in_app["contacts"], json!([daughter_contact]), "one list of contacts: {in_app}");
+    let too_many: Vec<Value> = (0..6).map(|i| json!({ "name": format!("联系人{i}"), "phone": format!("1390000001{i}") })).collect();
+    assert_eq!(elder.call("PUT", "/api/me/contacts", Some(json!({ "contacts": too_many }))).await?.status, 422);
+    assert_eq!(elder.get("/api/me/contacts").await?.json()["contacts"], json!([daughter_contact]), "a refused change loses nothing");
+    let no_record = stranger.get("/api/me/contacts").await?;
+    assert_eq!((no_record.status, no_record.json()["error"]["code"].as_str()), (409, Some("no-base-record")), "{}", no_record.text);
+
+    // The code: made by her, entered by her daughter; a guess counts against the guesser.
+    let code = call(&elder, "POST", "/mine/invite", None).await?.expect_status(201)?.json()["code"].as_str().context("code")?.to_string();
+    assert_eq!(code.len(), 8);
+    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    assert_eq!(call(&stranger, "POST", "/family", Some(json!({ "code": wrong }))).await?.status, 404);
+    for _ in 0..4 {
+        call(&stranger, "POST", "/family", Some(json!({ "code": wrong }))).await?;
+    }
+    let locked = call(&stranger, "POST", "/family", Some(json!({ "code": code }))).await?;
+    assert_eq!(locked.status, 429, "after five wrong codes even the right one waits: {}", locked.text);
+    let joined = call(&daughter, "POST", "/family", Some(json!({ "code": code }))).await?.expect_status(201)?.json();
+    assert_eq!(joined["name"], "王阿姨");
+    assert_eq!(call(&daughter, "POST", "/family", Some(json!({ "code": code }))).await?.status, 404, "a code works once");
+    assert!(inbox_titles(&elder).await?.iter().any(|t| t.contains("家人已关注")), "she is told who follows her");
+    let mine = call(&elder, "GET", "/mine", None).await?.expect_status(200)?.json();
+    assert_eq!(mine["followers"][0]["name"], "王小红", "{mine}");
+
+    // A fall: her daughter's page, inbox and phone have it; a stranger cannot answer it.
+    lab.register("fall-401", "fall-button", &format!("house:{house}")).await?;
+    lab.rule(instant_rule("fall", "跌倒求助", "fall-button", "pressed")).await?;
+    lab.send("fall-401", json!({ "pressed": 1 })).await?;
+    wait_until("the daughter's page shows the fall", || async {
+        let family = call(&daughter, "GET", "/family", None).await?.expect_status(200)?.json();
+        Ok(family["following"][0]["alerts"].as_array().is_some_and(|a| a.iter().any(|a| a["kind"] == "fall")))
+    })
+    .await?;
+    assert!(inbox_titles(&daughter).await?.iter().any(|t| t.contains("跌倒求助")), "her inbox");
+    wait_until("her phone", || async { Ok(sms_to(host, "13900000099").iter().any(|t| t.contains("跌倒"))) }).await?;
+    let alert = call(&daughter, "GET", "/family", None).await?.json()["following"][0]["alerts"][0]["id"].as_str().context("alert")?.to_string();
+    assert_eq!(call(&stranger, "POST", &format!("/alerts/{alert}/acknowledge"), None).await?.status, 403, "a stranger answers nothing");
+    assert_eq!(call(&stranger, "GET", "/family", None).await?.json()["following"], json!([]));
+    let her_alerts = call(&elder, "GET", "/mine", None).await?.json();
+    assert!(her_alerts["alerts"][0]["history"].as_array().is_some_and(|h| h.iter().any(|l| l.as_str().is_some_and(|l| l.contains("派单")))), "{her_alerts}");
+
+    // 一键求助, with the duty line her community set (a worker may not set one).
+    let refused = worker.call("PUT", "/admin/duty-lines/xingfu", Some(json!({ "phone": "0571-1" }))).await?;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(host.admin("PUT", "/duty-lines/xingfu", Some(json!({ "phone": "call me" }))).await?.status, 422);
+    host.admin("PUT", "/duty-lines/demo-county", Some(json!({ "phone": "0571-12345" }))).await?.expect_status(200)?;
+    host.admin("PUT", "/duty-lines/xingfu", Some(json!({ "phone": "0571-88886666" }))).await?.expect_status(200)?;
+    let plan = elder.get("/api/help").await?.expect_status(200)?.json();
+    assert_eq!(plan["duty_line"]["phone"], "0571-88886666", "the nearest line above her: {plan}");
+    let texts_before = sms_to(host, "13900000099").len();
+    let answer = elder.post("/api/help", json!({})).await?.expect_status(201)?.json();
+    assert_eq!((answer["ticket"]["category"].as_str(), answer["ticket"]["tenant_id"].as_str()), (Some("emergency"), Some("xingfu-g1")), "{answer}");
+    assert_eq!(answer["texted"], json!(["王小红"]));
+    assert_eq!(answer["ticket"]["location"].as_str(), Some(format!("幸福社区{address}").as_str()));
+    let text = sms_to(host, "13900000099").pop().context("the help text")?;
+    assert!(text.contains("一键求助") && text.contains(&address) && text.contains("0571-88886666"), "{text}");
+    let again = elder.post("/api/help", json!({})).await?.expect_status(200)?.json();
+    assert_eq!((again["repeated"].as_bool(), again["ticket"]["id"].clone()), (Some(true), answer["ticket"]["id"].clone()));
+    assert_eq!(sms_to(host, "13900000099").len(), texts_before + 1, "one press, one text");
+    let board = worker.get("/api/tickets?status=open").await?.expect_status(200)?.json();
+    assert!(board["tickets"].as_array().is_some_and(|t| t.iter().any(|t| t["id"] == answer["ticket"]["id"])), "the community's board has it");
+    assert_eq!(worker.post("/api/help", json!({})).await?.status, 403, "staff call for help by phone");
+
+    // The county takes `base:contacts` back: the plugin reads no contacts any more, and the
+    // refusal is in the audit log beside the reads.
+    let installation = format!("{CARE}@xingfu");
+    let fewer: Vec<&str> = grants.iter().copied().filter(|g| *g != "base:contacts").collect();
+    host.admin("PUT", &format!("/installations/{installation}/grants"), Some(json!({ "grants": fewer }))).await?.expect_status(200)?;
+    let denied = call(&elder, "GET", "/mine", None).await?;
+    assert_eq!((denied.status, denied.json()["error"]["code"].as_str()), (403, Some("permission-denied")), "{}", denied.text);
+    let store = host.store().await?;
+    let outcomes: Vec<String> = sqlx::query_scalar("SELECT outcome FROM audit_log WHERE fields LIKE 'emergency-contacts%'").fetch_all(&store.pool).await?;
+    assert!(outcomes.iter().any(|o| o == "allowed") && outcomes.iter().any(|o| o == "denied"), "{outcomes:?}");
+
+    // A copied database: her contacts are sealed.
+    let sealed: Vec<String> = sqlx::query_scalar("SELECT contacts FROM resident_contacts").fetch_all(&store.pool).await?;
+    assert_eq!(sealed.len(), 1);
+    assert!(sealed.iter().all(|c| c.starts_with("enc1:") && !c.contains("13900000099") && !c.contains("王小红")), "{sealed:?}");
+    Ok(())
+}
+
+on_both_backends!(one_tap_help_and_family);

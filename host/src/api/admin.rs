@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/installations/{id}/grants", axum::routing::put(set_grants))
         .route("/accounts", get(staff_accounts).post(create_account))
         .merge(super::devices::admin_router())
+        .merge(super::help::admin_router())
         .merge(
             Router::new()
                 .route("/tenants", post(load_tenants))

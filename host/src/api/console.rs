@@ -211,6 +211,24 @@ pub fn installation_tenant(id: &str) -> &str {
     id.split_once('@').map_or("", |(_, tenant)| tenant)
 }
 
+/// The tenant node of the path (`/…/{tenant}`) with its operator, who manages it. Checked
+/// before a body is read.
+pub struct ManagedNode {
+    pub id: String,
+    pub console: Console,
+}
+
+impl FromRequestParts<AppState> for ManagedNode {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let console = Console::from_request_parts(parts, state).await?;
+        let AppPath(id) = AppPath::<String>::from_request_parts(parts, state).await?;
+        console.require_manages(&id)?;
+        Ok(Self { id, console })
+    }
+}
+
 /// The installation of the path (`/installations/{id}/…`) with its operator, who manages
 /// the installation's tenant. Checked before a body is read.
 pub struct ManagedInstallation {

@@ -8,6 +8,7 @@ pub mod console;
 pub mod dashboard;
 pub mod devices;
 pub mod extract;
+pub mod help;
 mod home;
 pub(crate) mod oidc;
 pub mod page_policy;
@@ -47,6 +48,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(devices::DevicesApi::openapi());
     doc.merge(tickets::TicketsApi::openapi());
     doc.merge(dashboard::DashboardApi::openapi());
+    doc.merge(help::HelpApi::openapi());
     declare_common_answers(&mut doc);
     doc
 }
@@ -170,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .merge(base::router())
         .merge(devices::router())
         .merge(tickets::router())
+        .merge(help::router())
         .merge(dashboard::router())
         .merge(oidc::router())
         .merge(crate::web::router())
@@ -291,6 +294,8 @@ answered_by_kind!(
     PlatformError,
     crate::capabilities::tickets::TicketError,
     crate::capabilities::notify::NotifyError,
+    crate::capabilities::base::contacts::ContactsError,
+    crate::help::HelpError,
     crate::oidc::OidcError,
 );
 

@@ -9,8 +9,17 @@
 //! - a fall button or a smoke alarm → a ticket at once, and the same notifications, with
 //!   the location.
 //!
+//! The elder has a page of her own (`/mine`: her alerts and what was done, her service
+//! records and next visit, her emergency contacts, the people following her) once she lets
+//! the plugin know which base record she is (`identity:resident-record`, with her consent).
+//! She invites her family with a one-time code; whoever enters it follows her alerts (an
+//! inbox message on every alert, the alerts on their page, and they may answer "she is
+//! fine"). Emergency contacts are the host's (`base:contacts`), the same she keeps in the
+//! app and 一键求助 texts.
+//!
 //! Every event handler is idempotent (alerts are keyed by alarm id), since events arrive
 //! at least once.
+use linli_sdk::base::EmergencyContact;
 use linli_sdk::devices::AlarmEvent;
 use linli_sdk::identity::User;
 use linli_sdk::prelude::*;
@@ -21,12 +30,11 @@ pub const LIVES_ALONE: &str = "独居老人";
 const STAFF_ROLES: &[&str] = &["grid-worker", "community-worker", "street-admin", "county-admin"];
 const RECORD_KINDS: &[&str] = &["visit", "call", "meal", "health", "other"];
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Contact {
-    pub name: String,
-    pub relation: String,
-    pub phone: String,
-}
+/// An invitation code is this many digits, valid this long, and a person may get this many
+/// wrong before waiting an hour: guessing one of 10⁸ codes is hopeless.
+const INVITE_DIGITS: u32 = 8;
+const INVITE_MS: u64 = 24 * 3_600_000;
+const MAX_WRONG_CODES: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Consent {
@@ -46,7 +54,41 @@ pub struct Elder {
     pub address: String,
     pub tags: Vec<String>,
     pub consent: Option<Consent>,
-    pub contacts: Vec<Contact>,
+    /// Contacts kept here before they moved to the host's base data (`base:contacts`); moved
+    /// over at the next archive sync, then empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<EmergencyContact>,
+    /// The next planned visit (`YYYY-MM-DD`), set with a service record.
+    #[serde(default)]
+    pub next_visit: Option<String>,
+}
+
+/// Someone following an elder's alerts: her family, with her consent (her invitation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Follower {
+    pub elder: String,
+    pub elder_name: String,
+    /// The follower's user id (pairwise, from `identity`).
+    pub user: String,
+    pub name: String,
+    pub since: u64,
+}
+
+/// A one-time code the elder gives her family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invite {
+    pub code: String,
+    pub elder: String,
+    /// Her user id, to tell her who accepted.
+    pub by: String,
+    pub expires_at: u64,
+}
+
+/// Wrong codes a person entered in the current hour.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Attempts {
+    window_start: u64,
+    wrong: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +154,15 @@ fn alerts() -> Collection<Alert> {
 fn records() -> Collection<ServiceRecord> {
     Collection::new("records")
 }
+fn followers() -> Collection<Follower> {
+    Collection::new("family")
+}
+fn invites() -> Collection<Invite> {
+    Collection::new("invites")
+}
+fn attempts() -> Collection<Attempts> {
+    Collection::new("attempts")
+}
 fn settings() -> Result<Settings, Error> {
     Ok(Collection::<Settings>::new("settings").get("settings")?.map(|v| v.value).unwrap_or_default())
 }
@@ -164,13 +215,19 @@ fn elder(id: &str) -> Result<Elder, Error> {
 }
 
 /// Build (or refresh) the archive from the base data: residents aged 60 or more tagged 独居老人
-/// in the installation's area. Consent and contacts already recorded are kept.
+/// in the installation's area. Consent and plans already recorded are kept; contacts kept
+/// here by an earlier version move to the host.
 fn sync_archive() -> Result<serde_json::Value, Error> {
     let query = base::ResidentQuery { tenant: None, tags: vec![LIVES_ALONE.to_string()], min_age: Some(MIN_AGE), max_age: None };
     let found = base::all_residents(&query)?;
     let (mut added, mut updated) = (0, 0);
     for r in &found {
-        let existing = elders().get(&r.id)?;
+        let existing = elders().get(&r.id)?.map(|v| v.value);
+        if let Some(old) = existing.as_ref().filter(|e| !e.contacts.is_empty()) {
+            if base::emergency_contacts(&r.id)?.is_empty() {
+                base::set_emergency_contacts(&r.id, &old.contacts)?;
+            }
+        }
         let fresh = Elder {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -178,8 +235,9 @@ fn sync_archive() -> Result<serde_json::Value, Error> {
             tenant: r.tenant.clone(),
             address: r.address.clone().unwrap_or_default(),
             tags: r.tags.clone(),
-            consent: existing.as_ref().and_then(|e| e.value.consent.clone()),
-            contacts: existing.as_ref().map(|e| e.value.contacts.clone()).unwrap_or_default(),
+            consent: existing.as_ref().and_then(|e| e.consent.clone()),
+            contacts: vec![],
+            next_visit: existing.as_ref().and_then(|e| e.next_visit.clone()),
         };
         match existing {
             Some(_) => updated += 1,
@@ -188,6 +246,18 @@ fn sync_archive() -> Result<serde_json::Value, Error> {
         elders().put(&r.id, &fresh)?;
     }
     Ok(json!({ "found": found.len(), "added": added, "updated": updated }))
+}
+
+/// The elder's emergency contacts; none (and a log line) when the county did not grant
+/// `base:contacts`, so that an alarm still reaches the grid workers.
+fn contacts_of(elder: &Elder) -> Vec<EmergencyContact> {
+    match base::emergency_contacts(&elder.id) {
+        Ok(list) => list,
+        Err(e) => {
+            log::warn(&format!("contacts of {} not read: {}", elder.id, e.message));
+            vec![]
+        }
+    }
 }
 
 /// The consented elder living at `location` in `tenant` (devices at a house carry its address).
@@ -199,10 +269,14 @@ fn elder_at(location: &str, tenant: &str) -> Result<Option<Elder>, Error> {
         .find(|e| e.consent.is_some() && e.tenant == tenant && !e.address.is_empty() && e.address == location))
 }
 
-fn notify_people(alert: &Alert, elder: Option<&Elder>) -> Result<(), Error> {
+/// Who hears of an alert: her contacts by text, her followers in their inbox, the grid
+/// workers in theirs. Returns how many contacts were texted.
+fn notify_people(alert: &Alert, elder: Option<&Elder>) -> Result<usize, Error> {
+    let mut texted = 0;
     if let Some(elder) = elder {
-        for contact in &elder.contacts {
+        for contact in contacts_of(elder) {
             notify::sms(&contact.phone, &sms_text(alert))?;
+            texted += 1;
         }
     }
     let title = match alert.kind.as_str() {
@@ -217,7 +291,23 @@ fn notify_people(alert: &Alert, elder: Option<&Elder>) -> Result<(), Error> {
         if is_emergency(&alert.kind) { "已派工单，请立即处置。" } else { "已短信通知家属，等待确认。" }
     );
     notify::staff("grid-worker", &alert.tenant, title, &body, Some("/app/"))?;
-    Ok(())
+    if let Some(elder) = elder {
+        let text = family_text(alert);
+        for follower in followers().query_all("elder", &elder.id)? {
+            notify::user(&follower.value.user, &format!("{}：{}", title, elder.name), &text, None)?;
+        }
+    }
+    Ok(texted)
+}
+
+/// What her family reads in the app.
+pub fn family_text(alert: &Alert) -> String {
+    let who = alert.elder_name.as_deref().unwrap_or("老人");
+    match alert.kind.as_str() {
+        "water-idle" => format!("{who}家长时间未用水。请联系她确认平安，然后在“智慧养老”中点击“她很平安”。"),
+        "fall" => format!("{who}按下了跌倒求助按钮，社区已派人上门。"),
+        _ => format!("{who}家烟雾报警，社区已派人处置。"),
+    }
 }
 
 fn open_ticket(alert: &Alert, why: &str) -> Result<String, Error> {
@@ -267,12 +357,8 @@ fn on_alarm_raised(event: &events::Event) -> Result<(), Error> {
         alert.status = AlertStatus::Ticketed;
         alert.history.push("紧急情况，已立即派单".into());
     }
-    notify_people(&alert, elder.as_ref())?;
-    alert.history.push(if elder.as_ref().is_some_and(|e| !e.contacts.is_empty()) {
-        "已短信通知紧急联系人".into()
-    } else {
-        "已通知网格员".into()
-    });
+    let texted = notify_people(&alert, elder.as_ref())?;
+    alert.history.push(if texted > 0 { "已短信通知紧急联系人".into() } else { "已通知网格员".into() });
     alerts().insert(&alert.id, &alert).map(|_| ()).or_else(|e| if e.code == ErrorCode::Conflict { Ok(()) } else { Err(e) })
 }
 
@@ -347,7 +433,7 @@ fn on_ticket_changed(event: &events::Event) -> Result<(), Error> {
 struct DemoSeed {
     /// Elders (by name) whose consent and contact the demo records.
     consent: Vec<String>,
-    contact: Contact,
+    contact: EmergencyContact,
     ack_seconds: u64,
 }
 
@@ -364,10 +450,10 @@ fn demo_seed(seed: &DemoSeed) -> Result<serde_json::Value, Error> {
             if e.consent.is_none() {
                 e.consent = Some(Consent { given_by: "本人（演示数据）".into(), recorded_by: "演示".into(), at: now_ms() });
             }
-            if e.contacts.is_empty() {
-                e.contacts.push(seed.contact.clone());
-            }
         })?;
+        if base::emergency_contacts(&doc.key)?.is_empty() {
+            base::set_emergency_contacts(&doc.key, std::slice::from_ref(&seed.contact))?;
+        }
         consented += 1;
     }
     Collection::<Settings>::new("settings").put("settings", &Settings { ack_seconds: seed.ack_seconds.clamp(1, 86_400) })?;
@@ -386,6 +472,132 @@ struct RecordRequest {
     note: String,
     #[serde(default)]
     ticket: Option<String>,
+    /// The next planned visit, `YYYY-MM-DD`.
+    #[serde(default)]
+    next_visit: Option<String>,
+}
+
+/// `YYYY-MM-DD` with a plausible month and day.
+fn is_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let number = |p: &str, len: usize, range: std::ops::RangeInclusive<u32>| p.len() == len && p.parse::<u32>().is_ok_and(|n| range.contains(&n));
+    parts.len() == 3 && number(parts[0], 4, 2000..=2100) && number(parts[1], 2, 1..=12) && number(parts[2], 2, 1..=31)
+}
+
+#[derive(Deserialize)]
+struct ContactsRequest {
+    contacts: Vec<EmergencyContact>,
+}
+
+#[derive(Deserialize)]
+struct JoinRequest {
+    code: String,
+}
+
+/// The signed-in resident's archive entry: `Ok(None)` when she has no base record or is not
+/// in the archive. Asks the host which record she is (her consent; `consent-required` until
+/// she gives it).
+fn own_elder() -> Result<Option<Elder>, Error> {
+    let Some(record) = identity::resident_record()? else { return Ok(None) };
+    Ok(elders().get(&record)?.map(|v| v.value))
+}
+
+fn require_own_elder() -> Result<(User, Elder), Error> {
+    let user = identity::require_user()?;
+    let elder = own_elder()?.ok_or_else(|| Error::not_found("您不在养老服务档案中 (you are not in the care archive)"))?;
+    Ok((user, elder))
+}
+
+fn follows(user: &str, elder: &str) -> Result<bool, Error> {
+    Ok(followers().get(&format!("{elder}:{user}"))?.is_some())
+}
+
+fn alerts_of(elder: &str, limit: usize) -> Result<Vec<Alert>, Error> {
+    let mut list: Vec<Alert> = alerts().query_all("elder", &elder.to_string())?.into_iter().map(|v| v.value).collect();
+    list.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
+    list.truncate(limit);
+    Ok(list)
+}
+
+/// A random code of `INVITE_DIGITS` digits from the host's WASI random source.
+fn new_code() -> Result<String, Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| Error::new(ErrorCode::Internal, format!("no random source: {e}")))?;
+    let n = u64::from_le_bytes(bytes) % 10u64.pow(INVITE_DIGITS);
+    Ok(format!("{n:0width$}", width = INVITE_DIGITS as usize))
+}
+
+/// Her page: who she is in the archive, her alerts and what was done, her service records,
+/// the next visit, her contacts, her followers and the open invitation.
+fn my_page() -> Result<serde_json::Value, Error> {
+    let user = identity::require_user()?;
+    let Some(elder) = own_elder()? else {
+        return Ok(json!({ "elder": null }));
+    };
+    let mut service: Vec<ServiceRecord> = records().query_all("elder", &elder.id)?.into_iter().map(|v| v.value).collect();
+    service.sort_by_key(|r| std::cmp::Reverse(r.at));
+    let family: Vec<serde_json::Value> =
+        followers().query_all("elder", &elder.id)?.into_iter().map(|f| json!({ "user": f.value.user, "name": f.value.name, "since": f.value.since })).collect();
+    let invite = invites().query_all("elder", &elder.id)?.into_iter().map(|v| v.value).find(|i| i.by == user.id && i.expires_at > now_ms());
+    Ok(json!({
+        "elder": { "id": elder.id, "name": elder.name, "address": elder.address, "consent": elder.consent, "next_visit": elder.next_visit },
+        "alerts": alerts_of(&elder.id, 20)?,
+        "records": service,
+        "contacts": base::emergency_contacts(&elder.id)?,
+        "followers": family,
+        "invite": invite.map(|i| json!({ "code": i.code, "expires_at": i.expires_at })),
+    }))
+}
+
+/// The elders the signed-in person follows, each with her recent alerts.
+fn family_page() -> Result<serde_json::Value, Error> {
+    let user = identity::require_user()?;
+    let mut out = Vec::new();
+    for f in followers().query_all("user", &user.id)? {
+        out.push(json!({ "elder": f.value.elder, "name": f.value.elder_name, "since": f.value.since, "alerts": alerts_of(&f.value.elder, 10)? }));
+    }
+    Ok(json!({ "following": out }))
+}
+
+/// Enter a code: follow the elder who made it. Wrong codes count against the person.
+fn join_family(code: &str) -> Result<serde_json::Value, Error> {
+    let user = identity::require_user()?;
+    let now = now_ms();
+    let mut tries = attempts().get(&user.id)?.map(|v| v.value).unwrap_or_default();
+    if now.saturating_sub(tries.window_start) > 3_600_000 {
+        tries = Attempts { window_start: now, wrong: 0 };
+    }
+    if tries.wrong >= MAX_WRONG_CODES {
+        return Err(Error::new(ErrorCode::LimitExceeded, "输错次数过多，请一小时后再试 (too many wrong codes; try again in an hour)"));
+    }
+    let code = code.trim();
+    let invite = invites().get(code)?.map(|v| v.value).filter(|i| i.expires_at > now && code.len() == INVITE_DIGITS as usize);
+    let Some(invite) = invite else {
+        tries.wrong += 1;
+        attempts().put(&user.id, &tries)?;
+        return Err(Error::not_found("邀请码不正确或已过期 (the code is wrong or has expired)"));
+    };
+    if invite.by == user.id {
+        return Err(Error::invalid("这是您自己的邀请码，请交给家人输入 (give the code to your family)"));
+    }
+    let elder = elder(&invite.elder)?;
+    let follower = Follower { elder: elder.id.clone(), elder_name: elder.name.clone(), user: user.id.clone(), name: user.display_name.clone(), since: now };
+    followers().put(&format!("{}:{}", elder.id, user.id), &follower)?;
+    invites().delete(code)?;
+    notify::user(&invite.by, "家人已关注您的提醒", &format!("{}已通过邀请码关注您的养老提醒。如不认识此人，请在“智慧养老”中移除。", user.display_name), None)?;
+    Ok(json!({ "elder": elder.id, "name": elder.name }))
+}
+
+fn is_mobile(phone: &str) -> bool {
+    let phone = phone.trim();
+    phone.len() == 11 && phone.starts_with('1') && phone.chars().all(|c| c.is_ascii_digit())
+}
+
+/// An archive entry as staff see it: with her emergency contacts from the host.
+fn with_contacts(elder: &Elder) -> Result<serde_json::Value, Error> {
+    let mut shown = serde_json::to_value(elder).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+    shown["contacts"] = serde_json::to_value(contacts_of(elder)).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(shown)
 }
 
 fn now_ms() -> u64 {
@@ -401,7 +613,8 @@ impl Plugin for ElderlyCare {
                 require_helper()?;
                 let mut list: Vec<Elder> = elders().list_all("")?.into_iter().map(|v| v.value).collect();
                 list.sort_by(|a, b| a.address.cmp(&b.address).then(a.name.cmp(&b.name)));
-                Ok(Response::json(200, &list))
+                let shown: Vec<serde_json::Value> = list.iter().map(with_contacts).collect::<Result<_, _>>()?;
+                Ok(Response::json(200, &shown))
             })
             .post("/elders/sync", |_, _| {
                 require_staff()?;
@@ -412,7 +625,7 @@ impl Plugin for ElderlyCare {
                 let elder = elder(params.require("id")?)?;
                 let service = records().query_all("elder", &elder.id)?.into_iter().map(|v| v.value).collect::<Vec<_>>();
                 let care = alerts().query_all("elder", &elder.id)?.into_iter().map(|v| v.value).collect::<Vec<_>>();
-                Ok(Response::json(200, &json!({ "elder": elder, "records": service, "alerts": care })))
+                Ok(Response::json(200, &json!({ "elder": with_contacts(&elder)?, "records": service, "alerts": care })))
             })
             .post("/elders/:id/consent", |req, params| {
                 let staff = require_staff()?;
@@ -429,18 +642,17 @@ impl Plugin for ElderlyCare {
             })
             .post("/elders/:id/contacts", |req, params| {
                 require_staff()?;
-                let contact: Contact = req.json()?;
-                let digits = contact.phone.chars().filter(char::is_ascii_digit).count();
-                if contact.name.trim().is_empty() || !(5..=15).contains(&digits) {
-                    return Err(Error::invalid("联系人需要姓名和有效电话 (a contact needs a name and a phone number)"));
+                let contact: EmergencyContact = req.json()?;
+                if contact.name.trim().is_empty() || !is_mobile(&contact.phone) {
+                    return Err(Error::invalid("联系人需要姓名和11位手机号 (a contact needs a name and a mobile number)"));
                 }
                 let id = params.require("id")?;
-                elder(id)?;
-                let updated = elders().modify(id, |e: &mut Elder| {
-                    e.contacts.retain(|c| c.phone != contact.phone);
-                    e.contacts.push(contact.clone());
-                })?;
-                Ok(Response::json(200, &updated.value))
+                let elder = elder(id)?;
+                let mut list = base::emergency_contacts(&elder.id)?;
+                list.retain(|c| c.phone != contact.phone.trim());
+                list.push(contact);
+                base::set_emergency_contacts(&elder.id, &list)?;
+                Ok(Response::json(200, &with_contacts(&elder)?))
             })
             .get("/alerts", |_, _| {
                 require_helper()?;
@@ -449,9 +661,14 @@ impl Plugin for ElderlyCare {
                 Ok(Response::json(200, &list))
             })
             .post("/alerts/:id/acknowledge", |_, params| {
-                let user = require_helper()?;
+                let user = identity::require_user()?;
                 let id = params.require("id")?;
-                let current = alerts().get(id)?.ok_or_else(|| Error::not_found(format!("no alert `{id}`")))?.value;
+                let current = alerts().get(id)?.ok_or_else(|| Error::not_found(format!("没有这条提醒 (no alert `{id}`)")))?.value;
+                // Staff and volunteers, or the elder's family following her.
+                let family = current.elder.as_deref().map(|e| follows(&user.id, e)).transpose()?.unwrap_or(false);
+                if !family {
+                    require_helper()?;
+                }
                 if current.status != AlertStatus::Notified {
                     return Err(Error::conflict(format!(
                         "这条提醒已经{} (already handled)",
@@ -481,7 +698,13 @@ impl Plugin for ElderlyCare {
                 if !RECORD_KINDS.contains(&body.kind.as_str()) || body.note.trim().is_empty() {
                     return Err(Error::invalid(format!("服务记录需要类型（{}）和内容 (kind and note)", RECORD_KINDS.join("/"))));
                 }
+                if body.next_visit.as_deref().is_some_and(|d| !is_date(d)) {
+                    return Err(Error::invalid("下次探访日期格式为 YYYY-MM-DD (next_visit is YYYY-MM-DD)"));
+                }
                 elder(&body.elder)?;
+                if let Some(next) = &body.next_visit {
+                    elders().modify(&body.elder, |e: &mut Elder| e.next_visit = Some(next.clone()))?;
+                }
                 let at = now_ms();
                 let record = ServiceRecord {
                     id: format!("{at:016}-{}", user.id.chars().take(8).collect::<String>()),
@@ -504,6 +727,50 @@ impl Plugin for ElderlyCare {
                     return Err(Error::new(ErrorCode::PermissionDenied, "demo data is loaded by a county admin"));
                 }
                 Ok(Response::json(200, &demo_seed(&req.json()?)?))
+            })
+            .get("/viewer", |_, _| {
+                let user = identity::require_user()?;
+                let staff = STAFF_ROLES.iter().any(|r| identity::has_role(&user, r));
+                Ok(Response::json(200, &json!({ "staff": staff, "helper": staff || identity::has_role(&user, "volunteer") })))
+            })
+            .get("/mine", |_, _| Ok(Response::json(200, &my_page()?)))
+            .put("/mine/contacts", |req, _| {
+                let (_, elder) = require_own_elder()?;
+                let body: ContactsRequest = req.json()?;
+                base::set_emergency_contacts(&elder.id, &body.contacts)?;
+                Ok(Response::json(200, &base::emergency_contacts(&elder.id)?))
+            })
+            .post("/mine/invite", |_, _| {
+                let (user, elder) = require_own_elder()?;
+                // One open invitation at a time: a new one replaces the last.
+                for old in invites().query_all("elder", &elder.id)? {
+                    invites().delete(&old.key)?;
+                }
+                let expires_at = now_ms() + INVITE_MS;
+                for _ in 0..5 {
+                    let invite = Invite { code: new_code()?, elder: elder.id.clone(), by: user.id.clone(), expires_at };
+                    match invites().insert(&invite.code, &invite) {
+                        Ok(_) => return Ok(Response::json(201, &json!({ "code": invite.code, "expires_at": expires_at }))),
+                        Err(e) if e.code == ErrorCode::Conflict => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(Error::new(ErrorCode::Unavailable, "请稍后再试 (try again)"))
+            })
+            .delete("/mine/family/:user", |_, params| {
+                let (_, elder) = require_own_elder()?;
+                let removed = followers().delete(&format!("{}:{}", elder.id, params.require("user")?))?;
+                Ok(Response::json(200, &json!({ "removed": removed })))
+            })
+            .get("/family", |_, _| Ok(Response::json(200, &family_page()?)))
+            .post("/family", |req, _| {
+                let body: JoinRequest = req.json()?;
+                Ok(Response::json(201, &join_family(&body.code)?))
+            })
+            .delete("/family/:elder", |_, params| {
+                let user = identity::require_user()?;
+                let removed = followers().delete(&format!("{}:{}", params.require("elder")?, user.id))?;
+                Ok(Response::json(200, &json!({ "removed": removed })))
             })
             .get("/settings", |_, _| {
                 require_staff()?;
@@ -561,6 +828,15 @@ mod tests {
     }
 
     #[test]
+    fn visits_are_planned_by_date() {
+        assert!(is_date("2026-12-24"));
+        for bad in ["2026-13-01", "2026-1-5", "24.12.2026", "", "2026-12-24T10:00"] {
+            assert!(!is_date(bad), "{bad}");
+        }
+        assert!(is_mobile("13900000099") && !is_mobile("0571-88886666") && !is_mobile("1390000009"));
+    }
+
+    #[test]
     fn contact_texts_name_the_place() {
         let alert = Alert {
             id: "a".into(),
@@ -579,5 +855,7 @@ mod tests {
         };
         let text = sms_text(&alert);
         assert!(text.contains("王阿姨") && text.contains("3栋2单元401") && text.contains("未用水"), "{text}");
+        // The family's inbox says what to do in the app.
+        assert!(family_text(&alert).contains("她很平安"));
     }
 }

@@ -1,7 +1,8 @@
 // The resident app: one login for every plugin. Sessions live in HttpOnly cookies set by
 // /api/auth/login, so this script never holds a token. Routes are hash fragments:
 // #/login, #/home, #/services, #/inbox, #/me, #/open?url=…, #/consent/{plugin}?return=…,
-// #/consents, #/tickets, #/ticket/{id}, #/bookings, #/report (报事报修). The tab bar (首页 · 办事 · 消息 · 我的)
+// #/consents, #/tickets, #/ticket/{id}, #/bookings, #/report (报事报修), #/help (一键求助),
+// #/contacts (紧急联系人). The tab bar (首页 · 办事 · 消息 · 我的)
 // is on every page once signed in; logging out is under 我的. The elder-friendly mode (适老化: larger type, high
 // contrast, every control at least 60 px, a simpler home) is a switch in the header,
 // remembered on the device and applied to plugin pages too (through /app/kit.js).
@@ -33,12 +34,20 @@ const TEXT = {
     elder_on: "长辈模式", elder_off: "标准模式", bookings: "我的预约", bookings_title: "我的停车预约", no_bookings: "暂无预约。",
     no_parking: "本社区还没有开通共享停车。", book_parking: "预约车位",
     booking_status: { booked: "已预约", completed: "已结束", cancelled: "已取消" }, fee: "费用", yuan: "元",
+    help: "一键求助", help_title: "一键求助", help_will: "按下“确认求助”后：", help_ticket: "社区值班人员立即收到紧急工单，会尽快联系您、上门查看",
+    help_texts: (names) => `短信通知您的紧急联系人：${names}`, help_no_contacts: "您还没有紧急联系人，可在“我的”中添加",
+    help_line: (phone, name) => `您也可以直接拨打${name}值班电话 ${phone}`, help_confirm: "确认求助", help_cancel: "取消", help_sending: "正在求助…",
+    help_done: "社区已收到您的求助", help_repeated: "您的求助社区已在处理，请保持电话畅通", help_texted: (names) => `已短信通知：${names}`,
+    help_not_texted: (names) => `短信未能发出：${names}`, help_call: (phone) => `拨打值班电话 ${phone}`, help_see: "查看求助工单",
+    contacts: "紧急联系人", contacts_title: "我的紧急联系人", contacts_note: "一键求助和家中告警时，会短信通知这些联系人（最多 5 位）。", no_contacts_yet: "还没有紧急联系人。",
+    contact_name: "姓名", contact_relation: "关系（选填）", contact_phone: "手机号", contact_add: "添加", contact_remove: "删除", saved: "已保存。",
     errors: {
       "bad-credentials": "手机号或密码不正确。", locked: "登录失败次数过多，账号暂时锁定，请稍后再试或使用短信验证码登录。",
       "rate-limited": "尝试次数过多，请稍后再试。", "too-many-requests": "操作太频繁，请稍后再试。", "too-soon": "验证码刚刚发送过，请稍后再试。",
       unauthenticated: "登录已过期，请重新登录。", "permission-denied": "您没有权限进行此操作。", "not-found": "没有找到相关内容。",
       "invalid-argument": "填写的内容有误，请检查后重试。", conflict: "内容已被更改，请刷新后重试。", unavailable: "服务暂时不可用，请稍后再试。",
       network: "网络连接失败，请检查网络后重试。",
+      "no-base-record": "社区档案中还没有您的信息，请联系社区工作人员登记后再添加。",
     },
     error_generic: "操作未成功，请稍后再试。",
   },
@@ -67,12 +76,20 @@ const TEXT = {
     elder_on: "Large & simple", elder_off: "Standard view", bookings: "My bookings", bookings_title: "My parking bookings", no_bookings: "No bookings.",
     no_parking: "Shared parking is not available in your community yet.", book_parking: "Book a space",
     booking_status: { booked: "Booked", completed: "Finished", cancelled: "Cancelled" }, fee: "Fee", yuan: "CNY",
+    help: "Call for help", help_title: "Call for help", help_will: "When you press “Call now”:", help_ticket: "the community's duty staff get an urgent ticket and will call or come round",
+    help_texts: (names) => `your emergency contacts get a text: ${names}`, help_no_contacts: "you have no emergency contacts yet; add them under Me",
+    help_line: (phone, name) => `you can also call the duty line of ${name}: ${phone}`, help_confirm: "Call now", help_cancel: "Cancel", help_sending: "Calling…",
+    help_done: "Your community has your call", help_repeated: "Your community is already on it; keep your phone at hand", help_texted: (names) => `Texted: ${names}`,
+    help_not_texted: (names) => `Could not text: ${names}`, help_call: (phone) => `Call the duty line ${phone}`, help_see: "See the ticket",
+    contacts: "Emergency contacts", contacts_title: "My emergency contacts", contacts_note: "They get a text when you call for help or an alarm goes off at home (5 at most).", no_contacts_yet: "No emergency contacts yet.",
+    contact_name: "Name", contact_relation: "Relation (optional)", contact_phone: "Mobile number", contact_add: "Add", contact_remove: "Remove", saved: "Saved.",
     errors: {
       "bad-credentials": "Wrong mobile number or password.", locked: "Too many failed logins: try again later or log in with an SMS code.",
       "rate-limited": "Too many attempts; try again later.", "too-many-requests": "Too many requests; try again later.", "too-soon": "A code was sent a moment ago; try again later.",
       unauthenticated: "Your session ended; please log in again.", "permission-denied": "You may not do this.", "not-found": "Not found.",
       "invalid-argument": "Something you entered is not valid; check it and try again.", conflict: "This changed meanwhile; reload and try again.", unavailable: "The service is unavailable; try again later.",
       network: "No connection; check the network and try again.",
+      "no-base-record": "Your community has no record of you yet; ask the community office to add you first.",
     },
     error_generic: "That did not work; try again later.",
   },
@@ -130,6 +147,9 @@ const ICON_PATHS = {
   consent: "M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6zM8.5 12l2.5 2.5 4.5-5",
   search: "M10 3a7 7 0 1 0 0 14a7 7 0 1 0 0-14M15 15l6 6",
   report: "M12 3l9 16H3zM12 10v4M12 17v.5",
+  help: "M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v6M12 16v.5",
+  phone: "M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a2 2 0 0 1-2 2A16 16 0 0 1 3 6a2 2 0 0 1 2-2",
+  contacts: "M9 4a3.5 3.5 0 1 0 0 7a3.5 3.5 0 1 0 0-7M2 20c.7-4.5 13.3-4.5 14 0M17 8h5M19.5 5.5v5",
 };
 function icon(name) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -262,6 +282,7 @@ async function homeView() {
     // The simple home: one big tile per service, then the person's own things.
     const tile = (label, hash, attrs = {}, name = "services") => el("button", { class: "tile", type: "button", onclick: () => { location.hash = hash; }, ...attrs }, icon(name), el("span", {}, label));
     const tiles = el("div", { class: "tiles" });
+    if (me.kind === "resident") tiles.append(tile(t("help"), "#/help", { id: "help-button", class: "tile urgent" }, "help"));
     for (const p of byUse(openable)) tiles.append(tile(nameOf(p), openHash(p), { "data-plugin": p.plugin_id }, p.icon));
     tiles.append(
       tile(t("report"), "#/report", { id: "report-problem" }, "report"),
@@ -291,7 +312,9 @@ async function homeView() {
     for (const g of body.querySelectorAll(".group")) g.hidden = !g.querySelector("button.service:not([hidden])");
     none.hidden = shown > 0;
   };
-  const quick = el("div", { class: "quick" }, el("a", { href: "#/report", id: "report-problem", class: "quick-action" }, icon("report"), el("span", {}, t("report"))));
+  const quick = el("div", { class: "quick" },
+    me.kind === "resident" ? el("a", { href: "#/help", id: "help-button", class: "quick-action urgent" }, icon("help"), el("span", {}, t("help"))) : "",
+    el("a", { href: "#/report", id: "report-problem", class: "quick-action" }, icon("report"), el("span", {}, t("report"))));
   section.append(quick, el("div", { class: "search" }, icon("search"), search), none, body);
   draw(section);
 }
@@ -361,6 +384,7 @@ async function meView() {
   draw(el("section", { id: "me" }, el("h1", {}, t("me_title")),
     el("div", { class: "card" }, el("h2", {}, me.display_name), el("p", { class: "muted" }, me.phone)),
     el("ul", { class: "menu" },
+      me.kind === "resident" ? el("li", {}, el("a", { href: "#/contacts", id: "my-contacts" }, icon("contacts"), el("span", {}, t("contacts")))) : "",
       el("li", {}, el("a", { href: "#/consents", id: "my-consents" }, icon("consent"), el("span", {}, t("my_consents")))),
       el("li", {}, el("a", { href: "#/tickets" }, icon("tickets"), el("span", {}, t("tickets")))),
       el("li", {}, el("a", { href: "#/bookings" }, icon("bookings"), el("span", {}, t("bookings"))))),
@@ -479,6 +503,80 @@ async function reportView() {
   draw(el("section", { id: "report" }, backLink("#/services", t("back")), el("h1", {}, t("report_title")), form));
 }
 
+const listOf = (names) => names.join(lang === "en" ? ", " : "、");
+
+// 一键求助: what pressing will do, one confirmation (a pocket press must not alarm the
+// community), then what was done and the number to call.
+async function helpView() {
+  const draw = screen();
+  const [plan] = await Promise.all([api("GET", "/api/help"), refreshUnread()]);
+  drawTabs("home");
+  const section = el("section", { id: "help" }, backLink(), el("h1", {}, t("help_title")));
+  if (!plan.ok) { draw(section, problemLine(plan)); return; }
+  const { duty_line: line, contacts } = plan.data;
+  const names = contacts.map((c) => c.relation ? `${c.name}（${c.relation}）` : c.name);
+  section.append(el("div", { class: "card", id: "help-plan" },
+    el("p", {}, t("help_will")),
+    el("ul", {}, el("li", {}, t("help_ticket")),
+      el("li", {}, names.length ? t("help_texts")(listOf(names)) : t("help_no_contacts")),
+      line ? el("li", {}, t("help_line")(line.phone, line.tenant_name)) : "")));
+  const status = el("div", { id: "help-status", role: "status" });
+  const confirm = el("button", { class: "primary urgent", type: "button", id: "help-confirm" }, t("help_confirm"));
+  const cancel = el("a", { href: "#/home", class: "button-link", id: "help-cancel" }, t("help_cancel"));
+  confirm.onclick = async () => {
+    confirm.disabled = true;
+    status.textContent = t("help_sending");
+    const r = await api("POST", "/api/help");
+    if (!r.ok) { confirm.disabled = false; status.replaceChildren(problemLine(r)); return; }
+    helpDone(r.data);
+  };
+  section.append(status, el("p", { class: "actions" }, confirm, cancel));
+  draw(section);
+}
+
+function helpDone(answer) {
+  const draw = screen();
+  const line = answer.duty_line;
+  draw(el("section", { id: "help-result" }, backLink(),
+    el("h1", {}, answer.repeated ? t("help_repeated") : t("help_done")),
+    el("div", { class: "card" },
+      answer.texted.length ? el("p", { id: "help-texted" }, t("help_texted")(listOf(answer.texted))) : "",
+      answer.not_texted.length ? el("p", { class: "error" }, t("help_not_texted")(listOf(answer.not_texted))) : "",
+      el("p", {}, el("a", { href: "#/ticket/" + encodeURIComponent(answer.ticket.id), id: "help-ticket" }, t("help_see")))),
+    line ? el("p", {}, el("a", { href: "tel:" + line.phone.replace(/[^0-9+]/g, ""), class: "button-link urgent", id: "help-call" }, icon("phone"), el("span", {}, t("help_call")(line.phone)))) : ""));
+}
+
+// 我的 · 紧急联系人: the people 一键求助 and care alarms text, kept with her base record.
+async function contactsView(message) {
+  const draw = screen();
+  const r = await api("GET", "/api/me/contacts");
+  drawTabs("me");
+  const section = el("section", { id: "contacts" }, backLink("#/me", t("back")), el("h1", {}, t("contacts_title")), el("p", { class: "muted" }, t("contacts_note")));
+  if (message) section.append(el("p", { class: "ok", role: "status" }, message));
+  if (!r.ok) { draw(section, problemLine(r)); return; }
+  const list = r.data.contacts;
+  const save = async (next) => {
+    const done = await api("PUT", "/api/me/contacts", { contacts: next });
+    if (done.ok) contactsView(t("saved")); else status.replaceChildren(problemLine(done));
+  };
+  const status = el("div", { id: "contacts-status", role: "status" });
+  if (list.length === 0) section.append(el("p", { class: "muted" }, t("no_contacts_yet")));
+  const items = el("ul", { class: "menu", id: "contact-list" }, ...list.map((c) => el("li", { class: "contact" },
+    el("span", {}, `${c.name}${c.relation ? `（${c.relation}）` : ""} ${c.phone}`),
+    el("button", { class: "secondary", type: "button", onclick: () => save(list.filter((x) => x.phone !== c.phone)) }, t("contact_remove")))));
+  const name = el("input", { type: "text", id: "contact-name", required: true, maxlength: "40", autocomplete: "name" });
+  const relation = el("input", { type: "text", id: "contact-relation", maxlength: "20" });
+  const phone = el("input", { type: "tel", id: "contact-phone", required: true, maxlength: "11", inputmode: "numeric", autocomplete: "tel" });
+  const form = el("form", { class: "card", id: "contact-form" },
+    el("label", { for: "contact-name" }, t("contact_name")), name,
+    el("label", { for: "contact-relation" }, t("contact_relation")), relation,
+    el("label", { for: "contact-phone" }, t("contact_phone")), phone,
+    el("button", { class: "primary", type: "submit", id: "contact-add" }, t("contact_add")));
+  form.onsubmit = (e) => { e.preventDefault(); save([...list, { name: name.value.trim(), relation: relation.value.trim(), phone: phone.value.trim() }]); };
+  if (list.length < 5) section.append(items, form, status); else section.append(items, status);
+  draw(section);
+}
+
 async function bookingsView() {
   const draw = screen();
   const [r, list] = await Promise.all([api("GET", "/p/parking/bookings/mine"), plugins(), refreshUnread()]);
@@ -527,6 +625,7 @@ async function openView(params) {
     url, route, plugin, title,
     context: () => ({ lang, elder }),
     navigate: (to) => { location.hash = to ? "#/open?url=" + encodeURIComponent(to) : "#/home"; },
+    help: () => { location.hash = me?.kind === "resident" ? "#/help" : "#/home"; },
     consent: () => askConsent(plugin),
   });
   opened = { url, frame, bridge, plugin };
@@ -651,6 +750,8 @@ async function route() {
   if (path === "/tickets") return ticketsView();
   if (path === "/bookings") return bookingsView();
   if (path === "/report") return reportView();
+  if (path === "/help") return helpView();
+  if (path === "/contacts") return contactsView();
   const ticket = path.match(/^\/ticket\/([0-9a-f-]+)$/);
   if (ticket) return ticketView(ticket[1]);
   const consent = path.match(/^\/consent\/([a-z0-9-]+)$/);

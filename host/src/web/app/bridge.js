@@ -87,6 +87,11 @@ window.LinliBridge = (() => {
       },
       navigate(params) {
         if (params.to === "home") return opts.navigate(null);
+        // 一键求助 is the app's own screen: a page may send the person there, not call it.
+        if (params.to === "help") {
+          if (!opts.help) throw refuse("invalid-navigation", "one-tap help is only in the resident app");
+          return opts.help();
+        }
         const path = params.path;
         const invalid = () => refuse("invalid-navigation", "navigate to \"home\", or to a page of the plugin's own ui/ by a relative path");
         if (params.to !== "page" || typeof path !== "string" || path.length > 512 || path.startsWith("/") || /[\\#\u0000-\u001f\u007f]/.test(path)) throw invalid();
@@ -195,7 +200,7 @@ window.LinliBridge = (() => {
     frame.title = opts.title;
     frame.src = pageUrl(opts.url, opts.context());
     const { tenant, base } = opts.route;
-    const bridge = attach({ frame, base, tenant, plugin: opts.plugin, context: opts.context, fetch: sessionFetch, navigate: opts.navigate, consent: opts.consent });
+    const bridge = attach({ frame, base, tenant, plugin: opts.plugin, context: opts.context, fetch: sessionFetch, navigate: opts.navigate, help: opts.help, consent: opts.consent });
     return { frame, bridge };
   }
 

@@ -117,8 +117,9 @@
     pick,
     call,
     context: () => ask("context", {}),
-    // "home" (the app's home), or a page of this plugin's ui/ by a relative path.
-    navigate: (to, path) => ask("navigate", to === "home" ? { to } : { to: "page", path: to === "page" ? path : to }),
+    // "home" (the app's home), "help" (the app's 一键求助 screen), or a page of this
+    // plugin's ui/ by a relative path.
+    navigate: (to, path) => ask("navigate", to === "home" || to === "help" ? { to } : { to: "page", path: to === "page" ? path : to }),
     // The host's consent screen for what the county granted this plugin: { granted }.
     consent: () => ask("consent", {}),
     storage: {

@@ -1,5 +1,6 @@
-//! The WIT adapter of `base`: the installation's subtree, the `phone` scope with its audit
-//! record, and the `Host` calls over `records`.
+//! The WIT adapter of `base`: the installation's subtree, the `phone` and `contacts` scopes
+//! with their audit records, and the `Host` calls over `records` and `contacts`.
+use super::contacts::{self, EmergencyContact};
 use super::records::{self, age_on, today, Resident, ResidentFilter};
 use crate::auth::audit::{self, Outcome};
 use crate::bindings::linli::platform::{base as wit, types};
@@ -15,12 +16,20 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
     summary_zh: "社区基础数据（只读）：居民、房屋、场所、组织，限于安装所在辖区",
     summary_en: "Community base data, read-only: residents, houses, places, organisations within the installation's area",
     always_granted: false,
-    scopes: &[ScopeInfo {
-        name: "phone",
-        summary_zh: "居民手机号（每次读取均记入审计日志）",
-        summary_en: "Residents' phone numbers (every read is audited)",
-        needs_consent: false,
-    }],
+    scopes: &[
+        ScopeInfo {
+            name: "phone",
+            summary_zh: "居民手机号（每次读取均记入审计日志）",
+            summary_en: "Residents' phone numbers (every read is audited)",
+            needs_consent: false,
+        },
+        ScopeInfo {
+            name: "contacts",
+            summary_zh: "居民的紧急联系人：查看和登记（每次均记入审计日志）",
+            summary_en: "Residents' emergency contacts, to read and record (every call is audited)",
+            needs_consent: false,
+        },
+    ],
 };
 
 pub struct BaseConfig {
@@ -29,6 +38,7 @@ pub struct BaseConfig {
     plugin_id: String,
     tenant_id: String,
     phone: bool,
+    contacts: bool,
 }
 
 pub struct BaseState {
@@ -77,6 +87,45 @@ impl BaseConfig {
     }
 }
 
+/// The calls with a scope of their own.
+#[derive(Clone, Copy)]
+enum Sensitive {
+    Phone,
+    Contacts,
+}
+
+impl BaseState {
+    /// Resident `id` in the installation's area, once the call to `field` is recorded in the
+    /// audit log: allowed with the grant `base:SCOPE`, refused (and recorded) without it.
+    async fn audited(&self, id: &str, scope: Sensitive, field: &str, what: &str) -> Result<Resident, types::Error> {
+        let config = self.config()?;
+        let resident = self.deadline.bound(INFO.name, config.resident_in_scope(id)).await?;
+        let Some(resident) = resident else {
+            return Err(types::Error { code: types::ErrorCode::NotFound, message: format!("no resident `{id}` in this installation's area") });
+        };
+        let (granted, scope) = match scope {
+            Sensitive::Phone => (config.phone, "phone"),
+            Sensitive::Contacts => (config.contacts, "contacts"),
+        };
+        let read = audit::Read {
+            actor: format!("plugin:{}", config.plugin_id),
+            tenant_id: &resident.tenant_id,
+            subject: format!("resident:{}", resident.id),
+            fields: &[field],
+            outcome: if granted { Outcome::Allowed } else { Outcome::Denied },
+            request_id: &self.request_id,
+        };
+        audit::record(&config.store, read).await.map_err(internal)?;
+        if !granted {
+            return Err(types::Error {
+                code: types::ErrorCode::PermissionDenied,
+                message: format!("{what} needs the grant `base:{scope}`; this refusal was recorded in the audit log"),
+            });
+        }
+        Ok(resident)
+    }
+}
+
 /// The WIT adapter the registry links (see `capabilities::Capability`).
 pub struct Adapter;
 
@@ -92,6 +141,7 @@ impl Capability for Adapter {
             plugin_id: grant.plugin_id.to_string(),
             tenant_id: grant.tenant_id.to_string(),
             phone: grant.scopes(INFO.name).iter().any(|s| s == "phone"),
+            contacts: grant.scopes(INFO.name).iter().any(|s| s == "contacts"),
         }
     }
 
@@ -125,28 +175,24 @@ impl wit::Host for BaseState {
     }
 
     async fn resident_phone(&mut self, id: String) -> Result<String, types::Error> {
-        let config = self.config()?;
-        let resident = self.deadline.bound(INFO.name, config.resident_in_scope(&id)).await?;
-        let Some(resident) = resident else {
-            return Err(types::Error { code: types::ErrorCode::NotFound, message: format!("no resident `{id}` in this installation's area") });
-        };
-        let outcome = if config.phone { Outcome::Allowed } else { Outcome::Denied };
-        let read = audit::Read {
-            actor: format!("plugin:{}", config.plugin_id),
-            tenant_id: &resident.tenant_id,
-            subject: format!("resident:{}", resident.id),
-            fields: &["phone"],
-            outcome,
-            request_id: &self.request_id,
-        };
-        audit::record(&config.store, read).await.map_err(internal)?;
-        if !config.phone {
-            return Err(types::Error {
-                code: types::ErrorCode::PermissionDenied,
-                message: "reading residents' phone numbers needs the grant `base:phone`; this refusal was recorded in the audit log".into(),
-            });
-        }
+        let resident = self.audited(&id, Sensitive::Phone, "phone", "reading residents' phone numbers").await?;
         Ok(resident.phone)
+    }
+
+    async fn emergency_contacts(&mut self, id: String) -> Result<Vec<wit::EmergencyContact>, types::Error> {
+        let resident = self.audited(&id, Sensitive::Contacts, "emergency-contacts", "reading residents' emergency contacts").await?;
+        let config = self.config()?;
+        let list = self.deadline.bound(INFO.name, async { contacts::contacts(&config.store, &resident.id).await.map_err(crate::errors::to_wit) }).await?;
+        Ok(list.into_iter().map(|c| wit::EmergencyContact { name: c.name, relation: c.relation, phone: c.phone }).collect())
+    }
+
+    async fn set_emergency_contacts(&mut self, id: String, list: Vec<wit::EmergencyContact>) -> Result<(), types::Error> {
+        let resident = self.audited(&id, Sensitive::Contacts, "emergency-contacts:changed", "recording residents' emergency contacts").await?;
+        let config = self.config()?;
+        let list: Vec<EmergencyContact> = list.into_iter().map(|c| EmergencyContact { name: c.name, relation: c.relation, phone: c.phone }).collect();
+        let by = format!("plugin:{}", config.plugin_id);
+        self.deadline.bound(INFO.name, async { contacts::set_contacts(&config.store, &resident.id, &list, &by).await.map_err(crate::errors::to_wit) }).await?;
+        Ok(())
     }
 
     async fn list_places(&mut self) -> Result<Vec<wit::Place>, types::Error> {

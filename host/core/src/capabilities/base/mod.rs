@@ -3,6 +3,7 @@
 //! records serve the staff API in `api/base.rs`), with `import` for CSV imports and `demo`
 //! for the demo data set; `adapter` links the records to the WIT interface.
 mod adapter;
+pub mod contacts;
 pub mod demo;
 pub mod import;
 pub mod records;

@@ -5,7 +5,6 @@ use crate::auth::accounts::AccountKind;
 use crate::auth::audit::{self, Outcome};
 use crate::auth::consent;
 use crate::bindings::linli::platform::{identity as wit, types};
-use crate::capabilities::base::records;
 use crate::capabilities::{denied, Capability, CapabilityInfo, Deadline, Grant, RequestContext, ScopeInfo};
 use crate::store::Store;
 use crate::tenancy::SharedTree;
@@ -25,8 +24,17 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
         ScopeInfo { name: "phone", summary_zh: "手机号", summary_en: "Phone number", needs_consent: true },
         ScopeInfo { name: "birth-date", summary_zh: "出生日期", summary_en: "Birth date", needs_consent: true },
         ScopeInfo { name: "address", summary_zh: "住址", summary_en: "Home address", needs_consent: true },
+        ScopeInfo {
+            name: RESIDENT_RECORD,
+            summary_zh: "本人在社区基础数据中的档案（用于关联养老等服务档案）",
+            summary_en: "Her own record in the community base data (to match service records such as elderly care)",
+            needs_consent: true,
+        },
     ],
 };
+
+/// The scope of `resident-record`: which base record the signed-in resident is.
+const RESIDENT_RECORD: &str = "resident-record";
 
 /// Per installation: the vendor whose pairwise ids it gets.
 pub struct IdentityConfig {
@@ -74,10 +82,9 @@ fn error(code: types::ErrorCode, message: impl Into<String>) -> types::Error {
 }
 
 impl IdentityConfig {
-    /// Decide, record and (if allowed) read the fields; the audit entry is written before
-    /// any value leaves the host.
-    async fn profile(&self, user: &RequestUser, fields: &[wit::ProfileField], request_id: &str) -> Result<Vec<wit::ProfileEntry>, types::Error> {
-        let names: Vec<&str> = fields.iter().map(|f| field_name(*f)).collect();
+    /// Decide whether the plugin may read `names` of the signed-in resident (the operator's
+    /// grant, then her consent) and record the decision before any value leaves the host.
+    async fn decide(&self, user: &RequestUser, names: &[&str], request_id: &str) -> Result<(), types::Error> {
         let not_granted: Vec<&str> = names.iter().copied().filter(|n| !self.fields.iter().any(|g| g == n)).collect();
         let consented = consent::granted(&self.store, &user.account_id, &self.plugin_id).await.map_err(unavailable)?;
         let missing: Vec<&str> = names.iter().copied().filter(|n| !consented.iter().any(|c| c == n)).collect();
@@ -92,7 +99,7 @@ impl IdentityConfig {
             actor: format!("plugin:{}", self.plugin_id),
             tenant_id: &self.tenant_id,
             subject: format!("account:{}", user.account_id),
-            fields: &names,
+            fields: names,
             outcome,
             request_id,
         };
@@ -115,16 +122,26 @@ impl IdentityConfig {
             }
             Outcome::Allowed | Outcome::ConsentGiven | Outcome::ConsentWithdrawn => {}
         }
-        let phone: String = sqlx::query("SELECT phone FROM accounts WHERE id = $1")
-            .bind(&user.account_id)
-            .fetch_one(&self.store.pool)
-            .await
-            .and_then(|r| r.try_get::<String, _>("phone"))
-            .and_then(|sealed| Ok(crate::store::vault::ACCOUNT_PHONE.open(&self.store.vault, &user.account_id, &sealed)?))
-            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The id of the signed-in resident's own base record (scope `resident-record`).
+    async fn own_record(&self, user: &RequestUser, request_id: &str) -> Result<Option<String>, types::Error> {
+        self.decide(user, &[RESIDENT_RECORD], request_id).await?;
         let tree = self.tree.snapshot();
         let home = user.community.as_deref().map(|c| tree.subtree(c)).unwrap_or_default();
-        let record = records::resident_by_phone(&self.store, &phone, &home).await.map_err(unavailable)?;
+        let (_, record) = super::base_record(&self.store, &user.account_id, &home).await.map_err(unavailable)?;
+        Ok(record.map(|r| r.id))
+    }
+
+    /// Decide, record and (if allowed) read the fields; the audit entry is written before
+    /// any value leaves the host.
+    async fn profile(&self, user: &RequestUser, fields: &[wit::ProfileField], request_id: &str) -> Result<Vec<wit::ProfileEntry>, types::Error> {
+        let names: Vec<&str> = fields.iter().map(|f| field_name(*f)).collect();
+        self.decide(user, &names, request_id).await?;
+        let tree = self.tree.snapshot();
+        let home = user.community.as_deref().map(|c| tree.subtree(c)).unwrap_or_default();
+        let (phone, record) = super::base_record(&self.store, &user.account_id, &home).await.map_err(unavailable)?;
         let needs_record =
             || error(types::ErrorCode::NotFound, "the resident has no real-name record in the community's base data yet; the community office can add it");
         fields
@@ -238,6 +255,13 @@ impl wit::Host for IdentityState {
         }
         let request_id = self.request_id.clone();
         self.deadline.bound(INFO.name, async move { config.profile(&user, &fields, &request_id).await }).await
+    }
+
+    async fn resident_record(&mut self) -> Result<Option<String>, types::Error> {
+        let config = self.config.clone().ok_or_else(|| denied(INFO.name))?;
+        let user = self.user.clone().ok_or_else(|| error(types::ErrorCode::PermissionDenied, "nobody is signed in; the record is the signed-in resident's"))?;
+        let request_id = self.request_id.clone();
+        self.deadline.bound(INFO.name, async move { config.own_record(&user, &request_id).await }).await
     }
 
     async fn list_staff(&mut self, role: String) -> Result<Vec<wit::User>, types::Error> {

@@ -7,6 +7,7 @@ mod adapter;
 pub use adapter::{Adapter, IdentityConfig, IdentityState, INFO};
 
 use crate::auth::accounts::AccountKind;
+use crate::capabilities::base::records::{self, Resident};
 use crate::store::Store;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,6 +15,16 @@ use sha2::Sha256;
 /// Where a resident gives a plugin consent, in the resident app.
 pub fn consent_page(plugin_id: &str) -> String {
     format!("/app/#/consent/{plugin_id}")
+}
+
+/// Who an account holder is in the community's base data: the resident whose phone is the
+/// account's (proven at sign-up), preferring one in `home` (the subtree of the account's
+/// community); with the account's phone, which callers often need too.
+pub async fn base_record(store: &Store, account_id: &str, home: &[String]) -> Result<(String, Option<Resident>), sqlx::Error> {
+    let sealed: String = sqlx::query_scalar("SELECT phone FROM accounts WHERE id = $1").bind(account_id).fetch_one(&store.pool).await?;
+    let phone = crate::store::vault::ACCOUNT_PHONE.open(&store.vault, account_id, &sealed)?;
+    let record = records::resident_by_phone(store, &phone, home).await?;
+    Ok((phone, record))
 }
 
 /// The signed-in user of one request, resolved by the host before the plugin runs.

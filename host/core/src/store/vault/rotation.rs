@@ -61,6 +61,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     RESIDENT_PHONE,
     RESIDENT_NAME,
     RESIDENT_BIRTH_DATE,
+    RESIDENT_CONTACTS,
     PLUGIN_DOCUMENT_BODY,
     NOTIFICATION_TITLE,
     NOTIFICATION_BODY,
@@ -93,6 +94,9 @@ pub const RESIDENT_NAME: SealedColumn =
     SealedColumn { table: "base_residents", keys: &["id"], column: "real_name", index: Some(("real_name_bidx", Domain::Name)), partition: 0 };
 /// A resident's birth date (`birth_year` beside it stays clear for age filters).
 pub const RESIDENT_BIRTH_DATE: SealedColumn = SealedColumn { table: "base_residents", keys: &["id"], column: "birth_date", index: None, partition: 0 };
+/// A resident's emergency contacts, one JSON list per base record.
+pub const RESIDENT_CONTACTS: SealedColumn = SealedColumn { table: "resident_contacts", keys: &["resident_id"], column: "contacts", index: None, partition: 0 };
+
 /// A plugin's document, under the key of its partition (plugin, installation tenant).
 pub const PLUGIN_DOCUMENT_BODY: SealedColumn =
     SealedColumn { table: "plugin_documents", keys: &["plugin_id", "tenant_id", "collection", "doc_key"], column: "body", index: None, partition: 2 };
