@@ -80,6 +80,16 @@ await runFlow(artifacts, async (page, shot, person) => {
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
   const csv = (await streamText(await download.createReadStream())).replace(/^\ufeff/, "").split("\r\n")[1];
 
+  // The community's duty line for 一键求助, set under the board.
+  await page.click("#duty-lines summary");
+  await page.selectOption("#duty-node", community);
+  await page.fill("#duty-phone", "0571-88886666");
+  await page.click("#duty-save");
+  await page.locator("#notice.ok", { hasText: "值班电话已保存" }).waitFor();
+  await page.click("#duty-lines summary");
+  const duty = await page.locator("#duty-lines ul").innerText();
+  await audit(page, "the console: the duty lines");
+
   // An import with a mistake: the report lists it, and nothing is written.
   await page.click('nav a[href="#/import"]');
   await page.selectOption("#import-kind", "residents");
@@ -125,7 +135,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   await shot("10-worker-installations", worker);
   await audit(worker, "the console: a community worker's installations");
   const scope = await worker.locator(`#installations tr[data-installation="${installation}"] td`).nth(1).innerText();
-  return { installation, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, worker: { menu, offered, scope } };
+  return { installation, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, duty, worker: { menu, offered, scope } };
 }, { viewport: { width: 1280, height: 900 } });
 
 async function streamText(stream) {

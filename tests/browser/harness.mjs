@@ -84,7 +84,7 @@ export async function assertNoEnglish(target, label, allowed = []) {
       for (const word of node.textContent.match(/[A-Za-z]{2,}/g) || []) if (!allowedWords.includes(word)) found.add(word);
     }
     for (const element of document.querySelectorAll("[aria-label], [title], [placeholder], img[alt]")) {
-      if (element.closest('[lang="en"]')) continue;
+      if (element.closest('[lang="en"], [hidden]')) continue;
       for (const attribute of ["aria-label", "title", "placeholder", "alt"]) {
         for (const word of element.getAttribute(attribute)?.match(/[A-Za-z]{2,}/g) || []) if (!allowedWords.includes(word)) found.add(`${word} (${attribute})`);
       }

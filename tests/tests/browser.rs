@@ -278,6 +278,9 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
         assert!(trace.contains(step), "the ticket's trace shows {step}: {result}");
     }
     assert!(result["csv"].as_str().is_some_and(|row| row.contains("维修师傅") && row.contains("已派单")), "the CSV export has the ticket: {result}");
+    assert!(result["duty"].as_str().is_some_and(|d| d.contains("0571-88886666")), "the duty line set on the board: {result}");
+    let lines = host.admin("GET", "/duty-lines", None).await?.expect_status(200)?.json();
+    assert_eq!(lines["lines"][0]["phone"], "0571-88886666", "{lines}");
     // A community worker is offered neither the county's keys, uploads and audit log nor
     // changes to installations.
     let menu = result["worker"]["menu"].to_string();
@@ -363,6 +366,63 @@ async fn a_worker_keeps_the_elders_archive(host: TestHost) -> anyhow::Result<()>
     Ok(())
 }
 on_both_databases!(elderly_care_in_chromium, a_worker_keeps_the_elders_archive);
+
+/// 王阿姨 in the elder-friendly mode: her own care page, her daughter following her by code
+/// and seeing a fall, 一键求助 with the text to her daughter and the duty line (care_family.mjs).
+async fn an_elder_calls_for_help_and_her_daughter_follows(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let (house, _address) = lab::lone_elder_home(&host).await?;
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let grants = ["data", "identity", "identity:resident-record", "base", "base:contacts", "devices", "devices:alarms", "tickets", "notify", "notify:sms"];
+    host.publish(&vendor, "elderly-care", &grants, &["xingfu"]).await?;
+    let worker = host.person(json!({ "kind": "staff", "phone": "13900000011", "display_name": "赵社工", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
+    worker.post("/t/xingfu/p/elderly-care/elders/sync", json!({})).await?.expect_status(200)?;
+    let elders = worker.get("/t/xingfu/p/elderly-care/elders").await?.expect_status(200)?.json();
+    let elder_id = elders[0]["id"].as_str().unwrap_or_default().to_string();
+    worker.post(&format!("/t/xingfu/p/elderly-care/elders/{elder_id}/consent"), json!({ "given_by": "本人" })).await?.expect_status(200)?;
+    let resident = |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": PASSWORD, "tenant_id": "xingfu" });
+    host.person(resident("13800000031", "王阿姨")).await?;
+    let daughter = host.person(resident("13900000099", "王小红")).await?;
+    host.admin("PUT", "/duty-lines/xingfu", Some(json!({ "phone": "0571-88886666" }))).await?.expect_status(200)?;
+    let device = host
+        .admin(
+            "POST",
+            "/devices",
+            Some(json!({ "id": "fall-401", "device_type": "fall-button", "model": "SOS-1", "vendor": "安居", "location": format!("house:{house}") })),
+        )
+        .await?
+        .expect_status(201)?
+        .json();
+    let secret = device["secret"].as_str().unwrap_or_default().to_string();
+    host.admin("POST", "/alarm-rules", Some(lab::instant_rule("fall", "跌倒求助", "fall-button", "pressed"))).await?.expect_status(200)?;
+
+    let result =
+        run_script(&host, "care_family.mjs", "care-family", &[&host.url, "{artifacts}", "13800000031", "13900000099", PASSWORD, "fall-401", &secret]).await?;
+    assert!(result["contacts"].as_str().is_some_and(|c| c.contains("王小红") && c.contains("13900000099")), "{result}");
+    assert!(result["daughter_sees"].as_str().is_some_and(|a| a.contains("跌倒求助")), "{result}");
+    assert!(result["texted"].as_str().is_some_and(|t| t.contains("王小红")), "{result}");
+    assert_eq!(result["call"], "tel:057188886666");
+    // What the screens said is what happened: the daughter's phone got both texts, the
+    // community's board has the urgent call, and she follows her mother.
+    let outbox = std::fs::read_to_string(host.data_dir.join("sms-outbox.jsonl")).unwrap_or_default();
+    let to_daughter: Vec<&str> = outbox.lines().filter(|l| l.contains("13900000099")).collect();
+    assert!(to_daughter.iter().any(|l| l.contains("一键求助")) && to_daughter.iter().any(|l| l.contains("跌倒")), "{outbox}");
+    let board = worker.get("/api/tickets?status=open").await?.expect_status(200)?.json();
+    assert!(
+        board["tickets"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["category"] == "emergency" && t["title"].as_str().is_some_and(|x| x.contains("一键求助")))),
+        "{board}"
+    );
+    let family = daughter.get("/t/xingfu/p/elderly-care/family").await?.expect_status(200)?.json();
+    assert_eq!(family["following"][0]["name"], "王阿姨", "{family}");
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(care_family_in_chromium, an_elder_calls_for_help_and_her_daughter_follows);
 
 /// An origin on loopback for the hostile page to reach: answers "reachable" to anyone (CORS
 /// open) and counts every request that arrived, so a leak the browser did not report

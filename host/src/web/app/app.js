@@ -542,7 +542,7 @@ function helpDone(answer) {
     el("div", { class: "card" },
       answer.texted.length ? el("p", { id: "help-texted" }, t("help_texted")(listOf(answer.texted))) : "",
       answer.not_texted.length ? el("p", { class: "error" }, t("help_not_texted")(listOf(answer.not_texted))) : "",
-      el("p", {}, el("a", { href: "#/ticket/" + encodeURIComponent(answer.ticket.id), id: "help-ticket" }, t("help_see")))),
+      el("p", {}, el("a", { href: "#/ticket/" + encodeURIComponent(answer.ticket.id), id: "help-ticket", class: "button-link" }, t("help_see")))),
     line ? el("p", {}, el("a", { href: "tel:" + line.phone.replace(/[^0-9+]/g, ""), class: "button-link urgent", id: "help-call" }, icon("phone"), el("span", {}, t("help_call")(line.phone)))) : ""));
 }
 

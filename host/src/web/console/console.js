@@ -32,6 +32,7 @@ const TEXT = {
     import_title: "基础数据导入", kind: "数据类型", file: "CSV 文件（UTF-8）", start_import: "开始导入", progress: "进度", problems: "问题",
     row: "行", column: "列", problem: "问题", import_kinds: { residents: "居民", places: "场所", organisations: "组织机构" },
     import_states: { validating: "校验中", writing: "写入中", done: "已完成", rejected: "已拒绝（未写入任何数据）", failed: "失败" },
+    duty_lines: "一键求助值班电话", duty_note: "居民按下一键求助时，拨打离她最近的上级设置的值班电话。", duty_node: "设置范围", duty_phone: "值班电话", duty_save: "保存", duty_none: "尚未设置值班电话。", duty_saved: "值班电话已保存",
     tickets_title: "工单看板", dispatch: "派单", assignee: "处理人", due: "时限", overdue: "已超时", due_soon: "即将超时", on_time: "正常", supervise: "督办", supervise_note: "督办意见",
     supervised: "督办中", status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
     devices_title: "设备与告警", devices: "设备", alarms: "告警动态", online: "在线", offline: "离线", last_seen: "最后上报", location: "位置",
@@ -73,6 +74,7 @@ const TEXT = {
     import_title: "Base-data import", kind: "Kind", file: "CSV file (UTF-8)", start_import: "Import", progress: "Progress", problems: "Problems",
     row: "Row", column: "Column", problem: "Problem", import_kinds: { residents: "Residents", places: "Places", organisations: "Organisations" },
     import_states: { validating: "Validating", writing: "Writing", done: "Done", rejected: "Rejected (nothing written)", failed: "Failed" },
+    duty_lines: "Duty lines for one-tap help", duty_note: "A resident's call for help goes to the line set nearest above her home.", duty_node: "For", duty_phone: "Duty line", duty_save: "Save", duty_none: "No duty line set yet.", duty_saved: "Duty line saved",
     tickets_title: "Work orders", dispatch: "Dispatch", assignee: "Assignee", due: "Due", overdue: "Overdue", due_soon: "Due soon", on_time: "On time", supervise: "Supervise", supervise_note: "Supervision note",
     supervised: "supervised", status_names: { open: "Waiting", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
     devices_title: "Devices & alarms", devices: "Devices", alarms: "Alarm feed", online: "online", offline: "offline", last_seen: "Last seen", location: "Location",
@@ -590,7 +592,8 @@ function dueClass(x, now) {
 const HANDLING_ROLES = ["grid-worker", "community-worker", "street-admin", "county-admin"];
 // Alarm tickets first (a smoke alarm in an elder's home is not a routine visit), then the
 // overdue, then by time limit.
-const isUrgent = (x) => x.source === "alarm" && !["resolved", "closed"].includes(x.status);
+// Alarms and calls for help (一键求助, falls, smoke: the `emergency` category, 15 minutes).
+const isUrgent = (x) => (x.source === "alarm" || x.category === "emergency") && !["resolved", "closed"].includes(x.status);
 function ticketOrder(a, b, now) {
   const rank = (x) => (isUrgent(x) ? 0 : dueClass(x, now) === "overdue" ? 1 : dueClass(x, now) === "due-soon" ? 2 : 3);
   return rank(a) - rank(b) || a.due_at - b.due_at;
@@ -636,8 +639,33 @@ async function ticketsBoard(message, filters = {}) {
   category.onchange = drawBoard;
   const exportButton = el("button", { class: "secondary", type: "button", id: "export-csv", onclick: () => downloadCsv(shown().sort((a, b) => ticketOrder(a, b, now))) }, t("export_csv"));
   section.append(el("div", { class: "card toolbar", role: "search" }, search, category, exportButton), board);
+  if (me.manages) section.append(await dutyLines(filters));
   drawBoard();
   draw(section);
+
+  // The duty lines 一键求助 gives residents, set by those who manage a node.
+  async function dutyLines() {
+    const lines = await api("GET", "/admin/duty-lines");
+    const box = el("details", { class: "card", id: "duty-lines" }, el("summary", {}, t("duty_lines")), el("p", { class: "muted" }, t("duty_note")));
+    const list = lines.ok ? lines.data.lines : [];
+    box.append(list.length ? el("ul", {}, ...list.map((l) => el("li", {}, `${l.tenant_name}：${l.phone}`))) : el("p", { class: "muted" }, t("duty_none")));
+    const managed = nodes.filter((n) => ["county", "street", "community"].includes(n.kind) && (me.platform || isManaged(n.id)));
+    const node = el("select", { id: "duty-node" }, ...managed.map((n) => el("option", { value: n.id }, "\u3000".repeat(n.depth) + n.name)));
+    const phone = el("input", { type: "tel", id: "duty-phone", maxlength: "24", inputmode: "tel" });
+    const fill = () => { phone.value = list.find((l) => l.tenant_id === node.value)?.phone || ""; };
+    node.onchange = fill;
+    fill();
+    const form = el("form", { class: "duty-form" },
+      el("label", { for: "duty-node" }, t("duty_node")), node, el("label", { for: "duty-phone" }, t("duty_phone")), phone,
+      el("button", { class: "primary", type: "submit", id: "duty-save" }, t("duty_save")));
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const res = await api("PUT", `/admin/duty-lines/${encodeURIComponent(node.value)}`, { phone: phone.value.trim() });
+      ticketsBoard(res.ok ? notice("✓ " + t("duty_saved")) : notice(failure(res), false), { q: search.value, category: category.value });
+    };
+    if (managed.length) box.append(form);
+    return box;
+  }
 
   function column(status, items) {
     const box = el("div", { class: "column", "data-status": status }, el("h2", {}, `${t("status_names")[status]} (${items.length})`));
