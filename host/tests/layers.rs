@@ -12,7 +12,7 @@ const LAYERS: &[(u32, &str, &[&str])] = &[
     (2, "linli-core", &["store"]),
     (3, "linli-core", &["packages", "tenancy"]),
     (4, "linli-core", &["auth", "usage"]),
-    (5, "linli-core", &["capabilities"]),
+    (5, "linli-core", &["capabilities", "help"]),
     (6, "linli-host", &["runtime"]),
     (7, "linli-host", &["platform", "dashboard"]),
     (8, "linli-host", &["api", "oidc", "web"]),
