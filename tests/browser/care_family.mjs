@@ -6,7 +6,8 @@
 // her daughter and the duty line to ring. axe-core, elder target sizes and the no-English
 // check on every screen of hers. Run by tests/tests/browser.rs:
 //   node care_family.mjs BASE_URL ARTIFACT_DIR ELDER_PHONE DAUGHTER_PHONE PASSWORD DEVICE SECRET
-// Prints {"code", "contacts", "daughter_sees", "texted", "call"} on success.
+// Then what is new for each on the home, and her screens in English through axe.
+// Prints {"code", "contacts", "daughter_sees", "texted", "call", "mother_news", "daughter_news"}.
 import { assertElderTargets, assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, elderPhone, daughterPhone, password, device, secret] = process.argv.slice(2);
@@ -93,5 +94,20 @@ await runFlow(artifacts, async (mother, shot, person) => {
   // The call is on her tickets, urgent.
   await mother.locator("#help-ticket").click();
   await mother.locator("#ticket").filter({ hasText: "一键求助" }).waitFor();
-  return { code, contacts, daughter_sees: daughterSees, texted, call };
+  // What is new for each of them on the home: her call's ticket; her daughter's message.
+  await mother.click("#tab-home");
+  const motherNews = await mother.locator("#whats-new").filter({ hasText: "一键求助" }).innerText();
+  await checkScreen(mother, "the elder home with news");
+  await daughter.goto(`${base}/app/#/home`);
+  const daughterNews = await daughter.locator("#whats-new").filter({ hasText: "跌倒求助" }).innerText();
+  await audit(daughter, "the home with news");
+  // The same screens in English pass axe too.
+  await mother.click("#lang");
+  await mother.locator("#whats-new").filter({ hasText: "New for you" }).waitFor();
+  await audit(mother, "the elder home in English");
+  await mother.click("#help-button");
+  await mother.locator("#help-plan").waitFor();
+  await audit(mother, "the help confirmation in English");
+  await shot("5-help-in-english", mother);
+  return { code, contacts, daughter_sees: daughterSees, texted, call, mother_news: motherNews, daughter_news: daughterNews };
 }, { viewport: { width: 390, height: 844 } });

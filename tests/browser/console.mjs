@@ -29,6 +29,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   if (reasons.length < 2 || reasons.some((r) => r.replace(/^理由：/, "").trim() === "")) throw new Error(`every requested permission shows its reason: ${reasons}`);
   await shot("2-review");
   await audit(page, "the console: the permission review");
+  await assertNoEnglish(page, "the permission review", ["hello", "linli", "Linli"]);
 
   // Grant a subset (not identity), for one street, confirmed.
   await page.uncheck("#grant-identity");
@@ -102,6 +103,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   if (!verdict.includes("已拒绝")) throw new Error(`the import was not rejected: ${verdict}`);
   await shot("6-import-report");
   await audit(page, "the console: the import report");
+  await assertNoEnglish(page, "the import report", ["CSV", "UTF"]);
 
   // Dashboards: county → street (the table's link) → community (the chart's bar).
   await page.click('nav a[href="#/dashboard"]');
@@ -120,6 +122,20 @@ await runFlow(artifacts, async (page, shot, person) => {
   await page.locator("#usage svg").waitFor();
   await shot("9-community");
   await audit(page, "the console: the community dashboard");
+
+  // The county's other screens: the audit log (people by name), devices, people.
+  await page.click('nav a[href="#/audit"]');
+  await page.locator("#audit-entries").waitFor();
+  await audit(page, "the console: the audit log");
+  await assertNoEnglish(page, "the audit log");
+  await page.click('nav a[href="#/devices"]');
+  await page.locator("#devices").waitFor();
+  await audit(page, "the console: devices and alarms");
+  await assertNoEnglish(page, "devices and alarms");
+  await page.click('nav a[href="#/people"]');
+  await page.locator("#people").waitFor();
+  await audit(page, "the console: people");
+  await assertNoEnglish(page, "people");
 
   // A community worker sees the area, not the county's keys or the installs.
   const worker = await person();

@@ -48,12 +48,23 @@ async fn imports_are_all_or_nothing_and_report_every_problem(host: TestHost) -> 
     );
     let report = host.import_csv("residents", "xingfu", &csv).await?;
     assert_eq!(report["status"], "rejected", "{report}");
-    let problems: Vec<(u64, String)> = report["problems"]
+    let problems: Vec<(u64, String, String)> = report["problems"]
         .as_array()
-        .map(|a| a.iter().map(|p| (p["row"].as_u64().unwrap_or(0), p["column"].as_str().unwrap_or("").to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|p| (p["row"].as_u64().unwrap_or(0), p["column"].as_str().unwrap_or("").to_string(), p["code"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
-    for expected in [(3, "id_number"), (4, "phone"), (5, "grid"), (6, "id_number"), (6, "building")] {
-        assert!(problems.contains(&(expected.0, expected.1.to_string())), "{expected:?} missing from {problems:?}");
+    // Each with the code the console words it by in the reader's language.
+    for expected in [
+        (3, "id_number", "id-number-invalid"),
+        (4, "phone", "phone-invalid"),
+        (5, "grid", "grid-outside"),
+        (6, "id_number", "id-number-repeated"),
+        (6, "building", "house-incomplete"),
+    ] {
+        assert!(problems.contains(&(expected.0, expected.1.to_string(), expected.2.to_string())), "{expected:?} missing from {problems:?}");
     }
     assert_eq!(count(&host).await?, 0, "a rejected file writes nothing, not even its good rows");
 

@@ -405,6 +405,8 @@ async fn an_elder_calls_for_help_and_her_daughter_follows(host: TestHost) -> any
     assert!(result["daughter_sees"].as_str().is_some_and(|a| a.contains("跌倒求助")), "{result}");
     assert!(result["texted"].as_str().is_some_and(|t| t.contains("王小红")), "{result}");
     assert_eq!(result["call"], "tel:057188886666");
+    assert!(result["mother_news"].as_str().is_some_and(|n| n.contains("一键求助")), "{result}");
+    assert!(result["daughter_news"].as_str().is_some_and(|n| n.contains("跌倒求助")), "{result}");
     // What the screens said is what happened: the daughter's phone got both texts, the
     // community's board has the urgent call, and she follows her mother.
     let outbox = std::fs::read_to_string(host.data_dir.join("sms-outbox.jsonl")).unwrap_or_default();

@@ -55,12 +55,24 @@ impl ImportKind {
 }
 
 /// One thing wrong with the file. Rows count as a spreadsheet shows them: the header is
-/// row 1, the first record row 2.
+/// row 1, the first record row 2. `code` says what is wrong for the console to put in the
+/// reader's language (with `value`, what it names: a grid, a row, a phone number); `problem`
+/// says it in English, for the API and the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     pub row: usize,
     pub column: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     pub problem: String,
+}
+
+impl Problem {
+    pub fn new(row: usize, column: impl Into<String>, code: &str, value: Option<String>, problem: impl Into<String>) -> Self {
+        Self { row, column: column.into(), code: code.into(), value, problem: problem.into() }
+    }
 }
 
 /// A parsed file: header → column index, and the record rows.
@@ -81,11 +93,7 @@ pub fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) 
     let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
         Ok(text) => text,
         Err(e) => {
-            problems.push(Problem {
-                row: 0,
-                column: String::new(),
-                problem: format!("the file is not UTF-8 text (byte {}); save it as \"CSV UTF-8\"", e.valid_up_to()),
-            });
+            problems.push(Problem::new(0, "", "not-utf8", None, format!("the file is not UTF-8 text (byte {}); save it as \"CSV UTF-8\"", e.valid_up_to())));
             return None;
         }
     };
@@ -93,7 +101,7 @@ pub fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) 
     let header = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            problems.push(Problem { row: 1, column: String::new(), problem: format!("cannot read the header: {e}") });
+            problems.push(Problem::new(1, "", "header-unreadable", None, format!("cannot read the header: {e}")));
             return None;
         }
     };
@@ -101,43 +109,51 @@ pub fn parse_table(kind: ImportKind, bytes: &[u8], problems: &mut Vec<Problem>) 
     for (index, name) in header.iter().enumerate() {
         let name = name.trim();
         match kind.columns().iter().find(|(en, zh, _)| *en == name || *zh == name) {
-            Some((en, _, _)) if columns.contains_key(en) => problems.push(Problem { row: 1, column: name.into(), problem: "this column appears twice".into() }),
+            Some((en, _, _)) if columns.contains_key(en) => problems.push(Problem::new(1, name, "column-twice", None, "this column appears twice")),
             Some((en, _, _)) => {
                 columns.insert(*en, index);
             }
-            None => problems.push(Problem {
-                row: 1,
-                column: name.into(),
-                problem: format!(
+            None => problems.push(Problem::new(
+                1,
+                name,
+                "column-unknown",
+                Some(kind.columns().iter().map(|(_, zh, _)| *zh).collect::<Vec<_>>().join("、")),
+                format!(
                     "unknown column; the columns of a {} file are {}",
                     kind.as_str(),
                     kind.columns().iter().map(|(en, zh, _)| format!("{zh}/{en}")).collect::<Vec<_>>().join(", ")
                 ),
-            }),
+            )),
         }
     }
     for (en, zh, required) in kind.columns() {
         if *required && !columns.contains_key(en) {
-            problems.push(Problem { row: 1, column: format!("{zh}/{en}"), problem: "this required column is missing".into() });
+            problems.push(Problem::new(1, format!("{zh}/{en}"), "column-missing", Some(zh.to_string()), "this required column is missing"));
         }
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         if problems.len() >= MAX_PROBLEMS {
-            problems.push(Problem {
-                row: i + 2,
-                column: String::new(),
-                problem: format!("more than {MAX_PROBLEMS} problems; stopped reading here (is this the right file?)"),
-            });
+            problems.push(Problem::new(
+                i + 2,
+                "",
+                "too-many-problems",
+                Some(MAX_PROBLEMS.to_string()),
+                format!("more than {MAX_PROBLEMS} problems; stopped reading here (is this the right file?)"),
+            ));
             break;
         }
         match record {
             Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
-            Ok(r) if r.len() != header.len() => {
-                problems.push(Problem { row: i + 2, column: String::new(), problem: format!("has {} fields, the header has {}", r.len(), header.len()) })
-            }
+            Ok(r) if r.len() != header.len() => problems.push(Problem::new(
+                i + 2,
+                "",
+                "field-count",
+                Some(format!("{}/{}", r.len(), header.len())),
+                format!("has {} fields, the header has {}", r.len(), header.len()),
+            )),
             Ok(r) => rows.push(r),
-            Err(e) => problems.push(Problem { row: i + 2, column: String::new(), problem: format!("cannot read this row: {e}") }),
+            Err(e) => problems.push(Problem::new(i + 2, "", "row-unreadable", None, format!("cannot read this row: {e}"))),
         }
     }
     Some(Table { columns, rows })

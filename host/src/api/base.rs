@@ -296,7 +296,32 @@ async fn search_audit(
     AppQuery(search): AppQuery<audit::Search>,
 ) -> Result<Json<Vec<audit::Entry>>, ApiError> {
     let scope = operator.scope(&state, &[Role::CountyAdmin], None)?;
-    Ok(Json(audit::search(&state.platform.store, &scope, &search).await.map_err(ApiError::database)?))
+    let mut entries = audit::search(&state.platform.store, &scope, &search).await.map_err(ApiError::database)?;
+    name_parties(&state, &mut entries).await?;
+    Ok(Json(entries))
+}
+
+/// The people of the log by name: accounts and staff by their display name, residents by
+/// their masked real name (`王*英`); plugins and client apps the console names itself.
+async fn name_parties(state: &AppState, entries: &mut [audit::Entry]) -> Result<(), ApiError> {
+    let store = &state.platform.store;
+    let mut names: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    for party in entries.iter().flat_map(|e| [e.actor.clone(), e.subject.clone()]) {
+        if names.contains_key(&party) {
+            continue;
+        }
+        let name = match party.split_once(':') {
+            Some(("account" | "staff", id)) => crate::auth::accounts::get(store, id).await.map_err(ApiError::of)?.map(|a| a.display_name),
+            Some(("resident", id)) => records::resident(store, id).await.map_err(ApiError::database)?.map(|r| records::mask_name(&r.real_name)),
+            _ => None,
+        };
+        names.insert(party, name);
+    }
+    for entry in entries.iter_mut() {
+        entry.actor_name = names.get(&entry.actor).cloned().flatten();
+        entry.subject_name = names.get(&entry.subject).cloned().flatten();
+    }
+    Ok(())
 }
 
 /// What a plugin asks of a resident, for the consent screen.

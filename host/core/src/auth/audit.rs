@@ -52,6 +52,12 @@ pub struct Entry {
     pub fields: Vec<String>,
     pub outcome: Outcome,
     pub request_id: String,
+    /// Who the actor and the subject are, for people reading the log (filled in by the
+    /// reader that knows the names, e.g. the HTTP layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_name: Option<String>,
 }
 
 /// One read to record.
@@ -171,6 +177,8 @@ pub async fn search(store: &Store, tenants: &[String], search: &Search) -> Resul
                 fields: r.try_get::<String, _>("fields")?.split(',').filter(|f| !f.is_empty()).map(str::to_string).collect(),
                 outcome: Outcome::parse(&r.try_get::<String, _>("outcome")?),
                 request_id: r.try_get("request_id")?,
+                actor_name: None,
+                subject_name: None,
             })
         })
         .collect()

@@ -14,6 +14,7 @@ const TEXT = {
     login_title: "登录", phone: "手机号", password: "密码", login: "登录", login_failed: "登录未成功：",
     hello: (name) => `${name}，您好`, home_title: "我的社区服务", no_plugins: "本社区还没有开通服务。",
     search: "搜索服务", search_none: "没有找到相关服务。", frequent: "常用服务",
+    news: "为您更新", news_message: (title) => `新消息：${title}`, news_ticket: (title, status) => `工单「${title}」${status}`,
     categories: { care: "养老助老", life: "生活服务", affairs: "办事服务", neighbours: "邻里互助", other: "更多服务" },
     open: "打开", back: "返回", back_home: "返回首页",
     tabs: { home: "首页", services: "办事", inbox: "消息", me: "我的" }, tabs_label: "主导航",
@@ -22,7 +23,7 @@ const TEXT = {
     consent_title: "个人信息授权", consent_asks: "申请使用您的以下信息：", consent_why: "用途：",
     consent_vendor: "提供方：", agree: "同意并继续", decline: "不同意",
     consents_title: "我的授权", no_consents: "您还没有向任何服务授权个人信息。", revoke: "撤回授权",
-    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", openid: "登录身份", profile: "姓名" },
+    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", "resident-record": "本人社区档案", openid: "登录身份", profile: "姓名" },
     inbox: "消息", inbox_title: "我的消息", no_messages: "暂无消息。", unread: (n) => `${n} 条未读`, mark_read: "标为已读", see_ticket: "查看工单",
     tickets: "我的工单", tickets_title: "我的工单", no_tickets: "暂无工单。", ticket_title: "工单详情", due: "办理时限：",
     level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度", stars: (n) => `${n} 星`, supervised: "督办中",
@@ -56,6 +57,7 @@ const TEXT = {
     login_title: "Log in", phone: "Mobile number", password: "Password", login: "Log in", login_failed: "Not logged in: ",
     hello: (name) => `Hello, ${name}`, home_title: "My community services", no_plugins: "No services are available for your community yet.",
     search: "Search services", search_none: "No service matches.", frequent: "Used most",
+    news: "New for you", news_message: (title) => `New message: ${title}`, news_ticket: (title, status) => `Ticket “${title}”: ${status}`,
     categories: { care: "Elderly care", life: "Daily life", affairs: "Public services", neighbours: "Neighbours", other: "More services" },
     open: "Open", back: "Back", back_home: "Home",
     tabs: { home: "Home", services: "Services", inbox: "Messages", me: "Me" }, tabs_label: "Main navigation",
@@ -64,7 +66,7 @@ const TEXT = {
     consent_title: "Consent to share personal data", consent_asks: "asks to use:", consent_why: "Why: ",
     consent_vendor: "Provided by: ", agree: "Agree and continue", decline: "Decline",
     consents_title: "My consents", no_consents: "You have not shared personal data with any service.", revoke: "Withdraw",
-    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", openid: "Sign-in identity", profile: "Name" },
+    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", "resident-record": "Own community record", openid: "Sign-in identity", profile: "Name" },
     inbox: "Messages", inbox_title: "My messages", no_messages: "No messages.", unread: (n) => `${n} unread`, mark_read: "Mark read", see_ticket: "See the ticket",
     tickets: "My tickets", tickets_title: "My tickets", no_tickets: "No tickets.", ticket_title: "Ticket", due: "Due: ",
     level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction", stars: (n) => `${n} star${n === 1 ? "" : "s"}`, supervised: "under supervision",
@@ -271,9 +273,27 @@ function grouped(list) {
   return [...groups].filter(([, items]) => items.length > 0);
 }
 
+// What is new for her since she last looked: unread messages, and her tickets that moved in
+// the last week (newest first, a few of each).
+const WEEK_MS = 7 * 24 * 3600 * 1000;
+function newsFor(inbox, tickets) {
+  const items = [];
+  for (const n of (inbox?.ok ? inbox.data.items : []).filter((x) => !x.read_at).slice(0, 3)) {
+    items.push(el("li", {}, el("a", { href: "#/inbox", class: "button-link news" }, icon("inbox"), el("span", {}, t("news_message")(n.title)))));
+  }
+  const moved = (tickets?.ok ? tickets.data.tickets : []).filter((x) => x.status !== "closed" && Date.now() - x.updated_at < WEEK_MS)
+    .sort((a, b) => b.updated_at - a.updated_at).slice(0, 2);
+  for (const x of moved) {
+    items.push(el("li", {}, el("a", { href: "#/ticket/" + encodeURIComponent(x.id), class: "button-link news" }, icon("tickets"), el("span", {}, t("news_ticket")(x.title, t("status_names")[x.status] || x.status)))));
+  }
+  if (items.length === 0) return "";
+  return el("section", { id: "whats-new", "aria-labelledby": "news-title" }, el("h2", { id: "news-title" }, t("news")), el("ul", { class: "news-list" }, ...items));
+}
+
 async function homeView() {
   const draw = screen();
-  const [list] = await Promise.all([plugins(), refreshUnread()]);
+  const [list, inbox, tickets] = await Promise.all([plugins(), refreshUnread(), me?.kind === "resident" ? api("GET", "/api/tickets?limit=20") : null]);
+  const news = newsFor(inbox, tickets);
   drawTabs("home");
   const openable = list.filter((p) => p.url);
   const section = el("section", { id: "plugins" }, el("h1", {}, me ? t("hello")(me.display_name) : t("home_title")));
@@ -289,7 +309,7 @@ async function homeView() {
       tile(t("inbox") + (unread > 0 ? ` · ${t("unread")(unread)}` : ""), "#/inbox", { id: "elder-inbox" }, "inbox"),
       tile(t("tickets"), "#/tickets", { id: "my-tickets" }, "tickets"),
       tile(t("bookings"), "#/bookings", { id: "my-bookings" }, "bookings"));
-    section.append(tiles);
+    section.append(tiles, news);
     draw(section);
     return;
   }
@@ -315,7 +335,7 @@ async function homeView() {
   const quick = el("div", { class: "quick" },
     me.kind === "resident" ? el("a", { href: "#/help", id: "help-button", class: "quick-action urgent" }, icon("help"), el("span", {}, t("help"))) : "",
     el("a", { href: "#/report", id: "report-problem", class: "quick-action" }, icon("report"), el("span", {}, t("report"))));
-  section.append(quick, el("div", { class: "search" }, icon("search"), search), none, body);
+  section.append(quick, news, el("div", { class: "search" }, icon("search"), search), none, body);
   draw(section);
 }
 

@@ -33,6 +33,25 @@ const TEXT = {
     row: "行", column: "列", problem: "问题", import_kinds: { residents: "居民", places: "场所", organisations: "组织机构" },
     import_states: { validating: "校验中", writing: "写入中", done: "已完成", rejected: "已拒绝（未写入任何数据）", failed: "失败" },
     duty_lines: "一键求助值班电话", duty_note: "居民按下一键求助时，拨打离她最近的上级设置的值班电话。", duty_node: "设置范围", duty_phone: "值班电话", duty_save: "保存", duty_none: "尚未设置值班电话。", duty_saved: "值班电话已保存",
+    errors: {
+      "bad-credentials": "手机号或密码不正确。", locked: "登录失败次数过多，账号暂时锁定。", "rate-limited": "尝试次数过多，请稍后再试。",
+      "too-many-requests": "操作太频繁，请稍后再试。", unauthenticated: "登录已过期，请重新登录。", "permission-denied": "没有权限：",
+      "not-found": "没有找到：", "invalid-argument": "填写的内容有误：", conflict: "内容已被更改或有冲突：", "limit-exceeded": "超出限制：",
+      unavailable: "服务暂时不可用，请稍后再试。", internal: "系统出错，请联系平台管理员。", network: "网络连接失败，请检查网络后重试。",
+    },
+    error_generic: "操作未成功：",
+    import_columns: { real_name: "姓名", id_number: "身份证号", phone: "手机号", grid: "网格", building: "楼栋", unit: "单元", room: "房号", tags: "标签", household: "户", name: "名称", kind: "类型", address: "地址", contact: "联系方式" },
+    import_problems: {
+      "not-utf8": "文件不是 UTF-8 文本，请另存为“CSV UTF-8”格式。", "header-unreadable": "无法读取表头。", "column-twice": "此列出现了两次。",
+      "column-unknown": (v) => `无法识别的列；可用的列为：${v}。`, "column-missing": "缺少此必填列。", "too-many-problems": (v) => `问题超过 ${v} 个，已停止检查（文件是否选错？）。`,
+      "field-count": (v) => `字段数与表头不一致（本行/表头：${v}）。`, "row-unreadable": "无法读取此行。", empty: "不能为空。",
+      "grid-unknown": (v) => `网格“${v}”不存在。`, "grid-outside": (v) => `“${nodeName(v)}”不在本次导入的范围内。`, "name-length": "姓名须为 1–50 个字。",
+      "birth-in-future": "身份证号中的出生日期晚于今天。", "id-number-invalid": "身份证号无效（长度、出生日期或校验位有误，可能输错）。",
+      "id-number-repeated": (v) => `与第 ${v} 行的身份证号重复。`, "already-registered": "此居民已登记。", "phone-invalid": (v) => `“${v}”不是 11 位手机号。`,
+      "house-incomplete": "楼栋、单元、房号须同时填写或同时留空。", "no-rows": "文件只有表头，没有数据行。", database: "数据库出错，未导入任何数据，请稍后重试。",
+    },
+    tenant_kinds: { county: "县", street: "镇街", community: "社区", grid: "网格" },
+    unit_ms: "毫秒", unit_mib: "兆字节",
     tickets_title: "工单看板", dispatch: "派单", assignee: "处理人", due: "时限", overdue: "已超时", due_soon: "即将超时", on_time: "正常", supervise: "督办", supervise_note: "督办意见",
     supervised: "督办中", status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
     devices_title: "设备与告警", devices: "设备", alarms: "告警动态", online: "在线", offline: "离线", last_seen: "最后上报", location: "位置",
@@ -42,7 +61,8 @@ const TEXT = {
     device_types: { "water-meter": "水表", "fall-button": "跌倒求助按钮", "smoke-detector": "烟雾报警器", "door-sensor": "门磁", "parking-sensor": "车位检测器", "gate-controller": "道闸" },
     outcome_names: { allowed: "已读取", denied: "已拒绝", "consent-required": "待本人授权", "consent-given": "本人已授权", "consent-withdrawn": "本人已撤回" },
     actor_kinds: { plugin: "插件", account: "账号", resident: "居民", client: "第三方应用", staff: "工作人员" },
-    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址" },
+    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", "resident-record": "本人社区档案",
+      "emergency-contacts": "紧急联系人", "emergency-contacts:changed": "紧急联系人（登记）", openid: "登录身份", profile: "姓名" },
     action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
     photo: "照片", urgent: "紧急", installed_at: "已安装：", review: "审查", choose: "请选择…", filter: "筛选", search_tickets: "搜索标题、地点或类别",
     all_categories: "全部类别", export_csv: "导出 CSV", trace: "办理过程", ticket_detail: "详情", no_tickets: "没有符合条件的工单。",
@@ -75,6 +95,17 @@ const TEXT = {
     row: "Row", column: "Column", problem: "Problem", import_kinds: { residents: "Residents", places: "Places", organisations: "Organisations" },
     import_states: { validating: "Validating", writing: "Writing", done: "Done", rejected: "Rejected (nothing written)", failed: "Failed" },
     duty_lines: "Duty lines for one-tap help", duty_note: "A resident's call for help goes to the line set nearest above her home.", duty_node: "For", duty_phone: "Duty line", duty_save: "Save", duty_none: "No duty line set yet.", duty_saved: "Duty line saved",
+    errors: {
+      "bad-credentials": "Wrong mobile number or password.", locked: "Too many failed logins; the account is locked for a while.", "rate-limited": "Too many attempts; try again later.",
+      "too-many-requests": "Too many requests; try again later.", unauthenticated: "Your session ended; log in again.", "permission-denied": "Not allowed:",
+      "not-found": "Not found:", "invalid-argument": "Something entered is not valid:", conflict: "This changed meanwhile or conflicts:", "limit-exceeded": "A limit was reached:",
+      unavailable: "The service is unavailable; try again later.", internal: "The platform failed; tell its operator.", network: "No connection; check the network.",
+    },
+    error_generic: "That did not work:",
+    import_columns: { real_name: "Name", id_number: "ID number", phone: "Phone", grid: "Grid", building: "Building", unit: "Unit", room: "Room", tags: "Tags", household: "Household", name: "Name", kind: "Kind", address: "Address", contact: "Contact" },
+    import_problems: {},
+    tenant_kinds: { county: "County", street: "Street", community: "Community", grid: "Grid" },
+    unit_ms: "ms", unit_mib: "MiB",
     tickets_title: "Work orders", dispatch: "Dispatch", assignee: "Assignee", due: "Due", overdue: "Overdue", due_soon: "Due soon", on_time: "On time", supervise: "Supervise", supervise_note: "Supervision note",
     supervised: "supervised", status_names: { open: "Waiting", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
     devices_title: "Devices & alarms", devices: "Devices", alarms: "Alarm feed", online: "online", offline: "offline", last_seen: "Last seen", location: "Location",
@@ -84,7 +115,8 @@ const TEXT = {
     device_types: { "water-meter": "Water meter", "fall-button": "Fall button", "smoke-detector": "Smoke detector", "door-sensor": "Door sensor", "parking-sensor": "Parking sensor", "gate-controller": "Gate" },
     outcome_names: { allowed: "Read", denied: "Refused", "consent-required": "Consent needed", "consent-given": "Consent given", "consent-withdrawn": "Consent withdrawn" },
     actor_kinds: { plugin: "Plugin", account: "Account", resident: "Resident", client: "Client app", staff: "Staff" },
-    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address" },
+    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", "resident-record": "Own community record",
+      "emergency-contacts": "Emergency contacts", "emergency-contacts:changed": "Emergency contacts (recorded)", openid: "Sign-in identity", profile: "Name" },
     action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
     photo: "Photo", urgent: "Urgent", installed_at: "Installed at: ", review: "Review", choose: "Choose…", filter: "Filter", search_tickets: "Search title, place or category",
     all_categories: "All categories", export_csv: "Export CSV", trace: "Trace", ticket_detail: "Details", no_tickets: "No ticket matches.",
@@ -132,7 +164,17 @@ async function api(method, path, body, contentType) {
   return { ok: res.ok, status: res.status, data };
 }
 
-const failure = (r) => r.data?.error?.message || `HTTP ${r.status}`;
+// A failure in the console's language: the error's code picks the sentence, and the host's
+// detail follows when it is in that language (host messages are `中文 (English)` or English).
+function failure(r) {
+  const code = r.data?.error?.code || (r.status === 0 ? "network" : "");
+  const message = typeof r.data?.error?.message === "string" ? r.data.error.message : "";
+  const bilingual = /^(.*?)\s*\(([^()]*)\)\s*$/.exec(message);
+  const detail = bilingual && /[\u4e00-\u9fff]/.test(bilingual[1]) ? (lang === "en" ? bilingual[2] : bilingual[1]) : lang === "en" ? message : "";
+  const sentence = t("errors")[code] || t("error_generic");
+  if (detail) return `${sentence}${lang === "en" && sentence.endsWith(":") ? " " : ""}${detail}`;
+  return sentence.replace(/：$/, "。").replace(/:$/, ".");
+}
 const when = (ms) => (ms ? new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false }) : "—");
 const nodeName = (id) => nodes.find((n) => n.id === id)?.name || id;
 const roleName = (r) => t("role_names")[r] || r;
@@ -149,10 +191,11 @@ function grantName(grant) {
   return `${capability} · ${info ? (lang === "en" ? info.summary_en : info.summary_zh) : scope}`;
 }
 // An audit actor or subject (`plugin:legal-aid`, `account:6ac1…`) as a kind and a name.
-function partyName(party) {
+// `name`: what the host knows of the party (an account's name, a resident's masked name).
+function partyName(party, name) {
   const [kind, id] = party.split(/:(.*)/s);
   const plugin = kind === "plugin" && packagesSeen.find((p) => p.plugin_id === id);
-  const label = plugin ? ((lang === "en" && plugin.manifest.translations?.en?.name) || plugin.manifest.name) : id;
+  const label = plugin ? ((lang === "en" && plugin.manifest.translations?.en?.name) || plugin.manifest.name) : name || id;
   return `${t("actor_kinds")[kind] || kind} · ${label}`;
 }
 let packagesSeen = [];
@@ -371,12 +414,14 @@ async function reviewView(pluginId, version) {
     boxes.push(box);
     const summary = info(c.name) ? (lang === "en" ? info(c.name).summary_en : info(c.name).summary_zh) : "";
     const perm = el("div", { class: "perm", "data-capability": c.name },
-      el("label", { class: "inline", for: box.id }, box, el("strong", {}, t("capability_names")[c.name] || c.name), el("span", { class: "muted" }, ` ${c.name} · ${summary}`)),
+      el("label", { class: "inline", for: box.id }, box, el("strong", {}, t("capability_names")[c.name] || c.name), el("span", { class: "muted" }, " ", el("code", {}, c.name), ` · ${summary}`)),
       el("p", { class: "reason" }, t("reason"), c.reason));
     for (const s of c.scopes || []) {
       const scope = el("input", { type: "checkbox", id: `grant-${c.name}-${s}`, value: `${c.name}:${s}`, checked: true });
       boxes.push(scope);
-      perm.append(el("label", { class: "inline", for: scope.id, style: "margin-left:1.6rem" }, scope, `${c.name}:${s}`));
+      const scopeInfo = info(c.name)?.scopes?.find((x) => x.name === s);
+      const scopeName = scopeInfo ? (lang === "en" ? scopeInfo.summary_en : scopeInfo.summary_zh) : "";
+      perm.append(el("label", { class: "inline", for: scope.id, style: "margin-left:1.6rem" }, scope, scopeName ? `${scopeName} ` : "", el("code", {}, `${c.name}:${s}`)));
     }
     perms.append(perm);
   }
@@ -409,8 +454,8 @@ async function reviewView(pluginId, version) {
     el("h1", {}, `${t("review_title")} · ${m.name} ${p.version}`),
     el("div", { class: "card" },
       el("p", {}, el("strong", {}, t("description") + "："), m.description),
-      el("p", { class: "muted" }, `${t("vendor")}: ${p.vendor} · ${t("signed_by")}: ${p.key_id} · sha256 ${p.sha256.slice(0, 16)}…`),
-      el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ms · ${t("memory")} ${limits.memory_mib ?? "—"} MiB · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`),
+      el("p", { class: "muted" }, `${t("vendor")}: ${p.vendor} · ${t("signed_by")}: `, el("code", {}, p.key_id), " · ", el("code", {}, `sha256 ${p.sha256.slice(0, 16)}…`)),
+      el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ${t("unit_ms")} · ${t("memory")} ${limits.memory_mib ?? "—"} ${t("unit_mib")} · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`),
       (limits.requests_per_instance ?? 1) > 1 ? el("p", { class: "muted" }, t("reuse")(limits.requests_per_instance)) : null),
     el("div", { class: "card" }, el("h2", {}, t("requested")), perms),
     el("div", { class: "card" }, el("label", { for: "install-tenant" }, t("scope")), tenant, el("p", {}, install), status)));
@@ -521,7 +566,7 @@ async function peopleView(message) {
   const r = await api("GET", "/admin/accounts");
   const section = el("section", { id: "people" }, el("h1", {}, t("people_title")));
   if (message) section.append(message);
-  const tree = el("ul", { id: "tenant-tree" }, ...nodes.map((n) => el("li", { style: `margin-left:${n.depth * 1.2}rem`, "data-tenant": n.id }, `${n.name} `, el("span", { class: "muted" }, `${n.kind} · ${n.id}`))));
+  const tree = el("ul", { id: "tenant-tree" }, ...nodes.map((n) => el("li", { style: `margin-left:${n.depth * 1.2}rem`, "data-tenant": n.id }, `${n.name} `, el("span", { class: "muted" }, `${t("tenant_kinds")[n.kind] || n.kind} · `, el("code", {}, n.id)))));
   const staff = el("table", { id: "staff" }, el("tr", {}, ...["name", "phone", "roles"].map((k) => el("th", {}, t(k)))),
     ...(r.data?.staff || []).map((s) => el("tr", {}, el("td", {}, s.display_name), el("td", {}, s.phone), el("td", {}, ...s.roles.map((g) => el("span", { class: "tag" }, `${roleName(g.role)} @ ${nodeName(g.tenant)}`))))));
   const name = el("input", { type: "text", id: "staff-name" });
@@ -548,6 +593,20 @@ async function peopleView(message) {
 
 // ---- base-data import ----
 
+// An import problem in the console's language, from its code; the host's English text for
+// codes this console does not know yet.
+function problemText(p) {
+  const say = t("import_problems")[p.code];
+  if (!say) return lang === "en" ? p.problem : `${t("error_generic")}${p.problem}`;
+  return typeof say === "function" ? say(p.value ?? "") : say;
+}
+// `real_name`, or `身份证号/id_number` for a missing column: in the console's language.
+function columnName(column) {
+  const [zh, en] = column.includes("/") ? column.split("/") : [null, column];
+  if (lang !== "en" && zh) return zh;
+  return t("import_columns")[en] || en;
+}
+
 function importView() {
   const draw = screen();
   const kind = el("select", { id: "import-kind" }, ...Object.entries(t("import_kinds")).map(([k, v]) => el("option", { value: k }, v)));
@@ -570,7 +629,7 @@ function importView() {
       report.replaceChildren(el("p", {}, `${t("import_states")[x.status] || x.status} · ${t("progress")} ${x.processed}/${x.total_rows} `, bar));
       if (x.problems.length) {
         report.append(el("h2", {}, `${t("problems")} (${x.problems.length})`), el("table", { id: "import-problems" }, el("tr", {}, el("th", {}, t("row")), el("th", {}, t("column")), el("th", {}, t("problem"))),
-          ...x.problems.map((p) => el("tr", {}, el("td", {}, p.row), el("td", {}, p.column), el("td", {}, p.problem)))));
+          ...x.problems.map((p) => el("tr", { "data-code": p.code || null }, el("td", {}, p.row), el("td", {}, columnName(p.column)), el("td", {}, problemText(p))))));
       }
       if (x.status === "validating" || x.status === "writing") setTimeout(poll, 400);
     };
@@ -763,7 +822,7 @@ async function auditView(params) {
   const section = el("section", { id: "audit" }, el("h1", {}, t("audit_title")), form);
   if (!r.ok) section.append(notice(failure(r), false));
   else section.append(el("div", { class: "card" }, el("table", { id: "audit-entries" }, el("tr", {}, ...["at", "actor", "subject", "fields", "outcome"].map((k) => el("th", {}, t(k)))),
-    ...r.data.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", { title: e.actor }, partyName(e.actor)), el("td", { title: e.subject }, partyName(e.subject)),
+    ...r.data.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", { title: e.actor }, partyName(e.actor, e.actor_name)), el("td", { title: e.subject }, partyName(e.subject, e.subject_name)),
       el("td", {}, e.fields.map((f) => t("field_names")?.[f] || f).join(lang === "en" ? ", " : "、")), el("td", {}, named("outcome_names", e.outcome)))))));
   draw(section);
 }

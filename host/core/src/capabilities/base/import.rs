@@ -153,7 +153,9 @@ async fn existing_id_numbers(store: &Store, ids: &[&str]) -> Result<HashSet<Stri
 }
 
 /// Records a problem (row, column, what is wrong) while the list has room.
-type ReportProblem<'a> = dyn FnMut(usize, &str, String, &mut Vec<Problem>) + 'a;
+/// What is wrong: its code, the value it names, and the English text.
+type Found<'v> = (&'v str, Option<String>, String);
+type ReportProblem<'a> = dyn for<'v> FnMut(usize, &str, Found<'v>, &mut Vec<Problem>) + 'a;
 
 /// Check every row; `problems` gets everything wrong.
 async fn check(
@@ -165,17 +167,17 @@ async fn check(
     progress: &AtomicU64,
     problems: &mut Vec<Problem>,
 ) -> Result<Checked, sqlx::Error> {
-    let mut problem = |row: usize, column: &str, text: String, problems: &mut Vec<Problem>| {
+    let mut problem = |row: usize, column: &str, (code, value, text): Found<'_>, problems: &mut Vec<Problem>| {
         if problems.len() < MAX_PROBLEMS {
-            problems.push(Problem { row: row + 2, column: column.into(), problem: text });
+            problems.push(Problem::new(row + 2, column, code, value, text));
         }
     };
     let tenant_of = |row: usize, value: &str, problems: &mut Vec<Problem>, problem: &mut ReportProblem<'_>| -> Option<String> {
         match tree.get(value) {
-            None if value.is_empty() => problem(row, "grid", "is empty".into(), problems),
-            None => problem(row, "grid", format!("`{value}` is not a tenant node of this platform"), problems),
+            None if value.is_empty() => problem(row, "grid", ("empty", None, "is empty".into()), problems),
+            None => problem(row, "grid", ("grid-unknown", Some(value.into()), format!("`{value}` is not a tenant node of this platform")), problems),
             Some(node) if !tree.is_within(&node.id, scope) => {
-                problem(row, "grid", format!("`{value}` is outside `{scope}`, where this import is made"), problems)
+                problem(row, "grid", ("grid-outside", Some(value.into()), format!("`{value}` is outside `{scope}`, where this import is made")), problems)
             }
             Some(node) => return Some(node.id.clone()),
         }
@@ -188,10 +190,10 @@ async fn check(
             let name = table.get(record, "name");
             let kind_text = table.get(record, "kind");
             if name.is_empty() {
-                problem(i, "name", "is empty".into(), problems);
+                problem(i, "name", ("empty", None, "is empty".into()), problems);
             }
             if kind_text.is_empty() {
-                problem(i, "kind", "is empty".into(), problems);
+                problem(i, "kind", ("empty", None, "is empty".into()), problems);
             }
             let tenant = tenant_of(i, table.get(record, "grid"), problems, &mut problem);
             if let Some(tenant_id) = tenant {
@@ -210,30 +212,35 @@ async fn check(
         progress.fetch_add(1, Ordering::Relaxed);
         let real_name = table.get(record, "real_name");
         if real_name.is_empty() || real_name.chars().count() > 50 {
-            problem(i, "real_name", "must be 1–50 characters".into(), problems);
+            problem(i, "real_name", ("name-length", None, "must be 1–50 characters".into()), problems);
         }
         let id_number = table.get(record, "id_number").to_ascii_uppercase();
         let parsed = match parse_id_number(&id_number) {
             Ok(p) if p.birth_date > today => {
-                problem(i, "id_number", "the birth date in it is in the future".into(), problems);
+                problem(i, "id_number", ("birth-in-future", None, "the birth date in it is in the future".into()), problems);
                 None
             }
             Ok(p) => Some(p),
             Err(why) => {
-                problem(i, "id_number", why, problems);
+                problem(i, "id_number", ("id-number-invalid", None, why), problems);
                 None
             }
         };
         if parsed.is_some() {
             if let Some(first) = seen.insert(id_number.clone(), i) {
-                problem(i, "id_number", format!("the same ID number is already on row {}", first + 2), problems);
+                problem(
+                    i,
+                    "id_number",
+                    ("id-number-repeated", Some((first + 2).to_string()), format!("the same ID number is already on row {}", first + 2)),
+                    problems,
+                );
             } else if registered.contains(&id_number) {
-                problem(i, "id_number", "this resident is already registered".into(), problems);
+                problem(i, "id_number", ("already-registered", None, "this resident is already registered".into()), problems);
             }
         }
         let phone = table.get(record, "phone");
         if !is_valid_phone(phone) {
-            problem(i, "phone", format!("`{phone}` is not an 11-digit mobile number"), problems);
+            problem(i, "phone", ("phone-invalid", Some(phone.into()), format!("`{phone}` is not an 11-digit mobile number")), problems);
         }
         let tenant = tenant_of(i, table.get(record, "grid"), problems, &mut problem);
         let parts = [table.get(record, "building"), table.get(record, "unit"), table.get(record, "room")];
@@ -241,7 +248,7 @@ async fn check(
             ["", "", ""] => None,
             [b, u, r] if !b.is_empty() && !u.is_empty() && !r.is_empty() => Some((b.to_string(), u.to_string(), r.to_string())),
             _ => {
-                problem(i, "building", "building, unit and room go together: give all three or none".into(), problems);
+                problem(i, "building", ("house-incomplete", None, "building, unit and room go together: give all three or none".into()), problems);
                 None
             }
         };
@@ -526,11 +533,11 @@ async fn run(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, by
     let mut outcome = ImportState::Rejected;
     if let Some(table) = table.filter(|_| problems.is_empty()) {
         if table.rows.is_empty() {
-            problems.push(Problem { row: 2, column: String::new(), problem: "the file has a header but no rows".into() });
+            problems.push(Problem::new(2, "", "no-rows", None, "the file has a header but no rows"));
         }
         match check(store, tree, kind, scope, &table, &running.processed, &mut problems).await {
             Err(e) => {
-                problems.push(Problem { row: 0, column: String::new(), problem: format!("the database failed while checking: {e}") });
+                problems.push(Problem::new(0, "", "database", None, format!("the database failed while checking: {e}")));
                 outcome = ImportState::Failed;
             }
             Ok(checked) if problems.is_empty() => {
@@ -539,11 +546,7 @@ async fn run(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, by
                     Ok(()) => ImportState::Done,
                     Err(e) => {
                         tracing::error!("base import failed while writing (rolled back): {e}");
-                        problems.push(Problem {
-                            row: 0,
-                            column: String::new(),
-                            problem: format!("the database failed while writing; nothing was imported: {e}"),
-                        });
+                        problems.push(Problem::new(0, "", "database", None, format!("the database failed while writing; nothing was imported: {e}")));
                         ImportState::Failed
                     }
                 };

@@ -102,6 +102,17 @@ pub fn mask_id_number(id: &str) -> String {
     }
 }
 
+/// `王*英`: a name as the audit log shows it — enough to recognise, not the whole name.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
 pub use crate::util::today;
 
 pub fn age_on(birth_date: NaiveDate, day: NaiveDate) -> u32 {
@@ -371,6 +382,7 @@ mod tests {
         let bad_date = format!("11010519491332002{}", id_check_char("11010519491332002").unwrap());
         assert!(parse_id_number(&bad_date).unwrap_err().contains("birth date"));
         assert_eq!(mask_id_number(&id), format!("110105********002{check}"));
+        assert_eq!((mask_name("王秀英"), mask_name("李四"), mask_name("欧阳娜娜")), ("王*英".to_string(), "李*".to_string(), "欧**娜".to_string()));
     }
 
     #[test]
