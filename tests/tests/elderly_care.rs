@@ -285,7 +285,7 @@ on_both_backends!(tickets_from_report_to_rating);
 /// for her grid, a text to her daughter, the duty line set for her community; pressing again
 /// does not call twice. Refused: a guessed code, a stranger answering her alerts, staff
 /// calling for help, a worker setting the duty line, the plugin once the county takes
-/// `base:contacts` back. Her contacts are sealed at rest.
+/// `base:contacts` back (her page stays, without contacts). Her contacts are sealed at rest.
 async fn one_tap_help_and_family(backend: Backend) -> Result<()> {
     let Some(lab) = Lab::start(backend, |c| c.tickets.sweep_seconds = 3600).await? else { return Ok(()) };
     let host = &lab.host;
@@ -388,8 +388,11 @@ async fn one_tap_help_and_family(backend: Backend) -> Result<()> {
     let installation = format!("{CARE}@xingfu");
     let fewer: Vec<&str> = grants.iter().copied().filter(|g| *g != "base:contacts").collect();
     host.admin("PUT", &format!("/installations/{installation}/grants"), Some(json!({ "grants": fewer }))).await?.expect_status(200)?;
-    let denied = call(&elder, "GET", "/mine", None).await?;
+    let denied = call(&elder, "PUT", "/mine/contacts", Some(json!({ "contacts": [] }))).await?;
     assert_eq!((denied.status, denied.json()["error"]["code"].as_str()), (403, Some("permission-denied")), "{}", denied.text);
+    let page = call(&elder, "GET", "/mine", None).await?.expect_status(200)?.json();
+    assert_eq!((page["contacts"].clone(), page["contacts_available"].as_bool()), (json!([]), Some(false)), "her page still works, without contacts: {page}");
+    assert_eq!(elder.get("/api/me/contacts").await?.json()["contacts"], json!([daughter_contact]), "the refused call changed nothing");
     let store = host.store().await?;
     let outcomes: Vec<String> = sqlx::query_scalar("SELECT outcome FROM audit_log WHERE fields LIKE 'emergency-contacts%'").fetch_all(&store.pool).await?;
     assert!(outcomes.iter().any(|o| o == "allowed") && outcomes.iter().any(|o| o == "denied"), "{outcomes:?}");

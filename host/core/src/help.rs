@@ -6,6 +6,7 @@
 //! A second press while her call is still open does not open another ticket or text her
 //! family again: she is shown the call already made.
 use crate::capabilities::base::contacts;
+use crate::capabilities::base::records::Resident;
 use crate::capabilities::identity::base_record;
 use crate::capabilities::notify::Notifier;
 use crate::capabilities::tickets::{Actor, NewTicket, Source, Status, Ticket, TicketError, TicketFilter, Tickets};
@@ -139,16 +140,38 @@ pub fn contact_text(name: &str, place: &str, duty_line: Option<&DutyLine>) -> St
     format!("【邻里】{name}（{place}）刚刚在邻里应用中按下了一键求助，社区已接到紧急工单。请尽快与她联系。{call}")
 }
 
-/// Press the button.
-pub async fn call_for_help(store: &Store, tree: &TenantTree, tickets: &Tickets, notifier: &Notifier, caller: &Caller<'_>) -> Result<HelpAnswer, HelpError> {
+/// What pressing will do for her: where the call goes, the line to ring, who is texted.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HelpPlan {
+    /// Her grid when her community has a record of where she lives, else her community.
+    pub tenant_id: String,
+    pub duty_line: Option<DutyLine>,
+    pub contacts: Vec<contacts::EmergencyContact>,
+    /// Her community has a base record of her (without one, nobody can be texted).
+    pub has_record: bool,
+    #[serde(skip)]
+    record: Option<Resident>,
+}
+
+/// The plan for `caller`, the same for the confirmation screen and the call itself.
+pub async fn plan(store: &Store, tree: &TenantTree, caller: &Caller<'_>) -> Result<HelpPlan, HelpError> {
     if tree.get(caller.community).is_none() {
         return Err(HelpError::NotFound(format!("no community `{}`", caller.community)));
     }
     let home = tree.subtree(caller.community);
     let (_, record) = base_record(store, caller.account_id, &home).await?;
-    // Her grid when the community knows where she lives, else her community.
-    let tenant = record.as_ref().map(|r| r.tenant_id.clone()).filter(|t| home.contains(t)).unwrap_or_else(|| caller.community.to_string());
-    let duty_line = duty_line_for(store, tree, &tenant).await?;
+    let tenant_id = record.as_ref().map(|r| r.tenant_id.clone()).filter(|t| home.contains(t)).unwrap_or_else(|| caller.community.to_string());
+    let duty_line = duty_line_for(store, tree, &tenant_id).await?;
+    let contacts = match &record {
+        Some(r) => contacts::contacts(store, &r.id).await?,
+        None => vec![],
+    };
+    Ok(HelpPlan { tenant_id, duty_line, contacts, has_record: record.is_some(), record })
+}
+
+/// Press the button.
+pub async fn call_for_help(store: &Store, tree: &TenantTree, tickets: &Tickets, notifier: &Notifier, caller: &Caller<'_>) -> Result<HelpAnswer, HelpError> {
+    let HelpPlan { tenant_id: tenant, duty_line, contacts: people, record, .. } = plan(store, tree, caller).await?;
 
     let open = tickets
         .list(&TicketFilter { reporter_account: Some(caller.account_id.to_string()), limit: 20, ..Default::default() })
@@ -162,10 +185,6 @@ pub async fn call_for_help(store: &Store, tree: &TenantTree, tickets: &Tickets, 
     let name = record.as_ref().map_or(caller.display_name, |r| r.real_name.as_str()).to_string();
     let community = tree.ancestors(&tenant).find(|n| n.kind == TenantKind::Community).map(|n| n.name.clone()).unwrap_or_default();
     let place = format!("{community}{}", record.as_ref().and_then(|r| r.address.clone()).unwrap_or_default());
-    let people = match &record {
-        Some(r) => contacts::contacts(store, &r.id).await?,
-        None => vec![],
-    };
     let description = if record.is_some() {
         format!("{name}在应用中按下了一键求助，请立即联系并上门。同时短信通知她的紧急联系人（{}位）。", people.len())
     } else {

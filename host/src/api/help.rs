@@ -11,7 +11,7 @@ use super::{ApiError, AppState, ErrorBody};
 use crate::auth::sessions::Claims;
 use crate::capabilities::base::contacts::{self, EmergencyContact};
 use crate::capabilities::identity::base_record;
-use crate::help::{self, DutyLine, HelpAnswer};
+use crate::help::{self, DutyLine, HelpAnswer, HelpPlan};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -39,29 +39,12 @@ fn resident(caller: Caller) -> Result<(Claims, String), ApiError> {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct HelpPlan {
-    /// The number her call goes to; none when no node above her home has set one.
-    duty_line: Option<DutyLine>,
-    /// The contacts who will be texted.
-    contacts: Vec<EmergencyContact>,
-    /// Her community has a base record of her (without one, nobody can be texted).
-    has_record: bool,
-}
-
 /// What pressing 一键求助 will do: the duty line and the contacts to be texted.
 #[utoipa::path(get, path = "/api/help", tag = "help", responses((status = 200, body = HelpPlan), (status = 403, body = ErrorBody)), security(("session" = [])))]
 async fn prepare(State(state): State<AppState>, caller: Caller) -> Result<Json<HelpPlan>, ApiError> {
     let (claims, community) = resident(caller)?;
-    let tree = state.platform.tenants();
-    let (_, record) = base_record(&state.platform.store, &claims.sub, &tree.subtree(&community)).await.map_err(ApiError::database)?;
-    let tenant = record.as_ref().map_or(community.as_str(), |r| r.tenant_id.as_str());
-    let duty_line = help::duty_line_for(&state.platform.store, &tree, tenant).await?;
-    let contacts = match &record {
-        Some(r) => contacts::contacts(&state.platform.store, &r.id).await?,
-        None => vec![],
-    };
-    Ok(Json(HelpPlan { duty_line, contacts, has_record: record.is_some() }))
+    let who = help::Caller { account_id: &claims.sub, display_name: &claims.name, community: &community };
+    Ok(Json(help::plan(&state.platform.store, &state.platform.tenants(), &who).await?))
 }
 
 /// 一键求助: open an urgent ticket for her grid, text her emergency contacts, answer the duty
