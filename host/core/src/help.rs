@@ -9,7 +9,7 @@ use crate::capabilities::base::contacts;
 use crate::capabilities::base::records::Resident;
 use crate::capabilities::identity::base_record;
 use crate::capabilities::notify::Notifier;
-use crate::capabilities::tickets::{Actor, NewTicket, Source, Status, Ticket, TicketError, TicketFilter, Tickets};
+use crate::capabilities::tickets::{Actor, NewTicket, Source, Ticket, TicketError, Tickets};
 use crate::errors::{Classified, ErrorKind};
 use crate::store::{now_millis, Store};
 use crate::tenancy::{TenantKind, TenantTree};
@@ -173,15 +173,6 @@ pub async fn plan(store: &Store, tree: &TenantTree, caller: &Caller<'_>) -> Resu
 pub async fn call_for_help(store: &Store, tree: &TenantTree, tickets: &Tickets, notifier: &Notifier, caller: &Caller<'_>) -> Result<HelpAnswer, HelpError> {
     let HelpPlan { tenant_id: tenant, duty_line, contacts: people, record, .. } = plan(store, tree, caller).await?;
 
-    let open = tickets
-        .list(&TicketFilter { reporter_account: Some(caller.account_id.to_string()), limit: 20, ..Default::default() })
-        .await?
-        .into_iter()
-        .find(|t| t.category == EMERGENCY && !matches!(t.status, Status::Resolved | Status::Closed) && now_millis() - t.created_at < REPEAT_WINDOW_MS);
-    if let Some(ticket) = open {
-        return Ok(HelpAnswer { ticket, duty_line, texted: vec![], not_texted: vec![], repeated: true });
-    }
-
     let name = record.as_ref().map_or(caller.display_name, |r| r.real_name.as_str()).to_string();
     let community = tree.ancestors(&tenant).find(|n| n.kind == TenantKind::Community).map(|n| n.name.clone()).unwrap_or_default();
     let place = format!("{community}{}", record.as_ref().and_then(|r| r.address.clone()).unwrap_or_default());
@@ -201,7 +192,11 @@ pub async fn call_for_help(store: &Store, tree: &TenantTree, tickets: &Tickets, 
         installation_id: None,
         alarm_id: None,
     };
-    let ticket = tickets.create(&new, &Actor { name: caller.display_name.to_string(), account: Some(caller.account_id.to_string()) }).await?;
+    let actor = Actor { name: caller.display_name.to_string(), account: Some(caller.account_id.to_string()) };
+    let (ticket, created) = tickets.create_unless_open(&new, &actor, REPEAT_WINDOW_MS).await?;
+    if !created {
+        return Ok(HelpAnswer { ticket, duty_line, texted: vec![], not_texted: vec![], repeated: true });
+    }
 
     // The ticket is the call; a text that fails is reported to her, not a reason to undo it.
     let text = contact_text(&name, &place, duty_line.as_ref());

@@ -133,6 +133,33 @@ impl Tickets {
         Ok(ticket)
     }
 
+    /// Create `new` unless its reporter already has a ticket of the same category, still
+    /// open, created within `window_ms`: then that one is answered (`false`). Calls of one
+    /// reporter are taken one at a time — a row lock on the account on PostgreSQL, the write
+    /// lock on SQLite — so two presses at the same moment open one ticket.
+    pub async fn create_unless_open(&self, new: &NewTicket, actor: &Actor, window_ms: i64) -> Result<(Ticket, bool), TicketError> {
+        let reporter = new.reporter_account.as_deref().ok_or_else(|| TicketError::Invalid("the ticket needs its reporter".into()))?;
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("UPDATE accounts SET failed_logins = failed_logins WHERE id = $1").bind(reporter).execute(&mut *tx).await?;
+        let open: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM tickets WHERE reporter_account = $1 AND category_id = $2 AND status NOT IN ('resolved', 'closed') AND created_at > $3
+               ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(reporter)
+        .bind(&new.category)
+        .bind(now_millis() - window_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = open {
+            tx.rollback().await?;
+            return Ok((self.get(&id).await?, false));
+        }
+        let ticket = self.create_in(&mut tx, new, actor).await?;
+        tx.commit().await?;
+        self.outbox.wake.notify_one();
+        Ok((ticket, true))
+    }
+
     /// Inbox messages to the staff responsible at the ticket's current level.
     async fn tell_level(&self, conn: &mut sqlx::AnyConnection, ticket: &Ticket, title: &str, body: &str) -> Result<(), sqlx::Error> {
         let tree = self.tree.snapshot();
