@@ -159,8 +159,11 @@ pub async fn plan(store: &Store, tree: &TenantTree, caller: &Caller<'_>) -> Resu
         return Err(HelpError::NotFound(format!("no community `{}`", caller.community)));
     }
     let home = tree.subtree(caller.community);
+    // Only a record in her own community says where she lives: her call goes to her
+    // community's staff, and they need an address they can reach.
     let (_, record) = base_record(store, caller.account_id, &home).await?;
-    let tenant_id = record.as_ref().map(|r| r.tenant_id.clone()).filter(|t| home.contains(t)).unwrap_or_else(|| caller.community.to_string());
+    let record = record.filter(|r| home.contains(&r.tenant_id));
+    let tenant_id = record.as_ref().map_or_else(|| caller.community.to_string(), |r| r.tenant_id.clone());
     let duty_line = duty_line_for(store, tree, &tenant_id).await?;
     let contacts = match &record {
         Some(r) => contacts::contacts(store, &r.id).await?,

@@ -69,8 +69,10 @@ pub struct ContactList {
 /// The base record of the signed-in resident, or a 409 telling her how to get one.
 async fn own_record(state: &AppState, claims: &Claims, community: &str) -> Result<String, ApiError> {
     let tree = state.platform.tenants();
-    let (_, record) = base_record(&state.platform.store, &claims.sub, &tree.subtree(community)).await.map_err(ApiError::database)?;
-    record.map(|r| r.id).ok_or_else(|| {
+    let home = tree.subtree(community);
+    let (_, record) = base_record(&state.platform.store, &claims.sub, &home).await.map_err(ApiError::database)?;
+    // Her record in her own community: the one 一键求助 texts the contacts of.
+    record.filter(|r| home.contains(&r.tenant_id)).map(|r| r.id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no-base-record",
