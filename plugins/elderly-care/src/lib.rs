@@ -55,7 +55,7 @@ pub struct Elder {
     pub tags: Vec<String>,
     pub consent: Option<Consent>,
     /// Contacts kept here before they moved to the host's base data (`base:contacts`); moved
-    /// over at the next archive sync, then empty.
+    /// over at the next archive sync once the county grants that, then empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<EmergencyContact>,
     /// The next planned visit (`YYYY-MM-DD`), set with a service record.
@@ -223,9 +223,15 @@ fn sync_archive() -> Result<serde_json::Value, Error> {
     let (mut added, mut updated) = (0, 0);
     for r in &found {
         let existing = elders().get(&r.id)?.map(|v| v.value);
+        // Contacts an earlier version kept here stay here until the county grants
+        // `base:contacts`; then they move to the host, unless she already keeps some there.
+        let mut kept = vec![];
         if let Some(old) = existing.as_ref().filter(|e| !e.contacts.is_empty()) {
-            if base::emergency_contacts(&r.id)?.is_empty() {
-                base::set_emergency_contacts(&r.id, &old.contacts)?;
+            match base::emergency_contacts(&r.id) {
+                Ok(list) if list.is_empty() => base::set_emergency_contacts(&r.id, &old.contacts)?,
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::PermissionDenied => kept = old.contacts.clone(),
+                Err(e) => return Err(e),
             }
         }
         let fresh = Elder {
@@ -236,7 +242,7 @@ fn sync_archive() -> Result<serde_json::Value, Error> {
             address: r.address.clone().unwrap_or_default(),
             tags: r.tags.clone(),
             consent: existing.as_ref().and_then(|e| e.consent.clone()),
-            contacts: vec![],
+            contacts: kept,
             next_visit: existing.as_ref().and_then(|e| e.next_visit.clone()),
         };
         match existing {
@@ -248,14 +254,15 @@ fn sync_archive() -> Result<serde_json::Value, Error> {
     Ok(json!({ "found": found.len(), "added": added, "updated": updated }))
 }
 
-/// The elder's emergency contacts; none (and a log line) when the county did not grant
-/// `base:contacts`, so that an alarm still reaches the grid workers.
+/// The elder's emergency contacts. When the host's cannot be read (the county did not grant
+/// `base:contacts`), those an earlier version kept here, and a log line: an alarm still
+/// reaches her family if it can, and the grid workers always.
 fn contacts_of(elder: &Elder) -> Vec<EmergencyContact> {
     match base::emergency_contacts(&elder.id) {
         Ok(list) => list,
         Err(e) => {
             log::warn(&format!("contacts of {} not read: {}", elder.id, e.message));
-            vec![]
+            elder.contacts.clone()
         }
     }
 }
