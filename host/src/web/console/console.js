@@ -214,7 +214,8 @@ function notice(message, ok = true) {
 }
 
 function nodeSelect(id, filter = () => true) {
-  return el("select", { id }, ...nodes.filter(filter).map((n) => el("option", { value: n.id }, "\u3000".repeat(n.depth) + n.name + ` (${n.id})`)));
+  // Names as people know them (indented under their parent, with their kind); the id is the value.
+  return el("select", { id }, ...nodes.filter(filter).map((n) => el("option", { value: n.id }, `${"\u3000".repeat(n.depth)}${n.name} · ${t("tenant_kinds")[n.kind] || n.kind}`)));
 }
 
 function flatten(specs, depth = 0, parent = null, out = []) {
