@@ -153,16 +153,21 @@ pub struct HelpPlan {
     record: Option<Resident>,
 }
 
+/// The base record of a resident in her own community, or none. Only such a record says
+/// where she lives: her call goes to her community's staff, who need an address they can
+/// reach, and the contacts she keeps (`GET/PUT /api/me/contacts`) are the ones texted.
+pub async fn home_record(store: &Store, tree: &TenantTree, account_id: &str, community: &str) -> Result<Option<Resident>, sqlx::Error> {
+    let home = tree.subtree(community);
+    let (_, record) = base_record(store, account_id, &home).await?;
+    Ok(record.filter(|r| home.contains(&r.tenant_id)))
+}
+
 /// The plan for `caller`, the same for the confirmation screen and the call itself.
 pub async fn plan(store: &Store, tree: &TenantTree, caller: &Caller<'_>) -> Result<HelpPlan, HelpError> {
     if tree.get(caller.community).is_none() {
         return Err(HelpError::NotFound(format!("no community `{}`", caller.community)));
     }
-    let home = tree.subtree(caller.community);
-    // Only a record in her own community says where she lives: her call goes to her
-    // community's staff, and they need an address they can reach.
-    let (_, record) = base_record(store, caller.account_id, &home).await?;
-    let record = record.filter(|r| home.contains(&r.tenant_id));
+    let record = home_record(store, tree, caller.account_id, caller.community).await?;
     let tenant_id = record.as_ref().map_or_else(|| caller.community.to_string(), |r| r.tenant_id.clone());
     let duty_line = duty_line_for(store, tree, &tenant_id).await?;
     let contacts = match &record {

@@ -15,6 +15,11 @@ pub enum Caller {
     Resident(Claims),
 }
 
+/// A resident's community: where her reports and calls for help go.
+pub fn community_of(claims: &Claims) -> Result<String, ApiError> {
+    claims.tenant.clone().ok_or_else(|| ApiError::forbidden("your account has no community; ask your community to link it"))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

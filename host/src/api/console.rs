@@ -211,8 +211,16 @@ pub fn installation_tenant(id: &str) -> &str {
     id.split_once('@').map_or("", |(_, tenant)| tenant)
 }
 
-/// The tenant node of the path (`/…/{tenant}`) with its operator, who manages it. Checked
-/// before a body is read.
+/// The operator and the id in the path, once the operator is found to manage the node
+/// `tenant_of(id)`: before a body is read.
+async fn managed_path(parts: &mut Parts, state: &AppState, tenant_of: fn(&str) -> &str) -> Result<(String, Console), ApiError> {
+    let console = Console::from_request_parts(parts, state).await?;
+    let AppPath(id) = AppPath::<String>::from_request_parts(parts, state).await?;
+    console.require_manages(tenant_of(&id))?;
+    Ok((id, console))
+}
+
+/// The tenant node of the path (`/…/{tenant}`) with its operator, who manages it.
 pub struct ManagedNode {
     pub id: String,
     pub console: Console,
@@ -222,15 +230,13 @@ impl FromRequestParts<AppState> for ManagedNode {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let console = Console::from_request_parts(parts, state).await?;
-        let AppPath(id) = AppPath::<String>::from_request_parts(parts, state).await?;
-        console.require_manages(&id)?;
+        let (id, console) = managed_path(parts, state, |id| id).await?;
         Ok(Self { id, console })
     }
 }
 
 /// The installation of the path (`/installations/{id}/…`) with its operator, who manages
-/// the installation's tenant. Checked before a body is read.
+/// the installation's tenant.
 pub struct ManagedInstallation {
     pub id: String,
     pub console: Console,
@@ -240,9 +246,7 @@ impl FromRequestParts<AppState> for ManagedInstallation {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let console = Console::from_request_parts(parts, state).await?;
-        let AppPath(id) = AppPath::<String>::from_request_parts(parts, state).await?;
-        console.require_manages(installation_tenant(&id))?;
+        let (id, console) = managed_path(parts, state, installation_tenant).await?;
         Ok(Self { id, console })
     }
 }

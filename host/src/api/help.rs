@@ -4,13 +4,12 @@
 //! - `GET`/`PUT /api/me/contacts`: her emergency contacts, kept with her base record;
 //! - `GET /admin/duty-lines`, `PUT /admin/duty-lines/{tenant}`: the duty lines (值班电话),
 //!   set by the admins who manage a node.
-use super::caller::Caller;
+use super::caller::{community_of, Caller};
 use super::console::{Console, ManagedNode};
 use super::extract::AppJson;
 use super::{ApiError, AppState, ErrorBody};
 use crate::auth::sessions::Claims;
 use crate::capabilities::base::contacts::{self, EmergencyContact};
-use crate::capabilities::identity::base_record;
 use crate::help::{self, DutyLine, HelpAnswer, HelpPlan};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,7 +31,7 @@ pub fn admin_router() -> Router<AppState> {
 fn resident(caller: Caller) -> Result<(Claims, String), ApiError> {
     match caller {
         Caller::Resident(claims) => {
-            let community = claims.tenant.clone().ok_or_else(|| ApiError::forbidden("your account has no community; ask your community to link it"))?;
+            let community = community_of(&claims)?;
             Ok((claims, community))
         }
         _ => Err(ApiError::forbidden("一键求助和紧急联系人属于居民账号 (help calls and emergency contacts are for residents)")),
@@ -68,11 +67,8 @@ pub struct ContactList {
 
 /// The base record of the signed-in resident, or a 409 telling her how to get one.
 async fn own_record(state: &AppState, claims: &Claims, community: &str) -> Result<String, ApiError> {
-    let tree = state.platform.tenants();
-    let home = tree.subtree(community);
-    let (_, record) = base_record(&state.platform.store, &claims.sub, &home).await.map_err(ApiError::database)?;
-    // Her record in her own community: the one 一键求助 texts the contacts of.
-    record.filter(|r| home.contains(&r.tenant_id)).map(|r| r.id).ok_or_else(|| {
+    let record = help::home_record(&state.platform.store, &state.platform.tenants(), &claims.sub, community).await.map_err(ApiError::database)?;
+    record.map(|r| r.id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no-base-record",

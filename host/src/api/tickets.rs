@@ -123,7 +123,7 @@ pub struct NewTicketRequest {
 async fn create(State(state): State<AppState>, caller: Caller, AppJson(request): AppJson<NewTicketRequest>) -> Result<Response, ApiError> {
     let (tenant, source, reporter) = match &caller {
         Caller::Resident(c) => {
-            let community = c.tenant.clone().ok_or_else(|| ApiError::forbidden("your account has no community; ask your community to link it"))?;
+            let community = super::caller::community_of(c)?;
             (community, Source::Resident, Some(c.sub.clone()))
         }
         Caller::Staff(_) | Caller::Platform => {

@@ -370,6 +370,8 @@ async function servicesView() {
 }
 
 const when = (ms) => new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false });
+// Names in a sentence: 王小红、李师傅 / Wang, Li.
+const listOf = (names) => names.join(lang === "en" ? ", " : "、");
 
 async function inboxView() {
   const draw = screen();
@@ -517,13 +519,11 @@ async function reportView() {
         failed.push(file.name);
       }
     }
-    if (failed.length) sessionStorage.setItem("linli.notice", t("report_photo_failed") + failed.join(lang === "en" ? ", " : "、"));
+    if (failed.length) sessionStorage.setItem("linli.notice", t("report_photo_failed") + listOf(failed));
     location.hash = "#/ticket/" + encodeURIComponent(r.data.id);
   };
   draw(el("section", { id: "report" }, backLink("#/services", t("back")), el("h1", {}, t("report_title")), form));
 }
-
-const listOf = (names) => names.join(lang === "en" ? ", " : "、");
 
 // 一键求助: what pressing will do, one confirmation (a pocket press must not alarm the
 // community), then what was done and the number to call.
@@ -718,7 +718,7 @@ async function consentsView() {
   if (!r.ok) section.append(problemLine(r));
   else if (Object.keys(bySubject).length === 0) section.append(el("p", { class: "muted" }, t("no_consents")));
   for (const [subject, scopes] of Object.entries(bySubject)) {
-    const names = scopes.map((s) => t("field_names")[s] || s).join(lang === "en" ? ", " : "、");
+    const names = listOf(scopes.map((s) => t("field_names")[s] || s));
     const revoke = el("button", { class: "secondary", type: "button" }, t("revoke"));
     revoke.onclick = async () => { await api("DELETE", `/api/consents/${encodeURIComponent(subject)}`); consentsView(); };
     section.append(el("article", { class: "card", "data-subject": subject }, el("h2", {}, labels[subject]), el("p", {}, names), revoke));

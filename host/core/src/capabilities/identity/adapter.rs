@@ -5,6 +5,7 @@ use crate::auth::accounts::AccountKind;
 use crate::auth::audit::{self, Outcome};
 use crate::auth::consent;
 use crate::bindings::linli::platform::{identity as wit, types};
+use crate::capabilities::base::records::Resident;
 use crate::capabilities::{denied, Capability, CapabilityInfo, Deadline, Grant, RequestContext, ScopeInfo};
 use crate::store::Store;
 use crate::tenancy::SharedTree;
@@ -128,10 +129,15 @@ impl IdentityConfig {
     /// The id of the signed-in resident's own base record (scope `resident-record`).
     async fn own_record(&self, user: &RequestUser, request_id: &str) -> Result<Option<String>, types::Error> {
         self.decide(user, &[RESIDENT_RECORD], request_id).await?;
+        let (_, record) = self.record_of(user).await?;
+        Ok(record.map(|r| r.id))
+    }
+
+    /// The user's phone and base record, preferring one in her community.
+    async fn record_of(&self, user: &RequestUser) -> Result<(String, Option<Resident>), types::Error> {
         let tree = self.tree.snapshot();
         let home = user.community.as_deref().map(|c| tree.subtree(c)).unwrap_or_default();
-        let (_, record) = super::base_record(&self.store, &user.account_id, &home).await.map_err(unavailable)?;
-        Ok(record.map(|r| r.id))
+        super::base_record(&self.store, &user.account_id, &home).await.map_err(unavailable)
     }
 
     /// Decide, record and (if allowed) read the fields; the audit entry is written before
@@ -139,9 +145,8 @@ impl IdentityConfig {
     async fn profile(&self, user: &RequestUser, fields: &[wit::ProfileField], request_id: &str) -> Result<Vec<wit::ProfileEntry>, types::Error> {
         let names: Vec<&str> = fields.iter().map(|f| field_name(*f)).collect();
         self.decide(user, &names, request_id).await?;
+        let (phone, record) = self.record_of(user).await?;
         let tree = self.tree.snapshot();
-        let home = user.community.as_deref().map(|c| tree.subtree(c)).unwrap_or_default();
-        let (phone, record) = super::base_record(&self.store, &user.account_id, &home).await.map_err(unavailable)?;
         let needs_record =
             || error(types::ErrorCode::NotFound, "the resident has no real-name record in the community's base data yet; the community office can add it");
         fields
