@@ -83,10 +83,17 @@ impl crate::errors::Classified for OidcError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::errors::Code {
         match self {
             Self::Auth(e) => e.code(),
             other => other.kind().code(),
+        }
+    }
+
+    fn params(&self) -> crate::errors::Params {
+        match self {
+            Self::Auth(e) => e.params(),
+            _ => Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@
 //   node console.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD PACKAGE_FILE STREET COMMUNITY ASSIGNEE_ID BAD_CSV WORKER_PHONE
 // Prints {"installation", "reasons", "granted", "granted_names", "regranted", "question",
 // "problems", "path", "residents", "trace", "csv", "worker"} on success.
-import { assertNoEnglish, audit, runFlow } from "./harness.mjs";
+import { assertCatalogues, assertNoChinese, assertNoEnglish, audit, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password, packageFile, street, community, assignee, badCsv, workerPhone] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot, person) => {
@@ -60,7 +60,10 @@ await runFlow(artifacts, async (page, shot, person) => {
 
   // The work-order board: dispatch the open ticket, then supervise it with a note.
   await page.click('nav a[href="#/tickets"]');
-  const open = page.locator('.column[data-status="open"] .ticket').first();
+  // The smoke alarm's ticket is newer than the repair, yet first, and marked urgent.
+  await page.locator('.column[data-status="open"] .ticket').nth(1).waitFor();
+  const firstOpen = await page.locator('.column[data-status="open"] .ticket').first().innerText();
+  const open = page.locator('.column[data-status="open"] .ticket', { hasText: "楼道灯坏了" });
   await open.waitFor();
   await open.locator("select").selectOption(assignee);
   await open.locator('button[data-action="dispatch"]').click();
@@ -79,7 +82,7 @@ await runFlow(artifacts, async (page, shot, person) => {
   await card.locator("details.trace ol.steps li").nth(2).waitFor();
   const trace = await card.locator("details.trace ol.steps li").allInnerTexts();
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
-  const csv = (await streamText(await download.createReadStream())).replace(/^\ufeff/, "").split("\r\n")[1];
+  const csv = (await streamText(await download.createReadStream())).replace(/^\ufeff/, "").split("\r\n").find((row) => row.includes("楼道灯坏了"));
 
   // The community's duty line for 一键求助, set under the board.
   await page.click("#duty-lines summary");
@@ -136,6 +139,30 @@ await runFlow(artifacts, async (page, shot, person) => {
   await page.locator("#people").waitFor();
   await audit(page, "the console: people");
   await assertNoEnglish(page, "people");
+  await assertCatalogues(page);
+
+  // The same console in English: no Chinese but names (of areas, people, the county's alarm
+  // rules) and what people wrote.
+  await page.click("#lang");
+  const names = await page.evaluate(async () => {
+    const all = [];
+    const walk = (list) => list.forEach((n) => { all.push(n.name); walk(n.children || []); });
+    walk((await (await fetch("/admin/tenants")).json()).tenants);
+    return all;
+  });
+  const typed = [...names, "周县管理员", "维修师傅", "社区干事", "王阿姨", "王秀英", "李志强", "楼道灯坏了", "3栋2单元", "请今日内上门", "烟雾报警"];
+  for (const [link, ready, label] of [
+    ["#/dashboard", "#dashboard #kpis", "the dashboard"], ["#/installations", "#installations tr[data-installation]", "the installations"],
+    ["#/tickets", '.column[data-status="dispatched"] .ticket', "the ticket board"], ["#/audit", "#audit-entries", "the audit log"],
+    ["#/devices", "#devices", "devices and alarms"], ["#/people", "#people", "people"],
+  ]) {
+    await page.click(`nav a[href="${link}"]`);
+    await page.locator(ready).first().waitFor();
+    await audit(page, `the console in English: ${label}`);
+    await assertNoChinese(page, label, typed);
+  }
+  await shot("10-english");
+  await page.click("#lang");
 
   // A community worker sees the area, not the county's keys or the installs.
   const worker = await person();
@@ -148,10 +175,10 @@ await runFlow(artifacts, async (page, shot, person) => {
   await worker.click('nav a[href="#/installations"]');
   await worker.locator("#installations tr[data-installation]").first().waitFor();
   const offered = await worker.locator('#installations [data-action="uninstall"], #installations [data-action="rollback"], #installations [data-action="grants"]').count();
-  await shot("10-worker-installations", worker);
+  await shot("11-worker-installations", worker);
   await audit(worker, "the console: a community worker's installations");
   const scope = await worker.locator(`#installations tr[data-installation="${installation}"] td`).nth(1).innerText();
-  return { installation, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, duty, worker: { menu, offered, scope } };
+  return { installation, first_open: firstOpen, reasons, granted, granted_names: grantedNames, regranted, question, problems, path, residents, trace, csv, duty, worker: { menu, offered, scope } };
 }, { viewport: { width: 1280, height: 900 } });
 
 async function streamText(stream) {

@@ -3,7 +3,7 @@
 // visit. Run by tests/tests/browser.rs:
 //   node elderly_care.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD TENANT
 // Prints {"elders", "stats"} on success.
-import { audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertNoChinese, assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password, tenant] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -30,5 +30,15 @@ await runFlow(artifacts, async (page, shot) => {
   const fits = await page.locator("#plugin-frame").evaluate((f) => f.getBoundingClientRect().height >= 600);
   if (!fits) throw new Error("the frame did not grow to the page's height");
   await shot("2-recorded");
+  await assertNoEnglish(await pluginFrame(page), "the care desk");
+
+  // The care desk in English: the archive's names and addresses stay as the county keeps them.
+  await page.click("#lang");
+  await frame.locator("#stats").filter({ hasText: "service records: 1" }).waitFor();
+  await frame.locator("#elders button").first().click();
+  await frame.locator("#elders .card", { hasText: "None" }).waitFor();
+  await audit(await pluginFrame(page), "the care desk in English");
+  await assertNoChinese(await pluginFrame(page), "the care desk", ["王阿姨", "3栋2单元401", "幸福社区", "第一网格"]);
+  await shot("3-english");
   return { elders, stats };
 });

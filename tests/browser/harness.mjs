@@ -69,27 +69,82 @@ export async function runFlow(artifacts, flow, { viewport = { width: 420, height
   }
 }
 
-// A zh-CN screen shows no English: every visible text has no word of two or more Latin
-// letters, except inside elements marked `lang="en"` (the switch to English), code and
-// what the caller names in `allowed` (proper names, codes the person typed).
-export async function assertNoEnglish(target, label, allowed = []) {
-  const words = await target.evaluate((allowedWords) => {
-    const found = new Set();
+// What a screen shows in words: each visible text, and each label (aria-label, title,
+// placeholder, alt) as `{text, attribute}`, leaving out hidden elements and those matching
+// `skip` (the other language's switch, code).
+function shownTexts(target, skip) {
+  return target.evaluate((skipped) => {
+    const out = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const parent = node.parentElement;
-      if (!parent || parent.closest('[lang="en"], code, script, style, [hidden]')) continue;
+      if (!parent || parent.closest(`${skipped}, code, script, style, [hidden]`)) continue;
       const box = parent.getBoundingClientRect();
       if (box.width === 0 && box.height === 0) continue;
-      for (const word of node.textContent.match(/[A-Za-z]{2,}/g) || []) if (!allowedWords.includes(word)) found.add(word);
+      out.push({ text: node.textContent });
     }
     for (const element of document.querySelectorAll("[aria-label], [title], [placeholder], img[alt]")) {
-      if (element.closest('[lang="en"], [hidden]')) continue;
+      if (element.closest(`${skipped}, [hidden]`)) continue;
       for (const attribute of ["aria-label", "title", "placeholder", "alt"]) {
-        for (const word of element.getAttribute(attribute)?.match(/[A-Za-z]{2,}/g) || []) if (!allowedWords.includes(word)) found.add(`${word} (${attribute})`);
+        const text = element.getAttribute(attribute);
+        if (text) out.push({ text, attribute });
       }
     }
-    return [...found];
-  }, allowed);
+    out.push({ text: document.title, attribute: "title" });
+    return out;
+  }, skip);
+}
+
+// Every `pattern` match in what the screen shows, after taking out the `allowed` texts (the
+// longest first: 幸福社区第一网格 before 幸福社区).
+async function foundOnScreen(target, skip, pattern, allowed) {
+  const longestFirst = [...allowed].sort((a, b) => b.length - a.length);
+  const found = new Set();
+  for (const { text, attribute } of await shownTexts(target, skip)) {
+    const rest = longestFirst.reduce((left, name) => left.replaceAll(name, ""), text);
+    for (const match of rest.match(pattern) || []) found.add(attribute ? `${match} (${attribute})` : match);
+  }
+  return [...found];
+}
+
+// A zh-CN screen shows no English: no word of two or more Latin letters, except inside
+// elements marked `lang="en"` (the switch to English), code and what the caller names in
+// `allowed` (proper names, codes the person typed).
+export async function assertNoEnglish(target, label, allowed = []) {
+  const words = await foundOnScreen(target, '[lang="en"]', /(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])/g, allowed);
   if (words.length > 0) throw new Error(`English on the zh-CN screen ${label}: ${words.join(", ")}`);
+}
+
+// An English screen shows no Chinese: no CJK character, except inside elements marked
+// `lang="zh-CN"` (the switch back to Chinese), code, and what the caller names in `allowed`
+// (names and words people gave: 幸福社区, 王阿姨, a ticket's title).
+export async function assertNoChinese(target, label, allowed = []) {
+  const runs = await foundOnScreen(target, '[lang|="zh"]', /[\u3400-\u9fff][\u3400-\u9fff\u3000-\u303f\uff00-\uffef]*/g, allowed);
+  if (runs.length > 0) throw new Error(`Chinese on the English screen ${label}: ${runs.join(", ")}`);
+}
+
+// The message catalogues (host/src/web/app/messages) as the page loaded them: the same keys
+// in zh-CN and en, no English word in a zh-CN text (but the formats and names listed) and no
+// Chinese in an en text (but the switch back to Chinese). Texts that are functions are
+// called with stand-in values.
+export async function assertCatalogues(page) {
+  const problems = await page.evaluate(() => {
+    const standIn = new Proxy(function () {}, { get: (_, key) => (key === Symbol.toPrimitive ? () => "7" : standIn), apply: () => "7" });
+    const leaves = (value, path, out) => {
+      if (typeof value === "function") value = value(standIn, standIn, standIn);
+      if (typeof value === "string") out[path] = value;
+      else if (value && typeof value === "object") for (const [key, inner] of Object.entries(value)) leaves(inner, path ? `${path}.${key}` : key, out);
+      return out;
+    };
+    const zh = leaves(LinliMessages["zh-CN"], "", {});
+    const en = leaves(LinliMessages.en, "", {});
+    const out = [];
+    for (const key of Object.keys(zh)) if (!(key in en)) out.push(`${key} has no English`);
+    for (const key of Object.keys(en)) if (!(key in zh)) out.push(`${key} has no Chinese`);
+    const formats = ["English", "CSV", "UTF", "JPEG", "PNG", "WebP", "lpkg", "ed"];
+    for (const [key, text] of Object.entries(zh)) for (const word of text.match(/[A-Za-z]{2,}/g) || []) if (!formats.includes(word)) out.push(`zh-CN ${key}: ${word}`);
+    for (const [key, text] of Object.entries(en)) if (/[\u3400-\u9fff]/.test(text) && !key.endsWith(".other")) out.push(`en ${key}: ${text}`);
+    return out;
+  });
+  if (problems.length > 0) throw new Error(`The message catalogues disagree:\n${problems.join("\n")}`);
 }

@@ -2,7 +2,7 @@
 // applies and sees the receipt. Run by tests/tests/browser.rs:
 //   node legal_aid.mjs BASE_URL ARTIFACT_DIR PHONE PASSWORD
 // Prints {"receipt": …} on success; on failure saves a screenshot and exits non-zero.
-import { assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertNoChinese, assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, phone, password] = process.argv.slice(2);
 await runFlow(artifacts, async (page, shot) => {
@@ -46,10 +46,20 @@ await runFlow(artifacts, async (page, shot) => {
   if (!/^FY\d{8}-\d{4}$/.test(receipt)) throw new Error(`unexpected receipt number ${receipt}`);
   const listed = await frame.locator(`#mine [data-receipt="${receipt}"]`).innerText();
   if (!listed.includes("待审查")) throw new Error(`the application is not listed as waiting for review: ${listed}`);
+  await assertNoEnglish(await pluginFrame(page), "legal aid with an application", ["FY"]);
+
+  // The page in English: its words follow the app; the application stays as she wrote it.
+  const applicant = listed.split("\n").find((line) => line.includes("申请日"))?.split(" · ")[0] || "";
+  await page.click("#lang");
+  await frame.locator(`#mine [data-receipt="${receipt}"] .state`, { hasText: "Waiting for review" }).waitFor();
+  await audit(await pluginFrame(page), "legal aid in English");
+  await assertNoChinese(await pluginFrame(page), "legal aid", [typed, "劳动合同、工资条", applicant].filter(Boolean));
+  await shot("5-english");
+  await page.click("#lang");
 
   // My consents lists legal aid, and can withdraw it.
   await page.goto(`${base}/app/#/consents`);
   await page.locator('[data-subject="legal-aid"]').waitFor();
-  await shot("5-consents");
+  await shot("6-consents");
   return { receipt };
 });

@@ -5,7 +5,7 @@
 // Prints {"ticket": …, "steps": […], "reported": {"id", "photo_width", "listed"}} on success;
 // on failure saves a screenshot and exits non-zero.
 import { writeFileSync } from "node:fs";
-import { assertNoEnglish, audit, runFlow } from "./harness.mjs";
+import { assertCatalogues, assertNoChinese, assertNoEnglish, audit, runFlow } from "./harness.mjs";
 
 // A photo of 8×8 red pixels (PNG): the app shrinks it to a JPEG before sending it.
 const PHOTO = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4IaCHFTEMLQkAvr9BgQuV42AAAAAASUVORK5CYII=", "base64");
@@ -74,5 +74,34 @@ await runFlow(artifacts, async (page, shot) => {
   await page.goto(`${base}/app/#/tickets`);
   await page.locator(`#tickets article[data-ticket="${reported}"]`).waitFor();
   const listed = await page.locator(`#tickets article[data-ticket="${reported}"]`).innerText();
-  return { ticket, steps, reported: { id: reported, photo_width: photoWidth, listed } };
+
+  // A failure in her words, from the host's error code: a ticket that is not there.
+  await assertCatalogues(page);
+  await page.goto(`${base}/app/#/ticket/00000000-0000-7000-8000-000000000000`);
+  const missing = page.locator('p.error[data-code="not-found"]');
+  const notFound = [await missing.innerText()];
+  await assertNoEnglish(page, "a failure");
+
+  // The same app in English: no Chinese but the names and words people gave, and messages as
+  // they were sent (the host writes its notices in Chinese: it does not know who reads them in
+  // English, a choice kept on the device).
+  const typed = ["王阿姨", "幸福社区", "楼道灯坏了", "3栋2单元", "单元门禁坏了", "5栋1单元", "刷卡没有反应", "已更换灯泡", "维修师傅", "赵社工", "您反映的问题已处理："];
+  await page.click("#lang");
+  await page.locator('p.error[data-code="not-found"]', { hasText: "Not found" }).waitFor();
+  notFound.push(await missing.innerText());
+  await assertNoChinese(page, "a failure", typed);
+  for (const [tab, ready, label] of [["#tab-home", "#service-groups, #report-problem", "the home"], ["#tab-services", "#view h1", "services"], ["#tab-me", "#view h1", "me"]]) {
+    await page.click(tab);
+    await page.locator(ready).first().waitFor();
+    await audit(page, `${label} in English`);
+    await assertNoChinese(page, `${label}`, typed);
+  }
+  await page.goto(`${base}/app/#/ticket/${encodeURIComponent(reported)}`);
+  await page.locator("#ticket ol.steps li").first().waitFor();
+  await assertNoChinese(page, "a reported ticket", typed);
+  await page.goto(`${base}/app/#/report`);
+  await page.locator("#report-form").waitFor();
+  await assertNoChinese(page, "the report form", typed);
+  await shot("7-english");
+  return { ticket, steps, reported: { id: reported, photo_width: photoWidth, listed }, not_found: notFound };
 });

@@ -4,7 +4,7 @@
 // tests/tests/browser.rs:
 //   node time_bank.mjs BASE_URL ARTIFACT_DIR ELDER_PHONE VOLUNTEER_PHONE PASSWORD
 // Prints {"task": id, "balance": text} on success; on failure saves a screenshot and exits non-zero.
-import { audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertNoChinese, audit, pluginFrame, runFlow } from "./harness.mjs";
 
 const [base, artifacts, elderPhone, volunteerPhone, password] = process.argv.slice(2);
 
@@ -72,5 +72,19 @@ await runFlow(artifacts, async (elder, shot, person) => {
   const balance = await vframe.locator("#balance").innerText();
   await shot("5-credited", volunteer);
   if (balance !== "1.00") throw new Error(`the volunteer's balance is ${balance}, expected 1.00 (one hour)`);
+
+  // The volunteer's page in English: what residents wrote (titles, places, their names) and
+  // the ledger's memos stay as written.
+  const data = await (await pluginFrame(volunteer)).evaluate(async () => ({ tasks: (await linli.call("GET", "/tasks/mine")).data, me: (await linli.call("GET", "/me")).data }));
+  const written = [
+    ...data.tasks.flatMap((x) => [x.title, x.place, x.owner_name, x.counterpart_name]),
+    ...(data.me.movements || []).map((m) => m.memo),
+  ].filter(Boolean);
+  await volunteer.click("#lang");
+  await vframe.locator("h1", { hasText: "Time bank" }).waitFor();
+  await vframe.locator('body[aria-busy="false"]').waitFor({ state: "attached" });
+  await audit(await pluginFrame(volunteer), "the time bank in English");
+  await assertNoChinese(await pluginFrame(volunteer), "the time bank", written);
+  await shot("6-english", volunteer);
   return { task, balance };
 });

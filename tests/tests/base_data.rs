@@ -121,7 +121,8 @@ async fn staff_see_their_subtree_with_sensitive_fields_masked(host: TestHost) ->
 
     // Reading outside the grid: refused, whether by listing or by id.
     let other_grid = grid_worker.get("/api/base/residents?tenant=xingfu-g2").await?;
-    assert_eq!((other_grid.status, other_grid.error_code().as_str()), (403, "permission-denied"));
+    assert_eq!((other_grid.status, other_grid.error_code().as_str()), (403, "outside-area"));
+    assert_eq!(other_grid.json()["error"]["params"]["node"], "xingfu-g2", "the refusal names the node for the screen's sentence");
     let everything = street_admin.get("/api/base/residents").await?.expect_status(200)?.json();
     let zhang = everything["items"].as_array().and_then(|a| a.iter().find(|r| r["real_name"] == "张淑珍").cloned()).unwrap_or_default();
     let by_id = grid_worker.get(&format!("/api/base/residents/{}", zhang["id"].as_str().unwrap_or(""))).await?;

@@ -215,7 +215,10 @@ async fn a_report_from_inbox_to_rating(host: TestHost) -> anyhow::Result<()> {
     assert_eq!(neighbour.get_bytes(&format!("/api/tickets/{reported}/photos/1")).await?.0, 404);
     assert_eq!(neighbour.post_bytes(&format!("/api/tickets/{reported}/photos"), "image/png", PNG_SIGNATURE.to_vec()).await?.status, 404);
     let svg = resident.post_bytes(&format!("/api/tickets/{reported}/photos"), "image/jpeg", b"<svg onload=alert(1)></svg>".to_vec()).await?;
-    assert_eq!((svg.status, svg.error_code()), (422, "invalid-argument".to_string()), "{}", svg.text);
+    assert_eq!((svg.status, svg.error_code()), (422, "photo-type".to_string()), "{}", svg.text);
+    // A failure is worded from the host's code in the person's language, and the English
+    // screens carry no Chinese but what people wrote.
+    assert_eq!(result["not_found"], json!(["没有找到相关内容。", "Not found."]), "{result}");
     host.stop().await;
     Ok(())
 }
@@ -240,11 +243,34 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     assert_eq!(host.import_csv("residents", "xingfu", &records).await?["status"], "done");
     host.person(json!({ "kind": "staff", "phone": "13900000005", "display_name": "周县管理员", "password": PASSWORD, "roles": [{ "role": "county-admin", "tenant": DEMO_COUNTY }] })).await?;
     let fixer = host.person(json!({ "kind": "staff", "phone": "13900000006", "display_name": "维修师傅", "password": PASSWORD, "roles": [{ "role": "grid-worker", "tenant": "xingfu-g1" }] })).await?;
-    host.person(json!({ "kind": "staff", "phone": "13900000008", "display_name": "社区干事", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
+    let officer = host.person(json!({ "kind": "staff", "phone": "13900000008", "display_name": "社区干事", "password": PASSWORD, "roles": [{ "role": "community-worker", "tenant": "xingfu" }] })).await?;
     let resident =
         host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let ticket =
         resident.post("/api/tickets", json!({ "category": "repair", "title": "楼道灯坏了", "location": "3栋2单元" })).await?.expect_status(201)?.json();
+    // A smoke detector goes off: its critical alarm opens a ticket, which the board must put
+    // above the older repair, marked urgent.
+    let mut smoke_rule = linli_tests::lab::instant_rule("smoke", "烟雾报警", "smoke-detector", "smoke");
+    smoke_rule["ticket_category"] = json!("device-alarm");
+    host.admin("POST", "/alarm-rules", Some(smoke_rule)).await?.expect_status(200)?;
+    let detector = host
+        .admin("POST", "/devices", Some(json!({ "id": "smoke-501", "device_type": "smoke-detector", "location": "grid:xingfu-g1" })))
+        .await?
+        .expect_status(201)?
+        .json();
+    let sent = host
+        .client
+        .post(format!("{}/api/devices/smoke-501/telemetry", host.url))
+        .bearer_auth(detector["secret"].as_str().unwrap_or_default())
+        .body(json!({ "smoke": 1 }).to_string())
+        .send()
+        .await?;
+    assert_eq!(sent.status(), 202);
+    linli_tests::lab::wait_until("the smoke opens a ticket", || async {
+        let open = officer.get("/api/tickets?status=open").await?.expect_status(200)?.json();
+        Ok(open["tickets"].as_array().is_some_and(|t| t.iter().any(|t| t["source"] == "alarm" && t["priority"] == "urgent")))
+    })
+    .await?;
     // One good row and one with a wrong ID number check digit and a grid of another community.
     let bad_csv = host.data_dir.join("residents.csv");
     std::fs::write(
@@ -273,6 +299,7 @@ async fn an_operator_installs_for_a_street_and_drills_down(host: TestHost) -> an
     assert_eq!(result["installation"], "hello@chengguan", "{result}");
     assert_eq!(result["granted"], json!(["data"]), "{result}");
     assert_eq!(result["granted_names"], json!(["数据存储"]), "grants are shown by name: {result}");
+    assert!(result["first_open"].as_str().is_some_and(|t| t.starts_with("紧急") && t.contains("烟雾报警")), "the alarm is urgent and first: {result}");
     let trace = result["trace"].to_string();
     for step in ["创建", "派单", "督办"] {
         assert!(trace.contains(step), "the ticket's trace shows {step}: {result}");

@@ -62,6 +62,12 @@ async fn lone_elder_water_meter(backend: Backend) -> Result<()> {
     call(&worker, "POST", &format!("/elders/{elder}/contacts"), Some(json!({ "name": "王小红", "relation": "女儿", "phone": "13900000099" })))
         .await?
         .expect_status(200)?;
+    // The staff's list leaves her contacts out (the host audits every read of them); her own
+    // entry has them.
+    let listed = call(&worker, "GET", "/elders", None).await?.expect_status(200)?.json();
+    assert!(listed[0].get("contacts").is_none(), "{listed}");
+    let one = call(&worker, "GET", &format!("/elders/{elder}"), None).await?.expect_status(200)?.json();
+    assert_eq!(one["elder"]["contacts"][0]["phone"], "13900000099", "{one}");
     call(&worker, "PUT", "/settings", Some(json!({ "ack_seconds": 1 }))).await?.expect_status(200)?;
 
     lab.register("wm-401", "water-meter", &format!("house:{house}")).await?;

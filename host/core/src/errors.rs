@@ -30,19 +30,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The machine-readable code clients see for this kind.
-    pub fn code(self) -> &'static str {
+    /// The code clients see for this kind when nothing more precise is said.
+    pub fn code(self) -> Code {
         match self {
-            Self::Invalid => "invalid-argument",
-            Self::NotFound => "not-found",
-            Self::Conflict => "conflict",
-            Self::Denied => "permission-denied",
-            Self::Unauthenticated => "unauthenticated",
-            Self::Locked => "locked",
-            Self::TooMany => "too-many-requests",
-            Self::LimitExceeded => "limit-exceeded",
-            Self::Timeout | Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
+            Self::Invalid => Code::InvalidArgument,
+            Self::NotFound => Code::NotFound,
+            Self::Conflict => Code::Conflict,
+            Self::Denied => Code::PermissionDenied,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::Locked => Code::Locked,
+            Self::TooMany => Code::TooManyRequests,
+            Self::LimitExceeded => Code::LimitExceeded,
+            Self::Timeout | Self::Unavailable => Code::Unavailable,
+            Self::Internal => Code::Internal,
         }
     }
 
@@ -60,14 +60,139 @@ impl ErrorKind {
     }
 }
 
+/// Declares the codes: one list gives the enum, its text and `Code::ALL`.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal),+ $(,)?) => {
+        /// What went wrong, as clients see it (`{"error": {"code", "message", "params"}}`).
+        /// The English message is for logs, plugins and API clients; the web apps word each
+        /// code in the person's language from one catalogue per language
+        /// (`host/src/web/app/messages/`), filling in the error's `params`. A test checks
+        /// that both catalogues word every code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant),+
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // The kinds' own codes.
+    InvalidArgument = "invalid-argument",
+    NotFound = "not-found",
+    Conflict = "conflict",
+    PermissionDenied = "permission-denied",
+    Unauthenticated = "unauthenticated",
+    /// Param `minutes`.
+    Locked = "locked",
+    TooManyRequests = "too-many-requests",
+    LimitExceeded = "limit-exceeded",
+    Unavailable = "unavailable",
+    Internal = "internal",
+    // Signing in.
+    BadCredentials = "bad-credentials",
+    BadCode = "bad-code",
+    BadRefreshToken = "bad-refresh-token",
+    /// Param `seconds`.
+    TooSoon = "too-soon",
+    /// Param `seconds`.
+    RateLimited = "rate-limited",
+    // The request itself.
+    BodyInvalid = "body-invalid",
+    QueryInvalid = "query-invalid",
+    PathInvalid = "path-invalid",
+    MethodNotAllowed = "method-not-allowed",
+    // Who may do what, where.
+    /// Param `node`: a node of the county's tree outside the caller's roles.
+    OutsideArea = "outside-area",
+    /// Param `tenant`.
+    TenantUnknown = "tenant-unknown",
+    StaffOnly = "staff-only",
+    ResidentsOnly = "residents-only",
+    /// A resident account that no community has linked yet.
+    NoCommunity = "no-community",
+    /// Param `node`: changing it needs a county or street admin role there.
+    NeedsManager = "needs-manager",
+    /// Param `node`: the county whose admin role this needs.
+    NeedsCountyAdmin = "needs-county-admin",
+    NeedsAdminToken = "needs-admin-token",
+    ConsoleRoles = "console-roles",
+    DashboardRoles = "dashboard-roles",
+    BaseRoles = "base-roles",
+    TicketRoles = "ticket-roles",
+    /// Param `action`.
+    TicketActionDenied = "ticket-action-denied",
+    // Plugins and their packages.
+    InvalidPackage = "invalid-package",
+    UntrustedKey = "untrusted-key",
+    /// Param `plugin`.
+    NotInstalled = "not-installed",
+    /// A plugin route reached without a community (no resident session, path or header).
+    TenantRequired = "tenant-required",
+    Busy = "busy",
+    DeadlineExceeded = "deadline-exceeded",
+    MemoryLimit = "memory-limit",
+    PluginTrap = "plugin-trap",
+    BadPluginResponse = "bad-plugin-response",
+    // Base data.
+    NoBaseRecord = "no-base-record",
+    ResidentUnknown = "resident-unknown",
+    /// Param `kind`.
+    ImportKindUnknown = "import-kind-unknown",
+    ImportUnknown = "import-unknown",
+    /// Param `max`.
+    ContactsTooMany = "contacts-too-many",
+    /// Param `max`.
+    ContactNameLength = "contact-name-length",
+    /// Param `max`.
+    ContactRelationLength = "contact-relation-length",
+    /// Param `phone`.
+    ContactPhoneInvalid = "contact-phone-invalid",
+    /// Param `phone`.
+    ContactRepeated = "contact-repeated",
+    // Tickets.
+    /// Param `category`.
+    CategoryUnknown = "category-unknown",
+    TicketTitleLength = "ticket-title-length",
+    TicketTextTooLong = "ticket-text-too-long",
+    TicketNoteLength = "ticket-note-length",
+    TicketRatingRange = "ticket-rating-range",
+    /// Param `status`: the action does not apply to a ticket in this status.
+    TicketState = "ticket-state",
+    TicketOnlyAssignee = "ticket-only-assignee",
+    TicketChanged = "ticket-changed",
+    PhotoType = "photo-type",
+    /// Param `mib`.
+    PhotoTooLarge = "photo-too-large",
+    /// Param `max`.
+    PhotosFull = "photos-full",
+}
+
+/// The values a code's sentence needs, by name.
+pub type Params = Vec<(&'static str, String)>;
+
 /// An error that knows its kind.
 pub trait Classified: std::error::Error {
     fn kind(&self) -> ErrorKind;
 
     /// The code clients see: the kind's, unless the error names something more precise
-    /// (`bad-credentials`, `untrusted-key`, …).
-    fn code(&self) -> &'static str {
+    /// (`bad-credentials`, `outside-area`, …).
+    fn code(&self) -> Code {
         self.kind().code()
+    }
+
+    /// The values the code's sentence names (`phone`, `max`, …).
+    fn params(&self) -> Params {
+        Vec::new()
     }
 }
 
@@ -88,6 +213,16 @@ mod tests {
         assert!(matches!(ErrorKind::Timeout.wit_code(), types::ErrorCode::Unavailable));
         assert!(matches!(ErrorKind::LimitExceeded.wit_code(), types::ErrorCode::LimitExceeded));
         assert_ne!(ErrorKind::Denied.code(), ErrorKind::Unauthenticated.code());
-        assert_eq!(ErrorKind::Invalid.code(), "invalid-argument");
+        assert_eq!(ErrorKind::Invalid.code().as_str(), "invalid-argument");
+    }
+
+    #[test]
+    fn codes_are_distinct_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "{text} twice");
+            assert!(text.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{text}");
+        }
     }
 }

@@ -9,15 +9,13 @@ use crate::capabilities::base::contacts;
 use crate::capabilities::base::records::Resident;
 use crate::capabilities::identity::base_record;
 use crate::capabilities::notify::Notifier;
-use crate::capabilities::tickets::{Actor, NewTicket, Source, Ticket, TicketError, Tickets};
-use crate::errors::{Classified, ErrorKind};
+use crate::capabilities::tickets::{Actor, NewTicket, Source, Ticket, TicketError, Tickets, EMERGENCY_CATEGORY};
+use crate::errors::{Classified, Code, ErrorKind, Params};
 use crate::store::{now_millis, Store};
 use crate::tenancy::{TenantKind, TenantTree};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-/// The ticket category of a call for help.
-pub const EMERGENCY: &str = "emergency";
 /// A press within this long of an open call shows that call instead of making another.
 const REPEAT_WINDOW_MS: i64 = 30 * 60 * 1000;
 
@@ -43,6 +41,22 @@ impl Classified for HelpError {
             Self::Tickets(e) => e.kind(),
             Self::Contacts(e) => e.kind(),
             Self::Database(_) => ErrorKind::Unavailable,
+        }
+    }
+
+    fn code(&self) -> Code {
+        match self {
+            Self::Tickets(e) => e.code(),
+            Self::Contacts(e) => e.code(),
+            other => other.kind().code(),
+        }
+    }
+
+    fn params(&self) -> Params {
+        match self {
+            Self::Tickets(e) => e.params(),
+            Self::Contacts(e) => e.params(),
+            _ => Vec::new(),
         }
     }
 }
@@ -191,7 +205,7 @@ pub async fn call_for_help(store: &Store, tree: &TenantTree, tickets: &Tickets, 
     };
     let new = NewTicket {
         tenant_id: tenant,
-        category: EMERGENCY.into(),
+        category: EMERGENCY_CATEGORY.into(),
         title: format!("一键求助：{name}").chars().take(100).collect(),
         description,
         location: place.clone(),

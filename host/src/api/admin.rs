@@ -6,6 +6,7 @@ use super::{ApiError, AppState};
 use super::{ErrorBody, ErrorDetail};
 use crate::auth::accounts::{Account, NewAccount};
 use crate::capabilities::CapabilityInfo;
+use crate::errors::Code;
 use crate::packages::repo::PackageSummary;
 use crate::platform::{InstallRequest, UpgradeRequest};
 use crate::tenancy::installations::{HistoryEntry, VendorKey};
@@ -164,7 +165,7 @@ async fn upload(
     AppQuery(filter): AppQuery<CountyFilter>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<PackageSummary>), ApiError> {
-    let county = filter.county.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", "say which county the package is for: ?county=ID"))?;
+    let county = filter.county.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, Code::QueryInvalid, "say which county the package is for: ?county=ID"))?;
     console.require_county(&county)?;
     let summary = state.platform.upload(&county, body.to_vec()).await?;
     Ok((StatusCode::CREATED, Json(summary)))

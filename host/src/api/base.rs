@@ -17,6 +17,7 @@ use crate::auth::sessions::Claims;
 use crate::capabilities::base::import::{ImportKind, ImportReport};
 use crate::capabilities::base::records::{self, age_on, mask_id_number, today, Organisation, Place, Resident, ResidentFilter};
 use crate::capabilities::{self as caps};
+use crate::errors::Code;
 use crate::packages::listing::Audience;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -60,7 +61,7 @@ impl FromRequestParts<AppState> for Operator {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Platform => Ok(Operator::Platform),
             Caller::Staff(claims) => Ok(Operator::Staff(claims)),
-            Caller::Resident(_) => Err(ApiError::forbidden("this needs a staff account")),
+            Caller::Resident(_) => Err(ApiError::forbidden(Code::StaffOnly, "this needs a staff account")),
         }
     }
 }
@@ -94,15 +95,13 @@ impl Operator {
     fn scope(&self, state: &AppState, roles: &[Role], tenant: Option<&str>) -> Result<Vec<String>, ApiError> {
         let reach = self.reach(state, roles);
         if reach.is_empty() {
-            return Err(ApiError::forbidden("none of your roles gives access to base data"));
+            return Err(ApiError::forbidden(Code::BaseRoles, "none of your roles gives access to base data"));
         }
         match tenant {
             None => Ok(reach),
             Some(t) if reach.iter().any(|r| r == t) => Ok(state.platform.tenants().subtree(t)),
-            Some(t) if state.platform.tenants().get(t).is_none() => {
-                Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist")))
-            }
-            Some(t) => Err(ApiError::forbidden(format!("`{t}` is outside the area of your roles"))),
+            Some(t) if state.platform.tenants().get(t).is_none() => Err(ApiError::tenant_unknown(t)),
+            Some(t) => Err(ApiError::outside_area(t)),
         }
     }
 }
@@ -197,10 +196,10 @@ async fn get_resident(State(state): State<AppState>, operator: Operator, AppPath
     let resident = records::resident(store, &id)
         .await
         .map_err(ApiError::database)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no resident `{id}`")))?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, Code::ResidentUnknown, format!("no resident `{id}`")))?;
     let scope = operator.scope(&state, &BASE_ROLES, None)?;
     if !scope.contains(&resident.tenant_id) {
-        return Err(ApiError::forbidden(format!("resident `{id}` lives outside the area of your roles")));
+        return Err(ApiError::forbidden(Code::OutsideArea, format!("resident `{id}` lives outside the area of your roles")));
     }
     let reveal = operator.reach(&state, &REVEALING_ROLES).contains(&resident.tenant_id);
     if reveal {
@@ -262,7 +261,12 @@ async fn start_import(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
     let kind = ImportKind::parse(&q.kind).ok_or_else(|| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", format!("`{}` is not an import kind (residents, places, organisations)", q.kind))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Code::ImportKindUnknown,
+            format!("`{}` is not an import kind (residents, places, organisations)", q.kind),
+        )
+        .with("kind", q.kind.clone())
     })?;
     operator.scope(&state, &IMPORTING_ROLES, Some(&q.tenant))?;
     let platform = &state.platform;
@@ -273,7 +277,7 @@ async fn start_import(
 fn import_error(e: crate::capabilities::base::import::ImportError) -> ApiError {
     use crate::capabilities::base::import::ImportError as E;
     match e {
-        E::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", m),
+        E::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidArgument, m),
         E::Database(e) => ApiError::database(e),
     }
 }
@@ -282,7 +286,7 @@ fn import_error(e: crate::capabilities::base::import::ImportError) -> ApiError {
 #[utoipa::path(get, path = "/api/base/imports/{id}", tag = "base", params(("id" = String, Path, description = "import id")), responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn import_report(State(state): State<AppState>, operator: Operator, AppPath(id): AppPath<String>) -> Result<Json<ImportReport>, ApiError> {
     let report = state.imports.report(&state.platform.store, &id).await.map_err(import_error)?;
-    let report = report.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no import `{id}`")))?;
+    let report = report.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, Code::ImportUnknown, format!("no import `{id}`")))?;
     operator.scope(&state, &IMPORTING_ROLES, Some(&report.tenant_id))?;
     Ok(Json(report))
 }
@@ -349,7 +353,7 @@ pub struct ConsentField {
 }
 
 fn resident(claims: &Claims) -> Result<&str, ApiError> {
-    claims.tenant.as_deref().ok_or_else(|| ApiError::forbidden("consents are given by residents"))
+    claims.tenant.as_deref().ok_or_else(|| ApiError::forbidden(Code::ResidentsOnly, "consents are given by residents"))
 }
 
 /// The fields the plugin serving the resident's community may ask for (granted by the
@@ -357,12 +361,9 @@ fn resident(claims: &Claims) -> Result<&str, ApiError> {
 #[utoipa::path(get, path = "/api/consents/{plugin}", tag = "consent", params(("plugin" = String, Path, description = "plugin id, e.g. legal-aid")), responses((status = 200, body = ConsentRequest), (status = 404, body = ErrorBody)), security(("session" = [])))]
 async fn consent_request(State(state): State<AppState>, Session(claims): Session, AppPath(plugin): AppPath<String>) -> Result<Json<ConsentRequest>, ApiError> {
     let community = resident(&claims)?;
-    let loaded = state
-        .platform
-        .serving(community)
-        .into_iter()
-        .find(|p| p.manifest.id == plugin)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{plugin}` is not installed for your community")))?;
+    let loaded = state.platform.serving(community).into_iter().find(|p| p.manifest.id == plugin).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, Code::NotInstalled, format!("`{plugin}` is not installed for your community")).with("plugin", plugin.clone())
+    })?;
     let consented = consent::granted(&state.platform.store, &claims.sub, &plugin).await.map_err(ApiError::database)?;
     let info = caps::identity::INFO;
     let fields = loaded
@@ -435,7 +436,7 @@ async fn give_consent(
     if let Some(unknown) = req.fields.iter().find(|f| !request.fields.iter().any(|k| &k.name == *f)) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-argument",
+            Code::InvalidArgument,
             format!("`{plugin}` may not ask for `{unknown}`; nothing was recorded"),
         ));
     }

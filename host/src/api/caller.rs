@@ -6,6 +6,7 @@ use super::auth::Session;
 use super::{ApiError, AppState};
 use crate::auth::accounts::AccountKind;
 use crate::auth::sessions::Claims;
+use crate::errors::Code;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
@@ -17,7 +18,7 @@ pub enum Caller {
 
 /// A resident's community: where her reports and calls for help go.
 pub fn community_of(claims: &Claims) -> Result<String, ApiError> {
-    claims.tenant.clone().ok_or_else(|| ApiError::forbidden("your account has no community; ask your community to link it"))
+    claims.tenant.clone().ok_or_else(|| ApiError::forbidden(Code::NoCommunity, "your account has no community; ask your community to link it"))
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -10,6 +10,7 @@ use super::extract::AppPath;
 use super::{ApiError, AppState};
 use crate::auth::accounts::Role;
 use crate::auth::sessions::Claims;
+use crate::errors::Code;
 use crate::tenancy::tree::{TenantKind, TenantTree};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -33,10 +34,6 @@ pub struct Console {
     /// Counties where the operator is county admin.
     counties: Arc<BTreeSet<String>>,
     pub claims: Option<Claims>,
-}
-
-fn outside(node: &str) -> ApiError {
-    ApiError::forbidden(format!("`{node}` 不在您的管辖范围内 (outside the area of your roles)"))
 }
 
 fn subtrees(tree: &TenantTree, claims: &Claims, roles: &[Role]) -> BTreeSet<String> {
@@ -117,7 +114,7 @@ impl Console {
         if self.sees(node) {
             Ok(())
         } else {
-            Err(outside(node))
+            Err(ApiError::outside_area(node))
         }
     }
 
@@ -125,7 +122,7 @@ impl Console {
         if self.concerns(tree, node) {
             Ok(())
         } else {
-            Err(outside(node))
+            Err(ApiError::outside_area(node))
         }
     }
 
@@ -133,7 +130,7 @@ impl Console {
         if self.manages(node) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("只有县级或镇街管理员可以变更 `{node}` (changing it needs a county or street admin role there)")))
+            Err(ApiError::forbidden(Code::NeedsManager, format!("changing `{node}` needs a county or street admin role there")).with("node", node))
         }
     }
 
@@ -141,7 +138,7 @@ impl Console {
         if self.holds_county(county) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("只有 `{county}` 的县级管理员可以这样做 (this needs the county admin role of `{county}`)")))
+            Err(ApiError::forbidden(Code::NeedsCountyAdmin, format!("this needs the county admin role of `{county}`")).with("node", county))
         }
     }
 
@@ -159,7 +156,7 @@ impl Console {
         if self.everywhere {
             Ok(())
         } else {
-            Err(ApiError::forbidden("这是平台级设置，需要平台管理员令牌 (a platform-wide setting: it needs the admin token)"))
+            Err(ApiError::forbidden(Code::NeedsAdminToken, "a platform-wide setting: it needs the admin token"))
         }
     }
 }
@@ -178,8 +175,7 @@ pub async fn require_operator(State(state): State<AppState>, request: Request, n
         }
     };
     if !console.everywhere && console.view.is_empty() {
-        return ApiError::forbidden("管理后台需要县级、镇街管理员或社区工作者角色 (the console needs a county admin, street admin or community worker role)")
-            .into_response();
+        return ApiError::forbidden(Code::ConsoleRoles, "the console needs a county admin, street admin or community worker role").into_response();
     }
     parts.extensions.insert(console);
     next.run(Request::from_parts(parts, body)).await
@@ -190,7 +186,7 @@ pub async fn platform_only(request: Request, next: Next) -> Response {
     match request.extensions().get::<Console>().map(Console::require_platform) {
         Some(Ok(())) => next.run(request).await,
         Some(Err(e)) => e.into_response(),
-        None => ApiError::forbidden("the console middleware did not run for this route").into_response(),
+        None => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, "the console middleware did not run for this route").into_response(),
     }
 }
 
@@ -202,7 +198,7 @@ impl FromRequestParts<AppState> for Console {
             .extensions
             .get::<Console>()
             .cloned()
-            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the console middleware did not run for this route"))
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, "the console middleware did not run for this route"))
     }
 }
 

@@ -5,8 +5,8 @@ use super::extract::AppQuery;
 use super::{ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Role;
 use crate::dashboard::Overview;
+use crate::errors::Code;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -33,7 +33,7 @@ struct DashboardQuery {
 async fn dashboard(State(state): State<AppState>, operator: Operator, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Json<Overview>, ApiError> {
     let reach = operator.reach(&state, &DASHBOARD_ROLES);
     if reach.is_empty() {
-        return Err(ApiError::forbidden("数据看板需要管理员、社区工作者或网格员角色 (the dashboards need a staff role over an area)"));
+        return Err(ApiError::forbidden(Code::DashboardRoles, "the dashboards need a staff role over an area"));
     }
     let tree = state.platform.tenants();
     let reach_set: std::collections::BTreeSet<&str> = reach.iter().map(String::as_str).collect();
@@ -42,13 +42,13 @@ async fn dashboard(State(state): State<AppState>, operator: Operator, AppQuery(q
     tops.sort_by_key(|n| (tree.ancestors(n).count(), n.to_string()));
     let node = match q.tenant {
         Some(t) if reached(&t) => t,
-        Some(t) if tree.get(&t).is_none() => return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
-        Some(t) => return Err(ApiError::forbidden(format!("`{t}` 不在您的管辖范围内 (outside the area of your roles)"))),
-        None => tops.first().map(|t| t.to_string()).ok_or_else(|| ApiError::forbidden("no area"))?,
+        Some(t) if tree.get(&t).is_none() => return Err(ApiError::tenant_unknown(&t)),
+        Some(t) => return Err(ApiError::outside_area(&t)),
+        None => tops.first().map(|t| t.to_string()).ok_or_else(|| ApiError::forbidden(Code::DashboardRoles, "none of your roles is over an area"))?,
     };
     let top = tops.iter().find(|t| tree.is_within(&node, t)).map(|t| t.as_str());
     let overview = crate::dashboard::overview(&state.platform, &node, top).await?;
-    overview.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{node}` does not exist")))
+    overview.map(Json).ok_or_else(|| ApiError::tenant_unknown(&node))
 }
 
 #[derive(utoipa::OpenApi)]

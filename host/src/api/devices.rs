@@ -7,6 +7,7 @@ use crate::capabilities::devices::alarms::Alarm;
 use crate::capabilities::devices::registry::{self, Device, NewDevice};
 use crate::capabilities::devices::rules::{AlarmStatus, RuleSpec};
 use crate::capabilities::events::DeliveryRow;
+use crate::errors::Code;
 use crate::store::now_millis;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -102,7 +103,7 @@ fn areas(state: &AppState, console: &Console, tenant: Option<String>) -> Result<
             console.require_sees(&t)?;
             Ok(vec![t])
         }
-        Some(t) => Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{t}` does not exist"))),
+        Some(t) => Err(ApiError::tenant_unknown(&t)),
         None => Ok(console.tops(&state.platform.tenants())),
     }
 }
@@ -223,7 +224,7 @@ async fn list_alarms(State(state): State<AppState>, console: Console, AppQuery(q
         None | Some("") => None,
         Some(s) => Some(
             AlarmStatus::parse(s)
-                .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not active, acknowledged or cleared")))?,
+                .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, Code::QueryInvalid, format!("status `{s}` is not active, acknowledged or cleared")))?,
         ),
     };
     let limit = q.limit.unwrap_or(100);
@@ -298,7 +299,7 @@ async fn retry_delivery(State(state): State<AppState>, AppPath((installation, se
     if state.platform.outbox.retry_dead(&installation, seq).await.map_err(crate::platform::PlatformError::from)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no dead-lettered event {seq} for `{installation}`")))
+        Err(ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, format!("no dead-lettered event {seq} for `{installation}`")))
     }
 }
 
@@ -308,7 +309,7 @@ async fn retry_delivery(State(state): State<AppState>, AppPath((installation, se
     request_body(content = String, description = "a JSON object, e.g. {\"ts\": 1764000000000, \"flow\": 0.0}"),
     responses((status = 202, description = "accepted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn ingest(State(state): State<AppState>, AppPath(id): AppPath<String>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
-    let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send the device's secret as `Authorization: Bearer <secret>`");
+    let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "send the device's secret as `Authorization: Bearer <secret>`");
     let secret = super::bearer_token(&headers).and_then(Result::ok).ok_or_else(unauthenticated)?;
     if !registry::secret_matches(&state.platform.store, &id, secret).await.map_err(crate::platform::PlatformError::from)? {
         return Err(unauthenticated());
@@ -316,7 +317,7 @@ async fn ingest(State(state): State<AppState>, AppPath(id): AppPath<String>, hea
     state.platform.devices.ingest(&id, &body, now_millis()).await.map_err(|rejected| {
         use crate::capabilities::devices::engine::Rejected;
         let status = if matches!(rejected, Rejected::Oversized { .. }) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
-        ApiError::new(status, "invalid-argument", rejected.to_string())
+        ApiError::new(status, Code::InvalidArgument, rejected.to_string())
     })?;
     Ok(StatusCode::ACCEPTED)
 }

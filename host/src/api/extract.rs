@@ -2,6 +2,7 @@
 //! JSON error (`{"error": {"code": "invalid-argument", …}}`) instead of axum's plain text, so
 //! a client reads every failure the same way.
 use super::{parse_json, ApiError};
+use crate::errors::Code;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -35,7 +36,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state)
         .await
-        .map_err(|e| ApiError::new(e.status(), "invalid-argument", format!("the request body could not be read: {}", e.body_text())))
+        .map_err(|e| ApiError::new(e.status(), Code::BodyInvalid, format!("the request body could not be read: {}", e.body_text())))
 }
 
 /// The query string.
@@ -47,7 +48,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the query is not valid: {}", e.body_text())))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::QueryInvalid, format!("the query is not valid: {}", e.body_text())))
     }
 }
 
@@ -61,8 +62,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AppPath
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             // A route without the parameters it reads is the host's mistake, not the caller's.
-            Err(e @ PathRejection::MissingPathParams(_)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.body_text())),
-            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the path is not valid: {}", e.body_text()))),
+            Err(e @ PathRejection::MissingPathParams(_)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, e.body_text())),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, Code::PathInvalid, format!("the path is not valid: {}", e.body_text()))),
         }
     }
 }

@@ -10,6 +10,7 @@ use super::extract::AppJson;
 use super::{ApiError, AppState, ErrorBody};
 use crate::auth::sessions::Claims;
 use crate::capabilities::base::contacts::{self, EmergencyContact};
+use crate::errors::Code;
 use crate::help::{self, DutyLine, HelpAnswer, HelpPlan};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -34,7 +35,7 @@ fn resident(caller: Caller) -> Result<(Claims, String), ApiError> {
             let community = community_of(&claims)?;
             Ok((claims, community))
         }
-        _ => Err(ApiError::forbidden("一键求助和紧急联系人属于居民账号 (help calls and emergency contacts are for residents)")),
+        _ => Err(ApiError::forbidden(Code::ResidentsOnly, "help calls and emergency contacts are for residents")),
     }
 }
 
@@ -71,7 +72,7 @@ async fn own_record(state: &AppState, claims: &Claims, community: &str) -> Resul
     record.map(|r| r.id).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "no-base-record",
+            Code::NoBaseRecord,
             "your community has no record of you yet (by your phone number); the community office can add it, then you can keep emergency contacts",
         )
     })

@@ -17,7 +17,7 @@ pub mod rate_limit;
 mod security_headers;
 pub mod tickets;
 
-use crate::errors::{Classified, ErrorKind};
+use crate::errors::{Classified, Code, ErrorKind, Params};
 use crate::platform::{Platform, PlatformError};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -101,7 +101,7 @@ fn declare_common_answers(doc: &mut utoipa::openapi::OpenApi) {
 
 /// A JSON body, with parse errors reported in the API's error format (400).
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("the request body is not valid: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, Code::BodyInvalid, format!("the request body is not valid: {e}")))
 }
 
 /// The token of an `Authorization: Bearer …` header: `None` without the header,
@@ -185,7 +185,7 @@ pub fn router(state: AppState) -> Router {
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     match sqlx::query("SELECT 1").execute(&state.platform.store.pool).await {
         Ok(_) => "ready".into_response(),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database not reachable: {e}")).into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, format!("database not reachable: {e}")).into_response(),
     }
 }
 
@@ -203,19 +203,24 @@ pub struct ErrorBody {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `not-found`, `invalid-argument`, `invalid-package`,
-    /// `untrusted-key`, `conflict`, `unauthenticated`, `unavailable`, …
+    /// Stable, machine-readable: `not-found`, `invalid-argument`, `outside-area`,
+    /// `contact-phone-invalid`, … (the list: `errors::Code`). The web apps word each code in
+    /// the person's language from their message catalogues.
     pub code: String,
-    /// For people: what went wrong and, where it helps, what to do.
+    /// In English, for developers and logs: what went wrong and, where it helps, what to do.
     pub message: String,
+    /// The values the code's sentence names (`{"phone": "0571-8888"}`); absent when none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
-/// `{"error": {"code", "message"}}` with a status.
+/// `{"error": {"code", "message", "params"}}` with a status.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
+    pub params: Params,
     pub retry_after: Option<u32>,
     /// What to log of a failure of the host or a backend (a domain error of kind
     /// `unavailable` or `internal`, a database error): logged once by `log_server_errors`,
@@ -225,24 +230,44 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, log: None }
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), params: Vec::new(), retry_after: None, log: None }
     }
 
-    /// The caller's roles do not allow this.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "permission-denied", message)
+    /// The caller's roles do not allow this; `code` says which rule refused.
+    pub fn forbidden(code: Code, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// A value the code's sentence names.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((name, value.into()));
+        self
+    }
+
+    /// `node` lies outside the area of the caller's roles.
+    pub fn outside_area(node: &str) -> Self {
+        Self::forbidden(Code::OutsideArea, format!("`{node}` is outside the area of your roles")).with("node", node)
+    }
+
+    /// No node of the county's tree is called `tenant`.
+    pub fn tenant_unknown(tenant: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, Code::TenantUnknown, format!("tenant `{tenant}` does not exist")).with("tenant", tenant)
     }
 
     /// The database failed: the caller is asked to retry, the log gets the cause.
     pub fn database(e: sqlx::Error) -> Self {
-        Self { log: Some(format!("database: {e}")), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable; retry later") }
+        Self {
+            log: Some(format!("database: {e}")),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "the database is not reachable; retry later")
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let params = self.params.into_iter().map(|(name, value)| (name.to_string(), value)).collect();
+        let body = ErrorBody { error: ErrorDetail { code: self.code.as_str().to_string(), message: self.message, params } };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(cause) = self.log {
             ServerError::attach(&mut response, cause);
@@ -275,7 +300,7 @@ impl ApiError {
     pub fn of<E: Classified>(e: E) -> Self {
         let status = http_status(e.kind());
         let message = e.to_string();
-        Self { log: status.is_server_error().then(|| message.clone()), ..ApiError::new(status, e.code(), message) }
+        Self { log: status.is_server_error().then(|| message.clone()), params: e.params(), ..ApiError::new(status, e.code(), message) }
     }
 }
 

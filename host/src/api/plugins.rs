@@ -11,6 +11,7 @@ use super::{page_policy, ApiError, AppState};
 use crate::auth::sessions::Claims;
 use crate::auth::AuthError;
 use crate::capabilities::identity::RequestUser;
+use crate::errors::Code;
 use crate::runtime::{InvokeError, LoadedPlugin, PluginRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -83,7 +84,7 @@ async fn with_tenant_in_header(State(state): State<AppState>, Path(route): Path<
             None => {
                 return ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "tenant-required",
+                    Code::TenantRequired,
                     "say which community this request is for: sign in as a resident, or use /t/{community}/p/… or the X-Linli-Tenant header",
                 )
                 .into_response()
@@ -128,10 +129,12 @@ async fn dispatch(
     let platform = &state.platform;
     let tree = platform.tenants();
     if tree.get(&tenant).is_none() {
-        return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("tenant `{tenant}` does not exist")).into_response();
+        return ApiError::tenant_unknown(&tenant).into_response();
     }
     let Some(plugin) = platform.resolve(&prefix, &tenant) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not-installed", format!("no plugin `{prefix}` is installed for `{tenant}`")).into_response();
+        return ApiError::new(StatusCode::NOT_FOUND, Code::NotInstalled, format!("no plugin `{prefix}` is installed for `{tenant}`"))
+            .with("plugin", prefix.clone())
+            .into_response();
     };
     if rest == "ui" {
         // The UI's relative links resolve against `ui/`, not `ui`.
@@ -182,11 +185,11 @@ async fn dispatch(
 fn invoke_error(e: InvokeError) -> Response {
     let message = e.to_string();
     let mut error = match &e {
-        InvokeError::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
-        InvokeError::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "deadline-exceeded", message),
-        InvokeError::MemoryLimit { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "memory-limit", message),
-        InvokeError::Trap { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin-trap", message),
-        InvokeError::Host { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+        InvokeError::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Busy, message),
+        InvokeError::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, Code::DeadlineExceeded, message),
+        InvokeError::MemoryLimit { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::MemoryLimit, message),
+        InvokeError::Trap { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::PluginTrap, message),
+        InvokeError::Host { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, message),
     };
     if matches!(e, InvokeError::Busy(_) | InvokeError::Host { .. }) {
         error.retry_after = Some(1);
@@ -199,7 +202,7 @@ fn invoke_error(e: InvokeError) -> Response {
 fn plugin_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, plugin: &LoadedPlugin) -> Response {
     let Ok(status) = StatusCode::from_u16(status) else {
         tracing::warn!(plugin = plugin.installation.plugin_id, status, "plugin answered with an invalid status");
-        return ApiError::new(StatusCode::BAD_GATEWAY, "bad-plugin-response", format!("the plugin answered with status {status}")).into_response();
+        return ApiError::new(StatusCode::BAD_GATEWAY, Code::BadPluginResponse, format!("the plugin answered with status {status}")).into_response();
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -223,11 +226,11 @@ fn sandboxed(mut response: Response, plugin: &LoadedPlugin) -> Response {
 
 fn serve_asset(plugin: &Arc<LoadedPlugin>, path: &str, method: &Method) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "UI assets are read-only").into_response();
+        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Code::MethodNotAllowed, "UI assets are read-only").into_response();
     }
     let path = if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path.to_string() };
     let Some(bytes) = plugin.assets.get(&format!("ui/{path}")) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("the package has no ui/{path}")).into_response();
+        return ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, format!("the package has no ui/{path}")).into_response();
     };
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let mut response = Response::new(Body::from(bytes.clone()));

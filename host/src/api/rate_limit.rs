@@ -4,6 +4,7 @@
 //! limit it is answered 429 with `Retry-After`. The counting is `governor`'s GCRA: a burst
 //! of the per-minute figure, refilled evenly.
 use super::ApiError;
+use crate::errors::Code;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -54,7 +55,9 @@ impl RateLimits {
     pub fn check(&self, door: &str, address: &ClientAddress, account: &str) -> Result<(), ApiError> {
         let over = |wait: std::time::Duration, what: &str| {
             let seconds = wait.as_secs().max(1);
-            let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", format!("too many sign-in attempts {what}; try again in {seconds} s"));
+            let mut error =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::RateLimited, format!("too many sign-in attempts {what}; try again in {seconds} s"))
+                    .with("seconds", seconds.to_string());
             error.retry_after = u32::try_from(seconds).ok();
             error
         };

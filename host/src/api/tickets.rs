@@ -13,6 +13,7 @@ use super::{ApiError, AppState, ErrorBody};
 use crate::auth::accounts::Role;
 use crate::capabilities::notify::Notification;
 use crate::capabilities::tickets::{photos, Action, Actor, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
+use crate::errors::Code;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -130,9 +131,9 @@ async fn create(State(state): State<AppState>, caller: Caller, AppJson(request):
             let tenant = request
                 .tenant
                 .clone()
-                .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-argument", "name the `tenant` the ticket is about"))?;
+                .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidArgument, "name the `tenant` the ticket is about"))?;
             if !caller.reach(&state, &HANDLING).contains(&tenant) {
-                return Err(ApiError::forbidden(format!("`{tenant}` is outside the area of your roles")));
+                return Err(ApiError::outside_area(&tenant));
             }
             (tenant, Source::Staff, None)
         }
@@ -173,26 +174,27 @@ async fn list(State(state): State<AppState>, caller: Caller, AppQuery(q): AppQue
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("status `{s}` is not open, dispatched, accepted, resolved or closed"))
+            ApiError::new(StatusCode::BAD_REQUEST, Code::QueryInvalid, format!("status `{s}` is not open, dispatched, accepted, resolved or closed"))
         })?),
     };
     let mut filter = TicketFilter { status, limit: q.limit.unwrap_or(100), ..Default::default() };
     match (q.mine.as_deref(), &caller) {
         (Some("reported"), _) | (_, Caller::Resident(_)) => {
-            filter.reporter_account = Some(caller.account().ok_or_else(|| ApiError::forbidden("the operator reports nothing"))?.to_string())
+            filter.reporter_account = Some(caller.account().ok_or_else(|| ApiError::forbidden(Code::StaffOnly, "the operator reports nothing"))?.to_string())
         }
         (Some("assigned"), _) => {
-            filter.assignee_account = Some(caller.account().ok_or_else(|| ApiError::forbidden("nothing is assigned to the operator"))?.to_string())
+            filter.assignee_account =
+                Some(caller.account().ok_or_else(|| ApiError::forbidden(Code::StaffOnly, "nothing is assigned to the operator"))?.to_string())
         }
-        (Some(other), _) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid-argument", format!("mine=`{other}` is not reported or assigned"))),
+        (Some(other), _) => return Err(ApiError::new(StatusCode::BAD_REQUEST, Code::QueryInvalid, format!("mine=`{other}` is not reported or assigned"))),
         (None, _) => {
             let reach = caller.reach(&state, &HANDLING);
             if reach.is_empty() {
-                return Err(ApiError::forbidden("none of your roles handles tickets"));
+                return Err(ApiError::forbidden(Code::TicketRoles, "none of your roles handles tickets"));
             }
             filter.tenants = Some(match &q.tenant {
                 Some(t) if reach.contains(t) => state.platform.tenants().subtree(t),
-                Some(t) => return Err(ApiError::forbidden(format!("`{t}` is outside the area of your roles"))),
+                Some(t) => return Err(ApiError::outside_area(t)),
                 None => reach,
             });
         }
@@ -244,7 +246,7 @@ async fn add_photo(
 ) -> Result<(StatusCode, Json<AddedPhoto>), ApiError> {
     let ticket = caller.visible_ticket(&state, &id).await?;
     if ticket.status == Status::Closed {
-        return Err(TicketError::Conflict("the ticket is closed".into()).into());
+        return Err(TicketError::State { action: "add a photo to", status: Status::Closed }.into());
     }
     let who = caller.account().map_or_else(|| "operator".to_string(), str::to_string);
     let n = state.platform.tickets.add_photo(&id, &body, &who).await?;
@@ -309,7 +311,7 @@ async fn act(
             _ => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-argument",
+                    Code::InvalidArgument,
                     "name either the `assignee` (a staff account) or the `department` (an organisation)",
                 ))
             }
@@ -320,8 +322,10 @@ async fn act(
         "close" if is_reporter => Action::Close { rating: request.rating, feedback: request.feedback.clone() },
         "close" if handles => Action::Close { rating: None, feedback: None },
         "supervise" if caller.reaches(&state, &SUPERVISING, &ticket) => Action::Supervise { note: note() },
-        "dispatch" | "accept" | "comment" | "resolve" | "close" | "supervise" => return Err(ApiError::forbidden(format!("you may not {action} this ticket"))),
-        other => return Err(ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{other}` is not an action on tickets"))),
+        "dispatch" | "accept" | "comment" | "resolve" | "close" | "supervise" => {
+            return Err(ApiError::forbidden(Code::TicketActionDenied, format!("you may not {action} this ticket")).with("action", action.clone()))
+        }
+        other => return Err(ApiError::new(StatusCode::NOT_FOUND, Code::NotFound, format!("`{other}` is not an action on tickets"))),
     };
     Ok(Json(state.platform.tickets.act(&id, &caller.actor(), &action).await?))
 }

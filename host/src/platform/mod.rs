@@ -58,12 +58,20 @@ impl crate::errors::Classified for PlatformError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::errors::Code {
+        use crate::errors::Code;
         match self {
-            Self::Package(_) | Self::Runtime(_) => "invalid-package",
-            Self::Untrusted(_) => "untrusted-key",
+            Self::Package(_) | Self::Runtime(_) => Code::InvalidPackage,
+            Self::Untrusted(_) => Code::UntrustedKey,
             Self::Devices(e) => e.code(),
             other => other.kind().code(),
+        }
+    }
+
+    fn params(&self) -> crate::errors::Params {
+        match self {
+            Self::Devices(e) => e.params(),
+            _ => Vec::new(),
         }
     }
 }

@@ -36,3 +36,28 @@ fn asset<Files: RustEmbed>(path: &str) -> Response {
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ResidentApp;
+    use crate::errors::Code;
+
+    /// Every code the host can answer is worded in each language's catalogue, so no screen
+    /// falls back to a general sentence (or to the host's English) for a failure it knows.
+    #[test]
+    fn every_error_code_is_worded_in_each_language() {
+        for lang in ["zh-CN", "en"] {
+            let file = ResidentApp::get(&format!("messages/{lang}.js")).unwrap_or_else(|| panic!("messages/{lang}.js is embedded"));
+            let text = String::from_utf8_lossy(&file.data).into_owned();
+            let start = text.find("errors: {").unwrap_or_else(|| panic!("{lang}: no errors section"));
+            let end = text[start..].find("error_generic:").map(|e| start + e).unwrap_or_else(|| panic!("{lang}: no error_generic"));
+            let errors = &text[start..end];
+            let missing: Vec<&str> = Code::ALL
+                .iter()
+                .map(|code| code.as_str())
+                .filter(|code| !errors.contains(&format!("\"{code}\":")) && !errors.contains(&format!(" {code}:")))
+                .collect();
+            assert!(missing.is_empty(), "{lang} does not word {missing:?}");
+        }
+    }
+}

@@ -53,13 +53,22 @@ impl crate::errors::Classified for AuthError {
     }
 
     /// Sign-in failures name what to do next: another password, a new code, a new login.
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::errors::Code {
+        use crate::errors::Code;
         match self {
-            Self::BadCredentials => "bad-credentials",
-            Self::BadCode => "bad-code",
-            Self::BadRefreshToken => "bad-refresh-token",
-            Self::TooSoon { .. } => "too-soon",
+            Self::BadCredentials => Code::BadCredentials,
+            Self::BadCode => Code::BadCode,
+            Self::BadRefreshToken => Code::BadRefreshToken,
+            Self::TooSoon { .. } => Code::TooSoon,
             other => other.kind().code(),
+        }
+    }
+
+    fn params(&self) -> crate::errors::Params {
+        match self {
+            Self::Locked { minutes } => vec![("minutes", minutes.to_string())],
+            Self::TooSoon { seconds } => vec![("seconds", seconds.to_string())],
+            _ => Vec::new(),
         }
     }
 }

@@ -8,94 +8,8 @@
 // remembered on the device and applied to plugin pages too (through /app/kit.js).
 "use strict";
 
-const TEXT = {
-  "zh-CN": {
-    brand: "邻里", app_title: "邻里 · 社区服务", logout: "退出登录", other: "English", skip: "跳到主要内容",
-    login_title: "登录", phone: "手机号", password: "密码", login: "登录", login_failed: "登录未成功：",
-    hello: (name) => `${name}，您好`, home_title: "我的社区服务", no_plugins: "本社区还没有开通服务。",
-    search: "搜索服务", search_none: "没有找到相关服务。", frequent: "常用服务",
-    news: "为您更新", news_message: (title) => `新消息：${title}`, news_ticket: (title, status) => `工单「${title}」${status}`,
-    categories: { care: "养老助老", life: "生活服务", affairs: "办事服务", neighbours: "邻里互助", other: "更多服务" },
-    open: "打开", back: "返回", back_home: "返回首页",
-    tabs: { home: "首页", services: "办事", inbox: "消息", me: "我的" }, tabs_label: "主导航",
-    services_title: "办事", my_affairs: "我的办事", all_services: "全部服务", serving: (name) => `服务范围：${name}`,
-    me_title: "我的", my_consents: "我的授权", display: "显示", language: "语言",
-    consent_title: "个人信息授权", consent_asks: "申请使用您的以下信息：", consent_why: "用途：",
-    consent_vendor: "提供方：", agree: "同意并继续", decline: "不同意",
-    consents_title: "我的授权", no_consents: "您还没有向任何服务授权个人信息。", revoke: "撤回授权",
-    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", "resident-record": "本人社区档案", openid: "登录身份", profile: "姓名" },
-    inbox: "消息", inbox_title: "我的消息", no_messages: "暂无消息。", unread: (n) => `${n} 条未读`, mark_read: "标为已读", see_ticket: "查看工单",
-    tickets: "我的工单", tickets_title: "我的工单", no_tickets: "暂无工单。", ticket_title: "工单详情", due: "办理时限：",
-    level: "当前责任层级：", assignee: "处理人：", rate: "评价", rating: "满意度", stars: (n) => `${n} 星`, supervised: "督办中",
-    status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
-    action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
-    report: "报事报修", report_title: "报事报修", report_category: "问题类别", report_what: "简要说明", report_what_hint: "如：楼道灯坏了",
-    report_details: "详细描述（选填）", report_where: "地点", report_where_hint: "如：3栋2单元楼道", report_photos: (n) => `照片（选填，最多 ${n} 张）`,
-    report_send: "提交", report_sending: "正在提交…", choose: "请选择…", report_photo_failed: "工单已提交，但有照片未能上传：", photos: "照片",
-    elder_on: "长辈模式", elder_off: "标准模式", bookings: "我的预约", bookings_title: "我的停车预约", no_bookings: "暂无预约。",
-    no_parking: "本社区还没有开通共享停车。", book_parking: "预约车位",
-    booking_status: { booked: "已预约", completed: "已结束", cancelled: "已取消" }, fee: "费用", yuan: "元",
-    help: "一键求助", help_title: "一键求助", help_will: "按下“确认求助”后：", help_ticket: "社区值班人员立即收到紧急工单，会尽快联系您、上门查看",
-    help_texts: (names) => `短信通知您的紧急联系人：${names}`, help_no_contacts: "您还没有紧急联系人，可在“我的”中添加",
-    help_line: (phone, name) => `您也可以直接拨打${name}值班电话 ${phone}`, help_confirm: "确认求助", help_cancel: "取消", help_sending: "正在求助…",
-    help_done: "社区已收到您的求助", help_repeated: "您的求助社区已在处理，请保持电话畅通", help_texted: (names) => `已短信通知：${names}`,
-    help_not_texted: (names) => `短信未能发出：${names}`, help_call: (phone) => `拨打值班电话 ${phone}`, help_see: "查看求助工单",
-    contacts: "紧急联系人", contacts_title: "我的紧急联系人", contacts_note: "一键求助和家中告警时，会短信通知这些联系人（最多 5 位）。", no_contacts_yet: "还没有紧急联系人。",
-    contact_name: "姓名", contact_relation: "关系（选填）", contact_phone: "手机号", contact_add: "添加", contact_remove: "删除", saved: "已保存。",
-    errors: {
-      "bad-credentials": "手机号或密码不正确。", locked: "登录失败次数过多，账号暂时锁定，请稍后再试或使用短信验证码登录。",
-      "rate-limited": "尝试次数过多，请稍后再试。", "too-many-requests": "操作太频繁，请稍后再试。", "too-soon": "验证码刚刚发送过，请稍后再试。",
-      unauthenticated: "登录已过期，请重新登录。", "permission-denied": "您没有权限进行此操作。", "not-found": "没有找到相关内容。",
-      "invalid-argument": "填写的内容有误，请检查后重试。", conflict: "内容已被更改，请刷新后重试。", unavailable: "服务暂时不可用，请稍后再试。",
-      network: "网络连接失败，请检查网络后重试。",
-      "no-base-record": "社区档案中还没有您的信息，请联系社区工作人员登记后再添加。",
-    },
-    error_generic: "操作未成功，请稍后再试。",
-  },
-  en: {
-    brand: "Linli", app_title: "Linli · community services", logout: "Log out", other: "中文", skip: "Skip to the content",
-    login_title: "Log in", phone: "Mobile number", password: "Password", login: "Log in", login_failed: "Not logged in: ",
-    hello: (name) => `Hello, ${name}`, home_title: "My community services", no_plugins: "No services are available for your community yet.",
-    search: "Search services", search_none: "No service matches.", frequent: "Used most",
-    news: "New for you", news_message: (title) => `New message: ${title}`, news_ticket: (title, status) => `Ticket “${title}”: ${status}`,
-    categories: { care: "Elderly care", life: "Daily life", affairs: "Public services", neighbours: "Neighbours", other: "More services" },
-    open: "Open", back: "Back", back_home: "Home",
-    tabs: { home: "Home", services: "Services", inbox: "Messages", me: "Me" }, tabs_label: "Main navigation",
-    services_title: "Services", my_affairs: "My requests", all_services: "All services", serving: (name) => `Serving: ${name}`,
-    me_title: "Me", my_consents: "My consents", display: "Display", language: "Language",
-    consent_title: "Consent to share personal data", consent_asks: "asks to use:", consent_why: "Why: ",
-    consent_vendor: "Provided by: ", agree: "Agree and continue", decline: "Decline",
-    consents_title: "My consents", no_consents: "You have not shared personal data with any service.", revoke: "Withdraw",
-    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", "resident-record": "Own community record", openid: "Sign-in identity", profile: "Name" },
-    inbox: "Messages", inbox_title: "My messages", no_messages: "No messages.", unread: (n) => `${n} unread`, mark_read: "Mark read", see_ticket: "See the ticket",
-    tickets: "My tickets", tickets_title: "My tickets", no_tickets: "No tickets.", ticket_title: "Ticket", due: "Due: ",
-    level: "Responsible level: ", assignee: "Assignee: ", rate: "Rate", rating: "Satisfaction", stars: (n) => `${n} star${n === 1 ? "" : "s"}`, supervised: "under supervision",
-    status_names: { open: "Waiting for dispatch", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
-    action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
-    report: "Report a problem", report_title: "Report a problem", report_category: "Kind of problem", report_what: "In a few words", report_what_hint: "e.g. the stairway light is broken",
-    report_details: "Details (optional)", report_where: "Where", report_where_hint: "e.g. building 3, unit 2, stairway", report_photos: (n) => `Photos (optional, up to ${n})`,
-    report_send: "Send", report_sending: "Sending…", choose: "Choose…", report_photo_failed: "The report was sent, but a photo could not be added: ", photos: "Photos",
-    elder_on: "Large & simple", elder_off: "Standard view", bookings: "My bookings", bookings_title: "My parking bookings", no_bookings: "No bookings.",
-    no_parking: "Shared parking is not available in your community yet.", book_parking: "Book a space",
-    booking_status: { booked: "Booked", completed: "Finished", cancelled: "Cancelled" }, fee: "Fee", yuan: "CNY",
-    help: "Call for help", help_title: "Call for help", help_will: "When you press “Call now”:", help_ticket: "the community's duty staff get an urgent ticket and will call or come round",
-    help_texts: (names) => `your emergency contacts get a text: ${names}`, help_no_contacts: "you have no emergency contacts yet; add them under Me",
-    help_line: (phone, name) => `you can also call the duty line of ${name}: ${phone}`, help_confirm: "Call now", help_cancel: "Cancel", help_sending: "Calling…",
-    help_done: "Your community has your call", help_repeated: "Your community is already on it; keep your phone at hand", help_texted: (names) => `Texted: ${names}`,
-    help_not_texted: (names) => `Could not text: ${names}`, help_call: (phone) => `Call the duty line ${phone}`, help_see: "See the ticket",
-    contacts: "Emergency contacts", contacts_title: "My emergency contacts", contacts_note: "They get a text when you call for help or an alarm goes off at home (5 at most).", no_contacts_yet: "No emergency contacts yet.",
-    contact_name: "Name", contact_relation: "Relation (optional)", contact_phone: "Mobile number", contact_add: "Add", contact_remove: "Remove", saved: "Saved.",
-    errors: {
-      "bad-credentials": "Wrong mobile number or password.", locked: "Too many failed logins: try again later or log in with an SMS code.",
-      "rate-limited": "Too many attempts; try again later.", "too-many-requests": "Too many requests; try again later.", "too-soon": "A code was sent a moment ago; try again later.",
-      unauthenticated: "Your session ended; please log in again.", "permission-denied": "You may not do this.", "not-found": "Not found.",
-      "invalid-argument": "Something you entered is not valid; check it and try again.", conflict: "This changed meanwhile; reload and try again.", unavailable: "The service is unavailable; try again later.",
-      network: "No connection; check the network and try again.",
-      "no-base-record": "Your community has no record of you yet; ask the community office to add you first.",
-    },
-    error_generic: "That did not work; try again later.",
-  },
-};
+// The words come from the shared catalogue (messages/zh-CN.js, messages/en.js).
+const TEXT = Object.fromEntries(["zh-CN", "en"].map((l) => [l, LinliMessages[l].app]));
 let lang = localStorage.getItem("linli.lang") === "en" ? "en" : "zh-CN";
 let elder = localStorage.getItem("linli.elder") === "1";
 const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
@@ -175,13 +89,10 @@ async function api(method, path, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
-// What went wrong, in the person's language: the host's error code picks the text; its
-// English message is for developers and stays out of the screen.
-function problem(r) {
-  const code = r?.data?.error?.code;
-  return t("errors")[code] || t("error_generic");
-}
-const problemLine = (r) => el("p", { class: "error", role: "alert", "data-code": r?.data?.error?.code || r?.status }, problem(r));
+// What went wrong, in the person's language (messages/say.js); the host's English message is
+// for developers and stays out of the screen.
+const problem = (r) => LinliMessages.failure(lang, r);
+const problemLine = (r) => el("p", { class: "error", role: "alert", "data-code": LinliMessages.codeOf(r) }, problem(r));
 
 // A plugin's name and description in the person's language.
 const nameOf = (p) => (lang === "en" && p.name_en) || p.name;
@@ -251,7 +162,7 @@ function loginView(message) {
   form.onsubmit = async (e) => {
     e.preventDefault();
     const r = await api("POST", "/api/auth/login", { phone: phone.value.trim(), password: password.value });
-    if (!r.ok) { error.textContent = t("login_failed") + problem(r); error.dataset.code = r.data?.error?.code || ""; return; }
+    if (!r.ok) { error.textContent = t("login_failed") + problem(r); error.dataset.code = LinliMessages.codeOf(r); return; }
     await loadMe();
     if (continueSignIn()) return;
     location.hash = sessionStorage.getItem("linli.after-login") || "#/home";
@@ -430,7 +341,7 @@ async function ticketsView() {
   for (const x of all) {
     section.append(el("article", { class: "card", "data-ticket": x.id },
       el("h2", {}, el("a", { href: "#/ticket/" + encodeURIComponent(x.id) }, x.title)),
-      el("p", { class: "muted" }, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}${x.supervised ? " · " + t("supervised") : ""}`)));
+      el("p", { class: "muted" }, `${LinliMessages.categoryName(lang, x)} · ${x.location} · ${t("status_names")[x.status] || x.status}${x.supervised ? " · " + t("supervised") : ""}`)));
   }
   draw(section);
 }
@@ -445,7 +356,7 @@ async function ticketView(id) {
     el("li", {}, `${when(s.at)} · ${s.actor} · ${t("action_names")[s.action] || s.action}${s.note ? "：" + s.note : ""}`)));
   const section = el("section", { class: "card", id: "ticket" },
     el("h1", {}, x.title),
-    el("p", {}, `${x.category_name} · ${x.location} · ${t("status_names")[x.status] || x.status}`),
+    el("p", {}, `${LinliMessages.categoryName(lang, x)} · ${x.location} · ${t("status_names")[x.status] || x.status}`),
     el("p", { class: "muted" }, t("due") + when(x.due_at) + " · " + t("level") + r.data.level_name + (x.assignee_name ? " · " + t("assignee") + x.assignee_name : "")),
     x.description ? el("p", {}, x.description) : "",
     photosOf(x, r.data.photos),
@@ -489,7 +400,7 @@ async function reportView() {
   drawTabs("services");
   // Nothing chosen for her: a wrong default would send a broken light to the alarm desk.
   const category = el("select", { id: "report-category", required: true }, el("option", { value: "" }, t("choose")),
-    ...(categories.ok ? categories.data : []).filter((c) => c.id !== "device-alarm").map((c) => el("option", { value: c.id }, c.name)));
+    ...(categories.ok ? categories.data : []).filter((c) => c.id !== "device-alarm").map((c) => el("option", { value: c.id }, LinliMessages.categoryName(lang, c))));
   const title = el("input", { type: "text", id: "report-title-input", required: true, maxlength: "100", placeholder: t("report_what_hint") });
   const description = el("textarea", { id: "report-description", rows: "3", maxlength: "4000" });
   const where = el("input", { type: "text", id: "report-where", maxlength: "200", placeholder: t("report_where_hint") });

@@ -6,124 +6,8 @@
 // #/installations, #/keys, #/people, #/import, #/tickets, #/devices, #/audit.
 "use strict";
 
-const TEXT = {
-  "zh-CN": {
-    brand: "邻里 · 管理后台", logout: "退出", other: "English", cancel: "取消", confirm: "确认",
-    nav_dashboard: "数据看板", nav_catalogue: "插件目录", nav_installations: "已安装插件", nav_keys: "供应商密钥",
-    nav_people: "组织与人员", nav_import: "基础数据导入", nav_tickets: "工单看板", nav_devices: "设备与告警", nav_audit: "审计日志",
-    login_title: "工作人员登录", phone: "手机号", password: "密码", login: "登录", token_login: "使用平台管理员令牌",
-    token: "管理员令牌", login_failed: "登录失败：", no_console: "您的账号没有管理后台权限。",
-    dashboard_title: "数据看板", drill_hint: "点击下级名称或条形图查看下一级", compare: "各下级对比", tickets_by_status: "工单状态",
-    usage_title: "插件访问量（近7天）", figure: "指标", children_table: "下级明细", plugin_unavailable: "插件暂未提供数据：",
-    catalogue_title: "插件目录", upload: "上传插件包", upload_for: "上传到县", choose_file: "选择 .lpkg 文件", uploaded: "已上传并通过校验：",
-    open_page: "打开页面", page_as_token: "以平台管理员令牌登录：插件页面看不到您的身份（插件从不以管理员身份运行）。请用工作人员账号登录以使用插件的工作页面。",
-    ui_connect: "页面可连接的外部地址", ui_connect_note: "插件页面只能从勾选的地址加载内容、与之通信；其余地址一律被浏览器拦截。",
-    plugin: "插件", version: "版本", vendor: "供应商", county: "所属县", uploaded_at: "上传时间", review_install: "审查并安装",
-    review_title: "审查插件权限", description: "说明", signed_by: "签名密钥", requested: "申请的权限（逐项授予）", reason: "理由：",
-    scope: "安装范围", install: "安装", installed_ok: "已安装：", limits: "资源限制", deadline: "单次请求时限", memory: "内存上限", concurrency: "并发上限",
-    reuse: (n) => `实例复用：同一调用者（同一社区、同一居民或匿名访客）最多连续 ${n} 次请求共用一个实例，前一次请求留在插件内存中的内容下一次可见`,
-    confirm_install: (p, t, g) => `确认为「${t}」安装「${p}」，并授予 ${g} 项权限？`,
-    installations_title: "已安装插件", tenant: "范围", grants: "已授予权限", actions: "操作", upgrade: "升级", rollback: "回滚", uninstall: "卸载",
-    purge: "同时删除插件数据", history: "变更记录", permissions: "调整权限", save_grants: "保存权限",
-    confirm_grants: (p, g) => `确认「${p}」今后只拥有以下权限：${g.join("、") || "无"}？`, confirm_upgrade: (p, v) => `确认将「${p}」升级到 ${v}？数据保留。`,
-    confirm_rollback: (p, v) => `确认将「${p}」回滚到 ${v}？数据保留。`, confirm_uninstall: (p) => `确认卸载「${p}」？`, none: "无",
-    keys_title: "供应商密钥", key_id: "密钥编号", public_key: "公钥（ed25519:…）", trust: "信任此密钥", added: "添加时间",
-    people_title: "组织与人员", tree: "组织架构", staff: "工作人员", name: "姓名", roles: "角色", new_staff: "新增工作人员", role: "角色", create: "创建",
-    import_title: "基础数据导入", kind: "数据类型", file: "CSV 文件（UTF-8）", start_import: "开始导入", progress: "进度", problems: "问题",
-    row: "行", column: "列", problem: "问题", import_kinds: { residents: "居民", places: "场所", organisations: "组织机构" },
-    import_states: { validating: "校验中", writing: "写入中", done: "已完成", rejected: "已拒绝（未写入任何数据）", failed: "失败" },
-    duty_lines: "一键求助值班电话", duty_note: "居民按下一键求助时，拨打离她最近的上级设置的值班电话。", duty_node: "设置范围", duty_phone: "值班电话", duty_save: "保存", duty_none: "尚未设置值班电话。", duty_saved: "值班电话已保存",
-    errors: {
-      "bad-credentials": "手机号或密码不正确。", locked: "登录失败次数过多，账号暂时锁定。", "rate-limited": "尝试次数过多，请稍后再试。",
-      "too-many-requests": "操作太频繁，请稍后再试。", unauthenticated: "登录已过期，请重新登录。", "permission-denied": "没有权限：",
-      "not-found": "没有找到：", "invalid-argument": "填写的内容有误：", conflict: "内容已被更改或有冲突：", "limit-exceeded": "超出限制：",
-      unavailable: "服务暂时不可用，请稍后再试。", internal: "系统出错，请联系平台管理员。", network: "网络连接失败，请检查网络后重试。",
-    },
-    error_generic: "操作未成功：",
-    import_columns: { real_name: "姓名", id_number: "身份证号", phone: "手机号", grid: "网格", building: "楼栋", unit: "单元", room: "房号", tags: "标签", household: "户", name: "名称", kind: "类型", address: "地址", contact: "联系方式" },
-    import_problems: {
-      "not-utf8": "文件不是 UTF-8 文本，请另存为“CSV UTF-8”格式。", "header-unreadable": "无法读取表头。", "column-twice": "此列出现了两次。",
-      "column-unknown": (v) => `无法识别的列；可用的列为：${v}。`, "column-missing": "缺少此必填列。", "too-many-problems": (v) => `问题超过 ${v} 个，已停止检查（文件是否选错？）。`,
-      "field-count": (v) => `字段数与表头不一致（本行/表头：${v}）。`, "row-unreadable": "无法读取此行。", empty: "不能为空。",
-      "grid-unknown": (v) => `网格“${v}”不存在。`, "grid-outside": (v) => `“${nodeName(v)}”不在本次导入的范围内。`, "name-length": "姓名须为 1–50 个字。",
-      "birth-in-future": "身份证号中的出生日期晚于今天。", "id-number-invalid": "身份证号无效（长度、出生日期或校验位有误，可能输错）。",
-      "id-number-repeated": (v) => `与第 ${v} 行的身份证号重复。`, "already-registered": "此居民已登记。", "phone-invalid": (v) => `“${v}”不是 11 位手机号。`,
-      "house-incomplete": "楼栋、单元、房号须同时填写或同时留空。", "no-rows": "文件只有表头，没有数据行。", database: "数据库出错，未导入任何数据，请稍后重试。",
-    },
-    tenant_kinds: { county: "县", street: "镇街", community: "社区", grid: "网格" },
-    unit_ms: "毫秒", unit_mib: "兆字节",
-    tickets_title: "工单看板", dispatch: "派单", assignee: "处理人", due: "时限", overdue: "已超时", due_soon: "即将超时", on_time: "正常", supervise: "督办", supervise_note: "督办意见",
-    supervised: "督办中", status_names: { open: "待派单", dispatched: "已派单", accepted: "处理中", resolved: "已办结", closed: "已关闭" },
-    devices_title: "设备与告警", devices: "设备", alarms: "告警动态", online: "在线", offline: "离线", last_seen: "最后上报", location: "位置",
-    type: "类型", acknowledge: "确认处置", severity: "级别", raised: "发生时间", alarm_states: { active: "未处理", acknowledged: "处置中", cleared: "已恢复" },
-    audit_title: "审计日志", actor: "操作者", subject: "对象", fields: "字段", outcome: "结果", at: "时间", search: "查询",
-    severity_names: { info: "提示", warning: "一般", major: "重要", critical: "紧急" },
-    device_types: { "water-meter": "水表", "fall-button": "跌倒求助按钮", "smoke-detector": "烟雾报警器", "door-sensor": "门磁", "parking-sensor": "车位检测器", "gate-controller": "道闸" },
-    outcome_names: { allowed: "已读取", denied: "已拒绝", "consent-required": "待本人授权", "consent-given": "本人已授权", "consent-withdrawn": "本人已撤回" },
-    actor_kinds: { plugin: "插件", account: "账号", resident: "居民", client: "第三方应用", staff: "工作人员" },
-    field_names: { "real-name": "实名姓名", "id-number": "身份证号", phone: "手机号", "birth-date": "出生日期", address: "住址", "resident-record": "本人社区档案",
-      "emergency-contacts": "紧急联系人", "emergency-contacts:changed": "紧急联系人（登记）", openid: "登录身份", profile: "姓名" },
-    action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
-    photo: "照片", urgent: "紧急", installed_at: "已安装：", review: "审查", choose: "请选择…", filter: "筛选", search_tickets: "搜索标题、地点或类别",
-    all_categories: "全部类别", export_csv: "导出 CSV", trace: "办理过程", ticket_detail: "详情", no_tickets: "没有符合条件的工单。",
-    capability_names: { data: "数据存储", identity: "身份", base: "社区基础数据", ledger: "账本", devices: "设备", tickets: "工单", notify: "通知", log: "日志" },
-    role_names: { "county-admin": "县级管理员", "street-admin": "镇街管理员", "community-worker": "社区工作者", "grid-worker": "网格员", volunteer: "志愿者", lawyer: "律师", "vendor-developer": "供应商开发者" },
-  },
-  en: {
-    brand: "Linli · Console", logout: "Log out", other: "中文", cancel: "Cancel", confirm: "Confirm",
-    nav_dashboard: "Dashboard", nav_catalogue: "Plugin catalogue", nav_installations: "Installations", nav_keys: "Vendor keys",
-    nav_people: "Tenants & staff", nav_import: "Base-data import", nav_tickets: "Work orders", nav_devices: "Devices & alarms", nav_audit: "Audit log",
-    login_title: "Staff sign-in", phone: "Mobile number", password: "Password", login: "Log in", token_login: "Use the platform admin token",
-    token: "Admin token", login_failed: "Login failed: ", no_console: "Your account has no console role.",
-    dashboard_title: "Dashboard", drill_hint: "Click a child's name or bar to go one level down", compare: "Children compared", tickets_by_status: "Work orders by status",
-    usage_title: "Plugin requests (7 days)", figure: "Figure", children_table: "By child", plugin_unavailable: "No figures from the plugin: ",
-    catalogue_title: "Plugin catalogue", upload: "Upload a package", upload_for: "For county", choose_file: "Choose a .lpkg file", uploaded: "Uploaded and verified: ",
-    open_page: "Open page", page_as_token: "Signed in with the platform admin token: plugin pages do not see who you are (a plugin never acts as the operator). Sign in with a staff account to use a plugin's staff pages.",
-    ui_connect: "External origins its pages reach", ui_connect_note: "The plugin's pages may load from and connect to the ticked origins only; the browser blocks every other.",
-    plugin: "Plugin", version: "Version", vendor: "Vendor", county: "County", uploaded_at: "Uploaded", review_install: "Review and install",
-    review_title: "Review permissions", description: "Description", signed_by: "Signing key", requested: "Requested permissions (grant each)", reason: "Reason: ",
-    scope: "Install for", install: "Install", installed_ok: "Installed: ", limits: "Limits", deadline: "Deadline per request", memory: "Memory", concurrency: "Concurrency",
-    reuse: (n) => `Instance reuse: up to ${n} requests of one caller (same community, same resident or anonymous visitors) share an instance; what one request leaves in the plugin's memory the next one sees`,
-    confirm_install: (p, t, g) => `Install “${p}” for “${t}” with ${g} permission(s)?`,
-    installations_title: "Installations", tenant: "Scope", grants: "Granted", actions: "Actions", upgrade: "Upgrade", rollback: "Roll back", uninstall: "Uninstall",
-    purge: "Also delete its data", history: "History", permissions: "Permissions", save_grants: "Save permissions",
-    confirm_grants: (p, g) => `From now on “${p}” holds only: ${g.join(", ") || "nothing"}?`, confirm_upgrade: (p, v) => `Upgrade “${p}” to ${v}? Data is kept.`,
-    confirm_rollback: (p, v) => `Roll “${p}” back to ${v}? Data is kept.`, confirm_uninstall: (p) => `Uninstall “${p}”?`, none: "none",
-    keys_title: "Vendor keys", key_id: "Key id", public_key: "Public key (ed25519:…)", trust: "Trust this key", added: "Added",
-    people_title: "Tenants & staff", tree: "Tenant tree", staff: "Staff", name: "Name", roles: "Roles", new_staff: "New staff member", role: "Role", create: "Create",
-    import_title: "Base-data import", kind: "Kind", file: "CSV file (UTF-8)", start_import: "Import", progress: "Progress", problems: "Problems",
-    row: "Row", column: "Column", problem: "Problem", import_kinds: { residents: "Residents", places: "Places", organisations: "Organisations" },
-    import_states: { validating: "Validating", writing: "Writing", done: "Done", rejected: "Rejected (nothing written)", failed: "Failed" },
-    duty_lines: "Duty lines for one-tap help", duty_note: "A resident's call for help goes to the line set nearest above her home.", duty_node: "For", duty_phone: "Duty line", duty_save: "Save", duty_none: "No duty line set yet.", duty_saved: "Duty line saved",
-    errors: {
-      "bad-credentials": "Wrong mobile number or password.", locked: "Too many failed logins; the account is locked for a while.", "rate-limited": "Too many attempts; try again later.",
-      "too-many-requests": "Too many requests; try again later.", unauthenticated: "Your session ended; log in again.", "permission-denied": "Not allowed:",
-      "not-found": "Not found:", "invalid-argument": "Something entered is not valid:", conflict: "This changed meanwhile or conflicts:", "limit-exceeded": "A limit was reached:",
-      unavailable: "The service is unavailable; try again later.", internal: "The platform failed; tell its operator.", network: "No connection; check the network.",
-    },
-    error_generic: "That did not work:",
-    import_columns: { real_name: "Name", id_number: "ID number", phone: "Phone", grid: "Grid", building: "Building", unit: "Unit", room: "Room", tags: "Tags", household: "Household", name: "Name", kind: "Kind", address: "Address", contact: "Contact" },
-    import_problems: {},
-    tenant_kinds: { county: "County", street: "Street", community: "Community", grid: "Grid" },
-    unit_ms: "ms", unit_mib: "MiB",
-    tickets_title: "Work orders", dispatch: "Dispatch", assignee: "Assignee", due: "Due", overdue: "Overdue", due_soon: "Due soon", on_time: "On time", supervise: "Supervise", supervise_note: "Supervision note",
-    supervised: "supervised", status_names: { open: "Waiting", dispatched: "Dispatched", accepted: "In progress", resolved: "Resolved", closed: "Closed" },
-    devices_title: "Devices & alarms", devices: "Devices", alarms: "Alarm feed", online: "online", offline: "offline", last_seen: "Last seen", location: "Location",
-    type: "Type", acknowledge: "Acknowledge", severity: "Severity", raised: "Raised", alarm_states: { active: "Active", acknowledged: "Acknowledged", cleared: "Cleared" },
-    audit_title: "Audit log", actor: "Actor", subject: "Subject", fields: "Fields", outcome: "Outcome", at: "At", search: "Search",
-    severity_names: { info: "Info", warning: "Warning", major: "Major", critical: "Critical" },
-    device_types: { "water-meter": "Water meter", "fall-button": "Fall button", "smoke-detector": "Smoke detector", "door-sensor": "Door sensor", "parking-sensor": "Parking sensor", "gate-controller": "Gate" },
-    outcome_names: { allowed: "Read", denied: "Refused", "consent-required": "Consent needed", "consent-given": "Consent given", "consent-withdrawn": "Consent withdrawn" },
-    actor_kinds: { plugin: "Plugin", account: "Account", resident: "Resident", client: "Client app", staff: "Staff" },
-    field_names: { "real-name": "Real name", "id-number": "ID number", phone: "Phone", "birth-date": "Birth date", address: "Address", "resident-record": "Own community record",
-      "emergency-contacts": "Emergency contacts", "emergency-contacts:changed": "Emergency contacts (recorded)", openid: "Sign-in identity", profile: "Name" },
-    action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
-    photo: "Photo", urgent: "Urgent", installed_at: "Installed at: ", review: "Review", choose: "Choose…", filter: "Filter", search_tickets: "Search title, place or category",
-    all_categories: "All categories", export_csv: "Export CSV", trace: "Trace", ticket_detail: "Details", no_tickets: "No ticket matches.",
-    capability_names: { data: "Data store", identity: "Identity", base: "Community base data", ledger: "Ledger", devices: "Devices", tickets: "Work orders", notify: "Notifications", log: "Log" },
-    role_names: { "county-admin": "County admin", "street-admin": "Street admin", "community-worker": "Community worker", "grid-worker": "Grid worker", volunteer: "Volunteer", lawyer: "Lawyer", "vendor-developer": "Vendor developer" },
-  },
-};
+// The words come from the shared catalogue (/app/messages/zh-CN.js, /app/messages/en.js).
+const TEXT = Object.fromEntries(["zh-CN", "en"].map((l) => [l, LinliMessages[l].console]));
 let lang = localStorage.getItem("linli.lang") || "zh-CN";
 const t = (key) => TEXT[lang][key] ?? TEXT["zh-CN"][key] ?? key;
 const view = document.getElementById("view");
@@ -164,16 +48,14 @@ async function api(method, path, body, contentType) {
   return { ok: res.ok, status: res.status, data };
 }
 
-// A failure in the console's language: the error's code picks the sentence, and the host's
-// detail follows when it is in that language (host messages are `中文 (English)` or English).
+// A failure in the console's language (/app/messages/say.js), nodes by name. For operators
+// reading English, the host's own words follow a general sentence: they say what it cannot
+// (which manifest field, which rule).
+const GENERAL_CODES = ["invalid-argument", "conflict", "not-found", "limit-exceeded", "invalid-package"];
 function failure(r) {
-  const code = r.data?.error?.code || (r.status === 0 ? "network" : "");
-  const message = typeof r.data?.error?.message === "string" ? r.data.error.message : "";
-  const bilingual = /^(.*?)\s*\(([^()]*)\)\s*$/.exec(message);
-  const detail = bilingual && /[\u4e00-\u9fff]/.test(bilingual[1]) ? (lang === "en" ? bilingual[2] : bilingual[1]) : lang === "en" ? message : "";
-  const sentence = t("errors")[code] || t("error_generic");
-  if (detail) return `${sentence}${lang === "en" && sentence.endsWith(":") ? " " : ""}${detail}`;
-  return sentence.replace(/：$/, "。").replace(/:$/, ".");
+  const sentence = LinliMessages.failure(lang, r, nodeName);
+  const message = r.data?.error?.message;
+  return lang === "en" && GENERAL_CODES.includes(r.data?.error?.code) && typeof message === "string" ? `${sentence} ${message}` : sentence;
 }
 const when = (ms) => (ms ? new Date(ms).toLocaleString(lang === "en" ? "en" : "zh-CN", { hour12: false }) : "—");
 const nodeName = (id) => nodes.find((n) => n.id === id)?.name || id;
@@ -190,12 +72,17 @@ function grantName(grant) {
   const info = capabilityInfo.find((c) => c.name === name)?.scopes.find((x) => x.name === scope);
   return `${capability} · ${info ? (lang === "en" ? info.summary_en : info.summary_zh) : scope}`;
 }
+// A plugin's name, description and capability reasons in the console's language (the
+// manifest's `[translations.en]`, or its own Chinese).
+const manifestName = (m) => (lang === "en" && m.translations?.en?.name) || m.name;
+const manifestDescription = (m) => (lang === "en" && m.translations?.en?.description) || m.description;
+const manifestReason = (m, capability) => (lang === "en" && m.translations?.en?.reasons?.[capability.name]) || capability.reason;
 // An audit actor or subject (`plugin:legal-aid`, `account:6ac1…`) as a kind and a name.
 // `name`: what the host knows of the party (an account's name, a resident's masked name).
 function partyName(party, name) {
   const [kind, id] = party.split(/:(.*)/s);
   const plugin = kind === "plugin" && packagesSeen.find((p) => p.plugin_id === id);
-  const label = plugin ? ((lang === "en" && plugin.manifest.translations?.en?.name) || plugin.manifest.name) : name || id;
+  const label = plugin ? manifestName(plugin.manifest) : name || id;
   return `${t("actor_kinds")[kind] || kind} · ${label}`;
 }
 let packagesSeen = [];
@@ -226,8 +113,16 @@ function flatten(specs, depth = 0, parent = null, out = []) {
   return out;
 }
 
+// Who is signed in, with their roles in the console's language.
+function showWho() {
+  const roles = me?.roles.length ? " · " + me.roles.map((g) => roleName(g.role)).join(lang === "en" ? ", " : "、") : "";
+  document.getElementById("who").textContent = me ? me.display_name + roles : "";
+}
+
 function applyLanguage() {
   document.documentElement.lang = lang;
+  document.title = t("brand");
+  showWho();
   const other = document.getElementById("lang");
   other.textContent = t("other");
   other.lang = lang === "en" ? "zh-CN" : "en";
@@ -274,7 +169,7 @@ async function loadMe() {
   }
   // The navigation shows once the console knows who is here and what they see: a click on it
   // (or a deep link opened meanwhile) must not be overtaken by the sign-in finishing.
-  document.getElementById("who").textContent = me ? me.display_name + (me.roles.length ? " · " + me.roles.map((g) => roleName(g.role)).join("、") : "") : "";
+  showWho();
   document.getElementById("logout").hidden = !me;
   // The menu offers what the operator's roles allow (the host checks every action again).
   if (me) {
@@ -386,7 +281,7 @@ async function catalogueView(message) {
   const table = el("table", { id: "packages" }, el("tr", {}, ...["plugin", "version", "vendor", "county", "uploaded_at", "actions"].map((k) => el("th", {}, t(k)))));
   for (const p of r.data.packages) {
     table.append(el("tr", { "data-package": `${p.plugin_id}@${p.version}` },
-      el("td", {}, el("strong", {}, p.manifest.name), el("br"), el("span", { class: "muted" }, p.plugin_id)),
+      el("td", {}, el("strong", {}, manifestName(p.manifest)), el("br"), el("span", { class: "muted" }, p.plugin_id)),
       el("td", {}, p.version), el("td", {}, p.vendor), el("td", {}, nodeName(p.county_id)), el("td", {}, when(p.uploaded_at)),
       actionsFor(p)));
   }
@@ -416,7 +311,7 @@ async function reviewView(pluginId, version) {
     const summary = info(c.name) ? (lang === "en" ? info(c.name).summary_en : info(c.name).summary_zh) : "";
     const perm = el("div", { class: "perm", "data-capability": c.name },
       el("label", { class: "inline", for: box.id }, box, el("strong", {}, t("capability_names")[c.name] || c.name), el("span", { class: "muted" }, " ", el("code", {}, c.name), ` · ${summary}`)),
-      el("p", { class: "reason" }, t("reason"), c.reason));
+      el("p", { class: "reason" }, t("reason"), manifestReason(m, c)));
     for (const s of c.scopes || []) {
       const scope = el("input", { type: "checkbox", id: `grant-${c.name}-${s}`, value: `${c.name}:${s}`, checked: true });
       boxes.push(scope);
@@ -444,17 +339,17 @@ async function reviewView(pluginId, version) {
   const install = el("button", { class: "primary", type: "button", id: "install-button" }, t("install"));
   install.onclick = async () => {
     const grants = boxes.filter((b) => b.checked).map((b) => b.value);
-    if (!(await ask(t("confirm_install")(m.name, nodeName(tenant.value), grants.length)))) return;
+    if (!(await ask(t("confirm_install")(manifestName(m), nodeName(tenant.value), grants.length)))) return;
     const r = await api("POST", "/admin/installations", { plugin_id: p.plugin_id, version: p.version, tenant_id: tenant.value, grants });
     if (!r.ok) { status.replaceChildren(notice(failure(r), false)); return; }
     location.hash = "#/installations";
-    installationsView(notice(t("installed_ok") + `${m.name} → ${nodeName(r.data.tenant_id)}`));
+    installationsView(notice(t("installed_ok") + `${manifestName(m)} → ${nodeName(r.data.tenant_id)}`));
   };
   const limits = m.limits || {};
   draw(el("section", { id: "review" },
-    el("h1", {}, `${t("review_title")} · ${m.name} ${p.version}`),
+    el("h1", {}, `${t("review_title")} · ${manifestName(m)} ${p.version}`),
     el("div", { class: "card" },
-      el("p", {}, el("strong", {}, t("description") + "："), m.description),
+      el("p", {}, el("strong", {}, t("description") + (lang === "en" ? ": " : "：")), manifestDescription(m)),
       el("p", { class: "muted" }, `${t("vendor")}: ${p.vendor} · ${t("signed_by")}: `, el("code", {}, p.key_id), " · ", el("code", {}, `sha256 ${p.sha256.slice(0, 16)}…`)),
       el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ${t("unit_ms")} · ${t("memory")} ${limits.memory_mib ?? "—"} ${t("unit_mib")} · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`),
       (limits.requests_per_instance ?? 1) > 1 ? el("p", { class: "muted" }, t("reuse")(limits.requests_per_instance)) : null),
@@ -489,7 +384,8 @@ async function installationsView(message) {
   const tenantName = (id) => r.data.tenant_names?.[id] || nodeName(id);
   for (const i of r.data.installations) {
     const manages = me.platform || isManaged(i.tenant_id);
-    const name = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id)?.manifest.name || i.plugin_id;
+    const manifest = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest;
+    const name = manifest ? manifestName(manifest) : i.plugin_id;
     const versions = (packages.data?.packages || []).filter((p) => p.plugin_id === i.plugin_id && p.version !== i.version).map((p) => p.version);
     const cell = el("td", {});
     if (manages && versions.length) {
@@ -499,7 +395,7 @@ async function installationsView(message) {
     if (manages && i.previous_version) {
       cell.append(el("button", { class: "secondary", type: "button", "data-action": "rollback", onclick: () => act(t("confirm_rollback")(name, i.previous_version), "POST", `/admin/installations/${encodeURIComponent(i.id)}/rollback`) }, t("rollback")));
     }
-    const entry = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest.ui_entry;
+    const entry = manifest?.ui_entry;
     if (entry) {
       const url = `/t/${i.tenant_id}/p/${i.route_prefix}/${entry}`;
       cell.append(el("a", { class: "button secondary", "data-action": "open-page", href: `#/page?plugin=${encodeURIComponent(i.plugin_id)}&url=${encodeURIComponent(url)}` }, t("open_page")));
@@ -508,7 +404,6 @@ async function installationsView(message) {
     if (manages) cell.append(el("button", { class: "danger", type: "button", "data-action": "uninstall", onclick: () => act(t("confirm_uninstall")(name) + (purge.checked ? " " + t("purge") : ""), "DELETE", `/admin/installations/${encodeURIComponent(i.id)}?purge=${purge.checked}`) }, t("uninstall")),
       el("label", { class: "inline", for: purge.id }, purge, t("purge")));
     // Grant or revoke what the installed version requests.
-    const manifest = (packages.data?.packages || []).find((p) => p.plugin_id === i.plugin_id && p.version === i.version)?.manifest;
     const permissions = el("details", { "data-permissions": i.id }, el("summary", {}, t("permissions")));
     if (manifest && manages) {
       const requested = [...manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`)]), ...(manifest.ui?.connect || []).map((o) => `ui-connect:${o}`)];
@@ -598,8 +493,8 @@ async function peopleView(message) {
 // codes this console does not know yet.
 function problemText(p) {
   const say = t("import_problems")[p.code];
-  if (!say) return lang === "en" ? p.problem : `${t("error_generic")}${p.problem}`;
-  return typeof say === "function" ? say(p.value ?? "") : say;
+  if (!say) return lang === "en" ? p.problem : LinliMessages[lang].error_generic;
+  return typeof say === "function" ? say(p.value ?? "", nodeName) : say;
 }
 // `real_name`, or `身份证号/id_number` for a missing column: in the console's language.
 function columnName(column) {
@@ -650,12 +545,15 @@ function dueClass(x, now) {
 
 // Roles that handle tickets: the only people a ticket is dispatched to.
 const HANDLING_ROLES = ["grid-worker", "community-worker", "street-admin", "county-admin"];
-// Alarm tickets first (a smoke alarm in an elder's home is not a routine visit), then the
-// overdue, then by time limit.
-// Alarms and calls for help (一键求助, falls, smoke: the `emergency` category, 15 minutes).
-const isUrgent = (x) => (x.source === "alarm" || x.category === "emergency") && !["resolved", "closed"].includes(x.status);
+// The host ranks each ticket (`priority`): calls for help (一键求助) and critical alarms
+// (smoke, gas, a fall) are urgent, major alarms high. Open urgent tickets come first (a smoke
+// alarm in an elder's home is not a routine visit), then high, then the overdue, the nearly
+// due, and the rest by time limit.
+const isOpen = (x) => !["resolved", "closed"].includes(x.status);
+const isUrgent = (x) => x.priority === "urgent" && isOpen(x);
+const isHigh = (x) => x.priority === "high" && isOpen(x);
 function ticketOrder(a, b, now) {
-  const rank = (x) => (isUrgent(x) ? 0 : dueClass(x, now) === "overdue" ? 1 : dueClass(x, now) === "due-soon" ? 2 : 3);
+  const rank = (x) => (isUrgent(x) ? 0 : isHigh(x) ? 1 : dueClass(x, now) === "overdue" ? 2 : dueClass(x, now) === "due-soon" ? 3 : 4);
   return rank(a) - rank(b) || a.due_at - b.due_at;
 }
 
@@ -664,7 +562,7 @@ function ticketOrder(a, b, now) {
 function downloadCsv(tickets) {
   const header = ["id", "title", "category", "location", "status", "level", "assignee", "due", "created", "supervised"];
   const cell = (v) => `"${String(v ?? "").replaceAll('"', '""')}"`;
-  const rows = tickets.map((x) => [x.id, x.title, x.category_name, x.location, t("status_names")[x.status] || x.status, nodeName(x.level_tenant_id), x.assignee_name || "", when(x.due_at), when(x.created_at), x.supervised ? t("supervised") : ""]);
+  const rows = tickets.map((x) => [x.id, x.title, LinliMessages.categoryName(lang, x), x.location, t("status_names")[x.status] || x.status, nodeName(x.level_tenant_id), x.assignee_name || "", when(x.due_at), when(x.created_at), x.supervised ? t("supervised") : ""]);
   const text = "\ufeff" + [header, ...rows].map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
   const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" })), download: `tickets-${new Date().toISOString().slice(0, 10)}.csv` });
   document.body.append(link);
@@ -682,12 +580,12 @@ async function ticketsBoard(message, filters = {}) {
   const now = Date.now();
   const all = r.data.tickets;
   const search = el("input", { type: "search", id: "ticket-search", value: filters.q || "", "aria-label": t("search_tickets"), placeholder: t("search_tickets") });
-  const categories = [...new Map(all.map((x) => [x.category, x.category_name])).entries()];
+  const categories = [...new Map(all.map((x) => [x.category, LinliMessages.categoryName(lang, x)])).entries()];
   const category = el("select", { id: "ticket-category", "aria-label": t("all_categories") }, el("option", { value: "" }, t("all_categories")), ...categories.map(([k, v]) => el("option", { value: k }, v)));
   category.value = filters.category || "";
   const shown = () => {
     const q = search.value.trim().toLowerCase();
-    return all.filter((x) => (!category.value || x.category === category.value) && (!q || [x.title, x.location, x.category_name, x.description].some((v) => v?.toLowerCase().includes(q))));
+    return all.filter((x) => (!category.value || x.category === category.value) && (!q || [x.title, x.location, LinliMessages.categoryName(lang, x), x.description].some((v) => v?.toLowerCase().includes(q))));
   };
   const board = el("div", { class: "board" });
   const drawBoard = () => {
@@ -735,11 +633,13 @@ async function ticketsBoard(message, filters = {}) {
 
   function card(x) {
     const cls = dueClass(x, now);
-    const tag = cls === "overdue" ? el("span", { class: "tag bad" }, t("overdue")) : cls === "due-soon" ? el("span", { class: "tag warn" }, t("due_soon")) : x.status === "resolved" || x.status === "closed" ? null : el("span", { class: "tag ok" }, t("on_time"));
+    // An urgent or high ticket is never marked a calm green "on time": its own tag says it all.
+    const calm = isOpen(x) && !isUrgent(x) && !isHigh(x);
+    const tag = cls === "overdue" ? el("span", { class: "tag bad" }, t("overdue")) : cls === "due-soon" ? el("span", { class: "tag warn" }, t("due_soon")) : calm ? el("span", { class: "tag ok" }, t("on_time")) : null;
     const card = el("div", { class: "ticket " + cls + (isUrgent(x) ? " urgent" : ""), "data-ticket": x.id, "data-urgent": isUrgent(x) ? "1" : null },
-      isUrgent(x) ? el("span", { class: "tag urgent" }, t("urgent")) : null,
+      isUrgent(x) ? el("span", { class: "tag urgent" }, t("urgent")) : isHigh(x) ? el("span", { class: "tag high" }, t("high")) : null,
       el("strong", {}, x.title), el("br"),
-      el("span", { class: "muted" }, `${x.category_name} · ${x.location} · ${nodeName(x.level_tenant_id)}${x.assignee_name ? " · " + x.assignee_name : ""}`), el("br"),
+      el("span", { class: "muted" }, `${LinliMessages.categoryName(lang, x)} · ${x.location} · ${nodeName(x.level_tenant_id)}${x.assignee_name ? " · " + x.assignee_name : ""}`), el("br"),
       tag, x.supervised ? el("span", { class: "tag bad" }, t("supervised")) : null,
       el("span", { class: "muted" }, `${t("due")} ${when(x.due_at)}`));
     // Only people who handle tickets, and none picked for the operator.

@@ -28,8 +28,16 @@ pub struct EmergencyContact {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContactsError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("at most {MAX_CONTACTS} emergency contacts")]
+    TooMany,
+    #[error("a contact's name is 1–{MAX_NAME} characters")]
+    NameLength,
+    #[error("a relation is at most {MAX_RELATION} characters")]
+    RelationLength,
+    #[error("`{0}` is not an 11-digit mobile number")]
+    Phone(String),
+    #[error("`{0}` is listed twice")]
+    Repeated(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -37,8 +45,30 @@ pub enum ContactsError {
 impl crate::errors::Classified for ContactsError {
     fn kind(&self) -> crate::errors::ErrorKind {
         match self {
-            Self::Invalid(_) => crate::errors::ErrorKind::Invalid,
             Self::Database(_) => crate::errors::ErrorKind::Unavailable,
+            _ => crate::errors::ErrorKind::Invalid,
+        }
+    }
+
+    fn code(&self) -> crate::errors::Code {
+        use crate::errors::Code;
+        match self {
+            Self::TooMany => Code::ContactsTooMany,
+            Self::NameLength => Code::ContactNameLength,
+            Self::RelationLength => Code::ContactRelationLength,
+            Self::Phone(_) => Code::ContactPhoneInvalid,
+            Self::Repeated(_) => Code::ContactRepeated,
+            Self::Database(_) => Code::Unavailable,
+        }
+    }
+
+    fn params(&self) -> crate::errors::Params {
+        match self {
+            Self::TooMany => vec![("max", MAX_CONTACTS.to_string())],
+            Self::NameLength => vec![("max", MAX_NAME.to_string())],
+            Self::RelationLength => vec![("max", MAX_RELATION.to_string())],
+            Self::Phone(phone) | Self::Repeated(phone) => vec![("phone", phone.clone())],
+            Self::Database(_) => Vec::new(),
         }
     }
 }
@@ -46,22 +76,22 @@ impl crate::errors::Classified for ContactsError {
 /// The list as it will be stored: names trimmed, each phone once, within the limits.
 pub fn normalized(contacts: &[EmergencyContact]) -> Result<Vec<EmergencyContact>, ContactsError> {
     if contacts.len() > MAX_CONTACTS {
-        return Err(ContactsError::Invalid(format!("at most {MAX_CONTACTS} emergency contacts")));
+        return Err(ContactsError::TooMany);
     }
     let mut out: Vec<EmergencyContact> = Vec::with_capacity(contacts.len());
     for c in contacts {
         let (name, relation, phone) = (c.name.trim(), c.relation.trim(), c.phone.trim());
         if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(ContactsError::Invalid(format!("a contact's name is 1–{MAX_NAME} characters")));
+            return Err(ContactsError::NameLength);
         }
         if relation.chars().count() > MAX_RELATION {
-            return Err(ContactsError::Invalid(format!("a relation is at most {MAX_RELATION} characters")));
+            return Err(ContactsError::RelationLength);
         }
         if !is_valid_phone(phone) {
-            return Err(ContactsError::Invalid(format!("`{phone}` is not an 11-digit mobile number")));
+            return Err(ContactsError::Phone(phone.to_string()));
         }
         if out.iter().any(|o| o.phone == phone) {
-            return Err(ContactsError::Invalid(format!("`{phone}` is listed twice")));
+            return Err(ContactsError::Repeated(phone.to_string()));
         }
         out.push(EmergencyContact { name: name.into(), relation: relation.into(), phone: phone.into() });
     }

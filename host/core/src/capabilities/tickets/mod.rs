@@ -8,7 +8,9 @@ mod model;
 pub mod photos;
 
 pub use adapter::{Adapter, TicketsGrant, TicketsState, INFO};
-pub use model::{format_time as model_time, Action, Category, NewTicket, Source, Status, Step, Ticket, TicketError, TicketFilter};
+pub use model::{
+    format_time as model_time, Action, Category, NewTicket, Priority, Source, Status, Step, Ticket, TicketError, TicketFilter, EMERGENCY_CATEGORY,
+};
 
 use super::events::Outbox;
 use super::notify::{staff_with_role_above, Notifier};
@@ -90,10 +92,15 @@ impl Tickets {
             return Err(TicketError::Invalid(format!("tenant `{}` does not exist", new.tenant_id)));
         }
         new.validate()?;
-        let category =
-            model::category(&mut **tx, &new.category).await?.ok_or_else(|| TicketError::Invalid(format!("category `{}` does not exist", new.category)))?;
+        let category = model::category(&mut **tx, &new.category).await?.ok_or_else(|| TicketError::CategoryUnknown(new.category.clone()))?;
+        let alarm_severity: Option<String> = match &new.alarm_id {
+            Some(alarm) => sqlx::query_scalar("SELECT severity FROM alarms WHERE id = $1").bind(alarm).fetch_optional(&mut **tx).await?,
+            None => None,
+        };
         let now = now_millis();
         let ticket = Ticket {
+            priority: Priority::of(&category.id, alarm_severity.as_deref()),
+            alarm_severity,
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: new.tenant_id.clone(),
             level_tenant_id: new.tenant_id.clone(),
@@ -227,7 +234,7 @@ impl Tickets {
             _ => {}
         }
         if !model::update(&mut *tx, &ticket, before.updated_at).await? {
-            return Err(TicketError::Conflict(format!("ticket `{id}` changed meanwhile; read it again")));
+            return Err(TicketError::Changed(id.to_string()));
         }
         model::add_step(&mut tx, &self.store.vault, id, &actor.name, verb, &note).await?;
         self.outbox.publish_in(&mut tx, "ticket.changed", &ticket.tenant_id, &ticket.id, &ticket.event(verb)).await?;

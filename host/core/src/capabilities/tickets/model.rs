@@ -12,8 +12,28 @@ pub enum TicketError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("category `{0}` does not exist")]
+    CategoryUnknown(String),
+    #[error("a title is 1–100 characters")]
+    TitleLength,
+    #[error("{what} is at most {max} characters")]
+    TooLong { what: &'static str, max: usize },
+    #[error("a note is 1–2000 characters")]
+    NoteLength,
+    #[error("a rating is 1 to 5")]
+    RatingRange,
+    #[error("cannot {action} a ticket that is {}", status.as_str())]
+    State { action: &'static str, status: Status },
+    #[error("only the assignee accepts a ticket")]
+    OnlyAssignee,
+    #[error("ticket `{0}` changed meanwhile; read it again")]
+    Changed(String),
+    #[error("a photo is a JPEG, PNG or WebP image")]
+    PhotoType,
+    #[error("a photo is at most {mib} MiB")]
+    PhotoTooLarge { mib: usize },
+    #[error("a ticket has at most {max} photos")]
+    PhotosFull { max: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -22,11 +42,41 @@ impl crate::errors::Classified for TicketError {
     fn kind(&self) -> crate::errors::ErrorKind {
         use crate::errors::ErrorKind as K;
         match self {
-            Self::Invalid(_) => K::Invalid,
+            Self::Invalid(_) | Self::CategoryUnknown(_) | Self::TitleLength | Self::TooLong { .. } | Self::NoteLength | Self::RatingRange => K::Invalid,
+            Self::PhotoType | Self::PhotoTooLarge { .. } => K::Invalid,
             Self::NotFound(_) => K::NotFound,
-            Self::Conflict(_) => K::Conflict,
-            Self::Forbidden(_) => K::Denied,
+            Self::Conflict(_) | Self::State { .. } | Self::Changed(_) | Self::PhotosFull { .. } => K::Conflict,
+            Self::OnlyAssignee => K::Denied,
             Self::Database(_) => K::Unavailable,
+        }
+    }
+
+    fn code(&self) -> crate::errors::Code {
+        use crate::errors::Code;
+        match self {
+            Self::CategoryUnknown(_) => Code::CategoryUnknown,
+            Self::TitleLength => Code::TicketTitleLength,
+            Self::TooLong { .. } => Code::TicketTextTooLong,
+            Self::NoteLength => Code::TicketNoteLength,
+            Self::RatingRange => Code::TicketRatingRange,
+            Self::State { .. } => Code::TicketState,
+            Self::OnlyAssignee => Code::TicketOnlyAssignee,
+            Self::Changed(_) => Code::TicketChanged,
+            Self::PhotoType => Code::PhotoType,
+            Self::PhotoTooLarge { .. } => Code::PhotoTooLarge,
+            Self::PhotosFull { .. } => Code::PhotosFull,
+            other => other.kind().code(),
+        }
+    }
+
+    fn params(&self) -> crate::errors::Params {
+        match self {
+            Self::CategoryUnknown(category) => vec![("category", category.clone())],
+            Self::TooLong { max, .. } => vec![("max", max.to_string())],
+            Self::State { status, .. } => vec![("status", status.as_str().to_string())],
+            Self::PhotoTooLarge { mib } => vec![("mib", mib.to_string())],
+            Self::PhotosFull { max } => vec![("max", max.to_string())],
+            _ => Vec::new(),
         }
     }
 }
@@ -136,6 +186,34 @@ pub struct Ticket {
     pub feedback: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The severity of the alarm that opened the ticket (`critical`, `major`, …), if one did.
+    pub alarm_severity: Option<String>,
+    /// How soon someone must act, from the category and the alarm's severity: the board
+    /// shows urgent tickets first.
+    pub priority: Priority,
+}
+
+/// The category of 一键求助 calls: every one is urgent.
+pub const EMERGENCY_CATEGORY: &str = "emergency";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// A call for help, or a critical alarm (smoke, gas, a fall).
+    Urgent,
+    /// A major alarm.
+    High,
+    Normal,
+}
+
+impl Priority {
+    pub fn of(category: &str, alarm_severity: Option<&str>) -> Self {
+        match (category, alarm_severity) {
+            (EMERGENCY_CATEGORY, _) | (_, Some("critical")) => Self::Urgent,
+            (_, Some("major")) => Self::High,
+            _ => Self::Normal,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -165,10 +243,13 @@ impl NewTicket {
     pub fn validate(&self) -> Result<(), TicketError> {
         let title = self.title.trim().chars().count();
         if !(1..=100).contains(&title) {
-            return Err(TicketError::Invalid("a title is 1–100 characters".into()));
+            return Err(TicketError::TitleLength);
         }
-        if self.description.chars().count() > 4000 || self.location.chars().count() > 200 {
-            return Err(TicketError::Invalid("a description is at most 4000 characters and a location at most 200".into()));
+        if self.description.chars().count() > 4000 {
+            return Err(TicketError::TooLong { what: "a description", max: 4000 });
+        }
+        if self.location.chars().count() > 200 {
+            return Err(TicketError::TooLong { what: "a location", max: 200 });
         }
         Ok(())
     }
@@ -207,11 +288,11 @@ impl Ticket {
     /// Change the ticket as `action` asks, if its status allows. Returns the trace's verb
     /// and note.
     pub fn apply(&mut self, action: &Action, actor: &Actor, now: i64) -> Result<(&'static str, String), TicketError> {
-        let refuse = |what: &str| TicketError::Conflict(format!("cannot {what} a ticket that is {}", self.status.as_str()));
+        let refuse = |action: &'static str| TicketError::State { action, status: self.status };
         let note_of = |note: &str| -> Result<String, TicketError> {
             let note = note.trim();
             if note.is_empty() || note.chars().count() > 2000 {
-                return Err(TicketError::Invalid("a note is 1–2000 characters".into()));
+                return Err(TicketError::NoteLength);
             }
             Ok(note.to_string())
         };
@@ -237,10 +318,10 @@ impl Ticket {
                     return Err(refuse("accept"));
                 }
                 let Some(account) = actor.account.clone() else {
-                    return Err(TicketError::Forbidden("only the assignee accepts a ticket".into()));
+                    return Err(TicketError::OnlyAssignee);
                 };
                 match &self.assignee_account {
-                    Some(assignee) if *assignee != account => return Err(TicketError::Forbidden("only the assignee accepts a ticket".into())),
+                    Some(assignee) if *assignee != account => return Err(TicketError::OnlyAssignee),
                     Some(_) => {}
                     None => {
                         // A department's ticket: the one who takes it on is the assignee now.
@@ -271,11 +352,11 @@ impl Ticket {
                 }
                 if let Some(r) = rating {
                     if !(1..=5).contains(r) {
-                        return Err(TicketError::Invalid("a rating is 1 to 5".into()));
+                        return Err(TicketError::RatingRange);
                     }
                 }
                 if feedback.as_ref().is_some_and(|f| f.chars().count() > 2000) {
-                    return Err(TicketError::Invalid("feedback is at most 2000 characters".into()));
+                    return Err(TicketError::TooLong { what: "feedback", max: 2000 });
                 }
                 self.status = Status::Closed;
                 self.rating = *rating;
@@ -317,13 +398,15 @@ pub fn format_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
 }
 
-const COLUMNS: &str = "t.id, t.tenant_id, t.level_tenant_id, t.category_id, c.name, t.title, t.description, t.location_label, t.source, t.reporter_account, t.installation_id, t.alarm_id, t.status, t.assignee_account, t.assignee_name, t.due_at, t.escalations, t.supervised, t.rating, t.feedback, t.created_at, t.updated_at";
-const FROM: &str = "FROM tickets t JOIN ticket_categories c ON c.id = t.category_id";
+const COLUMNS: &str = "t.id, t.tenant_id, t.level_tenant_id, t.category_id, c.name, t.title, t.description, t.location_label, t.source, t.reporter_account, t.installation_id, t.alarm_id, t.status, t.assignee_account, t.assignee_name, t.due_at, t.escalations, t.supervised, t.rating, t.feedback, t.created_at, t.updated_at, a.severity";
+const FROM: &str = "FROM tickets t JOIN ticket_categories c ON c.id = t.category_id LEFT JOIN alarms a ON a.id = t.alarm_id";
 
 /// A ticket row with its title, description and location opened.
 fn from_row(vault: &Vault, row: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
     use sqlx::Row;
     let id: String = row.try_get(0)?;
+    let category: String = row.try_get(3)?;
+    let alarm_severity: Option<String> = row.try_get(22)?;
     let open = |column: &SealedColumn, index: usize| -> Result<String, sqlx::Error> { Ok(column.open(vault, &id, &row.try_get::<String, _>(index)?)?) };
     Ok(Ticket {
         title: open(&TICKET_TITLE, 5)?,
@@ -332,7 +415,9 @@ fn from_row(vault: &Vault, row: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Erro
         id: id.clone(),
         tenant_id: row.try_get(1)?,
         level_tenant_id: row.try_get(2)?,
-        category: row.try_get(3)?,
+        priority: Priority::of(&category, alarm_severity.as_deref()),
+        alarm_severity,
+        category,
         category_name: row.try_get(4)?,
         source: Source::parse(&row.try_get::<String, _>(8)?),
         reporter_account: row.try_get(9)?,
@@ -504,6 +589,16 @@ pub async fn list(store: &Store, filter: &TicketFilter) -> Result<Vec<Ticket>, s
 mod tests {
     use super::*;
 
+    #[test]
+    fn calls_for_help_and_critical_alarms_come_first() {
+        assert_eq!(Priority::of(EMERGENCY_CATEGORY, None), Priority::Urgent);
+        assert_eq!(Priority::of("safety", Some("critical")), Priority::Urgent);
+        assert_eq!(Priority::of("safety", Some("major")), Priority::High);
+        assert_eq!(Priority::of("safety", Some("warning")), Priority::Normal);
+        assert_eq!(Priority::of("repair", None), Priority::Normal);
+        assert!(Priority::Urgent < Priority::High && Priority::High < Priority::Normal, "the order the board sorts by");
+    }
+
     fn ticket() -> Ticket {
         Ticket {
             id: "t1".into(),
@@ -526,6 +621,8 @@ mod tests {
             supervised: false,
             rating: None,
             feedback: None,
+            alarm_severity: None,
+            priority: Priority::Normal,
             created_at: 0,
             updated_at: 0,
         }
@@ -540,11 +637,11 @@ mod tests {
         let mut t = ticket();
         t.apply(&Action::Dispatch { assignee_account: "grid-1".into() }, &staff("admin"), 1).unwrap();
         assert_eq!(t.status, Status::Dispatched);
-        assert!(matches!(t.apply(&Action::Accept, &staff("someone-else"), 2), Err(TicketError::Forbidden(_))));
+        assert!(matches!(t.apply(&Action::Accept, &staff("someone-else"), 2), Err(TicketError::OnlyAssignee)));
         t.apply(&Action::Accept, &staff("grid-1"), 3).unwrap();
         t.apply(&Action::Comment { note: "已电话联系家属".into() }, &staff("grid-1"), 4).unwrap();
         assert_eq!(t.apply(&Action::Resolve { note: "上门探访，老人安好".into() }, &staff("grid-1"), 5).unwrap().0, "resolved");
-        assert!(matches!(t.apply(&Action::Close { rating: Some(6), feedback: None }, &staff("resident-1"), 6), Err(TicketError::Invalid(_))));
+        assert!(matches!(t.apply(&Action::Close { rating: Some(6), feedback: None }, &staff("resident-1"), 6), Err(TicketError::RatingRange)));
         let (_, note) = t.apply(&Action::Close { rating: Some(5), feedback: Some("很及时".into()) }, &staff("resident-1"), 7).unwrap();
         assert_eq!(note, "满意度 5/5：很及时");
         assert_eq!(t.status, Status::Closed);
@@ -566,12 +663,12 @@ mod tests {
     #[test]
     fn transitions_out_of_order_are_refused() {
         let mut t = ticket();
-        assert!(matches!(t.apply(&Action::Accept, &staff("grid-1"), 1), Err(TicketError::Conflict(_))));
-        assert!(matches!(t.apply(&Action::Close { rating: Some(3), feedback: None }, &staff("resident-1"), 1), Err(TicketError::Conflict(_))));
-        assert!(matches!(t.apply(&Action::Comment { note: "  ".into() }, &staff("grid-1"), 1), Err(TicketError::Invalid(_))));
+        assert!(matches!(t.apply(&Action::Accept, &staff("grid-1"), 1), Err(TicketError::State { .. })));
+        assert!(matches!(t.apply(&Action::Close { rating: Some(3), feedback: None }, &staff("resident-1"), 1), Err(TicketError::State { .. })));
+        assert!(matches!(t.apply(&Action::Comment { note: "  ".into() }, &staff("grid-1"), 1), Err(TicketError::NoteLength)));
         t.apply(&Action::Resolve { note: "done".into() }, &staff("grid-1"), 2).unwrap();
-        assert!(matches!(t.apply(&Action::Supervise { note: "加快".into() }, &staff("admin"), 3), Err(TicketError::Conflict(_))));
-        assert!(matches!(t.apply(&Action::Dispatch { assignee_account: "x".into() }, &staff("admin"), 3), Err(TicketError::Conflict(_))));
+        assert!(matches!(t.apply(&Action::Supervise { note: "加快".into() }, &staff("admin"), 3), Err(TicketError::State { .. })));
+        assert!(matches!(t.apply(&Action::Dispatch { assignee_account: "x".into() }, &staff("admin"), 3), Err(TicketError::State { .. })));
     }
 
     #[test]

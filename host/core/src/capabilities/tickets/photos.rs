@@ -35,14 +35,14 @@ pub struct Photo {
 impl Tickets {
     /// Keep `image` as the ticket's next photo; its number.
     pub async fn add_photo(&self, ticket_id: &str, image: &[u8], added_by: &str) -> Result<i64, TicketError> {
-        let content_type = image_type(image).ok_or_else(|| TicketError::Invalid("a photo is a JPEG, PNG or WebP image".into()))?;
+        let content_type = image_type(image).ok_or_else(|| TicketError::PhotoType)?;
         if image.len() > MAX_PHOTO_BYTES {
-            return Err(TicketError::Invalid(format!("a photo is at most {} MiB", MAX_PHOTO_BYTES / (1024 * 1024))));
+            return Err(TicketError::PhotoTooLarge { mib: MAX_PHOTO_BYTES / (1024 * 1024) });
         }
         let mut tx = self.store.begin_write().await?;
         let taken: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(n), 0) FROM ticket_photos WHERE ticket_id = $1").bind(ticket_id).fetch_one(&mut *tx).await?;
         if taken >= MAX_PHOTOS {
-            return Err(TicketError::Conflict(format!("a ticket has at most {MAX_PHOTOS} photos")));
+            return Err(TicketError::PhotosFull { max: MAX_PHOTOS });
         }
         let n = taken + 1;
         let (sealed, _) = TICKET_PHOTO.seal_row(&self.store.vault, &[ticket_id, &n.to_string()], &B64.encode(image)).map_err(sqlx::Error::from)?;
