@@ -14,6 +14,7 @@ mod keys;
 mod ledger;
 mod legal_aid;
 mod oidc;
+mod outbound;
 mod parking;
 mod replicas;
 mod sessions;

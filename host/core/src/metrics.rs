@@ -18,6 +18,9 @@ pub struct Metrics {
     pub alarms: IntCounterVec,
     /// Event deliveries by outcome: delivered, retry, dead.
     pub events_delivered: IntCounterVec,
+    /// Plugins' outbound HTTP requests by plugin, origin (`other` for refused ones) and
+    /// outcome: sent, denied, failed, timeout.
+    pub outbound_http: IntCounterVec,
 }
 
 impl Metrics {
@@ -37,6 +40,11 @@ impl Metrics {
         let mqtt_refused = IntCounterVec::new(Opts::new("mqtt_refused_total", "MQTT clients and messages the embedded broker refused, by reason"), &["reason"])
             .expect("static metric");
         let events_delivered = IntCounterVec::new(Opts::new("event_deliveries_total", "Event delivery attempts by outcome"), &["outcome"]);
+        let outbound_http = IntCounterVec::new(
+            Opts::new("plugin_http_requests_total", "Plugins' outbound HTTP requests by origin and outcome"),
+            &["plugin", "origin", "outcome"],
+        )
+        .expect("static metric");
         // The metric names and labels above are static and valid, so construction cannot
         // fail; registration of distinct names cannot collide.
         let (device_messages, alarms, events_delivered) =
@@ -58,10 +66,11 @@ impl Metrics {
             Box::new(alarms.clone()),
             Box::new(events_delivered.clone()),
             Box::new(mqtt_refused.clone()),
+            Box::new(outbound_http.clone()),
         ] {
             let _ = registry.register(collector);
         }
-        Self { registry, requests, latency, failures, live_instances, installations, device_messages, mqtt_refused, alarms, events_delivered }
+        Self { registry, requests, latency, failures, live_instances, installations, device_messages, mqtt_refused, alarms, events_delivered, outbound_http }
     }
 
     pub fn render(&self) -> String {

@@ -71,6 +71,10 @@ pub struct CapabilityRequest {
     /// each is granted separately (`identity:id-number`) and shown with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// For `http` only: the origins the plugin's server code may call
+    /// (`https://api.vendor.cn`), each granted by the county one by one (`http-host:ORIGIN`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// Resource limits a vendor asks for; the operator may override them per installation.
@@ -118,6 +122,13 @@ pub const UI_CONNECT_GRANT: &str = "ui-connect:";
 
 /// The most origins a package may ask its pages to reach.
 pub const MAX_UI_ORIGINS: usize = 16;
+
+/// The grant of one origin the plugin's server code may call (`[[capabilities]] name =
+/// "http"`, `hosts`): `http-host:https://api.vendor.cn`.
+pub const HTTP_HOST_GRANT: &str = "http-host:";
+
+/// The most origins a package may ask to call.
+pub const MAX_HTTP_HOSTS: usize = 16;
 
 /// An origin a page may be allowed to reach: `https://host[:port]` with a DNS name or an
 /// IP address, lower case, nothing after it; `http://` only for this machine (127.0.0.1,
@@ -212,10 +223,18 @@ impl Manifest {
         if let Some(origin) = grant.strip_prefix(UI_CONNECT_GRANT) {
             return self.ui.connect.iter().any(|o| o == origin);
         }
+        if let Some(origin) = grant.strip_prefix(HTTP_HOST_GRANT) {
+            return self.http_hosts().iter().any(|o| o == origin);
+        }
         match grant.split_once(':') {
             Some((capability, scope)) => self.requests_scope(capability, scope),
             None => self.requests(grant),
         }
+    }
+
+    /// The origins listed under the `http` capability.
+    pub fn http_hosts(&self) -> &[String] {
+        self.capabilities.iter().find(|c| c.name == "http").map_or(&[], |c| c.hosts.as_slice())
     }
 
     pub fn reason_for(&self, capability: &str) -> Option<&str> {
@@ -254,6 +273,26 @@ impl Manifest {
             }
             if cap.reason.trim().is_empty() {
                 return Err(invalid("capabilities", format!("`{}` needs a reason to show the operator", cap.name)));
+            }
+            if !cap.hosts.is_empty() && cap.name != "http" {
+                return Err(invalid("capabilities", format!("`{}` lists hosts; only `http` has hosts", cap.name)));
+            }
+        }
+        if self.requests("http") {
+            let hosts = self.http_hosts();
+            if hosts.is_empty() || hosts.len() > MAX_HTTP_HOSTS {
+                return Err(invalid("capabilities", format!("`http` lists the origins it calls under `hosts`: 1 to {MAX_HTTP_HOSTS}")));
+            }
+            for (i, origin) in hosts.iter().enumerate() {
+                if !is_valid_origin(origin) {
+                    return Err(invalid(
+                        "capabilities",
+                        format!("`http` host `{origin}` is not an origin: write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)"),
+                    ));
+                }
+                if hosts[..i].contains(origin) {
+                    return Err(invalid("capabilities", format!("`http` lists `{origin}` twice")));
+                }
             }
         }
         if let Some(ms) = self.limits.deadline_ms {
@@ -314,6 +353,26 @@ vendor = "linli"
 name = "data"
 reason = "count visits"
 "#;
+
+    #[test]
+    fn http_hosts_are_origins_of_the_http_capability_only() {
+        let with = |extra: &str| Manifest::parse(&format!("{GOOD}\n[[capabilities]]\nname = \"http\"\nreason = \"asks the county's 12345 system\"\n{extra}"));
+        let ok = with(r#"hosts = ["https://api.vendor.cn", "http://127.0.0.1:8080"]"#).unwrap();
+        assert_eq!(ok.http_hosts(), ["https://api.vendor.cn", "http://127.0.0.1:8080"]);
+        assert!(ok.requests_grant("http-host:https://api.vendor.cn"));
+        assert!(!ok.requests_grant("http-host:https://evil.example"));
+        for (bad, why) in [
+            ("", "hosts"),
+            (r#"hosts = ["http://api.vendor.cn"]"#, "not an origin"),
+            (r#"hosts = ["https://api.vendor.cn/v1"]"#, "not an origin"),
+            (r#"hosts = ["https://a.cn", "https://a.cn"]"#, "twice"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let elsewhere = Manifest::parse(&GOOD.replace("reason = \"count visits\"", "reason = \"count visits\"\nhosts = [\"https://a.cn\"]")).unwrap_err();
+        assert!(elsewhere.to_string().contains("only `http` has hosts"), "{elsewhere}");
+    }
 
     #[test]
     fn ui_origins_are_plain_origins() {

@@ -11,7 +11,7 @@ use crate::capabilities::tickets::{Tickets, TicketsConfig};
 use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
 use crate::packages::repo::{self as package_repo, PackageSummary};
-use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError, UI_CONNECT_GRANT};
+use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError, HTTP_HOST_GRANT, UI_CONNECT_GRANT};
 use crate::runtime::{LoadedPlugin, Runtime, RuntimeError, MAX_REQUESTS_PER_INSTANCE};
 use crate::store::{now_millis, Store};
 use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
@@ -356,6 +356,18 @@ impl Platform {
                 }
                 continue;
             }
+            if let Some(origin) = grant.strip_prefix(HTTP_HOST_GRANT) {
+                if !manifest.requests_grant(grant) {
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not list {origin} under the `http` hosts", manifest.id)));
+                }
+                if !grants.iter().any(|g| g == "http") {
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted without `http` itself")));
+                }
+                if !out.contains(grant) {
+                    out.push(grant.clone());
+                }
+                continue;
+            }
             let (name, scope) = match grant.split_once(':') {
                 Some((name, scope)) => (name, Some(scope)),
                 None => (grant.as_str(), None),
@@ -412,6 +424,7 @@ impl Platform {
             devices: &self.devices,
             tickets: &self.tickets,
             notifier: &self.notifier,
+            metrics: &self.metrics,
         });
         let assets = package
             .files

@@ -17,6 +17,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 /// What a plugin printed to stderr (a Rust panic message, say) is kept up to this many
 /// bytes and logged with the error id when the request fails.
@@ -251,6 +252,7 @@ impl Runtime {
         let started = Instant::now();
         let state = InstanceState {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX), hit: false },
             caps: caps_for(plugin, tenant, request_id, user, started),

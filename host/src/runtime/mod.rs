@@ -19,6 +19,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -78,9 +79,11 @@ pub enum RuntimeError {
 }
 
 /// What a store holds for one request: WASI (no files, no network, no environment; stderr
-/// captured for error reports), the memory limiter and each capability's state.
+/// captured for error reports), wasi:http (outbound requests only where the `http`
+/// capability allows), the memory limiter and each capability's state.
 pub struct InstanceState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
     limiter: invoke::MemoryLimiter,
     pub caps: InstanceCaps,
@@ -95,6 +98,14 @@ impl HasCapabilities for InstanceState {
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    /// Every request goes through the `http` capability's hooks, which refuse what the
+    /// installation was not granted.
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.caps.http }
     }
 }
 
@@ -151,6 +162,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         capabilities::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let cache = ComponentCache::new(cache_dir, &engine).map_err(|source| RuntimeError::Cache { path: cache_dir.display().to_string(), source })?;
@@ -205,11 +217,12 @@ impl Runtime {
         Ok(component)
     }
 
-    /// Every `linli:platform` interface the component imports must belong to a capability
-    /// the manifest requests, so that what the operator reviews is what the code can call.
+    /// Every `linli:platform` interface the component imports, and wasi:http's outgoing
+    /// handler, must belong to a capability the manifest requests, so that what the operator
+    /// reviews is what the code can call.
     fn check_imports(&self, component: &Component, manifest: &Manifest) -> Result<(), RuntimeError> {
         for (name, _) in component.component_type().imports(&self.engine) {
-            if !name.starts_with("linli:") {
+            if !name.starts_with("linli:") && !name.starts_with("wasi:http/outgoing-handler") {
                 continue;
             }
             let unversioned = name.split('@').next().unwrap_or(name);

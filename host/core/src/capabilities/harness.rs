@@ -29,6 +29,7 @@ struct Parts {
     devices: Arc<devices::Devices>,
     tickets: Arc<tickets::Tickets>,
     notifier: Arc<notify::Notifier>,
+    metrics: Arc<crate::metrics::Metrics>,
     _dir: tempfile::TempDir,
 }
 
@@ -38,11 +39,11 @@ async fn parts() -> Parts {
     let outbox = Arc::new(events::Outbox::new(store.clone(), tree.clone(), Default::default()));
     let tickets = Arc::new(tickets::Tickets::new(store.clone(), outbox.clone(), tree.clone(), Default::default()));
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let devices = devices::Devices::new(store.clone(), outbox, tickets.clone(), tree.clone(), metrics, Default::default()).await.expect("devices");
+    let devices = devices::Devices::new(store.clone(), outbox, tickets.clone(), tree.clone(), metrics.clone(), Default::default()).await.expect("devices");
     let notifier = Arc::new(notify::Notifier::new(store.clone(), Arc::new(LogGateway { outbox: dir.path().join("sms.jsonl") })));
     let pairwise = Arc::new(identity::PairwiseIds::load(&store).await.expect("pairwise key"));
     let manifest = Manifest::parse(MANIFEST).expect("the harness manifest");
-    Parts { store, manifest, tree, pairwise, devices, tickets, notifier, _dir: dir }
+    Parts { store, manifest, tree, pairwise, devices, tickets, notifier, metrics, _dir: dir }
 }
 
 fn configured(parts: &Parts, granted: &[String]) -> Configured {
@@ -57,6 +58,7 @@ fn configured(parts: &Parts, granted: &[String]) -> Configured {
         devices: &parts.devices,
         tickets: &parts.tickets,
         notifier: &parts.notifier,
+        metrics: &parts.metrics,
     })
 }
 
@@ -113,6 +115,19 @@ async fn every_capability_not_granted_answers_permission_denied() {
     assert_denied("tickets", caps.tickets.categories().await);
     let message = notify_wit::Message { title: "t".into(), body: "b".into(), link: None };
     assert_denied("notify", caps.notify.to_user("someone".into(), message).await);
+    // http is WASI's interface: its refusal is wasi:http's own, and nothing is sent.
+    assert_http_denied(&mut caps.http).await;
+    let mut granted_without_hosts = configured(&parts, &["http".to_string()]).prepare(&request(Instant::now() + Duration::from_secs(5)));
+    assert_http_denied(&mut granted_without_hosts.http).await;
+}
+
+async fn assert_http_denied(state: &mut http::OutboundHttp) {
+    use http_body_util::BodyExt;
+    use wasmtime_wasi_http::WasiHttpHooks;
+    let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+    let request = ::http::Request::get("https://api.vendor.cn/").body(body).expect("a request");
+    let sent = Box::into_pin(state.send_request(request, None, Box::new(async { Ok(()) }))).await;
+    assert!(matches!(sent, Err(wasmtime_wasi_http::Error::HttpRequestDenied)), "an outbound request without its grant was not refused");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ pub mod base;
 pub mod data;
 pub mod devices;
 pub mod events;
+pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod log;
@@ -116,6 +117,7 @@ registry! {
     devices: devices::Adapter,
     tickets: tickets::Adapter,
     notify: notify::Adapter,
+    http: http::Adapter,
 }
 
 /// What the host knows about a capability, shown to operators when they review grants.
@@ -195,6 +197,7 @@ pub struct Grant<'a> {
     pub devices: &'a Arc<devices::Devices>,
     pub tickets: &'a Arc<tickets::Tickets>,
     pub notifier: &'a Arc<notify::Notifier>,
+    pub metrics: &'a Arc<crate::metrics::Metrics>,
 }
 
 impl Grant<'_> {

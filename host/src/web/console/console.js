@@ -66,6 +66,7 @@ const named = (table, code) => t(table)[code] || code;
 let capabilityInfo = [];
 function grantName(grant) {
   if (grant.startsWith("ui-connect:")) return `${t("ui_connect")} · ${grant.slice("ui-connect:".length)}`;
+  if (grant.startsWith("http-host:")) return `${t("http_hosts")} · ${grant.slice("http-host:".length)}`;
   const [name, scope] = grant.split(":");
   const capability = t("capability_names")[name] || name;
   if (!scope) return capability;
@@ -319,6 +320,13 @@ async function reviewView(pluginId, version) {
       const scopeName = scopeInfo ? (lang === "en" ? scopeInfo.summary_en : scopeInfo.summary_zh) : "";
       perm.append(el("label", { class: "inline", for: scope.id, style: "margin-left:1.6rem" }, scope, scopeName ? `${scopeName} ` : "", el("code", {}, `${c.name}:${s}`)));
     }
+    // The origins its server code may call: each a grant of its own, off until ticked.
+    if ((c.hosts || []).length) perm.append(el("p", { class: "reason" }, t("http_hosts_note")));
+    for (const origin of c.hosts || []) {
+      const host = el("input", { type: "checkbox", id: "grant-http-host-" + boxes.length, value: "http-host:" + origin });
+      boxes.push(host);
+      perm.append(el("label", { class: "inline", for: host.id, style: "margin-left:1.6rem" }, host, el("code", {}, origin)));
+    }
     perms.append(perm);
   }
   // External origins the plugin's pages load from or connect to: each is a grant of its
@@ -406,7 +414,10 @@ async function installationsView(message) {
     // Grant or revoke what the installed version requests.
     const permissions = el("details", { "data-permissions": i.id }, el("summary", {}, t("permissions")));
     if (manifest && manages) {
-      const requested = [...manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`)]), ...(manifest.ui?.connect || []).map((o) => `ui-connect:${o}`)];
+      const requested = [
+        ...manifest.capabilities.flatMap((c) => [c.name, ...(c.scopes || []).map((s) => `${c.name}:${s}`), ...(c.hosts || []).map((o) => `http-host:${o}`)]),
+        ...(manifest.ui?.connect || []).map((o) => `ui-connect:${o}`),
+      ];
       const boxes = requested
         .map((g) => el("input", { type: "checkbox", value: g, checked: i.grants.includes(g), id: `perm-${i.id}-${g}` }));
       permissions.append(...boxes.map((b) => el("label", { class: "inline", for: b.id, "data-grant": b.value }, b, grantName(b.value))),

@@ -50,7 +50,7 @@
       usage_title: "Plugin requests (7 days)", figure: "Figure", children_table: "By child", plugin_unavailable: "No figures from the plugin: ",
       catalogue_title: "Plugin catalogue", upload: "Upload a package", upload_for: "For county", choose_file: "Choose a .lpkg file", uploaded: "Uploaded and verified: ",
       open_page: "Open page", page_as_token: "Signed in with the platform admin token: plugin pages do not see who you are (a plugin never acts as the operator). Sign in with a staff account to use a plugin's staff pages.",
-      ui_connect: "External origins its pages reach", ui_connect_note: "The plugin's pages may load from and connect to the ticked origins only; the browser blocks every other.",
+      http_hosts: "Origins it may call", http_hosts_note: "The plugin's server code may call the ticked origins only; every other request is refused.", ui_connect: "External origins its pages reach", ui_connect_note: "The plugin's pages may load from and connect to the ticked origins only; the browser blocks every other.",
       plugin: "Plugin", version: "Version", vendor: "Vendor", county: "County", uploaded_at: "Uploaded", review_install: "Review and install",
       review_title: "Review permissions", description: "Description", signed_by: "Signing key", requested: "Requested permissions (grant each)", reason: "Reason: ",
       scope: "Install for", install: "Install", installed_ok: "Installed: ", limits: "Limits", deadline: "Deadline per request", memory: "Memory", concurrency: "Concurrency",
@@ -92,7 +92,7 @@
       action_names: { created: "Created", dispatched: "Dispatched", accepted: "Accepted", commented: "Comment", resolved: "Resolved", closed: "Closed", escalated: "Escalated", supervised: "Supervised" },
       photo: "Photo", urgent: "Urgent", high: "High", installed_at: "Installed at: ", review: "Review", choose: "Choose…", filter: "Filter", search_tickets: "Search title, place or category",
       all_categories: "All categories", export_csv: "Export CSV", trace: "Trace", ticket_detail: "Details", no_tickets: "No ticket matches.",
-      capability_names: { data: "Data store", identity: "Identity", base: "Community base data", ledger: "Ledger", devices: "Devices", tickets: "Work orders", notify: "Notifications", log: "Log" },
+      capability_names: { http: "Outbound HTTP", data: "Data store", identity: "Identity", base: "Community base data", ledger: "Ledger", devices: "Devices", tickets: "Work orders", notify: "Notifications", log: "Log" },
       role_names: { "county-admin": "County admin", "street-admin": "Street admin", "community-worker": "Community worker", "grid-worker": "Grid worker", volunteer: "Volunteer", lawyer: "Lawyer", "vendor-developer": "Vendor developer" },
     },
     // The host's ticket categories (a county's own keep the name it gave them).

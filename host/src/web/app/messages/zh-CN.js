@@ -53,7 +53,7 @@
       usage_title: "插件访问量（近7天）", figure: "指标", children_table: "下级明细", plugin_unavailable: "插件暂未提供数据：",
       catalogue_title: "插件目录", upload: "上传插件包", upload_for: "上传到县", choose_file: "选择 .lpkg 文件", uploaded: "已上传并通过校验：",
       open_page: "打开页面", page_as_token: "以平台管理员令牌登录：插件页面看不到您的身份（插件从不以管理员身份运行）。请用工作人员账号登录以使用插件的工作页面。",
-      ui_connect: "页面可连接的外部地址", ui_connect_note: "插件页面只能从勾选的地址加载内容、与之通信；其余地址一律被浏览器拦截。",
+      http_hosts: "可访问的外部地址", http_hosts_note: "插件的服务端代码只能访问勾选的地址；其余请求一律被拒绝。", ui_connect: "页面可连接的外部地址", ui_connect_note: "插件页面只能从勾选的地址加载内容、与之通信；其余地址一律被浏览器拦截。",
       plugin: "插件", version: "版本", vendor: "供应商", county: "所属县", uploaded_at: "上传时间", review_install: "审查并安装",
       review_title: "审查插件权限", description: "说明", signed_by: "签名密钥", requested: "申请的权限（逐项授予）", reason: "理由：",
       scope: "安装范围", install: "安装", installed_ok: "已安装：", limits: "资源限制", deadline: "单次请求时限", memory: "内存上限", concurrency: "并发上限",
@@ -95,7 +95,7 @@
       action_names: { created: "创建", dispatched: "派单", accepted: "接单", commented: "备注", resolved: "办结", closed: "关闭", escalated: "超时升级", supervised: "督办" },
       photo: "照片", urgent: "紧急", high: "重要", installed_at: "已安装：", review: "审查", choose: "请选择…", filter: "筛选", search_tickets: "搜索标题、地点或类别",
       all_categories: "全部类别", export_csv: "导出 CSV", trace: "办理过程", ticket_detail: "详情", no_tickets: "没有符合条件的工单。",
-      capability_names: { data: "数据存储", identity: "身份", base: "社区基础数据", ledger: "账本", devices: "设备", tickets: "工单", notify: "通知", log: "日志" },
+      capability_names: { http: "外部网络访问", data: "数据存储", identity: "身份", base: "社区基础数据", ledger: "账本", devices: "设备", tickets: "工单", notify: "通知", log: "日志" },
       role_names: { "county-admin": "县级管理员", "street-admin": "镇街管理员", "community-worker": "社区工作者", "grid-worker": "网格员", volunteer: "志愿者", lawyer: "律师", "vendor-developer": "供应商开发者" },
     },
     // The host's ticket categories (a county's own keep the name it gave them).
