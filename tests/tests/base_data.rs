@@ -126,7 +126,8 @@ async fn staff_see_their_subtree_with_sensitive_fields_masked(host: TestHost) ->
     let everything = street_admin.get("/api/base/residents").await?.expect_status(200)?.json();
     let zhang = everything["items"].as_array().and_then(|a| a.iter().find(|r| r["real_name"] == "张淑珍").cloned()).unwrap_or_default();
     let by_id = grid_worker.get(&format!("/api/base/residents/{}", zhang["id"].as_str().unwrap_or(""))).await?;
-    assert_eq!(by_id.status, 403);
+    assert_eq!((by_id.status, by_id.error_code().as_str()), (403, "outside-area"));
+    assert_eq!(by_id.json()["error"]["params"]["node"], zhang["tenant_id"], "{}", by_id.text);
 
     // The street admin sees the street, masked; the other street is outside.
     assert_eq!(everything["total_in_scope"], 4, "城关镇 has 幸福社区 and 和平社区");

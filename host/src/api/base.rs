@@ -199,7 +199,9 @@ async fn get_resident(State(state): State<AppState>, operator: Operator, AppPath
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, Code::ResidentUnknown, format!("no resident `{id}`")))?;
     let scope = operator.scope(&state, &BASE_ROLES, None)?;
     if !scope.contains(&resident.tenant_id) {
-        return Err(ApiError::forbidden(Code::OutsideArea, format!("resident `{id}` lives outside the area of your roles")));
+        return Err(
+            ApiError::forbidden(Code::OutsideArea, format!("resident `{id}` lives outside the area of your roles")).with("node", resident.tenant_id.clone())
+        );
     }
     let reveal = operator.reach(&state, &REVEALING_ROLES).contains(&resident.tenant_id);
     if reveal {

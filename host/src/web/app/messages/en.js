@@ -108,7 +108,7 @@
       "bad-credentials": "Wrong mobile number or password.", "bad-code": "The code is wrong, used or expired; ask for a new one.", "bad-refresh-token": "Your session ended; please log in again.",
       "too-soon": (p) => `A code was sent a moment ago; try again in ${p.seconds} seconds.`, "rate-limited": (p) => `Too many attempts; try again in ${p.seconds} seconds.`,
       "body-invalid": "What was sent is not in the expected form.", "query-invalid": "The search terms are not valid.", "path-invalid": "The address is not valid.", "method-not-allowed": "This cannot be done here.",
-      "outside-area": (p, name) => `“${name(p.node)}” is outside the area of your roles.`, "tenant-unknown": (p) => `There is no area “${p.tenant}”.`,
+      "outside-area": (p, name) => (p.node ? `“${name(p.node)}” is outside the area of your roles.` : "This is outside the area of your roles."), "tenant-unknown": (p) => `There is no area “${p.tenant}”.`,
       "staff-only": "Only staff can do this.", "residents-only": "Only residents can do this.", "no-community": "Your account is not linked to a community yet; ask your community office.",
       "needs-manager": (p, name) => `Changing “${name(p.node)}” needs a county or street admin role there.`,
       "needs-county-admin": (p, name) => `This needs the county admin role of “${name(p.node)}”.`, "needs-admin-token": "A platform-wide setting: it needs the platform operator's token.",

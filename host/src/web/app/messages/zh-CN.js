@@ -111,7 +111,7 @@
       "bad-credentials": "手机号或密码不正确。", "bad-code": "验证码不正确、已使用或已过期，请重新获取。", "bad-refresh-token": "登录已过期，请重新登录。",
       "too-soon": (p) => `验证码刚刚发送过，请 ${p.seconds} 秒后再试。`, "rate-limited": (p) => `尝试次数过多，请 ${p.seconds} 秒后再试。`,
       "body-invalid": "提交的内容格式有误。", "query-invalid": "查询条件有误。", "path-invalid": "链接地址有误。", "method-not-allowed": "不支持此操作。",
-      "outside-area": (p, name) => `“${name(p.node)}”不在您的管辖范围内。`, "tenant-unknown": (p) => `没有编号为“${p.tenant}”的区划。`,
+      "outside-area": (p, name) => (p.node ? `“${name(p.node)}”不在您的管辖范围内。` : "这不在您的管辖范围内。"), "tenant-unknown": (p) => `没有编号为“${p.tenant}”的区划。`,
       "staff-only": "此功能仅限工作人员使用。", "residents-only": "此功能仅限居民账号使用。", "no-community": "您的账号尚未关联社区，请联系社区工作人员。",
       "needs-manager": (p, name) => `变更“${name(p.node)}”需要该处的县级或镇街管理员角色。`,
       "needs-county-admin": (p, name) => `此操作需要“${name(p.node)}”的县级管理员角色。`, "needs-admin-token": "这是平台级设置，需要平台管理员令牌。",
