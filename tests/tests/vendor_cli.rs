@@ -69,3 +69,43 @@ fn keys_gen_refuses_to_overwrite() -> anyhow::Result<()> {
     linli(&["keys", "gen", "--out", prefix, "--force"])?;
     Ok(())
 }
+
+/// `linli plugin world` writes a world that imports exactly what the manifest requests, with
+/// the platform's WIT beside it: what componentize-js and componentize-py build against, so
+/// their components pass the upload's import check. Read back with wit-parser, as those tools
+/// read it.
+#[test]
+fn the_world_of_a_plugin_imports_what_its_manifest_requests() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
+    std::fs::write(
+        dir.join("linli.toml"),
+        "id = \"notes\"\nname = \"便民记事\"\nversion = \"0.1.0\"\nvendor = \"my-company\"\n\
+         [[capabilities]]\nname = \"data\"\nreason = \"keeps the notes\"\n\
+         [[capabilities]]\nname = \"identity\"\nreason = \"greets the resident\"\n",
+    )?;
+    let said = linli(&["plugin", "world", dir.to_str().unwrap_or_default()])?;
+    assert!(said.contains("world `plugin`"), "{said}");
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(dir.join("wit"))?;
+    let world = resolve.select_world(&[package], Some("plugin"))?;
+    let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|(key, _)| match key {
+                wit_parser::WorldKey::Interface(id) => resolve.id_of(*id),
+                wit_parser::WorldKey::Name(name) => Some(name.clone()),
+            })
+            .map(|name| name.split('@').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let imports = names(&resolve.worlds[world].imports);
+    for wanted in ["linli:platform/log", "linli:platform/data", "linli:platform/identity"] {
+        assert!(imports.iter().any(|i| i == wanted), "{wanted} is not imported: {imports:?}");
+    }
+    for unwanted in ["base", "ledger", "devices", "tickets", "notify"] {
+        assert!(!imports.iter().any(|i| i == &format!("linli:platform/{unwanted}")), "{unwanted} is imported: {imports:?}");
+    }
+    assert_eq!(names(&resolve.worlds[world].exports), ["linli:platform/handler"]);
+    Ok(())
+}

@@ -45,6 +45,13 @@ pub enum PluginCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the WIT world the manifest asks for (wit/world.wit, world `plugin`) and the
+    /// platform's WIT beside it (wit/deps/linli-platform/), for tools that import every
+    /// interface of the world they build against (componentize-js, componentize-py).
+    World {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Check a package's hashes and, with --public-key, its signature.
     Verify {
         package: PathBuf,
@@ -59,8 +66,67 @@ pub fn run(command: PluginCommand) -> Result<()> {
         PluginCommand::Build { dir } => build(&dir).map(|_| ()),
         PluginCommand::Pack { dir, wasm, out } => pack(&dir, wasm, out).map(|_| ()),
         PluginCommand::Sign { package, key, out } => sign(&package, &key, out),
+        PluginCommand::World { dir } => world(&dir),
         PluginCommand::Verify { package, public_key } => verify(&package, public_key),
     }
+}
+
+/// The platform's WIT, as this linli was built with it.
+const PLATFORM_WIT: &[(&str, &str)] = &[
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    ("http.wit", include_str!("../../../wit/http.wit")),
+    ("log.wit", include_str!("../../../wit/log.wit")),
+    ("data.wit", include_str!("../../../wit/data.wit")),
+    ("identity.wit", include_str!("../../../wit/identity.wit")),
+    ("base.wit", include_str!("../../../wit/base.wit")),
+    ("ledger.wit", include_str!("../../../wit/ledger.wit")),
+    ("devices.wit", include_str!("../../../wit/devices.wit")),
+    ("tickets.wit", include_str!("../../../wit/tickets.wit")),
+    ("notify.wit", include_str!("../../../wit/notify.wit")),
+    ("events.wit", include_str!("../../../wit/events.wit")),
+    ("world.wit", include_str!("../../../wit/world.wit")),
+];
+
+/// The platform's WIT package version, from its world file.
+fn platform_version() -> &'static str {
+    PLATFORM_WIT
+        .iter()
+        .find(|(name, _)| *name == "world.wit")
+        .and_then(|(_, text)| text.lines().find_map(|l| l.trim().strip_prefix("package linli:platform@")))
+        .map_or("0.1.0", |v| v.trim_end_matches(';'))
+}
+
+/// The world of a plugin that imports exactly what `manifest` requests.
+fn world_of(manifest: &Manifest) -> String {
+    let version = platform_version();
+    let mut includes = vec!["routes".to_string()];
+    for capability in &manifest.capabilities {
+        // `log` is in `routes`; `http` is WASI's, which the tools bring themselves.
+        if !matches!(capability.name.as_str(), "log" | "http") {
+            includes.push(format!("with-{}", capability.name));
+        }
+    }
+    if !manifest.events.subscribe.is_empty() || !manifest.events.schedules.is_empty() {
+        includes.push("with-events".into());
+    }
+    let lines: String = includes.iter().map(|w| format!("    include linli:platform/{w}@{version};\n")).collect();
+    format!(
+        "// Written by `linli plugin world` from linli.toml: import exactly what the manifest\n// requests. Run it again after changing [[capabilities]] or [events].\npackage linli-plugin:{id};\n\nworld plugin {{\n{lines}}}\n",
+        id = manifest.id
+    )
+}
+
+fn world(dir: &Path) -> Result<()> {
+    let manifest = read_manifest(dir)?;
+    let deps = dir.join("wit/deps/linli-platform");
+    std::fs::create_dir_all(&deps).with_context(|| format!("creating {}", deps.display()))?;
+    for (name, text) in PLATFORM_WIT {
+        std::fs::write(deps.join(name), text)?;
+    }
+    let out = dir.join("wit/world.wit");
+    std::fs::write(&out, world_of(&manifest))?;
+    println!("wrote {} (world `plugin`) and the platform's WIT in {}", out.display(), deps.display());
+    Ok(())
 }
 
 const TEMPLATE_CARGO: &str = include_str!("template/Cargo.toml.tmpl");
@@ -226,4 +292,38 @@ fn verify(package_path: &Path, public_key: Option<PathBuf>) -> Result<()> {
         (Some(sig), None) => println!("signed by key {} (pass --public-key to check the signature)", sig.key_id),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every capability a manifest may request through `linli:platform` has its narrow world,
+    /// and every platform file is embedded for `linli plugin world`.
+    #[test]
+    fn every_platform_capability_has_a_world_to_include() {
+        let world = PLATFORM_WIT.iter().find(|(name, _)| *name == "world.wit").map(|(_, text)| *text).unwrap_or_default();
+        for capability in crate::capabilities::KNOWN.iter().filter(|c| c.interface.starts_with("linli:platform/") && !c.always_granted) {
+            assert!(world.contains(&format!("world with-{} {{", capability.name)), "no world with-{}", capability.name);
+        }
+        let embedded: Vec<&str> = PLATFORM_WIT.iter().map(|(name, _)| *name).collect();
+        let on_disk = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit")).expect("wit/").flatten();
+        for file in on_disk.filter_map(|e| e.file_name().into_string().ok()).filter(|n| n.ends_with(".wit")) {
+            assert!(embedded.contains(&file.as_str()), "wit/{file} is not embedded in `linli plugin world`");
+        }
+    }
+
+    #[test]
+    fn a_plugins_world_includes_what_its_manifest_requests() {
+        let manifest = Manifest::parse(
+            "id = \"notes\"\nname = \"便民记事\"\nversion = \"0.1.0\"\nvendor = \"v\"\n[[capabilities]]\nname = \"data\"\nreason = \"r\"\n[[capabilities]]\nname = \"http\"\nreason = \"r\"\nhosts = [\"https://api.vendor.cn\"]\n[events]\nsubscribe = [\"alarm.raised\"]\n",
+        )
+        .expect("a manifest");
+        let world = world_of(&manifest);
+        assert!(world.contains("package linli-plugin:notes;"), "{world}");
+        for include in ["routes", "with-data", "with-events"] {
+            assert!(world.contains(&format!("include linli:platform/{include}@{};", platform_version())), "{include}: {world}");
+        }
+        assert!(!world.contains("with-http") && !world.contains("with-identity"), "{world}");
+    }
 }
