@@ -130,6 +130,9 @@ pub const HTTP_HOST_GRANT: &str = "http-host:";
 /// The most origins a package may ask to call.
 pub const MAX_HTTP_HOSTS: usize = 16;
 
+/// How to write an origin, for the errors that refuse one.
+const ORIGIN_HINT: &str = "write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)";
+
 /// An origin a page may be allowed to reach: `https://host[:port]` with a DNS name or an
 /// IP address, lower case, nothing after it; `http://` only for this machine (127.0.0.1,
 /// localhost, [::1]) while developing. Strict, because it is written into a content
@@ -285,10 +288,7 @@ impl Manifest {
             }
             for (i, origin) in hosts.iter().enumerate() {
                 if !is_valid_origin(origin) {
-                    return Err(invalid(
-                        "capabilities",
-                        format!("`http` host `{origin}` is not an origin: write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)"),
-                    ));
+                    return Err(invalid("capabilities", format!("`http` host `{origin}` is not an origin: {ORIGIN_HINT}")));
                 }
                 if hosts[..i].contains(origin) {
                     return Err(invalid("capabilities", format!("`http` lists `{origin}` twice")));
@@ -320,12 +320,7 @@ impl Manifest {
         }
         for origin in &self.ui.connect {
             if !is_valid_origin(origin) {
-                return Err(invalid(
-                    "ui.connect",
-                    format!(
-                        "`{origin}` is not an origin: write https://host or https://host:port (lower case, no path; http:// only for 127.0.0.1 or localhost)"
-                    ),
-                ));
+                return Err(invalid("ui.connect", format!("`{origin}` is not an origin: {ORIGIN_HINT}")));
             }
         }
         for (path, hash) in &self.files {

@@ -347,21 +347,17 @@ impl Platform {
     fn check_grants(manifest: &Manifest, grants: &[String]) -> Result<Vec<String>, PlatformError> {
         let mut out: Vec<String> = Vec::new();
         for grant in grants {
-            if let Some(origin) = grant.strip_prefix(UI_CONNECT_GRANT) {
+            // An origin (`ui-connect:…`, `http-host:…`): listed in the manifest, and for
+            // `http-host:` granted only with the capability it belongs to.
+            let origin_grant = [(UI_CONNECT_GRANT, "[ui] connect", None), (HTTP_HOST_GRANT, "the `http` hosts", Some("http"))]
+                .into_iter()
+                .find_map(|(prefix, listed_under, needs)| grant.strip_prefix(prefix).map(|origin| (origin, listed_under, needs)));
+            if let Some((origin, listed_under, needs)) = origin_grant {
                 if !manifest.requests_grant(grant) {
-                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not list {origin} under [ui] connect", manifest.id)));
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not list {origin} under {listed_under}", manifest.id)));
                 }
-                if !out.contains(grant) {
-                    out.push(grant.clone());
-                }
-                continue;
-            }
-            if let Some(origin) = grant.strip_prefix(HTTP_HOST_GRANT) {
-                if !manifest.requests_grant(grant) {
-                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted: {} does not list {origin} under the `http` hosts", manifest.id)));
-                }
-                if !grants.iter().any(|g| g == "http") {
-                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted without `http` itself")));
+                if let Some(capability) = needs.filter(|c| !grants.iter().any(|g| g == c)) {
+                    return Err(PlatformError::Invalid(format!("`{grant}` cannot be granted without `{capability}` itself")));
                 }
                 if !out.contains(grant) {
                     out.push(grant.clone());
