@@ -46,6 +46,13 @@ pub fn plugin_dir(crate_name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no plugin named {crate_name}"))
 }
 
+/// A TypeScript, JavaScript or Python plugin built through the CLI by scripts/build-polyglot.
+pub fn polyglot_dir(name: &str) -> PathBuf {
+    let dir = target_dir().join("polyglot").join(name);
+    assert!(dir.join("dist/plugin.wasm").exists(), "{} is not built: run scripts/test, or scripts/build-polyglot first", dir.display());
+    dir
+}
+
 /// Run the real CLI; fail with its output when it fails.
 pub fn linli(args: &[&str]) -> Result<String> {
     let out = Command::new(linli_bin()).args(args).output().context("running linli")?;
@@ -88,7 +95,11 @@ impl Vendor {
     /// Pack and sign `crate_name`'s component with its linli.toml, changed by `edit`
     /// (e.g. another version). Returns the package bytes.
     pub fn package(&self, crate_name: &str, edit: impl FnOnce(&mut toml::Table)) -> Result<Vec<u8>> {
-        let source = plugin_dir(crate_name);
+        self.package_from(&plugin_dir(crate_name), &plugin_wasm(crate_name), edit)
+    }
+
+    /// Pack and sign the plugin in `source` with the component `wasm`, as `package` does.
+    pub fn package_from(&self, source: &Path, wasm: &Path, edit: impl FnOnce(&mut toml::Table)) -> Result<Vec<u8>> {
         let mut manifest: toml::Table = std::fs::read_to_string(source.join("linli.toml"))?.parse()?;
         manifest.insert("vendor".into(), toml::Value::String(self.name.clone()));
         edit(&mut manifest);
@@ -103,7 +114,6 @@ impl Vendor {
         }
         let out = work.path().join("out.lpkg");
         let dir = work.path().to_str().context("path")?;
-        let wasm = plugin_wasm(crate_name);
         linli(&["plugin", "pack", dir, "--wasm", wasm.to_str().context("path")?, "--out", out.to_str().context("path")?])?;
         linli(&["plugin", "sign", out.to_str().context("path")?, "--key", self.key().to_str().context("path")?])?;
         Ok(std::fs::read(out)?)

@@ -1,7 +1,9 @@
 //! `linli`: serve, keys, plugin new/build/pack/sign/verify, admin, devices simulate.
 mod admin;
 mod plugin;
+mod polyglot;
 mod simulate;
+mod toolchain;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

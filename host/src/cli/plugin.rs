@@ -1,4 +1,5 @@
-//! `linli plugin new | build | pack | sign | verify`.
+//! `linli plugin new | build | pack | sign | world | verify`.
+use super::polyglot::{self, Language};
 use crate::packages::manifest::MANIFEST_FILE;
 use crate::packages::signing::{self, SignatureFile};
 use crate::packages::{Manifest, Package};
@@ -7,6 +8,17 @@ use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    #[value(alias = "typescript")]
+    Ts,
+    #[value(alias = "javascript")]
+    Js,
+    #[value(alias = "py")]
+    Python,
+}
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -17,11 +29,17 @@ pub enum PluginCommand {
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Path to the Linli SDK (default: the SDK next to this linli's sources).
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Path to the Linli Rust SDK (default: the SDK next to this linli's sources). The
+        /// TypeScript/JavaScript and Python SDKs come with linli itself.
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
-    /// Compile the plugin to a component (cargo, target wasm32-wasip2) into dist/.
+    /// Compile the plugin to a component into dist/ (Rust: cargo for wasm32-wasip2;
+    /// TypeScript/JavaScript: esbuild and componentize-js; Python: componentize-py; the tools
+    /// are installed into a cache on first use) and check it against linli.toml.
     Build {
         #[arg(default_value = ".")]
         dir: PathBuf,
@@ -62,7 +80,7 @@ pub enum PluginCommand {
 
 pub fn run(command: PluginCommand) -> Result<()> {
     match command {
-        PluginCommand::New { name, dir, sdk } => new(&name, dir, sdk),
+        PluginCommand::New { name, dir, lang, sdk } => new(&name, dir, lang, sdk),
         PluginCommand::Build { dir } => build(&dir).map(|_| ()),
         PluginCommand::Pack { dir, wasm, out } => pack(&dir, wasm, out).map(|_| ()),
         PluginCommand::Sign { package, key, out } => sign(&package, &key, out),
@@ -96,36 +114,71 @@ fn platform_version() -> &'static str {
         .map_or("0.1.0", |v| v.trim_end_matches(';'))
 }
 
+/// How a plugin's component serves its routes, which decides what its world exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorldExport {
+    /// `linli:platform/handler` (the SDKs' routers).
+    Linli,
+    /// The standard `wasi:http/incoming-handler`, as componentize-js's fetch event
+    /// implements it (at the WASI version of its engine).
+    WasiHttp,
+}
+
 /// The world of a plugin that imports exactly what `manifest` requests.
-fn world_of(manifest: &Manifest) -> String {
+fn world_of(manifest: &Manifest, export: WorldExport) -> String {
     let version = platform_version();
-    let mut includes = vec!["routes".to_string()];
+    let mut lines = match export {
+        WorldExport::Linli => vec![format!("    include linli:platform/routes@{version};")],
+        WorldExport::WasiHttp => vec![
+            format!("    import linli:platform/log@{version};"),
+            format!("    export wasi:http/incoming-handler@{};", super::toolchain::JS_ENGINE_WASI_VERSION),
+        ],
+    };
     for capability in &manifest.capabilities {
         // `log` is in `routes`; `http` is WASI's, which the tools bring themselves.
         if !matches!(capability.name.as_str(), "log" | "http") {
-            includes.push(format!("with-{}", capability.name));
+            lines.push(format!("    include linli:platform/with-{}@{version};", capability.name));
         }
     }
     if !manifest.events.subscribe.is_empty() || !manifest.events.schedules.is_empty() {
-        includes.push("with-events".into());
+        lines.push(format!("    include linli:platform/with-events@{version};"));
     }
-    let lines: String = includes.iter().map(|w| format!("    include linli:platform/{w}@{version};\n")).collect();
     format!(
-        "// Written by `linli plugin world` from linli.toml: import exactly what the manifest\n// requests. Run it again after changing [[capabilities]] or [events].\npackage linli-plugin:{id};\n\nworld plugin {{\n{lines}}}\n",
-        id = manifest.id
+        "// Written by `linli plugin world` from linli.toml: import exactly what the manifest\n// requests. Run it again after changing [[capabilities]] or [events].\npackage linli-plugin:{id};\n\nworld plugin {{\n{lines}\n}}\n",
+        id = manifest.id,
+        lines = lines.join("\n")
     )
+}
+
+/// The files of a plugin's WIT folder: its world and the platform's WIT under deps/.
+pub fn world_files(manifest: &Manifest, export: WorldExport) -> Vec<(PathBuf, String)> {
+    let mut files = vec![(PathBuf::from("world.wit"), world_of(manifest, export))];
+    for (name, text) in PLATFORM_WIT {
+        files.push((Path::new("deps/linli-platform").join(name), (*text).to_string()));
+    }
+    files
+}
+
+/// The platform's WIT as one file (one `package` line), for tools that read a single source.
+pub fn platform_wit_single_file() -> String {
+    let mut out = format!("package linli:platform@{};\n", platform_version());
+    for (_, text) in PLATFORM_WIT {
+        out.extend(text.lines().filter(|l| !l.trim_start().starts_with("package ")).map(|l| format!("{l}\n")));
+    }
+    out
 }
 
 fn world(dir: &Path) -> Result<()> {
     let manifest = read_manifest(dir)?;
-    let deps = dir.join("wit/deps/linli-platform");
-    std::fs::create_dir_all(&deps).with_context(|| format!("creating {}", deps.display()))?;
-    for (name, text) in PLATFORM_WIT {
-        std::fs::write(deps.join(name), text)?;
+    let wit = dir.join("wit");
+    for (path, text) in world_files(&manifest, WorldExport::Linli) {
+        let path = wit.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text)?;
     }
-    let out = dir.join("wit/world.wit");
-    std::fs::write(&out, world_of(&manifest))?;
-    println!("wrote {} (world `plugin`) and the platform's WIT in {}", out.display(), deps.display());
+    println!("wrote {} (world `plugin`) and the platform's WIT in {}", wit.join("world.wit").display(), wit.join("deps/linli-platform").display());
     Ok(())
 }
 
@@ -135,7 +188,14 @@ const TEMPLATE_LIB: &str = include_str!("template/lib.rs.tmpl");
 const TEMPLATE_UI: &str = include_str!("template/index.html.tmpl");
 const TEMPLATE_CARGO_CONFIG: &str = include_str!("template/cargo-config.toml.tmpl");
 
-fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
+const TEMPLATE_TS_INDEX: &str = include_str!("template/ts/index.ts.tmpl");
+const TEMPLATE_TS_PACKAGE: &str = include_str!("template/ts/package.json.tmpl");
+const TEMPLATE_TS_CONFIG: &str = include_str!("template/ts/tsconfig.json");
+const TEMPLATE_JS_INDEX: &str = include_str!("template/js/index.js.tmpl");
+const TEMPLATE_PY_APP: &str = include_str!("template/python/app.py.tmpl");
+const TEMPLATE_PY_PROJECT: &str = include_str!("template/python/pyproject.toml.tmpl");
+
+fn new(name: &str, dir: Option<PathBuf>, lang: Lang, sdk: Option<PathBuf>) -> Result<()> {
     if !crate::packages::manifest::is_valid_id(name) {
         bail!("`{name}` is not a valid plugin id: use 2–48 of a-z, 0-9 and -, starting with a letter");
     }
@@ -143,28 +203,51 @@ fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         bail!("{} exists and is not empty", dir.display());
     }
-    let sdk = match sdk {
-        Some(p) => p,
-        None => {
-            let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-            if !bundled.join("Cargo.toml").exists() {
-                bail!("cannot find the Linli SDK; pass --sdk PATH/TO/linli/sdk");
-            }
-            bundled
-        }
-    };
-    let sdk = std::fs::canonicalize(&sdk).with_context(|| format!("the SDK at {}", sdk.display()))?;
+    // The engines of JavaScript and Python start with more of their memory in use.
+    let memory = if lang == Lang::Rust { "64" } else { "128" };
     let crate_name = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{sdk}}", &sdk.display().to_string());
+    let fill = |t: &str| t.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{memory}}", memory);
     std::fs::create_dir_all(dir.join("src"))?;
     std::fs::create_dir_all(dir.join("ui"))?;
-    std::fs::create_dir_all(dir.join(".cargo"))?;
-    std::fs::write(dir.join(".cargo/config.toml"), TEMPLATE_CARGO_CONFIG)?;
-    std::fs::write(dir.join("Cargo.toml"), fill(TEMPLATE_CARGO))?;
     std::fs::write(dir.join(MANIFEST_FILE), fill(TEMPLATE_MANIFEST))?;
-    std::fs::write(dir.join("src/lib.rs"), fill(TEMPLATE_LIB))?;
     std::fs::write(dir.join("ui/index.html"), fill(TEMPLATE_UI))?;
-    std::fs::write(dir.join(".gitignore"), "/target\n/dist\n")?;
+    match lang {
+        Lang::Rust => {
+            let sdk = match sdk {
+                Some(p) => p,
+                None => {
+                    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+                    if !bundled.join("Cargo.toml").exists() {
+                        bail!("cannot find the Linli SDK; pass --sdk PATH/TO/linli/sdk");
+                    }
+                    bundled
+                }
+            };
+            let sdk = std::fs::canonicalize(&sdk).with_context(|| format!("the SDK at {}", sdk.display()))?;
+            let fill = |t: &str| fill(t).replace("{{sdk}}", &sdk.display().to_string());
+            std::fs::create_dir_all(dir.join(".cargo"))?;
+            std::fs::write(dir.join(".cargo/config.toml"), TEMPLATE_CARGO_CONFIG)?;
+            std::fs::write(dir.join("Cargo.toml"), fill(TEMPLATE_CARGO))?;
+            std::fs::write(dir.join("src/lib.rs"), fill(TEMPLATE_LIB))?;
+            std::fs::write(dir.join(".gitignore"), "/target\n/dist\n")?;
+        }
+        Lang::Ts | Lang::Js => {
+            let entry = if lang == Lang::Ts { "src/index.ts" } else { "src/index.js" };
+            std::fs::write(dir.join("package.json"), fill(TEMPLATE_TS_PACKAGE).replace("{{entry}}", entry))?;
+            if lang == Lang::Ts {
+                std::fs::write(dir.join("tsconfig.json"), TEMPLATE_TS_CONFIG)?;
+                std::fs::write(dir.join("src/index.ts"), fill(TEMPLATE_TS_INDEX))?;
+            } else {
+                std::fs::write(dir.join("src/index.js"), fill(TEMPLATE_JS_INDEX))?;
+            }
+            std::fs::write(dir.join(".gitignore"), "/node_modules\n/dist\n/.linli\n")?;
+        }
+        Lang::Python => {
+            std::fs::write(dir.join("pyproject.toml"), fill(TEMPLATE_PY_PROJECT))?;
+            std::fs::write(dir.join("src/app.py"), fill(TEMPLATE_PY_APP))?;
+            std::fs::write(dir.join(".gitignore"), "/dist\n/.linli\n__pycache__/\n")?;
+        }
+    }
     println!("created {} — next: cd {0} && linli plugin build && linli plugin pack", dir.display());
     Ok(())
 }
@@ -184,9 +267,28 @@ fn wasm_target_installed() -> bool {
         .unwrap_or(true)
 }
 
-/// Returns the path of the built component.
+/// Builds the component of the plugin in `dir`, in its language, into dist/ and checks that it
+/// imports only what linli.toml requests. Returns its path.
 pub fn build(dir: &Path) -> Result<PathBuf> {
     let manifest = read_manifest(dir)?;
+    let language = Language::of(dir)?;
+    let out = dir.join("dist").join(&manifest.component);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match language {
+        Language::Rust => build_rust(dir, &out)?,
+        Language::TypeScript | Language::JavaScript => polyglot::build_javascript(dir, &manifest, &out, language)?,
+        Language::Python => polyglot::build_python(dir, &manifest, &out)?,
+    }
+    let wasm = std::fs::read(&out).with_context(|| format!("reading {}", out.display()))?;
+    let imports = crate::runtime::component_imports(&wasm)?;
+    crate::runtime::check_import_names(&imports, &manifest).map_err(|e| anyhow::anyhow!("{e}; the host would refuse this component"))?;
+    println!("built {} ({} KiB; imports checked against linli.toml)", out.display(), wasm.len() / 1024);
+    Ok(out)
+}
+
+fn build_rust(dir: &Path, out: &Path) -> Result<()> {
     if !wasm_target_installed() {
         bail!("the wasm32-wasip2 target is not installed; run `rustup target add wasm32-wasip2`");
     }
@@ -215,13 +317,8 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         bail!("cargo build failed (see above)");
     }
     let artifact = artifact.context("cargo built no .wasm; is the crate a cdylib (`[lib] crate-type = [\"cdylib\"]`)?")?;
-    let out = dir.join("dist").join(&manifest.component);
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::copy(&artifact, &out).with_context(|| format!("copying {} to {}", artifact.display(), out.display()))?;
-    println!("built {} ({} KiB)", out.display(), std::fs::metadata(&out)?.len() / 1024);
-    Ok(out)
+    std::fs::copy(&artifact, out).with_context(|| format!("copying {} to {}", artifact.display(), out.display()))?;
+    Ok(())
 }
 
 fn collect_ui(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
@@ -319,11 +416,22 @@ mod tests {
             "id = \"notes\"\nname = \"便民记事\"\nversion = \"0.1.0\"\nvendor = \"v\"\n[[capabilities]]\nname = \"data\"\nreason = \"r\"\n[[capabilities]]\nname = \"http\"\nreason = \"r\"\nhosts = [\"https://api.vendor.cn\"]\n[events]\nsubscribe = [\"alarm.raised\"]\n",
         )
         .expect("a manifest");
-        let world = world_of(&manifest);
+        let world = world_of(&manifest, WorldExport::Linli);
         assert!(world.contains("package linli-plugin:notes;"), "{world}");
         for include in ["routes", "with-data", "with-events"] {
             assert!(world.contains(&format!("include linli:platform/{include}@{};", platform_version())), "{include}: {world}");
         }
         assert!(!world.contains("with-http") && !world.contains("with-identity"), "{world}");
+        // A standard wasi:http component exports incoming-handler instead of the routes.
+        let standard = world_of(&manifest, WorldExport::WasiHttp);
+        assert!(!standard.contains("routes") && standard.contains("import linli:platform/log@") && standard.contains("with-data"), "{standard}");
+        assert!(standard.contains("export wasi:http/incoming-handler@0.2."), "{standard}");
+    }
+
+    #[test]
+    fn the_single_file_platform_wit_has_one_package_line() {
+        let text = platform_wit_single_file();
+        assert_eq!(text.lines().filter(|l| l.starts_with("package ")).count(), 1);
+        assert!(text.contains("interface data {") && text.contains("world plugin {"));
     }
 }

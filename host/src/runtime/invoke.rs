@@ -13,15 +13,37 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use wasmtime::component::InstancePre;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpCtx;
+
+mod wasi_http;
 
 /// What a plugin printed to stderr (a Rust panic message, say) is kept up to this many
 /// bytes and logged with the error id when the request fails.
 const STDERR_CAPTURE: usize = 16 << 10;
+
+/// A component linked once, by the export it serves its routes with.
+pub enum Entry {
+    /// `linli:platform/handler`: the whole request in, the whole response out.
+    Linli(PluginPre<InstanceState>),
+    /// The standard `wasi:http/incoming-handler@0.2.x` (components built for Spin or
+    /// `wasmtime serve`): bodies as streams. Always a fresh instance per request.
+    WasiHttp(ProxyPre<InstanceState>),
+}
+
+impl Entry {
+    fn instance_pre(&self) -> &InstancePre<InstanceState> {
+        match self {
+            Self::Linli(pre) => pre.instance_pre(),
+            Self::WasiHttp(pre) => pre.instance_pre(),
+        }
+    }
+}
 
 /// An installation ready to serve: its component linked once, its capabilities
 /// configured once, its concurrency quota.
@@ -31,7 +53,7 @@ pub struct LoadedPlugin {
     /// Static UI assets from the package, by path.
     pub assets: BTreeMap<String, bytes::Bytes>,
     pub metrics: RouteMetrics,
-    pre: PluginPre<InstanceState>,
+    entry: Entry,
     /// The component's `on-event` export, if it has one.
     event_handler: Option<subscriber::exports::linli::platform::event_handler::GuestIndices>,
     configured: Configured,
@@ -103,18 +125,25 @@ impl LoadedPlugin {
         installation: Installation,
         manifest: Arc<Manifest>,
         assets: BTreeMap<String, bytes::Bytes>,
-        pre: PluginPre<InstanceState>,
+        entry: Entry,
         configured: Configured,
         metrics: RouteMetrics,
     ) -> Self {
         let quota = Semaphore::new(installation.limits.max_concurrency as usize);
         let plugin_id = Arc::from(installation.plugin_id.as_str());
-        let event_handler = subscriber::exports::linli::platform::event_handler::GuestIndices::new(pre.instance_pre()).ok();
-        Self { installation, manifest, assets, metrics, pre, event_handler, configured, quota, plugin_id, parked: Mutex::new(Vec::new()) }
+        let event_handler = subscriber::exports::linli::platform::event_handler::GuestIndices::new(entry.instance_pre()).ok();
+        Self { installation, manifest, assets, metrics, entry, event_handler, configured, quota, plugin_id, parked: Mutex::new(Vec::new()) }
     }
 
+    /// wasi:http components always get a fresh instance: their requests and responses are
+    /// resources of the store that served them.
     fn reuses_instances(&self) -> bool {
-        self.installation.limits.requests_per_instance > 1
+        self.installation.limits.requests_per_instance > 1 && matches!(self.entry, Entry::Linli(_))
+    }
+
+    /// Whether routes go through the standard `wasi:http/incoming-handler`.
+    pub fn serves_wasi_http(&self) -> bool {
+        matches!(self.entry, Entry::WasiHttp(_))
     }
 
     /// The most recently parked instance for `caller`, if any. Instances dropped on the way
@@ -284,6 +313,10 @@ impl Runtime {
     /// failed in any way is never reused.
     pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
         let _permit = plugin.quota.try_acquire().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
+        let pre = match &plugin.entry {
+            Entry::Linli(pre) => pre,
+            Entry::WasiHttp(_) => return self.invoke_wasi_http(plugin.clone(), request).await,
+        };
         let caller = plugin.reuses_instances().then(|| Caller::of(&request));
         let (mut store, stderr, started, warm_instance, served) = match caller.as_ref().and_then(|c| plugin.take_parked(c)) {
             Some(mut warm) => {
@@ -303,7 +336,7 @@ impl Runtime {
         let run = async {
             let instance = match warm_instance {
                 Some(instance) => instance,
-                None => plugin.pre.instantiate_async(&mut store).await?,
+                None => pre.instantiate_async(&mut store).await?,
             };
             let response = instance.linli_platform_handler().call_handle(&mut store, &wit_request).await?;
             Ok::<_, wasmtime::Error>((instance, response))
@@ -345,7 +378,7 @@ impl Runtime {
         self.metrics.live_instances.inc();
         let _live = scopeguard(|| self.metrics.live_instances.dec());
         let run = async {
-            let instance = plugin.pre.instance_pre().instantiate_async(&mut store).await?;
+            let instance = plugin.entry.instance_pre().instantiate_async(&mut store).await?;
             let guest = handler.load(&mut store, &instance)?;
             guest.call_on_event(&mut store, &wit_event).await
         };

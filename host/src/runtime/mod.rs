@@ -5,7 +5,7 @@ use crate::bindings;
 mod cache;
 mod invoke;
 
-pub use invoke::{InvokeError, LoadedPlugin, PluginRequest, PluginResponse};
+pub use invoke::{Entry, InvokeError, LoadedPlugin, PluginRequest, PluginResponse};
 
 use crate::capabilities::{self, HasCapabilities, InstanceCaps};
 use crate::metrics::Metrics;
@@ -19,7 +19,12 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The two exports a component may serve its routes with.
+const LINLI_HANDLER: &str = "linli:platform/handler@";
+const WASI_HTTP_HANDLER: &str = "wasi:http/incoming-handler@0.2.";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -70,7 +75,7 @@ pub enum RuntimeError {
     UndeclaredImport { import: String, capability: &'static str },
     #[error("the component imports `{0}`, which this host does not provide")]
     UnknownImport(String),
-    #[error("the component does not fit the linli:platform plugin world: {0}")]
+    #[error("the component exports neither `linli:platform/handler` nor `wasi:http/incoming-handler@0.2`, or not as this host knows them: {0}")]
     Link(String),
     #[error("the wasm engine could not start: {0}")]
     Engine(String),
@@ -107,6 +112,47 @@ impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.caps.http }
     }
+}
+
+/// The rule `compile` applies, on a component's import names: the CLI checks a component
+/// it built with the same rule before packing it.
+pub fn check_import_names(imports: &[String], manifest: &Manifest) -> Result<(), RuntimeError> {
+    for name in imports {
+        if !name.starts_with("linli:") && !name.starts_with("wasi:http/outgoing-handler") {
+            continue;
+        }
+        let unversioned = name.split('@').next().unwrap_or(name);
+        if capabilities::TYPE_ONLY_INTERFACES.contains(&unversioned) {
+            continue;
+        }
+        match capabilities::for_import(name) {
+            Some(cap) if cap.always_granted || manifest.requests(cap.name) => {}
+            Some(cap) => return Err(RuntimeError::UndeclaredImport { import: name.to_string(), capability: cap.name }),
+            None => return Err(RuntimeError::UnknownImport(name.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// The names a component imports at its top level, read without compiling it.
+pub fn component_imports(wasm: &[u8]) -> Result<Vec<String>, RuntimeError> {
+    use wasmparser::{Parser, Payload};
+    let mut names = Vec::new();
+    // Nested modules and components have import sections of their own.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| RuntimeError::Compile(e.to_string()))? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    names.push(import.map_err(|e| RuntimeError::Compile(e.to_string()))?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -221,25 +267,14 @@ impl Runtime {
     /// handler, must belong to a capability the manifest requests, so that what the operator
     /// reviews is what the code can call.
     fn check_imports(&self, component: &Component, manifest: &Manifest) -> Result<(), RuntimeError> {
-        for (name, _) in component.component_type().imports(&self.engine) {
-            if !name.starts_with("linli:") && !name.starts_with("wasi:http/outgoing-handler") {
-                continue;
-            }
-            let unversioned = name.split('@').next().unwrap_or(name);
-            if capabilities::TYPE_ONLY_INTERFACES.contains(&unversioned) {
-                continue;
-            }
-            match capabilities::for_import(name) {
-                Some(cap) if cap.always_granted || manifest.requests(cap.name) => {}
-                Some(cap) => return Err(RuntimeError::UndeclaredImport { import: name.to_string(), capability: cap.name }),
-                None => return Err(RuntimeError::UnknownImport(name.to_string())),
-            }
-        }
-        Ok(())
+        let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect::<Vec<_>>();
+        check_import_names(&imports, manifest)
     }
 
-    /// Link once per installation; every request then only instantiates.
-    pub fn prepare(&self, component: &Component) -> Result<PluginPre<InstanceState>, RuntimeError> {
+    /// Link once per installation; every request then only instantiates. A component
+    /// serves its routes through `linli:platform/handler` or, as built for Spin or
+    /// `wasmtime serve`, through the standard `wasi:http/incoming-handler`.
+    pub fn prepare(&self, component: &Component) -> Result<Entry, RuntimeError> {
         let pre = self.linker.instantiate_pre(component).map_err(|e| {
             let message = format!("{e:#}");
             match message.split("import `").nth(1).and_then(|rest| rest.split('`').next()) {
@@ -247,7 +282,11 @@ impl Runtime {
                 None => RuntimeError::Link(message),
             }
         })?;
-        PluginPre::new(pre).map_err(|e| RuntimeError::Link(format!("{e:#}")))
+        let exports_wasi_http = component.component_type().exports(&self.engine).any(|(name, _)| name.starts_with(WASI_HTTP_HANDLER));
+        if exports_wasi_http && !component.component_type().exports(&self.engine).any(|(name, _)| name.starts_with(LINLI_HANDLER)) {
+            return ProxyPre::new(pre).map(Entry::WasiHttp).map_err(|e| RuntimeError::Link(format!("{e:#}")));
+        }
+        PluginPre::new(pre).map(Entry::Linli).map_err(|e| RuntimeError::Link(format!("{e:#}")))
     }
 
     pub fn engine(&self) -> &Engine {

@@ -1,0 +1,50 @@
+// Community base data (`base` capability): residents, places and organisations of the area.
+import * as wit from "linli:platform/base@0.1.0";
+import { call } from "./errors";
+
+export type Resident = wit.Resident;
+export type ResidentQuery = wit.ResidentQuery;
+export type ResidentPage = wit.ResidentPage;
+export type EmergencyContact = wit.EmergencyContact;
+export type Place = wit.Place;
+export type Organisation = wit.Organisation;
+
+export function findResidents(query: ResidentQuery, cursor: string | undefined, limit: number): ResidentPage {
+  return call(() => wit.findResidents(query, cursor, limit));
+}
+
+/** Every resident matching `query`, following the pages. */
+export function allResidents(query: ResidentQuery): Resident[] {
+  const out: Resident[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = findResidents(query, cursor, 500);
+    out.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return out;
+}
+
+export function resident(id: string): Resident | undefined {
+  return call(() => wit.getResident(id));
+}
+
+export function residentPhone(id: string): string {
+  return call(() => wit.residentPhone(id));
+}
+
+export function emergencyContacts(resident: string): EmergencyContact[] {
+  return call(() => wit.emergencyContacts(resident));
+}
+
+export function setEmergencyContacts(resident: string, contacts: EmergencyContact[]): void {
+  call(() => wit.setEmergencyContacts(resident, contacts));
+}
+
+export function places(): Place[] {
+  return call(() => wit.listPlaces());
+}
+
+export function organisations(): Organisation[] {
+  return call(() => wit.listOrganisations());
+}

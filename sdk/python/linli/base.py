@@ -1,0 +1,48 @@
+"""Community base data (`base` capability): residents, places and organisations of the area."""
+from .errors import call, needs
+
+_wit = needs("base", "base")
+
+Resident = _wit.Resident
+ResidentQuery = _wit.ResidentQuery
+EmergencyContact = _wit.EmergencyContact
+
+
+def find_residents(query, cursor: str | None, limit: int):
+    return call(_wit.find_residents, query, cursor, limit)
+
+
+def all_residents(query) -> list:
+    """Every resident matching `query`, following the pages."""
+    out = []
+    cursor = None
+    while True:
+        page = find_residents(query, cursor, 500)
+        out.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+
+
+def resident(resident_id: str):
+    return call(_wit.get_resident, resident_id)
+
+
+def resident_phone(resident_id: str) -> str:
+    return call(_wit.resident_phone, resident_id)
+
+
+def emergency_contacts(resident_id: str) -> list:
+    return call(_wit.emergency_contacts, resident_id)
+
+
+def set_emergency_contacts(resident_id: str, contacts: list) -> None:
+    call(_wit.set_emergency_contacts, resident_id, contacts)
+
+
+def places() -> list:
+    return call(_wit.list_places)
+
+
+def organisations() -> list:
+    return call(_wit.list_organisations)

@@ -1,0 +1,35 @@
+"""Work orders (`tickets` capability): open them in the host's dispatch and follow them."""
+from .errors import call, needs
+
+_wit = needs("tickets", "tickets")
+
+NewTicket = _wit.NewTicket
+
+
+def categories() -> list:
+    return call(_wit.categories)
+
+
+def create(new_ticket):
+    return call(_wit.create, new_ticket)
+
+
+def get(ticket_id: str):
+    return call(_wit.get, ticket_id)
+
+
+def steps(ticket_id: str) -> list:
+    return call(_wit.steps, ticket_id)
+
+
+def created(status: str | None, limit: int) -> list:
+    """Tickets this plugin opened, newest first."""
+    return call(_wit.list_created, status, limit)
+
+
+def comment(ticket_id: str, note: str):
+    return call(_wit.comment, ticket_id, note)
+
+
+def resolve(ticket_id: str, note: str):
+    return call(_wit.resolve, ticket_id, note)

@@ -1,0 +1,103 @@
+//! Plugins in TypeScript, JavaScript and Python, made the way a vendor makes them
+//! (`linli plugin new --lang …`, `linli plugin build`; scripts/build-polyglot), install and
+//! serve like Rust ones: the SDKs' routers, JSON errors and collections, the host's refusal of
+//! a capability that was not granted. A JavaScript component in the standard wasi:http shape
+//! serves its routes and reaches, with `fetch`, the origin the county granted and no other.
+use anyhow::Context;
+use linli_tests::*;
+use serde_json::json;
+
+async fn templates_serve_in_every_language(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("my-company")?;
+    host.trust(&vendor).await?;
+    for name in ["notes-ts", "notes-js", "notes-python"] {
+        let dir = polyglot_dir(name);
+        host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201).context(name)?;
+        host.install(name, "0.1.0", "xingfu", &["data"], json!({})).await?.expect_status(201).context(name)?;
+        host.install(name, "0.1.0", "heping", &[], json!({})).await?.expect_status(201).context(name)?;
+
+        let url = format!("{}/t/xingfu/p/{name}/notes", host.url);
+        let added = Reply::from(host.client.post(&url).json(&json!({ "author": "王阿姨", "text": "周六上午停水" })).send().await?).await?;
+        let added = added.expect_status(201).context(name)?.json();
+        let id = added["id"].as_str().context("the new note's id")?.to_string();
+        let notes = host.plugin("GET", "xingfu", &format!("{name}/notes")).await?.expect_status(200).context(name)?.json();
+        assert_eq!(notes, json!([{ "id": id, "author": "王阿姨", "text": "周六上午停水" }]), "{name}");
+
+        // The SDK's errors, as the Rust SDK words them.
+        let empty = Reply::from(host.client.post(&url).json(&json!({ "text": "  " })).send().await?).await?;
+        assert_eq!((empty.status, empty.error_code().as_str()), (400, "invalid-argument"), "{name}: {}", empty.text);
+        let not_json = Reply::from(host.client.post(&url).body("{").send().await?).await?;
+        assert_eq!(not_json.status, 400, "{name}: {}", not_json.text);
+        let missing = host.plugin("GET", "xingfu", &format!("{name}/nothing-here")).await?;
+        assert_eq!((missing.status, missing.error_code().as_str()), (404, "not-found"), "{name}: {}", missing.text);
+        let wrong_method = host.plugin("DELETE", "xingfu", &format!("{name}/notes")).await?;
+        assert_eq!(wrong_method.status, 405, "{name}: {}", wrong_method.text);
+        // Installed without `data`: the host refuses, the SDK answers the host's code.
+        let refused = host.plugin("GET", "heping", &format!("{name}/notes")).await?;
+        assert_eq!((refused.status, refused.error_code().as_str()), (403, "permission-denied"), "{name}: {}", refused.text);
+    }
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(templates, templates_serve_in_every_language);
+
+/// A loopback origin that answers every request with `body`.
+async fn origin(body: &'static str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+async fn javascript_wasi_http_component(host: TestHost) -> anyhow::Result<()> {
+    let granted = origin("hello from the vendor").await?;
+    let other = origin("you should not see this").await?;
+    let vendor = Vendor::new("linli-tests")?;
+    host.trust(&vendor).await?;
+    let dir = polyglot_dir("fetch-js");
+    let package = vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |m| {
+        if let Some(toml::Value::Array(capabilities)) = m.get_mut("capabilities") {
+            if let Some(toml::Value::Table(http)) = capabilities.first_mut() {
+                http.insert("hosts".into(), toml::Value::Array(vec![toml::Value::String(granted.clone())]));
+            }
+        }
+    })?;
+    host.upload(package).await?.expect_status(201)?;
+    let grant = format!("http-host:{granted}");
+    host.install("fetch-js", "0.1.0", "xingfu", &["http", &grant], json!({})).await?.expect_status(201)?;
+
+    let hello = host.plugin("GET", "xingfu", "fetch-js/hello").await?.expect_status(200)?;
+    assert_eq!(hello.text, "hello from javascript");
+    let echo =
+        Reply::from(host.client.post(format!("{}/t/xingfu/p/fetch-js/echo?x=1", host.url)).header("x-linli-tenant", "heping").body("邻里").send().await?)
+            .await?;
+    let echo = echo.expect_status(200)?.json();
+    assert_eq!(echo, json!({ "method": "POST", "path": "/echo", "query": "?x=1", "tenant": "xingfu", "body": "邻里" }));
+
+    let fetch = |url: String| {
+        let path = format!("fetch-js/fetch?url={}", url.replace(':', "%3A").replace('/', "%2F"));
+        let host = &host;
+        async move { host.plugin("GET", "xingfu", &path).await }
+    };
+    let reached = fetch(format!("{granted}/v1")).await?.expect_status(200)?.json();
+    assert_eq!(reached, json!({ "status": 200, "body": "hello from the vendor" }));
+    let denied = fetch(format!("{other}/v1")).await?;
+    assert_eq!(denied.status, 502, "{}", denied.text);
+    assert!(!denied.text.contains("you should not see this"), "{}", denied.text);
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(javascript_wasi_http, javascript_wasi_http_component);
