@@ -101,3 +101,31 @@ async fn javascript_wasi_http_component(host: TestHost) -> anyhow::Result<()> {
     Ok(())
 }
 on_both_databases!(javascript_wasi_http, javascript_wasi_http_component);
+
+/// `linli plugin test` runs a plugin's stories on a throwaway host: the templates' stories pass
+/// in every language (and hello's in Rust), and a story that expects what the plugin does not
+/// do fails, saying which step and why.
+#[test]
+fn story_files_pass_and_a_wrong_story_fails() -> anyhow::Result<()> {
+    let hello = plugin_dir("hello");
+    for dir in [polyglot_dir("notes-ts"), polyglot_dir("notes-js"), polyglot_dir("notes-python"), hello] {
+        let out = linli(&["plugin", "test", dir.to_str().context("path")?, "--no-build"])?;
+        assert!(out.contains("2 stories passed, 0 failed"), "{}: {out}", dir.display());
+    }
+
+    let work = tempfile::tempdir()?;
+    let source = polyglot_dir("notes-ts");
+    std::fs::create_dir_all(work.path().join("dist"))?;
+    std::fs::create_dir_all(work.path().join("stories"))?;
+    std::fs::copy(source.join("linli.toml"), work.path().join("linli.toml"))?;
+    std::fs::copy(source.join("dist/plugin.wasm"), work.path().join("dist/plugin.wasm"))?;
+    std::fs::write(
+        work.path().join("stories/wrong.toml"),
+        "[[story]]\nname = \"expects a note that was never written\"\n  [[story.step]]\n  as = \"resident\"\n  request = \"GET /notes\"\n  expect = { json = [{ text = \"不存在\" }] }\n",
+    )?;
+    let out = std::process::Command::new(linli_bin()).args(["plugin", "test", "--no-build"]).arg(work.path()).output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a failing story must fail the command: {text}");
+    assert!(text.contains("FAIL  expects a note that was never written") && text.contains("$: 0 items, expected 1"), "{text}");
+    Ok(())
+}

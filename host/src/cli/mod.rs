@@ -1,8 +1,11 @@
 //! `linli`: serve, keys, plugin new/build/pack/sign/verify, admin, devices simulate.
 mod admin;
+mod devhost;
+mod devloop;
 mod plugin;
 mod polyglot;
 mod simulate;
+mod stories;
 mod toolchain;
 
 use anyhow::{Context, Result};

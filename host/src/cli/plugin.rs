@@ -70,6 +70,24 @@ pub enum PluginCommand {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Build the plugin, start a throwaway host with it (the demo county and its people, the
+    /// plugin installed with everything it requests) and run its stories (stories/*.toml).
+    Test {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Test the component already in dist/ instead of building it first.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Run the plugin on a throwaway local host, rebuild and upgrade it when its sources
+    /// change, and print the URLs, the people to sign in as and the host's log.
+    Dev {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Address of the dev host.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: String,
+    },
     /// Check a package's hashes and, with --public-key, its signature.
     Verify {
         package: PathBuf,
@@ -85,6 +103,8 @@ pub fn run(command: PluginCommand) -> Result<()> {
         PluginCommand::Pack { dir, wasm, out } => pack(&dir, wasm, out).map(|_| ()),
         PluginCommand::Sign { package, key, out } => sign(&package, &key, out),
         PluginCommand::World { dir } => world(&dir),
+        PluginCommand::Test { dir, no_build } => super::stories::test(&dir, !no_build),
+        PluginCommand::Dev { dir, listen } => super::devloop::dev(&dir, &listen),
         PluginCommand::Verify { package, public_key } => verify(&package, public_key),
     }
 }
@@ -188,6 +208,7 @@ const TEMPLATE_LIB: &str = include_str!("template/lib.rs.tmpl");
 const TEMPLATE_UI: &str = include_str!("template/index.html.tmpl");
 const TEMPLATE_CARGO_CONFIG: &str = include_str!("template/cargo-config.toml.tmpl");
 
+pub const TEMPLATE_STORIES: &str = include_str!("template/stories.toml");
 const TEMPLATE_TS_INDEX: &str = include_str!("template/ts/index.ts.tmpl");
 const TEMPLATE_TS_PACKAGE: &str = include_str!("template/ts/package.json.tmpl");
 const TEMPLATE_TS_CONFIG: &str = include_str!("template/ts/tsconfig.json");
@@ -211,6 +232,8 @@ fn new(name: &str, dir: Option<PathBuf>, lang: Lang, sdk: Option<PathBuf>) -> Re
     std::fs::create_dir_all(dir.join("ui"))?;
     std::fs::write(dir.join(MANIFEST_FILE), fill(TEMPLATE_MANIFEST))?;
     std::fs::write(dir.join("ui/index.html"), fill(TEMPLATE_UI))?;
+    std::fs::create_dir_all(dir.join("stories"))?;
+    std::fs::write(dir.join("stories/notes.toml"), TEMPLATE_STORIES)?;
     match lang {
         Lang::Rust => {
             let sdk = match sdk {
@@ -248,7 +271,7 @@ fn new(name: &str, dir: Option<PathBuf>, lang: Lang, sdk: Option<PathBuf>) -> Re
             std::fs::write(dir.join(".gitignore"), "/dist\n/.linli\n__pycache__/\n")?;
         }
     }
-    println!("created {} — next: cd {0} && linli plugin build && linli plugin pack", dir.display());
+    println!("created {} — next: cd {0} && linli plugin test (its stories), then linli plugin build && linli plugin pack", dir.display());
     Ok(())
 }
 
@@ -334,9 +357,11 @@ fn collect_ui(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) ->
     Ok(())
 }
 
-/// Returns the path of the package.
-pub fn pack(dir: &Path, wasm: Option<PathBuf>, out: Option<PathBuf>) -> Result<PathBuf> {
-    let manifest = read_manifest(dir)?;
+/// The package of the plugin in `dir`: linli.toml, the component (default: dist/ + the
+/// manifest's `component`) and ui/; with `version`, that version instead of the manifest's
+/// (the dev loop's `0.1.0-dev.N`).
+pub fn package_of(dir: &Path, wasm: Option<PathBuf>, version: Option<semver::Version>) -> Result<Package> {
+    let mut manifest = read_manifest(dir)?;
     let wasm = wasm.unwrap_or_else(|| dir.join("dist").join(&manifest.component));
     let component = std::fs::read(&wasm).with_context(|| format!("reading the component {} (run `linli plugin build` first)", wasm.display()))?;
     if crate::runtime::wasm_kind(&component) != crate::runtime::WasmKind::Component {
@@ -346,8 +371,17 @@ pub fn pack(dir: &Path, wasm: Option<PathBuf>, out: Option<PathBuf>) -> Result<P
     if dir.join("ui").is_dir() {
         collect_ui(dir, &dir.join("ui"), &mut files)?;
     }
+    if let Some(version) = version {
+        manifest.version = version;
+    }
+    Ok(Package::build(manifest, files)?)
+}
+
+/// Returns the path of the package.
+pub fn pack(dir: &Path, wasm: Option<PathBuf>, out: Option<PathBuf>) -> Result<PathBuf> {
+    let package = package_of(dir, wasm, None)?;
+    let manifest = &package.manifest;
     let out = out.unwrap_or_else(|| dir.join("dist").join(format!("{}-{}.lpkg", manifest.id, manifest.version)));
-    let package = Package::build(manifest, files)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
