@@ -111,8 +111,14 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         // LINLI_TEST_* belong to the test and fuzz scripts (a database URL for the tests, fuzzing
-        // time); hosts they start inherit them and must not take them for settings.
-        let settings = Env::prefixed("LINLI_").filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")).split("__");
+        // time), LINLI_LOG to the log filter and LINLI_TOOLCHAINS to `linli plugin build`;
+        // hosts they start inherit them and must not take them for settings.
+        let settings = Env::prefixed("LINLI_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                !key.starts_with("test_") && key != "log" && key != "toolchains"
+            })
+            .split("__");
         figment = figment.merge(settings).merge(Env::raw().only(&["DATABASE_URL"]));
         figment.extract().map_err(|e| ConfigError(e.to_string()))
     }
@@ -178,6 +184,9 @@ mod tests {
             jail.set_env("LINLI_TEST_POSTGRES_URL", "postgres://elsewhere/test");
             jail.set_env("LINLI_TEST_FUZZ_SECONDS", "5");
             assert!(Config::load(Some(Path::new("linli.toml"))).is_ok(), "the test scripts' variables are not settings");
+            jail.set_env("LINLI_LOG", "debug");
+            jail.set_env("LINLI_TOOLCHAINS", "/tmp/toolchains");
+            assert!(Config::load(Some(Path::new("linli.toml"))).is_ok(), "the log filter and the toolchain cache are not settings");
             jail.set_env("LINLI_LISTEN", "127.0.0.1:1");
             assert_eq!(Config::load(Some(Path::new("linli.toml"))).map_err(|e| e.to_string())?.listen, "127.0.0.1:1");
             jail.create_file("gm.toml", "crypto = \"gm\"\n")?;

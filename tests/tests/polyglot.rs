@@ -110,7 +110,8 @@ fn story_files_pass_and_a_wrong_story_fails() -> anyhow::Result<()> {
     let hello = plugin_dir("hello");
     for dir in [polyglot_dir("notes-ts"), polyglot_dir("notes-js"), polyglot_dir("notes-python"), hello] {
         let out = linli(&["plugin", "test", dir.to_str().context("path")?, "--no-build"])?;
-        assert!(out.contains("2 stories passed, 0 failed"), "{}: {out}", dir.display());
+        let passed = out.lines().find_map(|l| l.strip_suffix(" stories passed, 0 failed")).and_then(|n| n.parse::<u32>().ok());
+        assert!(passed.is_some_and(|n| n >= 2), "{}: {out}", dir.display());
     }
 
     let work = tempfile::tempdir()?;
@@ -129,3 +130,100 @@ fn story_files_pass_and_a_wrong_story_fails() -> anyhow::Result<()> {
     assert!(text.contains("FAIL  expects a note that was never written") && text.contains("$: 0 items, expected 1"), "{text}");
     Ok(())
 }
+
+/// `linli plugin dev` serves the plugin on a throwaway host and, when a source changes,
+/// rebuilds it and upgrades the installation (its data kept); the new code answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dev_loop_rebuilds_and_upgrades_on_change() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let work = tempfile::tempdir()?;
+    let dir = work.path().join("notes-js");
+    let source = polyglot_dir("notes-js");
+    for file in ["linli.toml", "package.json", "src/index.js"] {
+        std::fs::create_dir_all(dir.join(file).parent().context("parent")?)?;
+        std::fs::copy(source.join(file), dir.join(file))?;
+    }
+    let mut child = std::process::Command::new(linli_bin())
+        .args(["plugin", "dev", "--listen", "127.0.0.1:0"])
+        .arg(&dir)
+        .env("LINLI_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| -> anyhow::Result<String> {
+        loop {
+            let line = seen.recv_timeout(std::time::Duration::from_secs(240)).with_context(|| format!("no `{needle}` from linli plugin dev"))?;
+            if line.contains(needle) {
+                return Ok(line);
+            }
+        }
+    };
+    let outcome = async {
+        let routes = wait_for("routes ")?;
+        let base = routes.split_whitespace().nth(1).context("the routes URL")?.trim_end_matches("/…").to_string();
+        wait_for("watching")?;
+        let client = reqwest::Client::new();
+        let post = |body: serde_json::Value| client.post(format!("{base}/notes")).json(&body).send();
+        assert_eq!(post(json!({ "text": "第一条" })).await?.status(), 201);
+        let refused = post(json!({ "text": "" })).await?.text().await?;
+        assert!(refused.contains("text must not be empty"), "{refused}");
+
+        let code = std::fs::read_to_string(dir.join("src/index.js"))?.replace("text must not be empty", "请写下留言内容");
+        std::fs::write(dir.join("src/index.js"), code)?;
+        let upgraded = wait_for("==> upgraded to")?;
+        assert!(upgraded.contains("0.1.0-dev.2"), "{upgraded}");
+        let refused = post(json!({ "text": "" })).await?.text().await?;
+        assert!(refused.contains("请写下留言内容"), "the new build answers: {refused}");
+        let notes: serde_json::Value = client.get(format!("{base}/notes")).send().await?.json().await?;
+        assert_eq!(notes[0]["text"], "第一条", "the upgrade kept the data: {notes}");
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
+}
+
+/// Every module of the TypeScript and Python SDKs (type-checked and built by
+/// scripts/build-polyglot with every capability in the world) reaches the host: each helper
+/// answers what the host has, as a signed-in community worker.
+async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()> {
+    let vendor = Vendor::new("linli-tests")?;
+    host.trust(&vendor).await?;
+    let worker = host
+        .person(json!({ "kind": "staff", "phone": "13700000031", "display_name": "赵审查员", "password": "linli-test-2026",
+            "roles": [{ "role": "community-worker", "tenant": "xingfu" }] }))
+        .await?;
+    let grants = ["data", "identity", "base", "ledger", "devices", "tickets", "notify"];
+    for name in ["every-capability-ts", "every-capability-py"] {
+        let dir = polyglot_dir(name);
+        host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201).context(name)?;
+        host.install(name, "0.1.0", "xingfu", &grants, json!({})).await?.expect_status(201).context(name)?;
+        for checks in [1, 2] {
+            let answer = worker.get(&format!("/t/xingfu/p/{name}/check")).await?.expect_status(200).context(name)?.json();
+            assert_eq!((answer["user"].as_str(), answer["staff"].as_bool()), (Some("赵审查员"), Some(true)), "{name}: {answer}");
+            assert_eq!((answer["checks"].as_u64(), answer["version"].as_u64()), (Some(checks), Some(checks)), "{name}: {answer}");
+            assert_eq!(answer["currencies"], json!(["points"]), "{name}: {answer}");
+            assert_eq!(answer["balance"], 0, "{name}: {answer}");
+            assert_eq!(answer["categories"], true, "{name}: {answer}");
+            for count in ["places", "residents", "devices", "alarms", "created"] {
+                assert!(answer[count].is_u64(), "{name}: {count} in {answer}");
+            }
+        }
+        // A visitor: the SDK's require-user answers the host's words for it.
+        let visitor = host.plugin("GET", "xingfu", &format!("{name}/check")).await?;
+        assert_eq!((visitor.status, visitor.error_code().as_str()), (403, "permission-denied"), "{name}: {}", visitor.text);
+    }
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(every_sdk_module, every_sdk_module_reaches_the_host);

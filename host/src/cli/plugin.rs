@@ -226,8 +226,10 @@ fn new(name: &str, dir: Option<PathBuf>, lang: Lang, sdk: Option<PathBuf>) -> Re
     }
     // The engines of JavaScript and Python start with more of their memory in use.
     let memory = if lang == Lang::Rust { "64" } else { "128" };
+    // Starting a JavaScript or Python engine costs far more than the request (bench P9).
+    let reuse = if lang == Lang::Rust { "1" } else { "100" };
     let crate_name = name.replace('-', "_");
-    let fill = |t: &str| t.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{memory}}", memory);
+    let fill = |t: &str| t.replace("{{name}}", name).replace("{{crate}}", &crate_name).replace("{{memory}}", memory).replace("{{reuse}}", reuse);
     std::fs::create_dir_all(dir.join("src"))?;
     std::fs::create_dir_all(dir.join("ui"))?;
     std::fs::write(dir.join(MANIFEST_FILE), fill(TEMPLATE_MANIFEST))?;

@@ -1,0 +1,40 @@
+"""Every module of the SDK, each capability called once: the test command's build of the whole
+Python SDK, and an end-to-end check that each helper reaches the host."""
+from linli import Router, json_response
+from linli import base, devices, identity, ledger, notify, tickets
+from linli.data import Collection
+from linli.events import on_event, payload
+
+router = Router()
+seen = Collection("events")
+
+
+@router.get("/check")
+def check(req, params):
+    user = identity.require_user()
+    counter = Collection("counters").update("checks", lambda c: {"n": c["n"] + 1}, lambda: {"n": 0})
+    account = ledger.account("points", ledger.user(user.id))
+    return json_response(200, {
+        "user": user.display_name,
+        "staff": identity.has_role(user, "community-worker"),
+        "checks": counter.value["n"],
+        "version": counter.version,
+        "places": len(base.places()),
+        "residents": len(base.find_residents(base.ResidentQuery(None, [], None, None), None, 5).items),
+        "currencies": [c.code for c in ledger.currencies()],
+        "balance": account.balance,
+        "devices": len(devices.list()),
+        "alarms": len(devices.alarms("active", 10)),
+        "categories": len(tickets.categories()) > 0,
+        "created": len(tickets.created(None, 10)),
+        "notify": callable(notify.user),
+    })
+
+
+def handle_event(event):
+    seen.put(str(event.seq), {"kind": event.kind})
+    payload(event)
+
+
+Handler = router.handler()
+EventHandler = on_event(handle_event)

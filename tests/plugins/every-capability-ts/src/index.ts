@@ -1,0 +1,40 @@
+// Every module of the SDK, each capability called once: the test command's type check and
+// build of the whole TypeScript SDK, and an end-to-end check that each helper reaches the host.
+import { Router, json } from "@linli/sdk";
+import { Collection } from "@linli/sdk/data";
+import * as identity from "@linli/sdk/identity";
+import * as base from "@linli/sdk/base";
+import * as ledger from "@linli/sdk/ledger";
+import * as devices from "@linli/sdk/devices";
+import * as tickets from "@linli/sdk/tickets";
+import * as notify from "@linli/sdk/notify";
+import { onEvent, payload } from "@linli/sdk/events";
+
+const seen = new Collection<{ kind: string }>("events");
+
+const router = new Router().get("/check", () => {
+  const user = identity.requireUser();
+  const counter = new Collection<{ n: number }>("counters").update("checks", () => ({ n: 0 }), (c) => ({ n: c.n + 1 }));
+  const account = ledger.account("points", ledger.user(user.id));
+  return json(200, {
+    user: user.displayName,
+    staff: identity.hasRole(user, "community-worker"),
+    checks: counter.value.n,
+    version: counter.version,
+    places: base.places().length,
+    residents: base.findResidents({ tenant: undefined, tags: [], minAge: undefined, maxAge: undefined }, undefined, 5).items.length,
+    currencies: ledger.currencies().map((c) => c.code),
+    balance: account.balance,
+    devices: devices.list().length,
+    alarms: devices.alarms("active", 10).length,
+    categories: tickets.categories().length > 0,
+    created: tickets.created(undefined, 10).length,
+    notify: typeof notify.user,
+  });
+});
+
+export const handler = router.handler();
+export const eventHandler = onEvent((event) => {
+  seen.put(String(event.seq), { kind: event.kind });
+  payload(event);
+});
