@@ -49,7 +49,7 @@ export class Collection<T> {
   }
 
   /** Read, change and write back, retrying when another request wrote in between; a missing document starts as `initial()`. */
-  update(key: string, initial: () => T, change: (value: T) => T | void): Versioned<T> {
+  update(key: string, change: (value: T) => T | void, initial: () => T): Versioned<T> {
     return this.swap(key, change, initial);
   }
 

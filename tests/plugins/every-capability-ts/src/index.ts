@@ -14,7 +14,7 @@ const seen = new Collection<{ kind: string }>("events");
 
 const router = new Router().get("/check", () => {
   const user = identity.requireUser();
-  const counter = new Collection<{ n: number }>("counters").update("checks", () => ({ n: 0 }), (c) => ({ n: c.n + 1 }));
+  const counter = new Collection<{ n: number }>("counters").update("checks", (c) => ({ n: c.n + 1 }), () => ({ n: 0 }));
   const account = ledger.account("points", ledger.user(user.id));
   return json(200, {
     user: user.displayName,
