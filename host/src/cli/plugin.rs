@@ -171,12 +171,24 @@ fn world_of(manifest: &Manifest, export: WorldExport) -> String {
 }
 
 /// The files of a plugin's WIT folder: its world and the platform's WIT under deps/.
-pub fn world_files(manifest: &Manifest, export: WorldExport) -> Vec<(PathBuf, String)> {
+fn world_files(manifest: &Manifest, export: WorldExport) -> Vec<(PathBuf, String)> {
     let mut files = vec![(PathBuf::from("world.wit"), world_of(manifest, export))];
     for (name, text) in PLATFORM_WIT {
         files.push((Path::new("deps/linli-platform").join(name), (*text).to_string()));
     }
     files
+}
+
+/// Writes the plugin's world and the platform's WIT into the folder `wit`.
+pub fn write_world(wit: &Path, manifest: &Manifest, export: WorldExport) -> Result<()> {
+    for (path, text) in world_files(manifest, export) {
+        let path = wit.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text)?;
+    }
+    Ok(())
 }
 
 /// The platform's WIT as one file (one `package` line), for tools that read a single source.
@@ -191,13 +203,7 @@ pub fn platform_wit_single_file() -> String {
 fn world(dir: &Path) -> Result<()> {
     let manifest = read_manifest(dir)?;
     let wit = dir.join("wit");
-    for (path, text) in world_files(&manifest, WorldExport::Linli) {
-        let path = wit.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&path, text)?;
-    }
+    write_world(&wit, &manifest, WorldExport::Linli)?;
     println!("wrote {} (world `plugin`) and the platform's WIT in {}", wit.join("world.wit").display(), wit.join("deps/linli-platform").display());
     Ok(())
 }

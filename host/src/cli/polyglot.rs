@@ -1,7 +1,7 @@
 //! `linli plugin build` for TypeScript, JavaScript and Python plugins: the world written from
 //! linli.toml, the SDK as this linli carries it, then componentize-js or componentize-py from
 //! the toolchain cache. Everything generated goes to the plugin's `.linli/` folder.
-use super::plugin::{platform_wit_single_file, world_files, WorldExport};
+use super::plugin::{platform_wit_single_file, write_world, WorldExport};
 use super::toolchain;
 use crate::packages::Manifest;
 use anyhow::{bail, Context, Result};
@@ -112,39 +112,20 @@ fn write_embedded<E: RustEmbed>(into: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The world from linli.toml and the platform's WIT, below `.linli/wit`.
-fn write_world(build: &Path, manifest: &Manifest, export: WorldExport) -> Result<PathBuf> {
-    let wit = build.join("wit");
-    for (path, text) in world_files(manifest, export) {
-        let path = wit.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, text)?;
-    }
-    Ok(wit)
-}
-
-fn relative_to(dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        dir.join(path)
-    }
-}
-
 /// TypeScript and JavaScript: the WIT types, a type check, one bundle, then componentize-js.
 pub fn build_javascript(dir: &Path, manifest: &Manifest, out: &Path, language: Language) -> Result<()> {
     let dir = &std::fs::canonicalize(dir)?;
     let settings = JsSettings::read(dir)?;
-    let entry = relative_to(dir, &settings.entry);
+    // `join` keeps an absolute path as it is.
+    let entry = dir.join(&settings.entry);
     if !entry.exists() {
         bail!("the entry module {} does not exist (package.json `linli.entry`)", entry.display());
     }
     let toolchain = toolchain::javascript()?;
     let build = dir.join(".linli");
     std::fs::create_dir_all(&build)?;
-    let wit = write_world(&build, manifest, settings.export)?;
+    let wit = build.join("wit");
+    write_world(&wit, manifest, settings.export)?;
     let modules = build.join("modules");
     write_embedded::<JsSdk>(&modules.join("@linli/sdk"))?;
     std::fs::write(build.join("platform.wit"), platform_wit_single_file())?;
@@ -185,14 +166,15 @@ pub fn build_javascript(dir: &Path, manifest: &Manifest, out: &Path, language: L
 pub fn build_python(dir: &Path, manifest: &Manifest, out: &Path) -> Result<()> {
     let dir = &std::fs::canonicalize(dir)?;
     let settings = PythonSettings::read(dir)?;
-    let source = relative_to(dir, &settings.source);
+    let source = dir.join(&settings.source);
     if !source.join(format!("{}.py", settings.module)).exists() && !source.join(&settings.module).join("__init__.py").exists() {
         bail!("no module `{}` in {} (pyproject.toml `[tool.linli] module` and `source`)", settings.module, source.display());
     }
     let toolchain = toolchain::python()?;
     let build = dir.join(".linli");
     std::fs::create_dir_all(&build)?;
-    let wit = write_world(&build, manifest, WorldExport::Linli)?;
+    let wit = build.join("wit");
+    write_world(&wit, manifest, WorldExport::Linli)?;
     let sdk = build.join("python");
     write_embedded::<PythonSdk>(&sdk)?;
     let componentize = toolchain::componentize_py(&toolchain);

@@ -141,11 +141,6 @@ impl LoadedPlugin {
         self.installation.limits.requests_per_instance > 1 && matches!(self.entry, Entry::Linli(_))
     }
 
-    /// Whether routes go through the standard `wasi:http/incoming-handler`.
-    pub fn serves_wasi_http(&self) -> bool {
-        matches!(self.entry, Entry::WasiHttp(_))
-    }
-
     /// The most recently parked instance for `caller`, if any. Instances dropped on the way
     /// are dropped after the lock is released (resetting their memory takes microseconds).
     fn take_parked(&self, caller: &Caller) -> Option<WarmInstance> {
