@@ -17,6 +17,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir`.
     pub database_url: String,
+    /// Where compiled components are kept; `data_dir/cache` when unset. Hosts on one machine
+    /// may share one (each file is named by the engine's settings and the wasm's sha256). What
+    /// is in it runs as native code: only the host's own user may write it.
+    pub compile_cache_dir: Option<PathBuf>,
     /// Bearer token for /admin; empty means `admin_token_sha256`, else one generated into
     /// `data_dir/admin.token` (for the demo and development).
     pub admin_token: String,
@@ -55,6 +59,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &crate::store::redact(&self.database_url))
+            .field("compile_cache_dir", &self.compile_cache_dir)
             .field("admin_token", &crate::store::redacted(&self.admin_token))
             .field("admin_token_sha256", &self.admin_token_sha256)
             .field("master_key", &crate::store::redacted(&self.master_key))
@@ -78,6 +83,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
+            compile_cache_dir: None,
             admin_token: String::new(),
             admin_token_sha256: String::new(),
             master_key: String::new(),
@@ -137,6 +143,10 @@ impl Config {
             crate::store::vault::MasterKey::parse(&self.master_key)?
         };
         Ok(crate::store::vault::Keys { master, suite: self.crypto })
+    }
+
+    pub fn compile_cache_dir(&self) -> PathBuf {
+        self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
     }
 
     pub fn database_url(&self) -> String {

@@ -165,7 +165,7 @@ pub async fn start(config: Config, setup: Option<setup::Setup>) -> Result<Server
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let store = open_store(&config).await?;
     let metrics = Arc::new(Metrics::new());
-    let runtime = runtime::Runtime::new(config.runtime.clone(), &config.data_dir.join("cache"), metrics.clone())?;
+    let runtime = runtime::Runtime::new(config.runtime.clone(), &config.compile_cache_dir(), metrics.clone())?;
     let gateway: Arc<dyn auth::sms::SmsGateway> = Arc::new(auth::sms::LogGateway { outbox: config.data_dir.join("sms-outbox.jsonl") });
     let services =
         platform::Services { devices: config.devices.clone(), events: config.events, tickets: config.tickets, cluster: config.cluster, sms: gateway.clone() };

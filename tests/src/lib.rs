@@ -4,6 +4,7 @@
 //! The test command (scripts/test) builds the `linli` binary and the plugins first.
 pub mod demo;
 pub mod lab;
+pub mod origin;
 pub mod serve;
 
 use anyhow::{bail, Context, Result};
@@ -133,6 +134,12 @@ pub fn set_version(version: &str) -> impl FnOnce(&mut toml::Table) + '_ {
     }
 }
 
+/// One compile cache for every test host of a run: the same component (the 12–18 MB
+/// JavaScript and Python ones above all) is compiled once, not once per host.
+pub fn shared_compile_cache() -> PathBuf {
+    target_dir().join("test-compile-cache")
+}
+
 /// A host serving on a free port, on SQLite in a temp dir or on a fresh PostgreSQL schema.
 pub struct TestHost {
     pub server: Option<linli_host::Server>,
@@ -201,7 +208,13 @@ impl TestHost {
     }
 
     async fn start_with(data_dir: PathBuf, database_url: String, temp: std::sync::Arc<tempfile::TempDir>, tune: impl FnOnce(&mut Config)) -> Result<Self> {
-        let mut config = Config { listen: "127.0.0.1:0".into(), data_dir: data_dir.clone(), database_url: database_url.clone(), ..Config::default() };
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.clone(),
+            database_url: database_url.clone(),
+            compile_cache_dir: Some(shared_compile_cache()),
+            ..Config::default()
+        };
         // Tests that want devices name their broker; many hosts run at once.
         config.devices.broker = "off".into();
         tune(&mut config);

@@ -4,55 +4,12 @@
 //! anything once `http` is not granted, and a component that calls out without asking for
 //! `http` is refused at upload. Responses are bounded in size and time, and counted per
 //! origin in the metrics.
+use linli_tests::origin::{query_value, set_http_hosts, Origin};
 use linli_tests::*;
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-/// A loopback origin answering every request with `body` (or never, when `silent`), and
-/// counting what reached it: a refusal must mean nothing was sent.
-struct Origin {
-    url: String,
-    requests: Arc<AtomicU64>,
-}
-
-impl Origin {
-    async fn serve(body: Vec<u8>, silent: bool) -> anyhow::Result<Self> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let requests = Arc::new(AtomicU64::new(0));
-        let counter = requests.clone();
-        let body = Arc::new(body);
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (counter, body) = (counter.clone(), body.clone());
-                tokio::spawn(async move {
-                    let mut buffer = vec![0u8; 8192];
-                    if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    if silent {
-                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                        return;
-                    }
-                    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    let _ = stream.write_all(&body).await;
-                });
-            }
-        });
-        Ok(Self { url, requests })
-    }
-
-    fn count(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
 
 async fn fetch(host: &TestHost, tenant: &str, url: &str) -> anyhow::Result<Reply> {
-    host.plugin("GET", tenant, &format!("test-courier/fetch?url={}", url.replace(':', "%3A").replace('/', "%2F"))).await
+    host.plugin("GET", tenant, &format!("test-courier/fetch?url={}", query_value(url))).await
 }
 
 async fn only_granted_origins_are_reached(host: TestHost) -> anyhow::Result<()> {
@@ -63,14 +20,7 @@ async fn only_granted_origins_are_reached(host: TestHost) -> anyhow::Result<()> 
     let silent = Origin::serve(Vec::new(), true).await?;
     let vendor = Vendor::new("linli")?;
     host.trust(&vendor).await?;
-    let hosts = [&granted, &unticked, &huge, &silent].map(|o| toml::Value::String(o.url.clone()));
-    let package = vendor.package("courier", |m| {
-        if let Some(toml::Value::Array(capabilities)) = m.get_mut("capabilities") {
-            if let Some(toml::Value::Table(http)) = capabilities.first_mut() {
-                http.insert("hosts".into(), toml::Value::Array(hosts.to_vec()));
-            }
-        }
-    })?;
+    let package = vendor.package("courier", set_http_hosts(&[&granted, &unticked, &huge, &silent]))?;
     host.upload(package).await?.expect_status(201)?;
     let with_host = |o: &Origin| format!("http-host:{}", o.url);
     let grants = ["http".to_string(), with_host(&granted), with_host(&huge), with_host(&silent)];

@@ -4,15 +4,26 @@
 //! a capability that was not granted. A JavaScript component in the standard wasi:http shape
 //! serves its routes and reaches, with `fetch`, the origin the county granted and no other.
 use anyhow::Context;
+use linli_tests::origin::{query_value, set_http_hosts, Origin};
 use linli_tests::*;
 use serde_json::json;
 
 async fn templates_serve_in_every_language(host: TestHost) -> anyhow::Result<()> {
     let vendor = Vendor::new("my-company")?;
     host.trust(&vendor).await?;
+    let work = tempfile::tempdir()?;
     for name in ["notes-ts", "notes-js", "notes-python"] {
+        // Packed, signed and uploaded as a vendor does it: with the CLI.
         let dir = polyglot_dir(name);
-        host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201).context(name)?;
+        let package = work.path().join(format!("{name}.lpkg"));
+        let (dir_arg, package_arg, key_arg) = (dir.to_string_lossy(), package.to_string_lossy().to_string(), vendor.key().to_string_lossy().to_string());
+        linli(&["plugin", "pack", &dir_arg, "--out", &package_arg])?;
+        linli(&["plugin", "sign", &package_arg, "--key", &key_arg])?;
+        let (server, token) = (host.url.clone(), host.admin_token.clone());
+        let uploaded =
+            tokio::task::spawn_blocking(move || linli(&["admin", "--server", &server, "--token", &token, "upload", &package_arg, "--county", DEMO_COUNTY]))
+                .await??;
+        assert!(uploaded.contains(&format!("\"{name}\"")), "{name}: {uploaded}");
         host.install(name, "0.1.0", "xingfu", &["data"], json!({})).await?.expect_status(201).context(name)?;
         host.install(name, "0.1.0", "heping", &[], json!({})).await?.expect_status(201).context(name)?;
 
@@ -41,42 +52,15 @@ async fn templates_serve_in_every_language(host: TestHost) -> anyhow::Result<()>
 }
 on_both_databases!(templates, templates_serve_in_every_language);
 
-/// A loopback origin that answers every request with `body`.
-async fn origin(body: &'static str) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 8192];
-                if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(body.as_bytes()).await;
-            });
-        }
-    });
-    Ok(url)
-}
-
 async fn javascript_wasi_http_component(host: TestHost) -> anyhow::Result<()> {
-    let granted = origin("hello from the vendor").await?;
-    let other = origin("you should not see this").await?;
+    let granted = Origin::answering("hello from the vendor").await?;
+    let other = Origin::answering("you should not see this").await?;
     let vendor = Vendor::new("linli-tests")?;
     host.trust(&vendor).await?;
     let dir = polyglot_dir("fetch-js");
-    let package = vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |m| {
-        if let Some(toml::Value::Array(capabilities)) = m.get_mut("capabilities") {
-            if let Some(toml::Value::Table(http)) = capabilities.first_mut() {
-                http.insert("hosts".into(), toml::Value::Array(vec![toml::Value::String(granted.clone())]));
-            }
-        }
-    })?;
+    let package = vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), set_http_hosts(&[&granted]))?;
     host.upload(package).await?.expect_status(201)?;
-    let grant = format!("http-host:{granted}");
+    let grant = format!("http-host:{}", granted.url);
     host.install("fetch-js", "0.1.0", "xingfu", &["http", &grant], json!({})).await?.expect_status(201)?;
 
     let hello = host.plugin("GET", "xingfu", "fetch-js/hello").await?.expect_status(200)?;
@@ -88,13 +72,13 @@ async fn javascript_wasi_http_component(host: TestHost) -> anyhow::Result<()> {
     assert_eq!(echo, json!({ "method": "POST", "path": "/echo", "query": "?x=1", "tenant": "xingfu", "body": "邻里" }));
 
     let fetch = |url: String| {
-        let path = format!("fetch-js/fetch?url={}", url.replace(':', "%3A").replace('/', "%2F"));
+        let path = format!("fetch-js/fetch?url={}", query_value(&url));
         let host = &host;
         async move { host.plugin("GET", "xingfu", &path).await }
     };
-    let reached = fetch(format!("{granted}/v1")).await?.expect_status(200)?.json();
+    let reached = fetch(format!("{}/v1", granted.url)).await?.expect_status(200)?.json();
     assert_eq!(reached, json!({ "status": 200, "body": "hello from the vendor" }));
-    let denied = fetch(format!("{other}/v1")).await?;
+    let denied = fetch(format!("{}/v1", other.url)).await?;
     assert_eq!(denied.status, 502, "{}", denied.text);
     assert!(!denied.text.contains("you should not see this"), "{}", denied.text);
     host.stop().await;
@@ -222,6 +206,19 @@ async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()>
         // A visitor: the SDK's require-user answers the host's words for it.
         let visitor = host.plugin("GET", "xingfu", &format!("{name}/check")).await?;
         assert_eq!((visitor.status, visitor.error_code().as_str()), (403, "permission-denied"), "{name}: {}", visitor.text);
+
+        // The SDK's event handler gets the schedule's ticks; its first delivery of each fails
+        // on purpose (an error the handler throws), and the host delivers it again.
+        let retried_tick = || async {
+            let events = worker.get(&format!("/t/xingfu/p/{name}/events")).await?.expect_status(200)?.json();
+            let ticks: Vec<&serde_json::Value> = events.as_array().context("a list")?.iter().filter(|e| e["kind"] == "schedule").collect();
+            for tick in &ticks {
+                assert_eq!(tick["subject"], "tick", "{name}: {events}");
+                assert!(tick["attempts"].as_u64().is_some_and(|n| (1..=2).contains(&n)), "{name}: delivered again after it succeeded: {events}");
+            }
+            Ok(ticks.iter().any(|t| t["attempts"] == 2))
+        };
+        lab::wait_until(&format!("{name} handled a tick on its second delivery"), retried_tick).await?;
     }
     host.stop().await;
     Ok(())

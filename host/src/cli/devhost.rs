@@ -38,8 +38,11 @@ impl Person {
     }
 }
 
-pub fn people() -> Result<Vec<Person>> {
-    Ok(toml::from_str::<People>(PEOPLE).context("the dev host's people")?.people)
+/// The dev host's people, read once from the file built into the binary.
+pub fn people() -> Result<&'static [Person]> {
+    static PARSED: std::sync::OnceLock<Result<Vec<Person>, String>> = std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| toml::from_str::<People>(PEOPLE).map(|p| p.people).map_err(|e| e.to_string()));
+    parsed.as_deref().map_err(|e| anyhow::anyhow!("the dev host's people: {e}"))
 }
 
 /// Every grant the manifest asks for: capabilities, their scopes and the origins of `http`.
@@ -88,9 +91,9 @@ impl DevHost {
         install.insert("grants".into(), toml::Value::Array(requested_grants(&manifest).into_iter().map(Into::into).collect()));
         setup.insert("install".into(), toml::Value::Array(vec![install.into()]));
         let accounts = people()?
-            .into_iter()
+            .iter()
             .map(|person| {
-                let mut account = person.account;
+                let mut account = person.account.clone();
                 account.insert("password".into(), PASSWORD.into());
                 toml::Value::Table(account)
             })
@@ -104,6 +107,9 @@ impl DevHost {
         config.listen = listen.to_string();
         config.data_dir = work.path().join("data");
         config.database_url = String::new();
+        if config.compile_cache_dir.is_none() {
+            config.compile_cache_dir = Some(super::toolchain::compiled_components()?);
+        }
         config.admin_token = String::new();
         config.admin_token_sha256 = String::new();
         config.master_key = String::new();
@@ -176,7 +182,7 @@ mod tests {
     fn every_person_has_a_handle_a_phone_and_an_account_the_host_accepts() {
         let people = people().expect("people");
         assert!(people.iter().any(|p| p.handle == "resident" && p.community() == Some("xingfu")));
-        for person in &people {
+        for person in people {
             assert!(!person.phone().is_empty() && !person.about.is_empty(), "{}", person.handle);
             let mut account = person.account.clone();
             account.insert("password".into(), PASSWORD.into());

@@ -20,14 +20,24 @@ const COMPLETE: &str = ".complete";
 
 /// Where toolchains are kept: `$LINLI_TOOLCHAINS`, else the user's cache folder.
 pub fn cache_root() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("LINLI_TOOLCHAINS") {
-        return Ok(PathBuf::from(dir));
+    match std::env::var_os("LINLI_TOOLCHAINS") {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => Ok(user_cache()?.join("toolchains")),
     }
+}
+
+/// Where the throwaway hosts of `linli plugin test` and `plugin dev` keep compiled
+/// components, so a second run does not compile an unchanged component again.
+pub fn compiled_components() -> Result<PathBuf> {
+    Ok(user_cache()?.join("compiled"))
+}
+
+fn user_cache() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(dir).join("linli/toolchains"));
+        return Ok(PathBuf::from(dir).join("linli"));
     }
     let home = std::env::var_os("HOME").context("neither LINLI_TOOLCHAINS nor HOME is set: say where to keep the build tools")?;
-    Ok(PathBuf::from(home).join(".cache/linli/toolchains"))
+    Ok(PathBuf::from(home).join(".cache/linli"))
 }
 
 /// A short, stable name for a set of pins: changing a pin installs a new toolchain beside the old.

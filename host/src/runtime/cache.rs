@@ -26,6 +26,24 @@ pub fn engine_key(engine: &Engine) -> String {
     hex::encode(&hasher.0.finalize()[..12])
 }
 
+#[cfg(unix)]
+fn refuse_if_others_may_write(folder: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(folder)?.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} may be written by other users (mode {:o}); compiled code in it would run as the host: chmod go-w it", folder.display(), mode & 0o777),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_if_others_may_write(_folder: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 pub struct ComponentCache {
     dir: PathBuf,
 }
@@ -38,7 +56,15 @@ pub enum Lookup {
 impl ComponentCache {
     pub fn new(root: &Path, engine: &Engine) -> std::io::Result<Self> {
         let dir = root.join(engine_key(engine));
-        std::fs::create_dir_all(&dir)?;
+        // Owner-only from the start: a file another user could put here would run as the host.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
+        for folder in [root, dir.as_path()] {
+            refuse_if_others_may_write(folder)?;
+        }
         Ok(Self { dir })
     }
 
@@ -76,5 +102,25 @@ impl ComponentCache {
         if let Err(e) = result {
             tracing::warn!("could not cache a compiled component: {e}");
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_folder_other_users_may_write_is_refused() {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        let engine = Engine::default();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let refused = ComponentCache::new(root.path(), &engine).err().expect("a world-writable cache is refused");
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("chmod go-w"), "{refused}");
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let cache = ComponentCache::new(root.path(), &engine).expect("an owner-only cache is used");
+        let mode = std::fs::metadata(&cache.dir).expect("the engine's folder").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the folder it makes is the owner's alone: {mode:o}");
     }
 }

@@ -1,6 +1,6 @@
 """Every module of the SDK, each capability called once: the test command's build of the whole
 Python SDK, and an end-to-end check that each helper reaches the host."""
-from linli import Router, json_response
+from linli import LinliError, Router, json_response
 from linli import base, devices, identity, ledger, notify, tickets
 from linli.data import Collection
 from linli.events import on_event, payload
@@ -31,9 +31,21 @@ def check(req, params):
     })
 
 
+@router.get("/events")
+def events(req, params):
+    return json_response(200, [dict(v.value, seq=int(v.key)) for v in seen.list_all("")])
+
+
 def handle_event(event):
-    seen.put(str(event.seq), {"kind": event.kind})
-    payload(event)
+    """The first delivery of each event fails on purpose, so the tests see the host retry it."""
+    schedule = payload(event).get("schedule")
+    record = seen.update(
+        str(event.seq),
+        lambda r: dict(r, attempts=r["attempts"] + 1),
+        lambda: {"kind": event.kind, "subject": schedule or event.subject, "attempts": 0},
+    )
+    if record.value["attempts"] == 1:
+        raise LinliError("unavailable", "the first delivery fails, to be retried")
 
 
 Handler = router.handler()

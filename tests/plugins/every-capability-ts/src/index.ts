@@ -1,6 +1,6 @@
 // Every module of the SDK, each capability called once: the test command's type check and
 // build of the whole TypeScript SDK, and an end-to-end check that each helper reaches the host.
-import { Router, json } from "@linli/sdk";
+import { LinliError, Router, json } from "@linli/sdk";
 import { Collection } from "@linli/sdk/data";
 import * as identity from "@linli/sdk/identity";
 import * as base from "@linli/sdk/base";
@@ -10,7 +10,7 @@ import * as tickets from "@linli/sdk/tickets";
 import * as notify from "@linli/sdk/notify";
 import { onEvent, payload } from "@linli/sdk/events";
 
-const seen = new Collection<{ kind: string }>("events");
+const seen = new Collection<{ kind: string; subject: string; attempts: number }>("events");
 
 const router = new Router().get("/check", () => {
   const user = identity.requireUser();
@@ -33,8 +33,18 @@ const router = new Router().get("/check", () => {
   });
 });
 
+router.get("/events", () =>
+  json(200, seen.listAll("").map((v) => ({ seq: Number(v.key), ...v.value }))),
+);
+
 export const handler = router.handler();
+// The first delivery of each event fails on purpose, so the tests see the host retry it.
 export const eventHandler = onEvent((event) => {
-  seen.put(String(event.seq), { kind: event.kind });
-  payload(event);
+  const { schedule } = payload<{ schedule?: string }>(event);
+  const record = seen.update(String(event.seq), (r) => ({ ...r, attempts: r.attempts + 1 }), () => ({
+    kind: event.kind,
+    subject: schedule ?? event.subject,
+    attempts: 0,
+  }));
+  if (record.value.attempts === 1) throw new LinliError("unavailable", "the first delivery fails, to be retried");
 });
