@@ -5,7 +5,7 @@
 use crate::bindings::linli::platform::base as wit;
 use crate::Error;
 
-pub use wit::{Organisation, Place, Resident, ResidentPage, ResidentQuery};
+pub use wit::{House, HousePage, Organisation, Place, Resident, ResidentPage, ResidentQuery};
 
 /// Residents matching `query`, one page (`limit` 1..=500).
 pub fn find_residents(query: &ResidentQuery, cursor: Option<&str>, limit: u32) -> Result<ResidentPage, Error> {
@@ -65,4 +65,29 @@ pub fn places() -> Result<Vec<Place>, Error> {
 
 pub fn organisations() -> Result<Vec<Organisation>, Error> {
     Ok(wit::list_organisations()?)
+}
+
+/// Houses of `tenant` (inside the installation's node; `None` for all of it), one page
+/// (`limit` 1..=500).
+pub fn houses(tenant: Option<&str>, cursor: Option<&str>, limit: u32) -> Result<HousePage, Error> {
+    Ok(wit::list_houses(tenant, cursor, limit)?)
+}
+
+/// Every house of `tenant`, following the pages.
+pub fn all_houses(tenant: Option<&str>) -> Result<Vec<House>, Error> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = houses(tenant, cursor.as_deref(), 500)?;
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The house resident `id` lives in, if her record names one.
+pub fn resident_house(id: &str) -> Result<Option<House>, Error> {
+    Ok(wit::resident_house(id)?)
 }

@@ -38,6 +38,22 @@ pub fn resolve(id: &str, note: &str) -> Result<Ticket, Error> {
     Ok(wit::resolve(id, note)?)
 }
 
+/// Open a ticket reported by the signed-in resident: she follows it in the app and rates it.
+pub fn report(ticket: &NewTicket) -> Result<Ticket, Error> {
+    Ok(wit::report(ticket)?)
+}
+
+/// Add a photo (JPEG, PNG or WebP, at most 2 MiB, 4 per ticket) to a ticket this
+/// installation opened; the photo's number.
+pub fn add_photo(id: &str, image: &[u8]) -> Result<u32, Error> {
+    Ok(wit::add_photo(id, image)?)
+}
+
+/// Close a resolved ticket with its reporter's rating (1–5), as that signed-in resident.
+pub fn rate(id: &str, rating: u8, feedback: Option<&str>) -> Result<Ticket, Error> {
+    Ok(wit::rate(id, rating, feedback)?)
+}
+
 /// The payload of a `ticket.changed` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TicketEvent {

@@ -184,11 +184,27 @@ async fn plugins_get_granted_scopes_and_consented_fields_only(host: TestHost) ->
     let elsewhere = host.plugin("GET", "xingfu", "test-nosy/elders?tenant=nanhu-lake").await?.json();
     assert_eq!(elsewhere["code"], "permission-denied");
 
-    // A phone number without the scope: refused, and the refusal is in the audit log.
     let all = county_admin.get("/api/base/residents").await?.expect_status(200)?.json();
     let id_of = |name: &str| {
         all["items"].as_array().and_then(|a| a.iter().find(|r| r["real_name"] == name)).map(|r| r["id"].as_str().unwrap_or("").to_string()).unwrap_or_default()
     };
+
+    // Houses too: the community's, page by page, and a resident's own; nothing outside.
+    let houses = host.plugin("GET", "xingfu", "test-nosy/houses?per_page=2").await?.expect_status(200)?.json();
+    let mut addresses: Vec<&str> = houses["addresses"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+    addresses.sort();
+    assert_eq!(addresses, ["3栋2单元501", "3栋2单元502", "5栋1单元101"], "{houses}");
+    assert_eq!(houses["pages"], 2, "{houses}");
+    let one_grid = host.plugin("GET", "xingfu", "test-nosy/houses?tenant=xingfu-g2").await?.json();
+    assert_eq!(one_grid["addresses"], json!(["5栋1单元101"]), "{one_grid}");
+    let elsewhere = host.plugin("GET", "xingfu", "test-nosy/houses?tenant=heping-g1").await?.json();
+    assert_eq!(elsewhere["code"], "permission-denied", "{elsewhere}");
+    let hers = host.plugin("GET", "xingfu", &format!("test-nosy/house-of/{}", id_of("王秀英"))).await?.json();
+    assert_eq!(hers, json!({ "outcome": "read", "address": "3栋2单元501" }));
+    let foreign = host.plugin("GET", "xingfu", &format!("test-nosy/house-of/{}", id_of("刘德明"))).await?.json();
+    assert_eq!(foreign, json!({ "outcome": "read", "address": null }), "a heping resident's house is not xingfu's to read");
+
+    // A phone number without the scope: refused, and the refusal is in the audit log.
     let denied = host.plugin("GET", "xingfu", &format!("test-nosy/phone/{}", id_of("王秀英"))).await?.json();
     assert_eq!(denied["code"], "permission-denied", "{denied}");
     let log = county_admin.get("/api/audit?actor=plugin:test-nosy&outcome=denied").await?.expect_status(200)?.json();

@@ -187,6 +187,12 @@ async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()>
         .person(json!({ "kind": "staff", "phone": "13700000031", "display_name": "赵审查员", "password": "linli-test-2026",
             "roles": [{ "role": "community-worker", "tenant": "xingfu" }] }))
         .await?;
+    let resident = host
+        .person(json!({ "kind": "resident", "phone": "13800000031", "display_name": "王阿姨", "password": "linli-test-2026", "tenant_id": "xingfu" }))
+        .await?;
+    let neighbour = host
+        .person(json!({ "kind": "resident", "phone": "13800000032", "display_name": "钱大伯", "password": "linli-test-2026", "tenant_id": "xingfu" }))
+        .await?;
     let grants = ["data", "identity", "base", "ledger", "devices", "tickets", "notify"];
     for name in ["every-capability-ts", "every-capability-py"] {
         let dir = polyglot_dir(name);
@@ -199,13 +205,38 @@ async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()>
             assert_eq!(answer["currencies"], json!(["points"]), "{name}: {answer}");
             assert_eq!(answer["balance"], 0, "{name}: {answer}");
             assert_eq!(answer["categories"], true, "{name}: {answer}");
-            for count in ["places", "residents", "devices", "alarms", "created"] {
+            for count in ["places", "residents", "houses", "devices", "alarms", "created"] {
                 assert!(answer[count].is_u64(), "{name}: {count} in {answer}");
             }
         }
         // A visitor: the SDK's require-user answers the host's words for it.
         let visitor = host.plugin("GET", "xingfu", &format!("{name}/check")).await?;
         assert_eq!((visitor.status, visitor.error_code().as_str()), (403, "permission-denied"), "{name}: {}", visitor.text);
+
+        // A resident reports through the plugin: the ticket is hers (in her list, hers to
+        // rate), its photo is told by its bytes, and nobody else reports or rates as her.
+        let route = |rest: &str| format!("/t/xingfu/p/{name}/report{rest}");
+        let reported = resident.post(&route(""), json!({ "title": "厨房漏水" })).await?.expect_status(201).context(name)?.json();
+        let id = reported["id"].as_str().context("the ticket's id")?.to_string();
+        assert_eq!(reported["status"], "open", "{name}: {reported}");
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        let photo = resident.post_bytes(&route(&format!("/{id}/photo")), "image/png", png.clone()).await?.expect_status(201).context(name)?.json();
+        assert_eq!(photo["n"], 1, "{name}: {photo}");
+        let script = resident.post_bytes(&route(&format!("/{id}/photo")), "image/png", b"<svg onload=alert(1)>".to_vec()).await?;
+        assert_eq!((script.status, script.error_code().as_str()), (400, "invalid-argument"), "{name}: {}", script.text);
+        let mine = resident.get("/api/tickets").await?.expect_status(200)?.text;
+        assert!(mine.contains(&id), "{name}: her list has the ticket: {mine}");
+        let by_staff = worker.post(&route(""), json!({ "title": "代报" })).await?;
+        assert_eq!((by_staff.status, by_staff.error_code().as_str()), (403, "permission-denied"), "{name}: {}", by_staff.text);
+        let early = resident.post(&route(&format!("/{id}/rate")), json!({ "rating": 5 })).await?;
+        assert_eq!(early.status, 409, "{name}: not resolved yet: {}", early.text);
+        worker.post(&format!("/api/tickets/{id}/resolve"), json!({ "note": "已更换水管" })).await?.expect_status(200).context(name)?;
+        let not_hers = neighbour.post(&route(&format!("/{id}/rate")), json!({ "rating": 1 })).await?;
+        assert_eq!((not_hers.status, not_hers.error_code().as_str()), (403, "permission-denied"), "{name}: {}", not_hers.text);
+        let rated = resident.post(&route(&format!("/{id}/rate")), json!({ "rating": 5, "feedback": "很及时" })).await?.expect_status(200).context(name)?.json();
+        assert_eq!(rated, json!({ "status": "closed", "rating": 5 }), "{name}");
+        let after = resident.post_bytes(&route(&format!("/{id}/photo")), "image/png", png).await?;
+        assert_eq!(after.status, 409, "{name}: a closed ticket takes no photo: {}", after.text);
 
         // The SDK's event handler gets the schedule's ticks; its first delivery of each fails
         // on purpose (an error the handler throws), and the host delivers it again.

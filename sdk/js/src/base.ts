@@ -8,6 +8,8 @@ export type ResidentPage = wit.ResidentPage;
 export type EmergencyContact = wit.EmergencyContact;
 export type Place = wit.Place;
 export type Organisation = wit.Organisation;
+export type House = wit.House;
+export type HousePage = wit.HousePage;
 
 export function findResidents(query: ResidentQuery, cursor: string | undefined, limit: number): ResidentPage {
   return call(() => wit.findResidents(query, cursor, limit));
@@ -47,4 +49,26 @@ export function places(): Place[] {
 
 export function organisations(): Organisation[] {
   return call(() => wit.listOrganisations());
+}
+
+/** Houses of `tenant` (inside the plugin's node; undefined for all of it), one page (`limit` 1..=500). */
+export function houses(tenant: string | undefined, cursor: string | undefined, limit: number): HousePage {
+  return call(() => wit.listHouses(tenant, cursor, limit));
+}
+
+/** Every house of `tenant`, following the pages. */
+export function allHouses(tenant: string | undefined): House[] {
+  const out: House[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = houses(tenant, cursor, 500);
+    out.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return out;
+}
+
+/** The house resident `id` lives in, if her record names one. */
+export function residentHouse(id: string): House | undefined {
+  return call(() => wit.residentHouse(id));
 }

@@ -46,3 +46,18 @@ export function comment(id: string, note: string): Ticket {
 export function resolve(id: string, note: string): Ticket {
   return ticket(call(() => wit.resolve(id, note)));
 }
+
+/** Open a ticket reported by the signed-in resident: she follows it in the app and rates it. */
+export function report(newTicket: NewTicket): Ticket {
+  return ticket(call(() => wit.report(newTicket)));
+}
+
+/** Add a photo (JPEG, PNG or WebP, at most 2 MiB, 4 per ticket) to a ticket this plugin opened; its number. */
+export function addPhoto(id: string, image: Uint8Array): number {
+  return call(() => wit.addPhoto(id, image));
+}
+
+/** Close a resolved ticket with its reporter's rating (1–5), as that signed-in resident. */
+export function rate(id: string, rating: number, feedback: string | undefined): Ticket {
+  return ticket(call(() => wit.rate(id, rating, feedback)));
+}

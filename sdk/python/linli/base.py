@@ -1,4 +1,4 @@
-"""Community base data (`base` capability): residents, places and organisations of the area."""
+"""Community base data (`base` capability): residents, houses, places and organisations of the area."""
 from .errors import call, needs
 
 _wit = needs("base", "base")
@@ -46,3 +46,25 @@ def places() -> list:
 
 def organisations() -> list:
     return call(_wit.list_organisations)
+
+
+def houses(tenant: str | None, cursor: str | None, limit: int):
+    """Houses of `tenant` (inside the plugin's node; None for all of it), one page (`limit` 1..=500)."""
+    return call(_wit.list_houses, tenant, cursor, limit)
+
+
+def all_houses(tenant: str | None) -> list:
+    """Every house of `tenant`, following the pages."""
+    out = []
+    cursor = None
+    while True:
+        page = houses(tenant, cursor, 500)
+        out.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+
+
+def resident_house(resident_id: str):
+    """The house the resident lives in, if her record names one."""
+    return call(_wit.resident_house, resident_id)

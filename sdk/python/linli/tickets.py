@@ -33,3 +33,18 @@ def comment(ticket_id: str, note: str):
 
 def resolve(ticket_id: str, note: str):
     return call(_wit.resolve, ticket_id, note)
+
+
+def report(new_ticket):
+    """Open a ticket reported by the signed-in resident: she follows it in the app and rates it."""
+    return call(_wit.report, new_ticket)
+
+
+def add_photo(ticket_id: str, image: bytes) -> int:
+    """Add a photo (JPEG, PNG or WebP, at most 2 MiB, 4 per ticket) to a ticket this plugin opened; its number."""
+    return call(_wit.add_photo, ticket_id, image)
+
+
+def rate(ticket_id: str, rating: int, feedback: str | None):
+    """Close a resolved ticket with its reporter's rating (1–5), as that signed-in resident."""
+    return call(_wit.rate, ticket_id, rating, feedback)

@@ -21,6 +21,7 @@ def check(req, params):
         "version": counter.version,
         "places": len(base.places()),
         "residents": len(base.find_residents(base.ResidentQuery(None, [], None, None), None, 5).items),
+        "houses": len(base.houses(None, None, 5).items),
         "currencies": [c.code for c in ledger.currencies()],
         "balance": account.balance,
         "devices": len(devices.list()),
@@ -29,6 +30,27 @@ def check(req, params):
         "created": len(tickets.created(None, 10)),
         "notify": callable(notify.user),
     })
+
+
+# A resident's report with a photo, and her rating once staff resolved it.
+@router.post("/report")
+def report(req, params):
+    user = identity.require_user()
+    new = tickets.NewTicket("repair", req.json()["title"], "厨房水管漏水", user.community, "3栋2单元501", None)
+    ticket = tickets.report(new)
+    return json_response(201, {"id": ticket.id, "status": ticket.status})
+
+
+@router.post("/report/:id/photo")
+def photo(req, params):
+    return json_response(201, {"n": tickets.add_photo(params.require("id"), req.body)})
+
+
+@router.post("/report/:id/rate")
+def rate(req, params):
+    body = req.json()
+    ticket = tickets.rate(params.require("id"), body["rating"], body.get("feedback"))
+    return json_response(200, {"status": ticket.status, "rating": ticket.rating})
 
 
 @router.get("/events")

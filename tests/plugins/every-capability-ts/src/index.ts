@@ -23,6 +23,7 @@ const router = new Router().get("/check", () => {
     version: counter.version,
     places: base.places().length,
     residents: base.findResidents({ tenant: undefined, tags: [], minAge: undefined, maxAge: undefined }, undefined, 5).items.length,
+    houses: base.houses(undefined, undefined, 5).items.length,
     currencies: ledger.currencies().map((c) => c.code),
     balance: account.balance,
     devices: devices.list().length,
@@ -32,6 +33,28 @@ const router = new Router().get("/check", () => {
     notify: typeof notify.user,
   });
 });
+
+// A resident's report with a photo, and her rating once staff resolved it.
+router
+  .post("/report", (req) => {
+    const user = identity.requireUser();
+    const { title } = req.json<{ title: string }>();
+    const ticket = tickets.report({
+      category: "repair",
+      title,
+      description: "厨房水管漏水",
+      tenant: user.community,
+      location: "3栋2单元501",
+      alarm: undefined,
+    });
+    return json(201, { id: ticket.id, status: ticket.status });
+  })
+  .post("/report/:id/photo", (req, params) => json(201, { n: tickets.addPhoto(params.require("id"), req.body) }))
+  .post("/report/:id/rate", (req, params) => {
+    const { rating, feedback } = req.json<{ rating: number; feedback?: string }>();
+    const ticket = tickets.rate(params.require("id"), rating, feedback);
+    return json(200, { status: ticket.status, rating: ticket.rating });
+  });
 
 router.get("/events", () =>
   json(200, seen.listAll("").map((v) => ({ seq: Number(v.key), ...v.value }))),

@@ -42,6 +42,33 @@ impl Plugin for Nosy {
                 };
                 Ok(Response::json(200, &outcome))
             })
+            .get("/houses", |req, _| {
+                // Page by page, `per_page` at a time, as a plugin listing a community would.
+                let tenant = req.query_param("tenant");
+                let per_page = req.query_param("per_page").and_then(|n| n.parse().ok()).unwrap_or(500);
+                let (mut addresses, mut pages, mut cursor) = (Vec::new(), 0, None);
+                let outcome = loop {
+                    match base::houses(tenant.as_deref(), cursor.as_deref(), per_page) {
+                        Ok(page) => {
+                            pages += 1;
+                            addresses.extend(page.items.into_iter().map(|h| h.address));
+                            match page.next_cursor {
+                                Some(next) => cursor = Some(next),
+                                None => break json!({ "outcome": "read", "addresses": addresses, "pages": pages }),
+                            }
+                        }
+                        Err(e) => break json!({ "outcome": "error", "code": e.code_name(), "message": e.message }),
+                    }
+                };
+                Ok(Response::json(200, &outcome))
+            })
+            .get("/house-of/:id", |_, params| {
+                let outcome = match base::resident_house(params.require("id")?) {
+                    Ok(house) => json!({ "outcome": "read", "address": house.map(|h| h.address) }),
+                    Err(e) => json!({ "outcome": "error", "code": e.code_name(), "message": e.message }),
+                };
+                Ok(Response::json(200, &outcome))
+            })
             .get("/my-phone", |_, _| {
                 let outcome = match identity::profile_field(identity::ProfileField::Phone) {
                     Ok(phone) => json!({ "outcome": "read", "phone": phone }),

@@ -1,7 +1,7 @@
 //! The WIT adapter of `base`: the installation's subtree, the `phone` and `contacts` scopes
 //! with their audit records, and the `Host` calls over `records` and `contacts`.
 use super::contacts::{self, EmergencyContact};
-use super::records::{self, age_on, today, Resident, ResidentFilter};
+use super::records::{self, age_on, today, House, Resident, ResidentFilter};
 use crate::auth::audit::{self, Outcome};
 use crate::bindings::linli::platform::{base as wit, types};
 use crate::capabilities::{denied, Capability, CapabilityInfo, Deadline, Grant, RequestContext, ScopeInfo};
@@ -65,6 +65,18 @@ fn internal(e: sqlx::Error) -> types::Error {
 fn to_wit(r: Resident) -> wit::Resident {
     let age = chrono::NaiveDate::parse_from_str(&r.birth_date, "%Y-%m-%d").map(|b| age_on(b, today())).unwrap_or_default();
     wit::Resident { id: r.id, name: r.real_name, gender: r.gender, age, tags: r.tags, tenant: r.tenant_id, address: r.address, household: r.household_id }
+}
+
+fn house_to_wit(h: House) -> wit::House {
+    wit::House { id: h.id, tenant: h.tenant_id, building: h.building, unit: h.unit, room: h.room, address: h.address }
+}
+
+fn check_limit(limit: u32) -> Result<(), types::Error> {
+    if (1..=500).contains(&limit) {
+        Ok(())
+    } else {
+        Err(types::Error { code: types::ErrorCode::InvalidArgument, message: format!("limit must be 1..=500, not {limit}") })
+    }
 }
 
 impl BaseConfig {
@@ -157,9 +169,7 @@ impl Capability for Adapter {
 impl wit::Host for BaseState {
     async fn find_residents(&mut self, query: wit::ResidentQuery, cursor: Option<String>, limit: u32) -> Result<wit::ResidentPage, types::Error> {
         let config = self.config()?;
-        if !(1..=500).contains(&limit) {
-            return Err(types::Error { code: types::ErrorCode::InvalidArgument, message: format!("limit must be 1..=500, not {limit}") });
-        }
+        check_limit(limit)?;
         let scope = config.scope(query.tenant.as_deref())?;
         let filter = ResidentFilter { tags: query.tags, min_age: query.min_age, max_age: query.max_age, name: None };
         let page = self
@@ -211,5 +221,26 @@ impl wit::Host for BaseState {
         scope.extend(tree.ancestors(&config.tenant_id).skip(1).map(|n| n.id.clone()));
         let orgs = records::organisations(&config.store, &scope).await.map_err(internal)?;
         Ok(orgs.into_iter().map(|o| wit::Organisation { id: o.id, name: o.name, kind: o.kind, contact: o.contact, tenant: o.tenant_id }).collect())
+    }
+
+    async fn list_houses(&mut self, tenant: Option<String>, cursor: Option<String>, limit: u32) -> Result<wit::HousePage, types::Error> {
+        let config = self.config()?;
+        check_limit(limit)?;
+        let scope = config.scope(tenant.as_deref())?;
+        let houses = self.deadline.bound(INFO.name, async { records::houses(&config.store, &scope, cursor.as_deref(), limit).await.map_err(internal) }).await?;
+        // A full page may have more behind it; the last id is where the next one starts.
+        let next_cursor = if houses.len() == limit as usize { houses.last().map(|h| h.id.clone()) } else { None };
+        Ok(wit::HousePage { items: houses.into_iter().map(house_to_wit).collect(), next_cursor })
+    }
+
+    async fn resident_house(&mut self, resident_id: String) -> Result<Option<wit::House>, types::Error> {
+        let config = self.config()?;
+        let lookup = async {
+            let Some(house_id) = config.resident_in_scope(&resident_id).await?.and_then(|r| r.house_id) else {
+                return Ok(None);
+            };
+            records::house(&config.store, &house_id).await.map_err(internal)
+        };
+        Ok(self.deadline.bound(INFO.name, lookup).await?.map(house_to_wit))
     }
 }

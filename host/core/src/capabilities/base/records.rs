@@ -348,19 +348,24 @@ pub async fn houses(store: &Store, tenants: &[String], cursor: Option<&str>, lim
         query = query.bind(t);
     }
     let rows = query.bind(cursor.unwrap_or("")).fetch_all(&store.pool).await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            Ok(House {
-                tenant_id: r.try_get("tenant_id")?,
-                building: r.try_get("building")?,
-                unit: r.try_get("unit")?,
-                room: HOUSE_ROOM.open(&store.vault, &id, &r.try_get::<String, _>("room")?)?,
-                address: HOUSE_ADDRESS.open(&store.vault, &id, &r.try_get::<String, _>("address")?)?,
-                id,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| house_from_row(store, row)).collect()
+}
+
+pub async fn house(store: &Store, id: &str) -> Result<Option<House>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, tenant_id, building, unit, room, address FROM base_houses WHERE id = $1").bind(id).fetch_optional(&store.pool).await?;
+    row.map(|row| house_from_row(store, &row)).transpose()
+}
+
+fn house_from_row(store: &Store, row: &AnyRow) -> Result<House, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    Ok(House {
+        tenant_id: row.try_get("tenant_id")?,
+        building: row.try_get("building")?,
+        unit: row.try_get("unit")?,
+        room: HOUSE_ROOM.open(&store.vault, &id, &row.try_get::<String, _>("room")?)?,
+        address: HOUSE_ADDRESS.open(&store.vault, &id, &row.try_get::<String, _>("address")?)?,
+        id,
+    })
 }
 
 #[cfg(test)]

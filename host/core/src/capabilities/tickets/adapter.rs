@@ -9,8 +9,8 @@ use wasmtime::component::{HasSelf, Linker};
 pub const INFO: CapabilityInfo = CapabilityInfo {
     name: "tickets",
     interface: "linli:platform/tickets",
-    summary_zh: "工单：创建、查看、备注和办结辖区内的工单",
-    summary_en: "Work orders: create, read, comment on and resolve tickets within the installation's area",
+    summary_zh: "工单：创建、查看、备注和办结辖区内的工单；替登录居民报事（附照片），由她评价",
+    summary_en: "Work orders: create, read, comment on and resolve tickets within the installation's area; report one for the signed-in resident (with photos), who rates it",
     always_granted: false,
     scopes: &[],
 };
@@ -28,6 +28,30 @@ impl TicketsGrant {
         Actor { name: format!("plugin:{}", self.plugin_id), account: None }
     }
 
+    /// A new ticket of this installation, reported by `resident` (account, name) when given.
+    async fn create(&self, ticket: wit::NewTicket, resident: Option<(String, String)>) -> Result<Ticket, TicketError> {
+        let tenant = ticket.tenant.unwrap_or_else(|| self.tenant_id.clone());
+        if !self.tree.snapshot().is_within(&tenant, &self.tenant_id) {
+            return Err(TicketError::Invalid(format!("tenant `{tenant}` is not within this installation's area")));
+        }
+        let actor = match &resident {
+            Some((account, name)) => Actor { name: format!("{name}（经 plugin:{}）", self.plugin_id), account: Some(account.clone()) },
+            None => self.actor(),
+        };
+        let new = NewTicket {
+            tenant_id: tenant,
+            category: ticket.category,
+            title: ticket.title,
+            description: ticket.description,
+            location: ticket.location,
+            source: Source::Plugin,
+            reporter_account: resident.map(|(account, _)| account),
+            installation_id: Some(self.installation_id.clone()),
+            alarm_id: ticket.alarm,
+        };
+        self.tickets.create(&new, &actor).await
+    }
+
     /// A ticket of this installation's area, or `not-found`.
     async fn own(&self, id: &str) -> Result<Ticket, TicketError> {
         let ticket = self.tickets.get(id).await?;
@@ -42,11 +66,20 @@ impl TicketsGrant {
 pub struct TicketsState {
     grant: Option<Arc<TicketsGrant>>,
     deadline: Deadline,
+    /// The signed-in resident of the request (account id, name), for `report` and `rate`.
+    resident: Option<(String, String)>,
 }
 
 impl TicketsState {
-    pub fn new(grant: Option<Arc<TicketsGrant>>, deadline: Deadline) -> Self {
-        Self { grant, deadline }
+    pub fn new(grant: Option<Arc<TicketsGrant>>, deadline: Deadline, resident: Option<(String, String)>) -> Self {
+        Self { grant, deadline, resident }
+    }
+
+    fn resident(&self, call: &str) -> Result<(String, String), types::Error> {
+        self.resident.clone().ok_or_else(|| types::Error {
+            code: types::ErrorCode::PermissionDenied,
+            message: format!("tickets.{call} acts for the signed-in resident, and this request has none"),
+        })
     }
 
     async fn with<T, F>(&self, op: impl FnOnce(Arc<TicketsGrant>) -> F) -> Result<T, types::Error>
@@ -98,7 +131,9 @@ impl Capability for Adapter {
     }
 
     fn prepare(configured: Option<Arc<TicketsGrant>>, request: &RequestContext) -> TicketsState {
-        TicketsState::new(configured, request.deadline)
+        let resident =
+            request.user.as_ref().filter(|u| u.kind == crate::auth::accounts::AccountKind::Resident).map(|u| (u.account_id.clone(), u.display_name.clone()));
+        TicketsState::new(configured, request.deadline, resident)
     }
 
     fn add_to_linker<T: Send + 'static>(linker: &mut Linker<T>, project: fn(&mut T) -> &mut TicketsState) -> wasmtime::Result<()> {
@@ -116,26 +151,37 @@ impl wit::Host for TicketsState {
     }
 
     async fn create(&mut self, ticket: wit::NewTicket) -> Result<wit::Ticket, types::Error> {
+        self.with(|g| async move { g.create(ticket, None).await }).await.map(Into::into)
+    }
+
+    async fn report(&mut self, ticket: wit::NewTicket) -> Result<wit::Ticket, types::Error> {
+        let resident = self.resident("report")?;
+        self.with(|g| async move { g.create(ticket, Some(resident)).await }).await.map(Into::into)
+    }
+
+    async fn add_photo(&mut self, id: String, image: Vec<u8>) -> Result<u32, types::Error> {
         self.with(|g| async move {
-            let tenant = ticket.tenant.unwrap_or_else(|| g.tenant_id.clone());
-            if !g.tree.snapshot().is_within(&tenant, &g.tenant_id) {
-                return Err(TicketError::Invalid(format!("tenant `{tenant}` is not within this installation's area")));
+            let ticket = g.own(&id).await?;
+            if ticket.installation_id.as_deref() != Some(g.installation_id.as_str()) {
+                return Err(TicketError::NotFound(format!("ticket `{id}` of this installation")));
             }
-            let new = NewTicket {
-                tenant_id: tenant,
-                category: ticket.category,
-                title: ticket.title,
-                description: ticket.description,
-                location: ticket.location,
-                source: Source::Plugin,
-                reporter_account: None,
-                installation_id: Some(g.installation_id.clone()),
-                alarm_id: ticket.alarm,
-            };
-            g.tickets.create(&new, &g.actor()).await
+            if ticket.status == Status::Closed {
+                return Err(TicketError::State { action: "add a photo to", status: Status::Closed });
+            }
+            let n = g.tickets.add_photo(&id, &image, &g.actor().name).await?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
         })
         .await
-        .map(Into::into)
+    }
+
+    async fn rate(&mut self, id: String, rating: u8, feedback: Option<String>) -> Result<wit::Ticket, types::Error> {
+        let (account, name) = self.resident("rate")?;
+        let ticket = self.with(|g| async move { g.own(&id).await }).await?;
+        if ticket.reporter_account.as_deref() != Some(account.as_str()) {
+            return Err(types::Error { code: types::ErrorCode::PermissionDenied, message: "only the resident who reported a ticket rates it".into() });
+        }
+        let action = Action::Close { rating: Some(i64::from(rating)), feedback };
+        self.with(|g| async move { g.tickets.act(&ticket.id, &Actor { name, account: Some(account) }, &action).await }).await.map(Into::into)
     }
 
     async fn get(&mut self, id: String) -> Result<wit::Ticket, types::Error> {
