@@ -87,31 +87,51 @@ async fn javascript_wasi_http_component(host: TestHost) -> anyhow::Result<()> {
 on_both_databases!(javascript_wasi_http, javascript_wasi_http_component);
 
 /// `linli plugin test` runs a plugin's stories on a throwaway host: the templates' stories pass
-/// in every language (and hello's in Rust), and a story that expects what the plugin does not
+/// in every language, the reference plugins' in Rust, and a story that expects what the plugin does not
 /// do fails, saying which step and why.
 #[test]
 fn story_files_pass_and_a_wrong_story_fails() -> anyhow::Result<()> {
-    let hello = plugin_dir("hello");
-    for dir in [polyglot_dir("notes-ts"), polyglot_dir("notes-js"), polyglot_dir("notes-python"), hello] {
+    // The reference plugins' stories run against the components scripts/build-plugins built,
+    // each beside its manifest and stories in a folder of its own.
+    let work = tempfile::tempdir()?;
+    let mut dirs = vec![polyglot_dir("notes-ts"), polyglot_dir("notes-js"), polyglot_dir("notes-python"), plugin_dir("hello")];
+    for name in ["legal-aid", "time-bank", "parking", "elderly-care"] {
+        let (source, dir) = (plugin_dir(name), work.path().join(name));
+        std::fs::create_dir_all(dir.join("dist"))?;
+        std::fs::copy(source.join("linli.toml"), dir.join("linli.toml"))?;
+        std::fs::copy(plugin_wasm(name), dir.join("dist/plugin.wasm"))?;
+        copy_folder(&source.join("stories"), &dir.join("stories"))?;
+        dirs.push(dir);
+    }
+    for dir in dirs {
         let out = linli(&["plugin", "test", dir.to_str().context("path")?, "--no-build"])?;
         let passed = out.lines().find_map(|l| l.strip_suffix(" stories passed, 0 failed")).and_then(|n| n.parse::<u32>().ok());
         assert!(passed.is_some_and(|n| n >= 2), "{}: {out}", dir.display());
     }
 
-    let work = tempfile::tempdir()?;
     let source = polyglot_dir("notes-ts");
-    std::fs::create_dir_all(work.path().join("dist"))?;
-    std::fs::create_dir_all(work.path().join("stories"))?;
-    std::fs::copy(source.join("linli.toml"), work.path().join("linli.toml"))?;
-    std::fs::copy(source.join("dist/plugin.wasm"), work.path().join("dist/plugin.wasm"))?;
+    let wrong = work.path().join("wrong");
+    std::fs::create_dir_all(wrong.join("dist"))?;
+    std::fs::create_dir_all(wrong.join("stories"))?;
+    std::fs::copy(source.join("linli.toml"), wrong.join("linli.toml"))?;
+    std::fs::copy(source.join("dist/plugin.wasm"), wrong.join("dist/plugin.wasm"))?;
     std::fs::write(
-        work.path().join("stories/wrong.toml"),
+        wrong.join("stories/wrong.toml"),
         "[[story]]\nname = \"expects a note that was never written\"\n  [[story.step]]\n  as = \"resident\"\n  request = \"GET /notes\"\n  expect = { json = [{ text = \"不存在\" }] }\n",
     )?;
-    let out = std::process::Command::new(linli_bin()).args(["plugin", "test", "--no-build"]).arg(work.path()).output()?;
+    let out = std::process::Command::new(linli_bin()).args(["plugin", "test", "--no-build"]).arg(&wrong).output()?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "a failing story must fail the command: {text}");
     assert!(text.contains("FAIL  expects a note that was never written") && text.contains("$: 0 items, expected 1"), "{text}");
+    Ok(())
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
     Ok(())
 }
 
