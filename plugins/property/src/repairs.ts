@@ -1,0 +1,149 @@
+// 报事报修: a resident's repair request becomes a host work order reported by her (she follows
+// it in the app too), with up to four photos; the property office handles it in its pages or
+// the console, and she rates it when it is resolved.
+import { LinliError, json, type Params, type Request, type Response } from "@linli/sdk";
+import { Collection } from "@linli/sdk/data";
+import * as identity from "@linli/sdk/identity";
+import * as tickets from "@linli/sdk/tickets";
+import { isOffice, now, requireOffice, requireResident, required } from "./common";
+
+/** What residents report, and the words of the work order's title. */
+export const KINDS: Record<string, string> = {
+  water: "水管漏水",
+  electric: "电路故障",
+  door: "门窗门禁",
+  lift: "电梯故障",
+  public: "公共设施",
+  other: "其他报修",
+};
+
+export interface Repair {
+  /** The host ticket's id. */
+  id: string;
+  community: string;
+  reporter: string;
+  reporterName: string;
+  kind: string;
+  description: string;
+  location: string;
+  photos: number;
+  createdAt: number;
+}
+
+export const repairs = new Collection<Repair>("repairs");
+
+/** The repair with its ticket's current state, as pages show it. */
+function view(repair: Repair): Record<string, unknown> {
+  const ticket = tickets.get(repair.id);
+  return {
+    ...repair,
+    kindName: KINDS[repair.kind] ?? repair.kind,
+    status: ticket.status,
+    assignee: ticket.assignee ?? null,
+    dueAt: ticket.dueAt,
+    rating: ticket.rating ?? null,
+  };
+}
+
+/** The caller's own repair; another resident's is as good as absent. */
+function mine(id: string, user: identity.User): Repair {
+  const found = repairs.get(id)?.value;
+  if (!found || found.reporter !== user.id) throw LinliError.notFound(`没有这条报修 (no repair \`${id}\`)`);
+  return found;
+}
+
+/** A repair of the office's community. */
+function ofCommunity(id: string, community: string): Repair {
+  const found = repairs.get(id)?.value;
+  if (!found || found.community !== community) throw LinliError.notFound(`本社区没有这条报修 (no repair \`${id}\` here)`);
+  return found;
+}
+
+export function report(req: Request): Response {
+  const user = requireResident();
+  const body = req.json<{ kind?: string; description?: string; location?: string }>();
+  const kind = typeof body.kind === "string" && body.kind in KINDS ? body.kind : undefined;
+  if (!kind) throw LinliError.invalid(`报修类别须为：${Object.keys(KINDS).join("、")}`);
+  const description = required(body.description, "问题描述", 1000);
+  const location = required(body.location, "位置", 100);
+  const ticket = tickets.report({
+    category: "repair",
+    title: `${KINDS[kind]}：${location}`,
+    description,
+    tenant: user.community,
+    location,
+    alarm: undefined,
+  });
+  const repair: Repair = {
+    id: ticket.id,
+    community: user.community,
+    reporter: user.id,
+    reporterName: user.displayName,
+    kind,
+    description,
+    location,
+    photos: 0,
+    createdAt: now(),
+  };
+  repairs.insert(repair.id, repair);
+  return json(201, view(repair));
+}
+
+/** A photo as the request's body (JPEG, PNG or WebP; the host checks its bytes). */
+export function addPhoto(req: Request, params: Params): Response {
+  const user = requireResident();
+  const repair = mine(params.require("id"), user);
+  if (req.body.length === 0) throw LinliError.invalid("照片为空 (the photo is empty)");
+  const n = tickets.addPhoto(repair.id, req.body);
+  repairs.modify(repair.id, (r) => ({ ...r, photos: Math.max(r.photos, n) }));
+  return json(201, { n });
+}
+
+export function listMine(): Response {
+  const user = identity.requireUser();
+  const list = repairs.queryAll("reporter", user.id).map((v) => v.value);
+  list.sort((a, b) => b.createdAt - a.createdAt);
+  return json(200, list.map(view));
+}
+
+export function rate(req: Request, params: Params): Response {
+  const user = requireResident();
+  const repair = mine(params.require("id"), user);
+  const body = req.json<{ rating?: number; feedback?: string }>();
+  const rating = Number(body.rating);
+  if (!Number.isInteger(rating) || rating < 1 || rating > 5) throw LinliError.invalid("评分为1–5星 (a rating of 1 to 5)");
+  const feedback = typeof body.feedback === "string" && body.feedback.trim() !== "" ? body.feedback.trim() : undefined;
+  tickets.rate(repair.id, rating, feedback);
+  return json(200, view(repair));
+}
+
+/** The office's list: its community's repairs (all of them for the county's admins), open ones first. */
+export function officeList(req: Request): Response {
+  const { community } = requireOffice(req);
+  const list = repairs.queryAll("community", community).map((v) => view(v.value));
+  const closed = (r: Record<string, unknown>) => (r.status === "closed" ? 1 : 0);
+  list.sort((a, b) => closed(a) - closed(b) || Number(b.createdAt) - Number(a.createdAt));
+  return json(200, list);
+}
+
+export function officeComment(req: Request, params: Params): Response {
+  const repair = ofCommunity(params.require("id"), requireOffice(req).community);
+  const note = required(req.json<{ note?: string }>().note, "备注", 2000);
+  tickets.comment(repair.id, note);
+  return json(200, view(repair));
+}
+
+export function officeResolve(req: Request, params: Params): Response {
+  const repair = ofCommunity(params.require("id"), requireOffice(req).community);
+  const note = required(req.json<{ note?: string }>().note, "处理结果", 2000);
+  tickets.resolve(repair.id, note);
+  return json(200, view(repair));
+}
+
+/** The work order's trace, for the resident who reported it or her community's office. */
+export function steps(req: Request, params: Params): Response {
+  const user = identity.requireUser();
+  const id = params.require("id");
+  const repair = isOffice(user) ? ofCommunity(id, req.tenant()) : mine(id, user);
+  return json(200, tickets.steps(repair.id));
+}
