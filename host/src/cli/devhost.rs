@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 const DEMO_TENANTS: &str = include_str!("../../../demo/tenants.toml");
 const PEOPLE: &str = include_str!("dev/accounts.toml");
+/// The base records of the residents among them (their houses, a household each).
+const RESIDENTS: &str = include_str!("dev/residents.csv");
 /// Every dev person's password (the host is a local, throwaway one).
 pub const PASSWORD: &str = "linli-dev-2026";
 /// Where the plugin is installed: the whole demo county.
@@ -90,6 +92,8 @@ impl DevHost {
         install.insert("tenants".into(), toml::Value::Array(vec![COUNTY.into()]));
         install.insert("grants".into(), toml::Value::Array(requested_grants(&manifest).into_iter().map(Into::into).collect()));
         setup.insert("install".into(), toml::Value::Array(vec![install.into()]));
+        std::fs::write(work.path().join("residents.csv"), RESIDENTS)?;
+        setup.insert("base_imports".into(), toml::Value::Array(vec![toml::toml! { kind = "residents" tenant = COUNTY file = "residents.csv" }.into()]));
         let accounts = people()?
             .iter()
             .map(|person| {
@@ -188,6 +192,16 @@ mod tests {
             account.insert("password".into(), PASSWORD.into());
             let parsed: Result<crate::auth::accounts::NewAccount, _> = toml::Value::Table(account).try_into();
             assert!(parsed.is_ok(), "{}: {parsed:?}", person.handle);
+        }
+    }
+
+    #[test]
+    fn every_resident_has_a_base_record_with_a_house() {
+        for person in people().expect("people").iter().filter(|p| p.community().is_some()) {
+            let record = RESIDENTS.lines().skip(1).find(|line| line.split(',').nth(2) == Some(person.phone()));
+            let fields: Vec<&str> = record.unwrap_or_else(|| panic!("{} has no base record", person.handle)).split(',').collect();
+            assert!(fields[3].starts_with(person.community().unwrap_or_default()), "{}: lives in her own community", person.handle);
+            assert!(fields[4..7].iter().all(|f| !f.is_empty()), "{}: has a house", person.handle);
         }
     }
 

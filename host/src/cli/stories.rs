@@ -48,6 +48,11 @@ pub struct Step {
     tenant: Option<String>,
     /// `METHOD /path?query`.
     request: String,
+    /// `plugin` (the default): the path is one of the plugin's routes. `host`: the path is the
+    /// host's own (`/api/…`), for what a person does in the app between two plugin calls, such
+    /// as giving her consent (`POST /api/consents/PLUGIN`).
+    #[serde(default)]
+    on: Target,
     json: Option<toml::Value>,
     body: Option<String>,
     #[serde(default)]
@@ -66,6 +71,14 @@ pub struct Expect {
     json: Option<toml::Value>,
     /// Text the body must contain.
     contains: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Target {
+    #[default]
+    Plugin,
+    Host,
 }
 
 fn visitor() -> String {
@@ -175,7 +188,10 @@ async fn run_step(host: &mut DevHost, client: &reqwest::Client, step: &Step, sav
         (None, Some(community)) => community.to_string(),
         (None, None) => "xingfu".to_string(),
     };
-    let url = format!("{}/t/{tenant}/p/{}{path}", host.url(), host.manifest.id);
+    let url = match step.on {
+        Target::Plugin => format!("{}/t/{tenant}/p/{}{path}", host.url(), host.manifest.id),
+        Target::Host => format!("{}{path}", host.url()),
+    };
     let mut builder = client.request(method, &url);
     if step.person != "visitor" {
         builder = builder.bearer_auth(host.token(&step.person).await?);

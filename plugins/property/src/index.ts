@@ -1,8 +1,10 @@
 // 智慧物业 — property services, a reference plugin in TypeScript: repair requests that become
-// work orders (with photos, rated by the resident), visitor passes that reach the gate,
-// notices, complaints and suggestions, and the property office's side of each.
+// work orders (with photos, rated by the resident), property-fee bills paid through a gateway
+// into the ledger, visitor passes that reach the gate, notices, complaints and suggestions,
+// and the property office's side of each.
 import { Router, json } from "@linli/sdk";
 import { onEvent } from "@linli/sdk/events";
+import * as bills from "./bills";
 import * as notices from "./notices";
 import * as passes from "./passes";
 import * as repairs from "./repairs";
@@ -18,12 +20,18 @@ const router = new Router()
   .post("/passes", (req) => passes.issue(req))
   .get("/passes/mine", () => passes.listMine())
   .post("/passes/:id/revoke", (req, params) => passes.revoke(req, params))
+  .get("/bills/mine", () => bills.mine())
+  .post("/bills/:id/pay", (_, params) => bills.pay(params))
+  .post("/payments/:id/demo-confirm", (_, params) => bills.confirmDemo(params))
   .get("/notices", (req) => notices.listNotices(req))
   .post("/feedback", (req) => notices.send(req))
   .get("/feedback/mine", () => notices.listMine())
   .get("/office/repairs", (req) => repairs.officeList(req))
   .post("/office/repairs/:id/comment", (req, params) => repairs.officeComment(req, params))
   .post("/office/repairs/:id/resolve", (req, params) => repairs.officeResolve(req, params))
+  .post("/office/bills", (req) => bills.issue(req))
+  .get("/office/bills", (req) => bills.officeList(req))
+  .get("/office/arrears", (req) => bills.arrears(req))
   .get("/office/passes/check", (req) => passes.check(req))
   .put("/office/gate", (req) => passes.setGate(req))
   .post("/office/notices", (req) => notices.publishNotice(req))

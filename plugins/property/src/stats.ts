@@ -1,6 +1,7 @@
 // The dashboard's figures, per community: sums only, so the host can add them up the tree.
 import { json, type Response } from "@linli/sdk";
 import * as tickets from "@linli/sdk/tickets";
+import { bills } from "./bills";
 import { feedback } from "./notices";
 import { passes } from "./passes";
 import { repairs } from "./repairs";
@@ -23,9 +24,13 @@ export function stats(): Response {
       bump(value.community, "rating_points", ticket.rating);
     }
   }
+  for (const { value } of bills.listAll("")) {
+    bump(value.community, "fees_billed", value.amount / 100);
+    if (value.status === "paid") bump(value.community, "fees_paid", value.amount / 100);
+  }
   for (const { value } of passes.listAll("")) bump(value.community, "visitor_passes");
   for (const { value } of feedback.listAll("")) if (value.status === "open") bump(value.community, "feedback_open");
-  const keys = ["repairs", "repairs_open", "repairs_rated", "rating_points", "visitor_passes", "feedback_open"];
+  const keys = ["repairs", "repairs_open", "repairs_rated", "rating_points", "fees_billed", "fees_paid", "visitor_passes", "feedback_open"];
   const rows = [...byCommunity.entries()].sort(([a], [b]) => a.localeCompare(b));
   return json(
     200,
