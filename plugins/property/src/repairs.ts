@@ -89,14 +89,29 @@ export function report(req: Request): Response {
   return json(201, view(repair));
 }
 
-/** A photo as the request's body (JPEG, PNG or WebP; the host checks its bytes). */
+/**
+ * A photo (JPEG, PNG or WebP; the host checks its bytes): the request's body, or from a page
+ * (whose bridge carries text) `{"image": "<base64>"}`.
+ */
 export function addPhoto(req: Request, params: Params): Response {
   const user = requireResident();
   const repair = mine(params.require("id"), user);
-  if (req.body.length === 0) throw LinliError.invalid("照片为空 (the photo is empty)");
-  const n = tickets.addPhoto(repair.id, req.body);
+  const image = (req.header("content-type") ?? "").startsWith("application/json") ? fromBase64(req.json<{ image?: unknown }>().image) : req.body;
+  if (image.length === 0) throw LinliError.invalid("照片为空 (the photo is empty)");
+  const n = tickets.addPhoto(repair.id, image);
   repairs.modify(repair.id, (r) => ({ ...r, photos: Math.max(r.photos, n) }));
   return json(201, { n });
+}
+
+function fromBase64(text: unknown): Uint8Array {
+  if (typeof text !== "string") throw LinliError.invalid("image 须为 base64 文本 (image must be base64 text)");
+  let binary: string;
+  try {
+    binary = atob(text.replace(/^data:[^,]*,/, ""));
+  } catch {
+    throw LinliError.invalid("image 不是有效的 base64 (image is not valid base64)");
+  }
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
 export function listMine(): Response {
