@@ -4,6 +4,7 @@ use crate::{mqtt_url, Backend, TestHost};
 use anyhow::{bail, Context, Result};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -170,4 +171,29 @@ pub async fn lone_elder_home(host: &TestHost) -> Result<(String, String)> {
     let (id, sealed): (String, String) = sqlx::query_as("SELECT id, address FROM base_houses WHERE tenant_id = 'xingfu-g1'").fetch_one(&store.pool).await?;
     let address = linli_host::store::vault::HOUSE_ADDRESS.open(&store.vault, &id, &sealed)?;
     Ok((id, address))
+}
+
+/// Answer every command like a gate controller would (`{"ok": true}`), and remember them.
+pub fn answer_commands(lab: &mut Lab) -> Arc<Mutex<Vec<Value>>> {
+    let (seen, prefix, device) = (Arc::new(Mutex::new(Vec::new())), lab.prefix.clone(), lab.device.clone());
+    let (_, mut received) = tokio::sync::mpsc::unbounded_channel();
+    std::mem::swap(&mut received, &mut lab.received);
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Some((topic, payload)) = received.recv().await {
+            let message: Value = serde_json::from_slice(&payload).unwrap_or_default();
+            if let Ok(mut log) = log.lock() {
+                log.push(message["command"].clone());
+            }
+            let id = topic.split('/').nth(2).unwrap_or_default().to_string();
+            let ack = json!({ "id": message["id"], "ok": true });
+            let _ = device.publish(format!("{prefix}/devices/{id}/ack"), QoS::AtLeastOnce, false, ack.to_string().into_bytes()).await;
+        }
+    });
+    seen
+}
+
+/// How many `name` commands about `plate` the device side received.
+pub fn commands(seen: &Arc<Mutex<Vec<Value>>>, name: &str, plate: &str) -> usize {
+    seen.lock().map(|log| log.iter().filter(|c| c["command"] == name && c["plate"] == plate).count()).unwrap_or(0)
 }

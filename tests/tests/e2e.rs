@@ -17,6 +17,7 @@ mod oidc;
 mod outbound;
 mod parking;
 mod polyglot;
+mod property;
 mod replicas;
 mod sessions;
 mod startup;

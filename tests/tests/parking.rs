@@ -8,9 +8,7 @@
 use anyhow::{Context, Result};
 use linli_tests::lab::*;
 use linli_tests::*;
-use rumqttc::QoS;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 
 const PASSWORD: &str = "parking-test-2026";
 const MINUTE: i64 = 60_000;
@@ -21,30 +19,6 @@ fn resident(phone: &str, name: &str) -> Value {
 
 async fn call(person: &Person, method: &str, path: &str, body: Option<Value>) -> Result<Reply> {
     person.call(method, &format!("/t/xingfu/p/parking{path}"), body).await
-}
-
-/// Answer every command like a gate controller would, and remember them.
-fn answer_commands(lab: &mut Lab) -> Arc<Mutex<Vec<Value>>> {
-    let (seen, prefix, device) = (Arc::new(Mutex::new(Vec::new())), lab.prefix.clone(), lab.device.clone());
-    let (_, mut received) = tokio::sync::mpsc::unbounded_channel();
-    std::mem::swap(&mut received, &mut lab.received);
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Some((topic, payload)) = received.recv().await {
-            let message: Value = serde_json::from_slice(&payload).unwrap_or_default();
-            if let Ok(mut log) = log.lock() {
-                log.push(message["command"].clone());
-            }
-            let id = topic.split('/').nth(2).unwrap_or_default().to_string();
-            let ack = json!({ "id": message["id"], "ok": true });
-            let _ = device.publish(format!("{prefix}/devices/{id}/ack"), QoS::AtLeastOnce, false, ack.to_string().into_bytes()).await;
-        }
-    });
-    seen
-}
-
-fn commands(seen: &Arc<Mutex<Vec<Value>>>, name: &str, plate: &str) -> usize {
-    seen.lock().map(|log| log.iter().filter(|c| c["command"] == name && c["plate"] == plate).count()).unwrap_or(0)
 }
 
 async fn balance(person: &Person) -> Result<i64> {

@@ -1,0 +1,101 @@
+//! Property services (plugins/property, the TypeScript reference plugin, built by
+//! scripts/build-polyglot) end to end, on both databases and through the real Mosquitto: a
+//! resident reports a leak with a photo, which becomes her own work order; the community's
+//! property office resolves it and she rates it, in the plugin and in the app's list. The
+//! office bills every house; she consents, pays through the demo gateway, gets a receipt and
+//! her house's ledger balance; the other house stays in arrears. She issues a visitor pass
+//! and the gate controller (the test's device side) is told the plate, and told again when
+//! she revokes it. The figures roll up to the street's dashboard.
+use anyhow::{Context, Result};
+use linli_tests::lab::*;
+use linli_tests::*;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "property-test-2026";
+
+async fn call(person: &Person, method: &str, path: &str, body: Option<Value>) -> Result<Reply> {
+    person.call(method, &format!("/t/xingfu/p/property{path}"), body).await
+}
+
+async fn property_services(backend: Backend) -> Result<()> {
+    let Some(mut lab) = Lab::start(backend, |_| {}).await? else { return Ok(()) };
+    let gate_log = answer_commands(&mut lab);
+    let host = &lab.host;
+    lab.register("gate-east", "gate-controller", "grid:xingfu-g1").await?;
+    let (she, neighbour) = ("13900000041", "13900000042");
+    let csv = format!(
+        "姓名,身份证号,手机号,网格,楼栋,单元,房号,户,标签\n\
+         王秀英,330782195603120020,{she},xingfu-g1,3,2,501,3-2-501,\n\
+         李建军,330782197805060037,{neighbour},xingfu-g1,3,2,502,3-2-502,\n"
+    );
+    assert_eq!(host.import_csv("residents", "demo-county", &csv).await?["status"], "done");
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let dir = polyglot_dir("property");
+    host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201)?;
+    let grants = ["data", "identity", "identity:resident-record", "base", "ledger", "tickets", "devices", "devices:command", "notify"];
+    host.install("property", "0.1.0", "demo-county", &grants, json!({})).await?.expect_status(201)?;
+    let resident = |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": PASSWORD, "tenant_id": "xingfu" });
+    let wang = host.person(resident(she, "王阿姨")).await?;
+    let li = host.person(resident(neighbour, "李师傅")).await?;
+    let office = host
+        .person(json!({ "kind": "staff", "phone": "13900000043", "display_name": "物业小张", "password": PASSWORD,
+            "roles": [{ "role": "community-worker", "tenant": "xingfu" }] }))
+        .await?;
+
+    // A leak with a photo: her own work order, resolved by the office, rated by her.
+    let repair = call(&wang, "POST", "/repairs", Some(json!({ "kind": "water", "description": "厨房水管接口漏水", "location": "3栋2单元501" })))
+        .await?
+        .expect_status(201)?
+        .json();
+    let id = repair["id"].as_str().context("repair id")?.to_string();
+    let photo = wang.post_bytes(&format!("/t/xingfu/p/property/repairs/{id}/photos"), "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()).await?;
+    assert_eq!(photo.expect_status(201)?.json()["n"], 1);
+    let stranger = li.post_bytes(&format!("/t/xingfu/p/property/repairs/{id}/photos"), "image/png", b"\x89PNG\r\n\x1a\n".to_vec()).await?;
+    assert_eq!(stranger.status, 404, "{}", stranger.text);
+    let seen_by_office = call(&office, "GET", "/office/repairs", None).await?.expect_status(200)?.json();
+    assert_eq!(seen_by_office[0]["id"], id.as_str(), "{seen_by_office}");
+    call(&office, "POST", &format!("/office/repairs/{id}/resolve"), Some(json!({ "note": "已更换接口" }))).await?.expect_status(200)?;
+    let rated = call(&wang, "POST", &format!("/repairs/{id}/rate"), Some(json!({ "rating": 5, "feedback": "很快" }))).await?.expect_status(200)?.json();
+    assert_eq!((rated["status"].as_str(), rated["rating"].as_u64()), (Some("closed"), Some(5)), "{rated}");
+    let in_app = wang.get(&format!("/api/tickets/{id}")).await?.expect_status(200)?.json();
+    assert_eq!((in_app["ticket"]["rating"].as_u64(), in_app["photos"].clone()), (Some(5), json!([1])), "{in_app}");
+
+    // Fees: every house billed once; she pays hers and gets a receipt; the other owes.
+    let billed = call(&office, "POST", "/office/bills", Some(json!({ "period": "2026-12", "amount": 12000 }))).await?.expect_status(201)?.json();
+    assert_eq!((billed["created"].as_u64(), billed["existing"].as_u64()), (Some(2), Some(0)), "{billed}");
+    let asked = call(&wang, "GET", "/bills/mine", None).await?;
+    assert_eq!((asked.status, asked.error_code().as_str()), (403, "consent-required"), "{}", asked.text);
+    wang.post("/api/consents/property", json!({ "fields": ["resident-record"] })).await?.expect_status(204)?;
+    let mine = call(&wang, "GET", "/bills/mine", None).await?.expect_status(200)?.json();
+    assert_eq!((mine["address"].as_str(), mine["balance"].as_i64()), (Some("3栋2单元501"), Some(-12000)), "{mine}");
+    let bill = mine["bills"][0]["id"].as_str().context("bill id")?.to_string();
+    let started = call(&wang, "POST", &format!("/bills/{bill}/pay"), None).await?.expect_status(201)?.json();
+    let payment = started["payment"].as_str().context("payment id")?.to_string();
+    let receipt = call(&wang, "POST", &format!("/payments/{payment}/demo-confirm"), None).await?.expect_status(200)?.json();
+    assert_eq!((receipt["amountText"].as_str(), receipt["balance"].as_i64()), (Some("120.00 元"), Some(0)), "{receipt}");
+    let again = call(&wang, "POST", &format!("/payments/{payment}/demo-confirm"), None).await?.expect_status(200)?.json();
+    assert_eq!((again["receipt"].clone(), again["balance"].as_i64()), (receipt["receipt"].clone(), Some(0)), "a retried confirmation pays once");
+    let arrears = call(&office, "GET", "/office/arrears", None).await?.expect_status(200)?.json();
+    assert_eq!(arrears, json!([{ "house": arrears[0]["house"], "address": "3栋2单元502", "bills": 1, "amount": 12000 }]));
+
+    // A visitor pass: the plate goes to the gate, and leaves it when she revokes the pass.
+    call(&office, "PUT", "/office/gate", Some(json!({ "gate": "gate-east" }))).await?.expect_status(200)?;
+    let pass = call(&wang, "POST", "/passes", Some(json!({ "visitor": "女儿", "plate": "浙A·66666", "hours": 2 }))).await?.expect_status(201)?.json();
+    assert_eq!((pass["gateState"].as_str(), pass["state"].as_str()), (Some("listed"), Some("valid")), "{pass}");
+    assert_eq!(commands(&gate_log, "whitelist-add", "浙A66666"), 1);
+    let pass_id = pass["id"].as_str().context("pass id")?;
+    let revoked = call(&wang, "POST", &format!("/passes/{pass_id}/revoke"), None).await?.expect_status(200)?.json();
+    assert_eq!(revoked["gateState"], "removed", "{revoked}");
+    assert_eq!(commands(&gate_log, "whitelist-remove", "浙A66666"), 1);
+
+    // The figures roll up to the street.
+    let board = host.operator().get("/api/dashboard?tenant=chengguan").await?.expect_status(200)?.json();
+    let totals = &board["totals"];
+    assert_eq!((totals["property.repairs"].as_f64(), totals["property.rating_points"].as_f64()), (Some(1.0), Some(5.0)), "{totals}");
+    assert_eq!((totals["property.fees_billed"].as_f64(), totals["property.fees_paid"].as_f64()), (Some(240.0), Some(120.0)), "{totals}");
+    assert_eq!(totals["property.collection_rate"].as_f64(), Some(0.5), "{totals}");
+    lab.host.stop().await;
+    Ok(())
+}
+on_both_backends!(property_services);
