@@ -374,6 +374,50 @@ async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
 }
 on_both_databases!(elder_parking_in_chromium, an_elder_books_a_parking_space);
 
+/// Property services (the TypeScript plugin) in the app: a leak with a photo resolved by the
+/// office and rated; a fee paid through the demo gateway; a visitor pass the gate acknowledges
+/// (the test's device side, on Mosquitto); axe-core in both modes (property.mjs).
+async fn property_in_chromium(backend: Backend) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let Some(mut lab) = lab::Lab::start(backend, |_| {}).await? else { return Ok(()) };
+    let gate_log = lab::answer_commands(&mut lab);
+    let host = &lab.host;
+    lab.register("gate-east", "gate-controller", "grid:xingfu-g1").await?;
+    let csv = "姓名,身份证号,手机号,网格,楼栋,单元,房号,户,标签\n王秀英,330782195603120020,13800000001,xingfu-g1,3,2,501,3-2-501,\n";
+    assert_eq!(host.import_csv("residents", "demo-county", csv).await?["status"], "done");
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let dir = polyglot_dir("property");
+    host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201)?;
+    let grants = ["data", "identity", "identity:resident-record", "base", "ledger", "tickets", "devices", "devices:command", "notify"];
+    host.install("property", "0.1.0", DEMO_COUNTY, &grants, json!({})).await?.expect_status(201)?;
+    let resident =
+        host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
+    let office = host
+        .person(json!({ "kind": "staff", "phone": "13900000051", "display_name": "物业小张", "password": PASSWORD,
+            "roles": [{ "role": "community-worker", "tenant": "xingfu" }] }))
+        .await?;
+    office.call("PUT", "/t/xingfu/p/property/office/gate", Some(json!({ "gate": "gate-east" }))).await?.expect_status(200)?;
+    office.post("/t/xingfu/p/property/office/bills", json!({ "period": "2026-12", "amount": 12000 })).await?.expect_status(201)?;
+
+    let result = run_script(host, "property.mjs", "property", &[&host.url, "{artifacts}", "13800000001", "13900000051", PASSWORD]).await?;
+    assert!(result["receipt"].as_str().is_some_and(|r| r.contains("WY202612")), "{result}");
+    assert_eq!(result["balance"], 0, "{result}");
+    assert!(result["rated"].as_str().is_some_and(|r| r.contains("★★★★★")), "{result}");
+    assert_eq!(result["gate"], "listed", "{result}");
+    assert_eq!(lab::commands(&gate_log, "whitelist-add", "浙A66666"), 1);
+    // What the pages showed is what the host holds.
+    let tickets = resident.get("/api/tickets").await?.expect_status(200)?.text;
+    assert!(tickets.contains("\"closed\""), "{tickets}");
+    let bills = resident.get("/t/xingfu/p/property/bills/mine").await?.expect_status(200)?.json();
+    assert_eq!((bills["balance"].as_i64(), bills["bills"][0]["status"].as_str()), (Some(0), Some("paid")), "{bills}");
+    lab.host.stop().await;
+    Ok(())
+}
+on_both_backends!(property_in_chromium);
+
 /// A community worker uses elderly care's staff page in the app, through the bridge.
 async fn a_worker_keeps_the_elders_archive(host: TestHost) -> anyhow::Result<()> {
     if !browser_ready()? {
