@@ -80,17 +80,26 @@ function yuan(fen: number): string {
   return (fen / 100).toFixed(2);
 }
 
+/** Houses billed per request: a community has thousands, a request has a deadline. */
+const HOUSES_PER_CALL = 100;
+
+/**
+ * Bill one page of the community's houses for `period`; the answer's `next` is the cursor of
+ * the next page (`null` when every house is billed). Calling again is harmless: a house
+ * already billed for the period is counted as `existing` and charged nothing.
+ */
 export function issue(req: Request): Response {
   const { community } = requireOffice(req);
-  const body = req.json<{ period?: string; amount?: number }>();
+  const body = req.json<{ period?: string; amount?: number; cursor?: string | null }>();
   const period = typeof body.period === "string" ? body.period : "";
   if (!PERIOD.test(period)) throw LinliError.invalid("账期格式为 2026-12 (a period like 2026-12)");
   const amount = Number(body.amount);
   if (!Number.isInteger(amount) || amount <= 0 || amount > MAX_BILL_FEN) throw LinliError.invalid("金额以分计，为正整数 (an amount in fen above zero)");
   const property = ledger.account(CURRENCY, ledger.pool(PROPERTY_POOL));
+  const page = base.houses(community, typeof body.cursor === "string" ? body.cursor : undefined, HOUSES_PER_CALL);
   let created = 0;
   let existing = 0;
-  for (const house of base.allHouses(community)) {
+  for (const house of page.items) {
     const id = `${period}:${house.id}`;
     if (bills.get(id)) {
       existing += 1;
@@ -116,7 +125,7 @@ export function issue(req: Request): Response {
     bills.insert(id, bill);
     created += 1;
   }
-  return json(201, { period, community, created, existing });
+  return json(201, { period, community, created, existing, next: page.nextCursor ?? null });
 }
 
 export function mine(): Response {
