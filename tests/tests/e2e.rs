@@ -6,6 +6,7 @@ mod base_data;
 mod broker_auth;
 mod browser;
 mod console;
+mod council;
 mod devices;
 mod elderly_care;
 mod foundation;

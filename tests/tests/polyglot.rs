@@ -87,14 +87,22 @@ async fn javascript_wasi_http_component(host: TestHost) -> anyhow::Result<()> {
 on_both_databases!(javascript_wasi_http, javascript_wasi_http_component);
 
 /// `linli plugin test` runs a plugin's stories on a throwaway host: the templates' stories pass
-/// in every language, the reference plugins' (in Rust, and property in TypeScript), and a story that expects what the plugin does not
+/// in every language, the reference plugins' (in Rust, property in TypeScript, council in
+/// Python), and a story that expects what the plugin does not
 /// do fails, saying which step and why.
 #[test]
 fn story_files_pass_and_a_wrong_story_fails() -> anyhow::Result<()> {
     // The reference plugins' stories run against the components scripts/build-plugins built,
     // each beside its manifest and stories in a folder of its own.
     let work = tempfile::tempdir()?;
-    let mut dirs = vec![polyglot_dir("notes-ts"), polyglot_dir("notes-js"), polyglot_dir("notes-python"), polyglot_dir("property"), plugin_dir("hello")];
+    let mut dirs = vec![
+        polyglot_dir("notes-ts"),
+        polyglot_dir("notes-js"),
+        polyglot_dir("notes-python"),
+        polyglot_dir("property"),
+        polyglot_dir("council"),
+        plugin_dir("hello"),
+    ];
     for name in ["legal-aid", "time-bank", "parking", "elderly-care"] {
         let (source, dir) = (plugin_dir(name), work.path().join(name));
         std::fs::create_dir_all(dir.join("dist"))?;
