@@ -418,6 +418,51 @@ async fn property_in_chromium(backend: Backend) -> anyhow::Result<()> {
 }
 on_both_backends!(property_in_chromium);
 
+/// The community council (the Python plugin) in the app: a household votes once, the worker
+/// closes the vote and the result shows; an activity's points earned and redeemed; axe-core in
+/// both modes (council.mjs).
+async fn a_household_votes_and_a_volunteer_redeems(host: TestHost) -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let csv = "姓名,身份证号,手机号,网格,楼栋,单元,房号,户,标签\n\
+               王秀英,330782195603120020,13800000001,xingfu-g1,3,2,501,3-2-501,\n\
+               王建国,330782195401010018,13800000009,xingfu-g1,3,2,501,3-2-501,\n\
+               李建军,330782197805060037,13800000006,xingfu-g1,3,2,502,3-2-502,\n";
+    assert_eq!(host.import_csv("residents", DEMO_COUNTY, csv).await?["status"], "done");
+    let vendor = Vendor::new("linli")?;
+    host.trust(&vendor).await?;
+    let dir = polyglot_dir("council");
+    host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201)?;
+    host.install("council", "0.1.0", DEMO_COUNTY, &["data", "identity", "identity:resident-record", "base", "ledger"], json!({})).await?.expect_status(201)?;
+    let resident = |phone: &str, name: &str| json!({ "kind": "resident", "phone": phone, "display_name": name, "password": PASSWORD, "tenant_id": "xingfu" });
+    let wang = host.person(resident("13800000001", "王阿姨")).await?;
+    host.person(resident("13800000009", "王大伯")).await?;
+    let worker = host
+        .person(json!({ "kind": "staff", "phone": "13900000071", "display_name": "赵社工", "password": PASSWORD,
+            "roles": [{ "role": "community-worker", "tenant": "xingfu" }] }))
+        .await?;
+    let council = |rest: &str| format!("/t/xingfu/p/council{rest}");
+    let proposal = json!({ "title": "楼道加装照明", "body": "3栋楼道加装感应灯，费用从公共收益支出。", "quorum_percent": 50, "threshold_percent": 50 });
+    worker.post(&council("/proposals"), proposal).await?.expect_status(201)?;
+    worker
+        .post(&council("/activities"), json!({ "title": "义务植树", "when": "12月14日 9:00", "place": "中心花园", "points": 30 }))
+        .await?
+        .expect_status(201)?;
+    worker.post(&council("/rewards"), json!({ "name": "洗衣液", "points": 25, "stock": 3 })).await?.expect_status(201)?;
+
+    let result = run_script(&host, "council.mjs", "council", &[&host.url, "{artifacts}", "13800000001", "13800000009", "13900000071", PASSWORD]).await?;
+    assert!(result["refused"].as_str().is_some_and(|r| r.contains("每户一票")), "{result}");
+    assert!(result["result"].as_str().is_some_and(|r| r.starts_with("通过") && r.contains("1/2")), "{result}");
+    assert!(result["redeemed"].as_str().is_some_and(|r| r.contains("洗衣液")), "{result}");
+    assert_eq!(result["balance"], 5, "{result}");
+    // What the pages showed is what the plugin holds.
+    assert_eq!(wang.get(&council("/points")).await?.expect_status(200)?.json()["balance"], 5);
+    host.stop().await;
+    Ok(())
+}
+on_both_databases!(council_in_chromium, a_household_votes_and_a_volunteer_redeems);
+
 /// A community worker uses elderly care's staff page in the app, through the bridge.
 async fn a_worker_keeps_the_elders_archive(host: TestHost) -> anyhow::Result<()> {
     if !browser_ready()? {

@@ -109,6 +109,14 @@ def view(p: dict) -> dict:
     return shown
 
 
+@router.get("/viewer")
+def viewer(req, params):
+    """What the page shows this person: the staff part only to staff whose role reaches the community."""
+    user = identity.current_user()
+    staff = user is not None and any(identity.has_role(user, role) for role in STAFF_ROLES)
+    return json_response(200, {"staff": staff, "name": user.display_name if user else None})
+
+
 @router.post("/proposals")
 def publish_proposal(req, params):
     user, community = staff_of(req)
