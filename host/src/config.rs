@@ -19,7 +19,8 @@ pub struct Config {
     pub database_url: String,
     /// Where compiled components are kept; `data_dir/cache` when unset. Hosts on one machine
     /// may share one (each file is named by the engine's settings and the wasm's sha256). What
-    /// is in it runs as native code: only the host's own user may write it.
+    /// is in it runs as native code: only the host's own user should write it (the host refuses
+    /// a folder anyone may write).
     pub compile_cache_dir: Option<PathBuf>,
     /// Bearer token for /admin; empty means `admin_token_sha256`, else one generated into
     /// `data_dir/admin.token` (for the demo and development).

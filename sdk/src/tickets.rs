@@ -49,7 +49,8 @@ pub fn add_photo(id: &str, image: &[u8]) -> Result<u32, Error> {
     Ok(wit::add_photo(id, image)?)
 }
 
-/// Close a resolved ticket with its reporter's rating (1–5), as that signed-in resident.
+/// Close a resolved ticket this installation opened with its reporter's rating (1–5), as that
+/// signed-in resident.
 pub fn rate(id: &str, rating: u8, feedback: Option<&str>) -> Result<Ticket, Error> {
     Ok(wit::rate(id, rating, feedback)?)
 }

@@ -5,28 +5,15 @@
 // normal and the elder-friendly mode. Run by tests/tests/browser.rs:
 //   node council.mjs BASE_URL ARTIFACT_DIR PHONE HUSBAND_PHONE WORKER_PHONE PASSWORD
 // Prints {"refused", "result", "redeemed", "balance"} on success.
-import { assertElderTargets, assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertElderTargets, assertNoEnglish, audit, openService, pluginFrame, runFlow, signInToApp } from "./harness.mjs";
 
 const [base, artifacts, phone, husbandPhone, workerPhone, password] = process.argv.slice(2);
 
-async function signIn(page, who, staff = false) {
-  await page.goto(`${base}/app/`);
-  await page.fill("#phone", who);
-  await page.fill("#password", password);
-  await page.click("#login-button");
-  await page.locator("#who").filter({ hasText: /\S/ }).waitFor();
+const signIn = async (page, who, staff = false) => {
+  await signInToApp(page, base, who, password);
   return open(page, staff);
-}
-
-// Residents open it from the app's home; staff open its page for their community.
-// Through the app's home first, so the page loads afresh.
-async function open(page, staff = false) {
-  await page.goto(`${base}/app/`);
-  await page.locator("#who").filter({ hasText: /\S/ }).waitFor();
-  if (staff) await page.goto(`${base}/app/#/open?url=${encodeURIComponent("/t/xingfu/p/council/ui/index.html")}`);
-  else await page.locator('[data-plugin="council"]').first().click();
-  return page.frameLocator("#plugin-frame");
-}
+};
+const open = (page, staff = false) => openService(page, base, "council", staff ? "xingfu" : undefined);
 
 await runFlow(artifacts, async (page, shot, person) => {
   let frame = await signIn(page, phone);

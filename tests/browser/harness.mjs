@@ -148,3 +148,22 @@ export async function assertCatalogues(page) {
   });
   if (problems.length > 0) throw new Error(`The message catalogues disagree:\n${problems.join("\n")}`);
 }
+
+// Sign in to the app at `base` with a phone number and password.
+export async function signInToApp(page, base, phone, password) {
+  await page.goto(`${base}/app/`);
+  await page.fill("#phone", phone);
+  await page.fill("#password", password);
+  await page.click("#login-button");
+  await page.locator("#who").filter({ hasText: /\S/ }).waitFor();
+}
+
+// Open a plugin's page afresh, through the app's home: a resident from its tile, staff (who
+// name `tenant`) at /t/{tenant}/p/{plugin}/ui/index.html. The page's frame locator.
+export async function openService(page, base, plugin, tenant) {
+  await page.goto(`${base}/app/`);
+  await page.locator("#who").filter({ hasText: /\S/ }).waitFor();
+  if (tenant) await page.goto(`${base}/app/#/open?url=${encodeURIComponent(`/t/${tenant}/p/${plugin}/ui/index.html`)}`);
+  else await page.locator(`[data-plugin="${plugin}"]`).first().click();
+  return page.frameLocator("#plugin-frame");
+}

@@ -6,33 +6,17 @@
 //   node property.mjs BASE_URL ARTIFACT_DIR PHONE OFFICE_PHONE PASSWORD
 // Prints {"receipt", "balance", "rated", "gate"} on success.
 import { writeFileSync } from "node:fs";
-import { assertElderTargets, assertNoEnglish, audit, pluginFrame, runFlow } from "./harness.mjs";
+import { assertElderTargets, assertNoEnglish, audit, openService, pluginFrame, runFlow, signInToApp } from "./harness.mjs";
 
 const [base, artifacts, phone, officePhone, password] = process.argv.slice(2);
 // An 8×8 PNG, the "photo" of the leak.
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGOQm/AfK2IYWhIAr+9rQUHkcqkAAAAASUVORK5CYII=", "base64");
 
-// A resident opens the service from the app's home; staff open its page for their community.
-async function signIn(page, who, staff = false) {
-  await page.goto(`${base}/app/`);
-  await page.fill("#phone", who);
-  await page.fill("#password", password);
-  await page.click("#login-button");
-  await page.locator("#who").filter({ hasText: /\S/ }).waitFor();
-  if (staff) {
-    await page.goto(`${base}/app/#/open?url=${encodeURIComponent("/t/xingfu/p/property/ui/index.html")}`);
-  } else {
-    await page.locator('[data-plugin="property"]').first().click();
-  }
-  return page.frameLocator("#plugin-frame");
-}
-
-// Back to the page, already signed in.
-async function reopen(page) {
-  await page.goto(`${base}/app/`);
-  await page.locator('[data-plugin="property"]').first().click();
-  return page.frameLocator("#plugin-frame");
-}
+const signIn = async (page, who, staff = false) => {
+  await signInToApp(page, base, who, password);
+  return reopen(page, staff);
+};
+const reopen = (page, staff = false) => openService(page, base, "property", staff ? "xingfu" : undefined);
 
 await runFlow(artifacts, async (page, shot, person) => {
   const photo = `${artifacts}/leak.png`;

@@ -222,10 +222,13 @@ async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()>
         .person(json!({ "kind": "resident", "phone": "13800000032", "display_name": "钱大伯", "password": "linli-test-2026", "tenant_id": "xingfu" }))
         .await?;
     let grants = ["data", "identity", "base", "ledger", "devices", "tickets", "notify"];
-    for name in ["every-capability-ts", "every-capability-py"] {
+    let plugins = ["every-capability-ts", "every-capability-py"];
+    for name in plugins {
         let dir = polyglot_dir(name);
         host.upload(vendor.package_from(&dir, &dir.join("dist/plugin.wasm"), |_| {})?).await?.expect_status(201).context(name)?;
         host.install(name, "0.1.0", "xingfu", &grants, json!({})).await?.expect_status(201).context(name)?;
+    }
+    for (name, other) in [(plugins[0], plugins[1]), (plugins[1], plugins[0])] {
         for checks in [1, 2] {
             let answer = worker.get(&format!("/t/xingfu/p/{name}/check")).await?.expect_status(200).context(name)?.json();
             assert_eq!((answer["user"].as_str(), answer["staff"].as_bool()), (Some("赵审查员"), Some(true)), "{name}: {answer}");
@@ -242,7 +245,8 @@ async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()>
         assert_eq!((visitor.status, visitor.error_code().as_str()), (403, "permission-denied"), "{name}: {}", visitor.text);
 
         // A resident reports through the plugin: the ticket is hers (in her list, hers to
-        // rate), its photo is told by its bytes, and nobody else reports or rates as her.
+        // rate through this plugin only), its photo is told by its bytes, and nobody else
+        // reports or rates as her.
         let route = |rest: &str| format!("/t/xingfu/p/{name}/report{rest}");
         let reported = resident.post(&route(""), json!({ "title": "厨房漏水" })).await?.expect_status(201).context(name)?.json();
         let id = reported["id"].as_str().context("the ticket's id")?.to_string();
@@ -259,6 +263,8 @@ async fn every_sdk_module_reaches_the_host(host: TestHost) -> anyhow::Result<()>
         let early = resident.post(&route(&format!("/{id}/rate")), json!({ "rating": 5 })).await?;
         assert_eq!(early.status, 409, "{name}: not resolved yet: {}", early.text);
         worker.post(&format!("/api/tickets/{id}/resolve"), json!({ "note": "已更换水管" })).await?.expect_status(200).context(name)?;
+        let through_another = resident.post(&format!("/t/xingfu/p/{other}/report/{id}/rate"), json!({ "rating": 1 })).await?;
+        assert_eq!((through_another.status, through_another.error_code().as_str()), (404, "not-found"), "{name}: {}", through_another.text);
         let not_hers = neighbour.post(&route(&format!("/{id}/rate")), json!({ "rating": 1 })).await?;
         assert_eq!((not_hers.status, not_hers.error_code().as_str()), (403, "permission-denied"), "{name}: {}", not_hers.text);
         let rated = resident.post(&route(&format!("/{id}/rate")), json!({ "rating": 5, "feedback": "很及时" })).await?.expect_status(200).context(name)?.json();

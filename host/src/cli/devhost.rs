@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 const DEMO_TENANTS: &str = include_str!("../../../demo/tenants.toml");
 const PEOPLE: &str = include_str!("dev/accounts.toml");
-/// The base records of the residents among them (their houses, a household each).
+/// The base records of the residents among them: their houses and households.
 const RESIDENTS: &str = include_str!("dev/residents.csv");
 /// Every dev person's password (the host is a local, throwaway one).
 pub const PASSWORD: &str = "linli-dev-2026";

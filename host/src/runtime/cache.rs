@@ -26,15 +26,20 @@ pub fn engine_key(engine: &Engine) -> String {
     hex::encode(&hasher.0.finalize()[..12])
 }
 
+/// Refuses a folder anyone may write; one its group may write is used, with a warning (a
+/// user's private group is common, a shared service group a choice the operator made).
 #[cfg(unix)]
 fn refuse_if_others_may_write(folder: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(folder)?.permissions().mode();
-    if mode & 0o022 != 0 {
+    if mode & 0o002 != 0 {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
-            format!("{} may be written by other users (mode {:o}); compiled code in it would run as the host: chmod go-w it", folder.display(), mode & 0o777),
+            format!("{} may be written by any user (mode {:o}); compiled code in it would run as the host: chmod o-w it", folder.display(), mode & 0o777),
         ));
+    }
+    if mode & 0o020 != 0 {
+        tracing::warn!(folder = %folder.display(), "the compile cache may be written by its group; whoever is in it can run code as the host");
     }
     Ok(())
 }
@@ -111,13 +116,15 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn a_folder_other_users_may_write_is_refused() {
+    fn a_folder_any_user_may_write_is_refused() {
         let root = tempfile::tempdir().expect("a temporary folder");
         let engine = Engine::default();
         std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         let refused = ComponentCache::new(root.path(), &engine).err().expect("a world-writable cache is refused");
         assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
-        assert!(refused.to_string().contains("chmod go-w"), "{refused}");
+        assert!(refused.to_string().contains("chmod o-w"), "{refused}");
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o775)).expect("chmod");
+        assert!(ComponentCache::new(root.path(), &engine).is_ok(), "its group writing it is a warning, not a refusal");
         std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let cache = ComponentCache::new(root.path(), &engine).expect("an owner-only cache is used");
         let mode = std::fs::metadata(&cache.dir).expect("the engine's folder").permissions().mode();

@@ -158,8 +158,12 @@ def show_proposal(req, params):
 
 @router.post("/proposals/:id/comments")
 def comment(req, params):
+    """By the community's residents, and its staff (whose role reaches it: the URL's community)."""
     user = identity.require_user()
     p = proposal(params.require("id"))
+    staff = any(identity.has_role(user, role) for role in STAFF_ROLES) and req.tenant() == p["community"]
+    if user.community != p["community"] and not staff:
+        raise LinliError.permission_denied("只有本社区的居民和工作人员可以发言 (only this community speaks here)")
     if p["status"] != "open":
         raise LinliError.conflict("提案已结束讨论 (the proposal is closed)")
     entry = {"by": user.display_name, "text": text(req.json().get("text"), "发言", 1000), "at": now()}
@@ -269,8 +273,10 @@ def sign_up(req, params):
 
 @router.get("/activities/:id/signups")
 def list_signups(req, params):
-    staff_of(req)
+    _, community = staff_of(req)
     a = activity(params.require("id"))
+    if a["community"] != community:
+        raise LinliError.not_found("本社区没有这个活动 (no such activity here)")
     return json_response(200, [s.value for s in signups.query_all("activity", a["id"])])
 
 

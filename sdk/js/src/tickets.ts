@@ -57,7 +57,7 @@ export function addPhoto(id: string, image: Uint8Array): number {
   return call(() => wit.addPhoto(id, image));
 }
 
-/** Close a resolved ticket with its reporter's rating (1–5), as that signed-in resident. */
+/** Close a resolved ticket this plugin opened with its reporter's rating (1–5), as that signed-in resident. */
 export function rate(id: string, rating: number, feedback: string | undefined): Ticket {
   return ticket(call(() => wit.rate(id, rating, feedback)));
 }

@@ -46,5 +46,5 @@ def add_photo(ticket_id: str, image: bytes) -> int:
 
 
 def rate(ticket_id: str, rating: int, feedback: str | None):
-    """Close a resolved ticket with its reporter's rating (1–5), as that signed-in resident."""
+    """Close a resolved ticket this plugin opened with its reporter's rating (1–5), as that signed-in resident."""
     return call(_wit.rate, ticket_id, rating, feedback)

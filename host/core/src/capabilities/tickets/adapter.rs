@@ -52,6 +52,15 @@ impl TicketsGrant {
         self.tickets.create(&new, &actor).await
     }
 
+    /// A ticket this installation created, or `not-found`.
+    async fn created_here(&self, id: &str) -> Result<Ticket, TicketError> {
+        let ticket = self.own(id).await?;
+        if ticket.installation_id.as_deref() != Some(self.installation_id.as_str()) {
+            return Err(TicketError::NotFound(format!("ticket `{id}` of this installation")));
+        }
+        Ok(ticket)
+    }
+
     /// A ticket of this installation's area, or `not-found`.
     async fn own(&self, id: &str) -> Result<Ticket, TicketError> {
         let ticket = self.tickets.get(id).await?;
@@ -161,10 +170,7 @@ impl wit::Host for TicketsState {
 
     async fn add_photo(&mut self, id: String, image: Vec<u8>) -> Result<u32, types::Error> {
         self.with(|g| async move {
-            let ticket = g.own(&id).await?;
-            if ticket.installation_id.as_deref() != Some(g.installation_id.as_str()) {
-                return Err(TicketError::NotFound(format!("ticket `{id}` of this installation")));
-            }
+            let ticket = g.created_here(&id).await?;
             if ticket.status == Status::Closed {
                 return Err(TicketError::State { action: "add a photo to", status: Status::Closed });
             }
@@ -176,7 +182,8 @@ impl wit::Host for TicketsState {
 
     async fn rate(&mut self, id: String, rating: u8, feedback: Option<String>) -> Result<wit::Ticket, types::Error> {
         let (account, name) = self.resident("rate")?;
-        let ticket = self.with(|g| async move { g.own(&id).await }).await?;
+        // Only through the plugin she reported it with: another plugin she opens cannot close her tickets.
+        let ticket = self.with(|g| async move { g.created_here(&id).await }).await?;
         if ticket.reporter_account.as_deref() != Some(account.as_str()) {
             return Err(types::Error { code: types::ErrorCode::PermissionDenied, message: "only the resident who reported a ticket rates it".into() });
         }
