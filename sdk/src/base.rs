@@ -14,16 +14,7 @@ pub fn find_residents(query: &ResidentQuery, cursor: Option<&str>, limit: u32) -
 
 /// Every resident matching `query`, following the pages.
 pub fn all_residents(query: &ResidentQuery) -> Result<Vec<Resident>, Error> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = find_residents(query, cursor.as_deref(), 500)?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    crate::pages::all_pages(|cursor| find_residents(query, cursor, 500).map(|p| (p.items, p.next_cursor)))
 }
 
 pub fn resident(id: &str) -> Result<Option<Resident>, Error> {
@@ -75,16 +66,7 @@ pub fn houses(tenant: Option<&str>, cursor: Option<&str>, limit: u32) -> Result<
 
 /// Every house of `tenant`, following the pages.
 pub fn all_houses(tenant: Option<&str>) -> Result<Vec<House>, Error> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = houses(tenant, cursor.as_deref(), 500)?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    crate::pages::all_pages(|cursor| houses(tenant, cursor, 500).map(|p| (p.items, p.next_cursor)))
 }
 
 /// The house resident `id` lives in, if her record names one.

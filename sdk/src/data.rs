@@ -117,16 +117,7 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
 const PAGE: u32 = 200;
 
 fn all_pages<T>(mut page: impl FnMut(Option<&str>) -> Result<Page<T>, Error>) -> Result<Vec<Versioned<T>>, Error> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let next = page(cursor.as_deref())?;
-        out.extend(next.items);
-        match next.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
+    crate::pages::all_pages(|cursor| page(cursor).map(|p| (p.items, p.next_cursor)))
 }
 
 fn decode<T: DeserializeOwned>(doc: wit::Document) -> Result<Versioned<T>, Error> {

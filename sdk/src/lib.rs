@@ -41,6 +41,7 @@ pub mod identity;
 pub mod ledger;
 pub mod log;
 pub mod notify;
+mod pages;
 mod router;
 pub mod tickets;
 

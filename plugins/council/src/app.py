@@ -60,6 +60,12 @@ def staff_of(req):
     return user, req.tenant()
 
 
+def community_of(req) -> str:
+    """The reader's own community, else (staff, visitors) the one in the URL."""
+    user = identity.current_user()
+    return (user.community if user else None) or req.tenant()
+
+
 def resident():
     user = identity.require_user()
     if user.kind != identity.AccountKind.RESIDENT or not user.community:
@@ -82,9 +88,10 @@ def households(community: str) -> int:
     return len({r.household for r in base.all_residents(query) if r.household})
 
 
-def proposal(proposal_id: str) -> dict:
+def proposal(proposal_id: str, community: str | None = None) -> dict:
+    """The proposal; with `community`, only one of that community (staff act on their own)."""
     found = proposals.get(proposal_id)
-    if found is None:
+    if found is None or (community is not None and found.value["community"] != community):
         raise LinliError.not_found(f"没有这个提案 (no proposal `{proposal_id}`)")
     return found.value
 
@@ -144,9 +151,7 @@ def publish_proposal(req, params):
 
 @router.get("/proposals")
 def list_proposals(req, params):
-    user = identity.current_user()
-    community = (user.community if user else None) or req.tenant()
-    found = [v.value for v in proposals.query_all("community", community)]
+    found = [v.value for v in proposals.query_all("community", community_of(req))]
     found.sort(key=lambda p: (p["status"] != "open", -p["created_at"]))
     return json_response(200, [view(p) for p in found])
 
@@ -196,9 +201,7 @@ def vote(req, params):
 @router.post("/proposals/:id/close")
 def close(req, params):
     user, community = staff_of(req)
-    p = proposal(params.require("id"))
-    if p["community"] != community:
-        raise LinliError.not_found("本社区没有这个提案 (no such proposal here)")
+    p = proposal(params.require("id"), community)
     if p["status"] == "closed":
         return json_response(200, view(p))
     result = tally(p)
@@ -210,9 +213,7 @@ def close(req, params):
 def audit(req, params):
     """For staff: who voted (household and name, not the choice), and the eligible count."""
     _, community = staff_of(req)
-    p = proposal(params.require("id"))
-    if p["community"] != community:
-        raise LinliError.not_found("本社区没有这个提案 (no such proposal here)")
+    p = proposal(params.require("id"), community)
     ballots = sorted((v.value for v in votes.query_all("proposal", p["id"])), key=lambda b: b["at"])
     return json_response(200, {"eligible": p["eligible"], "voted": [{"household": b["household"], "by": b["by"], "at": b["at"]} for b in ballots]})
 
@@ -235,9 +236,10 @@ def publish_activity(req, params):
     return json_response(201, a)
 
 
-def activity(activity_id: str) -> dict:
+def activity(activity_id: str, community: str | None = None) -> dict:
+    """The activity; with `community`, only one of that community (staff act on their own)."""
     found = activities.get(activity_id)
-    if found is None:
+    if found is None or (community is not None and found.value["community"] != community):
         raise LinliError.not_found(f"没有这个活动 (no activity `{activity_id}`)")
     return found.value
 
@@ -274,9 +276,7 @@ def sign_up(req, params):
 @router.get("/activities/:id/signups")
 def list_signups(req, params):
     _, community = staff_of(req)
-    a = activity(params.require("id"))
-    if a["community"] != community:
-        raise LinliError.not_found("本社区没有这个活动 (no such activity here)")
+    a = activity(params.require("id"), community)
     return json_response(200, [s.value for s in signups.query_all("activity", a["id"])])
 
 
@@ -284,9 +284,7 @@ def list_signups(req, params):
 def attendance(req, params):
     """Staff mark who came; each is awarded the activity's points once, however often marked."""
     _, community = staff_of(req)
-    a = activity(params.require("id"))
-    if a["community"] != community:
-        raise LinliError.not_found("本社区没有这个活动 (no such activity here)")
+    a = activity(params.require("id"), community)
     present = req.json().get("present")
     if not isinstance(present, list) or not all(isinstance(u, str) for u in present):
         raise LinliError.invalid("present 须为报名者 id 的列表 (present: a list of sign-up user ids)")
@@ -329,9 +327,7 @@ def add_reward(req, params):
 
 @router.get("/rewards")
 def list_rewards(req, params):
-    user = identity.current_user()
-    community = (user.community if user else None) or req.tenant()
-    return json_response(200, [v.value for v in rewards.query_all("community", community)])
+    return json_response(200, [v.value for v in rewards.query_all("community", community_of(req))])
 
 
 @router.get("/points")
@@ -382,9 +378,7 @@ def publish_news(req, params):
 
 @router.get("/news")
 def list_news(req, params):
-    user = identity.current_user()
-    community = (user.community if user else None) or req.tenant()
-    items = [v.value for v in news.list_all("") if v.value["community"] == community]
+    items = [v.value for v in news.query_all("community", community_of(req))]
     return json_response(200, sorted(items, key=lambda n: -n["at"]))
 
 
@@ -403,7 +397,8 @@ def stats(req, params):
         bump(p["community"], "votes", p["result"]["cast"] if p["result"] else tally(p)["cast"])
     for v in signups.list_all(""):
         if v.value["present"]:
-            bump(activity(v.value["activity"])["community"], "points_issued", activity(v.value["activity"])["points"])
+            attended = activity(v.value["activity"])
+            bump(attended["community"], "points_issued", attended["points"])
     for v in redemptions.list_all(""):
         bump(v.value["community"], "points_redeemed", v.value["points"])
     keys = ("proposals", "votes", "eligible", "points_issued", "points_redeemed")

@@ -1,6 +1,7 @@
 // Community base data (`base` capability): residents, places and organisations of the area.
 import * as wit from "linli:platform/base@0.1.0";
 import { call } from "./errors";
+import { allPages } from "./pages";
 
 export type Resident = wit.Resident;
 export type ResidentQuery = wit.ResidentQuery;
@@ -17,14 +18,7 @@ export function findResidents(query: ResidentQuery, cursor: string | undefined, 
 
 /** Every resident matching `query`, following the pages. */
 export function allResidents(query: ResidentQuery): Resident[] {
-  const out: Resident[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = findResidents(query, cursor, 500);
-    out.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return out;
+  return allPages((cursor) => findResidents(query, cursor, 500));
 }
 
 export function resident(id: string): Resident | undefined {
@@ -58,14 +52,7 @@ export function houses(tenant: string | undefined, cursor: string | undefined, l
 
 /** Every house of `tenant`, following the pages. */
 export function allHouses(tenant: string | undefined): House[] {
-  const out: House[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = houses(tenant, cursor, 500);
-    out.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
-  return out;
+  return allPages((cursor) => houses(tenant, cursor, 500));
 }
 
 /** The house resident `id` lives in, if her record names one. */

@@ -1,6 +1,7 @@
 // The plugin-private document store (`data` capability), as typed collections of JSON documents.
 import * as wit from "linli:platform/data@0.1.0";
 import { LinliError, call, knownError, toNumber } from "./errors";
+import { allPages } from "./pages";
 
 export interface Versioned<T> {
   key: string;
@@ -107,15 +108,4 @@ export class Collection<T> {
   private decodePage(page: wit.Page): Page<T> {
     return { items: page.items.map((doc) => this.decode(doc)), nextCursor: page.nextCursor };
   }
-}
-
-function allPages<T>(page: (cursor: string | undefined) => Page<T>): Versioned<T>[] {
-  const out: Versioned<T>[] = [];
-  let cursor: string | undefined;
-  do {
-    const next = page(cursor);
-    out.push(...next.items);
-    cursor = next.nextCursor;
-  } while (cursor !== undefined);
-  return out;
 }

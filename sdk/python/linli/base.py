@@ -1,4 +1,5 @@
 """Community base data (`base` capability): residents, houses, places and organisations of the area."""
+from ._pages import all_pages
 from .errors import call, needs
 
 _wit = needs("base", "base")
@@ -14,14 +15,7 @@ def find_residents(query, cursor: str | None, limit: int):
 
 def all_residents(query) -> list:
     """Every resident matching `query`, following the pages."""
-    out = []
-    cursor = None
-    while True:
-        page = find_residents(query, cursor, 500)
-        out.extend(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return out
+    return all_pages(lambda cursor: find_residents(query, cursor, 500))
 
 
 def resident(resident_id: str):
@@ -55,14 +49,7 @@ def houses(tenant: str | None, cursor: str | None, limit: int):
 
 def all_houses(tenant: str | None) -> list:
     """Every house of `tenant`, following the pages."""
-    out = []
-    cursor = None
-    while True:
-        page = houses(tenant, cursor, 500)
-        out.extend(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return out
+    return all_pages(lambda cursor: houses(tenant, cursor, 500))
 
 
 def resident_house(resident_id: str):

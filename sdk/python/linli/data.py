@@ -3,6 +3,7 @@ import json as _json
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
+from ._pages import all_pages
 from .errors import LinliError, call, code_name, needs
 
 _wit = needs("data", "data")
@@ -88,10 +89,10 @@ class Collection(Generic[T]):
         return self._decode_page(call(_wit.query, self.name, field, _json.dumps(value, ensure_ascii=False), cursor, limit))
 
     def list_all(self, prefix: str) -> list[Versioned[T]]:
-        return _all_pages(lambda cursor: self.list(prefix, cursor, PAGE))
+        return all_pages(lambda cursor: self.list(prefix, cursor, PAGE))
 
     def query_all(self, field: str, value: Any) -> list[Versioned[T]]:
-        return _all_pages(lambda cursor: self.query(field, value, cursor, PAGE))
+        return all_pages(lambda cursor: self.query(field, value, cursor, PAGE))
 
     def _decode(self, doc) -> Versioned[T]:
         try:
@@ -101,14 +102,3 @@ class Collection(Generic[T]):
 
     def _decode_page(self, page) -> Page[T]:
         return Page([self._decode(doc) for doc in page.items], page.next_cursor)
-
-
-def _all_pages(page) -> list:
-    out = []
-    cursor = None
-    while True:
-        next_page = page(cursor)
-        out.extend(next_page.items)
-        cursor = next_page.next_cursor
-        if cursor is None:
-            return out
