@@ -47,7 +47,8 @@ pub struct Setup {
     pub base_imports: Vec<BaseImport>,
     /// Requests to plugins made as one of the accounts, after everything else (e.g. a
     /// plugin loading its demo data through its own API). They run at every start, so the
-    /// plugin's route must be idempotent; anything but a 2xx answer stops the start.
+    /// plugin's route must be idempotent, unless marked `once`; anything but a 2xx answer
+    /// stops the start.
     #[serde(default)]
     pub plugin_requests: Vec<PluginCall>,
     /// Devices to register (re-registering updates them; their secrets are kept).
@@ -84,7 +85,20 @@ pub struct PluginCall {
     pub body: Option<String>,
     /// The account the request is made as (its phone number).
     pub as_phone: String,
+    /// For a route that does its work a page at a time: the answer's `next` is put into the
+    /// body's field of this name (e.g. `cursor`) and the request made again, until `next` is
+    /// null or absent.
+    #[serde(default)]
+    pub follow: Option<String>,
+    /// Make it at the first start only: once it answered 2xx (every page of it), it is
+    /// recorded and left out at later starts — for requests that do much work, such as
+    /// billing every house. Changing it (its body, say) makes it a new request.
+    #[serde(default)]
+    pub once: bool,
 }
+
+/// A paged set-up request stops with an error after this many pages.
+const MAX_FOLLOWED_PAGES: usize = 10_000;
 
 fn default_method() -> String {
     "POST".into()
@@ -281,21 +295,96 @@ async fn call_plugin(platform: &Platform, auth: &crate::auth::Auth, call: &Plugi
         None => None,
     }
     .ok_or_else(|| fail(format!("no account with the phone {}", crate::auth::accounts::mask_phone(&call.as_phone))))?;
-    let user = RequestUser::at(&platform.tenants(), account.id, account.display_name, account.kind, account.tenant_id, account.roles, &call.tenant);
-    let request = crate::runtime::PluginRequest {
-        method: call.method.to_uppercase(),
-        path: call.path.clone(),
-        query: String::new(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: call.body.clone().unwrap_or_default().into_bytes(),
-        tenant: call.tenant.clone(),
-        request_id: format!("setup-{}", uuid::Uuid::new_v4().simple()),
-        user: Some(std::sync::Arc::new(user)),
-    };
-    let response = platform.runtime.invoke(plugin, request).await.map_err(|e| fail(e.to_string()))?;
-    if !(200..300).contains(&response.status) {
-        return Err(fail(format!("answered {}: {}", response.status, String::from_utf8_lossy(&response.body))));
+    let key = crate::packages::sha256_hex(
+        [call.plugin.as_str(), &call.tenant, &call.method.to_uppercase(), &call.path, call.body.as_deref().unwrap_or_default(), &call.as_phone]
+            .join("\u{0}")
+            .as_bytes(),
+    );
+    if call.once {
+        let done: Option<i64> = sqlx::query_scalar("SELECT done_at FROM setup_requests WHERE request_key = $1")
+            .bind(&key)
+            .fetch_optional(&platform.store.pool)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if done.is_some() {
+            tracing::debug!(call = what, "set-up request made at an earlier start");
+            return Ok(());
+        }
     }
-    tracing::info!(call = what, answer = %String::from_utf8_lossy(&response.body), "set-up request done");
-    Ok(())
+    let user = std::sync::Arc::new(RequestUser::at(
+        &platform.tenants(),
+        account.id,
+        account.display_name,
+        account.kind,
+        account.tenant_id,
+        account.roles,
+        &call.tenant,
+    ));
+    let mut body = call.body.clone().unwrap_or_default();
+    for page in 1..=MAX_FOLLOWED_PAGES {
+        let request = crate::runtime::PluginRequest {
+            method: call.method.to_uppercase(),
+            path: call.path.clone(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.clone().into_bytes(),
+            tenant: call.tenant.clone(),
+            request_id: format!("setup-{}", uuid::Uuid::new_v4().simple()),
+            user: Some(user.clone()),
+        };
+        let response = platform.runtime.invoke(plugin.clone(), request).await.map_err(|e| fail(e.to_string()))?;
+        let answer = String::from_utf8_lossy(&response.body);
+        if !(200..300).contains(&response.status) {
+            return Err(fail(format!("answered {}: {answer}", response.status)));
+        }
+        tracing::info!(call = what, page, answer = %answer, "set-up request done");
+        let next = match &call.follow {
+            None => None,
+            Some(_) => serde_json::from_slice::<serde_json::Value>(&response.body).ok().and_then(|mut v| v.get_mut("next").map(serde_json::Value::take)),
+        };
+        match (next, &call.follow) {
+            (Some(next), Some(field)) if !next.is_null() => body = with_field(&body, field, next).map_err(fail)?,
+            _ => {
+                if call.once {
+                    sqlx::query("INSERT INTO setup_requests (request_key, done_at) VALUES ($1, $2) ON CONFLICT (request_key) DO NOTHING")
+                        .bind(&key)
+                        .bind(crate::store::now_millis())
+                        .execute(&platform.store.pool)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                }
+                return Ok(());
+            }
+        }
+    }
+    Err(fail(format!("still had a `next` page after {MAX_FOLLOWED_PAGES} pages")))
+}
+
+/// `body` (a JSON object, or nothing) with `field` set to `value`.
+fn with_field(body: &str, field: &str, value: serde_json::Value) -> Result<String, String> {
+    let mut object = if body.trim().is_empty() {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_str::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(object)) => object,
+            _ => return Err(format!("`follow` needs a body that is a JSON object: {body}")),
+        }
+    };
+    object.insert(field.to_string(), value);
+    Ok(serde_json::Value::Object(object).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_field;
+    use serde_json::json;
+
+    #[test]
+    fn a_followed_page_sets_the_cursor_field_and_keeps_the_rest() {
+        let body = with_field(r#"{"period": "2026-12", "cursor": null}"#, "cursor", json!("h-100")).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), json!({ "period": "2026-12", "cursor": "h-100" }));
+        assert_eq!(with_field("", "cursor", json!(2)).unwrap(), r#"{"cursor":2}"#);
+        assert!(with_field("[1, 2]", "cursor", json!(2)).unwrap_err().contains("JSON object"));
+        assert!(with_field("not json", "cursor", json!(2)).is_err());
+    }
 }

@@ -55,6 +55,12 @@ pub fn rate(id: &str, rating: u8, feedback: Option<&str>) -> Result<Ticket, Erro
     Ok(wit::rate(id, rating, feedback)?)
 }
 
+/// Dispatch a pending ticket this installation opened to an organisation of the base data
+/// (e.g. the community's property company) that serves the ticket's place.
+pub fn dispatch_to_organisation(id: &str, organisation: &str) -> Result<Ticket, Error> {
+    Ok(wit::dispatch_to_organisation(id, organisation)?)
+}
+
 /// The payload of a `ticket.changed` event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TicketEvent {

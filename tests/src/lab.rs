@@ -175,6 +175,12 @@ pub async fn lone_elder_home(host: &TestHost) -> Result<(String, String)> {
 
 /// Answer every command like a gate controller would (`{"ok": true}`), and remember them.
 pub fn answer_commands(lab: &mut Lab) -> Arc<Mutex<Vec<Value>>> {
+    answer_commands_refusing(lab, Arc::new(Mutex::new(Vec::new())))
+}
+
+/// As `answer_commands`, but a command about a plate in `refused` is answered `{"ok": false}`
+/// (a gate that will not take it), for as long as the plate is in the list.
+pub fn answer_commands_refusing(lab: &mut Lab, refused: Arc<Mutex<Vec<String>>>) -> Arc<Mutex<Vec<Value>>> {
     let (seen, prefix, device) = (Arc::new(Mutex::new(Vec::new())), lab.prefix.clone(), lab.device.clone());
     let (_, mut received) = tokio::sync::mpsc::unbounded_channel();
     std::mem::swap(&mut received, &mut lab.received);
@@ -186,7 +192,8 @@ pub fn answer_commands(lab: &mut Lab) -> Arc<Mutex<Vec<Value>>> {
                 log.push(message["command"].clone());
             }
             let id = topic.split('/').nth(2).unwrap_or_default().to_string();
-            let ack = json!({ "id": message["id"], "ok": true });
+            let refuse = refused.lock().is_ok_and(|plates| plates.iter().any(|p| message["command"]["plate"] == p.as_str()));
+            let ack = json!({ "id": message["id"], "ok": !refuse });
             let _ = device.publish(format!("{prefix}/devices/{id}/ack"), QoS::AtLeastOnce, false, ack.to_string().into_bytes()).await;
         }
     });

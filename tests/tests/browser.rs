@@ -374,8 +374,8 @@ async fn an_elder_books_a_parking_space(host: TestHost) -> anyhow::Result<()> {
 }
 on_both_databases!(elder_parking_in_chromium, an_elder_books_a_parking_space);
 
-/// Property services (the TypeScript plugin) in the app: a leak with a photo resolved by the
-/// office and rated; a fee paid through the demo gateway; a visitor pass the gate acknowledges
+/// Property services (the TypeScript plugin) in the app: 报事报修 hands 物业维修 to it; a leak
+/// with a photo dispatched to the community's property company, resolved by its staff and rated; a fee paid through the demo gateway; a visitor pass the gate acknowledges
 /// (the test's device side, on Mosquitto); axe-core in both modes (property.mjs).
 async fn property_in_chromium(backend: Backend) -> anyhow::Result<()> {
     if !browser_ready()? {
@@ -396,13 +396,19 @@ async fn property_in_chromium(backend: Backend) -> anyhow::Result<()> {
     let resident =
         host.person(json!({ "kind": "resident", "phone": "13800000001", "display_name": "王阿姨", "password": PASSWORD, "tenant_id": "xingfu" })).await?;
     let office = host
-        .person(json!({ "kind": "staff", "phone": "13900000051", "display_name": "物业小张", "password": PASSWORD,
+        .person(json!({ "kind": "staff", "phone": "13900000051", "display_name": "赵社工", "password": PASSWORD,
             "roles": [{ "role": "community-worker", "tenant": "xingfu" }] }))
         .await?;
+    host.person(json!({ "kind": "staff", "phone": "13900000052", "display_name": "物业小刘", "password": PASSWORD,
+        "roles": [{ "role": "property-staff", "tenant": "xingfu" }] }))
+        .await?;
+    let company = "名称,类型,网格,联系方式\n幸福社区物业服务中心,物业,xingfu,0571-88880001\n";
+    assert_eq!(host.import_csv("organisations", DEMO_COUNTY, company).await?["status"], "done");
     office.call("PUT", "/t/xingfu/p/property/office/gate", Some(json!({ "gate": "gate-east" }))).await?.expect_status(200)?;
     office.post("/t/xingfu/p/property/office/bills", json!({ "period": "2026-12", "amount": 12000 })).await?.expect_status(201)?;
 
-    let result = run_script(host, "property.mjs", "property", &[&host.url, "{artifacts}", "13800000001", "13900000051", PASSWORD]).await?;
+    let result = run_script(host, "property.mjs", "property", &[&host.url, "{artifacts}", "13800000001", "13900000051", "13900000052", PASSWORD]).await?;
+    assert!(result["assignee"].as_str().is_some_and(|a| a.contains("幸福社区物业服务中心")), "{result}");
     assert!(result["receipt"].as_str().is_some_and(|r| r.contains("WY202612")), "{result}");
     assert_eq!(result["balance"], 0, "{result}");
     assert!(result["rated"].as_str().is_some_and(|r| r.contains("★★★★★")), "{result}");

@@ -126,7 +126,7 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
         let setup = linli_host::setup::Setup::load(&setup)?;
         setup.apply(&server.platform, &server.auth).await?;
     }
-    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(7));
+    assert_eq!(host.admin("GET", "/installations", None).await?.json()["installations"].as_array().map(Vec::len), Some(9));
     // The devices in 王秀英's home are bound to her house, and the rules are in place.
     let meter = host.admin("GET", "/devices/wm-xingfu-3-2-501", None).await?.expect_status(200)?.json();
     assert_eq!(meter["device"]["location"]["label"], "3栋2单元501");
@@ -172,8 +172,39 @@ async fn the_demo_setup_applies_and_reapplies() -> anyhow::Result<()> {
     assert_eq!(board["totals"]["parking.spaces"], 1.0, "{}", board["totals"]);
     assert!(board["totals"]["parking.published_hours"].as_f64().is_some_and(|h| h >= 13.0 * 24.0), "{}", board["totals"]);
     assert_eq!(board["totals"]["time-bank.members"], 80.0, "{}", board["totals"]);
+    // Property services billed every house of each community once (96.00 元), and each
+    // community's council has its two open proposals once, though the set-up ran twice; the
+    // figures add up community → street → county.
+    let figure = |totals: &serde_json::Value, key: &str| totals[key].as_f64().unwrap_or(0.0);
+    let mut county_sum = [0.0; 3];
+    let mut street_sum = [0.0; 3];
+    for community in ["xingfu", "heping", "nanhu-lake", "nanhu-garden"] {
+        let totals = dashboard_totals(&host, community).await?;
+        let fees = figure(&totals, "property.fees_billed");
+        assert!(fees >= 96.0 * 100.0 && (fees / 96.0).fract() == 0.0, "{community}: {totals}");
+        assert_eq!(figure(&totals, "council.proposals"), 2.0, "{community}: {totals}");
+        assert!(figure(&totals, "council.eligible") >= 2.0 * 100.0, "{community}: {totals}");
+        let row = [fees, figure(&totals, "council.proposals"), figure(&totals, "council.eligible")];
+        for (sum, value) in county_sum.iter_mut().zip(row) {
+            *sum += value;
+        }
+        if ["xingfu", "heping"].contains(&community) {
+            for (sum, value) in street_sum.iter_mut().zip(row) {
+                *sum += value;
+            }
+        }
+    }
+    for (tenant, expected) in [("chengguan", street_sum), ("demo-county", county_sum)] {
+        let totals = dashboard_totals(&host, tenant).await?;
+        let rolled = [figure(&totals, "property.fees_billed"), figure(&totals, "council.proposals"), figure(&totals, "council.eligible")];
+        assert_eq!(rolled, expected, "{tenant}: {totals}");
+    }
     host.stop().await;
     Ok(())
+}
+
+async fn dashboard_totals(host: &TestHost, tenant: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(host.operator().get(&format!("/api/dashboard?tenant={tenant}")).await?.expect_status(200)?.json()["totals"].clone())
 }
 
 async fn street_install_serves_its_communities(host: TestHost) -> anyhow::Result<()> {

@@ -1,11 +1,12 @@
 //! Property services (plugins/property, the TypeScript reference plugin, built by
 //! scripts/build-polyglot) end to end, on both databases and through the real Mosquitto: a
 //! resident reports a leak with a photo, which becomes her own work order; the community's
-//! property office resolves it and she rates it, in the plugin and in the app's list. The
+//! worker dispatches it to the community's property company (an organisation of the base
+//! data), whose staff resolve it, and she rates it, in the plugin and in the app's list. The
 //! office bills every house, a page at a time; she consents, pays through the demo gateway,
 //! gets a receipt and her house's ledger balance; the other houses stay in arrears. She issues a visitor pass
 //! and the gate controller (the test's device side) is told the plate, and told again when
-//! she revokes it. The figures roll up to the street's dashboard.
+//! she revokes it. The figures roll up community → street → county.
 use anyhow::{Context, Result};
 use linli_tests::lab::*;
 use linli_tests::*;
@@ -19,7 +20,8 @@ async fn call(person: &Person, method: &str, path: &str, body: Option<Value>) ->
 
 async fn property_services(backend: Backend) -> Result<()> {
     let Some(mut lab) = Lab::start(backend, |_| {}).await? else { return Ok(()) };
-    let gate_log = answer_commands(&mut lab);
+    let refused_plates = std::sync::Arc::new(std::sync::Mutex::new(vec!["浙B88888".to_string()]));
+    let gate_log = answer_commands_refusing(&mut lab, refused_plates.clone());
     let host = &lab.host;
     lab.register("gate-east", "gate-controller", "grid:xingfu-g1").await?;
     let (she, neighbour) = ("13900000041", "13900000042");
@@ -57,7 +59,29 @@ async fn property_services(backend: Backend) -> Result<()> {
     assert_eq!(stranger.status, 404, "{}", stranger.text);
     let seen_by_office = call(&office, "GET", "/office/repairs", None).await?.expect_status(200)?.json();
     assert_eq!(seen_by_office[0]["id"], id.as_str(), "{seen_by_office}");
-    call(&office, "POST", &format!("/office/repairs/{id}/resolve"), Some(json!({ "note": "已更换接口" }))).await?.expect_status(200)?;
+    // Dispatched to the community's property company: none in the base data yet, then the one
+    // registered at 幸福社区. Its staff may not dispatch, and get nothing of the host's own.
+    let none = call(&office, "POST", &format!("/office/repairs/{id}/dispatch"), None).await?;
+    assert_eq!((none.status, none.error_code().as_str()), (409, "conflict"), "{}", none.text);
+    let companies = "名称,类型,网格,联系方式
+幸福社区物业服务中心,物业,xingfu,0571-88880001
+和平社区物业服务中心,物业,heping,0571-88880002
+";
+    assert_eq!(host.import_csv("organisations", "demo-county", companies).await?["status"], "done");
+    let company_staff = host
+        .person(json!({ "kind": "staff", "phone": "13900000044", "display_name": "物业小刘", "password": PASSWORD,
+            "roles": [{ "role": "property-staff", "tenant": "xingfu" }] }))
+        .await?;
+    call(&company_staff, "POST", &format!("/office/repairs/{id}/dispatch"), None).await?.expect_status(403)?;
+    let dispatched = call(&office, "POST", &format!("/office/repairs/{id}/dispatch"), None).await?.expect_status(200)?.json();
+    assert_eq!((dispatched["status"].as_str(), dispatched["assignee"].as_str()), (Some("dispatched"), Some("幸福社区物业服务中心")), "{dispatched}");
+    let in_console = office.get(&format!("/api/tickets/{id}")).await?.expect_status(200)?.json();
+    assert_eq!(in_console["ticket"]["assignee_name"], "幸福社区物业服务中心", "{in_console}");
+    let outside = company_staff.get(&format!("/api/tickets/{id}")).await?;
+    assert!(matches!(outside.status, 403 | 404), "property staff have no work orders of the host's own: {}", outside.text);
+    let resolved =
+        call(&company_staff, "POST", &format!("/office/repairs/{id}/resolve"), Some(json!({ "note": "已更换接口" }))).await?.expect_status(200)?.json();
+    assert_eq!(resolved["status"], "resolved", "{resolved}");
     let rated = call(&wang, "POST", &format!("/repairs/{id}/rate"), Some(json!({ "rating": 5, "feedback": "很快" }))).await?.expect_status(200)?.json();
     assert_eq!((rated["status"].as_str(), rated["rating"].as_u64()), (Some("closed"), Some(5)), "{rated}");
     let in_app = wang.get(&format!("/api/tickets/{id}")).await?.expect_status(200)?.json();
@@ -105,10 +129,30 @@ async fn property_services(backend: Backend) -> Result<()> {
     let revoked = call(&wang, "POST", &format!("/passes/{pass_id}/revoke"), None).await?.expect_status(200)?.json();
     assert_eq!(revoked["gateState"], "removed", "{revoked}");
     assert_eq!(commands(&gate_log, "whitelist-remove", "浙A66666"), 1);
+    // A plate the gate refuses: the office sees the pass, and retries once the gate is seen to.
+    let stuck = call(&wang, "POST", "/passes", Some(json!({ "visitor": "朋友", "plate": "浙B88888", "hours": 2 }))).await?.expect_status(201)?.json();
+    assert_eq!(stuck["gateState"], "pending", "{stuck}");
+    let stuck_id = stuck["id"].as_str().context("pass id")?;
+    let unsynced = call(&office, "GET", "/office/passes/unsynced", None).await?.expect_status(200)?.json();
+    assert_eq!(unsynced.as_array().map(|a| a.iter().map(|p| p["id"].clone()).collect::<Vec<_>>()), Some(vec![json!(stuck_id)]), "{unsynced}");
+    assert!(unsynced[0]["gateError"].as_str().is_some_and(|e| e.contains("道闸拒绝")), "{unsynced}");
+    call(&wang, "GET", "/office/passes/unsynced", None).await?.expect_status(403)?;
+    refused_plates.lock().map_err(|_| anyhow::anyhow!("lock"))?.clear();
+    let retried = call(&office, "POST", &format!("/office/passes/{stuck_id}/retry"), None).await?.expect_status(200)?.json();
+    assert_eq!(retried["gateState"], "listed", "{retried}");
+    assert_eq!(call(&office, "GET", "/office/passes/unsynced", None).await?.expect_status(200)?.json(), json!([]));
 
-    // The figures roll up to the street.
-    let board = host.operator().get("/api/dashboard?tenant=chengguan").await?.expect_status(200)?.json();
+    // The figures roll up: only 幸福社区 has any, so its street and the county show the same.
+    let board = host.operator().get("/api/dashboard?tenant=xingfu").await?.expect_status(200)?.json();
     let totals = &board["totals"];
+    for above in ["chengguan", "demo-county"] {
+        let rolled = host.operator().get(&format!("/api/dashboard?tenant={above}")).await?.expect_status(200)?.json();
+        for key in
+            ["property.repairs", "property.repairs_overdue", "property.rating_points", "property.fees_billed", "property.fees_paid", "property.visitor_passes"]
+        {
+            assert_eq!(rolled["totals"][key], totals[key], "{key} at {above}: {}", rolled["totals"]);
+        }
+    }
     assert_eq!((totals["property.repairs"].as_f64(), totals["property.rating_points"].as_f64()), (Some(1.0), Some(5.0)), "{totals}");
     let billed_yuan = created as f64 * 120.0;
     assert_eq!((totals["property.fees_billed"].as_f64(), totals["property.fees_paid"].as_f64()), (Some(billed_yuan), Some(120.0)), "{totals}");

@@ -312,9 +312,12 @@ impl Manifest {
         }
         self.dashboard.validate().map_err(|problem| invalid("dashboard", problem))?;
         self.app.validate().map_err(|problem| invalid("app", problem))?;
-        let requested: Vec<&str> = self.capabilities.iter().map(|c| c.name.as_str()).collect();
-        let figures: Vec<&str> = self.dashboard.figures.iter().map(|f| f.key.as_str()).chain(self.dashboard.ratios.iter().map(|r| r.key.as_str())).collect();
-        crate::listing::validate_translations(&self.translations, &requested, &figures).map_err(|problem| invalid("translations", problem))?;
+        let translatable = crate::listing::Translatable {
+            capabilities: self.capabilities.iter().map(|c| c.name.as_str()).collect(),
+            figures: self.dashboard.figures.iter().map(|f| f.key.as_str()).chain(self.dashboard.ratios.iter().map(|r| r.key.as_str())).collect(),
+            reports: self.app.reports.iter().map(|r| r.id.as_str()).collect(),
+        };
+        crate::listing::validate_translations(&self.translations, &translatable).map_err(|problem| invalid("translations", problem))?;
         if self.ui.connect.len() > MAX_UI_ORIGINS {
             return Err(invalid("ui.connect", format!("lists {} origins; at most {MAX_UI_ORIGINS}", self.ui.connect.len())));
         }
@@ -442,6 +445,14 @@ reason = "count visits"
         assert_eq!(m.translations["en"].reasons["data"], "counts visits");
         assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
         assert!(Manifest::parse(GOOD).unwrap().app.is_default());
+        let reports = format!(
+            "{GOOD}\n[[app.reports]]\nid = \"repair\"\nname = \"物业维修\"\nreplaces = \"repair\"\n[[app.reports]]\nid = \"feedback\"\nname = \"物业投诉建议\"\n[translations.en.reports]\nrepair = \"Property repair\"\n"
+        );
+        let m = Manifest::parse(&reports).unwrap();
+        assert_eq!(m.app.reports.len(), 2);
+        assert_eq!(m.app.reports[0].replaces.as_deref(), Some("repair"));
+        assert_eq!(m.translations["en"].reports["repair"], "Property repair");
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
         for (bad, named) in [
             ("[app]\ncategory = \"games\"", "games"),
             ("[app]\nicon = \"https://evil.example/x.svg\"", "icon"),
@@ -450,6 +461,16 @@ reason = "count visits"
             ("[translations.en]\nname = \" \"", "name"),
             ("[translations.en.reasons]\nledger = \"money\"", "ledger"),
             ("[translations.en.figures]\nvisits = \"Visits\"", "visits"),
+            ("[translations.en.reports]\nrepair = \"Repairs\"", "repair"),
+            ("[[app.reports]]\nid = \"Repair!\"\nname = \"报修\"", "Repair!"),
+            ("[[app.reports]]\nid = \"repair\"\nname = \" \"", "name"),
+            ("[[app.reports]]\nid = \"repair\"\nname = \"报修\"\n[[app.reports]]\nid = \"repair\"\nname = \"维修\"", "twice"),
+            ("[[app.reports]]\nid = \"sos\"\nname = \"求助\"\nreplaces = \"emergency\"", "emergency"),
+            ("[[app.reports]]\nid = \"alarm\"\nname = \"告警\"\nreplaces = \"device-alarm\"", "device-alarm"),
+            (
+                "[[app.reports]]\nid = \"a\"\nname = \"甲\"\nreplaces = \"repair\"\n[[app.reports]]\nid = \"b\"\nname = \"乙\"\nreplaces = \"repair\"",
+                "two kinds",
+            ),
         ] {
             let error = Manifest::parse(&format!("{GOOD}\n{bad}\n")).unwrap_err().to_string();
             assert!(error.contains(named), "{bad}: {error}");

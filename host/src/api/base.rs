@@ -512,6 +512,22 @@ pub struct AppPlugin {
     /// The app's icon for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// The kinds of 报事报修 it takes (`[[app.reports]]`): the report form opens its page with
+    /// `?report=ID` for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<AppReport>,
+}
+
+/// A kind of report a plugin takes, as the app's report form lists it.
+#[derive(Serialize, ToSchema)]
+pub struct AppReport {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
+    /// The host category it stands in for, where it serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// The plugins serving the signed-in user: a resident's community, or the nodes of a staff
@@ -552,6 +568,18 @@ async fn app_plugins(State(state): State<AppState>, Session(claims): Session) ->
                 description_en: english.and_then(|t| t.description.clone()),
                 category: plugin.manifest.app.category.clone(),
                 icon: plugin.manifest.app.icon.clone(),
+                reports: plugin
+                    .manifest
+                    .app
+                    .reports
+                    .iter()
+                    .map(|r| AppReport {
+                        id: r.id.clone(),
+                        name: r.name.clone(),
+                        name_en: english.and_then(|t| t.reports.get(&r.id).cloned()),
+                        replaces: r.replaces.clone(),
+                    })
+                    .collect(),
             });
         }
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub const TENANT_HEADER: &str = "x-linli-tenant";
+use crate::runtime::TENANT_HEADER;
 const MAX_REQUEST_BODY: usize = 8 << 20;
 
 pub fn router() -> Router<AppState> {
@@ -145,13 +145,12 @@ async fn dispatch(
     }
 
     let request_id = request_id();
-    let mut plugin_headers: Vec<(String, String)> = headers
+    // The runtime adds `x-linli-tenant` and `x-linli-request-id`; a client's own are dropped.
+    let plugin_headers: Vec<(String, String)> = headers
         .iter()
         .filter(|(name, _)| !name.as_str().starts_with("x-linli-") && name.as_str() != "authorization" && name.as_str() != "cookie")
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    plugin_headers.push((TENANT_HEADER.into(), tenant.clone()));
-    plugin_headers.push(("x-linli-request-id".into(), request_id.clone()));
     let request = PluginRequest {
         method: method.as_str().to_string(),
         path: format!("/{rest}"),

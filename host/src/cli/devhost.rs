@@ -12,6 +12,8 @@ const DEMO_TENANTS: &str = include_str!("../../../demo/tenants.toml");
 const PEOPLE: &str = include_str!("dev/accounts.toml");
 /// The base records of the residents among them: their houses and households.
 const RESIDENTS: &str = include_str!("dev/residents.csv");
+/// The property companies of 幸福社区 and 和平社区 and the county's legal-aid centre.
+const ORGANISATIONS: &str = include_str!("dev/organisations.csv");
 /// Every dev person's password (the host is a local, throwaway one).
 pub const PASSWORD: &str = "linli-dev-2026";
 /// Where the plugin is installed: the whole demo county.
@@ -93,7 +95,14 @@ impl DevHost {
         install.insert("grants".into(), toml::Value::Array(requested_grants(&manifest).into_iter().map(Into::into).collect()));
         setup.insert("install".into(), toml::Value::Array(vec![install.into()]));
         std::fs::write(work.path().join("residents.csv"), RESIDENTS)?;
-        setup.insert("base_imports".into(), toml::Value::Array(vec![toml::toml! { kind = "residents" tenant = COUNTY file = "residents.csv" }.into()]));
+        std::fs::write(work.path().join("organisations.csv"), ORGANISATIONS)?;
+        setup.insert(
+            "base_imports".into(),
+            toml::Value::Array(vec![
+                toml::toml! { kind = "residents" tenant = COUNTY file = "residents.csv" }.into(),
+                toml::toml! { kind = "organisations" tenant = COUNTY file = "organisations.csv" }.into(),
+            ]),
+        );
         let accounts = people()?
             .iter()
             .map(|person| {

@@ -172,10 +172,17 @@ impl LoadedPlugin {
     }
 }
 
+/// The header that tells the guest the tenant node a request is for.
+pub const TENANT_HEADER: &str = "x-linli-tenant";
+/// The header that carries the request's id into the guest (for its logs).
+pub const REQUEST_ID_HEADER: &str = "x-linli-request-id";
+
 pub struct PluginRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The headers passed on; `invoke` sets `x-linli-tenant` and `x-linli-request-id` from
+    /// the fields below, whoever made the request (HTTP, a set-up file, a dashboard).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     /// The tenant node the request is for (may be below the installation's node).
@@ -306,7 +313,10 @@ impl Runtime {
     /// An installation with `requests_per_instance` above 1 parks the instance after a
     /// successful request and gives it to the same caller's next one; an instance that
     /// failed in any way is never reused.
-    pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
+    pub async fn invoke(&self, plugin: Arc<LoadedPlugin>, mut request: PluginRequest) -> Result<PluginResponse, InvokeError> {
+        request.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(TENANT_HEADER) && !name.eq_ignore_ascii_case(REQUEST_ID_HEADER));
+        request.headers.push((TENANT_HEADER.into(), request.tenant.clone()));
+        request.headers.push((REQUEST_ID_HEADER.into(), request.request_id.clone()));
         let _permit = plugin.quota.try_acquire().map_err(|_| InvokeError::Busy(plugin.installation.limits.max_concurrency))?;
         let pre = match &plugin.entry {
             Entry::Linli(pre) => pre,

@@ -5,7 +5,7 @@ use crate::bindings;
 mod cache;
 mod invoke;
 
-pub use invoke::{Entry, InvokeError, LoadedPlugin, PluginRequest, PluginResponse};
+pub use invoke::{Entry, InvokeError, LoadedPlugin, PluginRequest, PluginResponse, REQUEST_ID_HEADER, TENANT_HEADER};
 
 use crate::capabilities::{self, HasCapabilities, InstanceCaps};
 use crate::metrics::Metrics;

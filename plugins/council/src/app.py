@@ -127,9 +127,12 @@ def viewer(req, params):
 @router.post("/proposals")
 def publish_proposal(req, params):
     user, community = staff_of(req)
-    body = req.json()
+    return json_response(201, view(new_proposal(new_id("p"), community, user.display_name, req.json())))
+
+
+def new_proposal(proposal_id: str, community: str, by: str, body: dict) -> dict:
     p = {
-        "id": new_id("p"),
+        "id": proposal_id,
         "community": community,
         "title": text(body.get("title"), "标题", 60),
         "body": text(body.get("body"), "内容", 4000),
@@ -138,7 +141,7 @@ def publish_proposal(req, params):
         # Counted when published, so later imports do not move the quorum of an open vote.
         "eligible": households(community),
         "status": "open",
-        "by": user.display_name,
+        "by": by,
         "comments": [],
         "result": None,
         "created_at": now(),
@@ -146,7 +149,7 @@ def publish_proposal(req, params):
     if p["eligible"] == 0:
         raise LinliError.invalid("基础数据中本社区还没有户，无法计票 (no households in the base data)")
     proposals.insert(p["id"], p)
-    return json_response(201, view(p))
+    return p
 
 
 @router.get("/proposals")
@@ -221,9 +224,12 @@ def audit(req, params):
 @router.post("/activities")
 def publish_activity(req, params):
     _, community = staff_of(req)
-    body = req.json()
+    return json_response(201, new_activity(new_id("a"), community, req.json()))
+
+
+def new_activity(activity_id: str, community: str, body: dict) -> dict:
     a = {
-        "id": new_id("a"),
+        "id": activity_id,
         "community": community,
         "title": text(body.get("title"), "活动名称", 60),
         "when": text(body.get("when"), "时间", 40),
@@ -233,7 +239,7 @@ def publish_activity(req, params):
         "created_at": now(),
     }
     activities.insert(a["id"], a)
-    return json_response(201, a)
+    return a
 
 
 def activity(activity_id: str, community: str | None = None) -> dict:
@@ -313,16 +319,19 @@ def issuing_pool() -> dict:
 @router.post("/rewards")
 def add_reward(req, params):
     _, community = staff_of(req)
-    body = req.json()
+    return json_response(201, new_reward(new_id("r"), community, req.json()))
+
+
+def new_reward(reward_id: str, community: str, body: dict) -> dict:
     r = {
-        "id": new_id("r"),
+        "id": reward_id,
         "community": community,
         "name": text(body.get("name"), "名称", 40),
         "points": whole(body.get("points"), "所需积分", 1, 100000),
         "stock": whole(body.get("stock"), "库存", 0, 100000),
     }
     rewards.insert(r["id"], r)
-    return json_response(201, r)
+    return r
 
 
 @router.get("/rewards")
@@ -370,10 +379,13 @@ def redeem(req, params):
 @router.post("/news")
 def publish_news(req, params):
     user, community = staff_of(req)
-    body = req.json()
-    item = {"id": new_id("n"), "community": community, "title": text(body.get("title"), "标题", 60), "body": text(body.get("body"), "正文", 4000), "by": user.display_name, "at": now()}
+    return json_response(201, new_news(new_id("n"), community, user.display_name, req.json()))
+
+
+def new_news(news_id: str, community: str, by: str, body: dict) -> dict:
+    item = {"id": news_id, "community": community, "title": text(body.get("title"), "标题", 60), "body": text(body.get("body"), "正文", 4000), "by": by, "at": now()}
     news.insert(item["id"], item)
-    return json_response(201, item)
+    return item
 
 
 @router.get("/news")
@@ -403,6 +415,49 @@ def stats(req, params):
         bump(v.value["community"], "points_redeemed", v.value["points"])
     keys = ("proposals", "votes", "eligible", "points_issued", "points_redeemed")
     return json_response(200, [dict({"community": c}, **{k: f.get(k, 0) for k in keys}) for c, f in sorted(figures.items())])
+
+
+# The demo county's council, per community: two open proposals, an activity, a catalogue and
+# a piece of news. Records have fixed ids, so loading again (every start of the demo) adds
+# nothing.
+DEMO = {
+    "proposals": [
+        ("lift", {"title": "关于为3栋加装电梯的提案", "body": "3栋为六层老楼，住户中老人多，提议申请老旧小区改造补贴加装电梯，费用按楼层分摊。请各户发表意见并投票。",
+                  "quorum_percent": 50, "threshold_percent": 67}),
+        ("park", {"title": "小区东侧空地改建口袋公园", "body": "东侧空地长期堆放杂物，提议清理后改建为口袋公园，设座椅和健身器材，费用由社区公益金承担。",
+                  "quorum_percent": 30, "threshold_percent": 50}),
+    ],
+    "activity": {"title": "周六清洁家园志愿活动", "when": "本周六 09:00–11:00", "place": "社区广场", "capacity": 40, "points": 20},
+    "rewards": [
+        ("bag", {"name": "环保购物袋", "points": 20, "stock": 50}),
+        ("haircut", {"name": "社区理发券", "points": 40, "stock": 20}),
+    ],
+    "news": {"title": "社区议事厅上线", "body": "社区的大事小情，大家一起商量：在这里查看提案、发表意见、每户投一票；参加社区活动还能获得积分，兑换礼品。"},
+}
+
+
+@router.post("/demo/seed")
+def demo_seed(req, params):
+    """For a community (`/t/{community}/p/council/demo/seed`), by a county admin."""
+    user = identity.require_user()
+    if not identity.has_role(user, "county-admin"):
+        raise LinliError.permission_denied("demo data is loaded by a county admin")
+    # The community in the URL: the host passes the admin's role only if it reaches it.
+    community = req.tenant()
+    added = []
+
+    def once(collection, record_id, create):
+        if collection.get(record_id) is None:
+            create(record_id)
+            added.append(record_id)
+
+    for key, body in DEMO["proposals"]:
+        once(proposals, f"demo-{community}-{key}", lambda i, body=body: new_proposal(i, community, user.display_name, body))
+    once(activities, f"demo-{community}-activity", lambda i: new_activity(i, community, DEMO["activity"]))
+    for key, body in DEMO["rewards"]:
+        once(rewards, f"demo-{community}-{key}", lambda i, body=body: new_reward(i, community, body))
+    once(news, f"demo-{community}-news", lambda i: new_news(i, community, user.display_name, DEMO["news"]))
+    return json_response(200, {"community": community, "added": added})
 
 
 # componentize-py calls the `Handler` class of this module for every request.

@@ -3,11 +3,30 @@
 import { LinliError, type Request } from "@linli/sdk";
 import * as identity from "@linli/sdk/identity";
 
-/** Staff who act as the property office: the community's workers and the admins above them. */
-const OFFICE_ROLES = ["community-worker", "street-admin", "county-admin"];
+/**
+ * Staff who oversee the community's property services: its workers (居委会) and the admins
+ * above them. They choose the community's property company and dispatch repairs to it.
+ */
+const MANAGER_ROLES = ["community-worker", "street-admin", "county-admin"];
+
+/** Staff of the property office: the managers and the property company's own staff (物业人员). */
+const OFFICE_ROLES = [...MANAGER_ROLES, "property-staff"];
 
 export function isOffice(user: identity.User): boolean {
   return OFFICE_ROLES.some((role) => identity.hasRole(user, role));
+}
+
+export function isManager(user: identity.User): boolean {
+  return MANAGER_ROLES.some((role) => identity.hasRole(user, role));
+}
+
+/** A manager of the community in the request's URL (see `requireOffice`). */
+export function requireManager(req: Request): { user: identity.User; community: string } {
+  const user = identity.requireUser();
+  if (!isManager(user)) {
+    throw LinliError.permissionDenied("仅限社区工作人员 (community staff only)");
+  }
+  return { user, community: req.tenant() };
 }
 
 /**

@@ -147,6 +147,38 @@ export function revoke(req: Request, params: Params): Response {
   return json(200, view(synced, at));
 }
 
+/**
+ * Passes whose plate the gate has not taken or given back: the gate refused or did not answer
+ * (the sweep keeps retrying up to ten times, then the pass shows `failed`). A plate that was
+ * not taken off stays let in: the office sees to the gate and retries.
+ */
+export function unsynced(req: Request): Response {
+  const { community } = requireOffice(req);
+  const at = now();
+  const list = passes
+    .queryAll("community", community)
+    .map((v) => v.value)
+    .filter((p) => p.gateState === "failed" || (p.gateError !== null && (p.gateState === "pending" || p.gateState === "listed")));
+  list.sort((a, b) => b.createdAt - a.createdAt);
+  return json(200, list.map((p) => view(p, at)));
+}
+
+/** The office tries the gate again now: the plate on while the pass is in force, else off. */
+export function retry(req: Request, params: Params): Response {
+  const { community } = requireOffice(req);
+  const id = params.require("id");
+  const current = passes.get(id)?.value;
+  if (!current || current.community !== community) throw LinliError.notFound(`本社区没有这张通行证 (no pass \`${id}\` here)`);
+  if (!current.gate || !current.plate) throw LinliError.invalid("这张通行证不经过道闸 (the pass has no plate at a gate)");
+  const at = now();
+  const inForce = !current.revoked && at < current.to;
+  // A failed pass no longer says which way it was going: the pass's time decides.
+  const again: Pass = current.gateState === "failed" ? { ...current, gateState: inForce ? "pending" : "listed", gateAttempts: 0 } : { ...current, gateAttempts: 0 };
+  const synced = syncGate(again, at);
+  passes.put(id, synced);
+  return json(200, view(synced, at));
+}
+
 /** The gate guard's check: a code or a plate, valid now or not. */
 export function check(req: Request): Response {
   const { community } = requireOffice(req);

@@ -1,11 +1,13 @@
 // 报事报修: a resident's repair request becomes a host work order reported by her (she follows
-// it in the app too), with up to four photos; the property office handles it in its pages or
-// the console, and she rates it when it is resolved.
+// it in the app too), with up to four photos; the community's staff dispatch it to the
+// community's property company (an organisation of the base data), whose staff resolve it in
+// the office pages, and she rates it when it is resolved.
 import { LinliError, json, type Params, type Request, type Response } from "@linli/sdk";
+import * as base from "@linli/sdk/base";
 import { Collection } from "@linli/sdk/data";
 import * as identity from "@linli/sdk/identity";
 import * as tickets from "@linli/sdk/tickets";
-import { isOffice, now, requireOffice, requireResident, required } from "./common";
+import { isManager, isOffice, now, requireManager, requireOffice, requireResident, required } from "./common";
 
 /** What residents report, and the words of the work order's title. */
 export const KINDS: Record<string, string> = {
@@ -31,6 +33,16 @@ export interface Repair {
 }
 
 export const repairs = new Collection<Repair>("repairs");
+
+/** Each community's property company, an organisation of the base data, keyed by community. */
+interface Company {
+  id: string;
+  name: string;
+}
+const companies = new Collection<Company>("companies");
+
+/** The kind the base data gives property companies. */
+const PROPERTY_KIND = "物业";
 
 /** The repair with its ticket's current state, as pages show it. */
 function view(repair: Repair): Record<string, unknown> {
@@ -149,9 +161,59 @@ export function officeComment(req: Request, params: Params): Response {
 }
 
 export function officeResolve(req: Request, params: Params): Response {
-  const repair = ofCommunity(params.require("id"), requireOffice(req).community);
+  const { user, community } = requireOffice(req);
+  const repair = ofCommunity(params.require("id"), community);
   const note = required(req.json<{ note?: string }>().note, "处理结果", 2000);
-  tickets.resolve(repair.id, note);
+  // The host records the plugin as the actor: the note names who did the work.
+  tickets.resolve(repair.id, `${user.displayName}：${note}`);
+  return json(200, view(repair));
+}
+
+/** Property companies of the base data: those registered at the community, else all the plugin sees. */
+function propertyCompanies(community: string): base.Organisation[] {
+  const property = base.organisations().filter((o) => o.kind.includes(PROPERTY_KIND));
+  const here = property.filter((o) => o.tenant === community);
+  return here.length > 0 ? here : property;
+}
+
+/**
+ * The community's property company: the one its staff chose, else the only property company
+ * the base data registers at the community.
+ */
+function companyOf(community: string): Company | undefined {
+  const chosen = companies.get(community)?.value;
+  if (chosen) return chosen;
+  const here = propertyCompanies(community).filter((o) => o.tenant === community);
+  return here.length === 1 ? { id: here[0].id, name: here[0].name } : undefined;
+}
+
+/**
+ * The community's property company and the organisations to choose it from (the host
+ * refuses, at dispatch, one that does not serve the community).
+ */
+export function company(req: Request): Response {
+  const { user, community } = requireOffice(req);
+  const choices = propertyCompanies(community).map((o) => ({ id: o.id, name: o.name, contact: o.contact }));
+  return json(200, { company: companyOf(community) ?? null, chosen: companies.get(community) !== undefined, choices, manager: isManager(user) });
+}
+
+export function setCompany(req: Request): Response {
+  const { community } = requireManager(req);
+  const id = required(req.json<{ organisation?: string }>().organisation, "物业公司", 64);
+  const organisation = base.organisations().find((o) => o.id === id);
+  if (!organisation) throw LinliError.notFound(`基础数据中没有这个组织 (no organisation \`${id}\`)`);
+  const chosen: Company = { id: organisation.id, name: organisation.name };
+  companies.put(community, chosen);
+  return json(200, { community, company: chosen });
+}
+
+/** Send a repair's work order to the community's property company. */
+export function officeDispatch(req: Request, params: Params): Response {
+  const { community } = requireManager(req);
+  const repair = ofCommunity(params.require("id"), community);
+  const chosen = companyOf(community);
+  if (!chosen) throw LinliError.conflict("请先设置本社区的物业公司 (choose the community's property company first)");
+  tickets.dispatchToOrganisation(repair.id, chosen.id);
   return json(200, view(repair));
 }
 

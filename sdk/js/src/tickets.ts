@@ -61,3 +61,8 @@ export function addPhoto(id: string, image: Uint8Array): number {
 export function rate(id: string, rating: number, feedback: string | undefined): Ticket {
   return ticket(call(() => wit.rate(id, rating, feedback)));
 }
+
+/** Dispatch a pending ticket this plugin opened to an organisation of the base data (e.g. the community's property company) that serves the ticket's place. */
+export function dispatchToOrganisation(id: string, organisation: string): Ticket {
+  return ticket(call(() => wit.dispatchToOrganisation(id, organisation)));
+}

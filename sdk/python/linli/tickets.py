@@ -48,3 +48,8 @@ def add_photo(ticket_id: str, image: bytes) -> int:
 def rate(ticket_id: str, rating: int, feedback: str | None):
     """Close a resolved ticket this plugin opened with its reporter's rating (1–5), as that signed-in resident."""
     return call(_wit.rate, ticket_id, rating, feedback)
+
+
+def dispatch_to_organisation(ticket_id: str, organisation: str):
+    """Dispatch a pending ticket this plugin opened to an organisation of the base data (e.g. the community's property company) that serves the ticket's place."""
+    return call(_wit.dispatch_to_organisation, ticket_id, organisation)

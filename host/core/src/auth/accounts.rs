@@ -46,13 +46,25 @@ pub enum Role {
     Volunteer,
     /// 律师
     Lawyer,
+    /// 物业人员: staff of the property company serving a community, held at that community.
+    /// The host gives the role nothing of its own (no work orders, no base data): a
+    /// property-services plugin gives it the office's work there.
+    PropertyStaff,
     /// 供应商开发者
     VendorDeveloper,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] =
-        [Self::CountyAdmin, Self::StreetAdmin, Self::CommunityWorker, Self::GridWorker, Self::Volunteer, Self::Lawyer, Self::VendorDeveloper];
+    pub const ALL: [Role; 8] = [
+        Self::CountyAdmin,
+        Self::StreetAdmin,
+        Self::CommunityWorker,
+        Self::GridWorker,
+        Self::Volunteer,
+        Self::Lawyer,
+        Self::PropertyStaff,
+        Self::VendorDeveloper,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +74,7 @@ impl Role {
             Self::GridWorker => "grid-worker",
             Self::Volunteer => "volunteer",
             Self::Lawyer => "lawyer",
+            Self::PropertyStaff => "property-staff",
             Self::VendorDeveloper => "vendor-developer",
         }
     }
@@ -75,7 +88,7 @@ impl Role {
         match self {
             Self::CountyAdmin => Some(TenantKind::County),
             Self::StreetAdmin => Some(TenantKind::Street),
-            Self::CommunityWorker => Some(TenantKind::Community),
+            Self::CommunityWorker | Self::PropertyStaff => Some(TenantKind::Community),
             Self::GridWorker => Some(TenantKind::Grid),
             Self::Volunteer | Self::Lawyer | Self::VendorDeveloper => None,
         }

@@ -393,30 +393,50 @@ async function shrink(file) {
   return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("encode"))), "image/jpeg", 0.82));
 }
 
-// 报事报修: what, where, a photo or two; the ticket goes to the community's board.
+// 报事报修: what, where, a photo or two; the ticket goes to the community's board. Kinds of
+// report a service of her community takes (its `[[app.reports]]`, e.g. 物业维修 for the
+// property service) open that service's page instead, where its own form follows them up.
 async function reportView() {
   const draw = screen();
-  const [categories] = await Promise.all([api("GET", "/api/tickets/categories"), refreshUnread()]);
+  const [categories, services] = await Promise.all([api("GET", "/api/tickets/categories"), plugins(), refreshUnread()]);
   drawTabs("services");
+  const handovers = services.filter((p) => p.url && p.reports?.length).flatMap((p) => p.reports.map((report) => ({ plugin: p, report })));
+  const standsIn = (category) => handovers.find((h) => h.report.replaces === category.id);
+  const handoverOption = (h) => el("option", { value: "plugin:" + handovers.indexOf(h) }, t("report_by")((lang === "en" && h.report.name_en) || h.report.name, nameOf(h.plugin)));
   // Nothing chosen for her: a wrong default would send a broken light to the alarm desk.
   const category = el("select", { id: "report-category", required: true }, el("option", { value: "" }, t("choose")),
-    ...(categories.ok ? categories.data : []).filter((c) => c.id !== "device-alarm").map((c) => el("option", { value: c.id }, LinliMessages.categoryName(lang, c))));
+    ...(categories.ok ? categories.data : []).filter((c) => c.id !== "device-alarm").map((c) => (standsIn(c) ? handoverOption(standsIn(c)) : el("option", { value: c.id }, LinliMessages.categoryName(lang, c)))),
+    ...handovers.filter((h) => !h.report.replaces || !(categories.data || []).some((c) => c.id === h.report.replaces)).map(handoverOption));
   const title = el("input", { type: "text", id: "report-title-input", required: true, maxlength: "100", placeholder: t("report_what_hint") });
   const description = el("textarea", { id: "report-description", rows: "3", maxlength: "4000" });
   const where = el("input", { type: "text", id: "report-where", maxlength: "200", placeholder: t("report_where_hint") });
   const photos = el("input", { type: "file", id: "report-photos", accept: "image/*", capture: "environment", multiple: true });
   const status = el("div", { id: "report-status", role: "status" });
   const send = el("button", { class: "primary", type: "submit", id: "report-send" }, t("report_send"));
-  const form = el("form", { class: "card", id: "report-form" },
-    el("label", { for: "report-category" }, t("report_category")), category,
+  const fields = el("div", { id: "report-fields" },
     el("label", { for: "report-title-input" }, t("report_what")), title,
     el("label", { for: "report-where" }, t("report_where")), where,
     el("label", { for: "report-description" }, t("report_details")), description,
     el("label", { for: "report-photos" }, t("report_photos")(MAX_PHOTOS)), photos,
     status, send);
+  const handover = el("div", { id: "report-handover", hidden: true });
+  category.onchange = () => {
+    const chosen = category.value.startsWith("plugin:") ? handovers[Number(category.value.slice(7))] : null;
+    fields.hidden = Boolean(chosen);
+    handover.hidden = !chosen;
+    title.required = !chosen;
+    if (!chosen) return;
+    const service = nameOf(chosen.plugin);
+    const url = `${chosen.plugin.url}?report=${encodeURIComponent(chosen.report.id)}`;
+    handover.replaceChildren(el("p", {}, t("report_handover")(service)),
+      el("a", { href: "#/open?url=" + encodeURIComponent(url), class: "button-link primary", id: "report-go" }, t("report_go")(service)));
+  };
+  const form = el("form", { class: "card", id: "report-form" },
+    el("label", { for: "report-category" }, t("report_category")), category, fields, handover);
   if (!categories.ok) form.prepend(problemLine(categories));
   form.onsubmit = async (e) => {
     e.preventDefault();
+    if (category.value.startsWith("plugin:")) return;
     send.disabled = true;
     status.textContent = t("report_sending");
     const r = await api("POST", "/api/tickets", { category: category.value, title: title.value.trim(), description: description.value.trim(), location: where.value.trim() });

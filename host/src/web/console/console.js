@@ -360,7 +360,10 @@ async function reviewView(pluginId, version) {
       el("p", {}, el("strong", {}, t("description") + (lang === "en" ? ": " : "：")), manifestDescription(m)),
       el("p", { class: "muted" }, `${t("vendor")}: ${p.vendor} · ${t("signed_by")}: `, el("code", {}, p.key_id), " · ", el("code", {}, `sha256 ${p.sha256.slice(0, 16)}…`)),
       el("p", { class: "muted" }, `${t("limits")}: ${t("deadline")} ${limits.deadline_ms ?? "—"} ${t("unit_ms")} · ${t("memory")} ${limits.memory_mib ?? "—"} ${t("unit_mib")} · ${t("concurrency")} ${limits.max_concurrency ?? "—"}`),
-      (limits.requests_per_instance ?? 1) > 1 ? el("p", { class: "muted" }, t("reuse")(limits.requests_per_instance)) : null),
+      (limits.requests_per_instance ?? 1) > 1 ? el("p", { class: "muted" }, t("reuse")(limits.requests_per_instance)) : null,
+      // Reports it takes from the app's 报事报修 reach its page instead of the community's board.
+      (m.app?.reports || []).length ? el("p", { id: "review-reports" }, t("takes_reports")(m.app.reports.map((r) =>
+        ((lang === "en" && m.translations?.en?.reports?.[r.id]) || r.name) + (r.replaces ? t("in_place_of")(r.replaces) : "")).join(lang === "en" ? "; " : "；"))) : null),
     el("div", { class: "card" }, el("h2", {}, t("requested")), perms),
     el("div", { class: "card" }, el("label", { for: "install-tenant" }, t("scope")), tenant, el("p", {}, install), status)));
 }

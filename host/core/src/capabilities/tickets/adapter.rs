@@ -191,6 +191,15 @@ impl wit::Host for TicketsState {
         self.with(|g| async move { g.tickets.act(&ticket.id, &Actor { name, account: Some(account) }, &action).await }).await.map(Into::into)
     }
 
+    async fn dispatch_to_organisation(&mut self, id: String, organisation: String) -> Result<wit::Ticket, types::Error> {
+        self.with(|g| async move {
+            g.created_here(&id).await?;
+            g.tickets.act(&id, &g.actor(), &Action::DispatchToDepartment { organisation }).await
+        })
+        .await
+        .map(Into::into)
+    }
+
     async fn get(&mut self, id: String) -> Result<wit::Ticket, types::Error> {
         self.with(|g| async move { g.own(&id).await }).await.map(Into::into)
     }

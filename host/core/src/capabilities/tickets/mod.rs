@@ -225,9 +225,15 @@ impl Tickets {
                 ticket.assignee_name = Some(name);
             }
             Action::DispatchToDepartment { organisation } => {
-                let name: Option<String> =
-                    sqlx::query_scalar("SELECT name FROM base_organisations WHERE id = $1").bind(organisation).fetch_optional(&mut *tx).await?;
-                let name = name.ok_or_else(|| TicketError::Invalid(format!("organisation `{organisation}` does not exist in the base data")))?;
+                let found: Option<(String, String)> =
+                    sqlx::query_as("SELECT name, tenant_id FROM base_organisations WHERE id = $1").bind(organisation).fetch_optional(&mut *tx).await?;
+                let (name, node) = found.ok_or_else(|| TicketError::Invalid(format!("organisation `{organisation}` does not exist in the base data")))?;
+                // A community's company or a county's centre serves the places below it: not
+                // a ticket of another community or county.
+                let tree = self.tree.snapshot();
+                if !tree.is_within(&ticket.tenant_id, &node) && !tree.is_within(&node, &ticket.tenant_id) {
+                    return Err(TicketError::Invalid(format!("organisation `{organisation}` ({name}) does not serve the ticket's place")));
+                }
                 note = format!("派往部门：{name}");
                 ticket.assignee_name = Some(name);
             }
