@@ -179,11 +179,20 @@ function settle(payment: Payment): Record<string, unknown> {
   const account = ledger.account(CURRENCY, houseOwner(bill.house));
   const moved = ledger.transfer(gateway.id, account.id, payment.amount, `pay:${payment.id}`, `缴物业费 ${bill.period}（${payment.payerName}）`);
   payments.modify(payment.id, (p) => ({ ...p, status: "succeeded" as const }));
-  const paid = bills.modify(bill.id, (b) => {
-    if (b.status === "paid") return b;
+  const marked = bills.modify(bill.id, (b) => (b.status === "paid" ? b : { ...b, status: "paid" as const, payment: payment.id, paidBy: payment.payerName, paidAt: now() })).value;
+  if (marked.payment !== payment.id) {
+    // Another payment paid it between the check above and now: this one's money stays on the
+    // house's account as credit towards its next bill.
+    throw LinliError.conflict(`这张账单已由另一笔支付付清，本笔款项记入房屋余额 (already paid by another payment; this one is credit on the house's account)`);
+  }
+  // The receipt number is taken outside `modify` (whose change may run again on a conflict)
+  // and only by the payment that paid the bill, so numbers follow one another.
+  let paid = marked;
+  if (marked.receipt === null) {
     const n = counters.update("receipt", (c) => ({ n: c.n + 1 }), () => ({ n: 0 })).value.n;
-    return { ...b, status: "paid" as const, payment: payment.id, receipt: `WY${b.period.replace("-", "")}${String(n).padStart(6, "0")}`, paidBy: payment.payerName, paidAt: now() };
-  }).value;
+    const receipt = `WY${marked.period.replace("-", "")}${String(n).padStart(6, "0")}`;
+    paid = bills.modify(bill.id, (b) => (b.receipt !== null ? b : { ...b, receipt })).value;
+  }
   return {
     receipt: paid.receipt,
     bill: paid.id,
