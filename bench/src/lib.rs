@@ -16,16 +16,25 @@ pub fn write_section(path: &str, title: &str, section: &str) -> std::io::Result<
     match sections.iter().position(|s| s.starts_with(&heading)) {
         Some(at) => sections[at] = section.trim_end().to_string(),
         None => {
-            let is_figure = |s: &String| s.strip_prefix("## P").is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+            let is_figure = |s: &String| figure_order(s).is_some();
+            let order = figure_order(&heading);
             let at = sections
                 .iter()
-                .position(|s| is_figure(s) && s.as_str() > heading.as_str())
+                .position(|s| figure_order(s).is_some_and(|o| Some(&o) > order.as_ref()))
                 .or_else(|| sections.iter().rposition(is_figure).map(|last| last + 1))
                 .unwrap_or(0);
             sections.insert(at, section.trim_end().to_string());
         }
     }
     std::fs::write(path, format!("{HEADER}{}\n", sections.join("\n\n")))
+}
+
+/// Where a figure section (`## P<number><rest>`) goes: by its number, then the rest of its
+/// title (P1, P1b, P2 … P9, P10, P11); None for the notes.
+fn figure_order(title: &str) -> Option<(u32, String)> {
+    let rest = title.strip_prefix("## P")?;
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    Some((rest[..digits].parse().ok()?, rest[digits..].to_string()))
 }
 
 /// Today's date (UTC) for section titles.
@@ -188,6 +197,41 @@ pub fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
+/// A process's CPU time so far (user + system), from /proc/PID/stat (`pid` "self" for this
+/// one). The kernel reports it in USER_HZ, 100 per second on Linux whatever its own tick.
+pub fn process_cpu(pid: &str) -> anyhow::Result<Duration> {
+    use anyhow::Context;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat (Linux only)"))?;
+    // The command name, field 2, is in parentheses and may hold spaces: count from after it.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc/PID/stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("unexpected /proc/PID/stat");
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// One wrk run (one thread, a separate process) against `url`: the requests it completed,
+/// and the CPU time process `pid` ("self" for this one) used meanwhile.
+pub fn wrk_run(url: &str, connections: usize, seconds: u64, pid: &str) -> anyhow::Result<(u64, Duration)> {
+    use anyhow::Context;
+    let before = process_cpu(pid)?;
+    let output = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), url])
+        .output()
+        .context("running wrk (Debian: apt-get install wrk)")?;
+    let cpu = process_cpu(pid)?.saturating_sub(before);
+    let text = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(output.status.success(), "wrk failed: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(!text.contains("Non-2xx"), "requests failed under wrk: {text}");
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .context("no request count in wrk's output")?;
+    Ok((requests, cpu))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -213,9 +257,12 @@ mod tests {
         super::write_section(path, "P5 ", "## P5 — ingest\n\nfive\n").unwrap();
         super::write_section(path, "P7 ", "## P7 — county\n\nseven\n").unwrap();
         super::write_section(path, "P1 ", "## P1 — route\n\none\n").unwrap();
+        super::write_section(path, "P11 ", "## P11 — peers\n\neleven\n").unwrap();
+        super::write_section(path, "P1b ", "## P1b — wrk\n\none b\n").unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         let at = |t: &str| text.find(t).unwrap();
-        assert!(at("## P1") < at("## P5") && at("## P5") < at("## P7") && at("## P7") < at("## Notes"), "{text}");
+        assert!(at("## P1 ") < at("## P1b") && at("## P1b") < at("## P5") && at("## P5") < at("## P7"), "{text}");
+        assert!(at("## P7") < at("## P11") && at("## P11") < at("## Notes"), "numbers, not letters, order them: {text}");
     }
 
     #[test]

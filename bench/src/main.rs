@@ -243,38 +243,6 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// This process's CPU time so far (user + system), from /proc/self/stat. The kernel reports
-/// it in USER_HZ, 100 per second on Linux whatever the kernel's own tick.
-fn process_cpu() -> Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat (Linux only)")?;
-    // The command name, field 2, is in parentheses and may hold spaces: count from after it.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("unexpected /proc/self/stat")?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("unexpected /proc/self/stat");
-    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
-}
-
-/// One wrk run against `url`: requests completed, and the host's CPU time meanwhile.
-fn wrk_run(url: &str, connections: usize, seconds: u64) -> Result<(u64, Duration)> {
-    let before = process_cpu()?;
-    let output = std::process::Command::new("wrk")
-        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), url])
-        .output()
-        .context("running wrk (Debian: apt-get install wrk)")?;
-    let cpu = process_cpu()?.saturating_sub(before);
-    let text = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(output.status.success(), "wrk failed: {}", String::from_utf8_lossy(&output.stderr));
-    anyhow::ensure!(!text.contains("Non-2xx"), "requests failed under wrk: {text}");
-    let requests = text
-        .lines()
-        .find(|l| l.contains("requests in"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .context("no request count in wrk's output")?;
-    Ok((requests, cpu))
-}
-
 /// P1 measured from outside: wrk drives each route in turn (rounds alternate, as in the
 /// in-process run) and the figure is the host's CPU time per request, the plugin route's
 /// against the native handler's. wrk's own CPU is not counted.
@@ -287,7 +255,7 @@ async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) 
         let mut line = format!("    round {round}:");
         for (index, (name, url)) in routes.iter().enumerate() {
             let (url, connections, seconds) = (url.clone(), args.connections, args.seconds);
-            let (requests, cpu) = tokio::task::spawn_blocking(move || wrk_run(&url, connections, seconds)).await??;
+            let (requests, cpu) = tokio::task::spawn_blocking(move || linli_bench::wrk_run(&url, connections, seconds, "self")).await??;
             anyhow::ensure!(requests > 0, "wrk completed no requests on {name}");
             let micros = cpu.as_secs_f64() * 1e6 / requests as f64;
             let rate = requests as f64 / seconds as f64;

@@ -1,6 +1,9 @@
 //! A component as a vendor builds it for Spin or `wasmtime serve`: it exports the standard
 //! `wasi:http/incoming-handler` and reads its request and writes its response as streams.
-//! It also calls one Linli capability (`data`), which a standard component may import too.
+//! It also calls one Linli capability (`data`), which a standard component may import too;
+//! built without the default feature `linli` it imports WASI alone and runs on plain
+//! `wasmtime serve` as well.
+#[cfg(feature = "linli")]
 use linli_sdk::data::Collection;
 use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasi::io::streams::StreamError;
@@ -34,6 +37,7 @@ impl wasi::exports::http::incoming_handler::Guest for WasiHello {
                 });
                 respond(out, 200, "application/json", echo.to_string().as_bytes())
             }
+            #[cfg(feature = "linli")]
             ("POST", "/visits") => {
                 let tenant = request.headers().get("x-linli-tenant").first().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
                 let counted = Collection::<u64>::new("visits").update(&tenant, |count| *count += 1);
