@@ -52,6 +52,9 @@ async fn standard_components_serve_routes(host: TestHost) -> anyhow::Result<()> 
         let failed = host.plugin("GET", "xingfu", &format!("wasi-hello/{route}")).await?;
         assert_eq!((failed.status, failed.error_code().as_str()), (500, "plugin-trap"), "{route}: {}", failed.text);
     }
+    // A guest that never answers is stopped at the deadline (1 s in its linli.toml).
+    let spun = host.plugin("GET", "xingfu", "wasi-hello/spin").await?;
+    assert_eq!((spun.status, spun.error_code().as_str()), (504, "deadline-exceeded"), "{}", spun.text);
     // And the installation still serves.
     host.plugin("GET", "xingfu", "wasi-hello/hello").await?.expect_status(200)?;
     host.stop().await;

@@ -27,8 +27,9 @@ enum Unanswered {
 }
 
 impl Runtime {
-    /// One request to a wasi:http component, in a fresh instance. The guest runs on its own
-    /// task so that its response body can be read while it is being written.
+    /// One request to a wasi:http component, in a fresh instance. The guest runs beside the
+    /// reading of its response body, on this task (a task of its own cost a spawn and a
+    /// hand-over between threads per request), so the body is read while it is written.
     pub(super) async fn invoke_wasi_http(&self, plugin: Arc<LoadedPlugin>, request: PluginRequest) -> Result<PluginResponse, InvokeError> {
         let limits = plugin.installation.limits;
         let (mut store, stderr, started) = self.store_for(&plugin, &request.tenant, &request.request_id, request.user.clone());
@@ -49,7 +50,8 @@ impl Runtime {
         self.metrics.live_instances.inc();
         let _live = scopeguard(|| self.metrics.live_instances.dec());
         let guest_plugin = plugin.clone();
-        let guest = tokio::spawn(async move {
+        // Dropping this future (on a return below) drops the store, which ends the instance.
+        let guest = async move {
             let outcome = async {
                 let Entry::WasiHttp(pre) = &guest_plugin.entry else {
                     return Err(wasmtime::format_err!("not a wasi:http component"));
@@ -59,8 +61,8 @@ impl Runtime {
             }
             .await;
             (store, outcome)
-        });
-        let mut guest = AbortOnDrop(guest);
+        };
+        tokio::pin!(guest);
 
         let cutoff = tokio::time::Instant::from_std(started + Duration::from_millis(limits.deadline_ms) + DEADLINE_GRACE);
         let max_body = usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX);
@@ -71,20 +73,19 @@ impl Runtime {
         // the store: dropping the store ends the body).
         let (answer, finished) = tokio::select! {
             answer = &mut reading => (Some(answer), None),
-            finished = &mut guest.0 => (None, Some(finished)),
+            finished = &mut guest => (None, Some(finished)),
             () = tokio::time::sleep_until(cutoff) => return Err(timed_out(&plugin, &request_id, started)),
         };
         let (answer, store, outcome) = match (answer, finished) {
-            (Some(answer), _) => match tokio::time::timeout_at(cutoff, &mut guest.0).await {
-                Ok(Ok((store, outcome))) => (answer, store, outcome),
-                Ok(Err(join)) => return Err(host_failure(format!("the guest task ended abnormally: {join}"))),
+            (Some(answer), _) => match tokio::time::timeout_at(cutoff, &mut guest).await {
+                Ok((store, outcome)) => (answer, store, outcome),
                 Err(_) => {
                     tracing::warn!(plugin = %plugin.installation.plugin_id, request = %request_id, "the component answered but did not return before its deadline");
                     return answer.map_err(|_| timed_out(&plugin, &request_id, started));
                 }
             },
-            (None, Some(Ok((store, Err(error))))) => return Err(classify(&plugin, &store, &stderr, started, &request_id, error)),
-            (None, Some(Ok((store, Ok(()))))) => {
+            (None, Some((store, Err(error)))) => return Err(classify(&plugin, &store, &stderr, started, &request_id, error)),
+            (None, Some((store, Ok(())))) => {
                 log_dropped(&plugin, &store, &request_id);
                 drop(store);
                 match tokio::time::timeout_at(cutoff, &mut reading).await {
@@ -92,7 +93,6 @@ impl Runtime {
                     Err(_) => return Err(timed_out(&plugin, &request_id, started)),
                 }
             }
-            (None, Some(Err(join))) => return Err(host_failure(format!("the guest task ended abnormally: {join}"))),
             (None, None) => return Err(host_failure("neither the answer nor the guest ended".to_string())),
         };
         if let Err(error) = outcome {
@@ -179,13 +179,4 @@ fn timed_out(plugin: &LoadedPlugin, request_id: &str, started: Instant) -> Invok
     let elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::warn!(error_id, plugin = %plugin.installation.plugin_id, request = request_id, elapsed_ms, "deadline reached");
     InvokeError::Timeout { error_id, deadline_ms: plugin.installation.limits.deadline_ms }
-}
-
-/// A guest task that is stopped if the request is given up (deadline, client gone).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

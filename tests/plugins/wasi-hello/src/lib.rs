@@ -67,6 +67,13 @@ impl wasi::exports::http::incoming_handler::Guest for WasiHello {
                 let _ = OutgoingBody::finish(body, None);
             }
             ("GET", "/panic") => panic!("the test asked for a panic"),
+            // Never answers: the host stops it at the installation's deadline.
+            ("GET", "/spin") => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
             ("GET", "/silent") => drop(out),
             _ => respond(out, 404, "text/plain", format!("no route for {method} {path}").as_bytes()),
         }
