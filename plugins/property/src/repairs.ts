@@ -164,6 +164,18 @@ export function officeResolve(req: Request, params: Params): Response {
   const { user, community } = requireOffice(req);
   const repair = ofCommunity(params.require("id"), community);
   const note = required(req.json<{ note?: string }>().note, "处理结果", 2000);
+  // The company's staff resolve what was dispatched to their company; the community's
+  // staff may resolve any of its repairs themselves.
+  if (!isManager(user)) {
+    const ticket = tickets.get(repair.id);
+    const company = companyOf(community);
+    if (ticket.status !== "dispatched" && ticket.status !== "accepted") {
+      throw LinliError.conflict("这条报修尚未派给物业公司 (the repair has not been dispatched to the property company)");
+    }
+    if (!company || ticket.assignee !== company.name) {
+      throw LinliError.permissionDenied("这条报修派给了其他单位 (the repair was dispatched elsewhere)");
+    }
+  }
   // The host records the plugin as the actor: the note names who did the work.
   tickets.resolve(repair.id, `${user.displayName}：${note}`);
   return json(200, view(repair));
