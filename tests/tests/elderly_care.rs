@@ -241,6 +241,19 @@ async fn tickets_from_report_to_rating(backend: Backend) -> Result<()> {
     let parking_id = parking["id"].as_str().context("id")?.to_string();
     let both = worker.post(&format!("/api/tickets/{parking_id}/dispatch"), json!({ "assignee": fixer.account_id, "department": org })).await?;
     assert_eq!(both.status, 422, "{}", both.text);
+    // An organisation of another community does not serve this ticket's place.
+    let elsewhere = host.import_csv("organisations", "heping", "名称,类型,网格,联系方式\n和平社区物业服务中心,物业,heping,0570-7654321\n").await?;
+    assert_eq!(elsewhere["status"], "done", "{elsewhere}");
+    let orgs = host.operator().get("/api/base/organisations").await?.expect_status(200)?.json();
+    let other_org = orgs
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "和平社区物业服务中心"))
+        .and_then(|o| o["id"].as_str())
+        .context("organisation")?
+        .to_string();
+    let refused = worker.post(&format!("/api/tickets/{parking_id}/dispatch"), json!({ "department": other_org })).await?;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.error_message().contains("does not serve"), "{}", refused.text);
     worker.post(&format!("/api/tickets/{parking_id}/dispatch"), json!({ "department": org })).await?.expect_status(200)?;
     assert_eq!(other.call("POST", &format!("/api/tickets/{parking_id}/accept"), None).await?.status, 404, "outside their area");
     let taken = fixer.call("POST", &format!("/api/tickets/{parking_id}/accept"), None).await?.expect_status(200)?.json();
