@@ -232,6 +232,39 @@ pub fn wrk_run(url: &str, connections: usize, seconds: u64, pid: &str) -> anyhow
     Ok((requests, cpu))
 }
 
+/// What `wrk_rounds` measured of each route: CPU µs per request and requests/s, one entry
+/// per round.
+pub struct WrkRounds<const N: usize> {
+    pub cpu_per_request: [Vec<f64>; N],
+    pub rates: [Vec<f64>; N],
+}
+
+/// `rounds` alternating rounds of wrk over `routes` (name, URL, the process whose CPU counts:
+/// "self" or a pid), each route for `seconds` with `connections`; prints each round.
+pub async fn wrk_rounds<const N: usize>(
+    routes: &[(String, String, String); N],
+    rounds: usize,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<WrkRounds<N>> {
+    let mut measured = WrkRounds { cpu_per_request: std::array::from_fn(|_| Vec::new()), rates: std::array::from_fn(|_| Vec::new()) };
+    for round in 1..=rounds.max(1) {
+        let mut line = format!("    round {round}:");
+        for (index, (name, url, pid)) in routes.iter().enumerate() {
+            let (url, pid) = (url.clone(), pid.clone());
+            let (requests, cpu) = tokio::task::spawn_blocking(move || wrk_run(&url, connections, seconds, &pid)).await??;
+            anyhow::ensure!(requests > 0, "wrk completed no requests on {name}");
+            let micros = cpu.as_secs_f64() * 1e6 / requests as f64;
+            let rate = requests as f64 / seconds as f64;
+            measured.cpu_per_request[index].push(micros);
+            measured.rates[index].push(rate);
+            line += &format!(" {name} {micros:.1} µs ({rate:.0} req/s) |");
+        }
+        println!("{}", line.trim_end_matches(" |"));
+    }
+    Ok(measured)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

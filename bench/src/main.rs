@@ -247,24 +247,10 @@ async fn main() -> Result<()> {
 /// in-process run) and the figure is the host's CPU time per request, the plugin route's
 /// against the native handler's. wrk's own CPU is not counted.
 async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) -> Result<()> {
-    let routes = greet_urls(addr);
+    let routes = greet_urls(addr).map(|(name, url)| (name.to_string(), url, "self".to_string()));
     println!("P1 with wrk, {} connections, {} rounds of {} s per route: host CPU per request", args.connections, args.rounds, args.seconds);
-    let mut per_request: [Vec<f64>; 3] = Default::default();
-    let mut rates: [Vec<f64>; 3] = Default::default();
-    for round in 1..=args.rounds.max(1) {
-        let mut line = format!("    round {round}:");
-        for (index, (name, url)) in routes.iter().enumerate() {
-            let (url, connections, seconds) = (url.clone(), args.connections, args.seconds);
-            let (requests, cpu) = tokio::task::spawn_blocking(move || linli_bench::wrk_run(&url, connections, seconds, "self")).await??;
-            anyhow::ensure!(requests > 0, "wrk completed no requests on {name}");
-            let micros = cpu.as_secs_f64() * 1e6 / requests as f64;
-            let rate = requests as f64 / seconds as f64;
-            per_request[index].push(micros);
-            rates[index].push(rate);
-            line += &format!(" {name} {micros:.1} µs ({rate:.0} req/s) |");
-        }
-        println!("{}", line.trim_end_matches(" |"));
-    }
+    let linli_bench::WrkRounds { cpu_per_request: mut per_request, rates } =
+        linli_bench::wrk_rounds(&routes, args.rounds, args.connections, args.seconds).await?;
     let [native, fresh, reused] = per_request.each_mut().map(|v| median(v));
     println!("    host CPU per request, median of rounds: native {native:.1} µs, fresh {fresh:.1} µs ({:.2}× native's throughput per CPU), reused {reused:.1} µs ({:.2}×)", native / fresh, native / reused);
     if let Some(path) = &args.write {

@@ -13,7 +13,7 @@
 use anyhow::{Context, Result};
 use axum::routing::get;
 use clap::Parser;
-use linli_bench::{mean, median, wrk_run};
+use linli_bench::{mean, median, wrk_rounds, wrk_run, WrkRounds};
 use linli_tests::{plugin_dir, target_dir, Backend, TestHost, Vendor};
 use serde_json::json;
 use std::path::PathBuf;
@@ -110,21 +110,7 @@ async fn main() -> Result<()> {
         let (url, pid) = (url.clone(), pid.clone());
         tokio::task::spawn_blocking(move || wrk_run(&url, 8, 1, &pid)).await??;
     }
-    let mut per_request: [Vec<f64>; 3] = Default::default();
-    let mut rates: [Vec<f64>; 3] = Default::default();
-    for round in 1..=args.rounds.max(1) {
-        let mut line = format!("    round {round}:");
-        for (index, (name, url, pid)) in routes.iter().enumerate() {
-            let (url, pid, connections, seconds) = (url.clone(), pid.clone(), args.connections, args.seconds);
-            let (requests, cpu) = tokio::task::spawn_blocking(move || wrk_run(&url, connections, seconds, &pid)).await??;
-            anyhow::ensure!(requests > 0, "wrk completed no requests on {name}");
-            let micros = cpu.as_secs_f64() * 1e6 / requests as f64;
-            per_request[index].push(micros);
-            rates[index].push(requests as f64 / seconds as f64);
-            line += &format!(" {name} {micros:.1} µs |");
-        }
-        println!("{}", line.trim_end_matches(" |"));
-    }
+    let WrkRounds { cpu_per_request: mut per_request, rates } = wrk_rounds(&routes, args.rounds, args.connections, args.seconds).await?;
     let _ = peer.kill();
     let _ = peer.wait();
     let [native, linli, peer_cpu] = per_request.each_mut().map(|v| median(v));
