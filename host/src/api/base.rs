@@ -178,8 +178,10 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, AppQu
         name: q.name.clone(),
     };
     let store = &state.platform.store;
-    let page = records::find_residents(store, &scope, &filter, q.cursor.as_deref(), q.limit.unwrap_or(50)).await.map_err(ApiError::database)?;
-    let total_in_scope = records::count_residents(store, &scope).await.map_err(ApiError::database)?;
+    let page = records::find_residents(store, &state.platform.resident_totals, &scope, &filter, q.cursor.as_deref(), q.limit.unwrap_or(50))
+        .await
+        .map_err(ApiError::database)?;
+    let total_in_scope = state.platform.resident_totals.residents_at(store, &scope).await.map_err(ApiError::database)?;
     let items = page.items.into_iter().map(|r| {
         let phone = reveal.contains(&r.tenant_id);
         view(r, phone, false)

@@ -148,8 +148,6 @@ fn count(row: &sqlx::any::AnyRow, column: &str) -> f64 {
 }
 
 const DAY_MS: i64 = 86_400_000;
-/// The base-data tag of elders living alone.
-const LIVES_ALONE: &str = "独居老人";
 
 /// The figures of `node_id`. `path_top` is the highest node the viewer sees on the way
 /// down (for breadcrumbs).
@@ -174,41 +172,11 @@ pub async fn overview(platform: &Platform, node_id: &str, path_top: Option<&str>
     let now = crate::store::now_millis();
     let pool = &platform.store.pool;
 
-    // Birth dates are sealed: whole years before the 60th birthday's year count in SQL; the
-    // residents born in that year are opened and counted by their date.
-    let elder_born_by = crate::util::today() - chrono::Months::new(60 * 12);
-    let boundary_year = i64::from(chrono::Datelike::year(&elder_born_by));
-    // Tags are stored `|a|b|`.
-    let alone_tag = format!("|{LIVES_ALONE}|");
-    let lives_alone = format!("%{alone_tag}%");
-    let residents = sqlx::query(
-        "SELECT tenant_id, COUNT(*) AS residents, SUM(CASE WHEN birth_year < $1 THEN 1 ELSE 0 END) AS elders,
-                SUM(CASE WHEN birth_year < $1 AND tags LIKE $2 THEN 1 ELSE 0 END) AS alone
-         FROM base_residents GROUP BY tenant_id",
-    )
-    .bind(boundary_year)
-    .bind(&lives_alone)
-    .fetch_all(pool)
-    .await?;
-    for row in &residents {
-        let tenant: String = row.try_get("tenant_id")?;
-        rollup.add(&tenant, "residents", count(row, "residents"));
-        rollup.add(&tenant, "elders", count(row, "elders"));
-        rollup.add(&tenant, "elders_alone", count(row, "alone"));
-    }
-    let born_in_boundary_year =
-        sqlx::query("SELECT id, tenant_id, birth_date, tags FROM base_residents WHERE birth_year = $1").bind(boundary_year).fetch_all(pool).await?;
-    for row in &born_in_boundary_year {
-        let id: String = row.try_get("id")?;
-        let birth_date =
-            crate::store::vault::RESIDENT_BIRTH_DATE.open(&platform.store.vault, &id, &row.try_get::<String, _>("birth_date")?).map_err(sqlx::Error::from)?;
-        if chrono::NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d").is_ok_and(|born| born <= elder_born_by) {
-            let tenant: String = row.try_get("tenant_id")?;
-            rollup.add(&tenant, "elders", 1.0);
-            if row.try_get::<String, _>("tags")?.contains(&alone_tag) {
-                rollup.add(&tenant, "elders_alone", 1.0);
-            }
-        }
+    // Counted on write and kept until the date or the residents change (base::totals).
+    for (tenant, figures) in platform.resident_totals.by_node(&platform.store).await?.iter() {
+        rollup.add(tenant, "residents", figures.residents as f64);
+        rollup.add(tenant, "elders", figures.elders as f64);
+        rollup.add(tenant, "elders_alone", figures.elders_alone as f64);
     }
 
     let alarms = sqlx::query(

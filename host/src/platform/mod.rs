@@ -124,6 +124,8 @@ pub struct Platform {
     pub notifier: Arc<Notifier>,
     /// Plugin requests counted for the dashboards.
     pub usage: Arc<crate::usage::Usage>,
+    /// Residents, elders and elders living alone per tenant node, kept between writes.
+    pub resident_totals: Arc<crate::capabilities::base::totals::ResidentTotals>,
     /// route prefix → tenant node of the installation → the loaded plugin.
     routes: RwLock<Routes>,
     /// Installations (and their `updated_at`) that failed to load when synced from the
@@ -139,6 +141,10 @@ impl Platform {
     /// longer loads is logged and left out; the rest serve.
     pub async fn start(store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>, services: Services) -> Result<Arc<Self>, PlatformError> {
         let Services { devices, events, tickets, cluster, sms } = services;
+        let tagged = crate::capabilities::base::records::index_older_resident_tags(&store).await?;
+        if tagged > 0 {
+            tracing::info!(tagged, "indexed the tags of the residents an older version wrote");
+        }
         let tree = SharedTree::new(TenantTree::from_nodes(repo::load_tenants(&store).await?));
         let pairwise = Arc::new(crate::capabilities::identity::PairwiseIds::load(&store).await?);
         let outbox = Arc::new(Outbox::new(store.clone(), tree.clone(), events));
@@ -156,6 +162,7 @@ impl Platform {
             tickets,
             notifier,
             usage: Arc::default(),
+            resident_totals: Arc::default(),
             routes: RwLock::default(),
             sync_failures: Default::default(),
             changing: Default::default(),
@@ -421,6 +428,7 @@ impl Platform {
             tickets: &self.tickets,
             notifier: &self.notifier,
             metrics: &self.metrics,
+            resident_totals: &self.resident_totals,
         });
         let assets = package
             .files

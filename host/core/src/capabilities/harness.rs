@@ -30,6 +30,7 @@ struct Parts {
     tickets: Arc<tickets::Tickets>,
     notifier: Arc<notify::Notifier>,
     metrics: Arc<crate::metrics::Metrics>,
+    resident_totals: Arc<super::base::totals::ResidentTotals>,
     _dir: tempfile::TempDir,
 }
 
@@ -43,7 +44,7 @@ async fn parts() -> Parts {
     let notifier = Arc::new(notify::Notifier::new(store.clone(), Arc::new(LogGateway { outbox: dir.path().join("sms.jsonl") })));
     let pairwise = Arc::new(identity::PairwiseIds::load(&store).await.expect("pairwise key"));
     let manifest = Manifest::parse(MANIFEST).expect("the harness manifest");
-    Parts { store, manifest, tree, pairwise, devices, tickets, notifier, metrics, _dir: dir }
+    Parts { store, manifest, tree, pairwise, devices, tickets, notifier, metrics, resident_totals: Arc::default(), _dir: dir }
 }
 
 fn configured(parts: &Parts, granted: &[String]) -> Configured {
@@ -59,6 +60,7 @@ fn configured(parts: &Parts, granted: &[String]) -> Configured {
         tickets: &parts.tickets,
         notifier: &parts.notifier,
         metrics: &parts.metrics,
+        resident_totals: &parts.resident_totals,
     })
 }
 

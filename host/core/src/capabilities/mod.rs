@@ -198,6 +198,8 @@ pub struct Grant<'a> {
     pub tickets: &'a Arc<tickets::Tickets>,
     pub notifier: &'a Arc<notify::Notifier>,
     pub metrics: &'a Arc<crate::metrics::Metrics>,
+    /// Residents per tenant node, which tell how a page of residents is best read.
+    pub resident_totals: &'a Arc<base::totals::ResidentTotals>,
 }
 
 impl Grant<'_> {

@@ -34,6 +34,7 @@ pub const INFO: CapabilityInfo = CapabilityInfo {
 
 pub struct BaseConfig {
     store: Store,
+    totals: Arc<super::totals::ResidentTotals>,
     tree: SharedTree,
     plugin_id: String,
     tenant_id: String,
@@ -149,6 +150,7 @@ impl Capability for Adapter {
     fn configure(grant: &Grant<'_>) -> BaseConfig {
         BaseConfig {
             store: grant.store.clone(),
+            totals: grant.resident_totals.clone(),
             tree: grant.tree.clone(),
             plugin_id: grant.plugin_id.to_string(),
             tenant_id: grant.tenant_id.to_string(),
@@ -174,7 +176,9 @@ impl wit::Host for BaseState {
         let filter = ResidentFilter { tags: query.tags, min_age: query.min_age, max_age: query.max_age, name: None };
         let page = self
             .deadline
-            .bound(INFO.name, async { records::find_residents(&config.store, &scope, &filter, cursor.as_deref(), limit).await.map_err(internal) })
+            .bound(INFO.name, async {
+                records::find_residents(&config.store, &config.totals, &scope, &filter, cursor.as_deref(), limit).await.map_err(internal)
+            })
             .await?;
         Ok(wit::ResidentPage { items: page.items.into_iter().map(to_wit).collect(), next_cursor: page.next_cursor })
     }

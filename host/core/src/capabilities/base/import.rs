@@ -1,10 +1,11 @@
 //! CSV import of base data: every row is checked first and the whole file is reported
 //! (row, column, why); only a file without problems is written, in one transaction, so an
 //! import either adds everything or nothing. Progress is readable while it runs.
-use super::records::{encode_tags, house_label, parse_id_number};
+use super::records::{encode_tags, house_label, parse_id_number, LIVES_ALONE_TAG};
+use super::totals::RESIDENTS_COUNTER;
 use crate::auth::accounts::is_valid_phone;
 use crate::store::vault::{Domain, HOUSEHOLD_NAME, HOUSE_ADDRESS, HOUSE_ROOM, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
-use crate::store::{now_millis, Store};
+use crate::store::{now_millis, Backend, Store};
 use crate::tenancy::TenantTree;
 use linli_formats::csv_table::{parse_table, Table, MAX_PROBLEMS};
 pub use linli_formats::csv_table::{ImportKind, Problem};
@@ -125,9 +126,8 @@ enum Checked {
 }
 
 fn split_tags(text: &str) -> Vec<String> {
-    let mut tags: Vec<String> = text.split([';', '；', '、', '|']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect();
-    tags.dedup();
-    tags
+    let mut seen = HashSet::new();
+    text.split([';', '；', '、', '|']).map(str::trim).filter(|t| !t.is_empty() && seen.insert(*t)).map(str::to_string).collect()
 }
 
 /// Which of `ids` some resident has already, found by their blind indexes.
@@ -139,10 +139,7 @@ async fn existing_id_numbers(store: &Store, ids: &[&str]) -> Result<HashSet<Stri
     let indexes: Vec<&String> = by_index.keys().collect();
     let mut found = HashSet::new();
     for chunk in indexes.chunks(500) {
-        let sql = format!(
-            "SELECT id_number_bidx FROM base_residents WHERE id_number_bidx IN ({})",
-            (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-        );
+        let sql = format!("SELECT id_number_bidx FROM base_residents WHERE id_number_bidx IN ({})", store.params(1, chunk.len()));
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for index in chunk {
             query = query.bind(*index);
@@ -274,130 +271,274 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Bind parameters per INSERT statement: many rows a statement save PostgreSQL's round
+/// trips (its limit is 65,535 parameters); SQLite has none to save, and takes at most 32,766.
+fn binds_per_statement(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1_000,
+        Backend::Postgres => 6_000,
+    }
+}
+
+/// One value of a row `insert_rows` writes.
+enum Cell {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+}
+
+/// Insert `rows` (each with a value for every one of `columns`) in multi-row statements;
+/// `on_conflict` follows each statement's VALUES; `written` gets the rows as they go in.
+async fn insert_rows(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Cell>],
+    on_conflict: &str,
+    written: Option<&AtomicU64>,
+) -> Result<(), sqlx::Error> {
+    let per_statement = (binds_per_statement(store.backend) / columns.len()).max(1);
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut next = 1;
+        for (i, _) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for c in 0..columns.len() {
+                sql.push_str(if c == 0 { "" } else { ", " });
+                sql.push_str(&store.param(next));
+                next += 1;
+            }
+            sql.push(')');
+        }
+        sql.push_str(on_conflict);
+        let mut query = sqlx::query(&sql);
+        for cell in chunk.iter().flatten() {
+            query = match cell {
+                Cell::Text(text) => query.bind(text),
+                Cell::MaybeText(text) => query.bind(text),
+                Cell::Int(number) => query.bind(*number),
+            };
+        }
+        query.execute(&mut **tx).await?;
+        if let Some(written) = written {
+            written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// A house as the database finds it: tenant, building, unit and the blind index of the room.
+type HouseKey = (String, String, String, String);
+
+/// The houses the database holds already at the tenant nodes of `rows`.
+async fn existing_houses(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[ResidentRow],
+) -> Result<HashMap<HouseKey, String>, sqlx::Error> {
+    let tenants: Vec<&String> = rows.iter().filter(|r| r.house.is_some()).map(|r| &r.tenant_id).collect::<HashSet<_>>().into_iter().collect();
+    let mut found = HashMap::new();
+    for chunk in tenants.chunks(200) {
+        let sql = format!("SELECT id, tenant_id, building, unit, room_bidx FROM base_houses WHERE tenant_id IN ({})", store.params(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for tenant in chunk {
+            query = query.bind(*tenant);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let Some(room_index) = row.try_get::<Option<String>, _>("room_bidx")? else { continue };
+            found.insert((row.try_get("tenant_id")?, row.try_get("building")?, row.try_get("unit")?, room_index), row.try_get("id")?);
+        }
+    }
+    Ok(found)
+}
+
+/// The rows of the residents' houses, households and residents, sealed, and what they add to
+/// the counts per tenant node and birth year.
+struct ResidentWrites {
+    houses: Vec<Vec<Cell>>,
+    households: Vec<Vec<Cell>>,
+    residents: Vec<Vec<Cell>>,
+    /// (tag, resident, tenant, birth year)
+    tags: Vec<Vec<Cell>>,
+    /// (tenant, birth year) → (residents, of them living alone)
+    counts: HashMap<(String, i64), (i64, i64)>,
+}
+
+fn resident_writes(store: &Store, rows: Vec<ResidentRow>, mut houses: HashMap<HouseKey, String>, now: i64) -> Result<ResidentWrites, sqlx::Error> {
+    let mut out = ResidentWrites { houses: vec![], households: vec![], residents: Vec::with_capacity(rows.len()), tags: vec![], counts: HashMap::new() };
+    let mut households: HashMap<(String, String), String> = HashMap::new();
+    for row in rows {
+        let house_id = match &row.house {
+            None => None,
+            Some((b, u, r)) => {
+                let key = (row.tenant_id.clone(), b.clone(), u.clone(), store.vault.blind_index(Domain::Room, r)?);
+                Some(match houses.get(&key) {
+                    Some(id) => id.clone(),
+                    None => {
+                        let id = new_id("house");
+                        let (room, room_index) = HOUSE_ROOM.seal(&store.vault, &id, r)?;
+                        let (address, _) = HOUSE_ADDRESS.seal(&store.vault, &id, &house_label(b, u, r))?;
+                        out.houses.push(vec![
+                            Cell::Text(id.clone()),
+                            Cell::Text(row.tenant_id.clone()),
+                            Cell::Text(b.clone()),
+                            Cell::Text(u.clone()),
+                            Cell::Text(room),
+                            Cell::MaybeText(room_index),
+                            Cell::Text(address),
+                            Cell::Int(now),
+                        ]);
+                        houses.insert(key, id.clone());
+                        id
+                    }
+                })
+            }
+        };
+        // A household is named in the file, or else is everyone of the same house.
+        let household_key = match (&row.household, &house_id) {
+            (Some(name), _) => Some((row.tenant_id.clone(), name.clone())),
+            (None, Some(house)) => Some((row.tenant_id.clone(), format!("house:{house}"))),
+            (None, None) => None,
+        };
+        let household_id = match household_key {
+            None => None,
+            Some(key) => Some(match households.get(&key) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = new_id("household");
+                    let name = row.household.clone().unwrap_or_else(|| row.house.as_ref().map(|(b, u, r)| house_label(b, u, r)).unwrap_or_default());
+                    let (name, _) = HOUSEHOLD_NAME.seal(&store.vault, &id, &name)?;
+                    out.households.push(vec![
+                        Cell::Text(id.clone()),
+                        Cell::Text(row.tenant_id.clone()),
+                        Cell::MaybeText(house_id.clone()),
+                        Cell::Text(name),
+                        Cell::Int(now),
+                    ]);
+                    households.insert(key, id.clone());
+                    id
+                }
+            }),
+        };
+        let id = new_id("resident");
+        let (id_number, id_number_index) = RESIDENT_ID_NUMBER.seal(&store.vault, &id, &row.id_number)?;
+        let (phone, phone_index) = RESIDENT_PHONE.seal(&store.vault, &id, &row.phone)?;
+        let (real_name, name_index) = RESIDENT_NAME.seal(&store.vault, &id, &row.real_name)?;
+        let (birth_date, _) = RESIDENT_BIRTH_DATE.seal(&store.vault, &id, &row.birth_date)?;
+        // Checked on import: the date is a valid YYYY-MM-DD.
+        let birth_year: i64 = row.birth_date.get(..4).and_then(|year| year.parse().ok()).unwrap_or(0);
+        let count = out.counts.entry((row.tenant_id.clone(), birth_year)).or_default();
+        count.0 += 1;
+        count.1 += i64::from(row.tags.iter().any(|t| t == LIVES_ALONE_TAG));
+        for tag in &row.tags {
+            out.tags.push(vec![Cell::Text(tag.clone()), Cell::Text(id.clone()), Cell::Text(row.tenant_id.clone()), Cell::Int(birth_year)]);
+        }
+        out.residents.push(vec![
+            Cell::Text(id),
+            Cell::Text(row.tenant_id),
+            Cell::Text(real_name),
+            Cell::MaybeText(name_index),
+            Cell::Text(id_number),
+            Cell::MaybeText(id_number_index),
+            Cell::Text(phone),
+            Cell::MaybeText(phone_index),
+            Cell::Text(birth_date),
+            Cell::Int(birth_year),
+            Cell::Text(row.gender.to_string()),
+            Cell::Text(encode_tags(&row.tags)),
+            Cell::MaybeText(house_id),
+            Cell::MaybeText(household_id),
+            Cell::Int(now),
+        ]);
+    }
+    Ok(out)
+}
+
+/// What an import writes.
+const WRITTEN_TABLES: [&str; 7] =
+    ["base_residents", "base_houses", "base_households", "base_resident_tags", "base_resident_counts", "base_places", "base_organisations"];
+
 async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &AtomicU64) -> Result<(), sqlx::Error> {
     let now = now_millis();
     let mut tx = store.begin_write().await?;
     match checked {
         Checked::Named(rows) => {
-            let (table, extra) = if kind == ImportKind::Places { ("base_places", "address") } else { ("base_organisations", "contact") };
-            let sql = format!("INSERT INTO {table} (id, tenant_id, name, kind, {extra}, created_at) VALUES ($1, $2, $3, $4, $5, $6)");
-            for row in rows {
-                sqlx::query(&sql)
-                    .bind(new_id(if kind == ImportKind::Places { "place" } else { "org" }))
-                    .bind(&row.tenant_id)
-                    .bind(&row.name)
-                    .bind(&row.kind)
-                    .bind(&row.extra)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                progress.fetch_add(1, Ordering::Relaxed);
-            }
+            let (table, extra, prefix) =
+                if kind == ImportKind::Places { ("base_places", "address", "place") } else { ("base_organisations", "contact", "org") };
+            let rows: Vec<Vec<Cell>> = rows
+                .into_iter()
+                .map(|row| {
+                    vec![
+                        Cell::Text(new_id(prefix)),
+                        Cell::Text(row.tenant_id),
+                        Cell::Text(row.name),
+                        Cell::Text(row.kind),
+                        Cell::Text(row.extra),
+                        Cell::Int(now),
+                    ]
+                })
+                .collect();
+            insert_rows(store, &mut tx, table, &["id", "tenant_id", "name", "kind", extra, "created_at"], &rows, "", Some(progress)).await?;
         }
         Checked::Residents(rows) => {
-            let mut houses: HashMap<(String, String, String, String), String> = HashMap::new();
-            let mut households: HashMap<(String, String), String> = HashMap::new();
-            for row in rows {
-                let house_id = match &row.house {
-                    None => None,
-                    Some((b, u, r)) => {
-                        let key = (row.tenant_id.clone(), b.clone(), u.clone(), r.clone());
-                        let id = match houses.get(&key) {
-                            Some(id) => id.clone(),
-                            None => {
-                                let existing: Option<String> =
-                                    sqlx::query("SELECT id FROM base_houses WHERE tenant_id = $1 AND building = $2 AND unit = $3 AND room_bidx = $4")
-                                        .bind(&row.tenant_id)
-                                        .bind(b)
-                                        .bind(u)
-                                        .bind(store.vault.blind_index(Domain::Room, r)?)
-                                        .fetch_optional(&mut *tx)
-                                        .await?
-                                        .map(|r| r.try_get("id"))
-                                        .transpose()?;
-                                let id = match existing {
-                                    Some(id) => id,
-                                    None => {
-                                        let id = new_id("house");
-                                        let (room, room_index) = HOUSE_ROOM.seal(&store.vault, &id, r)?;
-                                        let (address, _) = HOUSE_ADDRESS.seal(&store.vault, &id, &house_label(b, u, r))?;
-                                        sqlx::query("INSERT INTO base_houses (id, tenant_id, building, unit, room, room_bidx, address, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                                            .bind(&id)
-                                            .bind(&row.tenant_id)
-                                            .bind(b)
-                                            .bind(u)
-                                            .bind(room)
-                                            .bind(room_index)
-                                            .bind(address)
-                                            .bind(now)
-                                            .execute(&mut *tx)
-                                            .await?;
-                                        id
-                                    }
-                                };
-                                houses.insert(key, id.clone());
-                                id
-                            }
-                        };
-                        Some(id)
-                    }
-                };
-                // A household is named in the file, or else is everyone of the same house.
-                let household_key = match (&row.household, &house_id) {
-                    (Some(name), _) => Some((row.tenant_id.clone(), name.clone())),
-                    (None, Some(house)) => Some((row.tenant_id.clone(), format!("house:{house}"))),
-                    (None, None) => None,
-                };
-                let household_id = match household_key {
-                    None => None,
-                    Some(key) => Some(match households.get(&key) {
-                        Some(id) => id.clone(),
-                        None => {
-                            let id = new_id("household");
-                            let name = row.household.clone().unwrap_or_else(|| row.house.as_ref().map(|(b, u, r)| house_label(b, u, r)).unwrap_or_default());
-                            let (name, _) = HOUSEHOLD_NAME.seal(&store.vault, &id, &name)?;
-                            sqlx::query("INSERT INTO base_households (id, tenant_id, house_id, name, created_at) VALUES ($1, $2, $3, $4, $5)")
-                                .bind(&id)
-                                .bind(&row.tenant_id)
-                                .bind(&house_id)
-                                .bind(&name)
-                                .bind(now)
-                                .execute(&mut *tx)
-                                .await?;
-                            households.insert(key, id.clone());
-                            id
-                        }
-                    }),
-                };
-                let id = new_id("resident");
-                let (id_number, id_number_index) = RESIDENT_ID_NUMBER.seal(&store.vault, &id, &row.id_number)?;
-                let (phone, phone_index) = RESIDENT_PHONE.seal(&store.vault, &id, &row.phone)?;
-                let (real_name, name_index) = RESIDENT_NAME.seal(&store.vault, &id, &row.real_name)?;
-                let (birth_date, _) = RESIDENT_BIRTH_DATE.seal(&store.vault, &id, &row.birth_date)?;
-                let birth_year: Option<i64> = row.birth_date.get(..4).and_then(|year| year.parse().ok());
-                sqlx::query(
-                    "INSERT INTO base_residents (id, tenant_id, real_name, real_name_bidx, id_number, id_number_bidx, phone, phone_bidx, birth_date, birth_year, gender, tags, house_id, household_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(&id)
-                .bind(&row.tenant_id)
-                .bind(real_name)
-                .bind(name_index)
-                .bind(id_number)
-                .bind(id_number_index)
-                .bind(phone)
-                .bind(phone_index)
-                .bind(birth_date)
-                .bind(birth_year)
-                .bind(row.gender)
-                .bind(encode_tags(&row.tags))
-                .bind(&house_id)
-                .bind(&household_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                progress.fetch_add(1, Ordering::Relaxed);
-            }
+            let houses = existing_houses(store, &mut tx, &rows).await?;
+            let writes = resident_writes(store, rows, houses, now)?;
+            insert_rows(
+                store,
+                &mut tx,
+                "base_houses",
+                &["id", "tenant_id", "building", "unit", "room", "room_bidx", "address", "created_at"],
+                &writes.houses,
+                "",
+                None,
+            )
+            .await?;
+            insert_rows(store, &mut tx, "base_households", &["id", "tenant_id", "house_id", "name", "created_at"], &writes.households, "", None).await?;
+            insert_rows(
+                store,
+                &mut tx,
+                "base_residents",
+                &[
+                    "id",
+                    "tenant_id",
+                    "real_name",
+                    "real_name_bidx",
+                    "id_number",
+                    "id_number_bidx",
+                    "phone",
+                    "phone_bidx",
+                    "birth_date",
+                    "birth_year",
+                    "gender",
+                    "tags",
+                    "house_id",
+                    "household_id",
+                    "created_at",
+                ],
+                &writes.residents,
+                "",
+                Some(progress),
+            )
+            .await?;
+            insert_rows(store, &mut tx, "base_resident_tags", &["tag", "resident_id", "tenant_id", "birth_year"], &writes.tags, "", None).await?;
+            let counts: Vec<Vec<Cell>> = writes
+                .counts
+                .into_iter()
+                .map(|((tenant, year), (residents, alone))| vec![Cell::Text(tenant), Cell::Int(year), Cell::Int(residents), Cell::Int(alone)])
+                .collect();
+            insert_rows(
+                store,
+                &mut tx,
+                "base_resident_counts",
+                &["tenant_id", "birth_year", "residents", "lives_alone"],
+                &counts,
+                " ON CONFLICT (tenant_id, birth_year) DO UPDATE SET residents = base_resident_counts.residents + excluded.residents, \
+                 lives_alone = base_resident_counts.lives_alone + excluded.lives_alone",
+                None,
+            )
+            .await?;
+            crate::store::bump_change_counter(&mut tx, RESIDENTS_COUNTER).await?;
         }
     }
     tx.commit().await
@@ -543,7 +684,12 @@ async fn run(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, by
             Ok(checked) if problems.is_empty() => {
                 running.set_state(ImportState::Writing);
                 outcome = match write(store, kind, checked, &running.processed).await {
-                    Ok(()) => ImportState::Done,
+                    Ok(()) => {
+                        if let Err(e) = store.refresh_statistics(&WRITTEN_TABLES).await {
+                            tracing::warn!("the planner's statistics were not refreshed after the import: {e}");
+                        }
+                        ImportState::Done
+                    }
                     Err(e) => {
                         tracing::error!("base import failed while writing (rolled back): {e}");
                         problems.push(Problem::new(0, "", "database", None, format!("the database failed while writing; nothing was imported: {e}")));

@@ -1,6 +1,7 @@
 //! Base records, their validation and masking, and the queries every reader shares
 //! (staff API, the `base` capability, profile look-ups). Each query takes the set of
 //! tenant nodes the reader may see; nothing here decides who that is.
+use super::totals::ResidentTotals;
 use crate::store::vault::{Domain, HOUSE_ADDRESS, HOUSE_ROOM, RESIDENT_BIRTH_DATE, RESIDENT_ID_NUMBER, RESIDENT_NAME, RESIDENT_PHONE};
 use crate::store::Store;
 use chrono::{Datelike, NaiveDate};
@@ -8,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// The tag of residents living alone, which the dashboards count among the elders.
+pub const LIVES_ALONE_TAG: &str = "独居老人";
+
 /// Tags a county uses for residents who need attention; free tags are allowed too.
-pub const KNOWN_TAGS: &[&str] = &["独居老人", "空巢老人", "低保", "残疾", "退役军人", "特困", "留守儿童"];
+pub const KNOWN_TAGS: &[&str] = &[LIVES_ALONE_TAG, "空巢老人", "低保", "残疾", "退役军人", "特困", "留守儿童"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Resident {
@@ -197,48 +201,93 @@ pub fn house_label(building: &str, unit: &str, room: &str) -> String {
     format!("{building}栋{unit}单元{room}")
 }
 
-/// `$first, $first+1, …` for an IN list.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// How a page of residents is read; each keeps the page's cost from growing with the county.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadPath {
+    /// Through the index of the whole name (a few rows at most).
+    ByName,
+    /// Through the first tag's index (`base_resident_tags`) in id order.
+    ByTag,
+    /// Through the primary key in id order, every row checked against the rest.
+    InIdOrder,
 }
 
 /// Residents at any of `tenants`, in id order, `limit` per page.
 ///
-/// Birth dates are sealed: the query narrows by the clear birth year, and the exact age
-/// bounds are checked on the opened dates, reading on until the page is full.
-pub async fn find_residents(store: &Store, tenants: &[String], filter: &ResidentFilter, cursor: Option<&str>, limit: u32) -> Result<ResidentPage, sqlx::Error> {
+/// A scope holding much of the county is read in id order, skipping residents elsewhere,
+/// which fills a page after a few rows; a small one (a grid, a community) through its tenant
+/// nodes' index, the few thousand rows sorted. `totals` tells which the scope is. Birth
+/// dates are sealed: the query narrows by the clear birth year, and the exact age bounds are
+/// checked on the opened dates, reading on until the page is full.
+pub async fn find_residents(
+    store: &Store,
+    totals: &ResidentTotals,
+    tenants: &[String],
+    filter: &ResidentFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<ResidentPage, sqlx::Error> {
     if tenants.is_empty() {
         return Ok(ResidentPage { items: vec![], next_cursor: None });
     }
-    let mut sql = format!(
-        "SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.tenant_id IN ({})",
-        placeholders(1, tenants.len())
-    );
-    let mut binds: Vec<String> = tenants.to_vec();
-    let mut next = |sql: &mut String, clause: &str, value: String| {
-        binds.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
-    };
+    let limit = limit.clamp(1, 500) as usize;
+    let figures = totals.by_node(store).await?;
+    let everyone: i64 = figures.values().map(|f| f.residents).sum();
+    let in_scope: i64 = tenants.iter().filter_map(|t| figures.get(t)).map(|f| f.residents).sum();
+    // Rows read for a page: about limit × everyone / in_scope in id order, in_scope through
+    // the tenant index. One node is always read through it (in id order already).
+    let wide = tenants.len() > 1 && (in_scope as f64).powi(2) > (limit as f64 + 1.0) * everyone as f64;
+    let name = filter.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     // Wildcards and the tag delimiter in a filter would widen the match; they are dropped.
-    let literal = |s: &str| s.replace(['%', '_', '|'], "");
-    for tag in &filter.tags {
-        next(&mut sql, " AND r.tags LIKE ?", format!("%|{}|%", literal(tag)));
+    let tags: Vec<String> = filter.tags.iter().map(|t| t.replace(['%', '_', '|'], "")).filter(|t| !t.is_empty()).collect();
+    let path = match (name, tags.first()) {
+        (Some(_), _) => ReadPath::ByName,
+        (None, Some(_)) => ReadPath::ByTag,
+        (None, None) => ReadPath::InIdOrder,
+    };
+    let mut binds: Vec<String> = Vec::new();
+    // Parameters appear in the SQL in the order they are bound (see `Store::param`).
+    let mut bind = |value: String| {
+        binds.push(value);
+        store.param(binds.len())
+    };
+    // The column a page is ordered and continued by, and where the scope and birth years are
+    // read: the tag index carries both, so its rows are checked before the resident is read.
+    let (from, order, at) = match path {
+        ReadPath::ByTag => ("base_resident_tags t JOIN base_residents r ON r.id = t.resident_id", "t.resident_id", "t"),
+        _ => ("base_residents r", "r.id", "r"),
+    };
+    let mut conditions = Vec::new();
+    if path == ReadPath::ByTag {
+        conditions.push(format!("t.tag = {}", bind(tags[0].clone())));
+    }
+    let nodes = tenants.iter().map(|t| bind(t.clone())).collect::<Vec<_>>().join(", ");
+    // As an expression the tenant column is not looked up through its index (by either
+    // database), so a wide scope or a name is read through the path chosen above.
+    let narrow_through_index = !wide && path != ReadPath::ByName;
+    conditions.push(if narrow_through_index { format!("{at}.tenant_id IN ({nodes})") } else { format!("{at}.tenant_id || '' IN ({nodes})") });
+    if let Some(name) = name {
+        conditions.push(format!("r.real_name_bidx = {}", bind(store.vault.blind_index(Domain::Name, name)?)));
+    }
+    for tag in tags.iter().skip(usize::from(path == ReadPath::ByTag)) {
+        conditions.push(format!("r.tags LIKE {}", bind(format!("%|{tag}|%"))));
     }
     let day = today();
     // Born on or before `born_by` (old enough) and on or after `born_from` (young enough).
     let born_by = filter.min_age.map(|min| latest_birth_for_age(min, day));
     let born_from = filter.max_age.map(|max| latest_birth_for_age(max + 1, day) + chrono::Duration::days(1));
     if let Some(born_by) = born_by {
-        next(&mut sql, " AND r.birth_year <= CAST(? AS INTEGER)", born_by.year().to_string());
+        conditions.push(format!("{at}.birth_year <= CAST({} AS INTEGER)", bind(born_by.year().to_string())));
     }
     if let Some(born_from) = born_from {
-        next(&mut sql, " AND r.birth_year >= CAST(? AS INTEGER)", born_from.year().to_string());
+        conditions.push(format!("{at}.birth_year >= CAST({} AS INTEGER)", bind(born_from.year().to_string())));
     }
-    if let Some(name) = filter.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-        next(&mut sql, " AND r.real_name_bidx = ?", store.vault.blind_index(Domain::Name, name)?);
-    }
-    let limit = limit.clamp(1, 500) as usize;
-    let page_sql = format!("{sql} AND r.id > ${} ORDER BY r.id LIMIT {}", binds.len() + 1, limit + 1);
+    let after = bind(String::new());
+    let page_sql = format!(
+        "SELECT {RESIDENT_COLUMNS} FROM {from} LEFT JOIN base_houses h ON h.id = r.house_id WHERE {} AND {order} > {after} ORDER BY {order} LIMIT {}",
+        conditions.join(" AND "),
+        limit + 1
+    );
     let in_bounds = |birth_date: &str| {
         if born_by.is_none() && born_from.is_none() {
             return true;
@@ -247,16 +296,20 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
         born_by.is_none_or(|by| born <= by) && born_from.is_none_or(|from| born >= from)
     };
     let mut items = Vec::new();
-    let mut after = cursor.unwrap_or_default().to_string();
+    if let Some(last) = binds.last_mut() {
+        *last = cursor.unwrap_or_default().to_string();
+    }
     loop {
         let mut query = sqlx::query(&page_sql);
         for value in &binds {
             query = query.bind(value);
         }
-        let rows = query.bind(&after).fetch_all(&store.pool).await?;
+        let rows = query.fetch_all(&store.pool).await?;
         for row in &rows {
             let resident = resident_from_row(store, row)?;
-            after = resident.id.clone();
+            if let Some(last) = binds.last_mut() {
+                last.clone_from(&resident.id);
+            }
             if in_bounds(&resident.birth_date) {
                 items.push(resident);
             }
@@ -274,6 +327,52 @@ pub async fn find_residents(store: &Store, tenants: &[String], filter: &Resident
     Ok(ResidentPage { items, next_cursor })
 }
 
+/// The `data_passes` row of [`index_older_resident_tags`].
+const TAG_INDEX_PASS: &str = "base_resident_tags";
+
+/// Index the tags of the residents an older version wrote, once (migration 0017 leaves a
+/// database with tagged residents without its `data_passes` row). Page by page; what is
+/// indexed already stays, so a start stopped half way, or two replicas starting together,
+/// go on where it is. The number of tags indexed.
+pub async fn index_older_resident_tags(store: &Store) -> Result<u64, sqlx::Error> {
+    let done: Option<i64> = sqlx::query_scalar("SELECT finished_at FROM data_passes WHERE name = $1").bind(TAG_INDEX_PASS).fetch_optional(&store.pool).await?;
+    if done.is_some() {
+        return Ok(0);
+    }
+    let (mut after, mut indexed) = (String::new(), 0u64);
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, tags, COALESCE(birth_year, 0) AS birth_year FROM base_residents WHERE id > $1 AND tags <> '' ORDER BY id LIMIT 1000",
+        )
+        .bind(&after)
+        .fetch_all(&store.pool)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.try_get("id")?;
+        let mut tx = store.begin_write().await?;
+        for row in &rows {
+            let (id, tenant, birth_year): (String, String, i64) = (row.try_get("id")?, row.try_get("tenant_id")?, row.try_get("birth_year")?);
+            for tag in decode_tags(&row.try_get::<String, _>("tags")?) {
+                sqlx::query("INSERT INTO base_resident_tags (tag, resident_id, tenant_id, birth_year) VALUES ($1, $2, $3, $4) ON CONFLICT (tag, resident_id) DO NOTHING")
+                    .bind(&tag)
+                    .bind(&id)
+                    .bind(&tenant)
+                    .bind(birth_year)
+                    .execute(&mut *tx)
+                    .await?;
+                indexed += 1;
+            }
+        }
+        tx.commit().await?;
+    }
+    sqlx::query("INSERT INTO data_passes (name, finished_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(TAG_INDEX_PASS)
+        .bind(crate::store::now_millis())
+        .execute(&store.pool)
+        .await?;
+    Ok(indexed)
+}
+
 pub async fn resident(store: &Store, id: &str) -> Result<Option<Resident>, sqlx::Error> {
     let sql = format!("SELECT {RESIDENT_COLUMNS} FROM base_residents r LEFT JOIN base_houses h ON h.id = r.house_id WHERE r.id = $1");
     sqlx::query(&sql).bind(id).fetch_optional(&store.pool).await?.as_ref().map(|row| resident_from_row(store, row)).transpose()
@@ -288,18 +387,6 @@ pub async fn resident_by_phone(store: &Store, phone: &str, within: &[String]) ->
     Ok(residents.iter().find(|r| within.contains(&r.tenant_id)).or(residents.first()).cloned())
 }
 
-pub async fn count_residents(store: &Store, tenants: &[String]) -> Result<i64, sqlx::Error> {
-    if tenants.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!("SELECT COUNT(*) FROM base_residents WHERE tenant_id IN ({})", placeholders(1, tenants.len()));
-    let mut query = sqlx::query_scalar::<_, i64>(&sql);
-    for t in tenants {
-        query = query.bind(t);
-    }
-    query.fetch_one(&store.pool).await
-}
-
 /// Places or organisations at any of `tenants`: both tables have (id, tenant_id, name,
 /// kind, and one more text column).
 async fn named_things(store: &Store, table: &str, extra: &str, tenants: &[String]) -> Result<Vec<(String, String, String, String, String)>, sqlx::Error> {
@@ -307,7 +394,7 @@ async fn named_things(store: &Store, table: &str, extra: &str, tenants: &[String
         return Ok(vec![]);
     }
     let sql =
-        format!("SELECT id, tenant_id, name, kind, {extra} FROM {table} WHERE tenant_id IN ({}) ORDER BY name, id LIMIT 1000", placeholders(1, tenants.len()));
+        format!("SELECT id, tenant_id, name, kind, {extra} FROM {table} WHERE tenant_id IN ({}) ORDER BY name, id LIMIT 1000", store.params(1, tenants.len()));
     let mut query = sqlx::query(&sql);
     for t in tenants {
         query = query.bind(t);
@@ -338,9 +425,9 @@ pub async fn houses(store: &Store, tenants: &[String], cursor: Option<&str>, lim
     }
     let n = tenants.len();
     let sql = format!(
-        "SELECT id, tenant_id, building, unit, room, address FROM base_houses WHERE tenant_id IN ({}) AND id > ${} ORDER BY id LIMIT {}",
-        placeholders(1, n),
-        n + 1,
+        "SELECT id, tenant_id, building, unit, room, address FROM base_houses WHERE tenant_id IN ({}) AND id > {} ORDER BY id LIMIT {}",
+        store.params(1, n),
+        store.param(n + 1),
         limit.clamp(1, 500)
     );
     let mut query = sqlx::query(&sql);
@@ -401,8 +488,8 @@ mod tests {
     }
 
     /// Residents as a database from before names and birth dates were sealed holds them
-    /// (the migration has filled `birth_year`): sealed at the next start, then found by the
-    /// whole name and by age.
+    /// (the migration has filled `birth_year`, not the tag index): sealed and their tags
+    /// indexed at the next start, then found by the whole name, by age and by tag.
     #[tokio::test]
     async fn clear_names_and_birth_dates_are_sealed_and_still_found() {
         let (store, _dir) = crate::store::testing::sqlite().await;
@@ -415,30 +502,43 @@ mod tests {
         // A day short of 60: born in the year an age-60 filter lets through, so only the
         // opened date leaves them out.
         let almost = latest_birth_for_age(60, day) + chrono::Duration::days(1);
-        for (id, name, born, id_number, phone) in [
-            ("r0", "张三", almost, "110105196601010010", "13800000000"),
-            ("r1", "王秀英", old, "110105195001010011", "13800000001"),
-            ("r2", "李明", young, "110105199001010012", "13800000002"),
+        for (id, name, born, id_number, phone, tags) in [
+            ("r0", "张三", almost, "110105196601010010", "13800000000", ""),
+            ("r1", "王秀英", old, "110105195001010011", "13800000001", "|独居老人|低保|"),
+            ("r2", "李明", young, "110105199001010012", "13800000002", "|低保|"),
         ] {
-            sqlx::query("INSERT INTO base_residents (id, tenant_id, real_name, id_number, phone, birth_date, birth_year, gender, tags, created_at) VALUES ($1, 'g1', $2, $3, $4, $5, $6, '女', '', 0)")
+            sqlx::query("INSERT INTO base_residents (id, tenant_id, real_name, id_number, phone, birth_date, birth_year, gender, tags, created_at) VALUES ($1, 'g1', $2, $3, $4, $5, $6, '女', $7, 0)")
                 .bind(id)
                 .bind(name)
                 .bind(id_number)
                 .bind(phone)
                 .bind(born.to_string())
                 .bind(i64::from(born.year()))
+                .bind(tags)
                 .execute(&store.pool)
                 .await
                 .unwrap();
         }
         crate::store::vault::reseal(&store, 10, |_| {}).await.unwrap();
+        // The migration found no tagged residents in this database; an older one has them.
+        sqlx::query("DELETE FROM data_passes").execute(&store.pool).await.unwrap();
+        assert_eq!(index_older_resident_tags(&store).await.unwrap(), 3);
+        assert_eq!(index_older_resident_tags(&store).await.unwrap(), 0, "once");
         let raw: Vec<(String, String)> = sqlx::query_as("SELECT real_name, birth_date FROM base_residents").fetch_all(&store.pool).await.unwrap();
         assert!(raw.iter().all(|(name, born)| name.starts_with("enc1:") && born.starts_with("enc1:")), "{raw:?}");
 
         let tenants = vec!["g1".to_string()];
         let find = |filter: ResidentFilter| {
             let (store, tenants) = (store.clone(), tenants.clone());
-            async move { find_residents(&store, &tenants, &filter, None, 1).await.unwrap().items.into_iter().map(|r| r.real_name).collect::<Vec<_>>() }
+            async move {
+                find_residents(&store, &ResidentTotals::default(), &tenants, &filter, None, 1)
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|r| r.real_name)
+                    .collect::<Vec<_>>()
+            }
         };
         assert_eq!(find(ResidentFilter { name: Some(" 王秀英 ".into()), ..Default::default() }).await, ["王秀英"]);
         assert!(find(ResidentFilter { name: Some("王".into()), ..Default::default() }).await.is_empty(), "no part of a name");
@@ -447,7 +547,12 @@ mod tests {
         assert_eq!(find(ResidentFilter { max_age: Some(30), ..Default::default() }).await, ["李明"]);
         assert_eq!(find(ResidentFilter { min_age: Some(31), max_age: Some(69), ..Default::default() }).await, ["张三"]);
         assert!(find(ResidentFilter { min_age: Some(31), max_age: Some(58), ..Default::default() }).await.is_empty());
-        let page = find_residents(&store, &tenants, &ResidentFilter::default(), None, 1).await.unwrap();
+        let tagged = |tags: &[&str]| ResidentFilter { tags: tags.iter().map(|t| t.to_string()).collect(), ..Default::default() };
+        assert_eq!(find(tagged(&["独居老人"])).await, ["王秀英"]);
+        assert_eq!(find(tagged(&["低保", "独居老人"])).await, ["王秀英"], "the first tag's index, the others checked");
+        assert_eq!(find(ResidentFilter { max_age: Some(40), ..tagged(&["低保"]) }).await, ["李明"]);
+        assert!(find(tagged(&["残疾"])).await.is_empty());
+        let page = find_residents(&store, &ResidentTotals::default(), &tenants, &ResidentFilter::default(), None, 1).await.unwrap();
         assert_eq!((page.items.len(), page.next_cursor.as_deref()), (1, Some("r0")));
         assert_eq!(page.items[0].birth_date, almost.to_string());
     }
