@@ -127,13 +127,12 @@ pub async fn search(store: &Store, tenants: &[String], search: &Search) -> Resul
         return Ok(vec![]);
     }
     let mut binds: Vec<String> = tenants.to_vec();
-    let mut sql = format!(
-        "SELECT id, at, actor, tenant_id, subject, fields, outcome, request_id FROM audit_log WHERE tenant_id IN ({})",
-        (1..=tenants.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-    );
+    let mut sql =
+        format!("SELECT id, at, actor, tenant_id, subject, fields, outcome, request_id FROM audit_log WHERE tenant_id IN ({})", store.params(1, tenants.len()));
+    // Parameters appear in the SQL in the order they are bound (see `Store::param`).
     let mut add = |sql: &mut String, clause: &str, value: String| {
         binds.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        sql.push_str(&clause.replace('?', &store.param(binds.len())));
     };
     if let Some(actor) = &search.actor {
         add(&mut sql, " AND actor = ?", actor.clone());
@@ -151,11 +150,11 @@ pub async fn search(store: &Store, tenants: &[String], search: &Search) -> Resul
     let mut times = Vec::new();
     if let Some(from) = search.from {
         times.push(from);
-        sql.push_str(&format!(" AND at >= ${}", binds.len() + times.len()));
+        sql.push_str(&format!(" AND at >= {}", store.param(binds.len() + times.len())));
     }
     if let Some(to) = search.to {
         times.push(to);
-        sql.push_str(&format!(" AND at < ${}", binds.len() + times.len()));
+        sql.push_str(&format!(" AND at < {}", store.param(binds.len() + times.len())));
     }
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", search.limit.unwrap_or(100).clamp(1, 1000)));
     let mut query = sqlx::query(&sql);
@@ -182,4 +181,55 @@ pub async fn search(store: &Store, tenants: &[String], search: &Search) -> Resul
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every filter at once, the tenant list first and the times last: the parameters must
+    /// be bound in the order the SQL names them (SQLite's are plain `?`).
+    #[tokio::test]
+    async fn every_filter_narrows_the_search() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        for (id, parent, kind) in [("c", None, "county"), ("g1", Some("c"), "grid"), ("g2", Some("c"), "grid")] {
+            sqlx::query("INSERT INTO tenants (id, parent_id, kind, name, created_at) VALUES ($1, $2, $3, $1, 0)")
+                .bind(id)
+                .bind(parent)
+                .bind(kind)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let read = |actor: &str, tenant: &'static str, outcome| Read {
+            actor: actor.into(),
+            tenant_id: tenant,
+            subject: "resident:r1".into(),
+            fields: &["phone"],
+            outcome,
+            request_id: "req",
+        };
+        let before = now_millis() - 1;
+        record(&store, read("plugin:a", "g1", Outcome::Allowed)).await.unwrap();
+        record(&store, read("plugin:a", "g2", Outcome::Denied)).await.unwrap();
+        record(&store, read("plugin:b", "g1", Outcome::Allowed)).await.unwrap();
+        let after = now_millis() + 1;
+        let tenants = vec!["c".to_string(), "g1".to_string()];
+        let search = Search {
+            actor: Some("plugin:a".into()),
+            subject: Some("resident:r1".into()),
+            outcome: Some(Outcome::Allowed),
+            field: Some("phone".into()),
+            from: Some(before),
+            to: Some(after),
+            limit: None,
+        };
+        let found = super::search(&store, &tenants, &search).await.unwrap();
+        assert_eq!(found.iter().map(|e| (e.actor.as_str(), e.tenant_id.as_str())).collect::<Vec<_>>(), [("plugin:a", "g1")]);
+        assert!(super::search(&store, &tenants, &Search { to: Some(before), ..search.clone() }).await.unwrap().is_empty(), "before the reads");
+        assert!(super::search(&store, &tenants, &Search { field: Some("name".into()), ..search }).await.unwrap().is_empty());
+        let all = super::search(&store, &["g1".into(), "g2".into()], &Search::default()).await.unwrap();
+        assert_eq!(all.len(), 3, "newest first, every tenant listed");
+        assert_eq!(all[0].actor, "plugin:b");
+    }
 }

@@ -709,3 +709,15 @@ async fn run(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, by
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_named_twice_in_a_cell_is_kept_once() {
+        // The tag index has one row per (tag, resident): a repeat would fail the import.
+        assert_eq!(split_tags("独居老人；低保、独居老人| 低保 ;"), ["独居老人", "低保"]);
+        assert!(split_tags(" ; ").is_empty());
+    }
+}
