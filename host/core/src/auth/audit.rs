@@ -192,15 +192,15 @@ mod tests {
     #[tokio::test]
     async fn every_filter_narrows_the_search() {
         let (store, _dir) = crate::store::testing::sqlite().await;
-        for (id, parent, kind) in [("c", None, "county"), ("g1", Some("c"), "grid"), ("g2", Some("c"), "grid")] {
-            sqlx::query("INSERT INTO tenants (id, parent_id, kind, name, created_at) VALUES ($1, $2, $3, $1, 0)")
-                .bind(id)
-                .bind(parent)
-                .bind(kind)
-                .execute(&store.pool)
-                .await
-                .unwrap();
+        filters_narrow(store).await;
+        if let Some(store) = crate::store::testing::postgres().await {
+            filters_narrow(store).await;
         }
+    }
+
+    async fn filters_narrow(store: Store) {
+        use crate::tenancy::TenantKind::{County, Grid};
+        crate::tenancy::testing::save_tree(&store, &[("c", None, County), ("g1", Some("c"), Grid), ("g2", Some("c"), Grid)]).await;
         let read = |actor: &str, tenant: &'static str, outcome| Read {
             actor: actor.into(),
             tenant_id: tenant,
