@@ -353,21 +353,33 @@ async fn existing_houses(
     Ok(found)
 }
 
-/// The rows of the residents' houses, households and residents, sealed, and what they add to
-/// the counts per tenant node and birth year.
+/// Residents sealed and written per round: one round's rows are in memory at a time (a
+/// 32 MiB file holds some 300,000 residents).
+const RESIDENTS_PER_ROUND: usize = 5_000;
+
+/// What the rounds of one import share: the houses and households known so far, and the
+/// counts per tenant node and birth year, written at the end.
+#[derive(Default)]
+struct Known {
+    houses: HashMap<HouseKey, String>,
+    households: HashMap<(String, String), String>,
+    /// (tenant, birth year) → (residents, of them living alone)
+    counts: HashMap<(String, i64), (i64, i64)>,
+}
+
+/// One round's rows of new houses, households, residents and tags, sealed.
+#[derive(Default)]
 struct ResidentWrites {
     houses: Vec<Vec<Cell>>,
     households: Vec<Vec<Cell>>,
     residents: Vec<Vec<Cell>>,
     /// (tag, resident, tenant, birth year)
     tags: Vec<Vec<Cell>>,
-    /// (tenant, birth year) → (residents, of them living alone)
-    counts: HashMap<(String, i64), (i64, i64)>,
 }
 
-fn resident_writes(store: &Store, rows: Vec<ResidentRow>, mut houses: HashMap<HouseKey, String>, now: i64) -> Result<ResidentWrites, sqlx::Error> {
-    let mut out = ResidentWrites { houses: vec![], households: vec![], residents: Vec::with_capacity(rows.len()), tags: vec![], counts: HashMap::new() };
-    let mut households: HashMap<(String, String), String> = HashMap::new();
+fn resident_writes(store: &Store, rows: Vec<ResidentRow>, known: &mut Known, now: i64) -> Result<ResidentWrites, sqlx::Error> {
+    let mut out = ResidentWrites { residents: Vec::with_capacity(rows.len()), ..Default::default() };
+    let Known { houses, households, counts } = known;
     for row in rows {
         let house_id = match &row.house {
             None => None,
@@ -428,7 +440,7 @@ fn resident_writes(store: &Store, rows: Vec<ResidentRow>, mut houses: HashMap<Ho
         let (birth_date, _) = RESIDENT_BIRTH_DATE.seal(&store.vault, &id, &row.birth_date)?;
         // Checked on import: the date is a valid YYYY-MM-DD.
         let birth_year: i64 = row.birth_date.get(..4).and_then(|year| year.parse().ok()).unwrap_or(0);
-        let count = out.counts.entry((row.tenant_id.clone(), birth_year)).or_default();
+        let count = counts.entry((row.tenant_id.clone(), birth_year)).or_default();
         count.0 += 1;
         count.1 += i64::from(row.tags.iter().any(|t| t == LIVES_ALONE_TAG));
         for tag in &row.tags {
@@ -459,6 +471,40 @@ fn resident_writes(store: &Store, rows: Vec<ResidentRow>, mut houses: HashMap<Ho
 const WRITTEN_TABLES: [&str; 7] =
     ["base_residents", "base_houses", "base_households", "base_resident_tags", "base_resident_counts", "base_places", "base_organisations"];
 
+/// Insert one round's rows: houses and households before the residents who name them.
+async fn write_round(store: &Store, tx: &mut sqlx::Transaction<'static, sqlx::Any>, writes: &ResidentWrites, progress: &AtomicU64) -> Result<(), sqlx::Error> {
+    insert_rows(store, tx, "base_houses", &["id", "tenant_id", "building", "unit", "room", "room_bidx", "address", "created_at"], &writes.houses, "", None)
+        .await?;
+    insert_rows(store, tx, "base_households", &["id", "tenant_id", "house_id", "name", "created_at"], &writes.households, "", None).await?;
+    insert_rows(
+        store,
+        tx,
+        "base_residents",
+        &[
+            "id",
+            "tenant_id",
+            "real_name",
+            "real_name_bidx",
+            "id_number",
+            "id_number_bidx",
+            "phone",
+            "phone_bidx",
+            "birth_date",
+            "birth_year",
+            "gender",
+            "tags",
+            "house_id",
+            "household_id",
+            "created_at",
+        ],
+        &writes.residents,
+        "",
+        Some(progress),
+    )
+    .await?;
+    insert_rows(store, tx, "base_resident_tags", &["tag", "resident_id", "tenant_id", "birth_year"], &writes.tags, "", None).await
+}
+
 async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &AtomicU64) -> Result<(), sqlx::Error> {
     let now = now_millis();
     let mut tx = store.begin_write().await?;
@@ -482,47 +528,17 @@ async fn write(store: &Store, kind: ImportKind, checked: Checked, progress: &Ato
             insert_rows(store, &mut tx, table, &["id", "tenant_id", "name", "kind", extra, "created_at"], &rows, "", Some(progress)).await?;
         }
         Checked::Residents(rows) => {
-            let houses = existing_houses(store, &mut tx, &rows).await?;
-            let writes = resident_writes(store, rows, houses, now)?;
-            insert_rows(
-                store,
-                &mut tx,
-                "base_houses",
-                &["id", "tenant_id", "building", "unit", "room", "room_bidx", "address", "created_at"],
-                &writes.houses,
-                "",
-                None,
-            )
-            .await?;
-            insert_rows(store, &mut tx, "base_households", &["id", "tenant_id", "house_id", "name", "created_at"], &writes.households, "", None).await?;
-            insert_rows(
-                store,
-                &mut tx,
-                "base_residents",
-                &[
-                    "id",
-                    "tenant_id",
-                    "real_name",
-                    "real_name_bidx",
-                    "id_number",
-                    "id_number_bidx",
-                    "phone",
-                    "phone_bidx",
-                    "birth_date",
-                    "birth_year",
-                    "gender",
-                    "tags",
-                    "house_id",
-                    "household_id",
-                    "created_at",
-                ],
-                &writes.residents,
-                "",
-                Some(progress),
-            )
-            .await?;
-            insert_rows(store, &mut tx, "base_resident_tags", &["tag", "resident_id", "tenant_id", "birth_year"], &writes.tags, "", None).await?;
-            let counts: Vec<Vec<Cell>> = writes
+            let mut known = Known { houses: existing_houses(store, &mut tx, &rows).await?, ..Default::default() };
+            let mut rows = rows.into_iter();
+            loop {
+                let round: Vec<ResidentRow> = rows.by_ref().take(RESIDENTS_PER_ROUND).collect();
+                if round.is_empty() {
+                    break;
+                }
+                let writes = resident_writes(store, round, &mut known, now)?;
+                write_round(store, &mut tx, &writes, progress).await?;
+            }
+            let counts: Vec<Vec<Cell>> = known
                 .counts
                 .into_iter()
                 .map(|((tenant, year), (residents, alone))| vec![Cell::Text(tenant), Cell::Int(year), Cell::Int(residents), Cell::Int(alone)])
