@@ -181,12 +181,11 @@ async fn list_residents(State(state): State<AppState>, operator: Operator, AppQu
     let page = records::find_residents(store, &state.platform.resident_totals, &scope, &filter, q.cursor.as_deref(), q.limit.unwrap_or(50))
         .await
         .map_err(ApiError::database)?;
-    let total_in_scope = state.platform.resident_totals.residents_at(store, &scope).await.map_err(ApiError::database)?;
     let items = page.items.into_iter().map(|r| {
         let phone = reveal.contains(&r.tenant_id);
         view(r, phone, false)
     });
-    Ok(Json(ResidentList { items: items.collect(), next_cursor: page.next_cursor, total_in_scope }))
+    Ok(Json(ResidentList { items: items.collect(), next_cursor: page.next_cursor, total_in_scope: page.in_scope }))
 }
 
 /// One resident. Community and grid workers of the resident's area see the ID number and

@@ -467,9 +467,14 @@ fn resident_writes(store: &Store, rows: Vec<ResidentRow>, known: &mut Known, now
     Ok(out)
 }
 
-/// What an import writes.
-const WRITTEN_TABLES: [&str; 7] =
-    ["base_residents", "base_houses", "base_households", "base_resident_tags", "base_resident_counts", "base_places", "base_organisations"];
+/// The tables an import of `kind` writes.
+fn written_tables(kind: ImportKind) -> &'static [&'static str] {
+    match kind {
+        ImportKind::Residents => &["base_residents", "base_houses", "base_households", "base_resident_tags", "base_resident_counts"],
+        ImportKind::Places => &["base_places"],
+        ImportKind::Organisations => &["base_organisations"],
+    }
+}
 
 /// Insert one round's rows: houses and households before the residents who name them.
 async fn write_round(store: &Store, tx: &mut sqlx::Transaction<'static, sqlx::Any>, writes: &ResidentWrites, progress: &AtomicU64) -> Result<(), sqlx::Error> {
@@ -701,7 +706,7 @@ async fn run(store: &Store, tree: &TenantTree, kind: ImportKind, scope: &str, by
                 running.set_state(ImportState::Writing);
                 outcome = match write(store, kind, checked, &running.processed).await {
                     Ok(()) => {
-                        if let Err(e) = store.refresh_statistics(&WRITTEN_TABLES).await {
+                        if let Err(e) = store.refresh_statistics(written_tables(kind)).await {
                             tracing::warn!("the planner's statistics were not refreshed after the import: {e}");
                         }
                         ImportState::Done

@@ -163,6 +163,8 @@ pub struct ResidentFilter {
 pub struct ResidentPage {
     pub items: Vec<Resident>,
     pub next_cursor: Option<String>,
+    /// Residents at the scope's nodes, whatever the filter.
+    pub in_scope: i64,
 }
 
 const RESIDENT_COLUMNS: &str =
@@ -228,7 +230,7 @@ pub async fn find_residents(
     limit: u32,
 ) -> Result<ResidentPage, sqlx::Error> {
     if tenants.is_empty() {
-        return Ok(ResidentPage { items: vec![], next_cursor: None });
+        return Ok(ResidentPage { items: vec![], next_cursor: None, in_scope: 0 });
     }
     let limit = limit.clamp(1, 500) as usize;
     let figures = totals.by_node(store).await?;
@@ -324,7 +326,7 @@ pub async fn find_residents(
     } else {
         None
     };
-    Ok(ResidentPage { items, next_cursor })
+    Ok(ResidentPage { items, next_cursor, in_scope })
 }
 
 /// The `data_passes` row of [`index_older_resident_tags`].
