@@ -170,6 +170,35 @@ pub async fn mqtt_url() -> Result<Option<String>> {
     }
 }
 
+/// The NATS server with JetStream that partitioned device ingest uses in tests
+/// (LINLI_TEST_NATS_URL, default the local one). None only when it is missing and CI is not
+/// set (under CI=true that is an error).
+pub async fn nats_url() -> Result<Option<String>> {
+    let url = std::env::var("LINLI_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_string());
+    match async_nats::connect(&url).await {
+        Ok(client) => {
+            // JetStream must be on, not only the server up.
+            if !client.server_info().jetstream {
+                bail!("the NATS server at {url} runs without JetStream (start it with -js)");
+            }
+            Ok(Some(url))
+        }
+        Err(e) if linli_host::store::may_skip_postgres() => {
+            eprintln!("skipping: no NATS server at {url}: {e}");
+            Ok(None)
+        }
+        Err(e) => bail!("a NATS server with JetStream is required under CI=true; none at {url}: {e}"),
+    }
+}
+
+/// Delete the ingest stream a test's topic prefix made in the shared NATS server.
+pub async fn delete_ingest_stream(nats: &str, topic_prefix: &str) -> Result<()> {
+    let context = async_nats::jetstream::new(async_nats::connect(nats).await?);
+    let (name, _) = linli_host::capabilities::devices::partitions::names(topic_prefix);
+    context.delete_stream(&name).await?;
+    Ok(())
+}
+
 /// A fresh database for a test: SQLite in `dir`, or a new PostgreSQL schema. None only when
 /// PostgreSQL is asked for, missing, and CI is not set (under CI=true that is an error).
 pub async fn database_url(backend: Backend, dir: &Path) -> Result<Option<String>> {
@@ -327,9 +356,7 @@ impl TestHost {
 
     /// A counter from `/metrics`, `name{label="value"}`; 0 while it has not been counted.
     pub async fn counter(&self, name: &str, label: &str, value: &str) -> Result<u64> {
-        let text = self.get("/metrics").await?.text;
-        let line = format!("{name}{{{label}=\"{value}\"}} ");
-        Ok(text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
+        Ok(counter_in(&self.get("/metrics").await?.text, name, label, value))
     }
 
     pub async fn stop(mut self) {
@@ -337,6 +364,12 @@ impl TestHost {
             server.stop().await;
         }
     }
+}
+
+/// The counter `name{label="value"}` in a `/metrics` text; 0 while it has not been counted.
+pub fn counter_in(metrics: &str, name: &str, label: &str, value: &str) -> u64 {
+    let line = format!("{name}{{{label}=\"{value}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// A response read whole.

@@ -158,6 +158,12 @@ impl Serve {
         Ok(reply.json())
     }
 
+    /// A counter from `/metrics`, `name{label="value"}`; 0 while it has not been counted.
+    pub async fn counter(&self, name: &str, label: &str, value: &str) -> Result<u64> {
+        let text = self.http.get(format!("{}/metrics", self.url())).send().await?.error_for_status()?.text().await?;
+        Ok(crate::counter_in(&text, name, label, value))
+    }
+
     /// Upload a signed package for `county`.
     pub async fn upload(&self, county: &str, package: Vec<u8>) -> Result<Value> {
         let reply = self.http.post(format!("{}/admin/packages?county={county}", self.url())).bearer_auth(SERVE_ADMIN_TOKEN).body(package).send().await?;

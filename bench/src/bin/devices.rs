@@ -12,9 +12,10 @@
 //! 2. Latency: an alarm-raising reading → the plugin's `on-event` delivered, and → the
 //!    ticket written (the rule opens one), one alarm at a time; p50 and p99 over M alarms.
 use anyhow::{bail, Context, Result};
+use linli_bench::{mqtt_client, publish};
 use linli_tests::lab::{wait_until, Lab};
 use linli_tests::{mqtt_url, Backend, Vendor};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{Event, Packet, QoS};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,34 +46,10 @@ fn args() -> Result<Args> {
     Ok(out)
 }
 
-fn client(broker: &str, name: &str) -> Result<(AsyncClient, rumqttc::EventLoop)> {
-    let (host, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
-    let mut options = MqttOptions::new(format!("{name}-{}", std::process::id()), host, port.parse()?);
-    options.set_keep_alive(Duration::from_secs(60)).set_max_packet_size(1 << 20, 1 << 20);
-    Ok(AsyncClient::new(options, 100_000))
-}
-
-/// Publish `n` readings spread over `devices` devices under `prefix`, as fast as the
-/// client goes.
-async fn publish(broker: &str, prefix: &str, devices: u64, n: u64) -> Result<()> {
-    let (client, mut eventloop) = client(broker, "bench-pub")?;
-    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    for i in 0..n {
-        let device = i % devices;
-        let payload = json!({ "ts": 1_763_568_000_000i64 + i as i64, "flow": (i % 7) as f64 * 0.5, "battery": 90 });
-        client.publish(format!("{prefix}/devices/wm-{device}/telemetry"), QoS::AtMostOnce, false, payload.to_string().into_bytes()).await?;
-    }
-    // Let the queue drain before the pump goes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _ = client.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
-    Ok(())
-}
-
 /// The native baseline: messages per second a bare subscriber receives and parses.
 async fn baseline_round(broker: &str, devices: u64, n: u64) -> Result<f64> {
     let prefix = format!("bench-base-{}", std::process::id());
-    let (sub, mut eventloop) = client(broker, "bench-base")?;
+    let (sub, mut eventloop) = mqtt_client(broker, "bench-base")?;
     sub.subscribe(format!("{prefix}/devices/+/telemetry"), QoS::AtLeastOnce).await?;
     let received = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::Mutex::new(None::<Instant>));

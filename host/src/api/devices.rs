@@ -148,6 +148,10 @@ pub struct DevicesStatus {
     connected: bool,
     /// Event deliveries by status (`pending`, `delivered`, `dead`).
     deliveries: BTreeMap<String, i64>,
+    /// Partitioned ingest (`[devices] ingest_stream`): the partitions this replica
+    /// evaluates now. Absent when ingest is not partitioned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partitions: Option<Vec<u16>>,
 }
 
 /// The device link: which broker, whether connected, event deliveries by status.
@@ -155,7 +159,7 @@ pub struct DevicesStatus {
 async fn status(State(state): State<AppState>) -> Result<Json<DevicesStatus>, ApiError> {
     let devices = &state.platform.devices;
     let deliveries = state.platform.outbox.counts().await.map_err(crate::platform::PlatformError::from)?;
-    Ok(Json(DevicesStatus { broker: devices.broker_label(), connected: devices.connected(), deliveries }))
+    Ok(Json(DevicesStatus { broker: devices.broker_label(), connected: devices.connected(), deliveries, partitions: devices.evaluated_partitions() }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -307,17 +311,22 @@ async fn retry_delivery(State(state): State<AppState>, AppPath((installation, se
 /// `linli/devices/{id}/telemetry`, authenticated with the device's secret.
 #[utoipa::path(post, path = "/api/devices/{id}/telemetry", tag = "devices", params(("id" = String, Path, description = "device id")),
     request_body(content = String, description = "a JSON object, e.g. {\"ts\": 1764000000000, \"flow\": 0.0}"),
-    responses((status = 202, description = "accepted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 202, description = "accepted"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn ingest(State(state): State<AppState>, AppPath(id): AppPath<String>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
     let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "send the device's secret as `Authorization: Bearer <secret>`");
     let secret = super::bearer_token(&headers).and_then(Result::ok).ok_or_else(unauthenticated)?;
     if !registry::secret_matches(&state.platform.store, &id, secret).await.map_err(crate::platform::PlatformError::from)? {
         return Err(unauthenticated());
     }
-    state.platform.devices.ingest(&id, &body, now_millis()).await.map_err(|rejected| {
-        use crate::capabilities::devices::engine::Rejected;
-        let status = if matches!(rejected, Rejected::Oversized { .. }) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
-        ApiError::new(status, Code::InvalidArgument, rejected.to_string())
+    state.platform.devices.ingest(&id, &body, now_millis()).await.map_err(|e| {
+        use crate::capabilities::devices::{engine::Rejected, IngestError};
+        match e {
+            IngestError::Rejected(rejected) => {
+                let status = if matches!(rejected, Rejected::Oversized { .. }) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+                ApiError::new(status, Code::InvalidArgument, rejected.to_string())
+            }
+            IngestError::Unavailable(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, format!("{why}; send it again")),
+        }
     })?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -174,8 +174,16 @@ impl Platform {
             }
         }
         tokio::spawn(dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
-        // With replicas (sync on), one of them at a time evaluates telemetry.
-        let shared = cluster.sync_seconds > 0 && platform.devices.config.broker != "off";
+        let devices_config = &platform.devices.config;
+        if platform.devices.partitioned() {
+            // Every replica evaluates its share of the partitions (`start` takes it).
+            platform.devices.join_ingest_stream().await?;
+        }
+        // With replicas (sync on), one of them at a time holds the broker's telemetry
+        // session: it evaluates all telemetry or, partitioned, feeds the ingest stream. An
+        // embedded broker is each replica's own: partitioned, each feeds the stream from it.
+        let own_broker = devices_config.broker == "embedded" && platform.devices.partitioned();
+        let shared = cluster.sync_seconds > 0 && devices_config.broker != "off" && !own_broker;
         let every = shared.then(|| std::time::Duration::from_secs(cluster.sync_seconds));
         platform.devices.share_ingest(every).await?;
         platform.devices.start()?;

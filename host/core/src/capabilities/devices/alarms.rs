@@ -117,6 +117,20 @@ pub async fn open(store: &Store) -> Result<Vec<(String, String, String)>, sqlx::
     sqlx::query_as("SELECT rule_id, device_id, id FROM alarms WHERE status <> 'cleared'").fetch_all(&store.pool).await
 }
 
+/// The open alarm of a rule for a device, if any.
+pub async fn open_for(store: &Store, rule_id: &str, device_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM alarms WHERE rule_id = $1 AND device_id = $2 AND status <> 'cleared'")
+        .bind(rule_id)
+        .bind(device_id)
+        .fetch_optional(&store.pool)
+        .await
+}
+
+/// Open `duration` windows (rule, device, since), as the batch writer last wrote them.
+pub async fn open_windows(store: &Store) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT rule_id, device_id, since FROM alarm_windows WHERE since IS NOT NULL").fetch_all(&store.pool).await
+}
+
 /// The latest clear per (rule, device), for suppression windows at start.
 pub async fn last_cleared(store: &Store) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT rule_id, device_id, MAX(cleared_at) FROM alarms WHERE status = 'cleared' GROUP BY rule_id, device_id").fetch_all(&store.pool).await
@@ -158,7 +172,14 @@ pub async fn raise(store: &Store, outbox: &Outbox, tickets: &Tickets, rule: &Rul
         .bind(alarm.repeats)
         .bind(ALARM_LOCATION.seal(&store.vault, &alarm.id, &serde_json::to_string(&alarm.location).unwrap_or_default())?.0)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // `alarms_one_open`: this rule's alarm for this device is open already.
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                DeviceError::Conflict(format!("rule `{}` has an open alarm for device `{}` already", rule.id, device.id))
+            }
+            other => other.into(),
+        })?;
     outbox.publish_in(&mut tx, "alarm.raised", &alarm.tenant_id, &alarm.id, &alarm.payload()).await?;
     if let Some(category) = &rule.ticket_category {
         let device_name = if device.name.is_empty() { device.id.as_str() } else { device.name.as_str() };
@@ -254,10 +275,84 @@ pub async fn save_rule(store: &Store, rule: &RuleSpec) -> Result<(), sqlx::Error
 }
 
 pub async fn delete_rule(store: &Store, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM alarm_rules WHERE id = $1").bind(id).execute(&store.pool).await?.rows_affected() == 1)
+    let mut tx = store.begin_write().await?;
+    let deleted = sqlx::query("DELETE FROM alarm_rules WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected() == 1;
+    // A rule made again under this id starts without the old one's windows.
+    sqlx::query("DELETE FROM alarm_windows WHERE rule_id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 pub async fn rules(store: &Store) -> Result<Vec<RuleSpec>, sqlx::Error> {
     let specs: Vec<String> = sqlx::query_scalar("SELECT spec FROM alarm_rules ORDER BY id").fetch_all(&store.pool).await?;
     Ok(specs.iter().filter_map(|s| serde_json::from_str(s).map_err(|e| tracing::error!("an alarm rule in the database does not parse: {e}")).ok()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::devices::rules::{Op, Severity};
+    use crate::tenancy::{SharedTree, TenantTree};
+    use std::sync::Arc;
+
+    /// Two evaluators of one device (a partition changing hands) raise the same rule's alarm:
+    /// the database keeps one open, the second raise is a conflict naming it, and once that
+    /// alarm is cleared the rule may raise again.
+    async fn one_open_alarm_per_rule_and_device(store: Store) {
+        let tree = SharedTree::new(TenantTree::default());
+        let outbox = Arc::new(Outbox::new(store.clone(), tree.clone(), Default::default()));
+        let tickets = Tickets::new(store.clone(), outbox.clone(), tree, Default::default());
+        let rule = RuleSpec {
+            id: "smoke".into(),
+            name: "烟雾报警".into(),
+            tenant_id: "demo-county".into(),
+            device_type: Some("smoke-detector".into()),
+            device_id: None,
+            metric: "smoke".into(),
+            op: Op::Ge,
+            threshold: 1.0,
+            duration_seconds: 0,
+            clear_op: Op::Lt,
+            clear_threshold: 1.0,
+            severity: Severity::Critical,
+            suppress_seconds: 0,
+            ticket_category: None,
+        };
+        let location = Location { kind: "grid".into(), id: "xingfu-g1".into(), label: "幸福社区第一网格".into(), tenant: "xingfu-g1".into() };
+        let device = Device {
+            id: "smoke-1".into(),
+            device_type: "smoke-detector".into(),
+            model: String::new(),
+            vendor: String::new(),
+            name: String::new(),
+            location,
+            created_at: 0,
+            last_seen_at: None,
+            online: true,
+        };
+        let first = raise(&store, &outbox, &tickets, &rule, &device, 1.0, 10).await.expect("the first raise");
+        let second = raise(&store, &outbox, &tickets, &rule, &device, 1.0, 11).await;
+        assert!(matches!(second, Err(DeviceError::Conflict(_))), "{second:?}");
+        assert_eq!(open_for(&store, "smoke", "smoke-1").await.unwrap(), Some(first.id.clone()));
+        let announced: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM platform_events WHERE kind = 'alarm.raised'").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(announced, 1, "the refused raise announced nothing");
+
+        clear(&store, &outbox, &first.id, 0.0).await.unwrap().expect("cleared");
+        assert_eq!(open_for(&store, "smoke", "smoke-1").await.unwrap(), None);
+        let again = raise(&store, &outbox, &tickets, &rule, &device, 1.0, 20).await.expect("a new alarm after the clear");
+        assert_ne!(again.id, first.id);
+    }
+
+    #[tokio::test]
+    async fn one_open_alarm_per_rule_and_device_on_sqlite() {
+        let (store, _dir) = crate::store::testing::sqlite().await;
+        one_open_alarm_per_rule_and_device(store).await;
+    }
+
+    #[tokio::test]
+    async fn one_open_alarm_per_rule_and_device_on_postgres() {
+        if let Some(store) = crate::store::testing::postgres().await {
+            one_open_alarm_per_rule_and_device(store).await;
+        }
+    }
 }

@@ -39,8 +39,9 @@ pub fn shard_of(device_id: &str, shards: usize) -> usize {
     usize::try_from(hash % u64::try_from(shards.max(1)).unwrap_or(1)).unwrap_or(0)
 }
 
-/// A shard worker's memory.
-struct Shard {
+/// A shard worker's memory (or a partition's, when ingest is partitioned).
+#[derive(Default)]
+pub(crate) struct Shard {
     devices: HashMap<String, (Arc<Device>, Instant)>,
     unknown: HashMap<String, Instant>,
     trackers: HashMap<(String, String), Tracker>,
@@ -52,20 +53,38 @@ struct Shard {
     generation: u64,
 }
 
+impl Shard {
+    /// A partition's evaluation, starting from the trackers the database gave.
+    pub(crate) fn with_trackers(trackers: HashMap<(String, String), Tracker>, generation: u64) -> Self {
+        Self { trackers, generation, ..Self::default() }
+    }
+}
+
+/// What the batch writer is handed, in the order it must be written.
+pub(crate) enum Written {
+    Row(TelemetryRow),
+    /// Since when a `duration` rule's condition has held for a device (None: it does not).
+    Window {
+        rule_id: String,
+        device_id: String,
+        since: Option<i64>,
+    },
+    /// A partition was evaluated up to this stream sequence (partitioned ingest).
+    Position {
+        partition: u16,
+        seq: u64,
+    },
+    /// Tell when everything handed over before this is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// How long a worker trusts its copy of a device's registration.
 const DEVICE_TTL: Duration = Duration::from_secs(30);
 /// Write repeat counts of an open alarm every this many repeats (and at its clear).
 const REPEAT_FLUSH: i64 = 50;
 
 pub async fn run_shard(devices: Arc<Devices>, mut readings: mpsc::Receiver<Reading>) {
-    let mut shard = Shard {
-        devices: HashMap::new(),
-        unknown: HashMap::new(),
-        trackers: HashMap::new(),
-        applicable: HashMap::new(),
-        repeats: HashMap::new(),
-        generation: 0,
-    };
+    let mut shard = Shard::default();
     while let Some(reading) = readings.recv().await {
         if let Err(e) = handle(&devices, &mut shard, reading).await {
             tracing::warn!("a device reading could not be processed: {e}");
@@ -96,7 +115,15 @@ async fn device(devices: &Devices, shard: &mut Shard, id: &str) -> Result<Option
     }
 }
 
-async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Result<(), sqlx::Error> {
+/// Write the repeats counted but not yet written (when a partition is handed over).
+pub(crate) async fn flush_repeats(store: &Store, shard: &mut Shard) -> Result<(), sqlx::Error> {
+    for (alarm_id, count) in shard.repeats.drain().filter(|(_, count)| *count > 0) {
+        alarms::repeat(store, &alarm_id, count).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Result<(), sqlx::Error> {
     let generation = devices.generation.load(std::sync::atomic::Ordering::SeqCst);
     if shard.generation != generation {
         // This replica took over ingest: the trackers restart from the database.
@@ -109,7 +136,7 @@ async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Resul
     };
     devices.metrics.device_messages.with_label_values(&["accepted"]).inc();
     devices.saw(&device.id, reading.received_at);
-    let _ = devices.telemetry.send((reading.device_id.clone(), reading.at, reading.received_at, reading.payload.clone())).await;
+    let _ = devices.telemetry.send(Written::Row((reading.device_id.clone(), reading.at, reading.received_at, reading.payload.clone()))).await;
 
     let (version, all_rules) = devices.rules_snapshot();
     let stale = shard.applicable.get(&device.id).is_none_or(|(v, _)| *v != version);
@@ -136,11 +163,27 @@ async fn handle(devices: &Devices, shard: &mut Shard, reading: Reading) -> Resul
                 shard.trackers.entry(key.clone()).or_insert(initial)
             }
         };
-        match tracker.evaluate(&rule, value, reading.at) {
+        let window_before = tracker.since;
+        let decision = tracker.evaluate(&rule, value, reading.at);
+        if rule.duration_seconds > 0 && tracker.since != window_before {
+            // Kept with the telemetry, so that a replica taking this device over goes on
+            // with the window instead of starting it again.
+            let window = Written::Window { rule_id: rule.id.clone(), device_id: device.id.clone(), since: tracker.since };
+            let _ = devices.telemetry.send(window).await;
+        }
+        match decision {
             Decision::Nothing => {}
             Decision::Raise { value, since } => {
                 let alarm = match alarms::raise(&devices.store, &devices.outbox, &devices.tickets, &rule, &device, value, since).await {
                     Ok(alarm) => alarm,
+                    Err(super::DeviceError::Conflict(_)) => {
+                        // Another replica raised it (while both held this device during a
+                        // handover): go on with that alarm.
+                        if let Some(open) = alarms::open_for(&devices.store, &rule.id, &device.id).await? {
+                            tracker.raised(open);
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         // Not raised: the condition is evaluated again with the next reading.
                         tracing::error!(rule = rule.id, device = device.id, "alarm not raised: {e}");
@@ -186,37 +229,106 @@ const TELEMETRY_BATCH: usize = 4000;
 /// Rows per INSERT statement (4 parameters each, well under SQLite's limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Writes telemetry in batches: whatever arrived within a short window, in one transaction.
-pub async fn run_telemetry_writer(store: Store, mut rows: mpsc::Receiver<TelemetryRow>) {
-    let mut batch = Vec::with_capacity(TELEMETRY_BATCH);
-    while let Some(first) = rows.recv().await {
-        batch.push(first);
-        while batch.len() < TELEMETRY_BATCH {
-            match rows.try_recv() {
-                Ok(row) => batch.push(row),
-                Err(_) => break,
+/// One transaction's worth of what the writer was handed.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<TelemetryRow>,
+    /// The latest state per (rule, device).
+    windows: HashMap<(String, String), Option<i64>>,
+    /// The latest position per partition.
+    positions: HashMap<u16, u64>,
+    flushed: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn add(&mut self, item: Written) {
+        match item {
+            Written::Row(row) => self.rows.push(row),
+            Written::Window { rule_id, device_id, since } => {
+                self.windows.insert((rule_id, device_id), since);
             }
+            Written::Position { partition, seq } => {
+                self.positions.insert(partition, seq);
+            }
+            Written::Flush(done) => self.flushed.push(done),
         }
-        if let Err(e) = write_telemetry(&store, &batch).await {
-            tracing::warn!(rows = batch.len(), "telemetry rows not stored: {e}");
-        }
-        batch.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len() + self.windows.len() + self.positions.len()
     }
 }
 
-async fn write_telemetry(store: &Store, rows: &[TelemetryRow]) -> Result<(), sqlx::Error> {
+/// Writes telemetry in batches: whatever arrived within a short window, in one transaction,
+/// with the duration windows and (partitioned ingest) the partitions' positions it reached,
+/// so that a position in the database never runs ahead of what is written. `stream` names
+/// the ingest stream the positions belong to.
+pub(crate) async fn run_telemetry_writer(store: Store, stream: Option<String>, mut items: mpsc::Receiver<Written>) {
+    let mut batch = Batch::default();
+    while let Some(first) = items.recv().await {
+        batch.add(first);
+        while batch.len() < TELEMETRY_BATCH {
+            match items.try_recv() {
+                Ok(item) => batch.add(item),
+                Err(_) => break,
+            }
+        }
+        let taken = std::mem::take(&mut batch);
+        if taken.len() > 0 {
+            // A failed batch is not tried again: its positions are not written either, so
+            // the partition's next holder reads those readings again.
+            if let Err(e) = write_batch(&store, stream.as_deref(), &taken).await {
+                tracing::warn!(rows = taken.rows.len(), "telemetry rows not stored: {e}");
+            }
+        }
+        for done in taken.flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn write_batch(store: &Store, stream: Option<&str>, batch: &Batch) -> Result<(), sqlx::Error> {
     let mut tx = store.begin_write().await?;
+    write_rows(&mut tx, store, &batch.rows).await?;
+    let windows: Vec<_> = batch.windows.iter().collect();
+    for chunk in windows.chunks(ROWS_PER_STATEMENT) {
+        let placeholders = (0..chunk.len()).map(|i| format!("({})", store.params(i * 3 + 1, 3))).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO alarm_windows (rule_id, device_id, since) VALUES {placeholders} ON CONFLICT (rule_id, device_id) DO UPDATE SET since = excluded.since"
+        );
+        let mut query = sqlx::query(&sql);
+        for ((rule_id, device_id), since) in chunk {
+            query = query.bind(rule_id).bind(device_id).bind(*since);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    if let Some(stream) = stream {
+        for (partition, seq) in &batch.positions {
+            sqlx::query(
+                "INSERT INTO device_ingest_offsets (stream, partition_no, seq) VALUES ($1, $2, $3) ON CONFLICT (stream, partition_no) DO UPDATE SET seq = excluded.seq",
+            )
+            .bind(stream)
+            .bind(i32::from(*partition))
+            .bind(i64::try_from(*seq).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+async fn write_rows(tx: &mut sqlx::Transaction<'_, sqlx::Any>, store: &Store, rows: &[TelemetryRow]) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let placeholders = (0..chunk.len()).map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4)).collect::<Vec<_>>().join(", ");
+        let placeholders = (0..chunk.len()).map(|i| format!("({})", store.params(i * 4 + 1, 4))).collect::<Vec<_>>().join(", ");
         let sql = format!("INSERT INTO telemetry (device_id, at, received_at, payload) VALUES {placeholders}");
         let mut query = sqlx::query(&sql);
         for (device, at, received_at, payload) in chunk {
             let (sealed, _) = TELEMETRY_PAYLOAD.seal_row(&store.vault, &[device, &at.to_string()], payload)?;
             query = query.bind(device).bind(*at).bind(*received_at).bind(sealed);
         }
-        query.execute(&mut *tx).await?;
+        query.execute(&mut **tx).await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// Deletes telemetry older than the retention, hourly.

@@ -6,6 +6,7 @@ pub mod alarms;
 pub mod broker;
 pub mod engine;
 pub mod mqtt;
+pub mod partitions;
 pub mod registry;
 pub mod rules;
 
@@ -16,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::store::vault::{DEVICE_COMMAND, DEVICE_COMMAND_ACK, TELEMETRY_PAYLOAD};
 use crate::store::{now_millis, Store};
 use crate::tenancy::SharedTree;
-use engine::{Reading, Rejected, TelemetryRow};
+use engine::{Reading, Rejected, Written};
 use registry::{Device, NewDevice};
 use rules::{AlarmStatus, RuleSpec, Tracker};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,19 @@ pub struct DevicesConfig {
     pub offline_after_seconds: u64,
     /// Evaluation workers; devices are spread over them by id.
     pub shards: usize,
+    /// Partitioned ingest for several replicas: `nats://host:port` of a NATS server with
+    /// JetStream, through which every replica's share of the broker's telemetry reaches the
+    /// replica that evaluates its device's partition. Empty: one replica at a time evaluates
+    /// all telemetry (the holder of the ingest lease; alone, the only replica).
+    pub ingest_stream: String,
+    /// Partitions of the ingest stream: the most replicas that can share the evaluation.
+    /// Changing it moves devices between partitions: change it with every replica stopped.
+    pub ingest_partitions: u16,
+    /// How long the stream keeps a reading (whether evaluated or not): the longest all
+    /// replicas may be down without losing what devices sent meanwhile.
+    pub ingest_stream_max_age_minutes: u64,
+    /// The most the stream keeps; the oldest readings go first.
+    pub ingest_stream_max_mib: u64,
 }
 
 impl std::fmt::Debug for DevicesConfig {
@@ -71,6 +85,10 @@ impl std::fmt::Debug for DevicesConfig {
             .field("retention_days", &self.retention_days)
             .field("offline_after_seconds", &self.offline_after_seconds)
             .field("shards", &self.shards)
+            .field("ingest_stream", &crate::store::redact(&self.ingest_stream))
+            .field("ingest_partitions", &self.ingest_partitions)
+            .field("ingest_stream_max_age_minutes", &self.ingest_stream_max_age_minutes)
+            .field("ingest_stream_max_mib", &self.ingest_stream_max_mib)
             .finish()
     }
 }
@@ -89,6 +107,10 @@ impl Default for DevicesConfig {
             retention_days: 30,
             offline_after_seconds: 600,
             shards: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 16),
+            ingest_stream: String::new(),
+            ingest_partitions: 16,
+            ingest_stream_max_age_minutes: 60,
+            ingest_stream_max_mib: 1024,
         }
     }
 }
@@ -109,6 +131,16 @@ pub enum DeviceError {
     Config(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// Why a device message was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    /// The ingest stream did not store it (partitioned ingest); the device may send it again.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl crate::errors::Classified for DeviceError {
@@ -149,21 +181,30 @@ pub struct Devices {
     restored: Mutex<HashMap<(String, String), Tracker>>,
     shards: Vec<mpsc::Sender<Reading>>,
     receivers: Mutex<Vec<mpsc::Receiver<Reading>>>,
-    telemetry: mpsc::Sender<TelemetryRow>,
-    telemetry_rx: Mutex<Option<mpsc::Receiver<TelemetryRow>>>,
+    telemetry: mpsc::Sender<Written>,
+    telemetry_rx: Mutex<Option<mpsc::Receiver<Written>>>,
     last_seen: Mutex<HashMap<String, i64>>,
     /// This replica's connection for commands and their acknowledgements.
     mqtt: Mutex<Option<mqtt::Connection>>,
     /// The telemetry session, open while this replica holds device ingest.
     telemetry_session: tokio::sync::Mutex<Option<mqtt::Connection>>,
+    /// The JetStream stream of partitioned ingest, once connected (`ingest_stream`).
+    stream: std::sync::OnceLock<Arc<partitions::IngestStream>>,
+    /// The task keeping this replica's share of the partitions; `stop` waits for it to hand
+    /// them back.
+    partition_keeper: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The partitions this replica evaluates now, in order.
+    evaluating: Mutex<Vec<u16>>,
     /// Where the broker is, once `start` has worked it out.
     broker_address: std::sync::OnceLock<mqtt::BrokerAddress>,
     /// The embedded broker, when the host runs one.
     gate: std::sync::OnceLock<Arc<broker::Gate>>,
     commands_subscribed: AtomicBool,
     telemetry_subscribed: AtomicBool,
-    /// Whether this replica evaluates telemetry: one replica at a time does, the holder of
-    /// the `device-ingest` lease (all of them send commands and hear acknowledgements).
+    /// Whether this replica holds the broker's telemetry session: one replica at a time
+    /// does, the holder of the `device-ingest` lease (all of them send commands and hear
+    /// acknowledgements). It evaluates all telemetry — or, with partitioned ingest, appends
+    /// it to the ingest stream, and each replica evaluates the partitions it holds.
     pub ingesting: AtomicBool,
     /// Bumped when this replica takes over ingest, so the shards drop their trackers and
     /// start from the alarms the previous holder left in the database.
@@ -178,9 +219,13 @@ pub struct Devices {
 /// How long a replica's hold on device ingest lasts without renewal.
 const LEASE_TTL_MS: i64 = 10_000;
 
-/// Trackers as the database leaves them: open alarms and the last clear per rule and device.
+/// Trackers as the database leaves them: open alarms, open `duration` windows and the last
+/// clear per rule and device.
 async fn restore_trackers(store: &Store) -> Result<HashMap<(String, String), Tracker>, sqlx::Error> {
     let mut restored: HashMap<(String, String), Tracker> = HashMap::new();
+    for (rule, device, since) in alarms::open_windows(store).await? {
+        restored.entry((rule, device)).or_default().since = Some(since);
+    }
     for (rule, device, cleared_at) in alarms::last_cleared(store).await? {
         restored.entry((rule, device)).or_default().last_cleared = Some(cleared_at);
     }
@@ -221,6 +266,9 @@ impl Devices {
             last_seen: Mutex::default(),
             mqtt: Mutex::default(),
             telemetry_session: tokio::sync::Mutex::default(),
+            stream: std::sync::OnceLock::new(),
+            partition_keeper: tokio::sync::Mutex::default(),
+            evaluating: Mutex::default(),
             broker_address: std::sync::OnceLock::new(),
             gate: std::sync::OnceLock::new(),
             commands_subscribed: AtomicBool::new(false),
@@ -233,6 +281,42 @@ impl Devices {
         });
         devices.reload_rules().await?;
         Ok(devices)
+    }
+
+    /// Whether readings go through the partitioned ingest stream (`ingest_stream`).
+    pub fn partitioned(&self) -> bool {
+        !self.config.ingest_stream.is_empty()
+    }
+
+    /// Partitioned ingest: connect to the stream (creating it the first time). `start` then
+    /// takes this replica's share of the partitions.
+    pub async fn join_ingest_stream(&self) -> Result<(), DeviceError> {
+        let config = &self.config;
+        let max_age = Duration::from_secs(config.ingest_stream_max_age_minutes.max(1).saturating_mul(60));
+        let max_bytes = i64::try_from(config.ingest_stream_max_mib.max(1).saturating_mul(1 << 20)).unwrap_or(i64::MAX);
+        if !(1..=1024).contains(&config.ingest_partitions) {
+            return Err(DeviceError::Config(format!("ingest_partitions is {}; it must be 1–1024", config.ingest_partitions)));
+        }
+        let stream = partitions::IngestStream::connect(&config.ingest_stream, &config.topic_prefix, config.ingest_partitions, max_age, max_bytes).await?;
+        // Each partition starts from the database when this replica takes it, not from what
+        // was there when the host started.
+        if let Ok(mut restored) = self.restored.lock() {
+            restored.clear();
+        }
+        let _ = self.stream.set(Arc::new(stream));
+        Ok(())
+    }
+
+    /// Partitioned ingest: the partitions this replica evaluates now (None: not partitioned).
+    pub fn evaluated_partitions(&self) -> Option<Vec<u16>> {
+        self.partitioned().then(|| self.evaluating.lock().map(|p| p.clone()).unwrap_or_default())
+    }
+
+    pub(crate) fn set_evaluated_partitions(&self, mut partitions: Vec<u16>) {
+        partitions.sort_unstable();
+        if let Ok(mut evaluating) = self.evaluating.lock() {
+            *evaluating = partitions;
+        }
     }
 
     fn lease_name(&self) -> String {
@@ -261,7 +345,13 @@ impl Devices {
         if self.ingesting.load(Ordering::SeqCst) == on {
             return;
         }
-        if on {
+        if on && self.partitioned() {
+            // Only the broker's telemetry session moves; each partition's evaluation moves
+            // with its own lease (partitions.rs).
+            self.ingesting.store(true, Ordering::SeqCst);
+            self.open_telemetry_session().await;
+            tracing::info!("this replica now takes device telemetry into the ingest stream");
+        } else if on {
             // Start from what the previous holder left: open alarms, last clears.
             match restore_trackers(&self.store).await {
                 Ok(restored) => {
@@ -291,7 +381,8 @@ impl Devices {
         let Some(broker) = self.broker_address.get() else { return };
         let mut session = self.telemetry_session.lock().await;
         if session.is_none() {
-            *session = Some(mqtt::connect(self, mqtt::Session::Telemetry, broker));
+            let kind = if self.partitioned() { mqtt::Session::Bridge } else { mqtt::Session::Telemetry };
+            *session = Some(mqtt::connect(self, kind, broker));
         }
     }
 
@@ -319,10 +410,20 @@ impl Devices {
         for receiver in receivers {
             tokio::spawn(until_stopped(self.stopped(), engine::run_shard(self.clone(), receiver)));
         }
+        let stream = self.stream.get().cloned();
+        if self.partitioned() && stream.is_none() {
+            return Err(DeviceError::Config("ingest_stream is set: join the ingest stream before starting".into()));
+        }
         if let Some(rows) = self.telemetry_rx.lock().ok().and_then(|mut r| r.take()) {
             // Ends when the last sender (held by this service) is gone, after writing
             // what is queued.
-            tokio::spawn(engine::run_telemetry_writer(self.store.clone(), rows));
+            tokio::spawn(engine::run_telemetry_writer(self.store.clone(), stream.as_ref().map(|s| s.name.clone()), rows));
+        }
+        if let Some(stream) = &stream {
+            let keeper = tokio::spawn(partitions::run(self.clone(), stream.clone(), self.replica_id.clone()));
+            if let Ok(mut slot) = self.partition_keeper.try_lock() {
+                *slot = Some(keeper);
+            }
         }
         tokio::spawn(until_stopped(self.stopped(), engine::run_retention(self.store.clone(), self.config.retention_days)));
         tokio::spawn(crate::util::every(Duration::from_secs(2), Arc::downgrade(self), self.stopped(), flush_last_seen));
@@ -389,6 +490,11 @@ impl Devices {
     pub async fn stop(&self) {
         self.close_telemetry_session().await;
         self.stop.send_replace(true);
+        // Partitioned ingest: each partition's last readings written, its lease given back.
+        let keeper = self.partition_keeper.lock().await.take();
+        if let Some(keeper) = keeper {
+            let _ = keeper.await;
+        }
         if self.ingesting.swap(false, Ordering::SeqCst) {
             if let Err(e) = crate::store::lease::release_lease(&self.store, &self.lease_name(), &self.replica_id).await {
                 tracing::warn!("device-ingest lease not released (it expires on its own): {e}");
@@ -412,8 +518,15 @@ impl Devices {
         }
     }
 
-    /// Check a message and queue it for its device's shard. Refusals are counted.
-    pub async fn ingest(&self, device_id: &str, payload: &[u8], received_at: i64) -> Result<(), Rejected> {
+    /// Check a message and queue it for its device's shard — or, with partitioned ingest,
+    /// append it to the stream and wait until the stream has stored it. Refusals are counted.
+    pub async fn ingest(&self, device_id: &str, payload: &[u8], received_at: i64) -> Result<(), IngestError> {
+        if self.partitioned() {
+            if let Some(stored) = self.forward(device_id, payload, received_at).await? {
+                stored.await.map_err(|e| IngestError::Unavailable(format!("the ingest stream did not store the reading: {e}")))?;
+            }
+            return Ok(());
+        }
         let reading = engine::parse_reading(device_id, payload, received_at, self.config.max_payload_bytes).inspect_err(|rejected| {
             self.metrics.device_messages.with_label_values(&[rejected.label()]).inc();
         })?;
@@ -423,6 +536,23 @@ impl Devices {
             let _ = sender.send(reading).await;
         }
         Ok(())
+    }
+
+    /// Partitioned ingest: check a message and append it to its device's partition. The
+    /// future resolves once the stream has stored it (None: no stream is configured).
+    pub(crate) async fn forward(
+        &self,
+        device_id: &str,
+        payload: &[u8],
+        received_at: i64,
+    ) -> Result<Option<async_nats::jetstream::context::PublishAckFuture>, IngestError> {
+        engine::parse_reading(device_id, payload, received_at, self.config.max_payload_bytes).map_err(|rejected| {
+            self.metrics.device_messages.with_label_values(&[rejected.label()]).inc();
+            rejected
+        })?;
+        let Some(stream) = self.stream.get() else { return Ok(None) };
+        let stored = stream.append(device_id, received_at, payload).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        Ok(Some(stored))
     }
 
     fn saw(&self, device_id: &str, at: i64) {

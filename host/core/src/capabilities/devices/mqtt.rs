@@ -54,13 +54,20 @@ pub(crate) enum Session {
     /// next holder (at `qos = 1`; the broker's own limits apply, e.g. Mosquitto's
     /// `max_queued_messages`).
     Telemetry,
+    /// Partitioned ingest: the telemetry session of `Telemetry` (one holder at a time, kept
+    /// by the broker in between), whose messages are appended to the ingest stream and
+    /// acknowledged to the broker only once the stream has stored them; the replicas
+    /// evaluate them from there. One holder keeps every device's readings in the order the
+    /// broker has them (a shared subscription would spread one device's readings over the
+    /// replicas, and they could reach the stream out of order).
+    Bridge,
 }
 
 impl Session {
     fn client_id(self, devices: &Devices) -> String {
         match self {
             Self::Commands => format!("linli-host-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-            Self::Telemetry => format!("linli-ingest-{}", devices.config.topic_prefix),
+            Self::Telemetry | Self::Bridge => format!("linli-ingest-{}", devices.config.topic_prefix),
         }
     }
 
@@ -68,14 +75,14 @@ impl Session {
         let prefix = &devices.config.topic_prefix;
         match self {
             Self::Commands => (format!("{prefix}/devices/+/ack"), QoS::AtLeastOnce),
-            Self::Telemetry => (format!("{prefix}/devices/+/telemetry"), qos(devices)),
+            Self::Telemetry | Self::Bridge => (format!("{prefix}/devices/+/telemetry"), qos(devices)),
         }
     }
 
     fn subscribed(self, devices: &Devices) -> &AtomicBool {
         match self {
             Self::Commands => &devices.commands_subscribed,
-            Self::Telemetry => &devices.telemetry_subscribed,
+            Self::Telemetry | Self::Bridge => &devices.telemetry_subscribed,
         }
     }
 }
@@ -104,15 +111,24 @@ pub(crate) fn connect(devices: &Arc<Devices>, session: Session, broker: &BrokerA
     if let Some((user, password)) = &broker.credentials {
         options.set_credentials(user, password);
     }
-    options.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(MAX_PACKET, MAX_PACKET).set_clean_session(session == Session::Commands);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_clean_session(session == Session::Commands)
+        .set_manual_acks(session == Session::Bridge);
     let (client, eventloop) = AsyncClient::new(options, 4096);
     let weak = Arc::downgrade(devices);
     let subscriber = client.clone();
     let stopped = devices.stopped();
     let task = tokio::spawn(async move {
+        let (stored, acks) = tokio::sync::mpsc::channel(STORED_IN_FLIGHT);
+        let acknowledger = (session == Session::Bridge).then(|| tokio::spawn(acknowledge_when_stored(weak.clone(), subscriber.clone(), acks)));
         tokio::select! {
             _ = stopped => {}
-            _ = run(weak, session, subscriber, eventloop) => {}
+            _ = run(weak, session, subscriber, eventloop, stored) => {}
+        }
+        if let Some(acknowledger) = acknowledger {
+            acknowledger.abort();
         }
     });
     Connection { client, task }
@@ -127,7 +143,47 @@ pub(crate) fn qos(devices: &Devices) -> QoS {
     }
 }
 
-async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncClient, mut eventloop: EventLoop) {
+/// Readings appended to the stream whose broker acknowledgement waits for the stream.
+const STORED_IN_FLIGHT: usize = 4096;
+
+/// A message taken from the broker and appended to the stream, not yet acknowledged.
+struct Forwarded {
+    publish: rumqttc::Publish,
+    device_id: String,
+    received_at: i64,
+    stored: async_nats::jetstream::context::PublishAckFuture,
+}
+
+/// Acknowledge bridged messages to the broker in the order they came, each once the stream
+/// has stored it; one the stream did not store is appended again (a few times, then given
+/// up and counted). Meanwhile the broker holds back what it has not been able to hand over.
+async fn acknowledge_when_stored(devices: std::sync::Weak<Devices>, client: AsyncClient, mut forwarded: tokio::sync::mpsc::Receiver<Forwarded>) {
+    while let Some(message) = forwarded.recv().await {
+        let mut outcome = message.stored.await.map(drop).map_err(|e| e.to_string());
+        let mut attempt = 0u32;
+        while let Err(e) = &outcome {
+            attempt += 1;
+            let Some(devices) = devices.upgrade() else { return };
+            if attempt > 5 {
+                tracing::error!(device = message.device_id, "a reading was not stored in the ingest stream and is dropped: {e}");
+                devices.metrics.device_messages.with_label_values(&["not-stored"]).inc();
+                break;
+            }
+            tracing::warn!(device = message.device_id, attempt, "the ingest stream did not store a reading (appending it again): {e}");
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            outcome = match devices.forward(&message.device_id, &message.publish.payload, message.received_at).await {
+                Ok(Some(stored)) => stored.await.map(drop).map_err(|e| e.to_string()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+        }
+        if let Err(e) = client.ack(&message.publish).await {
+            tracing::debug!("broker acknowledgement not sent: {e}");
+        }
+    }
+}
+
+async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncClient, mut eventloop: EventLoop, stored: tokio::sync::mpsc::Sender<Forwarded>) {
     loop {
         let polled = eventloop.poll().await;
         let Some(devices) = devices.upgrade() else { return };
@@ -142,9 +198,14 @@ async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncC
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 session.subscribed(&devices).store(true, Ordering::SeqCst);
-                let what = if session == Session::Telemetry { "device telemetry" } else { "command acknowledgements" };
+                let what = match session {
+                    Session::Telemetry => "device telemetry",
+                    Session::Bridge => "device telemetry for the ingest stream",
+                    Session::Commands => "command acknowledgements",
+                };
                 tracing::info!(broker = devices.broker_label(), "receiving {what}");
             }
+            Ok(Event::Incoming(Packet::Publish(publish))) if session == Session::Bridge => bridge(&devices, &client, publish, &stored).await,
             Ok(Event::Incoming(Packet::Publish(publish))) => on_publish(&devices, &publish.topic, &publish.payload).await,
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 session.subscribed(&devices).store(false, Ordering::SeqCst);
@@ -160,6 +221,40 @@ async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncC
                 drop(devices);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+        }
+    }
+}
+
+/// Partitioned ingest: append a telemetry message to the stream; the broker hears it was
+/// taken once the stream has stored it. Refused messages are acknowledged at once (the
+/// broker would only hand them over again). What the broker hands over again after a
+/// holder died between the stream's store and the acknowledgement is appended twice; the
+/// evaluation raises nothing twice for it (partitions.rs).
+async fn bridge(devices: &Devices, client: &AsyncClient, publish: rumqttc::Publish, stored: &tokio::sync::mpsc::Sender<Forwarded>) {
+    let received_at = now_millis();
+    let device_id = match engine::parse_topic(&devices.config.topic_prefix, &publish.topic) {
+        Some(Topic::Telemetry(device_id)) => device_id.to_string(),
+        _ => {
+            devices.metrics.device_messages.with_label_values(&["bad-topic"]).inc();
+            let _ = client.ack(&publish).await;
+            return;
+        }
+    };
+    match devices.forward(&device_id, &publish.payload, received_at).await {
+        Ok(Some(ack)) => {
+            let _ = stored.send(Forwarded { publish, device_id, received_at, stored: ack }).await;
+        }
+        Ok(None) => {
+            let _ = client.ack(&publish).await;
+        }
+        Err(super::IngestError::Rejected(rejected)) => {
+            tracing::debug!(device = device_id, "message refused: {rejected}");
+            let _ = client.ack(&publish).await;
+        }
+        Err(e) => {
+            // Not appended, so not acknowledged: the broker hands it to the session's next
+            // connection (this one's after a reconnect, or the next holder's).
+            tracing::warn!(device = device_id, "{e}");
         }
     }
 }
