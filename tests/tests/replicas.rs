@@ -3,7 +3,7 @@
 //! alarm rules — is served by the other within seconds, and a session signed in on one
 //! works on the other, also after a key rotation. SQLite and PostgreSQL. And device ingest:
 //! one replica evaluates readings at a time, also when it is killed with an alarm open.
-use anyhow::Result;
+use anyhow::{Context, Result};
 use linli_tests::lab::{instant_rule, wait_until, Lab};
 use linli_tests::serve::Serve;
 use linli_tests::*;
@@ -279,9 +279,11 @@ async fn partitions_move_when_a_replica_dies(backend: Backend) -> Result<()> {
     a.admin(reqwest::Method::POST, "/alarm-rules", Some(hot)).await?;
     let mut b = replica("b")?;
     b.spawn().await?;
+    // A feeds the stream from the broker (it holds the telemetry session), so it evaluates
+    // fewer: 1 of the 4 partitions, B 3.
     wait_until("the two replicas split the partitions", || async {
         let (on_a, on_b) = (partitions_of(&a).await?, partitions_of(&b).await?);
-        Ok(on_a.len() == 2 && on_b.len() == 2)
+        Ok(on_a.len() == 1 && on_b.len() == 3)
     })
     .await?;
     wait_until("replica B has the rules", || async {
@@ -322,6 +324,8 @@ async fn partitions_move_when_a_replica_dies(backend: Backend) -> Result<()> {
     let recorded = |log: &serde_json::Value, kind: &str| log["events"].as_array().map_or(0, |events| events.iter().filter(|e| e["kind"] == kind).count());
     wait_until("the plugin has the raised alarms", || async { Ok(recorded(&log().await?, "alarm.raised") == devices.len()) }).await?;
     let dead_partitions = partitions_of(&a).await?;
+    let moving = devices.iter().filter(|id| dead_partitions.contains(&u64::from(linli_host::capabilities::devices::partitions::partition_of(id, 4)))).count();
+    assert!(moving >= 2, "A's partitions {dead_partitions:?} hold {moving} of the devices: too few to tell anything");
     a.kill()?;
 
     // While A's partitions wait for their leases to run out, the readings go into the
@@ -371,3 +375,73 @@ async fn partitions_move_when_a_replica_dies(backend: Backend) -> Result<()> {
     Ok(())
 }
 on_both_backends!(partitions_move_when_a_replica_dies);
+
+/// The ingest stream behind a NATS server that requires a user, as production's should (the
+/// stream is the replicas' only; no device may write into it). The host signs in with the
+/// user and password of `ingest_stream`'s URL, and HTTP ingest goes through the stream into
+/// evaluation; a wrong password stops the host at start with an error that names the server
+/// but not the password; a client without the user is turned away by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ingest_stream_signs_in() -> Result<()> {
+    let Some(_shared) = nats_url().await? else { return Ok(()) };
+    let temp = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let store_dir = temp.path().join("jetstream");
+    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or("nats-server");
+    let mut server = std::process::Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(&store_dir)
+        .args(["--user", "linli-replicas", "--pass", "stream-secret-2026"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {binary} (the machine's NATS server, Debian package nats-server)"))?;
+    wait_until("the NATS server listens", || async { Ok(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()) }).await?;
+    let outcome = async {
+        // Without the user: refused.
+        let anonymous = async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(2));
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(3), anonymous.connect(format!("nats://127.0.0.1:{port}"))).await;
+        match refused {
+            Ok(Err(e)) => assert!(e.to_string().to_lowercase().contains("authorization"), "refused, but why? {e}"),
+            Ok(Ok(_)) => panic!("a client without the user reached the stream's server"),
+            Err(_) => panic!("the server neither took nor refused a client without the user"),
+        }
+
+        // A wrong password: the host does not start, and says why without the password.
+        let wrong = TestHost::start_tuned(Backend::Sqlite, |c| c.devices.ingest_stream = format!("nats://linli-replicas:not-it@127.0.0.1:{port}")).await;
+        let error = format!("{:#}", wrong.err().context("a host started with a wrong stream password")?);
+        assert!(error.contains("ingest stream") && error.contains(&port.to_string()), "{error}");
+        assert!(!error.contains("not-it"), "the password is in the error: {error}");
+
+        // The right one: HTTP ingest goes through the stream and is evaluated.
+        let host = TestHost::start_tuned(Backend::Sqlite, |c| {
+            c.devices.ingest_stream = format!("nats://linli-replicas:stream-secret-2026@127.0.0.1:{port}");
+            c.devices.ingest_partitions = 2;
+        })
+        .await?
+        .context("SQLite is always there")?;
+        let registered = host
+            .admin("POST", "/devices", Some(json!({ "id": "park-9", "device_type": "parking-sensor", "location": "grid:xingfu-g1" })))
+            .await?
+            .expect_status(201)?
+            .json();
+        let secret = registered["secret"].as_str().context("the device's secret")?.to_string();
+        let url = format!("{}/api/devices/park-9/telemetry", host.url);
+        let sent = host.client.post(&url).bearer_auth(&secret).body(json!({ "ts": 1_764_000_000_000i64, "occupied": true }).to_string()).send().await?;
+        assert_eq!(sent.status(), 202);
+        let bad = Reply::from(host.client.post(&url).bearer_auth(&secret).body("occupied").send().await?).await?;
+        assert_eq!(bad.status, 400, "{}", bad.text);
+        wait_until("the reading is evaluated and written", || async {
+            Ok(host.admin("GET", "/devices/park-9", None).await?.json()["latest_at"].as_i64() == Some(1_764_000_000_000))
+        })
+        .await?;
+        let status = host.admin("GET", "/devices/status", None).await?.json();
+        assert_eq!(status["partitions"], json!([0, 1]), "{status}");
+        host.stop().await;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    outcome
+}

@@ -10,7 +10,7 @@
 //!
 //! The replicas share the machine with the brokers, the database and the publisher. So
 //! that what bounds a round is the replicas' own work, each replica runs in a cgroup of its
-//! own limited to F of one core (default 0.5): one replica has F, two have 2F, and the rest
+//! own limited to F of one core (default 0.25): one replica has F, two have 2F, and the rest
 //! of the machine is left to everything else either way. Without cgroups (not root, or no
 //! cpu controller) the bench says so and runs the replicas unlimited.
 use anyhow::{bail, Context, Result};
@@ -30,7 +30,7 @@ struct Args {
 }
 
 fn args() -> Result<Args> {
-    let mut out = Args { messages: 60_000, devices: 1_000, rounds: 3, partitions: 16, cpu: 0.5, write: None };
+    let mut out = Args { messages: 200_000, devices: 1_000, rounds: 5, partitions: 16, cpu: 0.25, write: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -97,16 +97,16 @@ async fn partitions_of(replica: &Serve) -> Result<usize> {
     Ok(status["partitions"].as_array().map_or(0, Vec::len))
 }
 
-/// Wait until the running replicas hold every partition between them, evenly.
+/// Wait until the running replicas hold every partition between them, each some (with
+/// two, the one feeding the stream holds fewer: `partitions::owners`).
 async fn settled(replicas: &[&Serve], partitions: u16) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let share = usize::from(partitions).div_ceil(replicas.len());
     loop {
         let mut held = Vec::new();
         for replica in replicas {
             held.push(partitions_of(replica).await?);
         }
-        if held.iter().sum::<usize>() == usize::from(partitions) && held.iter().all(|h| *h <= share) {
+        if held.iter().sum::<usize>() == usize::from(partitions) && held.iter().all(|h| *h > 0) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -116,10 +116,27 @@ async fn settled(replicas: &[&Serve], partitions: u16) -> Result<()> {
     }
 }
 
-/// Publish `n` readings; readings evaluated per second until the last one was (QoS 0 may
-/// drop some under load: counted up to the last one taken), and how many were.
-async fn round(replicas: &[&Serve], broker: &str, prefix: &str, devices: u64, n: u64) -> Result<(f64, u64)> {
+/// Each replica's CPU time so far.
+fn cpu_of(replicas: &[&Serve]) -> Result<Vec<Duration>> {
+    replicas.iter().map(|replica| linli_bench::process_cpu(&replica.pid().context("the replica runs")?.to_string())).collect()
+}
+
+/// What one round measured.
+struct Round {
+    /// Readings evaluated per second, up to the last one.
+    rate: f64,
+    evaluated: u64,
+    /// The replicas' CPU time per reading evaluated, together.
+    cpu_per_reading: Duration,
+    /// Each replica's share of that time (the first feeds the stream).
+    cpu_shares: Vec<f64>,
+}
+
+/// Publish `n` readings and count them until the replicas have evaluated them all (QoS 0 may
+/// drop some under load: counted up to the last one taken).
+async fn round(replicas: &[&Serve], broker: &str, prefix: &str, devices: u64, n: u64) -> Result<Round> {
     let before = evaluated(replicas).await?;
+    let cpu_before = cpu_of(replicas)?;
     let started = Instant::now();
     let publisher = tokio::spawn({
         let (broker, prefix) = (broker.to_string(), prefix.to_string());
@@ -141,7 +158,14 @@ async fn round(replicas: &[&Serve], broker: &str, prefix: &str, devices: u64, n:
     }
     publisher.await??;
     let got = last - before;
-    Ok((got as f64 / last_change.duration_since(started).as_secs_f64().max(1e-3), got))
+    let used: Vec<Duration> = cpu_of(replicas)?.iter().zip(&cpu_before).map(|(after, before)| after.saturating_sub(*before)).collect();
+    let cpu: Duration = used.iter().sum();
+    Ok(Round {
+        rate: got as f64 / last_change.duration_since(started).as_secs_f64().max(1e-3),
+        evaluated: got,
+        cpu_per_reading: cpu / u32::try_from(got.max(1)).unwrap_or(u32::MAX),
+        cpu_shares: used.iter().map(|u| u.as_secs_f64() / cpu.as_secs_f64().max(1e-9)).collect(),
+    })
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -189,6 +213,7 @@ async fn main() -> Result<()> {
 
     let mut b: Option<Serve> = None;
     let (mut one, mut two, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_one, mut cpu_two) = (Vec::new(), Vec::new());
     for number in 1..=args.rounds {
         for replicas in [1usize, 2] {
             if replicas == 2 && b.is_none() {
@@ -206,18 +231,28 @@ async fn main() -> Result<()> {
             }
             let running: Vec<&Serve> = std::iter::once(&a).chain(b.as_ref()).collect();
             settled(&running, args.partitions).await?;
-            let (rate, got) = round(&running, &broker, &prefix, args.devices, args.messages).await?;
+            let measured = round(&running, &broker, &prefix, args.devices, args.messages).await?;
+            let cpu_us = measured.cpu_per_reading.as_secs_f64() * 1e6;
             let line = format!(
-                "round {number}, {replicas} replica{}: {rate:.0} readings/s ({got} of {} evaluated)",
+                "round {number}, {replicas} replica{}: {:.0} readings/s ({} of {} evaluated), replicas' CPU {cpu_us:.1} µs a reading{}",
                 if replicas == 1 { "" } else { "s" },
-                args.messages
+                measured.rate,
+                measured.evaluated,
+                args.messages,
+                if replicas == 1 {
+                    String::new()
+                } else {
+                    format!(" (feeder {:.0}%, other {:.0}%)", measured.cpu_shares[0] * 100.0, measured.cpu_shares.get(1).copied().unwrap_or_default() * 100.0)
+                }
             );
             println!("{line}");
             lines.push(line);
             if replicas == 1 {
-                one.push(rate)
+                one.push(measured.rate);
+                cpu_one.push(cpu_us);
             } else {
-                two.push(rate)
+                two.push(measured.rate);
+                cpu_two.push(cpu_us);
             }
         }
     }
@@ -230,6 +265,7 @@ async fn main() -> Result<()> {
     }
 
     let (one, two) = (linli_bench::median(&mut one), linli_bench::median(&mut two));
+    let (cpu_one, cpu_two) = (linli_bench::median(&mut cpu_one), linli_bench::median(&mut cpu_two));
     let ratio = two / one;
     let verdict = if ratio >= 1.6 { "met" } else { "missed" };
     let how = if limited {
@@ -248,10 +284,13 @@ async fn main() -> Result<()> {
              | measure | result | target |\n|---|---|---|\n\
              | one replica, readings evaluated (median of {} rounds) | {one:.0}/s | |\n\
              | two replicas, readings evaluated (median of {} rounds) | {two:.0}/s | |\n\
-             | two / one | {ratio:.2}× | ≥ 1.6× ({verdict}) |\n\n\
+             | two / one | {ratio:.2}× | ≥ 1.6× ({verdict}) |\n\
+             | replicas' CPU per reading, one / two (together) | {cpu_one:.1} / {cpu_two:.1} µs | |\n\n\
              Rounds (alternating):\n\n```\n{}\n```\n\n\
-             Notes: one replica at a time (the holder of the telemetry session's lease, here the first) takes the \
-             broker's telemetry into the stream; every replica evaluates the partitions it holds. The second replica \
+             Notes: CPU per reading is the replicas' user and system time over the round (/proc), not the brokers' or \
+             the database's. One replica at a time (the holder of the telemetry session's lease, here the first) takes the \
+             broker's telemetry into the stream; every replica evaluates the partitions it holds, the feeder fewer \
+             (6 of the 16 beside one other: `partitions::owners`). The second replica \
              is stopped (SIGTERM: its partitions handed back) before each one-replica round and started again before \
              each two-replica round.\n",
             linli_bench::today(),

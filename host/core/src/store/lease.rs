@@ -56,6 +56,11 @@ pub async fn live_holders(store: &Store, root: &str) -> Result<Vec<String>, sqlx
         .await
 }
 
+/// Who holds the lease `name` now, if anyone.
+pub async fn holder(store: &Store, name: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT holder FROM leases WHERE name = $1 AND expires_at >= $2").bind(name).bind(now_millis()).fetch_optional(&store.pool).await
+}
+
 /// `substr` counts characters on both databases; an `int4` matches PostgreSQL's signature.
 fn prefix_length(root: &str) -> i32 {
     i32::try_from(root.chars().count()).unwrap_or(i32::MAX)
@@ -80,6 +85,9 @@ mod tests {
         let mut members = live_holders(store, "ingest:x:member:").await.unwrap();
         members.sort();
         assert_eq!(members, ["a", "b"]);
+        assert_eq!(holder(store, "ingest:x:member:b").await.unwrap().as_deref(), Some("b"));
+        assert_eq!(holder(store, "ingest:x:partition:2").await.unwrap(), None, "expired");
+        assert_eq!(holder(store, "ingest:x").await.unwrap(), None, "only the whole name");
         // Someone else may take the expired one; the renewal did not revive it.
         assert!(hold_lease(store, "ingest:x:partition:2", "b", 10_000).await.unwrap());
         assert!(!hold_lease(store, "ingest:x:partition:1", "b", 10_000).await.unwrap());

@@ -319,7 +319,8 @@ impl Devices {
         }
     }
 
-    fn lease_name(&self) -> String {
+    /// The lease of the broker's telemetry session (and, unpartitioned, of evaluation).
+    pub(crate) fn lease_name(&self) -> String {
         format!("device-ingest:{}", self.config.topic_prefix)
     }
 
@@ -522,7 +523,11 @@ impl Devices {
     /// append it to the stream and wait until the stream has stored it. Refusals are counted.
     pub async fn ingest(&self, device_id: &str, payload: &[u8], received_at: i64) -> Result<(), IngestError> {
         if self.partitioned() {
-            if let Some(stored) = self.forward(device_id, payload, received_at).await? {
+            // Checked here, so that the sender hears what is wrong with it.
+            engine::parse_reading(device_id, payload, received_at, self.config.max_payload_bytes).inspect_err(|rejected| {
+                self.metrics.device_messages.with_label_values(&[rejected.label()]).inc();
+            })?;
+            if let Some(stored) = self.forward(device_id, payload, received_at, true).await? {
                 stored.await.map_err(|e| IngestError::Unavailable(format!("the ingest stream did not store the reading: {e}")))?;
             }
             return Ok(());
@@ -538,21 +543,31 @@ impl Devices {
         Ok(())
     }
 
-    /// Partitioned ingest: check a message and append it to its device's partition. The
-    /// future resolves once the stream has stored it (None: no stream is configured).
+    /// Partitioned ingest: append a message to its device's partition. Only its size is
+    /// checked here; the partition's evaluation checks the rest (and counts what it refuses).
+    /// `acknowledged`: the returned future resolves once the stream has stored it; otherwise
+    /// (a QoS 0 message, which the broker does not wait for either) it is sent without
+    /// waiting for the stream's answer. None: no stream, or not acknowledged.
     pub(crate) async fn forward(
         &self,
         device_id: &str,
         payload: &[u8],
         received_at: i64,
+        acknowledged: bool,
     ) -> Result<Option<async_nats::jetstream::context::PublishAckFuture>, IngestError> {
-        engine::parse_reading(device_id, payload, received_at, self.config.max_payload_bytes).map_err(|rejected| {
+        let limit = self.config.max_payload_bytes;
+        if payload.len() > limit {
+            let rejected = Rejected::Oversized { size: payload.len(), limit };
             self.metrics.device_messages.with_label_values(&[rejected.label()]).inc();
-            rejected
-        })?;
+            return Err(rejected.into());
+        }
         let Some(stream) = self.stream.get() else { return Ok(None) };
-        let stored = stream.append(device_id, received_at, payload).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
-        Ok(Some(stored))
+        let appended = if acknowledged {
+            Some(stream.append(device_id, received_at, payload).await)
+        } else {
+            stream.append_unacknowledged(device_id, received_at, payload).await.map(|()| None).transpose()
+        };
+        appended.transpose().map_err(|e| IngestError::Unavailable(e.to_string()))
     }
 
     fn saw(&self, device_id: &str, at: i64) {

@@ -171,7 +171,7 @@ async fn acknowledge_when_stored(devices: std::sync::Weak<Devices>, client: Asyn
             }
             tracing::warn!(device = message.device_id, attempt, "the ingest stream did not store a reading (appending it again): {e}");
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            outcome = match devices.forward(&message.device_id, &message.publish.payload, message.received_at).await {
+            outcome = match devices.forward(&message.device_id, &message.publish.payload, message.received_at, true).await {
                 Ok(Some(stored)) => stored.await.map(drop).map_err(|e| e.to_string()),
                 Ok(None) => Ok(()),
                 Err(e) => Err(e.to_string()),
@@ -226,8 +226,8 @@ async fn run(devices: std::sync::Weak<Devices>, session: Session, client: AsyncC
 }
 
 /// Partitioned ingest: append a telemetry message to the stream; the broker hears it was
-/// taken once the stream has stored it. Refused messages are acknowledged at once (the
-/// broker would only hand them over again). What the broker hands over again after a
+/// taken (QoS 1) once the stream has stored it. Refused messages are acknowledged at once
+/// (the broker would only hand them over again). What the broker hands over again after a
 /// holder died between the stream's store and the acknowledgement is appended twice; the
 /// evaluation raises nothing twice for it (partitions.rs).
 async fn bridge(devices: &Devices, client: &AsyncClient, publish: rumqttc::Publish, stored: &tokio::sync::mpsc::Sender<Forwarded>) {
@@ -240,7 +240,8 @@ async fn bridge(devices: &Devices, client: &AsyncClient, publish: rumqttc::Publi
             return;
         }
     };
-    match devices.forward(&device_id, &publish.payload, received_at).await {
+    let acknowledged = publish.qos != QoS::AtMostOnce;
+    match devices.forward(&device_id, &publish.payload, received_at, acknowledged).await {
         Ok(Some(ack)) => {
             let _ = stored.send(Forwarded { publish, device_id, received_at, stored: ack }).await;
         }
