@@ -265,6 +265,32 @@ pub async fn wrk_rounds<const N: usize>(
     Ok(measured)
 }
 
+/// An MQTT client of the benchmarks' own (`{name}-{pid}`) on `mqtt://host:port`.
+pub fn mqtt_client(broker: &str, name: &str) -> anyhow::Result<(rumqttc::AsyncClient, rumqttc::EventLoop)> {
+    use anyhow::Context;
+    let (host, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
+    let mut options = rumqttc::MqttOptions::new(format!("{name}-{}", std::process::id()), host, port.parse()?);
+    options.set_keep_alive(Duration::from_secs(60)).set_max_packet_size(1 << 20, 1 << 20);
+    Ok(rumqttc::AsyncClient::new(options, 100_000))
+}
+
+/// Publish `n` water-meter readings (QoS 0) spread over the devices `wm-0` … under `prefix`,
+/// as fast as the client goes.
+pub async fn publish(broker: &str, prefix: &str, devices: u64, n: u64) -> anyhow::Result<()> {
+    let (client, mut eventloop) = mqtt_client(broker, "bench-pub")?;
+    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    for i in 0..n {
+        let device = i % devices;
+        let payload = serde_json::json!({ "ts": 1_763_568_000_000i64 + i as i64, "flow": (i % 7) as f64 * 0.5, "battery": 90 });
+        client.publish(format!("{prefix}/devices/wm-{device}/telemetry"), rumqttc::QoS::AtMostOnce, false, payload.to_string().into_bytes()).await?;
+    }
+    // Let the queue drain before the pump goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -307,30 +333,4 @@ mod tests {
         assert_eq!(super::percentile(&[1.0, 2.0, 3.0], 0.5), 2.0);
         assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
     }
-}
-
-/// An MQTT client of the benchmarks' own (`{name}-{pid}`) on `mqtt://host:port`.
-pub fn mqtt_client(broker: &str, name: &str) -> anyhow::Result<(rumqttc::AsyncClient, rumqttc::EventLoop)> {
-    use anyhow::Context;
-    let (host, port) = broker.trim_start_matches("mqtt://").rsplit_once(':').context("broker address")?;
-    let mut options = rumqttc::MqttOptions::new(format!("{name}-{}", std::process::id()), host, port.parse()?);
-    options.set_keep_alive(Duration::from_secs(60)).set_max_packet_size(1 << 20, 1 << 20);
-    Ok(rumqttc::AsyncClient::new(options, 100_000))
-}
-
-/// Publish `n` water-meter readings (QoS 0) spread over the devices `wm-0` … under `prefix`,
-/// as fast as the client goes.
-pub async fn publish(broker: &str, prefix: &str, devices: u64, n: u64) -> anyhow::Result<()> {
-    let (client, mut eventloop) = mqtt_client(broker, "bench-pub")?;
-    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    for i in 0..n {
-        let device = i % devices;
-        let payload = serde_json::json!({ "ts": 1_763_568_000_000i64 + i as i64, "flow": (i % 7) as f64 * 0.5, "battery": 90 });
-        client.publish(format!("{prefix}/devices/wm-{device}/telemetry"), rumqttc::QoS::AtMostOnce, false, payload.to_string().into_bytes()).await?;
-    }
-    // Let the queue drain before the pump goes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _ = client.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
-    Ok(())
 }
