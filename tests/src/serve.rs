@@ -46,6 +46,18 @@ impl Serve {
         Ok(Self { child: None, addr, data_dir: data_dir.to_path_buf(), env, args: vec![], http })
     }
 
+    /// A replica in `root/name` on `database_url` for device tests: on the test `broker`
+    /// under topic `prefix`, events polled every 50 ms, sessions issued as one address.
+    pub fn device_replica(root: &Path, name: &str, database_url: &str, broker: &str, prefix: &str) -> Result<Self> {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self::new(&dir, database_url)?
+            .env("LINLI_DEVICES__BROKER", broker)
+            .env("LINLI_DEVICES__TOPIC_PREFIX", prefix)
+            .env("LINLI_EVENTS__POLL_MS", "50")
+            .env("LINLI_PUBLIC_URL", "http://linli.test"))
+    }
+
     /// Start a host and wait until it is ready.
     pub async fn start(data_dir: PathBuf, database_url: String) -> Result<Self> {
         let mut serve = Self::new(&data_dir, &database_url)?;

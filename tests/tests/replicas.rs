@@ -126,15 +126,7 @@ async fn a_replica_killed_with_an_open_alarm() -> Result<()> {
     let Some(database_url) = database_url(Backend::Postgres, temp.path()).await? else { return Ok(()) };
     let Some(broker) = mqtt_url().await? else { return Ok(()) };
     let prefix = format!("k{}", linli_tests::lab::unique());
-    let replica = |name: &str| -> Result<Serve> {
-        let dir = temp.path().join(name);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Serve::new(&dir, &database_url)?
-            .env("LINLI_DEVICES__BROKER", &broker)
-            .env("LINLI_DEVICES__TOPIC_PREFIX", &prefix)
-            .env("LINLI_EVENTS__POLL_MS", "50")
-            .env("LINLI_PUBLIC_URL", "http://linli.test"))
-    };
+    let replica = |name: &str| Serve::device_replica(temp.path(), name, &database_url, &broker, &prefix);
     // A starts alone, so it holds the ingest lease; B joins.
     let mut a = replica("a")?;
     a.spawn().await?;
@@ -239,16 +231,10 @@ async fn partitions_move_when_a_replica_dies(backend: Backend) -> Result<()> {
     let Some(nats) = nats_url().await? else { return Ok(()) };
     let prefix = format!("p{}", linli_tests::lab::unique());
     let replica = |name: &str| -> Result<Serve> {
-        let dir = temp.path().join(name);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Serve::new(&dir, &database_url)?
-            .env("LINLI_DEVICES__BROKER", &broker)
-            .env("LINLI_DEVICES__TOPIC_PREFIX", &prefix)
+        Ok(Serve::device_replica(temp.path(), name, &database_url, &broker, &prefix)?
             .env("LINLI_DEVICES__INGEST_STREAM", &nats)
             .env("LINLI_DEVICES__INGEST_PARTITIONS", "4")
-            .env("LINLI_DEVICES__INGEST_STREAM_MAX_MIB", "16")
-            .env("LINLI_EVENTS__POLL_MS", "50")
-            .env("LINLI_PUBLIC_URL", "http://linli.test"))
+            .env("LINLI_DEVICES__INGEST_STREAM_MAX_MIB", "16"))
     };
     let mut a = replica("a")?;
     a.spawn().await?;

@@ -177,15 +177,10 @@ async fn main() -> Result<()> {
     let nats = nats_url().await?.context("NATS with JetStream is needed (LINLI_TEST_NATS_URL)")?;
     let prefix = format!("bench{}", std::process::id());
     let replica = |name: &str| -> Result<Serve> {
-        let dir = temp.path().join(name);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Serve::new(&dir, &database)?
-            .env("LINLI_DEVICES__BROKER", &broker)
-            .env("LINLI_DEVICES__TOPIC_PREFIX", &prefix)
+        Ok(Serve::device_replica(temp.path(), name, &database, &broker, &prefix)?
             .env("LINLI_DEVICES__QOS", "0")
             .env("LINLI_DEVICES__INGEST_STREAM", &nats)
-            .env("LINLI_DEVICES__INGEST_PARTITIONS", &args.partitions.to_string())
-            .env("LINLI_PUBLIC_URL", "http://linli.bench"))
+            .env("LINLI_DEVICES__INGEST_PARTITIONS", &args.partitions.to_string()))
     };
     let limits = match (
         CpuLimit::new(&format!("linli-bench-a-{}", std::process::id()), args.cpu),

@@ -291,7 +291,6 @@ pub async fn rules(store: &Store) -> Result<Vec<RuleSpec>, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capabilities::devices::rules::{Op, Severity};
     use crate::tenancy::{SharedTree, TenantTree};
     use std::sync::Arc;
 
@@ -302,22 +301,7 @@ mod tests {
         let tree = SharedTree::new(TenantTree::default());
         let outbox = Arc::new(Outbox::new(store.clone(), tree.clone(), Default::default()));
         let tickets = Tickets::new(store.clone(), outbox.clone(), tree, Default::default());
-        let rule = RuleSpec {
-            id: "smoke".into(),
-            name: "烟雾报警".into(),
-            tenant_id: "demo-county".into(),
-            device_type: Some("smoke-detector".into()),
-            device_id: None,
-            metric: "smoke".into(),
-            op: Op::Ge,
-            threshold: 1.0,
-            duration_seconds: 0,
-            clear_op: Op::Lt,
-            clear_threshold: 1.0,
-            severity: Severity::Critical,
-            suppress_seconds: 0,
-            ticket_category: None,
-        };
+        let rule = crate::capabilities::devices::rules::smoke_rule();
         let location = Location { kind: "grid".into(), id: "xingfu-g1".into(), label: "幸福社区第一网格".into(), tenant: "xingfu-g1".into() };
         let device = Device {
             id: "smoke-1".into(),

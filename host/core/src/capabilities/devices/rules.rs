@@ -254,6 +254,27 @@ impl Tracker {
     }
 }
 
+/// A smoke detector's rule: raised at once by `smoke >= 1`, cleared by `< 1` (for tests).
+#[cfg(test)]
+pub(crate) fn smoke_rule() -> RuleSpec {
+    RuleSpec {
+        id: "smoke".into(),
+        name: "烟雾报警".into(),
+        tenant_id: "county".into(),
+        device_type: Some("smoke-detector".into()),
+        device_id: None,
+        metric: "smoke".into(),
+        op: Op::Ge,
+        threshold: 1.0,
+        duration_seconds: 0,
+        clear_op: Op::Lt,
+        clear_threshold: 1.0,
+        severity: Severity::Critical,
+        suppress_seconds: 0,
+        ticket_category: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,20 +339,7 @@ mod tests {
 
     #[test]
     fn an_instant_rule_raises_on_the_first_reading() {
-        let smoke = RuleSpec {
-            id: "smoke".into(),
-            name: "烟雾报警".into(),
-            device_type: Some("smoke-detector".into()),
-            metric: "smoke".into(),
-            op: Op::Ge,
-            threshold: 1.0,
-            duration_seconds: 0,
-            clear_op: Op::Lt,
-            clear_threshold: 1.0,
-            severity: Severity::Critical,
-            suppress_seconds: 0,
-            ..idle_water_meter()
-        };
+        let smoke = smoke_rule();
         let mut t = Tracker::default();
         assert_eq!(t.evaluate(&smoke, 0.0, 5), Decision::Nothing);
         assert_eq!(t.evaluate(&smoke, 1.0, 6), Decision::Raise { value: 1.0, since: 6 });
