@@ -191,6 +191,17 @@ pub async fn nats_url() -> Result<Option<String>> {
     }
 }
 
+/// Run `story`, then delete the ingest stream of `topic_prefix` from the shared NATS server
+/// whether the story passed, failed or panicked (a test's stream is its own).
+pub async fn with_ingest_stream(nats: &str, topic_prefix: &str, story: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(story)).await;
+    let deleted = delete_ingest_stream(nats, topic_prefix).await;
+    match outcome {
+        Err(panic) => std::panic::resume_unwind(panic),
+        Ok(result) => result.and(deleted),
+    }
+}
+
 /// Delete the ingest stream a test's topic prefix made in the shared NATS server.
 pub async fn delete_ingest_stream(nats: &str, topic_prefix: &str) -> Result<()> {
     let context = async_nats::jetstream::new(async_nats::connect(nats).await?);

@@ -230,135 +230,138 @@ async fn partitions_move_when_a_replica_dies(backend: Backend) -> Result<()> {
     let Some(broker) = mqtt_url().await? else { return Ok(()) };
     let Some(nats) = nats_url().await? else { return Ok(()) };
     let prefix = format!("p{}", linli_tests::lab::unique());
-    let replica = |name: &str| -> Result<Serve> {
-        Ok(Serve::device_replica(temp.path(), name, &database_url, &broker, &prefix)?
-            .env("LINLI_DEVICES__INGEST_STREAM", &nats)
-            .env("LINLI_DEVICES__INGEST_PARTITIONS", "4")
-            .env("LINLI_DEVICES__INGEST_STREAM_MAX_MIB", "16"))
-    };
-    let mut a = replica("a")?;
-    a.spawn().await?;
-    let vendor = Vendor::new("linli-tests")?;
-    a.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
-    a.upload(DEMO_COUNTY, vendor.package("listener", |_| {})?).await?;
-    a.admin(
-        reqwest::Method::POST,
-        "/installations",
-        Some(json!({ "plugin_id": "test-listener", "version": "0.1.0", "tenant_id": DEMO_COUNTY, "grants": ["data", "devices", "devices:alarms"] })),
-    )
-    .await?;
-    let devices: Vec<String> = (0..12).map(|i| format!("sensor-{i}")).collect();
-    for id in &devices {
+    // The stream is the test's own: deleted whether the story passes, fails or panics.
+    with_ingest_stream(&nats, &prefix, async {
+        let replica = |name: &str| -> Result<Serve> {
+            Ok(Serve::device_replica(temp.path(), name, &database_url, &broker, &prefix)?
+                .env("LINLI_DEVICES__INGEST_STREAM", &nats)
+                .env("LINLI_DEVICES__INGEST_PARTITIONS", "4")
+                .env("LINLI_DEVICES__INGEST_STREAM_MAX_MIB", "16"))
+        };
+        let mut a = replica("a")?;
+        a.spawn().await?;
+        let vendor = Vendor::new("linli-tests")?;
+        a.admin(reqwest::Method::POST, "/keys", Some(json!({ "county": DEMO_COUNTY, "vendor": vendor.name, "public_key": vendor.public_key() }))).await?;
+        a.upload(DEMO_COUNTY, vendor.package("listener", |_| {})?).await?;
         a.admin(
             reqwest::Method::POST,
-            "/devices",
-            Some(json!({ "id": id, "device_type": "kitchen-sensor", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" })),
+            "/installations",
+            Some(json!({ "plugin_id": "test-listener", "version": "0.1.0", "tenant_id": DEMO_COUNTY, "grants": ["data", "devices", "devices:alarms"] })),
         )
         .await?;
-    }
-    a.admin(reqwest::Method::POST, "/alarm-rules", Some(instant_rule("smoke", "烟雾报警", "kitchen-sensor", "smoke"))).await?;
-    let hot = json!({
-        "id": "hot", "name": "灶台持续高温（10分钟）", "tenant_id": DEMO_COUNTY, "device_type": "kitchen-sensor",
-        "metric": "temp", "op": ">", "threshold": 50.0, "duration_seconds": 600,
-        "clear_op": "<=", "clear_threshold": 50.0, "severity": "major"
-    });
-    a.admin(reqwest::Method::POST, "/alarm-rules", Some(hot)).await?;
-    let mut b = replica("b")?;
-    b.spawn().await?;
-    // A feeds the stream from the broker (it holds the telemetry session), so it evaluates
-    // fewer: 1 of the 4 partitions, B 3.
-    wait_until("the two replicas split the partitions", || async {
-        let (on_a, on_b) = (partitions_of(&a).await?, partitions_of(&b).await?);
-        Ok(on_a.len() == 1 && on_b.len() == 3)
-    })
-    .await?;
-    wait_until("replica B has the rules", || async {
-        Ok(b.admin(reqwest::Method::GET, "/alarm-rules", None).await?["rules"].as_array().is_some_and(|r| r.len() == 2))
-    })
-    .await?;
-
-    let (device, _commands) = linli_tests::lab::device_client(&broker, &prefix).await?;
-    let send = |id: &str, reading: serde_json::Value| {
-        let (device, topic) = (device.clone(), format!("{prefix}/devices/{id}/telemetry"));
-        async move { device.publish(topic, rumqttc::QoS::AtLeastOnce, false, reading.to_string().into_bytes()).await }
-    };
-    let count = |alarms: &[serde_json::Value], rule: &str, status: &str| alarms.iter().filter(|a| a["rule_id"] == rule && a["status"] == status).count();
-
-    // Device time: the hot window opens at t0 and has held 11 minutes at the second reading.
-    let t0 = linli_host::store::now_millis() - 3_600_000;
-    for id in &devices {
-        send(id, json!({ "ts": t0, "temp": 80.0 })).await?;
-        send(id, json!({ "ts": t0 + 1_000, "smoke": 1 })).await?;
-    }
-    wait_until("every device's smoke alarm is raised", || async { Ok(count(&all_alarms(&b).await?, "smoke", "active") == devices.len()) }).await?;
-    // The smoke readings are stored after the windows their devices' earlier readings
-    // opened: once they are, so are the windows, in the same or an earlier commit.
-    wait_until("the readings are written", || async {
+        let devices: Vec<String> = (0..12).map(|i| format!("sensor-{i}")).collect();
         for id in &devices {
-            let detail = b.admin(reqwest::Method::GET, &format!("/devices/{id}"), None).await?;
-            if detail["latest_at"].as_i64() != Some(t0 + 1_000) {
-                return Ok(false);
+            a.admin(
+                reqwest::Method::POST,
+                "/devices",
+                Some(json!({ "id": id, "device_type": "kitchen-sensor", "model": "T-1", "vendor": "测试", "location": "grid:xingfu-g1" })),
+            )
+            .await?;
+        }
+        a.admin(reqwest::Method::POST, "/alarm-rules", Some(instant_rule("smoke", "烟雾报警", "kitchen-sensor", "smoke"))).await?;
+        let hot = json!({
+            "id": "hot", "name": "灶台持续高温（10分钟）", "tenant_id": DEMO_COUNTY, "device_type": "kitchen-sensor",
+            "metric": "temp", "op": ">", "threshold": 50.0, "duration_seconds": 600,
+            "clear_op": "<=", "clear_threshold": 50.0, "severity": "major"
+        });
+        a.admin(reqwest::Method::POST, "/alarm-rules", Some(hot)).await?;
+        let mut b = replica("b")?;
+        b.spawn().await?;
+        // A feeds the stream from the broker (it holds the telemetry session), so it evaluates
+        // fewer: 1 of the 4 partitions, B 3.
+        wait_until("the two replicas split the partitions", || async {
+            let (on_a, on_b) = (partitions_of(&a).await?, partitions_of(&b).await?);
+            Ok(on_a.len() == 1 && on_b.len() == 3)
+        })
+        .await?;
+        wait_until("replica B has the rules", || async {
+            Ok(b.admin(reqwest::Method::GET, "/alarm-rules", None).await?["rules"].as_array().is_some_and(|r| r.len() == 2))
+        })
+        .await?;
+
+        let (device, _commands) = linli_tests::lab::device_client(&broker, &prefix).await?;
+        let send = |id: &str, reading: serde_json::Value| {
+            let (device, topic) = (device.clone(), format!("{prefix}/devices/{id}/telemetry"));
+            async move { device.publish(topic, rumqttc::QoS::AtLeastOnce, false, reading.to_string().into_bytes()).await }
+        };
+        let count = |alarms: &[serde_json::Value], rule: &str, status: &str| alarms.iter().filter(|a| a["rule_id"] == rule && a["status"] == status).count();
+
+        // Device time: the hot window opens at t0 and has held 11 minutes at the second reading.
+        let t0 = linli_host::store::now_millis() - 3_600_000;
+        for id in &devices {
+            send(id, json!({ "ts": t0, "temp": 80.0 })).await?;
+            send(id, json!({ "ts": t0 + 1_000, "smoke": 1 })).await?;
+        }
+        wait_until("every device's smoke alarm is raised", || async { Ok(count(&all_alarms(&b).await?, "smoke", "active") == devices.len()) }).await?;
+        // The smoke readings are stored after the windows their devices' earlier readings
+        // opened: once they are, so are the windows, in the same or an earlier commit.
+        wait_until("the readings are written", || async {
+            for id in &devices {
+                let detail = b.admin(reqwest::Method::GET, &format!("/devices/{id}"), None).await?;
+                if detail["latest_at"].as_i64() != Some(t0 + 1_000) {
+                    return Ok(false);
+                }
             }
+            Ok(true)
+        })
+        .await?;
+        let log = || {
+            let b = &b;
+            async move { Ok::<_, anyhow::Error>(b.http.get(format!("{}/t/xingfu/p/test-listener/log", b.url())).send().await?.json::<serde_json::Value>().await?) }
+        };
+        let recorded = |log: &serde_json::Value, kind: &str| log["events"].as_array().map_or(0, |events| events.iter().filter(|e| e["kind"] == kind).count());
+        wait_until("the plugin has the raised alarms", || async { Ok(recorded(&log().await?, "alarm.raised") == devices.len()) }).await?;
+        let dead_partitions = partitions_of(&a).await?;
+        let moving = devices.iter().filter(|id| dead_partitions.contains(&u64::from(linli_host::capabilities::devices::partitions::partition_of(id, 4)))).count();
+        assert!(moving >= 2, "A's partitions {dead_partitions:?} hold {moving} of the devices: too few to tell anything");
+        a.kill()?;
+
+        // While A's partitions wait for their leases to run out, the readings go into the
+        // stream; B evaluates them once it holds those partitions.
+        for id in &devices {
+            send(id, json!({ "ts": t0 + 660_000, "temp": 81.0 })).await?;
+            send(id, json!({ "ts": t0 + 661_000, "smoke": 0 })).await?;
         }
-        Ok(true)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let now = all_alarms(&b).await?;
+            if count(&now, "smoke", "cleared") == devices.len() && count(&now, "hot", "active") == devices.len() {
+                break;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "replica B did not take A's partitions {dead_partitions:?} over (smoke cleared {}, hot raised {} of {}); see {}",
+                count(&now, "smoke", "cleared"),
+                count(&now, "hot", "active"),
+                devices.len(),
+                b.data_dir.join("serve.log").display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        assert_eq!(partitions_of(&b).await?, vec![0, 1, 2, 3], "B evaluates every partition now");
+        for id in &devices {
+            send(id, json!({ "ts": t0 + 720_000, "temp": 30.0 })).await?;
+        }
+        wait_until("every hot alarm is cleared", || async { Ok(count(&all_alarms(&b).await?, "hot", "cleared") == devices.len()) }).await?;
+
+        let all = all_alarms(&b).await?;
+        assert_eq!(all.len(), 2 * devices.len(), "one alarm per rule and device: {all:#?}");
+        for id in &devices {
+            for rule in ["smoke", "hot"] {
+                let theirs: Vec<_> = all.iter().filter(|a| a["device_id"] == id.as_str() && a["rule_id"] == rule).collect();
+                assert_eq!(theirs.len(), 1, "{rule} on {id}: {theirs:#?}");
+                assert_eq!(theirs[0]["status"], "cleared", "{rule} on {id}");
+            }
+            let hot_alarm = all.iter().find(|a| a["device_id"] == id.as_str() && a["rule_id"] == "hot").map(|a| a["since"].as_i64());
+            assert_eq!(hot_alarm, Some(Some(t0)), "the window of {id} began before the kill");
+        }
+        wait_until("the plugin has every clear", || async { Ok(recorded(&log().await?, "alarm.cleared") == 2 * devices.len()) }).await?;
+        let log = log().await?;
+        assert_eq!((recorded(&log, "alarm.raised"), recorded(&log, "alarm.cleared")), (2 * devices.len(), 2 * devices.len()), "{log}");
+        b.stop()?;
+        Ok(())
     })
-    .await?;
-    let log = || {
-        let b = &b;
-        async move { Ok::<_, anyhow::Error>(b.http.get(format!("{}/t/xingfu/p/test-listener/log", b.url())).send().await?.json::<serde_json::Value>().await?) }
-    };
-    let recorded = |log: &serde_json::Value, kind: &str| log["events"].as_array().map_or(0, |events| events.iter().filter(|e| e["kind"] == kind).count());
-    wait_until("the plugin has the raised alarms", || async { Ok(recorded(&log().await?, "alarm.raised") == devices.len()) }).await?;
-    let dead_partitions = partitions_of(&a).await?;
-    let moving = devices.iter().filter(|id| dead_partitions.contains(&u64::from(linli_host::capabilities::devices::partitions::partition_of(id, 4)))).count();
-    assert!(moving >= 2, "A's partitions {dead_partitions:?} hold {moving} of the devices: too few to tell anything");
-    a.kill()?;
-
-    // While A's partitions wait for their leases to run out, the readings go into the
-    // stream; B evaluates them once it holds those partitions.
-    for id in &devices {
-        send(id, json!({ "ts": t0 + 660_000, "temp": 81.0 })).await?;
-        send(id, json!({ "ts": t0 + 661_000, "smoke": 0 })).await?;
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let now = all_alarms(&b).await?;
-        if count(&now, "smoke", "cleared") == devices.len() && count(&now, "hot", "active") == devices.len() {
-            break;
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "replica B did not take A's partitions {dead_partitions:?} over (smoke cleared {}, hot raised {} of {}); see {}",
-            count(&now, "smoke", "cleared"),
-            count(&now, "hot", "active"),
-            devices.len(),
-            b.data_dir.join("serve.log").display()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    assert_eq!(partitions_of(&b).await?, vec![0, 1, 2, 3], "B evaluates every partition now");
-    for id in &devices {
-        send(id, json!({ "ts": t0 + 720_000, "temp": 30.0 })).await?;
-    }
-    wait_until("every hot alarm is cleared", || async { Ok(count(&all_alarms(&b).await?, "hot", "cleared") == devices.len()) }).await?;
-
-    let all = all_alarms(&b).await?;
-    assert_eq!(all.len(), 2 * devices.len(), "one alarm per rule and device: {all:#?}");
-    for id in &devices {
-        for rule in ["smoke", "hot"] {
-            let theirs: Vec<_> = all.iter().filter(|a| a["device_id"] == id.as_str() && a["rule_id"] == rule).collect();
-            assert_eq!(theirs.len(), 1, "{rule} on {id}: {theirs:#?}");
-            assert_eq!(theirs[0]["status"], "cleared", "{rule} on {id}");
-        }
-        let hot_alarm = all.iter().find(|a| a["device_id"] == id.as_str() && a["rule_id"] == "hot").map(|a| a["since"].as_i64());
-        assert_eq!(hot_alarm, Some(Some(t0)), "the window of {id} began before the kill");
-    }
-    wait_until("the plugin has every clear", || async { Ok(recorded(&log().await?, "alarm.cleared") == 2 * devices.len()) }).await?;
-    let log = log().await?;
-    assert_eq!((recorded(&log, "alarm.raised"), recorded(&log, "alarm.cleared")), (2 * devices.len(), 2 * devices.len()), "{log}");
-    b.stop()?;
-    delete_ingest_stream(&nats, &prefix).await?;
-    Ok(())
+    .await
 }
 on_both_backends!(partitions_move_when_a_replica_dies);
 

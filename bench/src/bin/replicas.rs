@@ -194,70 +194,76 @@ async fn main() -> Result<()> {
     };
     let limited = limits.is_some();
 
-    let mut a = replica("a")?;
-    a.spawn().await?;
-    if let Some((limit, _)) = &limits {
-        limit.add(a.pid().context("replica A runs")?)?;
-    }
-    println!("registering {} devices …", args.devices);
-    for i in 0..args.devices {
-        a.admin(reqwest::Method::POST, "/devices", Some(json!({ "id": format!("wm-{i}"), "device_type": "water-meter", "location": "grid:xingfu-g1" })))
-            .await?;
-    }
-    a.admin(reqwest::Method::POST, "/alarm-rules", Some(linli_tests::lab::idle_water_rule(None))).await?;
-
-    let mut b: Option<Serve> = None;
     let (mut one, mut two, mut lines) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cpu_one, mut cpu_two) = (Vec::new(), Vec::new());
-    for number in 1..=args.rounds {
-        for replicas in [1usize, 2] {
-            if replicas == 2 && b.is_none() {
-                let mut started = replica("b")?;
-                started.spawn().await?;
-                if let Some((_, limit)) = &limits {
-                    limit.add(started.pid().context("replica B runs")?)?;
+    // The stream is the bench's own: deleted however the rounds end.
+    linli_tests::with_ingest_stream(&nats, &prefix, async {
+        let mut a = replica("a")?;
+        a.spawn().await?;
+        if let Some((limit, _)) = &limits {
+            limit.add(a.pid().context("replica A runs")?)?;
+        }
+        println!("registering {} devices …", args.devices);
+        for i in 0..args.devices {
+            a.admin(reqwest::Method::POST, "/devices", Some(json!({ "id": format!("wm-{i}"), "device_type": "water-meter", "location": "grid:xingfu-g1" })))
+                .await?;
+        }
+        a.admin(reqwest::Method::POST, "/alarm-rules", Some(linli_tests::lab::idle_water_rule(None))).await?;
+
+        let mut b: Option<Serve> = None;
+        for number in 1..=args.rounds {
+            for replicas in [1usize, 2] {
+                if replicas == 2 && b.is_none() {
+                    let mut started = replica("b")?;
+                    started.spawn().await?;
+                    if let Some((_, limit)) = &limits {
+                        limit.add(started.pid().context("replica B runs")?)?;
+                    }
+                    b = Some(started);
                 }
-                b = Some(started);
-            }
-            if replicas == 1 {
-                if let Some(mut stopped) = b.take() {
-                    stopped.stop()?;
-                }
-            }
-            let running: Vec<&Serve> = std::iter::once(&a).chain(b.as_ref()).collect();
-            settled(&running, args.partitions).await?;
-            let measured = round(&running, &broker, &prefix, args.devices, args.messages).await?;
-            let cpu_us = measured.cpu_per_reading.as_secs_f64() * 1e6;
-            let line = format!(
-                "round {number}, {replicas} replica{}: {:.0} readings/s ({} of {} evaluated), replicas' CPU {cpu_us:.1} µs a reading{}",
-                if replicas == 1 { "" } else { "s" },
-                measured.rate,
-                measured.evaluated,
-                args.messages,
                 if replicas == 1 {
-                    String::new()
-                } else {
-                    format!(" (feeder {:.0}%, other {:.0}%)", measured.cpu_shares[0] * 100.0, measured.cpu_shares.get(1).copied().unwrap_or_default() * 100.0)
+                    if let Some(mut stopped) = b.take() {
+                        stopped.stop()?;
+                    }
                 }
-            );
-            println!("{line}");
-            lines.push(line);
-            if replicas == 1 {
-                one.push(measured.rate);
-                cpu_one.push(cpu_us);
-            } else {
-                two.push(measured.rate);
-                cpu_two.push(cpu_us);
+                let running: Vec<&Serve> = std::iter::once(&a).chain(b.as_ref()).collect();
+                settled(&running, args.partitions).await?;
+                let measured = round(&running, &broker, &prefix, args.devices, args.messages).await?;
+                let cpu_us = measured.cpu_per_reading.as_secs_f64() * 1e6;
+                let line = format!(
+                    "round {number}, {replicas} replica{}: {:.0} readings/s ({} of {} evaluated), replicas' CPU {cpu_us:.1} µs a reading{}",
+                    if replicas == 1 { "" } else { "s" },
+                    measured.rate,
+                    measured.evaluated,
+                    args.messages,
+                    if replicas == 1 {
+                        String::new()
+                    } else {
+                        format!(
+                            " (feeder {:.0}%, other {:.0}%)",
+                            measured.cpu_shares.first().copied().unwrap_or_default() * 100.0,
+                            measured.cpu_shares.get(1).copied().unwrap_or_default() * 100.0
+                        )
+                    }
+                );
+                println!("{line}");
+                lines.push(line);
+                if replicas == 1 {
+                    one.push(measured.rate);
+                    cpu_one.push(cpu_us);
+                } else {
+                    two.push(measured.rate);
+                    cpu_two.push(cpu_us);
+                }
             }
         }
-    }
-    if let Some(mut b) = b.take() {
-        b.stop()?;
-    }
-    a.stop()?;
-    if let Err(e) = linli_tests::delete_ingest_stream(&nats, &prefix).await {
-        eprintln!("the bench's ingest stream was not deleted: {e}");
-    }
+        if let Some(mut b) = b.take() {
+            b.stop()?;
+        }
+        a.stop()?;
+        Ok(())
+    })
+    .await?;
 
     let (one, two) = (linli_bench::median(&mut one), linli_bench::median(&mut two));
     let (cpu_one, cpu_two) = (linli_bench::median(&mut cpu_one), linli_bench::median(&mut cpu_two));
