@@ -14,37 +14,34 @@
 //! of the machine is left to everything else either way. Without cgroups (not root, or no
 //! cpu controller) the bench says so and runs the replicas unlimited.
 use anyhow::{bail, Context, Result};
+use clap::Parser;
 use linli_tests::serve::Serve;
 use linli_tests::{database_url, mqtt_url, nats_url, Backend};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// P5b: partitioned device ingest with one and with two replicas.
+#[derive(Parser)]
 struct Args {
+    /// Readings published per round.
+    #[arg(long, default_value_t = 200_000)]
     messages: u64,
+    /// Devices the readings are spread over.
+    #[arg(long, default_value_t = 1_000)]
     devices: u64,
+    /// Rounds of each kind (one replica, two replicas), alternating.
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Partitions of the ingest stream.
+    #[arg(long, default_value_t = 16)]
     partitions: u16,
+    /// The share of one core each replica may use (cgroup quota).
+    #[arg(long, default_value_t = 0.25)]
     cpu: f64,
+    /// Rewrite the P5b section of this file.
+    #[arg(long)]
     write: Option<String>,
-}
-
-fn args() -> Result<Args> {
-    let mut out = Args { messages: 200_000, devices: 1_000, rounds: 5, partitions: 16, cpu: 0.25, write: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--messages" => out.messages = value()?.parse()?,
-            "--devices" => out.devices = value()?.parse()?,
-            "--rounds" => out.rounds = value()?.parse()?,
-            "--partitions" => out.partitions = value()?.parse()?,
-            "--cpu" => out.cpu = value()?.parse()?,
-            "--write" => out.write = Some(value()?),
-            other => bail!("unknown argument {other}; see the comment at the top of bench/src/bin/replicas.rs"),
-        }
-    }
-    Ok(out)
 }
 
 /// A cgroup limiting its processes to a share of one core (v1 `cpu` controller or v2).
@@ -170,7 +167,7 @@ async fn round(replicas: &[&Serve], broker: &str, prefix: &str, devices: u64, n:
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
-    let args = args()?;
+    let args = Args::parse();
     let temp = tempfile::tempdir()?;
     let database = database_url(Backend::Postgres, temp.path()).await?.context("PostgreSQL is needed (LINLI_TEST_POSTGRES_URL)")?;
     let broker = mqtt_url().await?.context("an MQTT broker is needed (LINLI_TEST_MQTT_URL)")?;
