@@ -34,6 +34,9 @@ const BEAT: Duration = Duration::from_secs(1);
 /// handed over; after that it is stopped where it is (its successor reads the rest again).
 const HANDOVER_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long a partition's reader waits after an error of the stream before going on.
+const ERROR_PAUSE: Duration = Duration::from_millis(200);
+
 /// The JetStream stream readings go through.
 pub struct IngestStream {
     client: async_nats::Client,
@@ -394,12 +397,20 @@ async fn evaluate(
             };
             let message = match next {
                 Some(Ok(message)) => message,
+                // The consumer recreates itself after most errors; while NATS is away, this
+                // waits rather than spins.
                 Some(Err(e)) => {
                     tracing::warn!(partition, "reading the ingest stream: {e}");
-                    continue;
+                    tokio::select! {
+                        _ = tokio::time::sleep(ERROR_PAUSE) => continue,
+                        _ = stop.changed() => break 'reading,
+                    }
                 }
                 // The consumer ended (the connection went): read again from the last reading.
-                None => continue 'reading,
+                None => tokio::select! {
+                    _ = tokio::time::sleep(ERROR_PAUSE) => continue 'reading,
+                    _ = stop.changed() => break 'reading,
+                },
             };
             let Ok(seq) = message.info().map(|info| info.stream_sequence) else { continue };
             match unframe(&message.payload) {
