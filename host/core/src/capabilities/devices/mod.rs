@@ -563,11 +563,11 @@ impl Devices {
         }
         let Some(stream) = self.stream.get() else { return Ok(None) };
         let appended = if acknowledged {
-            Some(stream.append(device_id, received_at, payload).await)
+            stream.append(device_id, received_at, payload).await.map(Some)
         } else {
-            stream.append_unacknowledged(device_id, received_at, payload).await.map(|()| None).transpose()
+            stream.append_unacknowledged(device_id, received_at, payload).await.map(|()| None)
         };
-        appended.transpose().map_err(|e| IngestError::Unavailable(e.to_string()))
+        appended.map_err(|e| IngestError::Unavailable(e.to_string()))
     }
 
     fn saw(&self, device_id: &str, at: i64) {
