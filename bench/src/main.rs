@@ -265,7 +265,9 @@ async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) 
              | route | host CPU per request | requests/s under wrk (mean) | native / route |\n|---|---|---|---|\n\
              | native axum handler | {native:.1} µs | {nr:.0} | 1.00× |\n\
              | hello, fresh instance per request | {fresh:.1} µs | {fr:.0} | {fx:.2}× |\n\
-             | hello, instance reused | {reused:.1} µs | {rr:.0} | {rx:.2}× |\n",
+             | hello, instance reused | {reused:.1} µs | {rr:.0} | {rx:.2}× |\n\n\
+             Goals of the issue \"Performance against the peers in one run\" (item 3): fresh ≥ 0.4× native, {fv}; \
+             reused ≥ 0.6×, {rv}.\n",
             date = linli_bench::today(),
             r = args.rounds,
             s = args.seconds,
@@ -275,6 +277,8 @@ async fn external_load(args: &Args, addr: std::net::SocketAddr, host: TestHost) 
             rr = mean(&rates[2]),
             fx = native / fresh,
             rx = native / reused,
+            fv = if native / fresh >= 0.4 { "met" } else { "missed" },
+            rv = if native / reused >= 0.6 { "met" } else { "missed" },
         );
         linli_bench::write_section(path, "P1b ", &section)?;
         println!("wrote {path}");

@@ -110,34 +110,32 @@ async fn main() -> Result<()> {
     let ratio: Vec<f64> = ratios.iter_mut().map(|r| median(r)).collect();
     let p50: Vec<f64> = p50s.iter_mut().map(|r| median(r)).collect();
     let verdict = |met: bool| if met { "met" } else { "missed" };
-    // Rows: 1 TypeScript, 3 Python (fresh); 7 TypeScript, 8 Python (reused).
-    let goals = format!(
-        "Goals of the issue \"Vendors in every language\" (JavaScript ≥ 0.25× and Python ≥ 0.1× the Rust \
-         plugin's throughput, p50 ≤ 1 ms and ≤ 3 ms): with a fresh instance per request JavaScript \
-         {:.3}× ({}), Python {:.3}× ({}), p50 {:.2} ms ({}) and {:.2} ms ({}); with the templates' instance \
-         reuse JavaScript {:.3}× ({}), Python {:.3}× ({}), p50 {:.2} ms ({}) and {:.2} ms ({}). The p50s are \
-         under {} concurrent connections on this machine, queueing included (the issue's baseline was \
-         measured so); one client alone waits {:.2} ms (JavaScript) and {:.2} ms (Python) with reuse.\n",
-        ratio[1],
-        verdict(ratio[1] >= 0.25),
-        ratio[3],
-        verdict(ratio[3] >= 0.1),
-        p50[1],
-        verdict(p50[1] <= 1.0),
-        p50[3],
-        verdict(p50[3] <= 3.0),
-        ratio[7],
-        verdict(ratio[7] >= 0.25),
-        ratio[8],
-        verdict(ratio[8] >= 0.1),
-        p50[7],
-        verdict(p50[7] <= 1.0),
-        p50[8],
-        verdict(p50[8] <= 3.0),
-        args.connections,
-        alone[7],
-        alone[8]
-    );
+    // Each issue's goals against the fresh Rust plugin: (issue, JavaScript and Python
+    // throughput ratios at least, JavaScript and Python p50 ms at most).
+    let targets_by_issue = [("Vendors in every language", 0.25, 0.1, 1.0, 3.0), ("Performance against the peers in one run, item 2", 0.3, 0.15, 1.0, 2.0)];
+    let mut goals = String::from("| goal | way | JavaScript vs Rust | Python vs Rust | JavaScript p50 | Python p50 |\n|---|---|---|---|---|---|\n");
+    for (issue, js_ratio, py_ratio, js_p50, py_p50) in targets_by_issue {
+        // Rows: 1 TypeScript, 3 Python (fresh); 7 TypeScript, 8 Python (reused).
+        for (way, js, py) in [("fresh instance per request", 1, 3), ("instance reused (the templates' setting)", 7, 8)] {
+            goals.push_str(&format!(
+                "| issue \"{issue}\": ≥ {js_ratio}×, ≥ {py_ratio}×, p50 ≤ {js_p50} ms, ≤ {py_p50} ms | {way} | {:.3}× {} | {:.3}× {} | {:.2} ms {} | {:.2} ms {} |\n",
+                ratio[js],
+                verdict(ratio[js] >= js_ratio),
+                ratio[py],
+                verdict(ratio[py] >= py_ratio),
+                p50[js],
+                verdict(p50[js] <= js_p50),
+                p50[py],
+                verdict(p50[py] <= py_p50),
+            ));
+        }
+    }
+    goals.push_str(&format!(
+        "\nThe p50s are under {} concurrent connections on this machine, queueing included (the first \
+         issue's baseline was measured so); one client alone waits {:.2} ms (JavaScript) and {:.2} ms \
+         (Python) on a fresh instance, {:.2} ms and {:.2} ms with reuse.\n",
+        args.connections, alone[1], alone[3], alone[7], alone[8]
+    ));
     let mut table = String::from("| route | req/s | p50 ms | p99 ms | p50 ms, one client | throughput vs Rust |\n|---|---:|---:|---:|---:|---:|\n");
     for (i, (label, plugin, community, path)) in ROUTES.iter().enumerate() {
         table.push_str(&format!(
