@@ -16,6 +16,7 @@ use crate::runtime::{LoadedPlugin, Runtime, RuntimeError, MAX_REQUESTS_PER_INSTA
 use crate::store::{now_millis, Store};
 use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
 use crate::tenancy::{EffectiveLimits, Installation, SharedTree, TenantKind, TenantSpec, TenantTree, TreeError};
+use futures_util::StreamExt;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -167,12 +168,32 @@ impl Platform {
             sync_failures: Default::default(),
             changing: Default::default(),
         });
-        for inst in repo::list(&platform.store).await? {
-            match platform.load(&inst, &inst.version).await {
-                Ok(loaded) => platform.activate(loaded),
+        // Installations load side by side, one per core (unpacking and hashing a package of a
+        // JavaScript or Python plugin, megabytes, runs on a blocking thread), each activated
+        // as soon as it is ready.
+        let started = std::time::Instant::now();
+        let side_by_side = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut loads = futures_util::stream::iter(repo::list(&platform.store).await?)
+            .map(|inst| {
+                let platform = platform.clone();
+                async move {
+                    let loaded = platform.load(&inst, &inst.version).await;
+                    (inst, loaded)
+                }
+            })
+            .buffer_unordered(side_by_side);
+        let mut activated = 0usize;
+        while let Some((inst, loaded)) = loads.next().await {
+            match loaded {
+                Ok(loaded) => {
+                    platform.activate(loaded);
+                    activated += 1;
+                }
                 Err(e) => tracing::error!(installation = inst.id, "installation not activated: {e}"),
             }
         }
+        drop(loads);
+        tracing::info!(installations = activated, ms = started.elapsed().as_millis() as u64, "installations loaded");
         tokio::spawn(dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
         let devices_config = &platform.devices.config;
         if platform.devices.partitioned() {
@@ -303,6 +324,12 @@ impl Platform {
     /// capabilities. Returns the key.
     async fn verify_package(&self, county_id: &str, package: &Package) -> Result<VendorKey, PlatformError> {
         package.verify_contents()?;
+        self.verify_signer(county_id, package).await
+    }
+
+    /// Signature by a key this county trusts for the manifest's vendor, known capabilities,
+    /// of a package whose contents were verified. Returns the key.
+    async fn verify_signer(&self, county_id: &str, package: &Package) -> Result<VendorKey, PlatformError> {
         let signature = package.signature.as_ref().ok_or(PackageError::Unsigned)?;
         let keys = repo::vendor_keys(&self.store, Some(county_id)).await?;
         let key = keys.into_iter().find(|k| k.key_id == signature.key_id).ok_or_else(|| {
@@ -323,10 +350,18 @@ impl Platform {
         Ok(key)
     }
 
+    /// Compile (or take from the cache) the component of a package whose contents were
+    /// verified (`Package::verify_contents`).
     async fn compile(&self, package: &Package) -> Result<wasmtime::component::Component, PlatformError> {
         let wasm = package.component().ok_or_else(|| PackageError::NoComponent(package.manifest.component.clone()))?.to_vec();
-        // The cache key is the hash of the bytes in hand, never a claimed one.
-        let hash = sha256_hex(&wasm);
+        // The cache key is the hash of the bytes in hand, never a claimed one: the manifest's
+        // hash of the component, which `verify_contents` found equal to the bytes' own.
+        let hash = package
+            .manifest
+            .files
+            .get(&package.manifest.component)
+            .ok_or_else(|| PackageError::NoComponent(package.manifest.component.clone()))?
+            .to_ascii_lowercase();
         let runtime = self.runtime.clone();
         let manifest = package.manifest.clone();
         let component = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash, &manifest))
@@ -409,9 +444,15 @@ impl Platform {
         let stored = package_repo::get(&self.store, plugin_id, version)
             .await?
             .ok_or_else(|| PlatformError::NotFound(format!("package {plugin_id} {version} has not been uploaded")))?;
-        let package = Package::read(&stored.archive)?;
-        // Re-check what was checked at upload: the database is not trusted blindly.
-        package.verify_contents()?;
+        // Re-check what was checked at upload: the database is not trusted blindly. Unpacking
+        // and hashing megabytes is CPU work: a blocking thread's.
+        let package = tokio::task::spawn_blocking(move || {
+            let package = Package::read(&stored.archive)?;
+            package.verify_contents()?;
+            Ok::<_, PackageError>(package)
+        })
+        .await
+        .map_err(|e| PlatformError::Invalid(format!("reading the package stopped: {e}")))??;
         Ok(package)
     }
 
@@ -420,7 +461,7 @@ impl Platform {
     async fn load(&self, inst: &Installation, version: &str) -> Result<Arc<LoadedPlugin>, PlatformError> {
         let package = self.package(&inst.plugin_id, version).await?;
         let county = self.county(&inst.tenant_id)?;
-        self.verify_package(&county, &package).await?;
+        self.verify_signer(&county, &package).await?;
         let component = self.compile(&package).await?;
         let pre = self.runtime.prepare(&component)?;
         let manifest = Arc::new(package.manifest.clone());
