@@ -214,7 +214,7 @@ async fn main() -> Result<()> {
         let p3 = format!(
             "## P3 — host start from the compiled cache — {date}\n\n\
              Command: `{command}`\n\
-             `linli serve` in its own process on SQLite with the embedded broker; the demo county (5 reference plugins, 7 installations, \
+             `linli serve` in its own process on SQLite with the embedded broker; the demo county (7 reference plugins, one in TypeScript and one in Python; 9 installations, \
              ≈3,000 residents) already set up once, so every component comes from the compiled cache. Time from starting the process \
              to the first 200 (median of {n} starts; polled every millisecond).\n\n\
              | measure | median | all starts | target |\n|---|---|---|---|\n\

@@ -354,8 +354,8 @@ impl Platform {
     /// verified (`Package::verify_contents`).
     async fn compile(&self, package: &Package) -> Result<wasmtime::component::Component, PlatformError> {
         let wasm = package.component().ok_or_else(|| PackageError::NoComponent(package.manifest.component.clone()))?.to_vec();
-        // The cache key is the hash of the bytes in hand, never a claimed one: the manifest's
-        // hash of the component, which `verify_contents` found equal to the bytes' own.
+        // The cache key must be the hash of the bytes in hand, never one merely claimed: the
+        // manifest's entry is that, since `verify_contents` compared it with the bytes' hash.
         let hash = package
             .manifest
             .files
