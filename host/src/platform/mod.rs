@@ -12,7 +12,7 @@ use crate::capabilities::{self, CapabilityError, Grant};
 use crate::metrics::Metrics;
 use crate::packages::repo::{self as package_repo, PackageSummary};
 use crate::packages::{sha256_hex, signing, Limits, Manifest, Package, PackageError, HTTP_HOST_GRANT, UI_CONNECT_GRANT};
-use crate::runtime::{LoadedPlugin, Runtime, RuntimeError, MAX_REQUESTS_PER_INSTANCE};
+use crate::runtime::{Entry, LoadedPlugin, Runtime, RuntimeError, MAX_REQUESTS_PER_INSTANCE};
 use crate::store::{now_millis, Store};
 use crate::tenancy::installations::{self as repo, HistoryEntry, VendorKey};
 use crate::tenancy::{EffectiveLimits, Installation, SharedTree, TenantKind, TenantSpec, TenantTree, TreeError};
@@ -192,6 +192,7 @@ impl Platform {
                 Err(e) => tracing::error!(installation = inst.id, "installation not activated: {e}"),
             }
         }
+        // The stream borrows `platform`, which is returned below.
         drop(loads);
         tracing::info!(installations = activated, ms = started.elapsed().as_millis() as u64, "installations loaded");
         tokio::spawn(dispatch::run(Arc::downgrade(&platform), platform.outbox.clone()));
@@ -300,7 +301,7 @@ impl Platform {
                 manifest.id, manifest.version
             )));
         }
-        self.compile(&package).await?;
+        self.compile_and_link(&package).await?;
         let summary = PackageSummary {
             plugin_id: manifest.id.clone(),
             version: manifest.version.to_string(),
@@ -350,9 +351,9 @@ impl Platform {
         Ok(key)
     }
 
-    /// Compile (or take from the cache) the component of a package whose contents were
-    /// verified (`Package::verify_contents`).
-    async fn compile(&self, package: &Package) -> Result<wasmtime::component::Component, PlatformError> {
+    /// Compile (or take from the cache) and link the component of a package whose contents
+    /// were verified (`Package::verify_contents`).
+    async fn compile_and_link(&self, package: &Package) -> Result<Entry, PlatformError> {
         let wasm = package.component().ok_or_else(|| PackageError::NoComponent(package.manifest.component.clone()))?.to_vec();
         // The cache key must be the hash of the bytes in hand, never one merely claimed: the
         // manifest's entry is that, since `verify_contents` compared it with the bytes' hash.
@@ -367,8 +368,7 @@ impl Platform {
         let component = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash, &manifest))
             .await
             .map_err(|e| PlatformError::Invalid(format!("compilation stopped: {e}")))??;
-        self.runtime.prepare(&component)?;
-        Ok(component)
+        Ok(self.runtime.prepare(&component)?)
     }
 
     fn effective_limits(&self, manifest: &Manifest, overrides: &Limits) -> Result<EffectiveLimits, PlatformError> {
@@ -462,8 +462,7 @@ impl Platform {
         let package = self.package(&inst.plugin_id, version).await?;
         let county = self.county(&inst.tenant_id)?;
         self.verify_signer(&county, &package).await?;
-        let component = self.compile(&package).await?;
-        let pre = self.runtime.prepare(&component)?;
+        let pre = self.compile_and_link(&package).await?;
         let manifest = Arc::new(package.manifest.clone());
         let configured = capabilities::configure(&Grant {
             store: &self.store,
